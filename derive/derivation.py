@@ -1,0 +1,165 @@
+"""The reverse sweep: from a parsed network to named deltas and gradients.
+
+For each equation, last to first, the adjoint of every operand ``v`` is
+accumulated from the adjoint of the result ``r`` by SymPy's ``diff`` of the
+lowered equation (the local rule)::
+
+    δv[a] += Σ_o δr[o] · ∂rhs[o]/∂v[a]
+
+The sweep knows no operation: Kronecker deltas from ``diff`` are summed
+away (:func:`~derive.elementwise.normalise`), the result is simplified
+(:mod:`derive.simplify`) and turned into a matrix form
+(:func:`~derive.recover.recover`).  Each intermediate gets one named delta
+``δr`` that later equations use as an opaque array, so every step stays
+local and the cost grows linearly with depth, independent of widths.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from . import ir
+from .elementwise import Term, element, fresh_indices, lower, normalise, summation
+from .indices import named_index
+from .recover import recover
+from .simplify import Simplifier, forward_patterns, resubstitute
+
+
+def delta_name(name: str) -> str:
+    return "delta_" + name
+
+
+@dataclass
+class Contribution:
+    """One use of a quantity: its share of the adjoint, as derived."""
+
+    source: str  # the equation whose right-hand side uses the quantity
+    raw: sp.Expr  # Σ_o δr[o] ∂rhs[o]/∂v[a], Kronecker deltas and all
+    terms: list[Term]  # after summing the Kronecker deltas away
+
+
+@dataclass
+class Step:
+    """The adjoint of one quantity: a delta (intermediate) or a gradient (param)."""
+
+    name: str
+    kind: str  # "delta" or "gradient"
+    shape: ir.Shape
+    indices: tuple
+    terms: list[Term]
+    matrix: sp.Expr
+    contributions: list[Contribution] = field(default_factory=list)
+    inlined: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    loss: str = "L"
+
+    @property
+    def symbol(self) -> str:
+        """The identifier of this adjoint in printed forms and generated code."""
+        return delta_name(self.name)
+
+    @property
+    def elementwise(self) -> sp.Eq:
+        """``δv[i, j] = Σ …``: the element-wise form, with readable index names."""
+        lhs, rhs = display_elementwise(self)
+        return sp.Eq(lhs, rhs, evaluate=False)
+
+    def text(self) -> str:
+        from .printing import step_text
+
+        return step_text(self)
+
+    def latex(self) -> str:
+        from .printing import step_latex
+
+        return step_latex(self)
+
+    def numpy(self) -> str:
+        from .printing import numpy_code
+
+        return numpy_code(self.matrix, self.shape)
+
+    def _repr_latex_(self) -> str:
+        return "$\\displaystyle " + self.latex() + "$"
+
+
+@dataclass
+class Derivation:
+    network: ir.Network
+    steps: list[Step]  # deltas of intermediates, in the order code computes them
+    gradients: dict[str, Step]
+
+    def step(self, name: str) -> Step:
+        for s in [*self.steps, *self.gradients.values()]:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def _repr_latex_(self) -> str:
+        lines = [s.latex() for s in [*self.steps, *self.gradients.values()]]
+        return "$\\begin{aligned}" + r"\\ ".join(lines) + r"\end{aligned}$"
+
+
+def derive(net: ir.Network) -> Derivation:
+    """Derive every delta and gradient of ``net`` by a reverse sweep."""
+    needs = net.needs_adjoint()
+    index = {n: fresh_indices(net.quantities[n].shape, "a") for n in needs}
+    simplifier = Simplifier(net, index)
+    patterns = forward_patterns(net)
+    pending: dict[str, list[Contribution]] = {}
+    steps: list[Step] = []
+
+    for eq in reversed(net.equations):
+        if eq.name not in needs:
+            continue
+        if eq.name != net.loss:
+            steps.append(simplifier.finish(eq.name, "delta", pending.pop(eq.name)))
+        out = fresh_indices(eq.shape, "o")
+        rhs = lower(eq.expr, out)
+        seed = 1 if eq.name == net.loss else element(delta_name(eq.name), out)
+        for v in eq.refs():
+            if v not in needs:
+                continue
+            local = resubstitute(sp.diff(rhs, element(v, index[v])), patterns)
+            raw = seed * local
+            pending.setdefault(v, []).append(
+                Contribution(eq.name, summation(raw, out), normalise(raw, out)))
+
+    gradients = {p.name: simplifier.finish(p.name, "gradient", pending.pop(p.name))
+                 for p in net.params}
+    steps = simplifier.prune(steps, list(gradients.values()))
+    for step in [*steps, *gradients.values()]:
+        step.matrix = recover(step.terms, step.indices)
+        step.loss = net.loss
+    return Derivation(net, steps, gradients)
+
+
+# ---------------------------------------------------------------------------
+# display
+
+
+_FREE_NAMES = ("i", "j")
+_SUM_NAMES = ("k", "l", "m", "r", "s")
+
+
+def display_elementwise(step: Step):
+    """The element-wise form with indices renamed i, j (free) and k, l, m (summed)."""
+    free = [i for i in step.indices if isinstance(i, sp.Symbol)]
+    ren = {a: named_index(n, _dim(a)) for a, n in zip(free, _FREE_NAMES, strict=False)}
+    lhs_idx = tuple(ren.get(i, i) for i in step.indices)
+    lhs = element(step.symbol, lhs_idx)
+    parts = []
+    for t in step.terms:
+        local = dict(ren)
+        for k, n in zip(t.summed, _SUM_NAMES, strict=False):
+            local[k] = named_index(n, _dim(k))
+        parts.append(summation(t.factor.xreplace(local), [local[k] for k in t.summed]))
+    return lhs, sp.Add(*parts)
+
+
+def _dim(i):
+    from .indices import dim_of
+
+    return dim_of(i)

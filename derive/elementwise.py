@@ -1,0 +1,272 @@
+"""Element-wise forms: lowering equations to indexed SymPy and the term normal form.
+
+Lowering turns ``u = x @ W`` into ``u[i, j] = Σ_k x[i, k] W[k, j]`` with
+SymPy ``IndexedBase`` arrays, ``Sum`` and the function classes of
+:mod:`derive.rules`; broadcasting follows NumPy (a size-1 axis is indexed
+by the literal 0).
+
+An adjoint is kept as a list of :class:`Term`: a product of factors summed
+over some indices.  :func:`distribute` spreads the products and sums that
+differentiation introduced (those holding Kronecker deltas) into that form;
+:func:`contract` then sums each Kronecker delta away by substitution.
+Sums that hold no delta are forward values (``f'(Σ_k x W)``) and stay as
+opaque factors.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import sympy as sp
+
+from . import ir
+from .errors import DerivationError
+from .indices import dim_of, indices_in, is_index, new_index
+from .rules import RULES, SoftmaxAt, generic_function
+
+
+def array(name: str, rank: int):
+    """The SymPy object standing for a named array in element-wise forms."""
+    return sp.IndexedBase(name) if rank else sp.Symbol(name, real=True)
+
+
+def element(name: str, idx: tuple) -> sp.Expr:
+    return sp.IndexedBase(name)[idx] if idx else sp.Symbol(name, real=True)
+
+
+def summation(body: sp.Expr, indices) -> sp.Expr:
+    for k in indices:
+        if is_index(k):
+            body = sp.Sum(body, (k, 0, dim_of(k) - 1))
+    return body
+
+
+def fresh_indices(shape: ir.Shape, stem: str = "k") -> tuple:
+    return tuple(new_index(d, stem) for d in shape)
+
+
+def lower(node: ir.Node, idx: tuple) -> sp.Expr:
+    """The element ``idx`` of an expression, as an indexed SymPy expression."""
+    if isinstance(node, ir.Ref):
+        return element(node.name, idx)
+    if isinstance(node, ir.Scalar):
+        return node.value
+    if isinstance(node, ir.Binary):
+        a = lower(node.a, _align(node.a.shape, idx))
+        b = lower(node.b, _align(node.b.shape, idx))
+        return {"+": a + b, "-": a - b, "*": a * b, "/": a / b}[node.op]
+    if isinstance(node, ir.Neg):
+        return -lower(node.a, idx)
+    if isinstance(node, ir.Power):
+        return lower(node.base, idx) ** node.exponent
+    if isinstance(node, ir.Transpose):
+        return lower(node.a, tuple(reversed(idx)))
+    if isinstance(node, ir.MatMul):
+        k = new_index(node.a.shape[-1])
+        ia = idx[:1] + (k,) if len(node.a.shape) == 2 else (k,)
+        ib = (k,) + idx[-1:] if len(node.b.shape) == 2 else (k,)
+        return summation(lower(node.a, ia) * lower(node.b, ib), [k])
+    if isinstance(node, ir.Call):
+        arg = lower(node.arg, idx)
+        if node.generic:
+            return generic_function(node.fn)(arg)
+        return RULES[node.fn].cls(arg, *node.params)
+    if isinstance(node, ir.Softmax):
+        kappa = new_index(node.shape[node.axis], "c")
+        inner = idx[: node.axis] + (kappa,) + idx[node.axis + 1:]
+        body = lower(node.arg, inner)
+        if not is_index(kappa):  # softmax over an axis of size 1 is identically 1
+            return sp.Integer(1)
+        return SoftmaxAt(body, kappa, idx[node.axis], node.shape[node.axis])
+    if isinstance(node, ir.Reduce):
+        arg_shape = node.arg.shape
+        if node.axis is None:
+            inner = fresh_indices(arg_shape)
+        else:
+            k = new_index(arg_shape[node.axis])
+            outer = list(idx)
+            if node.keepdims:
+                outer.pop(node.axis)
+            inner = tuple(outer[: node.axis]) + (k,) + tuple(outer[node.axis:])
+        summed = [k for k, i in zip(inner, range(len(arg_shape)), strict=True)
+                  if node.axis is None or i == node.axis]
+        value = summation(lower(node.arg, inner), summed)
+        if node.op == "mean":
+            count = sp.Mul(*[dim_of(k) for k in summed])
+            value = value / count
+        return value
+    raise DerivationError(f"cannot lower {type(node).__name__}")
+
+
+def _align(shape: ir.Shape, idx: tuple) -> tuple:
+    """NumPy broadcasting: trailing axes line up, a size-1 axis takes index 0."""
+    tail = idx[len(idx) - len(shape):] if shape else ()
+    return tuple(sp.Integer(0) if d == 1 else i for d, i in zip(shape, tail, strict=True))
+
+
+# ---------------------------------------------------------------------------
+# the term normal form
+
+
+@dataclass(frozen=True)
+class Term:
+    """``Σ_{summed} factor``: one einsum-like term of an element-wise form."""
+
+    factor: sp.Expr
+    summed: tuple = ()
+
+    def as_expr(self) -> sp.Expr:
+        return summation(self.factor, self.summed)
+
+
+def has_delta(expr: sp.Basic) -> bool:
+    return expr.has(sp.KroneckerDelta)
+
+
+def _open_sum(expr: sp.Basic) -> bool:
+    """A Sum reachable through + * ** only (not inside a function's argument)."""
+    if isinstance(expr, sp.Sum):
+        return True
+    if isinstance(expr, (sp.Add, sp.Mul, sp.Pow)):
+        return any(_open_sum(a) for a in expr.args)
+    return False
+
+
+def distribute(expr: sp.Expr, needs=has_delta) -> list[Term]:
+    """Distribute the products and sums for which ``needs`` holds into a list of terms.
+
+    With ``needs=has_delta`` only what differentiation introduced is
+    distributed; forward values such as ``(Σ_k x W − t)`` stay whole.
+    """
+    if expr == 0:
+        return []
+    if not needs(expr):
+        return [Term(expr)]
+    if isinstance(expr, sp.Add):
+        return [t for a in expr.args for t in distribute(a, needs)]
+    if isinstance(expr, sp.Mul):
+        out = [Term(sp.Integer(1))]
+        for factor in expr.args:
+            parts = distribute(factor, needs)
+            out = [Term(a.factor * b.factor, a.summed + b.summed) for a in out for b in parts]
+        return out
+    if isinstance(expr, sp.Sum):
+        body, renamed = expr.function, ()
+        for k, _, _ in expr.limits:
+            fresh = new_index(dim_of(k), "k")
+            body, renamed = body.xreplace({k: fresh}), renamed + (fresh,)
+        return [Term(t.factor, t.summed + renamed) for t in distribute(body, needs)]
+    if isinstance(expr, sp.Pow) and expr.exp.is_Integer and expr.exp > 0:
+        return distribute(sp.Mul(*[expr.base] * int(expr.exp), evaluate=False), needs)
+    if isinstance(expr, sp.KroneckerDelta):
+        return [Term(expr)]
+    raise DerivationError(f"cannot distribute {expr}")
+
+
+def contract(term: Term) -> Term | None:
+    """Sum Kronecker deltas away: ``Σ_k δ_kj g(k) = g(j)``.  None if the term is zero."""
+    factor, summed = term.factor, list(term.summed)
+    while True:
+        delta = next((f for f in sp.Mul.make_args(factor)
+                      if isinstance(f, sp.KroneckerDelta)
+                      or (isinstance(f, sp.Pow) and isinstance(f.base, sp.KroneckerDelta))),
+                     None)
+        if delta is None:
+            break
+        base = delta.base if isinstance(delta, sp.Pow) else delta
+        a, b = base.args
+        if a in summed:
+            gone, keep = a, b
+        elif b in summed:
+            gone, keep = b, a
+        elif a.is_Integer and b.is_Integer:
+            if a != b:
+                return None
+            factor = factor.xreplace({delta: sp.Integer(1)})
+            continue
+        else:
+            raise DerivationError(f"a diagonal {base} between free indices has no matrix form")
+        summed.remove(gone)
+        factor = factor.xreplace({delta: sp.Integer(1)}).xreplace({gone: keep})
+    if factor == 0:
+        return None
+    # an index summed over a factor that does not hold it contributes its extent
+    present = indices_in(factor)
+    for k in [k for k in summed if k not in present]:
+        summed.remove(k)
+        factor = factor * dim_of(k)
+    return Term(factor, tuple(summed))
+
+
+def normalise(expr: sp.Expr, summed: tuple = ()) -> list[Term]:
+    """Terms of ``Σ_{summed} expr`` with every Kronecker delta contracted."""
+    out = []
+    for t in distribute(expr):
+        c = contract(Term(t.factor, t.summed + tuple(summed)))
+        if c is not None:
+            out.append(c)
+    return out
+
+
+def flatten(terms: list[Term]) -> list[Term]:
+    """Distribute every sum not inside a function: the form used to compare."""
+    out = []
+    for t in terms:
+        for u in distribute(t.factor, _open_sum):
+            c = contract(Term(u.factor, t.summed + u.summed))
+            if c is not None:
+                out.append(c)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# canonical forms: for proving two element-wise forms equal
+
+
+def canonical_bound(expr: sp.Basic, depth: int = 0) -> sp.Basic:
+    """Rename the bound variables of inner Sums and softmaxes by depth and extent."""
+    if isinstance(expr, sp.Sum):
+        body, limits = expr.function, []
+        for n, (k, lo, hi) in enumerate(expr.limits):
+            c = sp.Symbol(f"_b{depth}_{n}_{dim_of(k)}", integer=True)
+            body, limits = body.xreplace({k: c}), [*limits, (c, lo, hi)]
+        return sp.Sum(canonical_bound(body, depth + 1), *limits)
+    if isinstance(expr, SoftmaxAt):
+        c = sp.Symbol(f"_b{depth}_{expr.n}", integer=True)
+        body = canonical_bound(expr.body.xreplace({expr.kappa: c}), depth + 1)
+        return SoftmaxAt(body, c, canonical_bound(expr.k, depth), expr.n)
+    if not expr.args:
+        return expr
+    return expr.func(*[canonical_bound(a, depth) for a in expr.args])
+
+
+def canonical_terms(terms: list[Term]) -> dict[tuple, sp.Expr]:
+    """Group terms by the extents of their summed indices, each renamed canonically.
+
+    Two lists of terms denote the same element-wise form if, for every
+    group, the difference of the summed factors expands to zero.
+    """
+    groups: dict[tuple, sp.Expr] = {}
+    for t in terms:
+        dims = sorted(t.summed, key=lambda k: str(dim_of(k)))
+        key = tuple(str(dim_of(k)) for k in dims)
+        best = None
+        for perm in itertools.permutations(dims):
+            ren = {k: sp.Symbol(f"_s{n}_{dim_of(k)}", integer=True)
+                   for n, k in enumerate(perm)}
+            cand = canonical_bound(t.factor.xreplace(ren))
+            if best is None or sp.default_sort_key(cand) < sp.default_sort_key(best):
+                best = cand
+        groups[key] = groups.get(key, sp.Integer(0)) + best
+    return groups
+
+
+def same_terms(a: list[Term], b: list[Term]) -> bool:
+    """Whether two lists of terms are the same element-wise form (symbolically)."""
+    ga, gb = canonical_terms(flatten(a)), canonical_terms(flatten(b))
+    for key in set(ga) | set(gb):
+        diff = ga.get(key, sp.Integer(0)) - gb.get(key, sp.Integer(0))
+        if sp.expand(diff) != 0 and sp.simplify(diff) != 0:
+            return False
+    return True

@@ -1,0 +1,205 @@
+"""The parsed network: quantities with symbolic shapes and typed forward expressions.
+
+The spec parser (:mod:`derive.spec`) produces these objects and checks
+every shape; everything downstream (element-wise lowering, numeric
+evaluation, matrix forms, code generation) reads them and never sees user
+text again.  Shapes are tuples of SymPy expressions: a dimension name is a
+positive integer symbol, a literal size an Integer; ``()`` is a scalar.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+Shape = tuple[sp.Expr, ...]
+Pos = tuple[int, int]  # 1-based line and column
+
+
+@dataclass(frozen=True, eq=False)
+class Node:
+    shape: Shape
+    pos: Pos
+
+    def children(self) -> tuple[Node, ...]:
+        return ()
+
+
+@dataclass(frozen=True, eq=False)
+class Ref(Node):
+    """A named array: input, target, param or an earlier equation's result."""
+
+    name: str
+
+
+@dataclass(frozen=True, eq=False)
+class Scalar(Node):
+    """A scalar that is not differentiated: a number, a ``const`` or a dimension."""
+
+    value: sp.Expr
+
+
+@dataclass(frozen=True, eq=False)
+class MatMul(Node):
+    a: Node
+    b: Node
+
+    def children(self):
+        return (self.a, self.b)
+
+
+@dataclass(frozen=True, eq=False)
+class Binary(Node):
+    """Element-wise ``+ - * /`` with NumPy broadcasting."""
+
+    op: str
+    a: Node
+    b: Node
+
+    def children(self):
+        return (self.a, self.b)
+
+
+@dataclass(frozen=True, eq=False)
+class Power(Node):
+    base: Node
+    exponent: sp.Expr
+
+    def children(self):
+        return (self.base,)
+
+
+@dataclass(frozen=True, eq=False)
+class Neg(Node):
+    a: Node
+
+    def children(self):
+        return (self.a,)
+
+
+@dataclass(frozen=True, eq=False)
+class Transpose(Node):
+    a: Node
+
+    def children(self):
+        return (self.a,)
+
+
+@dataclass(frozen=True, eq=False)
+class Call(Node):
+    """An element-wise function: registered (``sigmoid``) or generic (``func f``)."""
+
+    fn: str
+    arg: Node
+    params: tuple[sp.Expr, ...] = ()
+    generic: bool = False
+
+    def children(self):
+        return (self.arg,)
+
+
+@dataclass(frozen=True, eq=False)
+class Softmax(Node):
+    arg: Node
+    axis: int  # non-negative
+
+    def children(self):
+        return (self.arg,)
+
+
+@dataclass(frozen=True, eq=False)
+class Reduce(Node):
+    """``sum`` or ``mean`` over one axis (``axis``) or all (``None``)."""
+
+    op: str
+    arg: Node
+    axis: int | None
+    keepdims: bool
+
+    def children(self):
+        return (self.arg,)
+
+
+def walk(node: Node):
+    """All nodes of an expression, parents first."""
+    yield node
+    for child in node.children():
+        yield from walk(child)
+
+
+@dataclass
+class Quantity:
+    name: str
+    kind: str  # input | target | param | intermediate
+    shape: Shape
+    pos: Pos
+    onehot_axis: int | None = None  # targets only: the axis along which entries sum to 1
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+
+@dataclass
+class Equation:
+    name: str
+    expr: Node
+    pos: Pos
+
+    @property
+    def shape(self) -> Shape:
+        return self.expr.shape
+
+    def refs(self) -> list[str]:
+        """Names of the arrays the right-hand side reads, in order of first use."""
+        seen: list[str] = []
+        for node in walk(self.expr):
+            if isinstance(node, Ref) and node.name not in seen:
+                seen.append(node.name)
+        return seen
+
+
+@dataclass
+class Network:
+    name: str
+    file: str
+    source: str
+    quantities: dict[str, Quantity]
+    equations: list[Equation]
+    dims: dict[str, sp.Symbol]
+    consts: dict[str, float | None]  # name -> default value (None: must be given)
+    funcs: list[str]  # generic functions declared with ``func``
+    const_symbols: dict[str, sp.Symbol] = field(default_factory=dict)
+
+    @property
+    def loss(self) -> str:
+        return self.equations[-1].name
+
+    def of_kind(self, kind: str) -> list[Quantity]:
+        return [q for q in self.quantities.values() if q.kind == kind]
+
+    @property
+    def params(self) -> list[Quantity]:
+        return self.of_kind("param")
+
+    def equation(self, name: str) -> Equation:
+        return next(eq for eq in self.equations if eq.name == name)
+
+    def depends_on(self) -> dict[str, set[str]]:
+        """For each quantity, every array it depends on, directly or not."""
+        deps: dict[str, set[str]] = {q: set() for q in self.quantities}
+        for eq in self.equations:
+            for ref in eq.refs():
+                deps[eq.name] |= {ref} | deps[ref]
+        return deps
+
+    def needs_adjoint(self) -> set[str]:
+        """Quantities on a path from a param to the loss (their adjoints are derived)."""
+        deps = self.depends_on()
+        params = {p.name for p in self.params}
+        on_path = {self.loss} | (deps[self.loss] & params)
+        for name in deps[self.loss]:
+            if deps[name] & params:
+                on_path.add(name)
+        return on_path

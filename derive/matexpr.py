@@ -1,0 +1,263 @@
+"""Matrix-expression nodes the engine adds to SymPy's, and element-wise → matrix placement.
+
+Backward matrix forms are SymPy matrix expressions (``MatrixSymbol``,
+``MatMul``, ``Transpose``, ``HadamardProduct``, ``MatAdd``, ``OneMatrix``)
+plus the nodes below, each with an ``_entry`` so that ``form[i, j]`` lowers
+any matrix form back to indices (the symbolic proof relies on it):
+
+* :class:`Vector`: a NumPy 1-D array, seen as a ``1 × n`` row (NumPy
+  broadcasts a 1-D array as a row);
+* :class:`Map`: an element-wise function applied to a matrix (``f'(u)``);
+* :class:`Softmax`: softmax along axis 0 or 1;
+* :class:`SumAxis`: sum over one axis (``1ᵀ δ`` for a bias gradient);
+* :class:`Broadcast`: a row, column or scalar stretched to a full matrix;
+* :class:`SumAll`: the sum of all entries, a scalar.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+from sympy.matrices.expressions.matexpr import MatrixExpr
+
+from .indices import dim_of, is_index, new_index
+from .rules import SoftmaxAt
+
+
+class Vector(sp.MatrixSymbol):
+    """A named 1-D array, as the ``1 × n`` row NumPy broadcasts it as."""
+
+
+class Map(MatrixExpr):
+    """``F(X)`` entry by entry; ``lam`` is a one-argument ``Lambda``."""
+
+    def __new__(cls, lam: sp.Lambda, X):
+        return sp.Basic.__new__(cls, lam, X)
+
+    lam = property(lambda self: self.args[0])
+    arg = property(lambda self: self.args[1])
+    shape = property(lambda self: self.args[1].shape)
+
+    @property
+    def func_class(self):
+        return self.lam.expr.func
+
+    @property
+    def params(self):
+        return self.lam.expr.args[1:]
+
+    def _entry(self, i, j, **kwargs):
+        return self.lam(self.arg._entry(i, j, **kwargs))
+
+
+class Softmax(MatrixExpr):
+    def __new__(cls, X, axis: int):
+        return sp.Basic.__new__(cls, X, sp.Integer(axis))
+
+    arg = property(lambda self: self.args[0])
+    axis = property(lambda self: int(self.args[1]))
+    shape = property(lambda self: self.args[0].shape)
+
+    def _entry(self, i, j, **kwargs):
+        n = self.shape[self.axis]
+        kappa = new_index(n, "c")
+        if self.axis == 0:
+            return SoftmaxAt(self.arg._entry(kappa, j), kappa, i, n)
+        return SoftmaxAt(self.arg._entry(i, kappa), kappa, j, n)
+
+
+class SumAxis(MatrixExpr):
+    """Sum over ``axis`` keeping it as size 1: ``(1, c)`` for axis 0, ``(r, 1)`` for axis 1."""
+
+    def __new__(cls, X, axis: int):
+        return sp.Basic.__new__(cls, X, sp.Integer(axis))
+
+    arg = property(lambda self: self.args[0])
+    axis = property(lambda self: int(self.args[1]))
+
+    @property
+    def shape(self):
+        r, c = self.arg.shape
+        return (sp.Integer(1), c) if self.axis == 0 else (r, sp.Integer(1))
+
+    def _entry(self, i, j, **kwargs):
+        k = new_index(self.arg.shape[self.axis])
+        inner = self.arg._entry(k, j) if self.axis == 0 else self.arg._entry(i, k)
+        return sp.Sum(inner, (k, 0, self.arg.shape[self.axis] - 1)) if is_index(k) else inner
+
+
+class Broadcast(MatrixExpr):
+    """``X`` of shape (1, c), (r, 1) or (1, 1) stretched to ``(rows, cols)``."""
+
+    def __new__(cls, X, rows, cols):
+        return sp.Basic.__new__(cls, X, sp.sympify(rows), sp.sympify(cols))
+
+    arg = property(lambda self: self.args[0])
+    shape = property(lambda self: (self.args[1], self.args[2]))
+
+    def _entry(self, i, j, **kwargs):
+        r, c = self.arg.shape
+        return self.arg._entry(0 if r == 1 else i, 0 if c == 1 else j)
+
+
+class SumAll(sp.Expr):
+    """The sum of every entry of a matrix expression (a scalar)."""
+
+    is_commutative = True
+
+    def __new__(cls, X):
+        return sp.Expr.__new__(cls, X)
+
+    arg = property(lambda self: self.args[0])
+
+    def elementwise(self) -> sp.Expr:
+        r, c = self.arg.shape
+        i, j = new_index(r), new_index(c)
+        body = self.arg._entry(i, j)
+        for k in (i, j):
+            if is_index(k):
+                body = sp.Sum(body, (k, 0, dim_of(k) - 1))
+        return body
+
+
+def matrix_symbol(name: str, indices: tuple) -> sp.Expr:
+    """The matrix form of the array ``name`` indexed by ``indices`` in element-wise forms."""
+    if not indices:
+        return sp.Symbol(name, real=True)
+    if len(indices) == 1:
+        return Vector(name, 1, dim_of(indices[0]))
+    return sp.MatrixSymbol(name, dim_of(indices[0]), dim_of(indices[1]))
+
+
+def symbol_for(name: str, shape: tuple) -> sp.Expr:
+    """The matrix form of an array of the given NumPy shape."""
+    if not shape:
+        return sp.Symbol(name, real=True)
+    if len(shape) == 1:
+        return Vector(name, 1, shape[0])
+    return sp.MatrixSymbol(name, *shape)
+
+
+def elementwise_of(form: sp.Expr, idx: tuple) -> sp.Expr:
+    """Lower a matrix form to its element ``idx`` in the engine's indexed notation."""
+    if isinstance(form, MatrixExpr):
+        i, j = (sp.Integer(0), idx[0]) if len(idx) == 1 else (idx + (0, 0))[:2]
+        value = form._entry(i, j)
+    else:
+        value = form
+    value = value.replace(lambda e: isinstance(e, SumAll), lambda e: e.elementwise())
+    value = _register_sums(value)
+    return value.replace(
+        lambda e: isinstance(e, sp.matrices.expressions.matexpr.MatrixElement),
+        lambda e: _indexed(e),
+    )
+
+
+def _indexed(e) -> sp.Expr:
+    parent, i, j = e.args
+    name = str(parent.name)
+    if isinstance(parent, Vector):
+        return sp.IndexedBase(name)[j]
+    return sp.IndexedBase(name)[i, j]
+
+
+def _register_sums(expr: sp.Basic) -> sp.Basic:
+    """Give the dummies of SymPy's own ``MatMul._entry`` sums a known extent."""
+    if isinstance(expr, sp.Sum):
+        body, limits = _register_sums(expr.function), []
+        for k, lo, hi in expr.limits:
+            if is_index(k):
+                limits.append((k, lo, hi))
+                continue
+            fresh = new_index(hi - lo + 1)
+            body = body.xreplace({k: fresh})
+            if is_index(fresh):
+                limits.append((fresh, 0, hi - lo))
+        return sp.Sum(body, *limits) if limits else body
+    if not expr.args or isinstance(expr, sp.Symbol):
+        return expr
+    new_args = [_register_sums(a) for a in expr.args]
+    if all(a is b for a, b in zip(new_args, expr.args, strict=True)):
+        return expr
+    return expr.func(*new_args)
+
+
+# ---------------------------------------------------------------------------
+# forward equations as matrix forms
+
+
+def _lift(expr: sp.Expr, shape: tuple, target: tuple) -> sp.Expr:
+    """Broadcast ``expr`` of NumPy ``shape`` to ``target`` (NumPy rules)."""
+    if tuple(shape) == tuple(target) or not shape:
+        return expr
+    rows, cols = (sp.Integer(1), target[0]) if len(target) == 1 else target
+    return expr if expr.shape == (rows, cols) else Broadcast(expr, rows, cols)
+
+
+def forward_form(node) -> sp.Expr:
+    """The matrix form of a forward expression (a 1-D array is a ``1 × n`` row)."""
+    from . import ir
+
+    if isinstance(node, ir.Ref):
+        return symbol_for(node.name, node.shape)
+    if isinstance(node, ir.Scalar):
+        return node.value
+    if isinstance(node, ir.Neg):
+        return -forward_form(node.a)
+    if isinstance(node, ir.Power):
+        base = forward_form(node.base)
+        return sp.HadamardPower(base, node.exponent) if node.shape else base**node.exponent
+    if isinstance(node, ir.Transpose):
+        a = forward_form(node.a)
+        return a.T if len(node.a.shape) == 2 else a
+    if isinstance(node, ir.Binary):
+        a, b = forward_form(node.a), forward_form(node.b)
+        if not node.shape:
+            return {"+": a + b, "-": a - b, "*": a * b, "/": a / b}[node.op]
+        if node.op in "*/" and (not node.a.shape or not node.b.shape):
+            return a * b if node.op == "*" else a * (1 / b) if not node.b.shape else (
+                a * sp.HadamardPower(_lift(b, node.b.shape, node.shape), -1))
+        rows, cols = (sp.Integer(1), node.shape[0]) if len(node.shape) == 1 else node.shape
+        la = _lift(a, node.a.shape, node.shape) if node.a.shape else a * sp.OneMatrix(rows, cols)
+        lb = _lift(b, node.b.shape, node.shape) if node.b.shape else b * sp.OneMatrix(rows, cols)
+        if node.op == "+":
+            return sp.MatAdd(la, lb)
+        if node.op == "-":
+            return sp.MatAdd(la, -lb)
+        if node.op == "*":
+            return sp.HadamardProduct(la, lb)
+        return sp.HadamardProduct(la, sp.HadamardPower(lb, -1))
+    if isinstance(node, ir.MatMul):
+        a, b = forward_form(node.a), forward_form(node.b)
+        ra, rb = len(node.a.shape), len(node.b.shape)
+        if ra == 1 and rb == 1:
+            return SumAll(sp.HadamardProduct(a, b))
+        if rb == 1:  # M @ v is a 1-D array: the row v Mᵀ
+            return sp.MatMul(b, a.T)
+        return sp.MatMul(a, b)
+    if isinstance(node, ir.Call):
+        from .rules import RULES, generic_function
+
+        cls = generic_function(node.fn) if node.generic else RULES[node.fn].cls
+        arg = forward_form(node.arg)
+        if not node.shape:
+            return cls(arg, *node.params)
+        z = sp.Dummy("z")
+        return Map(sp.Lambda(z, cls(z, *node.params)), arg)
+    if isinstance(node, ir.Softmax):
+        axis = 1 if len(node.shape) == 1 else node.axis
+        return Softmax(forward_form(node.arg), axis)
+    if isinstance(node, ir.Reduce):
+        arg = forward_form(node.arg)
+        shape = node.arg.shape
+        if node.axis is None or len(shape) == 1:
+            value = SumAll(arg)
+            count = sp.Mul(*shape)
+            if node.keepdims:
+                value = value * sp.OneMatrix(*((1, 1) if len(shape) == 2 else (1, 1)))
+        else:
+            value = SumAxis(arg, node.axis)
+            if node.axis == 1 and not node.keepdims:
+                value = value.T
+            count = shape[node.axis]
+        return value / count if node.op == "mean" else value
+    raise TypeError(f"no matrix form for {type(node).__name__}")

@@ -1,0 +1,459 @@
+"""Printers for matrix forms: Unicode text, LaTeX and NumPy.
+
+Each format is a SymPy printer subclass that dispatches on node type
+(``_print_HadamardProduct`` …), the way SymPy's own printers are built.
+Function names come from the registry (:mod:`derive.rules`).
+
+Naming conventions: the adjoint of ``u`` is the symbol ``delta_u``, shown
+as ``δu`` (text) and ``\\delta_{u}`` (LaTeX); the derivative of a generic
+function ``f`` is ``f'``, written ``f_prime`` in NumPy.
+
+NumPy code follows NumPy's own shapes: a 1-D array is a row under
+broadcasting, is lifted to 2-D (``v[None, :]``, ``v[:, None]``) only where
+a matrix product or a transpose needs it, and :func:`numpy_code` reshapes
+a result to the shape of the array it is assigned to.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+from sympy.printing.latex import LatexPrinter
+from sympy.printing.numpy import NumPyPrinter
+from sympy.printing.str import StrPrinter
+
+from .matexpr import Broadcast, Map, Softmax, SumAll, SumAxis, Vector
+from .rules import SOFTMAX, GenericFunction, SoftmaxAt, generic_base, rule_of
+
+_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+_MATRIX_NODES = (sp.MatrixSymbol, sp.MatMul, sp.MatAdd, sp.HadamardProduct, sp.Transpose)
+
+
+def _is_compound(e) -> bool:
+    return isinstance(e, (sp.MatAdd, sp.HadamardProduct, sp.MatMul, sp.Add, sp.Mul)) or (
+        isinstance(e, sp.HadamardPower))
+
+
+def _display_order(a) -> int:
+    """Deltas first, then named arrays, then functions, then compound factors."""
+    names = {str(s.name) for s in a.atoms(sp.MatrixSymbol)}
+    if isinstance(a, sp.MatrixSymbol):
+        return 0 if str(a.name).startswith("delta_") else 1
+    if any(n.startswith("delta_") for n in names):
+        return 0
+    return 2 if isinstance(a, (Map, Softmax)) else 3
+
+
+def _split_hadamard(e: sp.HadamardProduct):
+    """Numerator and denominator factors of a Hadamard product, in reading order."""
+    num, den = [], []
+    for a in sorted(e.args, key=_display_order):
+        if isinstance(a, sp.HadamardPower) and a.exp.is_negative:
+            den.append(a.base if a.exp == -1 else sp.HadamardPower(a.base, -a.exp))
+        else:
+            num.append(a)
+    return num, den
+
+
+def _function_parts(e):
+    """(registry rule or None, display name, params) of an applied function or a Map."""
+    func, params = (e.func_class, e.params) if isinstance(e, Map) else (e.func, e.args[1:])
+    return rule_of(func), func, params
+
+
+class _Forms:
+    """What the text and LaTeX printers share: structure, with format hooks."""
+
+    hadamard = " ⊙ "
+    divide = " ⊘ "
+    minus = " − "
+
+    def name(self, name: str) -> str:
+        raise NotImplementedError
+
+    def transpose(self, inner: str) -> str:
+        raise NotImplementedError
+
+    def paren(self, e) -> str:
+        s = self._print(e)
+        return f"({s})" if _is_compound(e) or (hasattr(e, "could_extract_minus_sign") and
+                                              e.could_extract_minus_sign()) else s
+
+    def _print_MatrixSymbol(self, e):
+        return self.name(str(e.name))
+
+    def _print_Transpose(self, e):
+        return self.transpose(self.paren(e.arg))
+
+    def _print_MatMul(self, e):
+        coeff, mats = e.as_coeff_matrices()
+        body = " ".join(self.paren(m) for m in mats)
+        return self.scaled(coeff, body, len(mats) > 1)
+
+    def scaled(self, coeff, body: str, compound: bool) -> str:
+        if coeff == 1:
+            return body
+        if coeff == -1:
+            return "-" + (f"({body})" if compound else body)
+        num, den = sp.fraction(coeff)
+        wrapped = f"({body})" if compound else body
+        out = wrapped if num == 1 else (
+            ("-" if num == -1 else self.paren(num) + " ") + wrapped)
+        return out if den == 1 else self.fraction(out, self.paren(den))
+
+    def fraction(self, num: str, den: str) -> str:
+        return f"{num}/{den}"
+
+    def _print_HadamardProduct(self, e):
+        num, den = _split_hadamard(e)
+        top = self.hadamard.join(self.paren(a) for a in num) if num else "1"
+        if not den:
+            return top
+        return (f"({top})" if len(num) > 1 else top) + self.divide + self.hadamard.join(
+            self.paren(a) for a in den)
+
+    def _print_MatAdd(self, e):
+        out = ""
+        for n, a in enumerate(_positive_first(e.args)):
+            s = self._print(a)
+            if n and s.startswith("-"):
+                out += self.minus + s[1:]
+            else:
+                out += (" + " if n else "") + s
+        return out
+
+    def _print_OneMatrix(self, e):
+        return "1"
+
+    def _print_Broadcast(self, e):
+        return self._print(e.arg)
+
+    def _print_Map(self, e):
+        return self.call(e, self._print(e.arg))
+
+    def _print_Function(self, e):
+        if rule_of(e.func) or isinstance(e, GenericFunction):
+            return self.call(e, self._print(e.args[0]))
+        return super()._print_Function(e)
+
+    def call(self, e, arg: str) -> str:
+        rule, func, params = _function_parts(e)
+        name = self.function_name(rule, func)
+        extra = "".join(", " + self._print(p) for p in params)
+        return f"{name}({arg}{extra})"
+
+
+class TextPrinter(_Forms, StrPrinter):
+    """Unicode math: ``δu = δh ⊙ f'(u)``, ``∂L/∂W = xᵀ δu``."""
+
+    def name(self, name: str) -> str:
+        return "δ" + name[len("delta_"):] if name.startswith("delta_") else name
+
+    def _print_Symbol(self, e):
+        return self.name(e.name)
+
+    def _print_Indexed(self, e):
+        return f"{self.name(str(e.base))}[{', '.join(self._print(i) for i in e.indices)}]"
+
+    def transpose(self, inner):
+        return inner + "ᵀ"
+
+    def _print_HadamardPower(self, e):
+        exp = str(e.exp)
+        sup = exp.translate(_SUPERSCRIPT) if exp.lstrip("-").isdigit() else f"^({exp})"
+        return self.paren(e.base) + sup
+
+    def function_name(self, rule, func) -> str:
+        return rule.text if rule else func.__name__
+
+    def _print_Softmax(self, e):
+        return f"softmax({self._print(e.arg)}{', axis=0' if e.axis == 0 else ''})"
+
+    def _print_SumAxis(self, e):
+        return f"1ᵀ {self.paren(e.arg)}" if e.axis == 0 else f"{self.paren(e.arg)} 1"
+
+    def _print_SumAll(self, e):
+        return f"sum({self._print(e.arg)})"
+
+    def _print_Sum(self, e):
+        (k, _, hi), = e.limits
+        return f"Σ_{self._print(k)} {self.paren(e.function)}"
+
+    def _print_KroneckerDelta(self, e):
+        return f"[{self._print(e.args[0])}={self._print(e.args[1])}]"
+
+    def _print_SoftmaxAt(self, e):
+        return f"softmax({self._print(e.at(e.kappa))} over {self._print(e.kappa)})" \
+               f"[{self._print(e.kappa)}={self._print(e.k)}]"
+
+
+class LatexFormPrinter(_Forms, LatexPrinter):
+    """LaTeX: ``\\delta_{u} = \\delta_{h} \\odot f'(u)``."""
+
+    hadamard = r" \odot "
+    divide = r" \oslash "
+    minus = " - "
+
+    def name(self, name: str) -> str:
+        return self._print(sp.Symbol(name))
+
+    def transpose(self, inner):
+        return inner + r"^{\top}"
+
+    def fraction(self, num, den):
+        return rf"\frac{{{num}}}{{{den}}}"
+
+    def _print_HadamardPower(self, e):
+        return f"{self.paren(e.base)}^{{{self._print(e.exp)}}}"
+
+    def function_name(self, rule, func) -> str:
+        if rule:
+            return rule.latex
+        base, order = generic_base(func)
+        return self._print(sp.Symbol(base)) + "'" * order
+
+    def _print_Softmax(self, e):
+        return rf"\operatorname{{softmax}}\left({self._print(e.arg)}\right)"
+
+    def _print_SumAxis(self, e):
+        return (rf"\mathbf{{1}}^{{\top}} {self.paren(e.arg)}" if e.axis == 0
+                else rf"{self.paren(e.arg)} \mathbf{{1}}")
+
+    def _print_SumAll(self, e):
+        return rf"\operatorname{{sum}}\left({self._print(e.arg)}\right)"
+
+    def _print_SoftmaxAt(self, e):
+        return rf"\operatorname{{softmax}}\left({self._print(e.at(e.kappa))}\right)_{{{self._print(e.k)}}}"
+
+    def _print_Indexed(self, e):
+        return (f"{self.name(str(e.base))}" + "_{" +
+                ",".join(self._print(i) for i in e.indices) + "}")
+
+
+# ---------------------------------------------------------------------------
+# NumPy
+
+
+def np_rank(e) -> int:
+    """The ``ndim`` of the array the NumPy printer's code for ``e`` evaluates to."""
+    if isinstance(e, Vector):
+        return 1
+    if isinstance(e, sp.MatrixSymbol):
+        return 2
+    if isinstance(e, sp.Transpose):
+        return 1 if isinstance(e.arg, SumAxis) and e.arg.axis == 1 else 2
+    if isinstance(e, sp.MatMul):
+        _, mats = e.as_coeff_matrices()
+        return np_rank(mats[0]) if len(mats) == 1 else (1 if np_rank(mats[0]) == 1 else 2)
+    if isinstance(e, SumAxis):
+        return 1 if e.axis == 0 else 2
+    if isinstance(e, (sp.HadamardProduct, sp.MatAdd)):
+        return max(np_rank(a) for a in e.args)
+    if isinstance(e, (Map, Softmax, sp.HadamardPower, Broadcast)):
+        return np_rank(e.args[0] if not isinstance(e, Map) else e.arg)
+    return 0
+
+
+class NumpyFormPrinter(NumPyPrinter):
+    """NumPy expressions needing only ``np``, the named arrays and the dims in scope."""
+
+    def __init__(self, settings=None):
+        super().__init__({"fully_qualified_modules": True, **(settings or {})})
+
+    def _module_format(self, fqn, register=True):
+        return "np." + fqn[len("numpy."):] if fqn.startswith("numpy.") else fqn
+
+    def paren(self, e) -> str:
+        s = self._print(e)
+        simple = isinstance(e, (sp.MatrixSymbol, sp.Symbol, sp.Integer, Map, Softmax,
+                                sp.Indexed)) or (isinstance(e, sp.Transpose) and
+                                                 isinstance(e.arg, sp.MatrixSymbol))
+        return s if simple else f"({s})"
+
+    def _print_MatrixSymbol(self, e):
+        return str(e.name)
+
+    def _print_Symbol(self, e):
+        return e.name
+
+    def _print_Transpose(self, e):
+        if isinstance(e.arg, SumAxis) and e.arg.axis == 1:
+            return f"{self.paren(e.arg.arg)}.sum(axis=1)"
+        if np_rank(e.arg) == 1:
+            return f"{self.paren(e.arg)}[:, None]"
+        return f"{self.paren(e.arg)}.T"
+
+    def _print_MatMul(self, e):
+        coeff, mats = e.as_coeff_matrices()
+        parts = []
+        for n, m in enumerate(mats):
+            if isinstance(m, Broadcast):
+                s = f"np.broadcast_to({self._print(m.arg)}, ({self._print(m.shape[0])}, " \
+                    f"{self._print(m.shape[1])}))"
+            else:
+                s = self.paren(m)
+                if n and np_rank(m) == 1:
+                    s += "[None, :]"
+            parts.append(s)
+        body = " @ ".join(parts)
+        if coeff == 1:
+            return body
+        if len(mats) > 1:
+            body = f"({body})"
+        num, den = sp.fraction(coeff)
+        if num == -1:
+            body = "-" + body
+        elif num != 1:
+            body = f"{self.paren(num)} * {body}"
+        return body if den == 1 else f"{body} / {self.paren(den)}"
+
+    def _print_Pow(self, e, rational=False):
+        if e.exp == -1:
+            return f"1 / {self.paren(e.base)}"
+        if e.exp.is_Integer:
+            return f"{self.paren(e.base)} ** {e.exp}"
+        return super()._print_Pow(e, rational=rational)
+
+    def _print_Mul(self, e):
+        num, den = sp.fraction(e)
+        if den == 1:
+            return " * ".join(self.paren(a) for a in sp.Mul.make_args(num))
+        top = self._print(num) if not isinstance(num, sp.Add) else f"({self._print(num)})"
+        return f"{top} / {self.paren(den)}"
+
+    def _print_HadamardProduct(self, e):
+        num, den = _split_hadamard(e)
+        top = " * ".join(self.paren(a) for a in num) if num else "1"
+        if not den:
+            return top
+        return top + " / " + (self.paren(den[0]) if len(den) == 1 else
+                              "(" + " * ".join(self.paren(a) for a in den) + ")")
+
+    def _print_HadamardPower(self, e):
+        if e.exp == -1:
+            return f"1 / {self.paren(e.base)}"
+        return f"{self.paren(e.base)} ** {self._print(e.exp)}"
+
+    def _print_MatAdd(self, e):
+        out = ""
+        for n, a in enumerate(_positive_first(e.args)):
+            coeff, rest = _as_coeff(a)
+            if isinstance(rest, sp.OneMatrix):
+                s = self._print(coeff)
+            else:
+                s = self._print(a)
+            if n and s.startswith("-"):
+                out += " - " + s[1:]
+            else:
+                out += (" + " if n else "") + s
+        return out
+
+    def _print_OneMatrix(self, e):
+        return f"np.ones(({self._print(e.shape[0])}, {self._print(e.shape[1])}))"
+
+    def _print_Broadcast(self, e):
+        return self._print(e.arg)
+
+    def _print_Map(self, e):
+        return self.call(e, self._print(e.arg))
+
+    def _print_Function(self, e):
+        if rule_of(e.func) or isinstance(e, GenericFunction):
+            return self.call(e, self._print(e.args[0]))
+        return super()._print_Function(e)
+
+    def call(self, e, arg: str) -> str:
+        rule, func, params = _function_parts(e)
+        if rule:
+            return rule.numpy.format(arg, *[self._print(p) for p in params])
+        base, order = generic_base(func)
+        suffix = "" if order == 0 else "_prime" if order == 1 else f"_prime{order}"
+        return f"{base}{suffix}({arg})"
+
+    def _print_Softmax(self, e):
+        axis = -1 if np_rank(e.arg) == 1 else e.axis
+        return SOFTMAX.numpy.format(self.paren(e.arg), axis)
+
+    def _print_SumAxis(self, e):
+        arg = self.paren(e.arg)
+        return f"{arg}.sum(axis=0)" if e.axis == 0 else f"{arg}.sum(axis=1, keepdims=True)"
+
+    def _print_SumAll(self, e):
+        return f"np.sum({self._print(e.arg)})"
+
+
+def _positive_first(args):
+    """Terms without a leading minus first: ``y − t`` rather than ``−t + y``."""
+    return sorted(args, key=lambda a: _as_coeff(a)[0].could_extract_minus_sign())
+
+
+def _as_coeff(e):
+    if isinstance(e, sp.MatMul):
+        coeff, mats = e.as_coeff_matrices()
+        if len(mats) == 1:
+            return coeff, mats[0]
+    return sp.Integer(1), e
+
+
+# ---------------------------------------------------------------------------
+# entry points
+
+
+def text(e) -> str:
+    return TextPrinter().doprint(e)
+
+
+def latex(e) -> str:
+    return LatexFormPrinter().doprint(e)
+
+
+def numpy_code(e, shape: tuple) -> str:
+    """NumPy code for ``e``, shaped like an array of NumPy shape ``shape``."""
+    code = NumpyFormPrinter().doprint(e)
+    rank = np_rank(e)
+    dims = ", ".join(NumpyFormPrinter().doprint(d) for d in shape)
+    if len(shape) == 1 and rank == 2:
+        return f"({code}).reshape(-1)"
+    if len(shape) > rank or (len(shape) == 2 and _needs_broadcast(e)):
+        return f"np.broadcast_to({code}, ({dims}{',' if len(shape) == 1 else ''}))"
+    return code
+
+
+def _needs_broadcast(e) -> bool:
+    """True when no operand carries the full 2-D shape (all are stretched rows or columns)."""
+    if isinstance(e, Broadcast):
+        return True
+    if isinstance(e, (sp.HadamardProduct, sp.MatAdd)):
+        return all(_needs_broadcast(a) or isinstance(_as_coeff(a)[1], sp.OneMatrix)
+                   for a in e.args)
+    if isinstance(e, sp.MatMul):
+        _, mats = e.as_coeff_matrices()
+        return len(mats) == 1 and _needs_broadcast(mats[0])
+    if isinstance(e, (Map, sp.HadamardPower)):
+        return _needs_broadcast(e.args[0] if isinstance(e, sp.HadamardPower) else e.arg)
+    return False
+
+
+def fmt_dims(shape: tuple) -> str:
+    return "[" + "×".join(str(d) for d in shape) + "]" if shape else "[scalar]"
+
+
+def step_text(step) -> str:
+    lhs = f"∂{step_loss(step)}/∂{step.name}" if step.kind == "gradient" else f"δ{step.name}"
+    return f"{lhs} = {text(step.matrix)}"
+
+
+def step_latex(step) -> str:
+    name = LatexFormPrinter().name(step.name)
+    if step.kind == "gradient":
+        lhs = rf"\frac{{\partial {LatexFormPrinter().name(step_loss(step))}}}{{\partial {name}}}"
+    else:
+        lhs = LatexFormPrinter().name(step.symbol)
+    return f"{lhs} = {latex(step.matrix)}"
+
+
+def step_loss(step) -> str:
+    return getattr(step, "loss", "L")
+
+
+__all__ = ["text", "latex", "numpy_code", "TextPrinter", "LatexFormPrinter", "NumpyFormPrinter",
+           "SumAll", "SoftmaxAt"]

@@ -1,0 +1,210 @@
+"""Simplifying adjoints: forward values, one-hot targets, fused deltas.
+
+Three rewrites, each an identity SymPy can check, none tied to a layer:
+
+* **forward values** (:func:`resubstitute`): where a derivative reproduces
+  the right-hand side of an equation, the equation's name stands in for it:
+  ``σ(u) (1 − σ(u))`` becomes ``h (1 − h)`` when ``h = σ(u)``.
+* **one-hot targets**: ``Σ_k t[b, k] = 1`` along a target's one-hot axis,
+  the assumption a spec declares with ``onehot``.
+* **fusing a delta** (:meth:`Simplifier.finish`): a delta that is an
+  element-wise expression of forward values (``δp = −t ⊘ (B p)``) is
+  substituted into the adjoint that uses it when the simplified result is
+  cheaper.  This is how softmax with cross-entropy and sigmoid with binary
+  cross-entropy come out as ``(p − t)/B``: by cancellation, not by a rule
+  that knows them.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from . import ir
+from .elementwise import Term, element, fresh_indices, lower
+from .rules import SoftmaxAt
+
+# ---------------------------------------------------------------------------
+# forward values
+
+
+def forward_patterns(net: ir.Network) -> list[tuple[sp.Expr, tuple, str]]:
+    """(element-wise right-hand side, its index wildcards, name) of each function equation."""
+    out = []
+    for eq in net.equations:
+        if isinstance(eq.expr, (ir.Call, ir.Softmax)):
+            idx = fresh_indices(eq.shape, "w")
+            out.append((lower(eq.expr, idx), idx, eq.name))
+    return out
+
+
+def _unify(p: sp.Basic, e: sp.Basic, wilds: set, bound: dict) -> bool:
+    if p in wilds:
+        if p in bound:
+            return bound[p] == e
+        bound[p] = e
+        return True
+    if isinstance(p, SoftmaxAt):
+        return (isinstance(e, SoftmaxAt) and p.n == e.n and _unify(p.k, e.k, wilds, bound)
+                and _unify(p.body, e.body.xreplace({e.kappa: p.kappa}), wilds, bound))
+    if isinstance(p, sp.Sum):
+        if not isinstance(e, sp.Sum) or len(p.limits) != len(e.limits) or any(
+                a[1:] != b[1:] for a, b in zip(p.limits, e.limits, strict=True)):
+            return False
+        ren = {b[0]: a[0] for a, b in zip(p.limits, e.limits, strict=True)}
+        return _unify(p.function, e.function.xreplace(ren), wilds, bound)
+    if not p.args:
+        return p == e
+    if p.func != e.func or len(p.args) != len(e.args):
+        return False
+    return all(_unify(a, b, wilds, bound) for a, b in zip(p.args, e.args, strict=True))
+
+
+def resubstitute(expr: sp.Expr, patterns) -> sp.Expr:
+    """Replace every occurrence of a function equation's right-hand side by its name."""
+    for pattern, idx, name in patterns:
+        wilds = {i for i in idx if isinstance(i, sp.Symbol)}
+        found: dict = {}
+
+        def query(e, pattern=pattern, wilds=wilds, found=found):
+            if getattr(e, "func", None) != pattern.func:
+                return False
+            bound: dict = {}
+            if _unify(pattern, e, wilds, bound):
+                found[e] = bound
+                return True
+            return False
+
+        def value(e, idx=idx, name=name, found=found):
+            bound = found[e]
+            return element(name, tuple(bound.get(i, i) for i in idx))
+
+        expr = expr.replace(query, value)
+    return expr
+
+
+
+# ---------------------------------------------------------------------------
+
+
+def ops(expr: sp.Expr) -> int:
+    """Arithmetic operations to evaluate ``expr`` (a negation is free)."""
+    counts = sp.count_ops(expr, visual=True)
+    if counts == 0:
+        return 0
+    return int(sum(n for op, n in counts.as_coefficients_dict().items() if str(op) != "NEG"))
+
+
+def cost(terms: list[Term]) -> int:
+    """Operations needed to evaluate a list of terms (a sum over an axis counts 2)."""
+    return sum(ops(t.factor) + 2 * len(t.summed) for t in terms) + len(terms) - 1
+
+
+def _tidy_factor(expr: sp.Expr) -> sp.Expr:
+    """The cheapest of the expression, its cancelled and its factored form."""
+    best = expr
+    for candidate in (sp.cancel(expr), sp.factor(expr)):
+        if ops(candidate) < ops(best):
+            best = candidate
+    return best
+
+
+class Simplifier:
+    """Simplifies each adjoint once all its contributions are in."""
+
+    def __init__(self, net: ir.Network, index: dict[str, tuple]):
+        self.net = net
+        self.index = index
+        self.done: dict = {}
+        self.onehot = {q.name: q.onehot_axis for q in net.of_kind("target")
+                       if q.onehot_axis is not None}
+
+    def finish(self, name: str, kind: str, contributions) -> object:
+        from .derivation import Step
+
+        best = self.tidy([t for c in contributions for t in c.terms])
+        inlined = []
+        for r in self.local_deltas(best):
+            candidate = self.tidy(self.inline(best, r))
+            # fusing pays when the fused form costs less than this adjoint and δr together
+            if cost(candidate) < cost(best) + cost(self.done[r].terms):
+                best, inlined = candidate, [*inlined, r]
+        step = Step(name, kind, self.net.quantities[name].shape, self.index[name], best,
+                    None, contributions, inlined)
+        self.done[name] = step
+        return step
+
+    # -- fusing -----------------------------------------------------------------
+    def local_deltas(self, terms: list[Term]) -> list[str]:
+        """Deltas used in ``terms`` that are element-wise in forward values only."""
+        used = []
+        for t in terms:
+            for name in _deltas_in(t.factor):
+                step = self.done.get(name)
+                if step and name not in used and all(
+                        not u.summed and not _deltas_in(u.factor) for u in step.terms):
+                    used.append(name)
+        return used
+
+    def inline(self, terms: list[Term], name: str) -> list[Term]:
+        step = self.done[name]
+        value = sp.Add(*[t.factor for t in step.terms])
+        symbols = [i for i in step.indices if isinstance(i, sp.Symbol)]
+        delta = "delta_" + name
+
+        def at(e):
+            idx = e.indices if isinstance(e, sp.Indexed) else ()
+            return value.xreplace({s: i for s, i in zip(step.indices, idx, strict=True)
+                                   if s in symbols})
+
+        def is_delta(e):
+            if isinstance(e, sp.Indexed):
+                return str(e.base) == delta
+            return not step.indices and isinstance(e, sp.Symbol) and e.name == delta
+
+        return [Term(t.factor.replace(is_delta, at), t.summed) for t in terms]
+
+    # -- tidying ----------------------------------------------------------------
+    def tidy(self, terms: list[Term]) -> list[Term]:
+        terms = [self.onehot_sums(t) for t in terms]
+        plain = [t for t in terms if not t.summed]
+        summed = [t for t in terms if t.summed]
+        out = []
+        if plain:
+            merged = _tidy_factor(sp.Add(*[t.factor for t in plain]))
+            if merged != 0:
+                out.append(Term(merged))
+        return out + [t for t in summed if t.factor != 0]
+
+    def onehot_sums(self, term: Term) -> Term:
+        """``Σ_k t[b, k] = 1`` along a one-hot target's class axis."""
+        factors = list(sp.Mul.make_args(term.factor))
+        summed = list(term.summed)
+        for k in list(summed):
+            holders = [f for f in factors if k in f.free_symbols]
+            if len(holders) != 1:
+                continue
+            (f,) = holders
+            if (isinstance(f, sp.Indexed) and str(f.base) in self.onehot
+                    and f.indices[self.onehot[str(f.base)]] == k):
+                factors.remove(f)
+                summed.remove(k)
+        return Term(sp.Mul(*factors), tuple(summed))
+
+    def prune(self, steps: list, gradients: list) -> list:
+        """Keep the deltas some gradient still needs (fused ones drop out)."""
+        needed: set[str] = set()
+        frontier = [*gradients]
+        while frontier:
+            s = frontier.pop()
+            for t in s.terms:
+                for name in _deltas_in(t.factor):
+                    if name not in needed:
+                        needed.add(name)
+                        frontier.append(self.done[name])
+        return [s for s in steps if s.name in needed]
+
+
+def _deltas_in(expr: sp.Expr) -> set[str]:
+    names = {str(i.base) for i in expr.atoms(sp.Indexed)} | {
+        s.name for s in expr.free_symbols if isinstance(s, sp.Symbol)}
+    return {n[len("delta_"):] for n in names if n.startswith("delta_")}
