@@ -104,6 +104,7 @@ class Derivation:
 
 def derive(net: ir.Network) -> Derivation:
     """Derive every delta and gradient of ``net`` by a reverse sweep."""
+    net = ir.name_arguments(net)
     needs = net.needs_adjoint()
     index = {n: fresh_indices(net.quantities[n].shape, "a") for n in needs}
     simplifier = Simplifier(net, index)

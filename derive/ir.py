@@ -9,7 +9,7 @@ positive integer symbol, a literal size an Integer; ``()`` is a scalar.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import sympy as sp
 
@@ -203,3 +203,66 @@ class Network:
             if deps[name] & params:
                 on_path.add(name)
         return on_path
+
+
+def name_arguments(net: Network) -> Network:
+    """The network with costly values the backward pass needs given names.
+
+    ``X1 = f1(X0 @ W1)`` becomes ``X1_in = X0 @ W1; X1 = f1(X1_in)``, so the
+    pre-activation gets its own delta (``δX1_in = δX1 ⊙ f1'(X1_in)``) and the
+    forward pass keeps the value the backward pass needs instead of the
+    backward pass recomputing a matrix product.  Likewise a matrix product or
+    a function of one that is a factor of an element-wise product (a gated
+    unit).  Cheap element-wise arguments (``log(1 - y)``) stay as written, so
+    that simplification still sees through them.
+    """
+    quantities = dict(net.quantities)
+    equations: list[Equation] = []
+    taken = set(quantities) | set(net.consts) | set(net.dims) | set(net.funcs)
+
+    def fresh(base: str) -> str:
+        name, n = base, 1
+        while name in taken:
+            n += 1
+            name = f"{base}{n}"
+        taken.add(name)
+        return name
+
+    def hoist(node: Node, name: str) -> Ref:
+        quantities[name] = Quantity(name, "intermediate", node.shape, node.pos)
+        equations.append(Equation(name, node, node.pos))
+        return Ref(node.shape, node.pos, name)
+
+    def expensive(node: Node) -> bool:
+        return any(isinstance(n, (MatMul, Softmax, Reduce)) for n in walk(node))
+
+    def visit(node: Node, owner: str) -> Node:
+        if isinstance(node, (Call, Softmax)) and expensive(node.arg):
+            node = replace(node, arg=hoist(visit(node.arg, owner), fresh(owner + "_in")))
+        elif isinstance(node, Binary) and node.op in "*/":
+            # a product's derivative holds the other factor: keep products and
+            # function values that appear in one by name, not recomputed
+            kids = {}
+            for f in ("a", "b"):
+                original = getattr(node, f)
+                kid = visit(original, owner)
+                if isinstance(kid, MatMul) or (isinstance(kid, (Call, Softmax))
+                                               and expensive(original.arg)):
+                    stem = kid.fn if isinstance(kid, Call) else (
+                        "softmax" if isinstance(kid, Softmax) else "mm")
+                    kid = hoist(kid, fresh(f"{owner}_{stem}"))
+                kids[f] = kid
+            return replace(node, **kids)
+        else:
+            kids = {f: visit(getattr(node, f), owner) for f in ("a", "b", "base", "arg")
+                    if isinstance(getattr(node, f, None), Node)}
+            node = replace(node, **kids) if kids else node
+        return node
+
+    for eq in net.equations:
+        expr = visit(eq.expr, eq.name)
+        equations.append(Equation(eq.name, expr, eq.pos))
+    # keep declaration order, then equations in order
+    ordered = {k: v for k, v in quantities.items() if v.kind != "intermediate"}
+    ordered.update({eq.name: quantities[eq.name] for eq in equations})
+    return replace(net, quantities=ordered, equations=equations)

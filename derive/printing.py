@@ -29,18 +29,17 @@ _MATRIX_NODES = (sp.MatrixSymbol, sp.MatMul, sp.MatAdd, sp.HadamardProduct, sp.T
 
 
 def _is_compound(e) -> bool:
-    return isinstance(e, (sp.MatAdd, sp.HadamardProduct, sp.MatMul, sp.Add, sp.Mul)) or (
-        isinstance(e, sp.HadamardPower))
+    return isinstance(e, (sp.MatAdd, sp.HadamardProduct, sp.MatMul, sp.Add, sp.Mul))
 
 
 def _display_order(a) -> int:
-    """Deltas first, then named arrays, then functions, then compound factors."""
+    """Deltas first, then named arrays, then other values, then function derivatives."""
     names = {str(s.name) for s in a.atoms(sp.MatrixSymbol)}
     if isinstance(a, sp.MatrixSymbol):
         return 0 if str(a.name).startswith("delta_") else 1
     if any(n.startswith("delta_") for n in names):
         return 0
-    return 2 if isinstance(a, (Map, Softmax)) else 3
+    return 3 if isinstance(a, (Map, Softmax)) else 2
 
 
 def _split_hadamard(e: sp.HadamardProduct):
@@ -97,11 +96,15 @@ class _Forms:
         num, den = sp.fraction(coeff)
         wrapped = f"({body})" if compound else body
         out = wrapped if num == 1 else (
-            ("-" if num == -1 else self.paren(num) + " ") + wrapped)
+            ("-" if num == -1 else self.coefficient(num) + " ") + wrapped)
         return out if den == 1 else self.fraction(out, self.paren(den))
 
     def fraction(self, num: str, den: str) -> str:
         return f"{num}/{den}"
+
+    def coefficient(self, c) -> str:
+        s = self._print(c)
+        return f"({s})" if isinstance(c, sp.Add) else s
 
     def _print_HadamardProduct(self, e):
         num, den = _split_hadamard(e)

@@ -125,8 +125,13 @@ class Simplifier:
         inlined = []
         for r in self.local_deltas(best):
             candidate = self.tidy(self.inline(best, r))
-            # fusing pays when the fused form costs less than this adjoint and δr together
-            if cost(candidate) < cost(best) + cost(self.done[r].terms):
+            # fusing pays when the fused form costs less than this adjoint and δr
+            # together; at equal cost an element-wise chain is fused (one delta
+            # per layer, as textbooks write δ3 = (X3 − T) ⊙ f3'(z3)) but a delta
+            # feeding a matrix product keeps its name.
+            before = cost(best) + cost(self.done[r].terms)
+            elementwise = all(not t.summed for t in best if r in _deltas_in(t.factor))
+            if cost(candidate) < before or (cost(candidate) == before and elementwise):
                 best, inlined = candidate, [*inlined, r]
         step = Step(name, kind, self.net.quantities[name].shape, self.index[name], best,
                     None, contributions, inlined)
