@@ -57,8 +57,12 @@ def symbolic(d: Derivation) -> Proof:
         lowered = elementwise_of(step.matrix, step.indices)
         ok = same_terms([Term(lowered)], step.terms)
         details[step.symbol] = "identical" if ok else "DIFFERS"
-    return Proof("symbolic", all(v == "identical" for v in details.values()),
-                 time.perf_counter() - start, details)
+    return Proof(
+        "symbolic",
+        all(v == "identical" for v in details.values()),
+        time.perf_counter() - start,
+        details,
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -77,8 +81,14 @@ def _symbol_array(name: str, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _shape(q: ir.Quantity, dims: dict[str, int]) -> tuple[int, ...]:
-    return tuple(int(sp.sympify(d).xreplace({sp.Symbol(k, integer=True, positive=True): v
-                                             for k, v in dims.items()})) for d in q.shape)
+    return tuple(
+        int(
+            sp.sympify(d).xreplace(
+                {sp.Symbol(k, integer=True, positive=True): v for k, v in dims.items()}
+            )
+        )
+        for d in q.shape
+    )
 
 
 def _onehot_exact(value: np.ndarray, axis: int) -> np.ndarray:
@@ -163,23 +173,34 @@ def exact(d: Derivation) -> Proof:
     funcs = Functions(exact=True)
     fwd = forward(net, values, funcs)
     loss = fwd[net.loss]
-    env = {k: (as_2d(v, net.quantities[k].shape) if k in net.quantities else v)
-           for k, v in fwd.items()}
+    env = {
+        k: (as_2d(v, net.quantities[k].shape) if k in net.quantities else v) for k, v in fwd.items()
+    }
     details = {}
     for step in _all_steps(d):
         got = evaluate(step.matrix, env, funcs)
-        got = np.asarray(got, dtype=object).reshape(as_2d(np.empty(_shape(
-            net.quantities[step.name], dims)), step.shape).shape) if step.shape else got
+        got = (
+            np.asarray(got, dtype=object).reshape(
+                as_2d(np.empty(_shape(net.quantities[step.name], dims)), step.shape).shape
+            )
+            if step.shape
+            else got
+        )
         env[step.symbol] = got
         if step.kind != "gradient":
             continue
         symbols = as_2d(params[step.name], step.shape)
-        ok = all(_is_zero(sp.diff(loss, symbols[idx]) - got[idx])
-                 for idx in np.ndindex(symbols.shape))
+        ok = all(
+            _is_zero(sp.diff(loss, symbols[idx]) - got[idx]) for idx in np.ndindex(symbols.shape)
+        )
         details[step.symbol] = "equal" if ok else "DIFFERS"
     sizes = ", ".join(f"{k}={v}" for k, v in dims.items())
-    return Proof(f"exact ({sizes})", all(v == "equal" for v in details.values()),
-                 time.perf_counter() - start, details)
+    return Proof(
+        f"exact ({sizes})",
+        all(v == "equal" for v in details.values()),
+        time.perf_counter() - start,
+        details,
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -196,8 +217,9 @@ def random_values(net: ir.Network, rng: np.random.Generator, dims: dict[str, int
             n = shape[q.onehot_axis]
             labels = rng.integers(0, n, size=int(np.prod(shape)) // n)
             hot = np.eye(n)[labels]
-            values[q.name] = np.moveaxis(hot.reshape(*np.delete(shape, q.onehot_axis), n),
-                                         -1, q.onehot_axis)
+            values[q.name] = np.moveaxis(
+                hot.reshape(*np.delete(shape, q.onehot_axis), n), -1, q.onehot_axis
+            )
         elif q.kind == "target":
             values[q.name] = rng.uniform(0.05, 0.95, size=shape)
         else:
@@ -219,8 +241,9 @@ def numeric(d: Derivation, seed: int = 0, tol: float = 1e-6) -> Proof:
         return float(forward(net, values, funcs)[net.loss])
 
     fwd = forward(net, values, funcs)
-    env = {k: (as_2d(v, net.quantities[k].shape) if k in net.quantities else v)
-           for k, v in fwd.items()}
+    env = {
+        k: (as_2d(v, net.quantities[k].shape) if k in net.quantities else v) for k, v in fwd.items()
+    }
     details = {}
     worst = 0.0
     for step in _all_steps(d):
@@ -240,10 +263,10 @@ def numeric(d: Derivation, seed: int = 0, tol: float = 1e-6) -> Proof:
             down = loss()
             p[idx] = old
             fd[idx] = (up - down) / (2 * h)
-        err = float(np.linalg.norm(got - fd) / max(np.linalg.norm(got), np.linalg.norm(fd),
-                                                    1e-12))
+        err = float(np.linalg.norm(got - fd) / max(np.linalg.norm(got), np.linalg.norm(fd), 1e-12))
         worst = max(worst, err)
         details[step.symbol] = f"rel. error {err:.1e}" + ("" if err < tol else " > tolerance")
     sizes = ", ".join(f"{k}={v}" for k, v in dims.items())
-    return Proof(f"numeric ({sizes}; finite differences)", worst < tol,
-                 time.perf_counter() - start, details)
+    return Proof(
+        f"numeric ({sizes}; finite differences)", worst < tol, time.perf_counter() - start, details
+    )

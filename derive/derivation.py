@@ -126,10 +126,12 @@ def derive(net: ir.Network) -> Derivation:
             local = resubstitute(sp.diff(rhs, element(v, index[v])), patterns)
             raw = seed * local
             pending.setdefault(v, []).append(
-                Contribution(eq.name, summation(raw, out), normalise(raw, out)))
+                Contribution(eq.name, summation(raw, out), normalise(raw, out))
+            )
 
-    gradients = {p.name: simplifier.finish(p.name, "gradient", pending.pop(p.name))
-                 for p in net.params}
+    gradients = {
+        p.name: simplifier.finish(p.name, "gradient", pending.pop(p.name)) for p in net.params
+    }
     steps = simplifier.prune(steps, list(gradients.values()))
     for step in [*steps, *gradients.values()]:
         step.matrix = recover(step.terms, step.indices)

@@ -74,7 +74,7 @@ def lower(node: ir.Node, idx: tuple) -> sp.Expr:
         return RULES[node.fn].cls(arg, *node.params)
     if isinstance(node, ir.Softmax):
         kappa = new_index(node.shape[node.axis], "c")
-        inner = idx[: node.axis] + (kappa,) + idx[node.axis + 1:]
+        inner = idx[: node.axis] + (kappa,) + idx[node.axis + 1 :]
         body = lower(node.arg, inner)
         if not is_index(kappa):  # softmax over an axis of size 1 is identically 1
             return sp.Integer(1)
@@ -88,9 +88,12 @@ def lower(node: ir.Node, idx: tuple) -> sp.Expr:
             outer = list(idx)
             if node.keepdims:
                 outer.pop(node.axis)
-            inner = tuple(outer[: node.axis]) + (k,) + tuple(outer[node.axis:])
-        summed = [k for k, i in zip(inner, range(len(arg_shape)), strict=True)
-                  if node.axis is None or i == node.axis]
+            inner = tuple(outer[: node.axis]) + (k,) + tuple(outer[node.axis :])
+        summed = [
+            k
+            for k, i in zip(inner, range(len(arg_shape)), strict=True)
+            if node.axis is None or i == node.axis
+        ]
         value = summation(lower(node.arg, inner), summed)
         if node.op == "mean":
             count = sp.Mul(*[dim_of(k) for k in summed])
@@ -101,7 +104,7 @@ def lower(node: ir.Node, idx: tuple) -> sp.Expr:
 
 def _align(shape: ir.Shape, idx: tuple) -> tuple:
     """NumPy broadcasting: trailing axes line up, a size-1 axis takes index 0."""
-    tail = idx[len(idx) - len(shape):] if shape else ()
+    tail = idx[len(idx) - len(shape) :] if shape else ()
     return tuple(sp.Integer(0) if d == 1 else i for d, i in zip(shape, tail, strict=True))
 
 
@@ -168,10 +171,15 @@ def contract(term: Term) -> Term | None:
     """Sum Kronecker deltas away: ``Σ_k δ_kj g(k) = g(j)``.  None if the term is zero."""
     factor, summed = term.factor, list(term.summed)
     while True:
-        delta = next((f for f in sp.Mul.make_args(factor)
-                      if isinstance(f, sp.KroneckerDelta)
-                      or (isinstance(f, sp.Pow) and isinstance(f.base, sp.KroneckerDelta))),
-                     None)
+        delta = next(
+            (
+                f
+                for f in sp.Mul.make_args(factor)
+                if isinstance(f, sp.KroneckerDelta)
+                or (isinstance(f, sp.Pow) and isinstance(f.base, sp.KroneckerDelta))
+            ),
+            None,
+        )
         if delta is None:
             break
         base = delta.base if isinstance(delta, sp.Pow) else delta
@@ -253,8 +261,7 @@ def canonical_terms(terms: list[Term]) -> dict[tuple, sp.Expr]:
         key = tuple(str(dim_of(k)) for k in dims)
         best = None
         for perm in itertools.permutations(dims):
-            ren = {k: sp.Symbol(f"_s{n}_{dim_of(k)}", integer=True)
-                   for n, k in enumerate(perm)}
+            ren = {k: sp.Symbol(f"_s{n}_{dim_of(k)}", integer=True) for n, k in enumerate(perm)}
             cand = canonical_bound(t.factor.xreplace(ren))
             if best is None or sp.default_sort_key(cand) < sp.default_sort_key(best):
                 best = cand

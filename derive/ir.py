@@ -246,16 +246,23 @@ def name_arguments(net: Network) -> Network:
             for f in ("a", "b"):
                 original = getattr(node, f)
                 kid = visit(original, owner)
-                if isinstance(kid, MatMul) or (isinstance(kid, (Call, Softmax))
-                                               and expensive(original.arg)):
-                    stem = kid.fn if isinstance(kid, Call) else (
-                        "softmax" if isinstance(kid, Softmax) else "mm")
+                if isinstance(kid, MatMul) or (
+                    isinstance(kid, (Call, Softmax)) and expensive(original.arg)
+                ):
+                    stem = (
+                        kid.fn
+                        if isinstance(kid, Call)
+                        else ("softmax" if isinstance(kid, Softmax) else "mm")
+                    )
                     kid = hoist(kid, fresh(f"{owner}_{stem}"))
                 kids[f] = kid
             return replace(node, **kids)
         else:
-            kids = {f: visit(getattr(node, f), owner) for f in ("a", "b", "base", "arg")
-                    if isinstance(getattr(node, f, None), Node)}
+            kids = {
+                f: visit(getattr(node, f), owner)
+                for f in ("a", "b", "base", "arg")
+                if isinstance(getattr(node, f, None), Node)
+            }
             node = replace(node, **kids) if kids else node
         return node
 

@@ -214,8 +214,13 @@ def forward_form(node) -> sp.Expr:
         if not node.shape:
             return {"+": a + b, "-": a - b, "*": a * b, "/": a / b}[node.op]
         if node.op in "*/" and (not node.a.shape or not node.b.shape):
-            return a * b if node.op == "*" else a * (1 / b) if not node.b.shape else (
-                a * sp.HadamardPower(_lift(b, node.b.shape, node.shape), -1))
+            return (
+                a * b
+                if node.op == "*"
+                else a * (1 / b)
+                if not node.b.shape
+                else (a * sp.HadamardPower(_lift(b, node.b.shape, node.shape), -1))
+            )
         rows, cols = (sp.Integer(1), node.shape[0]) if len(node.shape) == 1 else node.shape
         la = _lift(a, node.a.shape, node.shape) if node.a.shape else a * sp.OneMatrix(rows, cols)
         lb = _lift(b, node.b.shape, node.shape) if node.b.shape else b * sp.OneMatrix(rows, cols)

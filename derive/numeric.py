@@ -82,8 +82,9 @@ def _vectorize(fn, x):
 def _scalar(value: sp.Expr, scalars: dict, exact: bool):
     """A scalar of the spec (number, const, dimension) with the given values put in."""
     value = sp.sympify(value)
-    value = value.xreplace({s: sp.sympify(scalars[s.name]) for s in value.free_symbols
-                            if s.name in scalars})
+    value = value.xreplace(
+        {s: sp.sympify(scalars[s.name]) for s in value.free_symbols if s.name in scalars}
+    )
     return value if exact else float(value)
 
 
@@ -94,8 +95,10 @@ def _scalar(value: sp.Expr, scalars: dict, exact: bool):
 def forward(net: ir.Network, values: dict, funcs: Functions) -> dict:
     """Every quantity of the network, computed from inputs, targets, params and consts."""
     env = dict(values)
-    scalars = {**{k: v for k, v in values.items() if k in net.consts},
-               **{k: v for k, v in values.items() if k in net.dims}}
+    scalars = {
+        **{k: v for k, v in values.items() if k in net.consts},
+        **{k: v for k, v in values.items() if k in net.dims},
+    }
     for eq in net.equations:
         env[eq.name] = _run(eq.expr, env, scalars, funcs)
     return env
@@ -111,8 +114,9 @@ def _run(node: ir.Node, env: dict, scalars: dict, funcs: Functions):
         return run(node.a) @ run(node.b)
     if isinstance(node, ir.Binary):
         a, b = run(node.a), run(node.b)
-        return {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b,
-                "/": lambda: a / b}[node.op]()
+        return {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b, "/": lambda: a / b}[
+            node.op
+        ]()
     if isinstance(node, ir.Power):
         exponent = node.exponent if funcs.exact else float(node.exponent)
         return run(node.base) ** exponent

@@ -29,7 +29,9 @@ _MATRIX_NODES = (sp.MatrixSymbol, sp.MatMul, sp.MatAdd, sp.HadamardProduct, sp.T
 
 
 def _is_compound(e) -> bool:
-    return isinstance(e, (sp.MatAdd, sp.HadamardProduct, sp.MatMul, sp.Add, sp.Mul))
+    if isinstance(e, Broadcast):
+        return _is_compound(e.arg)
+    return isinstance(e, (sp.MatAdd, sp.HadamardProduct, sp.MatMul, sp.Add, sp.Mul, SumAxis))
 
 
 def _display_order(a) -> int:
@@ -74,8 +76,12 @@ class _Forms:
 
     def paren(self, e) -> str:
         s = self._print(e)
-        return f"({s})" if _is_compound(e) or (hasattr(e, "could_extract_minus_sign") and
-                                              e.could_extract_minus_sign()) else s
+        return (
+            f"({s})"
+            if _is_compound(e)
+            or (hasattr(e, "could_extract_minus_sign") and e.could_extract_minus_sign())
+            else s
+        )
 
     def _print_MatrixSymbol(self, e):
         return self.name(str(e.name))
@@ -95,8 +101,9 @@ class _Forms:
             return "-" + (f"({body})" if compound else body)
         num, den = sp.fraction(coeff)
         wrapped = f"({body})" if compound else body
-        out = wrapped if num == 1 else (
-            ("-" if num == -1 else self.coefficient(num) + " ") + wrapped)
+        out = (
+            wrapped if num == 1 else (("-" if num == -1 else self.coefficient(num) + " ") + wrapped)
+        )
         return out if den == 1 else self.fraction(out, self.paren(den))
 
     def fraction(self, num: str, den: str) -> str:
@@ -111,8 +118,11 @@ class _Forms:
         top = self.hadamard.join(self.paren(a) for a in num) if num else "1"
         if not den:
             return top
-        return (f"({top})" if len(num) > 1 else top) + self.divide + self.hadamard.join(
-            self.paren(a) for a in den)
+        return (
+            (f"({top})" if len(num) > 1 else top)
+            + self.divide
+            + self.hadamard.join(self.paren(a) for a in den)
+        )
 
     def _print_MatAdd(self, e):
         out = ""
@@ -149,7 +159,7 @@ class TextPrinter(_Forms, StrPrinter):
     """Unicode math: ``δu = δh ⊙ f'(u)``, ``∂L/∂W = xᵀ δu``."""
 
     def name(self, name: str) -> str:
-        return "δ" + name[len("delta_"):] if name.startswith("delta_") else name
+        return "δ" + name[len("delta_") :] if name.startswith("delta_") else name
 
     def _print_Symbol(self, e):
         return self.name(e.name)
@@ -178,15 +188,17 @@ class TextPrinter(_Forms, StrPrinter):
         return f"sum({self._print(e.arg)})"
 
     def _print_Sum(self, e):
-        (k, _, hi), = e.limits
-        return f"Σ_{self._print(k)} {self.paren(e.function)}"
+        names = ",".join(self._print(lim[0]) for lim in e.limits)
+        return f"Σ_{names} {self.paren(e.function)}"
 
     def _print_KroneckerDelta(self, e):
         return f"[{self._print(e.args[0])}={self._print(e.args[1])}]"
 
     def _print_SoftmaxAt(self, e):
-        return f"softmax({self._print(e.at(e.kappa))} over {self._print(e.kappa)})" \
-               f"[{self._print(e.kappa)}={self._print(e.k)}]"
+        return (
+            f"softmax({self._print(e.at(e.kappa))} over {self._print(e.kappa)})"
+            f"[{self._print(e.kappa)}={self._print(e.k)}]"
+        )
 
 
 class LatexFormPrinter(_Forms, LatexPrinter):
@@ -218,18 +230,23 @@ class LatexFormPrinter(_Forms, LatexPrinter):
         return rf"\operatorname{{softmax}}\left({self._print(e.arg)}\right)"
 
     def _print_SumAxis(self, e):
-        return (rf"\mathbf{{1}}^{{\top}} {self.paren(e.arg)}" if e.axis == 0
-                else rf"{self.paren(e.arg)} \mathbf{{1}}")
+        return (
+            rf"\mathbf{{1}}^{{\top}} {self.paren(e.arg)}"
+            if e.axis == 0
+            else rf"{self.paren(e.arg)} \mathbf{{1}}"
+        )
 
     def _print_SumAll(self, e):
         return rf"\operatorname{{sum}}\left({self._print(e.arg)}\right)"
 
     def _print_SoftmaxAt(self, e):
-        return rf"\operatorname{{softmax}}\left({self._print(e.at(e.kappa))}\right)_{{{self._print(e.k)}}}"
+        arg, k = self._print(e.at(e.kappa)), self._print(e.k)
+        return rf"\operatorname{{softmax}}\left({arg}\right)_{{{k}}}"
 
     def _print_Indexed(self, e):
-        return (f"{self.name(str(e.base))}" + "_{" +
-                ",".join(self._print(i) for i in e.indices) + "}")
+        return (
+            f"{self.name(str(e.base))}" + "_{" + ",".join(self._print(i) for i in e.indices) + "}"
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -263,13 +280,13 @@ class NumpyFormPrinter(NumPyPrinter):
         super().__init__({"fully_qualified_modules": True, **(settings or {})})
 
     def _module_format(self, fqn, register=True):
-        return "np." + fqn[len("numpy."):] if fqn.startswith("numpy.") else fqn
+        return "np." + fqn[len("numpy.") :] if fqn.startswith("numpy.") else fqn
 
     def paren(self, e) -> str:
         s = self._print(e)
-        simple = isinstance(e, (sp.MatrixSymbol, sp.Symbol, sp.Integer, Map, Softmax,
-                                sp.Indexed)) or (isinstance(e, sp.Transpose) and
-                                                 isinstance(e.arg, sp.MatrixSymbol))
+        simple = isinstance(
+            e, (sp.MatrixSymbol, sp.Symbol, sp.Integer, Map, Softmax, sp.Indexed)
+        ) or (isinstance(e, sp.Transpose) and isinstance(e.arg, sp.MatrixSymbol))
         return s if simple else f"({s})"
 
     def _print_MatrixSymbol(self, e):
@@ -290,8 +307,10 @@ class NumpyFormPrinter(NumPyPrinter):
         parts = []
         for n, m in enumerate(mats):
             if isinstance(m, Broadcast):
-                s = f"np.broadcast_to({self._print(m.arg)}, ({self._print(m.shape[0])}, " \
+                s = (
+                    f"np.broadcast_to({self._print(m.arg)}, ({self._print(m.shape[0])}, "
                     f"{self._print(m.shape[1])}))"
+                )
             else:
                 s = self.paren(m)
                 if n and np_rank(m) == 1:
@@ -328,8 +347,15 @@ class NumpyFormPrinter(NumPyPrinter):
         top = " * ".join(self.paren(a) for a in num) if num else "1"
         if not den:
             return top
-        return top + " / " + (self.paren(den[0]) if len(den) == 1 else
-                              "(" + " * ".join(self.paren(a) for a in den) + ")")
+        return (
+            top
+            + " / "
+            + (
+                self.paren(den[0])
+                if len(den) == 1
+                else "(" + " * ".join(self.paren(a) for a in den) + ")"
+            )
+        )
 
     def _print_HadamardPower(self, e):
         if e.exp == -1:
@@ -340,10 +366,7 @@ class NumpyFormPrinter(NumPyPrinter):
         out = ""
         for n, a in enumerate(_positive_first(e.args)):
             coeff, rest = _as_coeff(a)
-            if isinstance(rest, sp.OneMatrix):
-                s = self._print(coeff)
-            else:
-                s = self._print(a)
+            s = self._print(coeff) if isinstance(rest, sp.OneMatrix) else self._print(a)
             if n and s.startswith("-"):
                 out += " - " + s[1:]
             else:
@@ -426,8 +449,7 @@ def _needs_broadcast(e) -> bool:
     if isinstance(e, Broadcast):
         return True
     if isinstance(e, (sp.HadamardProduct, sp.MatAdd)):
-        return all(_needs_broadcast(a) or isinstance(_as_coeff(a)[1], sp.OneMatrix)
-                   for a in e.args)
+        return all(_needs_broadcast(a) or isinstance(_as_coeff(a)[1], sp.OneMatrix) for a in e.args)
     if isinstance(e, sp.MatMul):
         _, mats = e.as_coeff_matrices()
         return len(mats) == 1 and _needs_broadcast(mats[0])
@@ -458,5 +480,13 @@ def step_loss(step) -> str:
     return getattr(step, "loss", "L")
 
 
-__all__ = ["text", "latex", "numpy_code", "TextPrinter", "LatexFormPrinter", "NumpyFormPrinter",
-           "SumAll", "SoftmaxAt"]
+__all__ = [
+    "text",
+    "latex",
+    "numpy_code",
+    "TextPrinter",
+    "LatexFormPrinter",
+    "NumpyFormPrinter",
+    "SumAll",
+    "SoftmaxAt",
+]

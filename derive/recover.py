@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .elementwise import Term, distribute, _open_sum
+from .elementwise import Term, _open_sum, distribute
 from .errors import DerivationError
 from .indices import dim_of, indices_in, is_index
 from .matexpr import Broadcast, Map, Softmax, SumAll, SumAxis, matrix_symbol
@@ -43,7 +43,7 @@ class Tensor:
         return {i for i in (self.rows, self.cols) if i is not None}
 
     def arranged(self, rows, cols) -> sp.Expr:
-        """The expression with rows over ``rows`` and columns over ``cols`` (broadcast if needed)."""
+        """The expression with rows over ``rows``, columns over ``cols`` (broadcast if needed)."""
         if not self.idx:
             expr = self.expr
             if isinstance(expr, sp.MatrixExpr):
@@ -220,8 +220,9 @@ def _reduce(tensors: list[Tensor], summed: set, free: set) -> list[Tensor]:
                 tensors = _without(tensors, a, b) + [_matmul(a, b, k)]
                 continue
             # 4. a block whose indices are a subset of another's: broadcast Hadamard
-            pair = next(((s, t) for s in indexed for t in indexed
-                         if s is not t and s.idx < t.idx), None)
+            pair = next(
+                ((s, t) for s in indexed for t in indexed if s is not t and s.idx < t.idx), None
+            )
             if pair is not None:
                 s, t = pair
                 tensors = _without(tensors, s, t) + [_hadamard(t, s)]
@@ -315,4 +316,5 @@ def _flat_terms(expr) -> list[Term]:
 
 
 def _out_of(rows, cols) -> tuple:
-    return (rows if rows is not None else sp.Integer(0), cols if cols is not None else sp.Integer(0))
+    zero = sp.Integer(0)
+    return (rows if rows is not None else zero, cols if cols is not None else zero)

@@ -44,11 +44,18 @@ def _unify(p: sp.Basic, e: sp.Basic, wilds: set, bound: dict) -> bool:
         bound[p] = e
         return True
     if isinstance(p, SoftmaxAt):
-        return (isinstance(e, SoftmaxAt) and p.n == e.n and _unify(p.k, e.k, wilds, bound)
-                and _unify(p.body, e.body.xreplace({e.kappa: p.kappa}), wilds, bound))
+        return (
+            isinstance(e, SoftmaxAt)
+            and p.n == e.n
+            and _unify(p.k, e.k, wilds, bound)
+            and _unify(p.body, e.body.xreplace({e.kappa: p.kappa}), wilds, bound)
+        )
     if isinstance(p, sp.Sum):
-        if not isinstance(e, sp.Sum) or len(p.limits) != len(e.limits) or any(
-                a[1:] != b[1:] for a, b in zip(p.limits, e.limits, strict=True)):
+        if (
+            not isinstance(e, sp.Sum)
+            or len(p.limits) != len(e.limits)
+            or any(a[1:] != b[1:] for a, b in zip(p.limits, e.limits, strict=True))
+        ):
             return False
         ren = {b[0]: a[0] for a, b in zip(p.limits, e.limits, strict=True)}
         return _unify(p.function, e.function.xreplace(ren), wilds, bound)
@@ -80,7 +87,6 @@ def resubstitute(expr: sp.Expr, patterns) -> sp.Expr:
 
         expr = expr.replace(query, value)
     return expr
-
 
 
 # ---------------------------------------------------------------------------
@@ -115,8 +121,9 @@ class Simplifier:
         self.net = net
         self.index = index
         self.done: dict = {}
-        self.onehot = {q.name: q.onehot_axis for q in net.of_kind("target")
-                       if q.onehot_axis is not None}
+        self.onehot = {
+            q.name: q.onehot_axis for q in net.of_kind("target") if q.onehot_axis is not None
+        }
 
     def finish(self, name: str, kind: str, contributions) -> object:
         from .derivation import Step
@@ -133,8 +140,16 @@ class Simplifier:
             elementwise = all(not t.summed for t in best if r in _deltas_in(t.factor))
             if cost(candidate) < before or (cost(candidate) == before and elementwise):
                 best, inlined = candidate, [*inlined, r]
-        step = Step(name, kind, self.net.quantities[name].shape, self.index[name], best,
-                    None, contributions, inlined)
+        step = Step(
+            name,
+            kind,
+            self.net.quantities[name].shape,
+            self.index[name],
+            best,
+            None,
+            contributions,
+            inlined,
+        )
         self.done[name] = step
         return step
 
@@ -145,8 +160,11 @@ class Simplifier:
         for t in terms:
             for name in _deltas_in(t.factor):
                 step = self.done.get(name)
-                if step and name not in used and all(
-                        not u.summed and not _deltas_in(u.factor) for u in step.terms):
+                if (
+                    step
+                    and name not in used
+                    and all(not u.summed and not _deltas_in(u.factor) for u in step.terms)
+                ):
                     used.append(name)
         return used
 
@@ -158,8 +176,9 @@ class Simplifier:
 
         def at(e):
             idx = e.indices if isinstance(e, sp.Indexed) else ()
-            return value.xreplace({s: i for s, i in zip(step.indices, idx, strict=True)
-                                   if s in symbols})
+            return value.xreplace(
+                {s: i for s, i in zip(step.indices, idx, strict=True) if s in symbols}
+            )
 
         def is_delta(e):
             if isinstance(e, sp.Indexed):
@@ -189,8 +208,11 @@ class Simplifier:
             if len(holders) != 1:
                 continue
             (f,) = holders
-            if (isinstance(f, sp.Indexed) and str(f.base) in self.onehot
-                    and f.indices[self.onehot[str(f.base)]] == k):
+            if (
+                isinstance(f, sp.Indexed)
+                and str(f.base) in self.onehot
+                and f.indices[self.onehot[str(f.base)]] == k
+            ):
                 factors.remove(f)
                 summed.remove(k)
         return Term(sp.Mul(*factors), tuple(summed))
@@ -211,5 +233,6 @@ class Simplifier:
 
 def _deltas_in(expr: sp.Expr) -> set[str]:
     names = {str(i.base) for i in expr.atoms(sp.Indexed)} | {
-        s.name for s in expr.free_symbols if isinstance(s, sp.Symbol)}
-    return {n[len("delta_"):] for n in names if n.startswith("delta_")}
+        s.name for s in expr.free_symbols if isinstance(s, sp.Symbol)
+    }
+    return {n[len("delta_") :] for n in names if n.startswith("delta_")}

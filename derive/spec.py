@@ -33,8 +33,21 @@ DECL_KEYWORDS = ("input", "target", "param", "const", "func")
 REDUCTIONS = ("sum", "mean")
 # Names generated code and the printers use; a spec may not take them.
 RESERVED = {
-    "np", "numpy", "softmax", "params", "data", "grads", "dims", "lr", "fwd",
-    "onehot", "axis", "keepdims", *REDUCTIONS, *DECL_KEYWORDS, *RULES,
+    "np",
+    "numpy",
+    "softmax",
+    "params",
+    "data",
+    "grads",
+    "dims",
+    "lr",
+    "fwd",
+    "onehot",
+    "axis",
+    "keepdims",
+    *REDUCTIONS,
+    *DECL_KEYWORDS,
+    *RULES,
 }
 RESERVED_PREFIXES = ("delta_", "grad_", "_")
 
@@ -91,8 +104,8 @@ class _Parser:
 
     # -- top level ---------------------------------------------------------
     def run(self) -> ir.Network:
-        for self.line_no, raw in enumerate(self.text.splitlines(), start=1):
-            self.line = raw
+        for line_no, raw in enumerate(self.text.splitlines(), start=1):
+            self.line_no, self.line = line_no, raw
             code = raw.split("#", 1)[0].rstrip()
             if not code.strip():
                 continue
@@ -102,15 +115,18 @@ class _Parser:
             if m:
                 if self.equations:
                     self.error("declarations must come before the equations", self.base_col)
-                self.declaration(m.group(1), stripped[m.end():], self.base_col + m.end())
+                self.declaration(m.group(1), stripped[m.end() :], self.base_col + m.end())
             else:
                 self.equation(stripped)
         return self.finish()
 
     def finish(self) -> ir.Network:
         if not self.equations:
-            self.error("no equations: the last equation must define the scalar loss", 0,
-                       max(self.line_no, 1))
+            self.error(
+                "no equations: the last equation must define the scalar loss",
+                0,
+                max(self.line_no, 1),
+            )
         loss = self.equations[-1]
         if loss.shape != ():
             self.line_no = loss.pos[0]
@@ -122,14 +138,24 @@ class _Parser:
         params = [q for q in self.quantities.values() if q.kind == "param"]
         if not params:
             self.error("no param declared: nothing to differentiate", 0, 1)
-        net = ir.Network(self.name, self.file, self.text, self.quantities, self.equations,
-                         self.dims, self.consts, self.funcs, self.const_symbols)
+        net = ir.Network(
+            self.name,
+            self.file,
+            self.text,
+            self.quantities,
+            self.equations,
+            self.dims,
+            self.consts,
+            self.funcs,
+            self.const_symbols,
+        )
         deps = net.depends_on()[loss.name]
         for p in params:
             if p.name not in deps:
                 self.line_no = p.pos[0]
-                self.error(f"the loss {loss.name!r} does not depend on param {p.name!r}",
-                           p.pos[1] - 1)
+                self.error(
+                    f"the loss {loss.name!r} does not depend on param {p.name!r}", p.pos[1] - 1
+                )
         return net
 
     # -- declarations --------------------------------------------------------
@@ -138,8 +164,12 @@ class _Parser:
             self.error(f"expected a name, got {name!r}", col)
         if name in RESERVED or name.startswith(RESERVED_PREFIXES):
             self.error(f"{name!r} is reserved; choose another name", col)
-        if (name in self.quantities or name in self.consts or name in self.dims
-                or name in self.funcs):
+        if (
+            name in self.quantities
+            or name in self.consts
+            or name in self.dims
+            or name in self.funcs
+        ):
             self.error(f"{name!r} is already defined", col)
 
     def declaration(self, kind: str, rest: str, col: int):
@@ -176,8 +206,11 @@ class _Parser:
             if onehot_axis is not None:
                 axis = onehot_axis % len(shape) if -len(shape) <= onehot_axis < len(shape) else None
                 if axis is None:
-                    self.error(f"onehot axis {onehot_axis} is out of range for {name!r} "
-                               f"of shape {fmt_shape(shape)}", pos[1] - 1)
+                    self.error(
+                        f"onehot axis {onehot_axis} is out of range for {name!r} "
+                        f"of shape {fmt_shape(shape)}",
+                        pos[1] - 1,
+                    )
             self.quantities[name] = ir.Quantity(name, kind, shape, pos, axis)
 
     def const_declaration(self, rest: str, col: int):
@@ -191,8 +224,10 @@ class _Parser:
                 try:
                     value = float(default)
                 except ValueError:
-                    self.error(f"expected a number as the default of const {name!r}, "
-                               f"got {default!r}", start)
+                    self.error(
+                        f"expected a number as the default of const {name!r}, got {default!r}",
+                        start,
+                    )
             self.consts[name] = value
             self.const_symbols[name] = sp.Symbol(name, real=True)
 
@@ -201,8 +236,12 @@ class _Parser:
             return -1
         self.code, self.base_col = "onehot" + args, col
         call = self.parse_expr("onehot" + args)
-        if (not isinstance(call, ast.Call) or call.args or len(call.keywords) != 1
-                or call.keywords[0].arg != "axis"):
+        if (
+            not isinstance(call, ast.Call)
+            or call.args
+            or len(call.keywords) != 1
+            or call.keywords[0].arg != "axis"
+        ):
             self.error("expected 'onehot' or 'onehot(axis=N)'", col)
         return self.int_literal(call.keywords[0].value, "the onehot axis")
 
@@ -243,18 +282,26 @@ class _Parser:
         except SyntaxError as exc:
             msg = exc.msg
             if "statement" in msg or "invalid syntax" in msg:
-                msg += "; expected NAME = expression or a declaration (input, target, param, " \
-                       "const, func)"
+                msg += (
+                    "; expected NAME = expression or a declaration (input, target, param, "
+                    "const, func)"
+                )
             self.error(f"syntax error: {msg}", self.base_col + max((exc.offset or 1) - 1, 0))
         stmt = tree.body[0] if len(tree.body) == 1 else None
-        if not isinstance(stmt, ast.Assign) or len(stmt.targets) != 1 or not isinstance(
-                stmt.targets[0], ast.Name):
+        if (
+            not isinstance(stmt, ast.Assign)
+            or len(stmt.targets) != 1
+            or not isinstance(stmt.targets[0], ast.Name)
+        ):
             self.node_error(stmt or tree.body[0], "expected one assignment NAME = expression")
         target = stmt.targets[0]
         name = target.id
         if name in self.quantities:
-            what = "assigned twice" if self.quantities[name].kind == "intermediate" else (
-                f"declared as {self.quantities[name].kind}")
+            what = (
+                "assigned twice"
+                if self.quantities[name].kind == "intermediate"
+                else (f"declared as {self.quantities[name].kind}")
+            )
             self.node_error(target, f"{name!r} is {what}; each name is assigned once")
         self.check_new_name(name, self.base_col + _char_col(code, target.col_offset))
         expr = self.expr(stmt.value)
@@ -268,8 +315,11 @@ class _Parser:
     def expr(self, node: ast.expr) -> ir.Node:
         method = getattr(self, "expr_" + type(node).__name__, None)
         if method is None:
-            self.node_error(node, f"unsupported syntax ({type(node).__name__.lower()}): "
-                                  "expected names, numbers, @ * / + - **, .T or a function call")
+            self.node_error(
+                node,
+                f"unsupported syntax ({type(node).__name__.lower()}): "
+                "expected names, numbers, @ * / + - **, .T or a function call",
+            )
         return method(node)
 
     def expr_Constant(self, node: ast.Constant) -> ir.Node:
@@ -312,7 +362,7 @@ class _Parser:
             if not isinstance(exponent, ir.Scalar) or not exponent.value.is_number:
                 self.node_error(node.right, "expected a constant number as the exponent")
             if isinstance(a, ir.Scalar):
-                return ir.Scalar((), self.pos(node), a.value ** exponent.value)
+                return ir.Scalar((), self.pos(node), a.value**exponent.value)
             return ir.Power(a.shape, self.pos(node), a, exponent.value)
         b = self.expr(node.right)
         if isinstance(node.op, ast.MatMult):
@@ -320,11 +370,13 @@ class _Parser:
         ops = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
         op = ops.get(type(node.op))
         if op is None:
-            self.node_error(node, f"unsupported operator {type(node.op).__name__}: "
-                                  "expected @ * / + - or **")
+            self.node_error(
+                node, f"unsupported operator {type(node.op).__name__}: expected @ * / + - or **"
+            )
         if isinstance(a, ir.Scalar) and isinstance(b, ir.Scalar):
-            value = {"+": sp.Add, "-": lambda x, y: x - y, "*": sp.Mul,
-                     "/": lambda x, y: x / y}[op](a.value, b.value)
+            value = {"+": sp.Add, "-": lambda x, y: x - y, "*": sp.Mul, "/": lambda x, y: x / y}[
+                op
+            ](a.value, b.value)
             return ir.Scalar((), self.pos(node), value)
         return ir.Binary(self.broadcast(node, a.shape, b.shape), self.pos(node), op, a, b)
 
@@ -369,16 +421,22 @@ class _Parser:
     def call_args(self, node, name, n_args, defaults, positional_params=False):
         extra = list(defaults) if positional_params else []
         if not n_args <= len(node.args) <= n_args + len(extra):
-            self.node_error(node, f"{name} takes {n_args} array argument"
-                                  + (f" and optional {', '.join(extra)}" if extra else ""))
+            self.node_error(
+                node,
+                f"{name} takes {n_args} array argument"
+                + (f" and optional {', '.join(extra)}" if extra else ""),
+            )
         args = [self.expr(a) for a in node.args[:n_args]]
         kw: dict = dict(defaults)
         for pname, value in zip(extra, node.args[n_args:], strict=False):
             kw[pname] = value
         for k in node.keywords:
             if k.arg not in defaults:
-                self.node_error(k.value, f"{name} has no argument {k.arg!r}"
-                                + (f"; it takes {', '.join(defaults)}" if defaults else ""))
+                self.node_error(
+                    k.value,
+                    f"{name} has no argument {k.arg!r}"
+                    + (f"; it takes {', '.join(defaults)}" if defaults else ""),
+                )
             kw[k.arg] = k.value
         return args, kw
 
@@ -412,13 +470,19 @@ class _Parser:
     # -- shapes --------------------------------------------------------------
     def matmul_shape(self, node, a: ir.Node, b: ir.Node) -> ir.Shape:
         if not a.shape or not b.shape:
-            self.node_error(node, "@ needs arrays on both sides, got a scalar "
-                                  f"(shapes {fmt_shape(a.shape)} and {fmt_shape(b.shape)})")
+            self.node_error(
+                node,
+                "@ needs arrays on both sides, got a scalar "
+                f"(shapes {fmt_shape(a.shape)} and {fmt_shape(b.shape)})",
+            )
         inner_a = a.shape[-1]
         inner_b = b.shape[0]
         if inner_a != inner_b:
-            self.node_error(node, f"shapes {fmt_shape(a.shape)} and {fmt_shape(b.shape)} do not "
-                                  f"fit for @: {inner_a} != {inner_b}")
+            self.node_error(
+                node,
+                f"shapes {fmt_shape(a.shape)} and {fmt_shape(b.shape)} do not "
+                f"fit for @: {inner_a} != {inner_b}",
+            )
         return tuple(a.shape[:-1]) + tuple(b.shape[1:])
 
     def broadcast(self, node, sa: ir.Shape, sb: ir.Shape) -> ir.Shape:
@@ -431,8 +495,10 @@ class _Parser:
             elif da == 1:
                 out.append(db)
             else:
-                self.node_error(node, f"shapes {fmt_shape(sa)} and {fmt_shape(sb)} do not "
-                                      f"broadcast: {da} != {db}")
+                self.node_error(
+                    node,
+                    f"shapes {fmt_shape(sa)} and {fmt_shape(sb)} do not broadcast: {da} != {db}",
+                )
         return tuple(reversed(out))
 
 

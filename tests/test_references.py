@@ -42,9 +42,12 @@ def _relu_prime(z):
 
 # Distinct non-default activations per layer, so a swapped f1/f2/f3 wiring shows up.
 SEED003_MIXED = {
-    "f1": np.sin, "f1_prime": np.cos,
-    "f2": _sigmoid, "f2_prime": _sigmoid_prime,
-    "f3": np.tanh, "f3_prime": lambda z: 1.0 - np.tanh(z) ** 2,
+    "f1": np.sin,
+    "f1_prime": np.cos,
+    "f2": _sigmoid,
+    "f2_prime": _sigmoid_prime,
+    "f3": np.tanh,
+    "f3_prime": lambda z: 1.0 - np.tanh(z) ** 2,
 }
 
 
@@ -58,9 +61,12 @@ def _two_layer(rng):
 def _seed002(rng):
     n_in, n_h1, n_h2, n_out = 4, 6, 7, 3
     params = {
-        "W1": rng.standard_normal((n_in, n_h1)), "b1": rng.standard_normal(n_h1),
-        "W2": rng.standard_normal((n_h1, n_h2)), "b2": rng.standard_normal(n_h2),
-        "W3": rng.standard_normal((n_h2, n_out)), "b3": rng.standard_normal(n_out),
+        "W1": rng.standard_normal((n_in, n_h1)),
+        "b1": rng.standard_normal(n_h1),
+        "W2": rng.standard_normal((n_h1, n_h2)),
+        "b2": rng.standard_normal(n_h2),
+        "W3": rng.standard_normal((n_h2, n_out)),
+        "b3": rng.standard_normal(n_out),
     }
     T = np.eye(n_out)[rng.integers(0, n_out, size=B)]
     return params, {"X": rng.standard_normal((B, n_in)), "T": T}
@@ -80,8 +86,10 @@ def _seed003(rng):
 def _seed004(rng):
     n_in, n_h, n_out = 3, 6, 2
     params = {"W1": rng.standard_normal((n_in, n_h)), "W2": rng.standard_normal((n_h, n_out))}
-    data = {"X1": rng.standard_normal((B, n_in)),
-            "Y": rng.integers(0, 2, size=(B, n_out)).astype(float)}
+    data = {
+        "X1": rng.standard_normal((B, n_in)),
+        "Y": rng.integers(0, 2, size=(B, n_out)).astype(float),
+    }
     return params, data
 
 
@@ -92,8 +100,10 @@ def _seed004_deep(rng):
         "W2": rng.standard_normal((n_h1, n_h2)),
         "W3": rng.standard_normal((n_h2, n_out)),
     }
-    data = {"X1": rng.standard_normal((B, n_in)),
-            "Y": rng.integers(0, 2, size=(B, n_out)).astype(float)}
+    data = {
+        "X1": rng.standard_normal((B, n_in)),
+        "Y": rng.integers(0, 2, size=(B, n_out)).astype(float),
+    }
     return params, data
 
 
@@ -101,15 +111,19 @@ def _seed004_deep(rng):
 CASES = [
     ("seed000", seed000, _two_layer, {}, ["u", "h", "y", "L"]),
     ("seed000_generic", seed000_generic, _two_layer, {}, ["u", "h", "y", "L"]),
-    ("seed000_generic_sin", seed000_generic, _two_layer,
-     {"f": np.sin, "f_prime": np.cos}, ["u", "h", "y", "L"]),
+    (
+        "seed000_generic_sin",
+        seed000_generic,
+        _two_layer,
+        {"f": np.sin, "f_prime": np.cos},
+        ["u", "h", "y", "L"],
+    ),
     ("seed002", seed002, _seed002, {}, ["z1", "a1", "z2", "a2", "z3", "y_hat", "L"]),
     ("seed003", seed003, _seed003, {}, ["X1", "X2", "X3", "E"]),
     ("seed003_mixed", seed003, _seed003, SEED003_MIXED, ["X1", "X2", "X3", "E"]),
     ("seed003_sigmoid", seed003_sigmoid, _seed003, {}, ["X1", "X2", "X3", "E"]),
     ("seed004", seed004, _seed004, {}, ["Z1", "X2", "Z2", "Y_hat", "J"]),
-    ("seed004_deep", seed004_deep, _seed004_deep, {},
-     ["Z1", "X2", "Z2", "X3", "Z3", "Y_hat", "J"]),
+    ("seed004_deep", seed004_deep, _seed004_deep, {}, ["Z1", "X2", "Z2", "X3", "Z3", "Y_hat", "J"]),
 ]
 IDS = [c[0] for c in CASES]
 
@@ -176,7 +190,8 @@ def test_generic_seed000_with_relu_matches_seed000():
     ref = seed000.gradients(params, data)
     gen = seed000_generic.gradients(params, data, f=_relu, f_prime=_relu_prime)
     assert seed000.loss(params, data) == pytest.approx(
-        seed000_generic.loss(params, data, f=_relu, f_prime=_relu_prime), rel=1e-14)
+        seed000_generic.loss(params, data, f=_relu, f_prime=_relu_prime), rel=1e-14
+    )
     for k in ref:
         np.testing.assert_allclose(gen[k], ref[k], rtol=1e-12, atol=1e-14)
 
@@ -189,6 +204,7 @@ def test_generic_seed003_with_sigmoid_matches_seed003_sigmoid():
     ref = seed003_sigmoid.gradients(params, data)
     gen = seed003.gradients(params, data, **kw)
     assert seed003_sigmoid.loss(params, data) == pytest.approx(
-        seed003.loss(params, data, **kw), rel=1e-14)
+        seed003.loss(params, data, **kw), rel=1e-14
+    )
     for k in ref:
         np.testing.assert_allclose(gen[k], ref[k], rtol=1e-12, atol=1e-14)

@@ -15,8 +15,16 @@ def tanh_prime(z):
     return 1.0 - np.tanh(z) ** 2
 
 
-def forward(params, data, f1=np.tanh, f1_prime=tanh_prime, f2=np.tanh, f2_prime=tanh_prime,
-            f3=np.tanh, f3_prime=tanh_prime):
+def forward(
+    params,
+    data,
+    f1=np.tanh,
+    f1_prime=tanh_prime,
+    f2=np.tanh,
+    f2_prime=tanh_prime,
+    f3=np.tanh,
+    f3_prime=tanh_prime,
+):
     W1, W2, W3 = params["W1"], params["W2"], params["W3"]
     X0, T = data["X0"], data["T"]
     X1 = f1(X0 @ W1)
@@ -26,13 +34,29 @@ def forward(params, data, f1=np.tanh, f1_prime=tanh_prime, f2=np.tanh, f2_prime=
     return {"X1": X1, "X2": X2, "X3": X3, "E": float(E)}
 
 
-def loss(params, data, f1=np.tanh, f1_prime=tanh_prime, f2=np.tanh, f2_prime=tanh_prime,
-         f3=np.tanh, f3_prime=tanh_prime):
+def loss(
+    params,
+    data,
+    f1=np.tanh,
+    f1_prime=tanh_prime,
+    f2=np.tanh,
+    f2_prime=tanh_prime,
+    f3=np.tanh,
+    f3_prime=tanh_prime,
+):
     return forward(params, data, f1, f1_prime, f2, f2_prime, f3, f3_prime)["E"]
 
 
-def gradients(params, data, f1=np.tanh, f1_prime=tanh_prime, f2=np.tanh, f2_prime=tanh_prime,
-              f3=np.tanh, f3_prime=tanh_prime):
+def gradients(
+    params,
+    data,
+    f1=np.tanh,
+    f1_prime=tanh_prime,
+    f2=np.tanh,
+    f2_prime=tanh_prime,
+    f3=np.tanh,
+    f3_prime=tanh_prime,
+):
     W1, W2, W3 = params["W1"], params["W2"], params["W3"]
     X0, T = data["X0"], data["T"]
     fw = forward(params, data, f1, f1_prime, f2, f2_prime, f3, f3_prime)

@@ -1,0 +1,194 @@
+"""What ``derive grad`` shows: a derivation as Unicode text, LaTeX, Markdown or JSON."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import sympy as sp
+
+from .check import Proof
+from .derivation import Derivation, Step, display_elementwise
+from .indices import dim_of, indices_in, named_index
+from .matexpr import forward_form
+from .printing import LatexFormPrinter, fmt_dims, latex, numpy_code, text
+
+
+@dataclass
+class Line:
+    """One equation of the report: forward value, delta or gradient."""
+
+    name: str
+    lhs_text: str
+    lhs_latex: str
+    shape: tuple
+    form: sp.Expr
+    step: Step | None = None
+
+    def as_dict(self) -> dict:
+        out = {
+            "name": self.name,
+            "shape": [str(d) for d in self.shape],
+            "text": f"{self.lhs_text} = {text(self.form)}",
+            "latex": f"{self.lhs_latex} = {latex(self.form)}",
+            "numpy": numpy_code(self.form, self.shape),
+        }
+        if self.step is not None:
+            lhs, rhs = display_elementwise(self.step)
+            out["elementwise"] = f"{text(lhs)} = {text(rhs)}"
+            if self.step.inlined:
+                out["fused"] = ["delta_" + n for n in self.step.inlined]
+        return out
+
+
+def lines(d: Derivation) -> tuple[list[Line], list[Line], list[Line]]:
+    lp = LatexFormPrinter()
+    forward = [
+        Line(eq.name, eq.name, lp.name(eq.name), eq.shape, forward_form(eq.expr))
+        for eq in d.network.equations
+    ]
+    deltas = [
+        Line(s.symbol, text(sp.Symbol(s.symbol)), lp.name(s.symbol), s.shape, s.matrix, s)
+        for s in d.steps
+    ]
+    loss = d.network.loss
+    grads = [
+        Line(
+            s.symbol,
+            f"∂{loss}/∂{p}",
+            rf"\frac{{\partial {lp.name(loss)}}}{{\partial {lp.name(p)}}}",
+            s.shape,
+            s.matrix,
+            s,
+        )
+        for p, s in d.gradients.items()
+    ]
+    return forward, deltas, grads
+
+
+# ---------------------------------------------------------------------------
+
+
+def as_json(d: Derivation, proofs: list[Proof] | None = None) -> str:
+    forward, deltas, grads = lines(d)
+    out = {
+        "spec": d.network.name,
+        "file": d.network.file,
+        "loss": d.network.loss,
+        "dims": list(d.network.dims),
+        "forward": [f.as_dict() for f in forward],
+        "steps": [s.as_dict() for s in deltas],
+        "gradients": {p: g.as_dict() for p, g in zip(d.gradients, grads, strict=True)},
+    }
+    if proofs is not None:
+        out["check"] = {p.name.split(" ")[0]: {"title": p.name, **p.as_dict()} for p in proofs}
+    return json.dumps(out, indent=2, ensure_ascii=False)
+
+
+def as_text(
+    d: Derivation, elementwise: bool = False, steps: bool = False, proofs: list[Proof] | None = None
+) -> str:
+    forward, deltas, grads = lines(d)
+    out = [f"{d.network.name}  ({d.network.file})", ""]
+    width = max(len(f"{x.lhs_text} = {text(x.form)}") for x in [*forward, *deltas, *grads])
+    width = min(width, 72)
+
+    def row(x: Line) -> str:
+        eq = f"{x.lhs_text} = {text(x.form)}"
+        return f"  {eq:<{width}}  {fmt_dims(x.shape)}"
+
+    out.append("forward")
+    out += [row(x) for x in forward]
+    for title, group in (("deltas", deltas), ("gradients", grads)):
+        out += ["", title]
+        for x in group:
+            out.append(row(x))
+            if elementwise:
+                lhs, rhs = display_elementwise(x.step)
+                out.append(f"      {text(lhs)} = {text(rhs)}")
+            if steps:
+                out += ["      " + s for s in chain_text(x.step)]
+    if proofs is not None:
+        out += ["", "proofs"]
+        for p in proofs:
+            mark = "✓" if p.passed else "✗"
+            out.append(f"  {mark} {p.name}  ({p.seconds:.2f} s)")
+            for name, outcome in p.details.items():
+                if not p.passed or name.startswith("delta_") and outcome.startswith("rel"):
+                    out.append(f"      {text(sp.Symbol(name))}: {outcome}")
+    return "\n".join(out)
+
+
+def chain_text(step: Step) -> list[str]:
+    """The chain rule step by step: local derivative, Kronecker deltas summed, matrix form."""
+    out = []
+    names = _readable(step)
+    lhs = (
+        text(sp.Indexed(sp.IndexedBase(step.symbol), *step.indices).xreplace(names))
+        if step.indices
+        else text(sp.Symbol(step.symbol))
+    )
+    for c in step.contributions:
+        out.append(f"through {c.source}:  {lhs} ∋ {text(c.raw.xreplace(names))}")
+        summed = " + ".join(text(t.as_expr().xreplace(names)) for t in c.terms) or "0"
+        out.append(f"  Kronecker deltas summed:  {summed}")
+    if step.inlined:
+        fused = ", ".join("δ" + n for n in step.inlined)
+        total = " + ".join(text(t.as_expr().xreplace(names)) for t in step.terms)
+        out.append(f"fusing {fused} and simplifying:  {total}")
+    out.append(f"matrix form:  {text(step.matrix)}")
+    return out
+
+
+def _readable(step: Step) -> dict:
+    """Index names for display: the free ones i, j; the summed ones k, l, m, … ."""
+    pool = iter("klmnpqrsuvw")
+    ren = {
+        a: named_index(n, dim_of(a))
+        for a, n in zip([i for i in step.indices if isinstance(i, sp.Symbol)], "ij", strict=False)
+    }
+    for c in step.contributions:
+        for sym in sorted((indices_in(c.raw) | _bound(c.raw)) - set(ren), key=str):
+            ren[sym] = named_index(next(pool, sym.name), dim_of(sym))
+        for t in c.terms:
+            for sym in t.summed:
+                if sym not in ren:
+                    ren[sym] = named_index(next(pool, sym.name), dim_of(sym))
+    for t in step.terms:
+        for sym in t.summed:
+            if sym not in ren:
+                ren[sym] = named_index(next(pool, sym.name), dim_of(sym))
+    return ren
+
+
+def _bound(expr) -> set:
+    return {lim[0] for s in expr.atoms(sp.Sum) for lim in s.limits}
+
+
+def as_latex(d: Derivation) -> str:
+    forward, deltas, grads = lines(d)
+    rows = [rf"{x.lhs_latex} &= {latex(x.form)}" for x in [*forward, *deltas, *grads]]
+    return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
+
+
+def as_markdown(d: Derivation, proofs: list[Proof] | None = None) -> str:
+    forward, deltas, grads = lines(d)
+    out = [f"# {d.network.name}", ""]
+    for title, group in (("Forward", forward), ("Deltas", deltas), ("Gradients", grads)):
+        out += [
+            f"## {title}",
+            "",
+            "| quantity | shape | matrix form | NumPy |",
+            "|---|---|---|---|",
+        ]
+        for x in group:
+            shape = fmt_dims(x.shape).replace("×", r"\times ")
+            out.append(
+                f"| ${x.lhs_latex}$ | ${shape}$ | ${latex(x.form)}$ | "
+                f"`{numpy_code(x.form, x.shape)}` |"
+            )
+        out.append("")
+    if proofs is not None:
+        out += ["## Proofs", ""]
+        out += [f"- {'✓' if p.passed else '✗'} {p.name} ({p.seconds:.2f} s)" for p in proofs]
+    return "\n".join(out)
