@@ -37,7 +37,16 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--elementwise", action="store_true", help="also show the index forms")
     g.add_argument("--steps", action="store_true", help="show the chain rule step by step")
     g.add_argument("--seed", type=int, default=0, help="random seed of the numeric check")
+    for plugin in _plugins():
+        plugin(sub)
     return p
+
+
+def _plugins():
+    """Subcommands other packages register in the ``derive.commands`` entry-point group."""
+    from importlib.metadata import entry_points
+
+    return [ep.load() for ep in entry_points(group="derive.commands")]
 
 
 def cmd_list(args) -> int:
@@ -72,7 +81,8 @@ COMMANDS = {"list": cmd_list, "grad": cmd_grad}
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        handler = COMMANDS.get(args.command) or args.handler
+        return handler(args)
     except SpecError as exc:
         print(exc, file=sys.stderr)
         return 2

@@ -171,6 +171,7 @@ class Network:
     consts: dict[str, float | None]  # name -> default value (None: must be given)
     funcs: list[str]  # generic functions declared with ``func``
     const_symbols: dict[str, sp.Symbol] = field(default_factory=dict)
+    func_pos: dict[str, Pos] = field(default_factory=dict)  # where each ``func`` is declared
 
     @property
     def loss(self) -> str:
@@ -273,3 +274,22 @@ def name_arguments(net: Network) -> Network:
     ordered = {k: v for k, v in quantities.items() if v.kind != "intermediate"}
     ordered.update({eq.name: quantities[eq.name] for eq in equations})
     return replace(net, quantities=ordered, equations=equations)
+
+
+def bind(net: Network, mapping: dict[str, str]) -> Network:
+    """The network with generic functions replaced by registered ones (``f=tanh``)."""
+
+    def visit(node: Node) -> Node:
+        kids = {
+            f: visit(getattr(node, f))
+            for f in ("a", "b", "base", "arg")
+            if isinstance(getattr(node, f, None), Node)
+        }
+        node = replace(node, **kids) if kids else node
+        if isinstance(node, Call) and node.generic and node.fn in mapping:
+            node = replace(node, fn=mapping[node.fn], generic=False)
+        return node
+
+    equations = [Equation(eq.name, visit(eq.expr), eq.pos) for eq in net.equations]
+    funcs = [f for f in net.funcs if f not in mapping]
+    return replace(net, equations=equations, funcs=funcs)

@@ -270,6 +270,8 @@ def np_rank(e) -> int:
         return max(np_rank(a) for a in e.args)
     if isinstance(e, (Map, Softmax, sp.HadamardPower, Broadcast)):
         return np_rank(e.args[0] if not isinstance(e, Map) else e.arg)
+    if isinstance(e, sp.MatrixExpr):  # other element-wise nodes: the rank of their operands
+        return max((np_rank(a) for a in e.args if isinstance(a, sp.MatrixExpr)), default=2)
     return 0
 
 
@@ -332,10 +334,13 @@ class NumpyFormPrinter(NumPyPrinter):
         if e.exp == -1:
             return f"1 / {self.paren(e.base)}"
         if e.exp.is_Integer:
-            return f"{self.paren(e.base)} ** {e.exp}"
+            return self._power(e.base, e.exp)
         return super()._print_Pow(e, rational=rational)
 
     def _print_Mul(self, e):
+        coeff, rest = e.as_coeff_Mul()
+        if coeff == -1:
+            return "-" + self.paren(rest)
         num, den = sp.fraction(e)
         if den == 1:
             return " * ".join(self.paren(a) for a in sp.Mul.make_args(num))
@@ -360,7 +365,13 @@ class NumpyFormPrinter(NumPyPrinter):
     def _print_HadamardPower(self, e):
         if e.exp == -1:
             return f"1 / {self.paren(e.base)}"
-        return f"{self.paren(e.base)} ** {self._print(e.exp)}"
+        return self._power(e.base, e.exp)
+
+    def _power(self, base, exp) -> str:
+        """``a**2`` for a name and a literal, ``(a + b) ** 2`` otherwise (as ruff formats)."""
+        simple = isinstance(base, (sp.Symbol, sp.MatrixSymbol)) and exp.is_Integer and exp >= 0
+        sep = "**" if simple else " ** "
+        return f"{self.paren(base)}{sep}{self._print(exp)}"
 
     def _print_MatAdd(self, e):
         out = ""
@@ -432,11 +443,12 @@ def latex(e) -> str:
     return LatexFormPrinter().doprint(e)
 
 
-def numpy_code(e, shape: tuple) -> str:
+def numpy_code(e, shape: tuple, printer: NumpyFormPrinter | None = None) -> str:
     """NumPy code for ``e``, shaped like an array of NumPy shape ``shape``."""
-    code = NumpyFormPrinter().doprint(e)
+    printer = printer or NumpyFormPrinter()
+    code = printer.doprint(e)
     rank = np_rank(e)
-    dims = ", ".join(NumpyFormPrinter().doprint(d) for d in shape)
+    dims = ", ".join(printer.doprint(d) for d in shape)
     if len(shape) == 1 and rank == 2:
         return f"({code}).reshape(-1)"
     if len(shape) > rank or (len(shape) == 2 and _needs_broadcast(e)):

@@ -90,6 +90,7 @@ class _Parser:
         self.consts: dict[str, float | None] = {}
         self.const_symbols: dict[str, sp.Symbol] = {}
         self.funcs: list[str] = []
+        self.func_pos: dict[str, tuple[int, int]] = {}
         self.line_no = 0
         self.base_col = 0
         self.line = ""
@@ -148,6 +149,7 @@ class _Parser:
             self.consts,
             self.funcs,
             self.const_symbols,
+            self.func_pos,
         )
         deps = net.depends_on()[loss.name]
         for p in params:
@@ -179,6 +181,7 @@ class _Parser:
             for m in re.finditer(r"[^,\s]+", rest):
                 self.check_new_name(m.group(), col + m.start())
                 self.funcs.append(m.group())
+                self.func_pos[m.group()] = (self.line_no, col + m.start() + 1)
             return
         if kind == "const":
             return self.const_declaration(rest, col)

@@ -1,0 +1,223 @@
+"""What a generated module holds, worked out from a derivation (the template's context).
+
+Everything here is data for :mod:`codegen.templates`: lines of code printed
+by :class:`~codegen.printer.CodePrinter` with the formula each implements,
+parameter metadata, initialisation rules, kernels to embed.  No math is
+written as strings here; every expression comes from a matrix form.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+
+import sympy as sp
+
+from derive import ir
+from derive.derivation import Derivation
+from derive.matexpr import Broadcast, forward_form
+from derive.printing import numpy_code, text
+
+from . import kernels
+from .printer import CodePrinter, kernel_names, stabilise
+
+
+@dataclass
+class Line:
+    name: str
+    code: str
+    comment: str
+
+
+@dataclass
+class Init:
+    name: str
+    shape: list[str]
+    kind: str  # zeros | he | glorot
+    fan_in: str = "1"
+    fan_out: str = "1"
+
+    @property
+    def shape_code(self) -> str:
+        items = [d if d.isdigit() else f'dims["{d}"]' for d in self.shape]
+        return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+
+
+def _symbols(forms) -> set[str]:
+    """Names a form reads: arrays, consts and dims (not the dims in array shapes)."""
+    names: set[str] = set()
+
+    def visit(node):
+        if isinstance(node, (sp.MatrixSymbol, sp.Symbol)):
+            names.add(str(node.name))
+            return
+        if isinstance(node, (sp.OneMatrix, sp.Identity, sp.Lambda)):
+            return
+        if isinstance(node, Broadcast):  # printed as its argument; NumPy broadcasts it
+            visit(node.arg)
+            return
+        for arg in node.args:
+            visit(arg)
+
+    for form in forms:
+        visit(form)
+    return names
+
+
+def _init_rules(net: ir.Network) -> list[Init]:
+    """He (normal, std √(2/fan_in)) for weights feeding ReLU-like layers, Glorot
+    (uniform, ±√(6/(fan_in+fan_out))) for other weights, zeros for biases."""
+    relu_inputs = {
+        node.arg.name
+        for eq in net.equations
+        for node in ir.walk(eq.expr)
+        if isinstance(node, ir.Call)
+        and node.fn in ("relu", "leaky_relu")
+        and isinstance(node.arg, ir.Ref)
+    }
+    out = []
+    for p in net.params:
+        shape = [str(d) for d in p.shape]
+        if len(p.shape) == 1 or 1 in p.shape:
+            out.append(Init(p.name, shape, "zeros"))
+            continue
+        kind, fan_in, fan_out = "glorot", shape[0], shape[1]
+        for eq in net.equations:
+            for node in ir.walk(eq.expr):
+                if not isinstance(node, ir.MatMul):
+                    continue
+                if isinstance(node.b, ir.Ref) and node.b.name == p.name:
+                    fan_in, fan_out = shape[0], shape[1]
+                elif isinstance(node.a, ir.Ref) and node.a.name == p.name:
+                    fan_in, fan_out = shape[1], shape[0]
+                else:
+                    continue
+                if eq.name in relu_inputs:
+                    kind = "he"
+                break
+            else:
+                continue
+            break
+        out.append(Init(p.name, shape, kind, fan_in, fan_out))
+    return out
+
+
+def _batch_axes(net: ir.Network) -> tuple[str, dict[str, int]]:
+    """The dimension every input and target shares: the one mini-batches split."""
+    arrays = [q for q in net.quantities.values() if q.kind in ("input", "target")]
+    common = set.intersection(*[{str(d) for d in q.shape} for q in arrays]) if arrays else set()
+    if len(common) > 1:  # a dimension of a param is a feature, not the batch
+        common -= {str(d) for p in net.params for d in p.shape}
+    if len(common) != 1:
+        raise ValueError(
+            "cannot tell the batch dimension: inputs and targets share "
+            f"{sorted(common) or 'no dimension'}"
+        )
+    (dim,) = common
+    return dim, {q.name: [str(d) for d in q.shape].index(dim) for q in arrays}
+
+
+def _preamble(
+    net: ir.Network, used: set[str], defined: set[str], fwd_dict: bool, dim_sources: dict
+) -> list[str]:
+    """The lines that bind what a function's code reads: arrays, consts, dims."""
+    lines, need = [], set(used) - defined
+    dims = [d for d in net.dims if d in need]
+    for d in dims:  # a dimension is read from an array's shape
+        need.add(dim_sources[d][1])
+    for q in net.quantities.values():
+        if q.name not in need:
+            continue
+        if q.kind == "param":
+            lines.append(f'{q.name} = params["{q.name}"]')
+        elif q.kind in ("input", "target"):
+            lines.append(f'{q.name} = np.asarray(data["{q.name}"], DTYPE)')
+        elif fwd_dict:
+            lines.append(f'{q.name} = fwd["{q.name}"]')
+    for c in net.consts:
+        if c in need:
+            lines.append(f'{c} = data.get("{c}", CONSTS["{c}"])')
+    for d in dims:
+        _, name, axis = dim_sources[d]
+        lines.append(f"{d} = {name}.shape[{axis}]")
+    return lines
+
+
+def context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
+    net = d.network
+    printer = CodePrinter()
+    defs = {eq.name: forward_form(eq.expr) for eq in net.equations}
+    needs_target = {q.name for q in net.of_kind("target")}
+    forward, predict = [], []
+    stable = {name: stabilise(form, defs) for name, form in defs.items()}
+    for eq in net.equations:
+        form = stable[eq.name]
+        line = Line(
+            eq.name, numpy_code(form, eq.shape, printer), f"{eq.name} = {text(defs[eq.name])}"
+        )
+        forward.append(line)
+        refs = set(eq.refs())
+        if refs & needs_target:
+            needs_target.add(eq.name)
+        else:
+            predict.append(line)
+    loss = net.loss
+    prediction = next(
+        eq.name
+        for eq in reversed(net.equations[:-1])
+        if eq.name not in needs_target and not eq.name.endswith("_in")
+    )
+    backward = [Line(s.symbol, numpy_code(s.matrix, s.shape, printer), s.text()) for s in d.steps]
+    grads = [
+        Line(p, numpy_code(s.matrix, s.shape, printer), s.text()) for p, s in d.gradients.items()
+    ]
+    forms = [*defs.values(), *(s.matrix for s in [*d.steps, *d.gradients.values()])]
+    used = kernel_names([stabilise(f, defs) for f in defs.values()]) | kernel_names(forms)
+    kernel_src = [inspect.getsource(kernels.KERNELS[k]) for k in sorted(used)]
+    batch_dim, batch_axes = _batch_axes(net)
+    dim_sources = {}
+    for q in [*net.of_kind("input"), *net.of_kind("param"), *net.of_kind("target")]:
+        if True:
+            for axis, dim in enumerate(q.shape):
+                if isinstance(dim, sp.Symbol) and str(dim) not in dim_sources:
+                    dim_sources[str(dim)] = (q.kind, q.name, axis)
+    onehot = [(q.name, q.onehot_axis) for q in net.of_kind("target") if q.onehot_axis is not None]
+    binary = (
+        not onehot
+        and isinstance(net.equation(prediction).expr, ir.Call)
+        and net.equation(prediction).expr.fn == "sigmoid"
+    )
+    defined_fwd = {eq.name for eq in net.equations}
+    fwd_used = _symbols(stable.values())
+    pred_used = _symbols(stable[x.name] for x in predict)
+    bwd_used = _symbols(s.matrix for s in [*d.steps, *d.gradients.values()])
+    bwd_defined = {s.symbol for s in d.steps}
+    return {
+        "forward_preamble": _preamble(net, fwd_used, defined_fwd, False, dim_sources),
+        "predict_preamble": _preamble(
+            net, pred_used, {x.name for x in predict}, False, dim_sources
+        ),
+        "backward_preamble": _preamble(net, bwd_used, bwd_defined, True, dim_sources),
+        "spec_name": spec_name,
+        "source": source.rstrip(),
+        "dtype": dtype,
+        "params": [(p.name, [str(d) for d in p.shape]) for p in net.params],
+        "inputs": [(q.name, [str(d) for d in q.shape]) for q in net.of_kind("input")],
+        "targets": [(q.name, [str(d) for d in q.shape]) for q in net.of_kind("target")],
+        "consts": list(net.consts.items()),
+        "dims": list(net.dims),
+        "dim_sources": dim_sources,
+        "forward": forward,
+        "predict": predict,
+        "prediction": prediction,
+        "loss": loss,
+        "backward": backward,
+        "grads": grads,
+        "derived": [x.comment for x in [*backward, *grads]],
+        "inits": _init_rules(net),
+        "kernels": kernel_src,
+        "batch_dim": batch_dim,
+        "batch_axes": batch_axes,
+        "onehot": onehot,
+        "binary": binary,
+    }

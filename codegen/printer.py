@@ -1,0 +1,113 @@
+"""The NumPy printer of generated modules, and the stable rewrites it prints.
+
+:class:`CodePrinter` extends derive's NumPy printer: functions call the
+module's own stable kernels (``sigmoid(z1)``, ``softmax(z3, axis=1)``)
+instead of the inline ``np`` forms, and :func:`stabilise` rewrites forward
+forms into their numerically safe equivalents before printing:
+
+* ``log(p)`` with ``p = softmax(z)`` → ``log_softmax(z)``;
+* ``log(y)`` with ``y = σ(z)`` → ``−softplus(−z)``;
+* ``log(1 − y)`` with ``y = σ(z)`` → ``−softplus(z)``.
+
+Each is an identity (tests prove them with SymPy); together they make
+cross-entropy finite where the probabilities round to 0 or 1.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+from sympy.matrices.expressions.matexpr import MatrixExpr
+
+from derive.matexpr import Map, Softmax
+from derive.printing import NumpyFormPrinter, np_rank
+from derive.rules import RULES, rule_of
+
+
+class LogSoftmax(MatrixExpr):
+    """``log(softmax(X, axis))`` computed as ``X − logsumexp(X)``."""
+
+    def __new__(cls, X, axis: int):
+        return sp.Basic.__new__(cls, X, sp.Integer(axis))
+
+    arg = property(lambda self: self.args[0])
+    axis = property(lambda self: int(self.args[1]))
+    shape = property(lambda self: self.args[0].shape)
+
+
+def _map(name: str, X) -> Map:
+    z = sp.Dummy("z")
+    return Map(sp.Lambda(z, RULES[name].cls(z)), X)
+
+
+def _is(e, name: str) -> bool:
+    return isinstance(e, Map) and rule_of(e.func_class) is RULES[name]
+
+
+def stabilise(form, definitions: dict):
+    """Rewrite logs of softmax and sigmoid outputs into their stable forms.
+
+    ``definitions`` maps a forward quantity's name to its matrix form.
+    """
+
+    def source(e):
+        if isinstance(e, sp.MatrixSymbol):
+            return definitions.get(str(e.name))
+        return e
+
+    def log_of(e):
+        arg = e.arg
+        inner = source(arg)
+        if isinstance(inner, Softmax):
+            return LogSoftmax(inner.arg, inner.axis)
+        if inner is not None and _is(inner, "sigmoid"):
+            return sp.MatMul(-1, _map("softplus", sp.MatMul(-1, inner.arg)))
+        if isinstance(arg, sp.MatAdd) and len(arg.args) == 2:
+            ones = [a for a in arg.args if isinstance(a, sp.OneMatrix)]
+            rest = [a for a in arg.args if not isinstance(a, sp.OneMatrix)]
+            if len(ones) == 1 and len(rest) == 1 and isinstance(rest[0], sp.MatMul):
+                coeff, mats = rest[0].as_coeff_matrices()
+                inner = source(mats[0]) if len(mats) == 1 and coeff == -1 else None
+                if inner is not None and _is(inner, "sigmoid"):
+                    return sp.MatMul(-1, _map("softplus", inner.arg))
+        return e
+
+    return form.replace(lambda e: _is(e, "log"), log_of)
+
+
+class CodePrinter(NumpyFormPrinter):
+    """Prints forms for generated modules: kernel calls, no inline ``np`` math."""
+
+    def call(self, e, arg: str) -> str:
+        rule = rule_of(e.func_class if isinstance(e, Map) else e.func)
+        if rule is None:
+            raise ValueError(f"unbound function {e}: bind it with --bind NAME=FUNCTION")
+        params = e.params if isinstance(e, Map) else e.args[1:]
+        extra = "".join(", " + self._print(p) for p in params)
+        return f"{rule.name}({arg}{extra})"
+
+    def _print_Softmax(self, e):
+        axis = -1 if np_rank(e.arg) == 1 else e.axis
+        return f"softmax({self._print(e.arg)}, axis={axis})"
+
+    def _print_LogSoftmax(self, e):
+        axis = -1 if np_rank(e.arg) == 1 else e.axis
+        return f"log_softmax({self._print(e.arg)}, axis={axis})"
+
+    def _print_Float(self, e):
+        return repr(float(e))
+
+
+def kernel_names(forms) -> set[str]:
+    """The kernels a list of printed forms calls."""
+    names = set()
+    for form in forms:
+        for node in sp.preorder_traversal(form):
+            if isinstance(node, Map):
+                names.add(rule_of(node.func_class).name)
+            elif isinstance(node, sp.Function) and rule_of(node.func):
+                names.add(rule_of(node.func).name)
+            elif isinstance(node, Softmax):
+                names.add("softmax")
+            elif isinstance(node, LogSoftmax):
+                names.add("log_softmax")
+    return names
