@@ -19,6 +19,7 @@ from derive.matexpr import Broadcast, forward_form
 from derive.printing import numpy_code, text
 
 from . import kernels
+from .emit import Emitter
 from .printer import CodePrinter, kernel_names, stabilise
 
 
@@ -117,6 +118,14 @@ def _batch_axes(net: ir.Network) -> tuple[str, dict[str, int]]:
     return dim, {q.name: [str(d) for d in q.shape].index(dim) for q in arrays}
 
 
+def _dims_in_buffers(net: ir.Network, lines: list[str]) -> set[str]:
+    """Dimensions that buffer shapes in emitted lines mention."""
+    import re
+
+    words = {w for line in lines for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", line)}
+    return {d for d in net.dims if d in words}
+
+
 def _preamble(
     net: ir.Network, used: set[str], defined: set[str], fwd_dict: bool, dim_sources: dict
 ) -> list[str]:
@@ -187,12 +196,29 @@ def context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
         and isinstance(net.equation(prediction).expr, ir.Call)
         and net.equation(prediction).expr.fn == "sigmoid"
     )
-    defined_fwd = {eq.name for eq in net.equations}
     fwd_used = _symbols(stable.values())
     pred_used = _symbols(stable[x.name] for x in predict)
     bwd_used = _symbols(s.matrix for s in [*d.steps, *d.gradients.values()])
     bwd_defined = {s.symbol for s in d.steps}
+    emitter = Emitter(printer)
+    for eq in net.equations[:-1]:
+        emitter.lines.append(f"# {eq.name} = {text(defs[eq.name])}")
+        emitter.assign(eq.name, stable[eq.name])
+    emitter.lines.append(f"# {net.loss} = {text(defs[net.loss])}")
+    emitter.lines.append(f"{net.loss} = {printer.doprint(stable[net.loss])}")
+    for s in d.steps:
+        emitter.lines.append(f"# {s.text()}")
+        emitter.assign(s.symbol, s.matrix)
+    for p, s in d.gradients.items():
+        emitter.lines.append(f"# {s.text()}")
+        emitter.assign("grad_" + p, s.matrix)
+    step_used = fwd_used | bwd_used | {p.name for p in net.params} | _dims_in_buffers(
+        net, emitter.lines)
+    defined_fwd = {eq.name for eq in net.equations}
     return {
+        "step_preamble": _preamble(net, step_used, defined_fwd | bwd_defined, False,
+                                   dim_sources),
+        "step_lines": emitter.lines,
         "forward_preamble": _preamble(net, fwd_used, defined_fwd, False, dim_sources),
         "predict_preamble": _preamble(
             net, pred_used, {x.name for x in predict}, False, dim_sources

@@ -158,6 +158,54 @@ def gradients(params, data, fwd=None):
     }
 
 
+def _buf(ws, key, shape):
+    """The workspace buffer ``key``, (re)allocated only when its shape changes."""
+    a = ws.get(key)
+    if a is None or a.shape != shape:
+        a = ws[key] = np.empty(shape, DTYPE)
+    return a
+
+
+def train_step(params, data, lr, ws):
+    """One SGD step in place: forward, loss, backward and update, every array
+    written into a buffer of the workspace ``ws`` (a dict kept across steps, so
+    nothing large is allocated after the first step).  Returns the loss before
+    the update.  The same formulas as :func:`forward` and :func:`gradients`."""
+    x = np.asarray(data["x"], DTYPE)
+    t = np.asarray(data["t"], DTYPE)
+    W = params["W"]
+    S = params["S"]
+    B = x.shape[0]
+    n_x = x.shape[1]
+    n_y = S.shape[1]
+    n_h = W.shape[1]
+    # u = x W
+    u = np.matmul(x, W, out=_buf(ws, "u", (B, n_h)))
+    # h = relu(u)
+    h = relu(u, out=_buf(ws, "h", (B, n_h)))
+    # y = h S
+    y = np.matmul(h, S, out=_buf(ws, "y", (B, n_y)))
+    # L = sum((y − t)²)
+    L = np.sum((y - t) ** 2)
+    # δy = 2 (y − t)
+    v4 = np.subtract(y, t, out=_buf(ws, "delta_y", (B, n_y)))
+    delta_y = np.multiply(v4, 2, out=_buf(ws, "delta_y", (B, n_y)))
+    # δh = δy Sᵀ
+    delta_h = np.matmul(delta_y, S.T, out=_buf(ws, "delta_h", (B, n_h)))
+    # δu = δh ⊙ relu'(u)
+    v7 = relu_prime(u, out=_buf(ws, "delta_u", (B, n_h)))
+    delta_u = np.multiply(v7, delta_h, out=_buf(ws, "delta_u", (B, n_h)))
+    # ∂L/∂W = xᵀ δu
+    grad_W = np.matmul(x.T, delta_u, out=_buf(ws, "grad_W", (n_x, n_h)))
+    # ∂L/∂S = hᵀ δy
+    grad_S = np.matmul(h.T, delta_y, out=_buf(ws, "grad_S", (n_h, n_y)))
+    np.multiply(grad_W, lr, out=grad_W)
+    np.subtract(W, grad_W, out=W)
+    np.multiply(grad_S, lr, out=grad_S)
+    np.subtract(S, grad_S, out=S)
+    return float(L)
+
+
 # --- optimisers ----------------------------------------------------------------------------
 
 
@@ -245,11 +293,15 @@ def train(
     val_data = take(data, val_index) if n_val else None
     history = {"loss": [], "val_loss": [], "val_accuracy": []}
     state, best, best_params, waited = {}, np.inf, None, 0
+    ws = {}
     for epoch in range(epochs):
         perm = rng.permutation(len(train_index))
         for start in range(0, len(perm), batch_size):
             batch = take(train_data, perm[start : start + batch_size])
-            step(params, gradients(params, batch), lr, state)
+            if optimizer == "sgd":  # the fused step: no allocation after the first batch
+                train_step(params, batch, lr, ws)
+            else:
+                step(params, gradients(params, batch), lr, state)
         history["loss"].append(loss(params, train_data))
         if val_data is not None:
             val_loss = loss(params, val_data)

@@ -235,6 +235,91 @@ def gradients(params, data, fwd=None):
     }
 
 
+def _buf(ws, key, shape):
+    """The workspace buffer ``key``, (re)allocated only when its shape changes."""
+    a = ws.get(key)
+    if a is None or a.shape != shape:
+        a = ws[key] = np.empty(shape, DTYPE)
+    return a
+
+
+def train_step(params, data, lr, ws):
+    """One SGD step in place: forward, loss, backward and update, every array
+    written into a buffer of the workspace ``ws`` (a dict kept across steps, so
+    nothing large is allocated after the first step).  Returns the loss before
+    the update.  The same formulas as :func:`forward` and :func:`gradients`."""
+    X = np.asarray(data["X"], DTYPE)
+    T = np.asarray(data["T"], DTYPE)
+    W1 = params["W1"]
+    b1 = params["b1"]
+    W2 = params["W2"]
+    b2 = params["b2"]
+    W3 = params["W3"]
+    b3 = params["b3"]
+    B = X.shape[0]
+    n_in = X.shape[1]
+    n_out = W3.shape[1]
+    n_h1 = W1.shape[1]
+    n_h2 = W2.shape[1]
+    # z1 = X W1 + b1
+    v1 = np.matmul(X, W1, out=_buf(ws, "z1", (B, n_h1)))
+    z1 = np.add(v1, b1, out=_buf(ws, "z1", (B, n_h1)))
+    # a1 = σ(z1)
+    a1 = sigmoid(z1, out=_buf(ws, "a1", (B, n_h1)))
+    # z2 = a1 W2 + b2
+    v4 = np.matmul(a1, W2, out=_buf(ws, "z2", (B, n_h2)))
+    z2 = np.add(v4, b2, out=_buf(ws, "z2", (B, n_h2)))
+    # a2 = σ(z2)
+    a2 = sigmoid(z2, out=_buf(ws, "a2", (B, n_h2)))
+    # z3 = a2 W3 + b3
+    v7 = np.matmul(a2, W3, out=_buf(ws, "z3", (B, n_out)))
+    z3 = np.add(v7, b3, out=_buf(ws, "z3", (B, n_out)))
+    # y_hat = softmax(z3)
+    y_hat = softmax(z3, axis=1, out=_buf(ws, "y_hat", (B, n_out)))
+    # L = -sum(T ⊙ log(y_hat))/B
+    L = -(np.sum(T * (log_softmax(z3, axis=1))) / B)
+    # δz3 = (y_hat − T)/B
+    v10 = np.subtract(y_hat, T, out=_buf(ws, "delta_z3", (B, n_out)))
+    delta_z3 = np.multiply(v10, (1 / B), out=_buf(ws, "delta_z3", (B, n_out)))
+    # δa2 = δz3 W3ᵀ
+    delta_a2 = np.matmul(delta_z3, W3.T, out=_buf(ws, "delta_a2", (B, n_h2)))
+    # δz2 = δa2 ⊙ a2 ⊙ (1 − a2)
+    v13 = np.subtract(1, a2, out=_buf(ws, "delta_z2", (B, n_h2)))
+    v14 = np.multiply(v13, a2, out=_buf(ws, "delta_z2", (B, n_h2)))
+    delta_z2 = np.multiply(v14, delta_a2, out=_buf(ws, "delta_z2", (B, n_h2)))
+    # δa1 = δz2 W2ᵀ
+    delta_a1 = np.matmul(delta_z2, W2.T, out=_buf(ws, "delta_a1", (B, n_h1)))
+    # δz1 = δa1 ⊙ a1 ⊙ (1 − a1)
+    v17 = np.subtract(1, a1, out=_buf(ws, "delta_z1", (B, n_h1)))
+    v18 = np.multiply(v17, a1, out=_buf(ws, "delta_z1", (B, n_h1)))
+    delta_z1 = np.multiply(v18, delta_a1, out=_buf(ws, "delta_z1", (B, n_h1)))
+    # ∂L/∂W1 = Xᵀ δz1
+    grad_W1 = np.matmul(X.T, delta_z1, out=_buf(ws, "grad_W1", (n_in, n_h1)))
+    # ∂L/∂b1 = 1ᵀ δz1
+    grad_b1 = np.sum(delta_z1, axis=0, out=_buf(ws, "grad_b1", (n_h1,)))
+    # ∂L/∂W2 = a1ᵀ δz2
+    grad_W2 = np.matmul(a1.T, delta_z2, out=_buf(ws, "grad_W2", (n_h1, n_h2)))
+    # ∂L/∂b2 = 1ᵀ δz2
+    grad_b2 = np.sum(delta_z2, axis=0, out=_buf(ws, "grad_b2", (n_h2,)))
+    # ∂L/∂W3 = a2ᵀ δz3
+    grad_W3 = np.matmul(a2.T, delta_z3, out=_buf(ws, "grad_W3", (n_h2, n_out)))
+    # ∂L/∂b3 = 1ᵀ δz3
+    grad_b3 = np.sum(delta_z3, axis=0, out=_buf(ws, "grad_b3", (n_out,)))
+    np.multiply(grad_W1, lr, out=grad_W1)
+    np.subtract(W1, grad_W1, out=W1)
+    np.multiply(grad_b1, lr, out=grad_b1)
+    np.subtract(b1, grad_b1, out=b1)
+    np.multiply(grad_W2, lr, out=grad_W2)
+    np.subtract(W2, grad_W2, out=W2)
+    np.multiply(grad_b2, lr, out=grad_b2)
+    np.subtract(b2, grad_b2, out=b2)
+    np.multiply(grad_W3, lr, out=grad_W3)
+    np.subtract(W3, grad_W3, out=W3)
+    np.multiply(grad_b3, lr, out=grad_b3)
+    np.subtract(b3, grad_b3, out=b3)
+    return float(L)
+
+
 # --- optimisers ----------------------------------------------------------------------------
 
 
@@ -324,11 +409,15 @@ def train(
     val_data = take(data, val_index) if n_val else None
     history = {"loss": [], "val_loss": [], "val_accuracy": []}
     state, best, best_params, waited = {}, np.inf, None, 0
+    ws = {}
     for epoch in range(epochs):
         perm = rng.permutation(len(train_index))
         for start in range(0, len(perm), batch_size):
             batch = take(train_data, perm[start : start + batch_size])
-            step(params, gradients(params, batch), lr, state)
+            if optimizer == "sgd":  # the fused step: no allocation after the first batch
+                train_step(params, batch, lr, ws)
+            else:
+                step(params, gradients(params, batch), lr, state)
         history["loss"].append(loss(params, train_data))
         if val_data is not None:
             val_loss = loss(params, val_data)

@@ -191,6 +191,75 @@ def gradients(params, data, fwd=None):
     }
 
 
+def _buf(ws, key, shape):
+    """The workspace buffer ``key``, (re)allocated only when its shape changes."""
+    a = ws.get(key)
+    if a is None or a.shape != shape:
+        a = ws[key] = np.empty(shape, DTYPE)
+    return a
+
+
+def train_step(params, data, lr, ws):
+    """One SGD step in place: forward, loss, backward and update, every array
+    written into a buffer of the workspace ``ws`` (a dict kept across steps, so
+    nothing large is allocated after the first step).  Returns the loss before
+    the update.  The same formulas as :func:`forward` and :func:`gradients`."""
+    X0 = np.asarray(data["X0"], DTYPE)
+    T = np.asarray(data["T"], DTYPE)
+    W1 = params["W1"]
+    W2 = params["W2"]
+    W3 = params["W3"]
+    n = X0.shape[0]
+    d_in = X0.shape[1]
+    d_out = W3.shape[1]
+    h1 = W1.shape[1]
+    h2 = W2.shape[1]
+    # X1_in = X0 W1
+    X1_in = np.matmul(X0, W1, out=_buf(ws, "X1_in", (n, h1)))
+    # X1 = σ(X1_in)
+    X1 = sigmoid(X1_in, out=_buf(ws, "X1", (n, h1)))
+    # X2_in = X1 W2
+    X2_in = np.matmul(X1, W2, out=_buf(ws, "X2_in", (n, h2)))
+    # X2 = σ(X2_in)
+    X2 = sigmoid(X2_in, out=_buf(ws, "X2", (n, h2)))
+    # X3_in = X2 W3
+    X3_in = np.matmul(X2, W3, out=_buf(ws, "X3_in", (n, d_out)))
+    # X3 = σ(X3_in)
+    X3 = sigmoid(X3_in, out=_buf(ws, "X3", (n, d_out)))
+    # E = sum((X3 − T)²)/2
+    E = np.sum((X3 - T) ** 2) / 2
+    # δX3_in = X3 ⊙ (1 − X3) ⊙ (X3 − T)
+    v7 = np.subtract(1, X3, out=_buf(ws, "delta_X3_in", (n, d_out)))
+    v9 = np.subtract(X3, T, out=_buf(ws, "_t8", (n, d_out)))
+    v10 = np.multiply(v7, v9, out=_buf(ws, "delta_X3_in", (n, d_out)))
+    delta_X3_in = np.multiply(v10, X3, out=_buf(ws, "delta_X3_in", (n, d_out)))
+    # δX2 = δX3_in W3ᵀ
+    delta_X2 = np.matmul(delta_X3_in, W3.T, out=_buf(ws, "delta_X2", (n, h2)))
+    # δX2_in = δX2 ⊙ X2 ⊙ (1 − X2)
+    v13 = np.subtract(1, X2, out=_buf(ws, "delta_X2_in", (n, h2)))
+    v14 = np.multiply(v13, X2, out=_buf(ws, "delta_X2_in", (n, h2)))
+    delta_X2_in = np.multiply(v14, delta_X2, out=_buf(ws, "delta_X2_in", (n, h2)))
+    # δX1 = δX2_in W2ᵀ
+    delta_X1 = np.matmul(delta_X2_in, W2.T, out=_buf(ws, "delta_X1", (n, h1)))
+    # δX1_in = δX1 ⊙ X1 ⊙ (1 − X1)
+    v17 = np.subtract(1, X1, out=_buf(ws, "delta_X1_in", (n, h1)))
+    v18 = np.multiply(v17, X1, out=_buf(ws, "delta_X1_in", (n, h1)))
+    delta_X1_in = np.multiply(v18, delta_X1, out=_buf(ws, "delta_X1_in", (n, h1)))
+    # ∂E/∂W1 = X0ᵀ δX1_in
+    grad_W1 = np.matmul(X0.T, delta_X1_in, out=_buf(ws, "grad_W1", (d_in, h1)))
+    # ∂E/∂W2 = X1ᵀ δX2_in
+    grad_W2 = np.matmul(X1.T, delta_X2_in, out=_buf(ws, "grad_W2", (h1, h2)))
+    # ∂E/∂W3 = X2ᵀ δX3_in
+    grad_W3 = np.matmul(X2.T, delta_X3_in, out=_buf(ws, "grad_W3", (h2, d_out)))
+    np.multiply(grad_W1, lr, out=grad_W1)
+    np.subtract(W1, grad_W1, out=W1)
+    np.multiply(grad_W2, lr, out=grad_W2)
+    np.subtract(W2, grad_W2, out=W2)
+    np.multiply(grad_W3, lr, out=grad_W3)
+    np.subtract(W3, grad_W3, out=W3)
+    return float(E)
+
+
 # --- optimisers ----------------------------------------------------------------------------
 
 
@@ -279,11 +348,15 @@ def train(
     val_data = take(data, val_index) if n_val else None
     history = {"loss": [], "val_loss": [], "val_accuracy": []}
     state, best, best_params, waited = {}, np.inf, None, 0
+    ws = {}
     for epoch in range(epochs):
         perm = rng.permutation(len(train_index))
         for start in range(0, len(perm), batch_size):
             batch = take(train_data, perm[start : start + batch_size])
-            step(params, gradients(params, batch), lr, state)
+            if optimizer == "sgd":  # the fused step: no allocation after the first batch
+                train_step(params, batch, lr, ws)
+            else:
+                step(params, gradients(params, batch), lr, state)
         history["loss"].append(loss(params, train_data))
         if val_data is not None:
             val_loss = loss(params, val_data)

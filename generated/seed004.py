@@ -185,6 +185,56 @@ def gradients(params, data, fwd=None):
     }
 
 
+def _buf(ws, key, shape):
+    """The workspace buffer ``key``, (re)allocated only when its shape changes."""
+    a = ws.get(key)
+    if a is None or a.shape != shape:
+        a = ws[key] = np.empty(shape, DTYPE)
+    return a
+
+
+def train_step(params, data, lr, ws):
+    """One SGD step in place: forward, loss, backward and update, every array
+    written into a buffer of the workspace ``ws`` (a dict kept across steps, so
+    nothing large is allocated after the first step).  Returns the loss before
+    the update.  The same formulas as :func:`forward` and :func:`gradients`."""
+    X1 = np.asarray(data["X1"], DTYPE)
+    Y = np.asarray(data["Y"], DTYPE)
+    W1 = params["W1"]
+    W2 = params["W2"]
+    B = X1.shape[0]
+    n_in = X1.shape[1]
+    n_out = W2.shape[1]
+    n_h = W1.shape[1]
+    # Z1 = X1 W1
+    Z1 = np.matmul(X1, W1, out=_buf(ws, "Z1", (B, n_h)))
+    # X2 = relu(Z1)
+    X2 = relu(Z1, out=_buf(ws, "X2", (B, n_h)))
+    # Z2 = X2 W2
+    Z2 = np.matmul(X2, W2, out=_buf(ws, "Z2", (B, n_out)))
+    # Y_hat = σ(Z2)
+    Y_hat = sigmoid(Z2, out=_buf(ws, "Y_hat", (B, n_out)))
+    # J = -sum(Y ⊙ log(Y_hat) + (1 − Y) ⊙ log(1 − Y_hat))/(B*n_out)
+    J = -(np.sum(Y * (-softplus(-Z2)) + (1 - Y) * (-softplus(Z2))) / (B * n_out))
+    # δZ2 = (Y_hat − Y)/(B*n_out)
+    v5 = np.subtract(Y_hat, Y, out=_buf(ws, "delta_Z2", (B, n_out)))
+    delta_Z2 = np.multiply(v5, (1 / (B * n_out)), out=_buf(ws, "delta_Z2", (B, n_out)))
+    # δX2 = δZ2 W2ᵀ
+    delta_X2 = np.matmul(delta_Z2, W2.T, out=_buf(ws, "delta_X2", (B, n_h)))
+    # δZ1 = δX2 ⊙ relu'(Z1)
+    v8 = relu_prime(Z1, out=_buf(ws, "delta_Z1", (B, n_h)))
+    delta_Z1 = np.multiply(v8, delta_X2, out=_buf(ws, "delta_Z1", (B, n_h)))
+    # ∂J/∂W1 = X1ᵀ δZ1
+    grad_W1 = np.matmul(X1.T, delta_Z1, out=_buf(ws, "grad_W1", (n_in, n_h)))
+    # ∂J/∂W2 = X2ᵀ δZ2
+    grad_W2 = np.matmul(X2.T, delta_Z2, out=_buf(ws, "grad_W2", (n_h, n_out)))
+    np.multiply(grad_W1, lr, out=grad_W1)
+    np.subtract(W1, grad_W1, out=W1)
+    np.multiply(grad_W2, lr, out=grad_W2)
+    np.subtract(W2, grad_W2, out=W2)
+    return float(J)
+
+
 # --- optimisers ----------------------------------------------------------------------------
 
 
@@ -273,11 +323,15 @@ def train(
     val_data = take(data, val_index) if n_val else None
     history = {"loss": [], "val_loss": [], "val_accuracy": []}
     state, best, best_params, waited = {}, np.inf, None, 0
+    ws = {}
     for epoch in range(epochs):
         perm = rng.permutation(len(train_index))
         for start in range(0, len(perm), batch_size):
             batch = take(train_data, perm[start : start + batch_size])
-            step(params, gradients(params, batch), lr, state)
+            if optimizer == "sgd":  # the fused step: no allocation after the first batch
+                train_step(params, batch, lr, ws)
+            else:
+                step(params, gradients(params, batch), lr, state)
         history["loss"].append(loss(params, train_data))
         if val_data is not None:
             val_loss = loss(params, val_data)

@@ -216,6 +216,71 @@ def gradients(params, data, fwd=None):
     }
 
 
+def _buf(ws, key, shape):
+    """The workspace buffer ``key``, (re)allocated only when its shape changes."""
+    a = ws.get(key)
+    if a is None or a.shape != shape:
+        a = ws[key] = np.empty(shape, DTYPE)
+    return a
+
+
+def train_step(params, data, lr, ws):
+    """One SGD step in place: forward, loss, backward and update, every array
+    written into a buffer of the workspace ``ws`` (a dict kept across steps, so
+    nothing large is allocated after the first step).  Returns the loss before
+    the update.  The same formulas as :func:`forward` and :func:`gradients`."""
+    X1 = np.asarray(data["X1"], DTYPE)
+    Y = np.asarray(data["Y"], DTYPE)
+    W1 = params["W1"]
+    W2 = params["W2"]
+    W3 = params["W3"]
+    B = X1.shape[0]
+    n_in = X1.shape[1]
+    n_out = W3.shape[1]
+    n_h1 = W1.shape[1]
+    n_h2 = W2.shape[1]
+    # Z1 = X1 W1
+    Z1 = np.matmul(X1, W1, out=_buf(ws, "Z1", (B, n_h1)))
+    # X2 = relu(Z1)
+    X2 = relu(Z1, out=_buf(ws, "X2", (B, n_h1)))
+    # Z2 = X2 W2
+    Z2 = np.matmul(X2, W2, out=_buf(ws, "Z2", (B, n_h2)))
+    # X3 = relu(Z2)
+    X3 = relu(Z2, out=_buf(ws, "X3", (B, n_h2)))
+    # Z3 = X3 W3
+    Z3 = np.matmul(X3, W3, out=_buf(ws, "Z3", (B, n_out)))
+    # Y_hat = σ(Z3)
+    Y_hat = sigmoid(Z3, out=_buf(ws, "Y_hat", (B, n_out)))
+    # J = -sum(Y ⊙ log(Y_hat) + (1 − Y) ⊙ log(1 − Y_hat))/(B*n_out)
+    J = -(np.sum(Y * (-softplus(-Z3)) + (1 - Y) * (-softplus(Z3))) / (B * n_out))
+    # δZ3 = (Y_hat − Y)/(B*n_out)
+    v7 = np.subtract(Y_hat, Y, out=_buf(ws, "delta_Z3", (B, n_out)))
+    delta_Z3 = np.multiply(v7, (1 / (B * n_out)), out=_buf(ws, "delta_Z3", (B, n_out)))
+    # δX3 = δZ3 W3ᵀ
+    delta_X3 = np.matmul(delta_Z3, W3.T, out=_buf(ws, "delta_X3", (B, n_h2)))
+    # δZ2 = δX3 ⊙ relu'(Z2)
+    v10 = relu_prime(Z2, out=_buf(ws, "delta_Z2", (B, n_h2)))
+    delta_Z2 = np.multiply(v10, delta_X3, out=_buf(ws, "delta_Z2", (B, n_h2)))
+    # δX2 = δZ2 W2ᵀ
+    delta_X2 = np.matmul(delta_Z2, W2.T, out=_buf(ws, "delta_X2", (B, n_h1)))
+    # δZ1 = δX2 ⊙ relu'(Z1)
+    v13 = relu_prime(Z1, out=_buf(ws, "delta_Z1", (B, n_h1)))
+    delta_Z1 = np.multiply(v13, delta_X2, out=_buf(ws, "delta_Z1", (B, n_h1)))
+    # ∂J/∂W1 = X1ᵀ δZ1
+    grad_W1 = np.matmul(X1.T, delta_Z1, out=_buf(ws, "grad_W1", (n_in, n_h1)))
+    # ∂J/∂W2 = X2ᵀ δZ2
+    grad_W2 = np.matmul(X2.T, delta_Z2, out=_buf(ws, "grad_W2", (n_h1, n_h2)))
+    # ∂J/∂W3 = X3ᵀ δZ3
+    grad_W3 = np.matmul(X3.T, delta_Z3, out=_buf(ws, "grad_W3", (n_h2, n_out)))
+    np.multiply(grad_W1, lr, out=grad_W1)
+    np.subtract(W1, grad_W1, out=W1)
+    np.multiply(grad_W2, lr, out=grad_W2)
+    np.subtract(W2, grad_W2, out=W2)
+    np.multiply(grad_W3, lr, out=grad_W3)
+    np.subtract(W3, grad_W3, out=W3)
+    return float(J)
+
+
 # --- optimisers ----------------------------------------------------------------------------
 
 
@@ -304,11 +369,15 @@ def train(
     val_data = take(data, val_index) if n_val else None
     history = {"loss": [], "val_loss": [], "val_accuracy": []}
     state, best, best_params, waited = {}, np.inf, None, 0
+    ws = {}
     for epoch in range(epochs):
         perm = rng.permutation(len(train_index))
         for start in range(0, len(perm), batch_size):
             batch = take(train_data, perm[start : start + batch_size])
-            step(params, gradients(params, batch), lr, state)
+            if optimizer == "sgd":  # the fused step: no allocation after the first batch
+                train_step(params, batch, lr, ws)
+            else:
+                step(params, gradients(params, batch), lr, state)
         history["loss"].append(loss(params, train_data))
         if val_data is not None:
             val_loss = loss(params, val_data)

@@ -229,3 +229,34 @@ def test_gen_command_writes_a_module(tmp_path, capsys):
 def test_bundled_bindings_are_for_generic_specs():
     for name, bind in BINDINGS.items():
         assert set(bind) == set(derive.load_network(name).funcs)
+
+
+# --- the fused step ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_fused_train_step_equals_gradients_then_sgd(name, generated):
+    mod = generated[name]
+    params, data = workload(name, mod, seed=2)
+    ours = {k: v.copy() for k, v in params.items()}
+    ws: dict = {}
+    for _ in range(3):  # the workspace is reused across steps
+        want_loss = mod.loss(params, data)
+        mod.sgd_step(params, mod.gradients(params, data), 0.05)
+        assert mod.train_step(ours, data, 0.05, ws) == pytest.approx(want_loss, rel=1e-12)
+    for p in params:
+        np.testing.assert_allclose(ours[p], params[p], rtol=1e-12, atol=1e-14, err_msg=p)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_fused_step_on_unbundled_networks(name, tmp_path):
+    data, params, _ = CASES[name]
+    bind = {"f": "tanh", "g": "sigmoid"} if any(callable(v) for v in data.values()) else None
+    mod = module_from_source(codegen.generate(SPECS / f"{name}.nn", bind=bind), tmp_path, name)
+    data = {k: v for k, v in data.items() if not callable(v)}
+    want = {k: v.copy() for k, v in params.items()}
+    ours = {k: v.copy() for k, v in params.items()}
+    mod.sgd_step(want, mod.gradients(want, data), 0.01)
+    mod.train_step(ours, data, 0.01, {})
+    for p in params:
+        np.testing.assert_allclose(ours[p], want[p], rtol=1e-12, atol=1e-14, err_msg=p)

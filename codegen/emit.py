@@ -1,0 +1,216 @@
+"""Lowering matrix forms to NumPy calls that write into preallocated buffers.
+
+The readable ``forward``/``gradients`` of a generated module print each form
+as one expression; NumPy then allocates a fresh array for every
+intermediate, and on large layers the allocator hands those pages back to
+the operating system each step (page faults dominate a textbook step).  The
+fused ``train_step`` is printed from the same forms by :class:`Emitter`:
+every node becomes one ufunc or ``np.matmul`` call with ``out=`` a buffer
+that lives in a workspace dict across steps, element-wise chains run in place
+in one buffer, and transposes are views.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from derive.matexpr import Broadcast, Map, Softmax, SumAll, SumAxis, Vector
+from derive.printing import np_rank
+from derive.rules import rule_of
+
+from .printer import CodePrinter, LogSoftmax
+
+
+def np_shape(e) -> tuple:
+    """The NumPy shape of a form's value (a vector is 1-D)."""
+    rows, cols = e.shape
+    rank = np_rank(e)
+    return (cols,) if rank == 1 else (rows, cols)
+
+
+class Emitter:
+    """Emits statements computing forms into workspace buffers."""
+
+    def __init__(self, printer: CodePrinter | None = None):
+        self.printer = printer or CodePrinter()
+        self.lines: list[str] = []
+        self.count = 0
+
+    # -- helpers -------------------------------------------------------------------------------
+    def buffer(self, e, name: str | None = None) -> str:
+        """A workspace buffer shaped like ``e`` (named, or a numbered temporary)."""
+        if name is None:
+            self.count += 1
+            name = f"_t{self.count}"
+        shape = ", ".join(self.printer.doprint(d) for d in np_shape(e))
+        shape = f"({shape},)" if len(np_shape(e)) == 1 else f"({shape})"
+        return f'_buf(ws, "{name}", {shape})'
+
+    def scalar(self, e) -> str:
+        return self.printer.paren(e)
+
+    def assign(self, name: str, e) -> None:
+        """``name = e``, computed into the workspace buffer ``name``."""
+        if not isinstance(e, sp.MatrixExpr):
+            self.lines.append(f"{name} = {self.printer.doprint(e)}")
+            return
+        before = len(self.lines)
+        code = self.value(e, out=self.buffer(e, name))
+        last = self.lines[-1] if len(self.lines) > before else ""
+        if last.startswith(f"{code} = "):
+            self.lines[-1] = f"{name} = " + last[len(code) + 3:]
+        else:
+            self.lines.append(f"{name} = {code}")
+
+    # -- values --------------------------------------------------------------------------------
+    def value(self, e, out: str | None = None) -> str:
+        """Statements for ``e``; returns code naming its value (written to ``out`` if given)."""
+        if isinstance(e, (sp.MatrixSymbol, Vector)):
+            return self._copy(str(e.name), e, out)
+        if not isinstance(e, sp.MatrixExpr):
+            return self.printer.paren(e)
+        if isinstance(e, sp.Transpose):
+            inner = self.value(e.arg)
+            if isinstance(e.arg, SumAxis) and e.arg.axis == 1:
+                return self._sum(e.arg, out, axis=1, keepdims=False, shape_of=e)
+            view = f"{inner}[:, None]" if np_rank(e.arg) == 1 else f"{inner}.T"
+            return self._copy(view, e, out)
+        if isinstance(e, Broadcast):
+            return self.value(e.arg, out) if out is None else self._copy(
+                self.value(e.arg), e, out)
+        if isinstance(e, sp.MatMul):
+            return self._matmul(e, out)
+        if isinstance(e, sp.HadamardProduct):
+            return self._hadamard(e, out)
+        if isinstance(e, sp.MatAdd):
+            return self._add(e, out)
+        if isinstance(e, sp.HadamardPower):
+            base = self.value(e.base)
+            buf = out or self.buffer(e)
+            if e.exp == 2:
+                return self._emit(f"np.multiply({base}, {base}, out={buf})")
+            if e.exp == -1:
+                return self._emit(f"np.divide(1, {base}, out={buf})")
+            return self._emit(f"np.power({base}, {self.scalar(e.exp)}, out={buf})")
+        if isinstance(e, Map):
+            arg = self.value(e.arg)
+            rule = rule_of(e.func_class)
+            params = "".join(", " + self.printer.doprint(p) for p in e.params)
+            return self._emit(f"{rule.name}({arg}{params}, out={out or self.buffer(e)})")
+        if isinstance(e, Softmax):
+            axis = -1 if np_rank(e.arg) == 1 else e.axis
+            arg = self.value(e.arg)
+            return self._emit(f"softmax({arg}, axis={axis}, out={out or self.buffer(e)})")
+        if isinstance(e, LogSoftmax):
+            axis = -1 if np_rank(e.arg) == 1 else e.axis
+            arg = self.value(e.arg)
+            return self._emit(f"log_softmax({arg}, axis={axis}, out={out or self.buffer(e)})")
+        if isinstance(e, SumAxis):
+            return self._sum(e, out, axis=e.axis, keepdims=e.axis == 1, shape_of=e)
+        if isinstance(e, sp.OneMatrix):
+            buf = out or self.buffer(e)
+            return self._emit(f"np.copyto({buf}, 1)", result=buf)
+        raise TypeError(f"cannot emit {type(e).__name__}")
+
+    def _emit(self, call: str, result: str | None = None) -> str:
+        """A call that returns its ``out``: bind it to a fresh local name."""
+        self.count += 1
+        name = f"v{self.count}"
+        if result is None:
+            self.lines.append(f"{name} = {call}")
+        else:
+            self.lines.append(call)
+            self.lines.append(f"{name} = {result}")
+        return name
+
+    def _copy(self, code: str, e, out: str | None) -> str:
+        if out is None:
+            return code
+        return self._emit(f"np.copyto({out}, {code})", result=out)
+
+    def _sum(self, e, out, axis: int, keepdims: bool, shape_of) -> str:
+        arg = self.value(e.arg)
+        buf = out or self.buffer(shape_of)
+        kd = ", keepdims=True" if keepdims else ""
+        return self._emit(f"np.sum({arg}, axis={axis}{kd}, out={buf})")
+
+    def _matmul(self, e: sp.MatMul, out: str | None) -> str:
+        coeff, mats = e.as_coeff_matrices()
+        if len(mats) == 1:  # c X: compute X in the result's buffer, then scale in place
+            buf = out or self.buffer(e)
+            x = self.value(mats[0], out=buf if _compound(mats[0], e) else None)
+            return self._emit(f"np.multiply({x}, {self.scalar(coeff)}, out={buf})")
+        acc = self._operand(mats[0], first=True)
+        for n, m in enumerate(mats[1:], start=1):
+            last = n == len(mats) - 1
+            part = sp.MatMul(*mats[: n + 1])
+            buf = (out or self.buffer(e)) if last else self.buffer(part)
+            acc = self._emit(f"np.matmul({acc}, {self._operand(m)}, out={buf})")
+        if coeff != 1:
+            self.lines.append(f"{acc} *= {self.scalar(coeff)}")
+        return acc
+
+    def _operand(self, m, first: bool = False) -> str:
+        if isinstance(m, Broadcast):
+            inner = self.value(m.arg)
+            dims = ", ".join(self.printer.doprint(d) for d in m.shape)
+            return f"np.broadcast_to({inner}, ({dims}))"
+        code = self.value(m)
+        return code if first or np_rank(m) != 1 else f"{code}[None, :]"
+
+    def _hadamard(self, e: sp.HadamardProduct, out: str | None) -> str:
+        num, den = [], []
+        for a in e.args:
+            if isinstance(a, sp.HadamardPower) and a.exp == -1:
+                den.append(a.base)
+            else:
+                num.append(a)
+        if len(num) == 1 and not den:
+            return self.value(num[0], out)
+        buf = out or self.buffer(e)
+        num.sort(key=lambda a: not _compound(a, e))  # run in place on a compound factor
+        acc = self.value(num[0], out=buf if _compound(num[0], e) else None) if num else "1"
+        for a in num[1:]:
+            acc = self._emit(f"np.multiply({acc}, {self.value(a)}, out={buf})")
+        for a in den:
+            acc = self._emit(f"np.divide({acc}, {self.value(a)}, out={buf})")
+        return acc
+
+    def _add(self, e: sp.MatAdd, out: str | None) -> str:
+        buf = out or self.buffer(e)
+        acc = None
+        terms = sorted(e.args, key=lambda a: (_coeff(a)[0].could_extract_minus_sign(),
+                                              not _compound(a, e)))
+        for a in terms:
+            coeff, rest = _coeff(a)
+            if isinstance(rest, sp.OneMatrix):
+                code, negative = self.scalar(abs(coeff)), coeff.could_extract_minus_sign()
+            elif coeff == -1:
+                code, negative = self.value(rest), True
+            else:
+                first = acc is None and _compound(a, e)
+                code, negative = self.value(a, out=buf if first else None), False
+            if acc is None:
+                acc = self._emit(f"np.negative({code}, out={buf})") if negative else code
+                continue
+            op = "subtract" if negative else "add"
+            acc = self._emit(f"np.{op}({acc}, {code}, out={buf})")
+        return acc
+
+
+def _compound(a, whole) -> bool:
+    """Computed (not a named array or view) and of the full shape: a buffer can hold it."""
+    if isinstance(a, (sp.MatrixSymbol, Vector, sp.Transpose, Broadcast, sp.OneMatrix)):
+        return False
+    return isinstance(a, sp.MatrixExpr) and np_shape(a) == np_shape(whole)
+
+
+def _coeff(e):
+    if isinstance(e, sp.MatMul):
+        coeff, mats = e.as_coeff_matrices()
+        if len(mats) == 1:
+            return coeff, mats[0]
+    return sp.Integer(1), e
+
+
+__all__ = ["Emitter", "np_shape", "SumAll"]
