@@ -260,3 +260,33 @@ def test_fused_step_on_unbundled_networks(name, tmp_path):
     mod.train_step(ours, data, 0.01, {})
     for p in params:
         np.testing.assert_allclose(ours[p], want[p], rtol=1e-12, atol=1e-14, err_msg=p)
+
+
+# --- training options ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_each_optimizer_lowers_the_loss(optimizer, generated):
+    mod = generated["seed002"]
+    params, data = workload("seed002", mod, seed=3)
+    before = mod.loss(params, data)
+    lr = {"sgd": 0.5, "momentum": 0.1, "adam": 0.01}[optimizer]
+    mod.train(params, data, epochs=100, batch_size=3, lr=lr, optimizer=optimizer)
+    assert mod.loss(params, data) < 0.9 * before
+
+
+def test_validation_split_and_early_stopping_keep_the_best_params(generated):
+    mod = generated["seed000"]
+    rng = np.random.default_rng(0)
+    dims = {"B": 40, "n_x": 5, "n_h": 4, "n_y": 2}
+    params = mod.init_params(dims, seed=0)
+    data = {"x": rng.normal(size=(40, 5)), "t": rng.normal(size=(40, 2))}
+    seen = []
+    history = mod.train(params, data, epochs=200, batch_size=8, lr=0.2, val_fraction=0.25,
+                        patience=3, seed=0, callback=lambda e, h: seen.append(e))
+    assert len(history["val_loss"]) == len(seen) < 200  # stopped early (diverging lr)
+    best = min(history["val_loss"])
+    n_val = 10
+    order = np.random.default_rng(0).permutation(40)
+    val = mod.take(data, order[:n_val])
+    assert mod.loss(params, val) == pytest.approx(best, rel=1e-9)
