@@ -58,7 +58,7 @@ class Emitter:
         code = self.value(e, out=self.buffer(e, name))
         last = self.lines[-1] if len(self.lines) > before else ""
         if last.startswith(f"{code} = "):
-            self.lines[-1] = f"{name} = " + last[len(code) + 3:]
+            self.lines[-1] = f"{name} = " + last[len(code) + 3 :]
         else:
             self.lines.append(f"{name} = {code}")
 
@@ -76,8 +76,7 @@ class Emitter:
             view = f"{inner}[:, None]" if np_rank(e.arg) == 1 else f"{inner}.T"
             return self._copy(view, e, out)
         if isinstance(e, Broadcast):
-            return self.value(e.arg, out) if out is None else self._copy(
-                self.value(e.arg), e, out)
+            return self.value(e.arg, out) if out is None else self._copy(self.value(e.arg), e, out)
         if isinstance(e, sp.MatMul):
             return self._matmul(e, out)
         if isinstance(e, sp.HadamardProduct):
@@ -179,8 +178,9 @@ class Emitter:
     def _add(self, e: sp.MatAdd, out: str | None) -> str:
         buf = out or self.buffer(e)
         acc = None
-        terms = sorted(e.args, key=lambda a: (_coeff(a)[0].could_extract_minus_sign(),
-                                              not _compound(a, e)))
+        terms = sorted(
+            e.args, key=lambda a: (_coeff(a)[0].could_extract_minus_sign(), not _compound(a, e))
+        )
         for a in terms:
             coeff, rest = _coeff(a)
             if isinstance(rest, sp.OneMatrix):

@@ -212,12 +212,12 @@ def context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
     for p, s in d.gradients.items():
         emitter.lines.append(f"# {s.text()}")
         emitter.assign("grad_" + p, s.matrix)
-    step_used = fwd_used | bwd_used | {p.name for p in net.params} | _dims_in_buffers(
-        net, emitter.lines)
+    step_used = (
+        fwd_used | bwd_used | {p.name for p in net.params} | _dims_in_buffers(net, emitter.lines)
+    )
     defined_fwd = {eq.name for eq in net.equations}
     return {
-        "step_preamble": _preamble(net, step_used, defined_fwd | bwd_defined, False,
-                                   dim_sources),
+        "step_preamble": _preamble(net, step_used, defined_fwd | bwd_defined, False, dim_sources),
         "step_lines": emitter.lines,
         "forward_preamble": _preamble(net, fwd_used, defined_fwd, False, dim_sources),
         "predict_preamble": _preamble(

@@ -37,6 +37,24 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--elementwise", action="store_true", help="also show the index forms")
     g.add_argument("--steps", action="store_true", help="show the chain rule step by step")
     g.add_argument("--seed", type=int, default=0, help="random seed of the numeric check")
+    v = sub.add_parser("verify", help="check gradient formulas as textbooks print them")
+    v.add_argument("spec", nargs="?", help="a .nn file or a bundled spec name")
+    v.add_argument("claims", nargs="?", help="a file of statements (code, Unicode or LaTeX)")
+    v.add_argument(
+        "--claim",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="a statement or several separated by ';' (repeatable)",
+    )
+    v.add_argument(
+        "--identity",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help='a scalar identity such as "sigmoid\'(z) = sigmoid(z)*(1 - sigmoid(z))"',
+    )
+    v.add_argument("--format", choices=["text", "json"], default="text")
     for plugin in _plugins():
         plugin(sub)
     return p
@@ -75,7 +93,65 @@ def cmd_grad(args) -> int:
     return 0 if proofs is None or all(p.passed for p in proofs) else 1
 
 
-COMMANDS = {"list": cmd_list, "grad": cmd_grad}
+def cmd_verify(args) -> int:
+    import json
+    from pathlib import Path
+
+    from .errors import SpecError
+    from .verify import verify, verify_identity
+
+    results = [verify_identity(t) for t in args.identity]
+    if args.spec is not None:
+        texts = list(args.claim)
+        file = "<claim>"
+        if args.claims:
+            path = Path(args.claims)
+            try:
+                texts.append(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError) as exc:
+                raise SpecError(f"cannot read claims: {exc}", args.claims, 1, 1) from None
+            file = args.claims
+        if not texts:
+            raise SpecError(
+                "nothing to verify: give a claims file or --claim TEXT", "<options>", 1, 1
+            )
+        net = load_network(args.spec)
+        for text in texts:
+            results += verify(net, text, file)
+    elif not results:
+        raise SpecError("give a spec and claims, or --identity TEXT", "<options>", 1, 1)
+    if args.format == "json":
+        print(json.dumps([r.as_dict() for r in results], indent=2, ensure_ascii=False))
+    else:
+        for r in results:
+            print(_verdict_text(r))
+    return 0 if all(r.verdict == "correct" for r in results) else 1
+
+
+def _verdict_text(r) -> str:
+    mark = {"correct": "✓", "incorrect": "✗", "ill-formed": "✗"}[r.verdict]
+    out = [f"{mark} {r.verdict:<10} {r.text}", f"    read as: {r.normalized}", f"    {r.reason}"]
+    if r.diagnosis:
+        out.append(f"    diagnosis: {r.diagnosis}")
+    if r.counterexample and "entry" in r.counterexample:
+        c = r.counterexample
+        sizes = ", ".join(f"{k}={v}" for k, v in c["sizes"].items())
+        out.append(
+            f"    counterexample: random values (seed {c['seed']}) with {sizes}: at entry "
+            f"{tuple(c['entry'])} the formula gives {c['formula']:.6g}, the gradient is "
+            f"{c['gradient']:.6g}"
+        )
+    elif r.counterexample and "z" in r.counterexample:
+        out.append(
+            f"    counterexample: at z = {r.counterexample['z']} the sides differ by "
+            f"{r.counterexample['difference']:.6g}"
+        )
+    if r.expected and r.verdict != "correct":
+        out.append(f"    correct form: {r.expected}")
+    return "\n".join(out)
+
+
+COMMANDS = {"list": cmd_list, "grad": cmd_grad, "verify": cmd_verify}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

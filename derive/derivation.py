@@ -102,8 +102,11 @@ class Derivation:
         return "$\\begin{aligned}" + r"\\ ".join(lines) + r"\end{aligned}$"
 
 
-def derive(net: ir.Network) -> Derivation:
-    """Derive every delta and gradient of ``net`` by a reverse sweep."""
+def derive(net: ir.Network, keep_all: bool = False) -> Derivation:
+    """Derive every delta and gradient of ``net`` by a reverse sweep.
+
+    Deltas fused into others drop out of the result unless ``keep_all``.
+    """
     net = ir.name_arguments(net)
     needs = net.needs_adjoint()
     index = {n: fresh_indices(net.quantities[n].shape, "a") for n in needs}
@@ -132,7 +135,8 @@ def derive(net: ir.Network) -> Derivation:
     gradients = {
         p.name: simplifier.finish(p.name, "gradient", pending.pop(p.name)) for p in net.params
     }
-    steps = simplifier.prune(steps, list(gradients.values()))
+    if not keep_all:
+        steps = simplifier.prune(steps, list(gradients.values()))
     for step in [*steps, *gradients.values()]:
         step.matrix = recover(step.terms, step.indices)
         step.loss = net.loss

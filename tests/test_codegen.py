@@ -81,11 +81,20 @@ def workload(name: str, mod, seed: int = 0):
     return params, data
 
 
-REF_FUNCS = {"seed000_generic": {"f": lambda z: np.maximum(z, 0),
-                                 "f_prime": lambda z: (z > 0).astype(float)},
-             "seed003": {k: v for i in (1, 2, 3) for k, v in (
-                 (f"f{i}", lambda z: 1 / (1 + np.exp(-z))),
-                 (f"f{i}_prime", lambda z: np.exp(-z) / (1 + np.exp(-z)) ** 2))}}
+REF_FUNCS = {
+    "seed000_generic": {
+        "f": lambda z: np.maximum(z, 0),
+        "f_prime": lambda z: (z > 0).astype(float),
+    },
+    "seed003": {
+        k: v
+        for i in (1, 2, 3)
+        for k, v in (
+            (f"f{i}", lambda z: 1 / (1 + np.exp(-z))),
+            (f"f{i}_prime", lambda z: np.exp(-z) / (1 + np.exp(-z)) ** 2),
+        )
+    },
+}
 
 
 @pytest.mark.parametrize("name", BUNDLED)
@@ -129,9 +138,11 @@ def test_unbundled_modules_match_finite_differences(name, tmp_path):
     mod = module_from_source(codegen.generate(SPECS / f"{name}.nn", bind=bind), tmp_path, name)
     data = {k: v for k, v in data.items() if not callable(v)}
     if bind:  # the test's own loss with the bound functions
+
         def loss(p, d):  # noqa: ARG001
             h = np.tanh(d["x"] @ p["W"] + p["b"])
             return np.mean((1 / (1 + np.exp(-(h @ p["V"]))) - d["t"]) ** 2)
+
     params = {k: v.copy() for k, v in params.items()}
     got = mod.gradients(params, data)
     want = finite_differences(lambda: loss(params, data), params)
@@ -282,8 +293,17 @@ def test_validation_split_and_early_stopping_keep_the_best_params(generated):
     params = mod.init_params(dims, seed=0)
     data = {"x": rng.normal(size=(40, 5)), "t": rng.normal(size=(40, 2))}
     seen = []
-    history = mod.train(params, data, epochs=200, batch_size=8, lr=0.2, val_fraction=0.25,
-                        patience=3, seed=0, callback=lambda e, h: seen.append(e))
+    history = mod.train(
+        params,
+        data,
+        epochs=200,
+        batch_size=8,
+        lr=0.2,
+        val_fraction=0.25,
+        patience=3,
+        seed=0,
+        callback=lambda e, h: seen.append(e),
+    )
     assert len(history["val_loss"]) == len(seen) < 200  # stopped early (diverging lr)
     best = min(history["val_loss"])
     n_val = 10

@@ -1,0 +1,427 @@
+"""Training-step speed: generated NumPy modules against careful hand-written NumPy.
+
+For every workload in :data:`careful.WORKLOADS` (specs in ``benchmarks/specs``)
+this generates the training module with ``codegen.generate``, imports it, and
+times one full training step (forward, loss, backward, SGD update) of
+
+* generated:  ``mod.sgd_step(params, mod.gradients(params, data), lr)``;
+* generated (fused):  ``mod.train_step(params, data, lr, ws)``, only if the
+  module has ``train_step`` (``ws`` from ``mod.Workspace`` when it exists);
+* careful:  the hand-written in-place step of ``careful.py``;
+* GEMM floor:  only the matrix products of one step, each as
+  ``np.matmul(a, b, out=c)`` with the step's shapes and transposed views
+  (per layer x W, xᵀ δ and δ Wᵀ, without the first layer's input gradient).
+
+Data are seeded random arrays (one-hot targets where the spec says so);
+params come from the generated ``init_params`` and every contender gets its
+own copy, reset at the start of every round.  Each round times every
+contender in turn (the order rotates between rounds) for the same number of
+steps after a warm-up; a contender's time is the median over the rounds of
+the per-round median step time.  Minor page faults per step come from
+``getrusage``.  Before timing, one step of each contender is checked against
+the careful step.
+
+Run from the repository root::
+
+    python benchmarks/step_speed.py              # default threads (all cores)
+    python benchmarks/step_speed.py --threads 1  # re-runs itself with one BLAS thread
+    python benchmarks/step_speed.py --quick --only wide --alloc
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import inspect
+import linecache
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from careful import WORKLOADS, Workload, rel_diff
+
+ROOT = Path(__file__).resolve().parents[1]
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+CHILD_MARK = "STEP_SPEED_THREADS"
+
+
+# --- contenders ----------------------------------------------------------------------------
+
+
+@dataclass
+class Contender:
+    """A named zero-argument step and the params it updates in place."""
+
+    name: str
+    step: object
+    params: dict = field(default_factory=dict)
+    initial: dict = field(default_factory=dict)
+    rounds: list = field(default_factory=list)  # per-round median seconds
+    faults: list = field(default_factory=list)  # per-round minor faults per step
+
+    def __post_init__(self):
+        self.initial = {k: v.copy() for k, v in self.params.items()}
+
+    def reset(self):
+        for k, v in self.initial.items():
+            np.copyto(self.params[k], v)
+
+    @property
+    def seconds(self) -> float:
+        return statistics.median(self.rounds)
+
+
+def load_generated(w: Workload, directory: Path):
+    """The generated module for ``w``'s spec, written to ``directory`` and imported."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    codegen = importlib.import_module("codegen")
+    source = codegen.generate(str(w.spec), dtype=w.dtype)
+    path = directory / f"generated_{w.name}.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(f"generated_{w.name}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def dims_for(mod, w: Workload) -> dict[str, int]:
+    """The module's dimension names bound to the workload's sizes."""
+    shapes, dims = w.shapes(), {}
+    for table in (mod.PARAMS, mod.INPUTS, mod.TARGETS):
+        for name, names in table.items():
+            for dim, size in zip(names, shapes[name], strict=True):
+                if isinstance(dim, str):
+                    dims[dim] = size
+    return dims
+
+
+def copy_params(params):
+    return {k: v.copy() for k, v in params.items()}
+
+
+def generated_step(mod, params, data, lr):
+    def step():
+        mod.sgd_step(params, mod.gradients(params, data), lr)
+
+    return step
+
+
+def fused_step(mod, params, data, lr):
+    """``mod.train_step`` with a workspace: ``mod.Workspace`` if the module has one,
+    else a plain dict (the generated ``train`` keeps one across steps)."""
+    ws = {}
+    if hasattr(mod, "Workspace"):
+        try:
+            ws = mod.Workspace()
+        except TypeError:
+            ws = mod.Workspace(params, data)
+    if len(inspect.signature(mod.train_step).parameters) >= 4:
+        return lambda: mod.train_step(params, data, lr, ws)
+    return lambda: mod.train_step(params, data, lr)
+
+
+def careful_step(w: Workload, params, data, lr):
+    careful = w.careful(params, data)
+    return lambda: careful.step(lr)
+
+
+def gemm_products(w: Workload, rng):
+    """(a, b, out) for every matrix product of one step, laid out as in the step."""
+    dtype, B = w.dtype, w.batch
+    products = []
+    for i, (n_in, n_out) in enumerate(w.layers):
+        a = rng.standard_normal((B, n_in)).astype(dtype)  # the layer's input
+        W = rng.standard_normal((n_in, n_out)).astype(dtype)
+        delta = rng.standard_normal((B, n_out)).astype(dtype)
+        products.append((a, W, np.empty((B, n_out), dtype)))  # forward: a W
+        products.append((a.T, delta, np.empty((n_in, n_out), dtype)))  # gradient: aᵀ δ
+        if i > 0:
+            products.append((delta, W.T, np.empty((B, n_in), dtype)))  # input delta: δ Wᵀ
+    return products
+
+
+def gemm_flops(w: Workload) -> int:
+    """FLOPs of those products: 6 B Σ n_in n_out minus 2 B n_in n_h1 (no input gradient)."""
+    n_in, n_h1 = w.layers[0]
+    return 6 * w.batch * sum(a * b for a, b in w.layers) - 2 * w.batch * n_in * n_h1
+
+
+def gemm_step(products):
+    def step():
+        for a, b, out in products:
+            np.matmul(a, b, out=out)
+
+    return step
+
+
+# --- measuring -----------------------------------------------------------------------------
+
+
+def minor_faults() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def cpu_ticks() -> tuple[int, int] | None:
+    """(steal, total) CPU ticks from /proc/stat (Linux), or None."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return (fields[7] if len(fields) > 7 else 0), sum(fields)
+
+
+def measure(c: Contender, steps: int, warmup: int) -> None:
+    """One round: reset, warm up, then time ``steps`` steps one by one."""
+    c.reset()
+    for _ in range(warmup):
+        c.step()
+    times = []
+    faults = minor_faults()
+    for _ in range(steps):
+        start = time.perf_counter()
+        c.step()
+        times.append(time.perf_counter() - start)
+    c.faults.append((minor_faults() - faults) / steps)
+    c.rounds.append(statistics.median(times))
+
+
+def step_count(c: Contender, quick: bool) -> int:
+    """Steps per round: about 1.5 s (quick: 0.2 s) of the careful step, within bounds."""
+    c.step()
+    start = time.perf_counter()
+    for _ in range(3):
+        c.step()
+    estimate = (time.perf_counter() - start) / 3
+    low, high, budget = (5, 30, 0.2) if quick else (30, 200, 1.5)
+    return max(low, min(high, int(budget / estimate)))
+
+
+def check_against(contenders, reference: Contender, tol: float) -> list[str]:
+    """One step of every contender from the same params, compared to ``reference``."""
+    for c in [reference, *contenders]:
+        c.reset()
+        c.step()
+    problems = []
+    for c in contenders:
+        worst = max(rel_diff(c.params[k], reference.params[k]) for k in reference.params)
+        if not worst <= tol:
+            problems.append(f"{c.name} differs from careful after one step: rel diff {worst:.1e}")
+    return problems
+
+
+# --- allocation profile --------------------------------------------------------------------
+
+
+def allocation_profile(mod, step, top: int = 8):
+    """The largest transient allocations per source line of the generated module.
+
+    Runs ``step`` once under ``tracemalloc`` and a line tracer restricted to
+    the module's top-level functions; for every line it records the peak of
+    traced memory above what was in use when the line started (calls into
+    the module's kernels count towards the calling line).
+    """
+    path = mod.__file__
+    traced = {"forward", "gradients", "sgd_step", "train_step"}
+    peaks: dict[tuple[str, int], int] = defaultdict(int)
+    current = {"key": None, "base": 0}
+
+    def settle(key):
+        if current["key"] is not None:
+            peak = tracemalloc.get_traced_memory()[1] - current["base"]
+            peaks[current["key"]] = max(peaks[current["key"]], peak)
+        tracemalloc.reset_peak()
+        current["key"], current["base"] = key, tracemalloc.get_traced_memory()[0]
+
+    def local(frame, event, arg):
+        if event == "line":
+            settle((frame.f_code.co_name, frame.f_lineno))
+        elif event == "return":
+            settle(None)
+        return local
+
+    def calls(frame, event, arg):
+        code = frame.f_code
+        return local if code.co_filename == path and code.co_name in traced else None
+
+    step()  # warm-up outside the trace
+    tracemalloc.start()
+    sys.settrace(calls)
+    try:
+        step()
+    finally:
+        sys.settrace(None)
+        tracemalloc.stop()
+    ranked = sorted(peaks.items(), key=lambda item: -item[1])[:top]
+    return [(fn, line, size, linecache.getline(path, line).strip()) for (fn, line), size in ranked]
+
+
+# --- report --------------------------------------------------------------------------------
+
+
+def fmt_us(seconds: float) -> str:
+    return f"{seconds * 1e6:.0f}"
+
+
+def run_workload(w: Workload, directory: Path, args) -> dict:
+    """Every contender's timings for one workload (and the problems found)."""
+    data = w.make_data(seed=0)
+    result = {"workload": w, "problems": [], "contenders": {}, "alloc": None}
+    contenders = []
+    try:
+        mod = load_generated(w, directory)
+    except Exception as exc:  # report the code generator's error as it is
+        result["problems"].append(f"codegen failed on {w.spec.name}: {type(exc).__name__}: {exc}")
+        mod = None
+    if mod is not None:
+        params = mod.init_params(dims_for(mod, w), seed=0)
+        own = copy_params(params)
+        contenders.append(Contender("generated", generated_step(mod, own, data, w.lr), own))
+        if hasattr(mod, "train_step"):
+            own = copy_params(params)
+            try:
+                step = fused_step(mod, own, data, w.lr)
+                contenders.append(Contender("generated (fused)", step, own))
+            except Exception as exc:
+                result["problems"].append(f"train_step setup failed: {type(exc).__name__}: {exc}")
+    else:
+        params = w.make_params(seed=0)
+    own = copy_params(params)
+    careful = Contender("careful", careful_step(w, own, data, w.lr), own)
+    gemm = Contender("GEMM floor", gemm_step(gemm_products(w, np.random.default_rng(1))))
+
+    tol = 1e-9 if w.dtype == "float64" else 1e-5
+    try:
+        result["problems"] += check_against(contenders, careful, tol)
+    except Exception as exc:
+        result["problems"].append(f"a generated step failed: {type(exc).__name__}: {exc}")
+        contenders = []
+    contenders += [careful, gemm]
+
+    steps = step_count(careful, args.quick)
+    warmup = 2 if args.quick else 5
+    for r in range(args.rounds):
+        shift = r % len(contenders)
+        for c in contenders[shift:] + contenders[:shift]:
+            measure(c, steps, warmup)
+    result["steps"] = steps
+    result["contenders"] = {c.name: c for c in contenders}
+    if args.alloc and mod is not None:
+        result["alloc"] = {}
+        for name in ("generated", "generated (fused)"):
+            if name in result["contenders"]:
+                c = result["contenders"][name]
+                c.reset()
+                result["alloc"][name] = allocation_profile(mod, c.step)
+    return result
+
+
+def describe(w: Workload) -> str:
+    sizes = "→".join(str(n) for n in w.widths[1:])
+    return f"{w.batch}×{sizes} {w.hidden}, {w.loss}, {w.dtype}"
+
+
+def steal_note(before) -> str:
+    """The share of CPU time the hypervisor took away during the run."""
+    after = cpu_ticks()
+    if before is None or after is None or after[1] == before[1]:
+        return ""
+    return f", CPU steal {100 * (after[0] - before[0]) / (after[1] - before[1]):.1f}%"
+
+
+def ratio(a: Contender | None, b: Contender | None) -> str:
+    """The median over rounds of a's time / b's time (each round times both side by side)."""
+    if a is None or b is None:
+        return "–"
+    return f"{statistics.median(x / y for x, y in zip(a.rounds, b.rounds, strict=True)):.2f}"
+
+
+def print_report(results, args) -> None:
+    threads = os.environ.get("OPENBLAS_NUM_THREADS") or f"default ({os.cpu_count()} cores)"
+    print(f"numpy {np.__version__}, Python {platform.python_version()}, BLAS threads: "
+          f"{threads}, {args.rounds} rounds{' (quick)' if args.quick else ''}, load average "
+          f"{args.load_before:.2f} before, {os.getloadavg()[0]:.2f} after (1 min)"
+          + steal_note(args.ticks_before) + "\n")
+    fused = any("generated (fused)" in r["contenders"] for r in results)
+    head = ["workload", "generated µs"] + (["generated (fused) µs"] if fused else [])
+    head += ["careful µs", "generated / careful"] + (["fused / careful"] if fused else [])
+    head += [f"faults/step gen{' / fused' if fused else ''} / careful", "GEMM floor µs",
+             "GEMM GFLOP/s", "fraction GEMM / generated"]
+    head += (["GEMM / fused"] if fused else []) + ["GEMM / careful"]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for r in results:
+        w, cs = r["workload"], r["contenders"]
+        gen, fus = cs.get("generated"), cs.get("generated (fused)")
+        car, gemm = cs["careful"], cs["GEMM floor"]
+        timed = [gen, fus, car] if fused else [gen, car]
+        row = [f"{w.name} ({describe(w)})"]
+        row += [fmt_us(c.seconds) if c else "–" for c in timed]
+        row += [ratio(gen, car)] + ([ratio(fus, car)] if fused else [])
+        row += [" / ".join(f"{statistics.median(c.faults):.0f}" if c else "–" for c in timed)]
+        row += [fmt_us(gemm.seconds), f"{gemm_flops(w) / gemm.seconds / 1e9:.1f}"]
+        row += [ratio(gemm, c) for c in timed]
+        print("| " + " | ".join(row) + " |")
+    print("\nTimes: median over rounds of each round's median step.  Ratios and fractions: "
+          "median over rounds of the per-round ratio.  GEMM FLOPs are counted precisely: "
+          "6·B·Σ n_in·n_out − 2·B·n_in·n_h1 (the first layer's input gradient is not "
+          "computed); GEMM GFLOP/s = those FLOPs / GEMM floor time; fraction = GEMM floor "
+          "time / step time = the fraction of the GEMM rate the step reaches.")
+    print("\nPer-round medians (µs):")
+    for r in results:
+        rounds = "; ".join(f"{c.name} " + ", ".join(fmt_us(s) for s in c.rounds)
+                           for c in r["contenders"].values())
+        print(f"- {r['workload'].name} ({r['steps']} steps/round): {rounds}")
+    for r in results:
+        for problem in r["problems"]:
+            print(f"\n**{r['workload'].name}: {problem}**")
+    for r in results:
+        for name, lines in (r["alloc"] or {}).items():
+            print(f"\nLargest transient allocations of one {name} {r['workload'].name} step "
+                  f"(peak of traced memory above the line's start):\n")
+            print("| KiB | function:line | source |\n|---|---|---|")
+            for fn, line, size, text in lines:
+                print(f"| {size / 1024:.0f} | {fn}:{line} | `{text}` |")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--threads", type=int, help="BLAS/OpenMP threads (re-runs in a subprocess)")
+    ap.add_argument("--quick", action="store_true", help="few steps: a fast smoke run")
+    ap.add_argument("--only", help="comma-separated workloads: " + ", ".join(WORKLOADS))
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--alloc", action="store_true",
+                    help="also list the generated step's largest temporaries per line")
+    args = ap.parse_args(argv)
+
+    if args.threads and os.environ.get(CHILD_MARK) != str(args.threads):
+        env = dict(os.environ, **{v: str(args.threads) for v in THREAD_VARS})
+        env[CHILD_MARK] = str(args.threads)
+        argv = sys.argv[1:] if argv is None else argv
+        return subprocess.call([sys.executable, str(Path(__file__).resolve()), *argv], env=env)
+
+    names = args.only.split(",") if args.only else list(WORKLOADS)
+    unknown = [n for n in names if n not in WORKLOADS]
+    if unknown:
+        ap.error(f"unknown workload {', '.join(unknown)}; known: {', '.join(WORKLOADS)}")
+    # other processes (or other guests: steal) on the cores distort the timings
+    args.load_before, args.ticks_before = os.getloadavg()[0], cpu_ticks()
+    with tempfile.TemporaryDirectory() as tmp:
+        results = [run_workload(WORKLOADS[n], Path(tmp), args) for n in names]
+    print_report(results, args)
+    return 1 if any(r["problems"] for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,539 @@
+"""Reading formulas as people write them: code, Unicode and LaTeX, into one expression form.
+
+A small tokenizer and recursive-descent parser of ours turn a formula such as
+``\\delta_3 = \\left[(X_3 - T) \\circ f_3'(X_2 W_3)\\right]``, ``δ3 = (X3 − T) ⊙ f3'(X2·W3)``
+or ``delta3 = (X3 - T) * f3'(X2 @ W3)`` into the same Python-syntax expression
+``(X3 - T) * _d_f3(X2 @ W3)``, which :mod:`derive.verify` then parses with
+:mod:`ast` against the spec, like any equation.  Nothing here evaluates text.
+
+Conventions: ``⊙ ∘ \\odot \\circ *`` are Hadamard products, ``· \\cdot @`` and
+juxtaposition matrix products, ``ᵀ ^T ^{T} ^\\top .T`` transposes, ``f'(z)``,
+``f_3^{\\prime}(z)``, ``\\sigma'(z)`` derivatives of functions (written
+``_d_NAME(...)``).  Names drop backslashes, ``\\mathbf``-like wrappers and
+subscript braces (``\\delta_{3}`` → ``delta3``, ``W_{3}`` → ``W3``,
+``\\hat{Y}`` → ``Y_hat``); :func:`resolve` picks, among the spellings of a
+name, the one the spec knows.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .errors import SpecError
+
+GREEK = {
+    "α": "alpha",
+    "β": "beta",
+    "γ": "gamma",
+    "δ": "delta",
+    "ε": "epsilon",
+    "η": "eta",
+    "θ": "theta",
+    "λ": "lambda",
+    "μ": "mu",
+    "σ": "sigma",
+    "φ": "phi",
+    "ϕ": "phi",
+    "ψ": "psi",
+    "ω": "omega",
+    "Δ": "Delta",
+    "Σ": "Sigma",
+}
+UNICODE = {
+    "−": "-",
+    "⊙": r" \odot ",
+    "∘": r" \circ ",
+    "·": r" \cdot ",
+    "ᵀ": "^T",
+    "′": "'",
+    "²": "^2",
+    "∂": r"\partial ",
+    "×": r" \cdot ",
+    "∇": r"\nabla ",
+}
+FUNCTION_NAMES = {
+    "sum": "sum",
+    "mean": "mean",
+    "sigma": "sigmoid",
+    "relu": "relu",
+    "tanh": "tanh",
+    "exp": "exp",
+    "log": "log",
+    "ln": "log",
+    "softmax": "softmax",
+    "sigmoid": "sigmoid",
+    "softplus": "softplus",
+    "leaky_relu": "leaky_relu",
+}
+WRAPPERS = {"mathbf", "mathrm", "boldsymbol", "bm", "mathit", "mathsf", "vec", "mathbb"}
+SPACING = {",", ";", "!", "quad", "qquad", " ", "displaystyle", "big", "Big", "bigg", "Bigg"}
+HADAMARD = {"odot", "circ", "ast"}
+
+
+@dataclass
+class Token:
+    kind: str  # name | num | cmd | op
+    text: str
+    pos: int
+
+
+_TOKEN = re.compile(r"\\([A-Za-z]+|.)|([A-Za-z][A-Za-z0-9]*)|(\d+(?:\.\d*)?|\.\d+)|(\*\*|\S)")
+
+
+def premap(text: str) -> str:
+    """Unicode operators and Greek letters as their LaTeX equivalents (δ3 → \\delta_{3})."""
+    text = re.sub(
+        r"([%s])(\d+)" % "".join(GREEK), lambda m: f"\\{GREEK[m.group(1)]}_{{{m.group(2)}}}", text
+    )
+    text = re.sub(r"\\([A-Za-z]+?)(\d+)\b", r"\\\1_{\2}", text)
+    out = []
+    for ch in text:
+        if ch in UNICODE:
+            out.append(UNICODE[ch])
+        elif ch in GREEK:
+            out.append(f"\\{GREEK[ch]} ")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def tokenize(text: str) -> list[Token]:
+    tokens = []
+    for m in _TOKEN.finditer(text):
+        cmd, name, num, op = m.groups()
+        if cmd is not None:
+            tokens.append(Token("cmd", cmd, m.start()))
+        elif name is not None:
+            tokens.append(Token("name", name, m.start()))
+        elif num is not None:
+            tokens.append(Token("num", num, m.start()))
+        else:
+            tokens.append(Token("op", op, m.start()))
+    return tokens
+
+
+class Names:
+    """A formula's name with all its spellings: ``W_{3}`` → W3 or W_3."""
+
+    def __init__(self, parts: list[str]):
+        self.parts = parts
+
+    def spellings(self) -> list[str]:
+        joined = "".join(self.parts)
+        under = "_".join(self.parts)
+        return list(dict.fromkeys([joined, under]))
+
+
+class FormulaParser:
+    """Recursive descent over the tokens of one side of a formula, emitting Python syntax."""
+
+    def __init__(self, text: str, known: set[str], functions: set[str], where: tuple):
+        self.source = text
+        self.tokens = tokenize(premap(text))
+        self.i = 0
+        self.known = known
+        self.functions = functions
+        self.file, self.line = where
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def peek(self, k: int = 0) -> Token | None:
+        j = self.i + k
+        return self.tokens[j] if j < len(self.tokens) else None
+
+    def next(self) -> Token:
+        tok = self.peek()
+        if tok is None:
+            self.fail("unexpected end of formula")
+        self.i += 1
+        return tok
+
+    def at(self, kind: str, text: str | None = None, k: int = 0) -> bool:
+        tok = self.peek(k)
+        return tok is not None and tok.kind == kind and (text is None or tok.text == text)
+
+    def expect(self, kind: str, text: str):
+        tok = self.next()
+        if tok.kind != kind or tok.text != text:
+            self.fail(f"expected {text!r}, got {tok.text!r}", tok)
+        return tok
+
+    def fail(self, message: str, tok: Token | None = None):
+        col = (tok.pos if tok else len(self.source)) + 1
+        raise SpecError(
+            f"cannot read formula {self.source.strip()!r}: {message}",
+            self.file,
+            self.line,
+            min(col, len(self.source) + 1),
+        )
+
+    def skip_spacing(self):
+        while self.at("cmd") and self.peek().text in SPACING:
+            self.i += 1
+
+    # -- grammar --------------------------------------------------------------------------------
+    def parse(self) -> str:
+        out = self.expr()
+        self.skip_spacing()
+        if self.peek() is not None and not (self.at("op", ".") and self.peek(1) is None):
+            self.fail(f"unexpected {self.peek().text!r}", self.peek())
+        return out
+
+    def expr(self) -> str:
+        out = self.term()
+        while True:
+            self.skip_spacing()
+            if self.at("op", "+") or self.at("op", "-"):
+                op = self.next().text
+                out = f"{out} {op} {self.term()}"
+            else:
+                return out
+
+    def term(self) -> str:
+        out = self.unary()
+        while True:
+            self.skip_spacing()
+            tok = self.peek()
+            if tok is None:
+                return out
+            if tok.kind == "op" and tok.text in ("*", "@", "/"):
+                self.i += 1
+                out = f"{out} {tok.text} {self.unary()}"
+            elif tok.kind == "cmd" and tok.text in HADAMARD:
+                self.i += 1
+                out = f"{out} * {self.unary()}"
+            elif tok.kind == "cmd" and tok.text in ("cdot", "times"):
+                self.i += 1
+                out = f"{out} @ {self.unary()}"
+            elif self.starts_operand():
+                out = f"{out} @ {self.unary()}"  # juxtaposition: a matrix product
+            else:
+                return out
+
+    def starts_operand(self) -> bool:
+        tok = self.peek()
+        if tok is None:
+            return False
+        if tok.kind in ("name", "num"):
+            return True
+        if tok.kind == "op":
+            return tok.text in ("(", "[", "{")
+        return (
+            tok.text not in ("right", "partial", "odot", "circ", "cdot", "times", "ast")
+            and tok.text not in SPACING
+        )
+
+    def unary(self) -> str:
+        self.skip_spacing()
+        if self.at("op", "-"):
+            self.next()
+            return f"-{self.unary()}"
+        if self.at("op", "+"):
+            self.next()
+            return self.unary()
+        return self.postfix(self.atom())
+
+    def postfix(self, out: str) -> str:
+        while True:
+            if self.at("op", "^"):
+                self.next()
+                sup = self.superscript()
+                if sup == "T":
+                    out = f"({out}).T"
+                else:
+                    out = f"({out}) ** ({sup})"
+            elif self.at("op", "**"):
+                self.next()
+                out = f"({out}) ** ({self.atom()})"
+            elif self.at("op", ".") and self.at("name", "T", 1):
+                self.i += 2
+                out = f"({out}).T"
+            else:
+                return out
+
+    def superscript(self) -> str:
+        """After ``^``: T (transpose), a power, or a prime (handled by the caller)."""
+        if self.at("op", "{"):
+            self.next()
+            if self.at("name", "T") and self.at("op", "}", 1) or self.at("cmd", "top"):
+                self.i += 1
+                self.expect("op", "}")
+                return "T"
+            inner = self.expr()
+            self.expect("op", "}")
+            return inner
+        tok = self.next()
+        if tok.kind == "name" and tok.text == "T" or tok.kind == "cmd" and tok.text == "top":
+            return "T"
+        if tok.kind == "num":
+            return tok.text
+        if tok.kind == "op" and tok.text == "-" and self.at("num"):
+            return "-" + self.next().text
+        self.fail("expected T or a number after ^", tok)
+
+    def group(self) -> str:
+        """``{ … }`` contents as an expression."""
+        self.expect("op", "{")
+        inner = self.expr()
+        self.expect("op", "}")
+        return inner
+
+    def atom(self) -> str:
+        self.skip_spacing()
+        tok = self.next()
+        if tok.kind == "num":
+            return tok.text
+        if tok.kind == "op" and tok.text in "([{":
+            close = {"(": ")", "[": "]", "{": "}"}[tok.text]
+            inner = self.expr()
+            self.skip_spacing()
+            self.expect("op", close)
+            return f"({inner})"
+        if tok.kind == "cmd":
+            return self.command(tok)
+        if tok.kind == "name":
+            return self.named([tok.text])
+        self.fail(f"unexpected {tok.text!r}", tok)
+
+    def command(self, tok: Token) -> str:
+        name = tok.text
+        if name == "left":
+            self.skip_spacing()
+            opener = self.next()
+            if opener.kind == "cmd" and opener.text in ("{", "lbrace"):
+                opener = Token("op", "{", opener.pos)
+            inner = self.expr()
+            self.skip_spacing()
+            self.expect("cmd", "right")
+            self.next()  # the closing delimiter, whichever
+            return f"({inner})"
+        if name == "frac":
+            num = self.group()
+            den = self.group()
+            return f"(({num}) / ({den}))"
+        if name in WRAPPERS:
+            inner = self.group_tokens()
+            return self.named(inner)
+        if name == "hat":
+            inner = self.group_tokens() if self.at("op", "{") else [self.next().text]
+            return self.named([inner[0] + "_hat", *inner[1:]])
+        if name == "mathcal":
+            return self.named(self.group_tokens())
+        if name in ("text", "operatorname", "mathrm"):
+            words = self.group_tokens()
+            return self.named(["".join(words).lower()])
+        if name in SPACING:
+            return self.atom()
+        return self.named([name])
+
+    def group_tokens(self) -> list[str]:
+        """The raw words inside ``{ … }`` (for wrappers such as ``\\mathbf{X}``)."""
+        self.expect("op", "{")
+        words = []
+        while not self.at("op", "}"):
+            tok = self.next()
+            if tok.kind == "cmd" and tok.text in WRAPPERS:
+                words.extend(self.group_tokens())
+            elif tok.kind == "cmd" and tok.text == "hat":
+                inner = self.group_tokens() if self.at("op", "{") else [self.next().text]
+                words.append(inner[0] + "_hat")
+            elif tok.text != "_":
+                words.append(tok.text)
+        self.next()
+        return words
+
+    def named(self, parts: list[str]) -> str:
+        """A name with subscripts, maybe a function call, maybe a derivative."""
+        parts = list(parts)
+        while self.at("op", "_"):
+            self.next()
+            if self.at("op", "{"):
+                parts.extend(self.group_tokens())
+            else:
+                parts.append(self.next().text)
+        prime = False
+        while True:
+            if self.at("op", "'"):
+                self.next()
+                prime = True
+            elif self.at("op", "^") and (
+                self.at("cmd", "prime", 1) or (self.at("op", "{", 1) and self.at("cmd", "prime", 2))
+            ):
+                self.next()
+                if self.at("op", "{"):
+                    self.next()
+                    self.expect("cmd", "prime")
+                    self.expect("op", "}")
+                else:
+                    self.next()
+                prime = True
+            else:
+                break
+        candidates = Names(parts).spellings()
+        fname = self.function(candidates)
+        self.skip_spacing()
+        is_call = fname is not None and (
+            self.at("op", "(") or self.at("cmd", "left") or self.at("op", "[")
+        )
+        if is_call:
+            arg = self.call_args() if self.at("op", "(") else self.atom()
+            return f"{'_d_' if prime else ''}{fname}{arg}"
+        if prime:
+            self.fail(f"expected an argument after the derivative {candidates[0]}'")
+        return resolve(candidates, self.known)
+
+    def call_args(self) -> str:
+        """``(expr, name=value, …)`` of a call in code notation."""
+        self.expect("op", "(")
+        args = [self.expr()]
+        while self.at("op", ","):
+            self.next()
+            if self.at("name") and self.at("op", "=", 1):
+                key = self.next().text
+                self.next()
+                sign = "-" if self.at("op", "-") and self.next() else ""
+                value = self.next()
+                args.append(f"{key}={sign}{value.text}")
+            else:
+                args.append(self.expr())
+        self.expect("op", ")")
+        return "(" + ", ".join(args) + ")"
+
+    def function(self, candidates: list[str]) -> str | None:
+        for c in candidates:
+            if c in self.functions:
+                return c
+            if c.lower() in FUNCTION_NAMES:
+                return FUNCTION_NAMES[c.lower()]
+        return None
+
+
+def resolve(candidates: list[str], known: set[str]) -> str:
+    """The spelling the spec knows (Greek or plain); else the first spelling."""
+    for c in candidates:
+        for alt in (c, _greek(c), _plain(c)):
+            if alt in known:
+                return alt
+    return candidates[0]
+
+
+def _greek(name: str) -> str:
+    for ch, word in GREEK.items():
+        if name.startswith(word):
+            return ch + name[len(word) :]
+    return name
+
+
+def _plain(name: str) -> str:
+    return "".join(GREEK.get(ch, ch) for ch in name)
+
+
+# ---------------------------------------------------------------------------
+# statement heads
+
+
+@dataclass
+class Head:
+    kind: str  # "gradient" or "definition"
+    name: str  # the defined name, or the quantity the gradient is taken with respect to
+    loss: str | None = None
+    transposed: bool = False  # ∇_{hᵀ} L: the gradient w.r.t. h, transposed
+
+
+_CODE_GRAD = re.compile(r"^\s*d\s*([A-Za-z_]\w*)\s*/\s*d\s*([A-Za-z_]\w*)\s*$")
+
+
+def read_head(text: str, known: set[str], where: tuple) -> Head:
+    """The left-hand side of a statement: ``dE/dW3``, ``∂E/∂W3``, ``\\frac{∂E}{∂W_3}``,
+    ``\\nabla_W L`` or a name being defined."""
+    m = _CODE_GRAD.match(text)
+    if m:
+        return Head("gradient", resolve([m.group(2)], known), resolve([m.group(1)], known))
+    p = FormulaParser(text, known, set(), where)
+    toks = p.tokens
+    kinds = [(t.kind, t.text) for t in toks]
+    if ("cmd", "partial") in kinds:
+        parts = _split_partials(p)
+        if len(parts) == 2:
+            loss, wrt = parts
+            return Head("gradient", wrt, loss)
+    if kinds and kinds[0] == ("cmd", "nabla"):
+        p.i = 1
+        p.expect("op", "_")
+        transposed = False
+        if p.at("op", "{"):
+            p.next()
+            words = []
+            while not p.at("op", "}"):
+                tok = p.next()
+                if tok.text == "^":
+                    if p.at("op", "{"):
+                        p.group_tokens()
+                    else:
+                        p.next()
+                    transposed = True
+                elif tok.kind == "cmd" and tok.text in WRAPPERS:
+                    words.extend(p.group_tokens())
+                elif tok.text != "_":
+                    words.append(tok.text)
+            p.next()
+        else:
+            words = [p.next().text]
+        wrt = resolve(Names(words).spellings(), known)
+        loss = p.expr()
+        return Head("gradient", wrt, loss, transposed)
+    name = p.parse()
+    if not re.fullmatch(r"[A-Za-z_]\w*", name):
+        p.fail("expected a name, dE/dW, ∂E/∂W or \\frac{\\partial E}{\\partial W} before '='")
+    return Head("definition", name)
+
+
+def _split_partials(p: FormulaParser) -> list[str]:
+    """Names after each ∂ in a head like ``\\frac{\\partial E}{\\partial W_3}``."""
+    names = []
+    toks = p.tokens
+    for n, tok in enumerate(toks):
+        if tok.kind == "cmd" and tok.text == "partial":
+            p.i = n + 1
+            p.skip_spacing()
+            tok2 = p.next()
+            if tok2.kind == "cmd" and tok2.text in WRAPPERS | {"mathcal"}:
+                words = p.group_tokens()
+            elif tok2.kind == "cmd" and tok2.text == "hat":
+                words = p.group_tokens() if p.at("op", "{") else [p.next().text]
+                words = [words[0] + "_hat", *words[1:]]
+            elif tok2.kind == "op" and tok2.text == "{":
+                p.i -= 1
+                words = p.group_tokens()
+            else:
+                words = [tok2.text]
+            while p.at("op", "_"):
+                p.next()
+                words.extend(p.group_tokens() if p.at("op", "{") else [p.next().text])
+            names.append(resolve(Names(words).spellings(), p.known))
+    return names
+
+
+def split_statements(text: str) -> list[str]:
+    """Statements of a claim: one a line, or separated by ``;``."""
+    out = []
+    for line in text.splitlines():
+        if line.lstrip().startswith("#"):
+            continue
+        out.extend(s for s in line.split(";") if s.strip())
+    return out
+
+
+def split_equals(statement: str) -> list[str]:
+    """``A = B = C`` → [A, B, C] (``=`` at the top level only)."""
+    parts, depth, start = [], 0, 0
+    for n, ch in enumerate(statement):
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "=" and depth == 0 and statement[n - 1 : n] not in ("<", ">", "!", "="):
+            parts.append(statement[start:n])
+            start = n + 1
+    parts.append(statement[start:])
+    return parts
