@@ -84,7 +84,9 @@ _TOKEN = re.compile(r"\\([A-Za-z]+|.)|([A-Za-z][A-Za-z0-9]*)|(\d+(?:\.\d*)?|\.\d
 def premap(text: str) -> str:
     """Unicode operators and Greek letters as their LaTeX equivalents (δ3 → \\delta_{3})."""
     text = re.sub(
-        r"([%s])(\d+)" % "".join(GREEK), lambda m: f"\\{GREEK[m.group(1)]}_{{{m.group(2)}}}", text
+        r"([{}])(\d+)".format("".join(GREEK)),
+        lambda m: f"\\{GREEK[m.group(1)]}_{{{m.group(2)}}}",
+        text,
     )
     text = re.sub(r"\\([A-Za-z]+?)(\d+)\b", r"\\\1_{\2}", text)
     out = []
@@ -238,10 +240,7 @@ class FormulaParser:
             if self.at("op", "^"):
                 self.next()
                 sup = self.superscript()
-                if sup == "T":
-                    out = f"({out}).T"
-                else:
-                    out = f"({out}) ** ({sup})"
+                out = f"({out}).T" if sup == "T" else f"({out}) ** ({sup})"
             elif self.at("op", "**"):
                 self.next()
                 out = f"({out}) ** ({self.atom()})"

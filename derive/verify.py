@@ -384,20 +384,19 @@ class _Verifier:
                 f"shape {fmt_shape(want_shape)}"
             )
             diagnosis = None
-            if tuple(reversed(got_shape)) == tuple(want_shape):
-                if self._holds(
-                    node, replace(head, transposed=not head.transposed), self.exact, parser
-                ):
-                    diagnosis = "transposed: the formula is (∂{}/∂{})ᵀ".format(net.loss, wrt)
-                    return Result(
-                        text,
-                        code,
-                        "incorrect",
-                        reason,
-                        diagnosis,
-                        self._counterexample(node, head, parser),
-                        expected,
-                    )
+            if tuple(reversed(got_shape)) == tuple(want_shape) and self._holds(
+                node, replace(head, transposed=not head.transposed), self.exact, parser
+            ):
+                diagnosis = f"transposed: the formula is (∂{net.loss}/∂{wrt})ᵀ"
+                return Result(
+                    text,
+                    code,
+                    "incorrect",
+                    reason,
+                    diagnosis,
+                    self._counterexample(node, head, parser),
+                    expected,
+                )
             return Result(text, code, "ill-formed", reason, diagnosis, expected=expected)
         try:
             ok = self._holds(node, head, self.exact, parser, strict=True)

@@ -273,7 +273,7 @@ def test_fused_step_on_unbundled_networks(name, tmp_path):
         np.testing.assert_allclose(ours[p], want[p], rtol=1e-12, atol=1e-14, err_msg=p)
 
 
-# --- training options ------------------------------------------------------------------------------
+# --- training options ---------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
