@@ -500,9 +500,12 @@ class _Verifier:
                         "times the formula"
                     )
         # the transpose of the formula
-        if got.shape == want.shape[::-1] or (got.ndim == 2 and got.shape[0] == got.shape[1]):
-            if self._holds(node, replace(head, transposed=not head.transposed), self.exact, parser):
-                return f"transposed: the formula is (∂{self.net.loss}/∂{head.name})ᵀ"
+        flipped = replace(head, transposed=not head.transposed)
+        square = got.ndim == 2 and got.shape[0] == got.shape[1]
+        if (got.shape == want.shape[::-1] or square) and self._holds(
+            node, flipped, self.exact, parser
+        ):
+            return f"transposed: the formula is (∂{self.net.loss}/∂{head.name})ᵀ"
         # a term missing from, or extra in, the formula
         form = self.d.step(head.name).matrix
         if isinstance(form, sp.MatAdd):

@@ -188,7 +188,7 @@ def test_float32_module_computes_in_float32(tmp_path):
     assert all(g.dtype == np.float32 for g in grads.values())
 
 
-# --- weights on disk ---------------------------------------------------------------------------
+# --- weights on disk -------------------------------------------------------------------------
 
 
 def test_save_and_load_round_trip(generated, tmp_path):
@@ -217,7 +217,7 @@ def test_save_is_atomic(generated, tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["w.npz"]  # no temporary left
 
 
-# --- the command --------------------------------------------------------------------------------
+# --- the command -----------------------------------------------------------------------------
 
 
 def test_gen_needs_bindings_for_generic_functions():
@@ -242,7 +242,7 @@ def test_bundled_bindings_are_for_generic_specs():
         assert set(bind) == set(derive.load_network(name).funcs)
 
 
-# --- the fused step ------------------------------------------------------------------------------
+# --- the fused step --------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", BUNDLED)
@@ -273,7 +273,7 @@ def test_fused_step_on_unbundled_networks(name, tmp_path):
         np.testing.assert_allclose(ours[p], want[p], rtol=1e-12, atol=1e-14, err_msg=p)
 
 
-# --- training options ---------------------------------------------------------------------
+# --- training options ------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])

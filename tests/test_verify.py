@@ -21,7 +21,7 @@ def one(spec: str, claim: str):
     return result
 
 
-# --- the same correct statement in three notations ------------------------------------------------
+# --- the same correct statement in three notations -------------------------------------------
 
 SEED000_W = [
     "dL/dW = x.T @ (2 * (y - t) @ S.T * relu'(u))",  # code
@@ -73,7 +73,7 @@ def test_a_mean_over_all_outputs_is_not_a_mean_over_the_batch():
     assert result.diagnosis == "off by a constant factor: the gradient is 1/n_out times the formula"
 
 
-# --- diagnoses ------------------------------------------------------------------------------
+# --- diagnoses -------------------------------------------------------------------------------
 
 D3 = "d3 = (X3 - T) * f3'(X2 @ W3); d2 = d3 @ W3.T * f2'(X1 @ W2); "
 
@@ -115,7 +115,7 @@ def test_column_layout_formula_is_ill_formed_in_row_layout_but_holds_transposed(
     assert "holds in the transposed layout" in result.reason
 
 
-# --- identities, output, errors ------------------------------------------------------------
+# --- identities, output, errors --------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
