@@ -15,11 +15,15 @@ times one full training step (forward, loss, backward, SGD update) of
 Data are seeded random arrays (one-hot targets where the spec says so);
 params come from the generated ``init_params`` and every contender gets its
 own copy, reset at the start of every round.  Each round times every
-contender in turn (the order rotates between rounds) for the same number of
-steps after a warm-up; a contender's time is the median over the rounds of
-the per-round median step time.  Minor page faults per step come from
-``getrusage``.  Before timing, one step of each contender is checked against
-the careful step.
+contender for the same number of steps after a warm-up, alternating between
+the contenders every 20 steps (the order rotates between rounds); a
+contender's time is the median over the rounds of the per-round median step
+time, and a ratio is the median over the rounds of the per-round ratio.  The
+CPU time other processes (and the hypervisor) took during each round is
+reported, with a warning when it was large: two-thread BLAS slows down
+several-fold when another process holds one of two cores.  Minor page
+faults per step come from ``getrusage``.  Before timing, one step of each
+contender is checked against the careful step.
 
 Run from the repository root::
 
@@ -45,6 +49,7 @@ import tempfile
 import time
 import tracemalloc
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,7 +69,7 @@ class Contender:
     """A named zero-argument step and the params it updates in place."""
 
     name: str
-    step: object
+    step: Callable[[], object]
     params: dict = field(default_factory=dict)
     initial: dict = field(default_factory=dict)
     rounds: list = field(default_factory=list)  # per-round median seconds
@@ -173,28 +178,64 @@ def minor_faults() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
-def cpu_ticks() -> tuple[int, int] | None:
-    """(steal, total) CPU ticks from /proc/stat (Linux), or None."""
-    try:
-        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    except (OSError, ValueError):
-        return None
-    return (fields[7] if len(fields) > 7 else 0), sum(fields)
+@dataclass(frozen=True)
+class CpuSnapshot:
+    """Wall time, this process's CPU time and the machine's busy and steal time."""
+
+    wall: float
+    own: float
+    busy: float | None  # seconds of non-idle CPU time, all cores (Linux /proc/stat)
+    steal: float | None
+
+    @classmethod
+    def now(cls) -> CpuSnapshot:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        busy = steal = None
+        try:
+            line = Path("/proc/stat").read_text().split("\n", 1)[0]
+            ticks = [int(v) / os.sysconf("SC_CLK_TCK") for v in line.split()[1:]]
+            busy = sum(ticks[:8]) - ticks[3] - ticks[4]  # all but idle and iowait
+            steal = ticks[7]
+        except (OSError, ValueError, IndexError):
+            pass
+        return cls(time.perf_counter(), usage.ru_utime + usage.ru_stime, busy, steal)
+
+    def others_since(self, before: CpuSnapshot) -> tuple[float, float] | None:
+        """(cores used by other processes, cores stolen by the hypervisor) on average;
+        None for spans under 0.25 s, too short for the kernel's 10 ms ticks."""
+        wall = self.wall - before.wall
+        if self.busy is None or before.busy is None or wall < 0.25:
+            return None
+        others = (self.busy - before.busy - self.steal + before.steal) - (self.own - before.own)
+        return max(others, 0.0) / wall, (self.steal - before.steal) / wall
 
 
-def measure(c: Contender, steps: int, warmup: int) -> None:
-    """One round: reset, warm up, then time ``steps`` steps one by one."""
-    c.reset()
-    for _ in range(warmup):
-        c.step()
-    times = []
-    faults = minor_faults()
-    for _ in range(steps):
-        start = time.perf_counter()
-        c.step()
-        times.append(time.perf_counter() - start)
-    c.faults.append((minor_faults() - faults) / steps)
-    c.rounds.append(statistics.median(times))
+BLOCK = 20  # steps a contender runs before the next one takes over
+
+
+def run_round(contenders, steps: int, warmup: int) -> None:
+    """One round: every contender reset and warmed up, then ``steps`` timed steps each,
+    taken in blocks of :data:`BLOCK` that alternate between the contenders (so that a
+    change in the machine's speed hits all of them alike).  Each block starts with
+    one untimed step to bring the contender's arrays back into cache."""
+    times = {c.name: [] for c in contenders}
+    faults = dict.fromkeys(times, 0)
+    for c in contenders:
+        c.reset()
+        for _ in range(warmup):
+            c.step()
+    for start in range(0, steps, BLOCK):
+        for c in contenders:
+            c.step()
+            before = minor_faults()
+            for _ in range(min(BLOCK, steps - start)):
+                t0 = time.perf_counter()
+                c.step()
+                times[c.name].append(time.perf_counter() - t0)
+            faults[c.name] += minor_faults() - before
+    for c in contenders:
+        c.rounds.append(statistics.median(times[c.name]))
+        c.faults.append(faults[c.name] / steps)
 
 
 def step_count(c: Contender, quick: bool) -> int:
@@ -208,17 +249,32 @@ def step_count(c: Contender, quick: bool) -> int:
     return max(low, min(high, int(budget / estimate)))
 
 
-def check_against(contenders, reference: Contender, tol: float) -> list[str]:
-    """One step of every contender from the same params, compared to ``reference``."""
-    for c in [reference, *contenders]:
-        c.reset()
-        c.step()
-    problems = []
+def check_against(contenders, reference: Contender, tol: float, problems: list[str]):
+    """One step of every contender from the same params, compared to ``reference``;
+    the contenders that ran (a contender that raises is reported and dropped)."""
+    reference.reset()
+    reference.step()
+    ran = []
     for c in contenders:
+        c.reset()
+        try:
+            c.step()
+        except Exception as exc:
+            problems.append(f"{c.name} step failed: {type(exc).__name__}: {exc}")
+            continue
+        ran.append(c)
         worst = max(rel_diff(c.params[k], reference.params[k]) for k in reference.params)
         if not worst <= tol:
             problems.append(f"{c.name} differs from careful after one step: rel diff {worst:.1e}")
-    return problems
+    return ran
+
+
+def check_finite(contenders, problems: list[str]) -> None:
+    """Report params that overflowed while timing (NaN and inf can change the speed)."""
+    for c in contenders:
+        bad = [k for k, v in c.params.items() if not np.isfinite(v).all()]
+        if bad:
+            problems.append(f"{c.name}: params {', '.join(bad)} are not finite after timing")
 
 
 # --- allocation profile --------------------------------------------------------------------
@@ -302,19 +358,17 @@ def run_workload(w: Workload, directory: Path, args) -> dict:
     gemm = Contender("GEMM floor", gemm_step(gemm_products(w, np.random.default_rng(1))))
 
     tol = 1e-9 if w.dtype == "float64" else 1e-5
-    try:
-        result["problems"] += check_against(contenders, careful, tol)
-    except Exception as exc:
-        result["problems"].append(f"a generated step failed: {type(exc).__name__}: {exc}")
-        contenders = []
-    contenders += [careful, gemm]
+    contenders = check_against(contenders, careful, tol, result["problems"]) + [careful, gemm]
 
     steps = step_count(careful, args.quick)
     warmup = 2 if args.quick else 5
+    result["others"] = []  # per round: (cores used by other processes, cores stolen)
     for r in range(args.rounds):
         shift = r % len(contenders)
-        for c in contenders[shift:] + contenders[:shift]:
-            measure(c, steps, warmup)
+        before = CpuSnapshot.now()
+        run_round(contenders[shift:] + contenders[:shift], steps, warmup)
+        result["others"].append(CpuSnapshot.now().others_since(before))
+    check_finite(contenders, result["problems"])
     result["steps"] = steps
     result["contenders"] = {c.name: c for c in contenders}
     if args.alloc and mod is not None:
@@ -332,12 +386,13 @@ def describe(w: Workload) -> str:
     return f"{w.batch}×{sizes} {w.hidden}, {w.loss}, {w.dtype}"
 
 
-def steal_note(before) -> str:
-    """The share of CPU time the hypervisor took away during the run."""
-    after = cpu_ticks()
-    if before is None or after is None or after[1] == before[1]:
-        return ""
-    return f", CPU steal {100 * (after[0] - before[0]) / (after[1] - before[1]):.1f}%"
+def blas_name() -> str:
+    """The BLAS NumPy was built with, e.g. 'scipy-openblas 0.3.31', if NumPy says."""
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        return f"{blas['name']} {blas['version']}"
+    except Exception:
+        return "BLAS unknown"
 
 
 def ratio(a: Contender | None, b: Contender | None) -> str:
@@ -349,10 +404,8 @@ def ratio(a: Contender | None, b: Contender | None) -> str:
 
 def print_report(results, args) -> None:
     threads = os.environ.get("OPENBLAS_NUM_THREADS") or f"default ({os.cpu_count()} cores)"
-    print(f"numpy {np.__version__}, Python {platform.python_version()}, BLAS threads: "
-          f"{threads}, {args.rounds} rounds{' (quick)' if args.quick else ''}, load average "
-          f"{args.load_before:.2f} before, {os.getloadavg()[0]:.2f} after (1 min)"
-          + steal_note(args.ticks_before) + "\n")
+    print(f"numpy {np.__version__} ({blas_name()}), Python {platform.python_version()}, "
+          f"BLAS threads: {threads}, {args.rounds} rounds{' (quick)' if args.quick else ''}\n")
     fused = any("generated (fused)" in r["contenders"] for r in results)
     head = ["workload", "generated µs"] + (["generated (fused) µs"] if fused else [])
     head += ["careful µs", "generated / careful"] + (["fused / careful"] if fused else [])
@@ -382,7 +435,17 @@ def print_report(results, args) -> None:
     for r in results:
         rounds = "; ".join(f"{c.name} " + ", ".join(fmt_us(s) for s in c.rounds)
                            for c in r["contenders"].values())
-        print(f"- {r['workload'].name} ({r['steps']} steps/round): {rounds}")
+        others = ", ".join(f"{x[0]:.2f}+{x[1]:.2f}" if x else "–" for x in r["others"])
+        print(f"- {r['workload'].name} ({r['steps']} steps/round): {rounds}; "
+              f"other processes + steal (cores): {others}")
+    busy = max((x[0] + x[1] for r in results for x in r["others"] if x), default=0.0)
+    cores = os.cpu_count() or 1
+    threads = int(os.environ.get("OPENBLAS_NUM_THREADS") or cores)
+    if busy > max(cores - threads, 0) + 0.25:
+        print(f"\n**Warning: other processes or the hypervisor used up to {busy:.2f} of "
+              f"{cores} cores during some rounds while BLAS ran {threads} threads; those "
+              "rounds are unreliable (the medians over rounds absorb one bad round; rerun "
+              "on a quiet machine, or with more --rounds or --threads 1).**")
     for r in results:
         for problem in r["problems"]:
             print(f"\n**{r['workload'].name}: {problem}**")
@@ -415,8 +478,6 @@ def main(argv=None) -> int:
     unknown = [n for n in names if n not in WORKLOADS]
     if unknown:
         ap.error(f"unknown workload {', '.join(unknown)}; known: {', '.join(WORKLOADS)}")
-    # other processes (or other guests: steal) on the cores distort the timings
-    args.load_before, args.ticks_before = os.getloadavg()[0], cpu_ticks()
     with tempfile.TemporaryDirectory() as tmp:
         results = [run_workload(WORKLOADS[n], Path(tmp), args) for n in names]
     print_report(results, args)

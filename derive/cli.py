@@ -98,7 +98,7 @@ def cmd_verify(args) -> int:
     from pathlib import Path
 
     from .errors import SpecError
-    from .verify import verify, verify_identity
+    from .verify import verify_all, verify_identity
 
     results = [verify_identity(t) for t in args.identity]
     if args.spec is not None:
@@ -116,15 +116,24 @@ def cmd_verify(args) -> int:
                 "nothing to verify: give a claims file or --claim TEXT", "<options>", 1, 1
             )
         net = load_network(args.spec)
+        errors = []
         for text in texts:
-            results += verify(net, text, file)
+            found, unreadable = verify_all(net, text, file)
+            results += found
+            errors += unreadable
     elif not results:
         raise SpecError("give a spec and claims, or --identity TEXT", "<options>", 1, 1)
+    else:
+        errors = []
     if args.format == "json":
         print(json.dumps([r.as_dict() for r in results], indent=2, ensure_ascii=False))
     else:
         for r in results:
             print(_verdict_text(r))
+    for exc in errors:  # statements that could not be read: bad input, after the others
+        print(exc, file=sys.stderr)
+    if errors:
+        return 2
     return 0 if all(r.verdict == "correct" for r in results) else 1
 
 

@@ -67,7 +67,23 @@ FUNCTION_NAMES = {
     "leaky_relu": "leaky_relu",
 }
 WRAPPERS = {"mathbf", "mathrm", "boldsymbol", "bm", "mathit", "mathsf", "vec", "mathbb"}
-SPACING = {",", ";", "!", "quad", "qquad", " ", "displaystyle", "big", "Big", "bigg", "Bigg"}
+SPACING = {
+    ",",
+    ";",
+    "!",
+    "quad",
+    "qquad",
+    " ",
+    "displaystyle",
+    "big",
+    "Big",
+    "bigg",
+    "Bigg",
+    "bf",
+    "rm",
+    "it",
+    "boldmath",
+}
 HADAMARD = {"odot", "circ", "ast"}
 
 
@@ -208,7 +224,8 @@ class FormulaParser:
                 self.i += 1
                 out = f"{out} @ {self.unary()}"
             elif self.starts_operand():
-                out = f"{out} @ {self.unary()}"  # juxtaposition: a matrix product
+                # juxtaposition: a matrix product, or element-wise where shapes say so
+                out = f"_jx({out}, {self.unary()})"
             else:
                 return out
 
@@ -287,6 +304,12 @@ class FormulaParser:
             inner = self.expr()
             self.skip_spacing()
             self.expect("op", close)
+            if (
+                tok.text == "{"
+                and re.fullmatch(r"[A-Za-z_]\w*", inner)
+                and (self.at("op", "_") or self.superscript_index([inner]))
+            ):
+                return self.named([inner])  # {\bf A}^{2}: a name with a layer index
             return f"({inner})"
         if tok.kind == "cmd":
             return self.command(tok)
@@ -307,9 +330,20 @@ class FormulaParser:
             self.next()  # the closing delimiter, whichever
             return f"({inner})"
         if name == "frac":
+            if self.at("op", "{") and self.at("cmd", "partial", 1):
+                return self.gradient_ref(braced=True)
             num = self.group()
             den = self.group()
             return f"(({num}) / ({den}))"
+        if name == "partial":
+            self.i -= 1
+            return self.gradient_ref(braced=False)
+        if name == "nabla":
+            self.expect("op", "_")
+            wrt, transposed = self.wrt_name()
+            self.skip_spacing()
+            self.atom()  # the loss
+            return self.gradient_name(wrt, transposed)
         if name in WRAPPERS:
             inner = self.group_tokens()
             return self.named(inner)
@@ -325,12 +359,91 @@ class FormulaParser:
             return self.atom()
         return self.named([name])
 
+    def wrt_name(self) -> tuple[str, bool]:
+        """The quantity after ∂ or ∇_: a name, maybe transposed (``y^T``)."""
+        words, transposed = [], False
+        braced = self.at("op", "{")
+        if braced:
+            self.next()
+        while self.peek() is not None and not (braced and self.at("op", "}")):
+            if self.superscript_index(words):  # ∂L/∂B^o: a layer index
+                self.next()
+                if self.at("op", "{"):
+                    words.extend(w for w in self.group_tokens() if w not in "()")
+                else:
+                    words.append(self.next().text)
+                if not braced and not self.at("op", "_") and not self.at("op", "^"):
+                    break
+                continue
+            tok = self.next()
+            if tok.kind == "cmd" and tok.text in SPACING:
+                continue
+            if tok.kind == "op" and tok.text == "{":  # {\bf B}: a group inside the name
+                self.i -= 1
+                words.extend(self.group_tokens())
+                if not self.at("op", "_") and not self.at("op", "^"):
+                    if not braced:
+                        break
+                continue
+            if tok.kind == "op" and tok.text == "^":
+                if self.at("op", "{"):
+                    self.group_tokens()
+                else:
+                    self.next()
+                transposed = True
+            elif tok.kind == "cmd" and tok.text in WRAPPERS | {"mathcal"}:
+                words.extend(self.group_tokens())
+            elif tok.kind == "cmd" and tok.text == "hat":
+                inner = self.group_tokens() if self.at("op", "{") else [self.next().text]
+                words.append(inner[0] + "_hat")
+            elif tok.text == "_":
+                words.extend(self.group_tokens() if self.at("op", "{") else [self.next().text])
+            elif tok.kind in ("name", "num", "cmd"):
+                words.append(tok.text)
+            else:
+                self.i -= 1
+                break
+            if not braced and not self.at("op", "_") and not self.at("op", "^"):
+                break
+        if braced:
+            self.expect("op", "}")
+            while self.at("op", "_") or self.superscript_index(words):  # {\bf B}^o, {W}_3
+                self.next()
+                group = self.group_tokens() if self.at("op", "{") else [self.next().text]
+                words.extend(w for w in group if w not in "()")
+        return resolve(Names(words).spellings(), self.known), transposed
+
+    def gradient_name(self, wrt: str, transposed: bool) -> str:
+        return f"(_g_{wrt}).T" if transposed else f"_g_{wrt}"
+
+    def gradient_ref(self, braced: bool) -> str:
+        """``\\frac{∂L}{∂y^T}`` or ``∂L/∂y`` inside a formula: the gradient w.r.t. y."""
+        if braced:
+            self.expect("op", "{")
+            self.expect("cmd", "partial")
+            self.wrt_name()  # the loss
+            self.expect("op", "}")
+            self.expect("op", "{")
+            self.expect("cmd", "partial")
+            wrt, transposed = self.wrt_name()
+            self.expect("op", "}")
+        else:
+            self.expect("cmd", "partial")
+            self.wrt_name()
+            self.skip_spacing()
+            self.expect("op", "/")
+            self.expect("cmd", "partial")
+            wrt, transposed = self.wrt_name()
+        return self.gradient_name(wrt, transposed)
+
     def group_tokens(self) -> list[str]:
         """The raw words inside ``{ … }`` (for wrappers such as ``\\mathbf{X}``)."""
         self.expect("op", "{")
         words = []
         while not self.at("op", "}"):
             tok = self.next()
+            if tok.kind == "cmd" and tok.text in SPACING:
+                continue
             if tok.kind == "cmd" and tok.text in WRAPPERS:
                 words.extend(self.group_tokens())
             elif tok.kind == "cmd" and tok.text == "hat":
@@ -344,12 +457,19 @@ class FormulaParser:
     def named(self, parts: list[str]) -> str:
         """A name with subscripts, maybe a function call, maybe a derivative."""
         parts = list(parts)
-        while self.at("op", "_"):
-            self.next()
-            if self.at("op", "{"):
-                parts.extend(self.group_tokens())
-            else:
-                parts.append(self.next().text)
+        while self.at("op", "_") or self.superscript_index(parts):
+            if self.at("op", "_"):
+                self.next()
+                if self.at("op", "{"):
+                    parts.extend(self.group_tokens())
+                else:
+                    parts.append(self.next().text)
+            else:  # δ^{(2)}, W^{o}, z^{2}: a layer index written as a superscript
+                self.next()
+                if self.at("op", "{"):
+                    parts.extend(w for w in self.group_tokens() if w not in "()")
+                else:
+                    parts.append(self.next().text)
         prime = False
         while True:
             if self.at("op", "'"):
@@ -366,6 +486,12 @@ class FormulaParser:
                 else:
                     self.next()
                 prime = True
+            elif prime and self.superscript_index(parts):  # \phi'^{o}(z): the layer's φ'
+                self.next()
+                if self.at("op", "{"):
+                    parts.extend(w for w in self.group_tokens() if w not in "()")
+                else:
+                    parts.append(self.next().text)
             else:
                 break
         candidates = Names(parts).spellings()
@@ -380,6 +506,23 @@ class FormulaParser:
         if prime:
             self.fail(f"expected an argument after the derivative {candidates[0]}'")
         return resolve(candidates, self.known)
+
+    def superscript_index(self, parts: list[str] | None = None) -> bool:
+        """``^{(2)}``, ``^{o}``, ``^o``, or ``^{2}`` naming a known quantity: a layer index
+        (not ``^T``, not a power of an unknown name, not a prime)."""
+        if not self.at("op", "^"):
+            return False
+        braced = self.at("op", "{", 1)
+        inner = self.peek(2 if braced else 1)
+        if inner is None or (braced and not (self.at("op", "}", 3) or inner.text == "(")):
+            return False
+        if inner.kind == "op" and inner.text == "(":
+            return braced
+        if inner.kind == "name" and inner.text != "T":
+            return True
+        if inner.kind == "num" and parts is not None:
+            return any(n in self.known for n in Names([*parts, inner.text]).spellings())
+        return False
 
     def call_args(self) -> str:
         """``(expr, name=value, …)`` of a call in code notation."""
@@ -490,26 +633,11 @@ def read_head(text: str, known: set[str], where: tuple) -> Head:
 def _split_partials(p: FormulaParser) -> list[str]:
     """Names after each ∂ in a head like ``\\frac{\\partial E}{\\partial W_3}``."""
     names = []
-    toks = p.tokens
-    for n, tok in enumerate(toks):
+    for n, tok in enumerate(p.tokens):
         if tok.kind == "cmd" and tok.text == "partial":
             p.i = n + 1
             p.skip_spacing()
-            tok2 = p.next()
-            if tok2.kind == "cmd" and tok2.text in WRAPPERS | {"mathcal"}:
-                words = p.group_tokens()
-            elif tok2.kind == "cmd" and tok2.text == "hat":
-                words = p.group_tokens() if p.at("op", "{") else [p.next().text]
-                words = [words[0] + "_hat", *words[1:]]
-            elif tok2.kind == "op" and tok2.text == "{":
-                p.i -= 1
-                words = p.group_tokens()
-            else:
-                words = [tok2.text]
-            while p.at("op", "_"):
-                p.next()
-                words.extend(p.group_tokens() if p.at("op", "{") else [p.next().text])
-            names.append(resolve(Names(words).spellings(), p.known))
+            names.append(p.wrt_name()[0])
     return names
 
 

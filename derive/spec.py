@@ -387,6 +387,8 @@ class _Parser:
         if node.attr != "T":
             self.node_error(node, f"unsupported attribute .{node.attr}: only .T (transpose)")
         a = self.expr(node.value)
+        if not a.shape:  # a scalar's transpose is itself
+            return a
         return ir.Transpose(tuple(reversed(a.shape)), self.pos(node), a)
 
     def expr_Call(self, node: ast.Call) -> ir.Node:

@@ -122,11 +122,23 @@ class ClaimParser(_Parser):
         self.dims, self.consts, self.funcs = net.dims, net.consts, net.funcs
         self.const_symbols = net.const_symbols
         self.derivatives: list[Derivative] = []
+        self.gradients: set[str] = set()
+        self.jx_ops: dict[int, str] = {}  # how each juxtaposition was read
 
     def node_error(self, node, message):
-        if "do not fit" in message or "do not broadcast" in message:
+        if (
+            "do not fit" in message
+            or "do not broadcast" in message
+            or message.startswith("unknown name")
+        ):
             raise _Shapes(message, self.file, self.line_no, 1)
         raise SpecError(message, self.file, self.line_no, 1)
+
+    def expr_Name(self, node: ast.Name) -> ir.Node:
+        if node.id.startswith("_g_") and node.id[3:] in self.gradients:
+            q = self.quantities.get(node.id[3:])
+            return ir.Ref(q.shape, self.pos(node), node.id)
+        return super().expr_Name(node)
 
     def expr_BinOp(self, node: ast.BinOp) -> ir.Node:
         if isinstance(node.op, ast.MatMult):
@@ -138,6 +150,16 @@ class ClaimParser(_Parser):
 
     def expr_Call(self, node: ast.Call) -> ir.Node:
         name = node.func.id if isinstance(node.func, ast.Name) else ""
+        if name == "_jx":  # juxtaposition: a matrix product unless only element-wise fits
+            a, b = (self.expr(x) for x in node.args)
+            pos = self.pos(node)
+            elementwise = (
+                not a.shape or not b.shape or (a.shape[-1] != b.shape[0] and a.shape == b.shape)
+            )
+            self.jx_ops[node.col_offset] = "*" if elementwise else "@"
+            if elementwise:
+                return ir.Binary(a.shape or b.shape, pos, "*", a, b)
+            return ir.MatMul(self.matmul_shape(node, a, b), pos, a, b)
         if not name.startswith("_d_"):
             return super().expr_Call(node)
         fn = name[3:]
@@ -216,7 +238,12 @@ class Evaluator:
         return _t(value) if self.transposed else value
 
     def claim(self, node: ir.Node, env_extra: dict):
-        return _run(node, {**self.np_env, **env_extra}, self.scalars, self.funcs)
+        grads = {
+            "_g_" + r.name[3:]: self.truth(r.name[3:])
+            for r in ir.walk(node)
+            if isinstance(r, ir.Ref) and r.name.startswith("_g_")
+        }
+        return _run(node, {**self.np_env, **grads, **env_extra}, self.scalars, self.funcs)
 
 
 def _t(v):
@@ -265,8 +292,18 @@ class Claim:
 
 def verify(net: ir.Network, claim_text: str, file: str = "<claim>") -> list[Result]:
     """Verdicts for every gradient statement of a claim against ``net``."""
+    results, errors = verify_all(net, claim_text, file)
+    if errors:
+        raise errors[0]
+    return results
+
+
+def verify_all(net: ir.Network, claim_text: str, file: str = "<claim>"):
+    """Verdicts, and the statements that could not be read (checking goes on past them)."""
     d = derive(net, keep_all=True)
-    return _Verifier(d, net, file).run(claim_text)
+    v = _Verifier(d, net, file)
+    results = v.run(claim_text)
+    return results, v.errors
 
 
 class _Verifier:
@@ -283,41 +320,52 @@ class _Verifier:
 
     def run(self, claim_text: str) -> list[Result]:
         results = []
+        self.errors: list[SpecError] = []
         parser = ClaimParser(self.net, self.user, self.file)
         tparser = ClaimParser(self.net, _transposed(self.user), self.file)
+        with_delta = {k for k in self.user if "delta_" + k in self.exact.env}
+        parser.gradients = tparser.gradients = with_delta
         defs: dict[str, tuple] = {}  # name -> (node or None, transposed node or None, error)
         line_of = _line_numbers(claim_text)
         for n, raw in enumerate(split_statements(claim_text)):
             line = line_of(raw, n)
-            parts = split_equals(raw)
-            if len(parts) < 2:
-                raise SpecError(
-                    f"expected NAME = formula or dE/dW = formula, got {raw.strip()!r}",
-                    self.file,
-                    line,
-                    1,
-                )
-            known = set(parser.quantities) | set(self.net.consts) | set(self.net.dims)
-            head = read_head(parts[0], known, (self.file, line))
-            for rhs in parts[1:]:
-                code = FormulaParser(rhs, known, self.functions, (self.file, line)).parse()
-                shown = re.sub(r"_d_(\w+)\(", r"\1'(", code)
-                node, error = self._parse(parser, code, line)
-                derivs = parser.last_derivatives
-                tnode, terror = self._parse(tparser, code, line)
-                if head.kind == "definition":
-                    self._define(parser, tparser, head.name, node, tnode, line)
-                    defs[head.name] = (node, tnode, error)
-                    self.def_derivs[head.name] = derivs
-                    continue
-                self.derivs = derivs
-                result = self._judge(
-                    raw.strip(), code, head, node, error, tnode, terror, defs, parser, tparser
-                )
-                result.normalized = (
-                    f"{'d' + head.loss + '/d' + head.name} = " if head.loss else ""
-                ) + shown
-                results.append(result)
+            try:
+                results += self._statement(raw, line, parser, tparser, defs)
+            except SpecError as exc:  # unreadable: report it, check the other statements
+                self.errors.append(exc)
+        return results
+
+    def _statement(self, raw, line, parser, tparser, defs) -> list[Result]:
+        parts = split_equals(raw)
+        if len(parts) < 2:
+            raise SpecError(
+                f"expected NAME = formula or dE/dW = formula, got {raw.strip()!r}",
+                self.file,
+                line,
+                1,
+            )
+        known = set(parser.quantities) | set(self.net.consts) | set(self.net.dims)
+        head = read_head(parts[0], known, (self.file, line))
+        self.line = line
+        results = []
+        for rhs in parts[1:]:
+            code = FormulaParser(rhs, known, self.functions, (self.file, line)).parse()
+            parser.jx_ops = {}
+            node, error = self._parse(parser, code, line)
+            shown = _display(code, parser.jx_ops)
+            derivs = parser.last_derivatives
+            tnode, terror = self._parse(tparser, code, line)
+            if head.kind == "definition":
+                self._define(parser, tparser, head.name, node, tnode, line)
+                defs[head.name] = (node, tnode, error)
+                self.def_derivs[head.name] = derivs
+                continue
+            self.derivs = derivs
+            result = self._judge(
+                raw.strip(), code, head, node, error, tnode, terror, defs, parser, tparser
+            )
+            result.normalized = f"d{head.loss}/d{head.name} = {shown}"
+            results.append(result)
         return results
 
     def _parse(self, parser: ClaimParser, code: str, line: int):
@@ -337,13 +385,25 @@ class _Verifier:
             p.claim_nodes = getattr(p, "claim_nodes", {})
             p.claim_nodes[name] = n
 
-    def _defs_env(self, evaluator: Evaluator, parser: ClaimParser, override=None) -> dict:
-        env: dict = {}
+    def _defs_env(
+        self, evaluator: Evaluator, parser: ClaimParser, override=None, node=None
+    ) -> dict:
+        """Values of the claim's definitions that ``node`` uses, in order."""
         nodes = {**getattr(parser, "claim_nodes", {}), **(override or {})}
-        for name, node in nodes.items():
-            if node is None:
+        needed, todo = set(), [node] if node is not None else list(nodes.values())
+        while todo:
+            n = todo.pop()
+            for r in ir.walk(n) if n is not None else []:
+                if isinstance(r, ir.Ref) and r.name in nodes and r.name not in needed:
+                    needed.add(r.name)
+                    todo.append(nodes[r.name])
+        env: dict = {}
+        for name, n in nodes.items():
+            if name not in needed:
+                continue
+            if n is None:
                 raise _Broken(name)
-            env[name] = evaluator.claim(node, env)
+            env[name] = evaluator.claim(n, env)
         return env
 
     # -- the verdict ----------------------------------------------------------------------------
@@ -457,7 +517,7 @@ class _Verifier:
         self, node, head, ev: Evaluator, parser, numeric=False, override=None, strict=False
     ) -> bool:
         try:
-            env = self._defs_env(ev, parser, override)
+            env = self._defs_env(ev, parser, override, node)
         except _Broken:
             if strict:
                 raise
@@ -480,7 +540,7 @@ class _Verifier:
     # -- diagnosis -----------------------------------------------------------------------------
     def _diagnose(self, node, head, parser) -> str | None:
         ev = self.numeric
-        env = self._defs_env(ev, parser)
+        env = self._defs_env(ev, parser, node=node)
         got = np.asarray(ev.claim(node, env), dtype=float)
         want = np.asarray(ev.truth(head.name), dtype=float)
         if head.transposed:
@@ -589,7 +649,7 @@ class _Verifier:
 
     def _counterexample(self, node, head, parser) -> dict:
         ev = self.numeric
-        env = self._defs_env(ev, parser)
+        env = self._defs_env(ev, parser, node=node)
         got = np.asarray(ev.claim(node, env), dtype=float)
         want = np.asarray(ev.truth(head.name), dtype=float)
         if head.transposed:
@@ -667,6 +727,27 @@ def _swap(tree: ir.Node, old: ir.Node, new: ir.Node) -> ir.Node:
     return replace(tree, **kids) if kids else tree
 
 
+def _display(code: str, ops: dict[int, str]) -> str:
+    """The normalised code with each juxtaposition written as the product it was read as."""
+
+    class Rewrite(ast.NodeTransformer):
+        def visit_Call(self, node):
+            self.generic_visit(node)
+            if isinstance(node.func, ast.Name) and node.func.id == "_jx":
+                op = ast.Mult() if ops.get(node.col_offset) == "*" else ast.MatMult()
+                return ast.BinOp(node.args[0], op, node.args[1])
+            if isinstance(node.func, ast.Name) and node.func.id.startswith("_d_"):
+                node.func.id = node.func.id[3:] + "'"
+            return node
+
+        def visit_Name(self, node):
+            if node.id.startswith("_g_"):
+                node.id = f"dL/d{node.id[3:]}"
+            return node
+
+    return ast.unparse(Rewrite().visit(ast.parse(code, mode="eval")))
+
+
 def _show(node: ir.Node) -> str:
     from .matexpr import forward_form
 
@@ -731,6 +812,8 @@ def _scalar(node: ast.AST, code: str) -> sp.Expr:
             return a**b
         if type(node.op) in ops:
             return ops[type(node.op)]
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "_jx":
+        return _scalar(node.args[0], code) * _scalar(node.args[1], code)  # juxtaposition
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and len(node.args) == 1:
         name = node.func.id
         arg = _scalar(node.args[0], code)

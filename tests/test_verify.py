@@ -147,8 +147,26 @@ def test_json_and_exit_codes(capsys):
         "expected",
     }
     assert main(["verify", "seed003", "--claim", D3 + "dE/dW3 = 2 * X2.T @ d3"]) == 1
-    assert main(["verify", "seed003", "--claim", "dE/dW3 = X2.T @ nope"]) == 2
-    assert "unknown name 'nope'" in capsys.readouterr().err
+    capsys.readouterr()
+    # an undefined name makes that statement ill-formed; the others are still checked
+    assert main(["verify", "seed003", "--claim", "dE/dW3 = X2.T @ nope"]) == 1
+    assert "unknown name 'nope'" in capsys.readouterr().out
+    # an unreadable formula is bad input: exit 2, after checking the readable ones
+    assert (
+        main(
+            [
+                "verify",
+                "seed003",
+                "--claim",
+                D3 + "dE/dW3 = X2.T @ d3",
+                "--claim",
+                "dE/dW3 = X2.T @ (d3",
+            ]
+        )
+        == 2
+    )
+    out, err = capsys.readouterr()
+    assert "✓ correct" in out and "<claim>:1:" in err and "cannot read formula" in err
 
 
 def test_bad_statements_are_input_errors():
