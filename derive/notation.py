@@ -381,9 +381,8 @@ class FormulaParser:
             if tok.kind == "op" and tok.text == "{":  # {\bf B}: a group inside the name
                 self.i -= 1
                 words.extend(self.group_tokens())
-                if not self.at("op", "_") and not self.at("op", "^"):
-                    if not braced:
-                        break
+                if not self.at("op", "_") and not self.at("op", "^") and not braced:
+                    break
                 continue
             if tok.kind == "op" and tok.text == "^":
                 if self.at("op", "{"):
