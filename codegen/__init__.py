@@ -43,6 +43,9 @@ def _pytuple(items) -> str:
 
 
 _ENV.filters["pytuple"] = _pytuple
+_ENV.filters["pykey"] = lambda names: (
+    f"({names[0]},)" if len(names) == 1 else f"({', '.join(names)})"
+)
 
 
 def generate(source, dtype: str = "float64", bind: dict[str, str] | None = None) -> str:

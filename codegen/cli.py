@@ -36,8 +36,69 @@ def run_gen(args) -> int:
     return 0
 
 
+def _train(args) -> int:
+    from .train import run_train
+
+    run_train(args)
+    return 0
+
+
+def _test(args) -> int:
+    from .train import run_test
+
+    run_test(args)
+    return 0
+
+
 def register(subparsers) -> None:
-    """Add ``gen`` to the ``derive`` command line."""
+    """Add ``gen``, ``train`` and ``test`` to the ``derive`` command line."""
+    _register_gen(subparsers)
+    common = []
+    for name, helptext in (
+        ("train", "train a spec's generated module on a data set"),
+        ("test", "evaluate trained weights on a data set's test part"),
+    ):
+        p = subparsers.add_parser(name, help=helptext)
+        p.add_argument("spec", help="a .nn file or the name of a bundled spec")
+        p.add_argument(
+            "--data",
+            required=True,
+            metavar="SOURCE",
+            help="iris, digits, xor, seed000, mnist:DIR, FILE.npz or FILE.csv",
+        )
+        p.add_argument("--dtype", choices=DTYPES, default="float64")
+        p.add_argument("--bind", action="append", default=[], metavar="NAME=FUNCTION")
+        p.add_argument("--seed", type=int, default=0)
+        common.append(p)
+    train, test = common
+    train.add_argument("--epochs", type=int, default=50)
+    train.add_argument("--batch-size", type=int, default=32)
+    train.add_argument("--lr", type=float, default=0.05)
+    train.add_argument("--optimizer", choices=["sgd", "momentum", "adam"], default="sgd")
+    train.add_argument("--val-fraction", type=float, default=0.2)
+    train.add_argument(
+        "--patience",
+        type=int,
+        default=None,
+        help="stop when the validation loss has not improved for N epochs",
+    )
+    train.add_argument("--out", default="weights.npz", help="weights file (.npz)")
+    train.add_argument("--npy", action="store_true", help="also save one .npy per array")
+    train.add_argument("--plot", metavar="PNG", help="write the learning curves (matplotlib)")
+    train.add_argument(
+        "--dim",
+        action="append",
+        default=[],
+        metavar="NAME=SIZE",
+        help="size of a hidden dimension (default 32)",
+    )
+    train.set_defaults(handler=_train)
+    test.add_argument("--weights", required=True, help="weights saved by derive train")
+    test.add_argument("--format", choices=["text", "json"], default="text")
+    test.set_defaults(handler=_test)
+
+
+def _register_gen(subparsers) -> None:
     g = subparsers.add_parser("gen", help="generate a standalone NumPy training module")
     g.add_argument("spec", help="a .nn file or the name of a bundled spec")
     g.add_argument("-o", "--output", help="file to write (default: standard output)")

@@ -35,6 +35,7 @@ class Emitter:
         self.printer = printer or CodePrinter()
         self.lines: list[str] = []
         self.count = 0
+        self.buffers: dict[str, str] = {}  # buffer name -> NumPy shape, as code
 
     # -- helpers -------------------------------------------------------------------------------
     def buffer(self, e, name: str | None = None) -> str:
@@ -43,8 +44,8 @@ class Emitter:
             self.count += 1
             name = f"_t{self.count}"
         shape = ", ".join(self.printer.doprint(d) for d in np_shape(e))
-        shape = f"({shape},)" if len(np_shape(e)) == 1 else f"({shape})"
-        return f'_buf(ws, "{name}", {shape})'
+        self.buffers[name] = f"({shape},)" if len(np_shape(e)) == 1 else f"({shape})"
+        return f'buf["{name}"]'
 
     def scalar(self, e) -> str:
         return self.printer.paren(e)
@@ -214,3 +215,23 @@ def _coeff(e):
 
 
 __all__ = ["Emitter", "np_shape", "SumAll"]
+
+
+def _has_delta(e) -> bool:
+    return any(str(m.name).startswith("delta_") for m in e.atoms(sp.MatrixSymbol))
+
+
+def scale_terms(form, factor):
+    """``factor`` times a form, applied to the terms that hold no delta only."""
+    if not isinstance(form, sp.MatrixExpr):
+        return factor * form
+    if isinstance(form, sp.MatAdd):
+        return sp.MatAdd(*[a if _has_delta(a) else _scaled(factor, a) for a in form.args])
+    return form if _has_delta(form) else _scaled(factor, form)
+
+
+def _scaled(factor, m):
+    if isinstance(m, sp.MatMul):
+        coeff, mats = m.as_coeff_matrices()
+        return sp.MatMul(factor * coeff, *mats)
+    return sp.MatMul(factor, m)

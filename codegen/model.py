@@ -118,6 +118,19 @@ def _batch_axes(net: ir.Network) -> tuple[str, dict[str, int]]:
     return dim, {q.name: [str(d) for d in q.shape].index(dim) for q in arrays}
 
 
+def _times_lr(form):
+    """The form of ``lr`` times this adjoint, for a step that updates ``p -= grad``.
+
+    Every adjoint is linear in the loss's seed, so scaling the terms that hold
+    no delta (the ones the loss gives directly) scales everything downstream:
+    the learning rate rides on the small output delta instead of costing a
+    pass over every weight gradient.
+    """
+    from .emit import scale_terms
+
+    return scale_terms(form, sp.Symbol("lr"))
+
+
 def _dims_in_buffers(net: ir.Network, lines: list[str]) -> set[str]:
     """Dimensions that buffer shapes in emitted lines mention."""
     import re
@@ -207,18 +220,31 @@ def context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
     emitter.lines.append(f"# {net.loss} = {text(defs[net.loss])}")
     emitter.lines.append(f"{net.loss} = {printer.doprint(stable[net.loss])}")
     for s in d.steps:
-        emitter.lines.append(f"# {s.text()}")
-        emitter.assign(s.symbol, s.matrix)
+        scaled = _times_lr(s.matrix)
+        note = (
+            ", times lr (so every adjoint after it is lr times its value)"
+            if scaled != s.matrix
+            else ""
+        )
+        emitter.lines.append(f"# {s.text()}{note}")
+        emitter.assign(s.symbol, scaled)
     for p, s in d.gradients.items():
-        emitter.lines.append(f"# {s.text()}")
-        emitter.assign("grad_" + p, s.matrix)
+        emitter.lines.append(f"# {s.text()}, times lr")
+        emitter.assign("grad_" + p, _times_lr(s.matrix))
     step_used = (
-        fwd_used | bwd_used | {p.name for p in net.params} | _dims_in_buffers(net, emitter.lines)
+        fwd_used
+        | bwd_used
+        | {p.name for p in net.params}
+        | _dims_in_buffers(net, emitter.lines + list(emitter.buffers.values()))
     )
     defined_fwd = {eq.name for eq in net.equations}
     return {
         "step_preamble": _preamble(net, step_used, defined_fwd | bwd_defined, False, dim_sources),
         "step_lines": emitter.lines,
+        "step_buffers": emitter.buffers,
+        "step_key": sorted(
+            _dims_in_buffers(net, list(emitter.buffers.values())), key=list(net.dims).index
+        ),
         "forward_preamble": _preamble(net, fwd_used, defined_fwd, False, dim_sources),
         "predict_preamble": _preamble(
             net, pred_used, {x.name for x in predict}, False, dim_sources

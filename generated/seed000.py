@@ -158,14 +158,6 @@ def gradients(params, data, fwd=None):
     }
 
 
-def _buf(ws, key, shape):
-    """The workspace buffer ``key``, (re)allocated only when its shape changes."""
-    a = ws.get(key)
-    if a is None or a.shape != shape:
-        a = ws[key] = np.empty(shape, DTYPE)
-    return a
-
-
 def train_step(params, data, lr, ws):
     """One SGD step in place: forward, loss, backward and update, every array
     written into a buffer of the workspace ``ws`` (a dict kept across steps, so
@@ -179,29 +171,40 @@ def train_step(params, data, lr, ws):
     n_x = x.shape[1]
     n_y = S.shape[1]
     n_h = W.shape[1]
+    # buffers for these sizes: allocated at the first step, reused after
+    buf = ws.get((B, n_x, n_y, n_h))
+    if buf is None:
+        buf = ws[(B, n_x, n_y, n_h)] = {
+            "u": np.empty((B, n_h), DTYPE),
+            "h": np.empty((B, n_h), DTYPE),
+            "y": np.empty((B, n_y), DTYPE),
+            "delta_y": np.empty((B, n_y), DTYPE),
+            "delta_h": np.empty((B, n_h), DTYPE),
+            "delta_u": np.empty((B, n_h), DTYPE),
+            "grad_W": np.empty((n_x, n_h), DTYPE),
+            "grad_S": np.empty((n_h, n_y), DTYPE),
+        }
     # u = x W
-    u = np.matmul(x, W, out=_buf(ws, "u", (B, n_h)))
+    u = np.matmul(x, W, out=buf["u"])
     # h = relu(u)
-    h = relu(u, out=_buf(ws, "h", (B, n_h)))
+    h = relu(u, out=buf["h"])
     # y = h S
-    y = np.matmul(h, S, out=_buf(ws, "y", (B, n_y)))
+    y = np.matmul(h, S, out=buf["y"])
     # L = sum((y − t)²)
     L = np.sum((y - t) ** 2)
-    # δy = 2 (y − t)
-    v4 = np.subtract(y, t, out=_buf(ws, "delta_y", (B, n_y)))
-    delta_y = np.multiply(v4, 2, out=_buf(ws, "delta_y", (B, n_y)))
+    # δy = 2 (y − t), times lr (so every adjoint after it is lr times its value)
+    v4 = np.subtract(y, t, out=buf["delta_y"])
+    delta_y = np.multiply(v4, (2 * lr), out=buf["delta_y"])
     # δh = δy Sᵀ
-    delta_h = np.matmul(delta_y, S.T, out=_buf(ws, "delta_h", (B, n_h)))
+    delta_h = np.matmul(delta_y, S.T, out=buf["delta_h"])
     # δu = δh ⊙ relu'(u)
-    v7 = relu_prime(u, out=_buf(ws, "delta_u", (B, n_h)))
-    delta_u = np.multiply(v7, delta_h, out=_buf(ws, "delta_u", (B, n_h)))
-    # ∂L/∂W = xᵀ δu
-    grad_W = np.matmul(x.T, delta_u, out=_buf(ws, "grad_W", (n_x, n_h)))
-    # ∂L/∂S = hᵀ δy
-    grad_S = np.matmul(h.T, delta_y, out=_buf(ws, "grad_S", (n_h, n_y)))
-    np.multiply(grad_W, lr, out=grad_W)
+    v7 = relu_prime(u, out=buf["delta_u"])
+    delta_u = np.multiply(v7, delta_h, out=buf["delta_u"])
+    # ∂L/∂W = xᵀ δu, times lr
+    grad_W = np.matmul(x.T, delta_u, out=buf["grad_W"])
+    # ∂L/∂S = hᵀ δy, times lr
+    grad_S = np.matmul(h.T, delta_y, out=buf["grad_S"])
     np.subtract(W, grad_W, out=W)
-    np.multiply(grad_S, lr, out=grad_S)
     np.subtract(S, grad_S, out=S)
     return float(L)
 

@@ -235,14 +235,6 @@ def gradients(params, data, fwd=None):
     }
 
 
-def _buf(ws, key, shape):
-    """The workspace buffer ``key``, (re)allocated only when its shape changes."""
-    a = ws.get(key)
-    if a is None or a.shape != shape:
-        a = ws[key] = np.empty(shape, DTYPE)
-    return a
-
-
 def train_step(params, data, lr, ws):
     """One SGD step in place: forward, loss, backward and update, every array
     written into a buffer of the workspace ``ws`` (a dict kept across steps, so
@@ -261,61 +253,77 @@ def train_step(params, data, lr, ws):
     n_out = W3.shape[1]
     n_h1 = W1.shape[1]
     n_h2 = W2.shape[1]
+    # buffers for these sizes: allocated at the first step, reused after
+    buf = ws.get((B, n_in, n_out, n_h1, n_h2))
+    if buf is None:
+        buf = ws[(B, n_in, n_out, n_h1, n_h2)] = {
+            "z1": np.empty((B, n_h1), DTYPE),
+            "a1": np.empty((B, n_h1), DTYPE),
+            "z2": np.empty((B, n_h2), DTYPE),
+            "a2": np.empty((B, n_h2), DTYPE),
+            "z3": np.empty((B, n_out), DTYPE),
+            "y_hat": np.empty((B, n_out), DTYPE),
+            "delta_z3": np.empty((B, n_out), DTYPE),
+            "delta_a2": np.empty((B, n_h2), DTYPE),
+            "delta_z2": np.empty((B, n_h2), DTYPE),
+            "delta_a1": np.empty((B, n_h1), DTYPE),
+            "delta_z1": np.empty((B, n_h1), DTYPE),
+            "grad_W1": np.empty((n_in, n_h1), DTYPE),
+            "grad_b1": np.empty((n_h1,), DTYPE),
+            "grad_W2": np.empty((n_h1, n_h2), DTYPE),
+            "grad_b2": np.empty((n_h2,), DTYPE),
+            "grad_W3": np.empty((n_h2, n_out), DTYPE),
+            "grad_b3": np.empty((n_out,), DTYPE),
+        }
     # z1 = X W1 + b1
-    v1 = np.matmul(X, W1, out=_buf(ws, "z1", (B, n_h1)))
-    z1 = np.add(v1, b1, out=_buf(ws, "z1", (B, n_h1)))
+    v1 = np.matmul(X, W1, out=buf["z1"])
+    z1 = np.add(v1, b1, out=buf["z1"])
     # a1 = σ(z1)
-    a1 = sigmoid(z1, out=_buf(ws, "a1", (B, n_h1)))
+    a1 = sigmoid(z1, out=buf["a1"])
     # z2 = a1 W2 + b2
-    v4 = np.matmul(a1, W2, out=_buf(ws, "z2", (B, n_h2)))
-    z2 = np.add(v4, b2, out=_buf(ws, "z2", (B, n_h2)))
+    v4 = np.matmul(a1, W2, out=buf["z2"])
+    z2 = np.add(v4, b2, out=buf["z2"])
     # a2 = σ(z2)
-    a2 = sigmoid(z2, out=_buf(ws, "a2", (B, n_h2)))
+    a2 = sigmoid(z2, out=buf["a2"])
     # z3 = a2 W3 + b3
-    v7 = np.matmul(a2, W3, out=_buf(ws, "z3", (B, n_out)))
-    z3 = np.add(v7, b3, out=_buf(ws, "z3", (B, n_out)))
+    v7 = np.matmul(a2, W3, out=buf["z3"])
+    z3 = np.add(v7, b3, out=buf["z3"])
     # y_hat = softmax(z3)
-    y_hat = softmax(z3, axis=1, out=_buf(ws, "y_hat", (B, n_out)))
+    y_hat = softmax(z3, axis=1, out=buf["y_hat"])
     # L = -sum(T ⊙ log(y_hat))/B
     L = -(np.sum(T * (log_softmax(z3, axis=1))) / B)
-    # δz3 = (y_hat − T)/B
-    v10 = np.subtract(y_hat, T, out=_buf(ws, "delta_z3", (B, n_out)))
-    delta_z3 = np.multiply(v10, (1 / B), out=_buf(ws, "delta_z3", (B, n_out)))
+    # δz3 = (y_hat − T)/B, times lr (so every adjoint after it is lr times its value)
+    v10 = np.subtract(y_hat, T, out=buf["delta_z3"])
+    delta_z3 = np.multiply(v10, (lr / B), out=buf["delta_z3"])
     # δa2 = δz3 W3ᵀ
-    delta_a2 = np.matmul(delta_z3, W3.T, out=_buf(ws, "delta_a2", (B, n_h2)))
+    delta_a2 = np.matmul(delta_z3, W3.T, out=buf["delta_a2"])
     # δz2 = δa2 ⊙ a2 ⊙ (1 − a2)
-    v13 = np.subtract(1, a2, out=_buf(ws, "delta_z2", (B, n_h2)))
-    v14 = np.multiply(v13, a2, out=_buf(ws, "delta_z2", (B, n_h2)))
-    delta_z2 = np.multiply(v14, delta_a2, out=_buf(ws, "delta_z2", (B, n_h2)))
+    v13 = np.subtract(1, a2, out=buf["delta_z2"])
+    v14 = np.multiply(v13, a2, out=buf["delta_z2"])
+    delta_z2 = np.multiply(v14, delta_a2, out=buf["delta_z2"])
     # δa1 = δz2 W2ᵀ
-    delta_a1 = np.matmul(delta_z2, W2.T, out=_buf(ws, "delta_a1", (B, n_h1)))
+    delta_a1 = np.matmul(delta_z2, W2.T, out=buf["delta_a1"])
     # δz1 = δa1 ⊙ a1 ⊙ (1 − a1)
-    v17 = np.subtract(1, a1, out=_buf(ws, "delta_z1", (B, n_h1)))
-    v18 = np.multiply(v17, a1, out=_buf(ws, "delta_z1", (B, n_h1)))
-    delta_z1 = np.multiply(v18, delta_a1, out=_buf(ws, "delta_z1", (B, n_h1)))
-    # ∂L/∂W1 = Xᵀ δz1
-    grad_W1 = np.matmul(X.T, delta_z1, out=_buf(ws, "grad_W1", (n_in, n_h1)))
-    # ∂L/∂b1 = 1ᵀ δz1
-    grad_b1 = np.sum(delta_z1, axis=0, out=_buf(ws, "grad_b1", (n_h1,)))
-    # ∂L/∂W2 = a1ᵀ δz2
-    grad_W2 = np.matmul(a1.T, delta_z2, out=_buf(ws, "grad_W2", (n_h1, n_h2)))
-    # ∂L/∂b2 = 1ᵀ δz2
-    grad_b2 = np.sum(delta_z2, axis=0, out=_buf(ws, "grad_b2", (n_h2,)))
-    # ∂L/∂W3 = a2ᵀ δz3
-    grad_W3 = np.matmul(a2.T, delta_z3, out=_buf(ws, "grad_W3", (n_h2, n_out)))
-    # ∂L/∂b3 = 1ᵀ δz3
-    grad_b3 = np.sum(delta_z3, axis=0, out=_buf(ws, "grad_b3", (n_out,)))
-    np.multiply(grad_W1, lr, out=grad_W1)
+    v17 = np.subtract(1, a1, out=buf["delta_z1"])
+    v18 = np.multiply(v17, a1, out=buf["delta_z1"])
+    delta_z1 = np.multiply(v18, delta_a1, out=buf["delta_z1"])
+    # ∂L/∂W1 = Xᵀ δz1, times lr
+    grad_W1 = np.matmul(X.T, delta_z1, out=buf["grad_W1"])
+    # ∂L/∂b1 = 1ᵀ δz1, times lr
+    grad_b1 = np.sum(delta_z1, axis=0, out=buf["grad_b1"])
+    # ∂L/∂W2 = a1ᵀ δz2, times lr
+    grad_W2 = np.matmul(a1.T, delta_z2, out=buf["grad_W2"])
+    # ∂L/∂b2 = 1ᵀ δz2, times lr
+    grad_b2 = np.sum(delta_z2, axis=0, out=buf["grad_b2"])
+    # ∂L/∂W3 = a2ᵀ δz3, times lr
+    grad_W3 = np.matmul(a2.T, delta_z3, out=buf["grad_W3"])
+    # ∂L/∂b3 = 1ᵀ δz3, times lr
+    grad_b3 = np.sum(delta_z3, axis=0, out=buf["grad_b3"])
     np.subtract(W1, grad_W1, out=W1)
-    np.multiply(grad_b1, lr, out=grad_b1)
     np.subtract(b1, grad_b1, out=b1)
-    np.multiply(grad_W2, lr, out=grad_W2)
     np.subtract(W2, grad_W2, out=W2)
-    np.multiply(grad_b2, lr, out=grad_b2)
     np.subtract(b2, grad_b2, out=b2)
-    np.multiply(grad_W3, lr, out=grad_W3)
     np.subtract(W3, grad_W3, out=W3)
-    np.multiply(grad_b3, lr, out=grad_b3)
     np.subtract(b3, grad_b3, out=b3)
     return float(L)
 

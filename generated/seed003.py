@@ -191,14 +191,6 @@ def gradients(params, data, fwd=None):
     }
 
 
-def _buf(ws, key, shape):
-    """The workspace buffer ``key``, (re)allocated only when its shape changes."""
-    a = ws.get(key)
-    if a is None or a.shape != shape:
-        a = ws[key] = np.empty(shape, DTYPE)
-    return a
-
-
 def train_step(params, data, lr, ws):
     """One SGD step in place: forward, loss, backward and update, every array
     written into a buffer of the workspace ``ws`` (a dict kept across steps, so
@@ -214,48 +206,66 @@ def train_step(params, data, lr, ws):
     d_out = W3.shape[1]
     h1 = W1.shape[1]
     h2 = W2.shape[1]
+    # buffers for these sizes: allocated at the first step, reused after
+    buf = ws.get((n, d_in, d_out, h1, h2))
+    if buf is None:
+        buf = ws[(n, d_in, d_out, h1, h2)] = {
+            "X1_in": np.empty((n, h1), DTYPE),
+            "X1": np.empty((n, h1), DTYPE),
+            "X2_in": np.empty((n, h2), DTYPE),
+            "X2": np.empty((n, h2), DTYPE),
+            "X3_in": np.empty((n, d_out), DTYPE),
+            "X3": np.empty((n, d_out), DTYPE),
+            "delta_X3_in": np.empty((n, d_out), DTYPE),
+            "_t8": np.empty((n, d_out), DTYPE),
+            "delta_X2": np.empty((n, h2), DTYPE),
+            "delta_X2_in": np.empty((n, h2), DTYPE),
+            "delta_X1": np.empty((n, h1), DTYPE),
+            "delta_X1_in": np.empty((n, h1), DTYPE),
+            "grad_W1": np.empty((d_in, h1), DTYPE),
+            "grad_W2": np.empty((h1, h2), DTYPE),
+            "grad_W3": np.empty((h2, d_out), DTYPE),
+        }
     # X1_in = X0 W1
-    X1_in = np.matmul(X0, W1, out=_buf(ws, "X1_in", (n, h1)))
+    X1_in = np.matmul(X0, W1, out=buf["X1_in"])
     # X1 = σ(X1_in)
-    X1 = sigmoid(X1_in, out=_buf(ws, "X1", (n, h1)))
+    X1 = sigmoid(X1_in, out=buf["X1"])
     # X2_in = X1 W2
-    X2_in = np.matmul(X1, W2, out=_buf(ws, "X2_in", (n, h2)))
+    X2_in = np.matmul(X1, W2, out=buf["X2_in"])
     # X2 = σ(X2_in)
-    X2 = sigmoid(X2_in, out=_buf(ws, "X2", (n, h2)))
+    X2 = sigmoid(X2_in, out=buf["X2"])
     # X3_in = X2 W3
-    X3_in = np.matmul(X2, W3, out=_buf(ws, "X3_in", (n, d_out)))
+    X3_in = np.matmul(X2, W3, out=buf["X3_in"])
     # X3 = σ(X3_in)
-    X3 = sigmoid(X3_in, out=_buf(ws, "X3", (n, d_out)))
+    X3 = sigmoid(X3_in, out=buf["X3"])
     # E = sum((X3 − T)²)/2
     E = np.sum((X3 - T) ** 2) / 2
-    # δX3_in = X3 ⊙ (1 − X3) ⊙ (X3 − T)
-    v7 = np.subtract(1, X3, out=_buf(ws, "delta_X3_in", (n, d_out)))
-    v9 = np.subtract(X3, T, out=_buf(ws, "_t8", (n, d_out)))
-    v10 = np.multiply(v7, v9, out=_buf(ws, "delta_X3_in", (n, d_out)))
-    delta_X3_in = np.multiply(v10, X3, out=_buf(ws, "delta_X3_in", (n, d_out)))
+    # δX3_in = X3 ⊙ (1 − X3) ⊙ (X3 − T), times lr (so every adjoint after it is lr times its value)
+    v7 = np.subtract(1, X3, out=buf["delta_X3_in"])
+    v9 = np.subtract(X3, T, out=buf["_t8"])
+    v10 = np.multiply(v7, v9, out=buf["delta_X3_in"])
+    v11 = np.multiply(v10, X3, out=buf["delta_X3_in"])
+    delta_X3_in = np.multiply(v11, lr, out=buf["delta_X3_in"])
     # δX2 = δX3_in W3ᵀ
-    delta_X2 = np.matmul(delta_X3_in, W3.T, out=_buf(ws, "delta_X2", (n, h2)))
+    delta_X2 = np.matmul(delta_X3_in, W3.T, out=buf["delta_X2"])
     # δX2_in = δX2 ⊙ X2 ⊙ (1 − X2)
-    v13 = np.subtract(1, X2, out=_buf(ws, "delta_X2_in", (n, h2)))
-    v14 = np.multiply(v13, X2, out=_buf(ws, "delta_X2_in", (n, h2)))
-    delta_X2_in = np.multiply(v14, delta_X2, out=_buf(ws, "delta_X2_in", (n, h2)))
+    v14 = np.subtract(1, X2, out=buf["delta_X2_in"])
+    v15 = np.multiply(v14, X2, out=buf["delta_X2_in"])
+    delta_X2_in = np.multiply(v15, delta_X2, out=buf["delta_X2_in"])
     # δX1 = δX2_in W2ᵀ
-    delta_X1 = np.matmul(delta_X2_in, W2.T, out=_buf(ws, "delta_X1", (n, h1)))
+    delta_X1 = np.matmul(delta_X2_in, W2.T, out=buf["delta_X1"])
     # δX1_in = δX1 ⊙ X1 ⊙ (1 − X1)
-    v17 = np.subtract(1, X1, out=_buf(ws, "delta_X1_in", (n, h1)))
-    v18 = np.multiply(v17, X1, out=_buf(ws, "delta_X1_in", (n, h1)))
-    delta_X1_in = np.multiply(v18, delta_X1, out=_buf(ws, "delta_X1_in", (n, h1)))
-    # ∂E/∂W1 = X0ᵀ δX1_in
-    grad_W1 = np.matmul(X0.T, delta_X1_in, out=_buf(ws, "grad_W1", (d_in, h1)))
-    # ∂E/∂W2 = X1ᵀ δX2_in
-    grad_W2 = np.matmul(X1.T, delta_X2_in, out=_buf(ws, "grad_W2", (h1, h2)))
-    # ∂E/∂W3 = X2ᵀ δX3_in
-    grad_W3 = np.matmul(X2.T, delta_X3_in, out=_buf(ws, "grad_W3", (h2, d_out)))
-    np.multiply(grad_W1, lr, out=grad_W1)
+    v18 = np.subtract(1, X1, out=buf["delta_X1_in"])
+    v19 = np.multiply(v18, X1, out=buf["delta_X1_in"])
+    delta_X1_in = np.multiply(v19, delta_X1, out=buf["delta_X1_in"])
+    # ∂E/∂W1 = X0ᵀ δX1_in, times lr
+    grad_W1 = np.matmul(X0.T, delta_X1_in, out=buf["grad_W1"])
+    # ∂E/∂W2 = X1ᵀ δX2_in, times lr
+    grad_W2 = np.matmul(X1.T, delta_X2_in, out=buf["grad_W2"])
+    # ∂E/∂W3 = X2ᵀ δX3_in, times lr
+    grad_W3 = np.matmul(X2.T, delta_X3_in, out=buf["grad_W3"])
     np.subtract(W1, grad_W1, out=W1)
-    np.multiply(grad_W2, lr, out=grad_W2)
     np.subtract(W2, grad_W2, out=W2)
-    np.multiply(grad_W3, lr, out=grad_W3)
     np.subtract(W3, grad_W3, out=W3)
     return float(E)
 

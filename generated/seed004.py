@@ -185,14 +185,6 @@ def gradients(params, data, fwd=None):
     }
 
 
-def _buf(ws, key, shape):
-    """The workspace buffer ``key``, (re)allocated only when its shape changes."""
-    a = ws.get(key)
-    if a is None or a.shape != shape:
-        a = ws[key] = np.empty(shape, DTYPE)
-    return a
-
-
 def train_step(params, data, lr, ws):
     """One SGD step in place: forward, loss, backward and update, every array
     written into a buffer of the workspace ``ws`` (a dict kept across steps, so
@@ -206,31 +198,43 @@ def train_step(params, data, lr, ws):
     n_in = X1.shape[1]
     n_out = W2.shape[1]
     n_h = W1.shape[1]
+    # buffers for these sizes: allocated at the first step, reused after
+    buf = ws.get((B, n_in, n_out, n_h))
+    if buf is None:
+        buf = ws[(B, n_in, n_out, n_h)] = {
+            "Z1": np.empty((B, n_h), DTYPE),
+            "X2": np.empty((B, n_h), DTYPE),
+            "Z2": np.empty((B, n_out), DTYPE),
+            "Y_hat": np.empty((B, n_out), DTYPE),
+            "delta_Z2": np.empty((B, n_out), DTYPE),
+            "delta_X2": np.empty((B, n_h), DTYPE),
+            "delta_Z1": np.empty((B, n_h), DTYPE),
+            "grad_W1": np.empty((n_in, n_h), DTYPE),
+            "grad_W2": np.empty((n_h, n_out), DTYPE),
+        }
     # Z1 = X1 W1
-    Z1 = np.matmul(X1, W1, out=_buf(ws, "Z1", (B, n_h)))
+    Z1 = np.matmul(X1, W1, out=buf["Z1"])
     # X2 = relu(Z1)
-    X2 = relu(Z1, out=_buf(ws, "X2", (B, n_h)))
+    X2 = relu(Z1, out=buf["X2"])
     # Z2 = X2 W2
-    Z2 = np.matmul(X2, W2, out=_buf(ws, "Z2", (B, n_out)))
+    Z2 = np.matmul(X2, W2, out=buf["Z2"])
     # Y_hat = σ(Z2)
-    Y_hat = sigmoid(Z2, out=_buf(ws, "Y_hat", (B, n_out)))
+    Y_hat = sigmoid(Z2, out=buf["Y_hat"])
     # J = -sum(Y ⊙ log(Y_hat) + (1 − Y) ⊙ log(1 − Y_hat))/(B*n_out)
     J = -(np.sum(Y * (-softplus(-Z2)) + (1 - Y) * (-softplus(Z2))) / (B * n_out))
-    # δZ2 = (Y_hat − Y)/(B*n_out)
-    v5 = np.subtract(Y_hat, Y, out=_buf(ws, "delta_Z2", (B, n_out)))
-    delta_Z2 = np.multiply(v5, (1 / (B * n_out)), out=_buf(ws, "delta_Z2", (B, n_out)))
+    # δZ2 = (Y_hat − Y)/(B*n_out), times lr (so every adjoint after it is lr times its value)
+    v5 = np.subtract(Y_hat, Y, out=buf["delta_Z2"])
+    delta_Z2 = np.multiply(v5, (lr / (B * n_out)), out=buf["delta_Z2"])
     # δX2 = δZ2 W2ᵀ
-    delta_X2 = np.matmul(delta_Z2, W2.T, out=_buf(ws, "delta_X2", (B, n_h)))
+    delta_X2 = np.matmul(delta_Z2, W2.T, out=buf["delta_X2"])
     # δZ1 = δX2 ⊙ relu'(Z1)
-    v8 = relu_prime(Z1, out=_buf(ws, "delta_Z1", (B, n_h)))
-    delta_Z1 = np.multiply(v8, delta_X2, out=_buf(ws, "delta_Z1", (B, n_h)))
-    # ∂J/∂W1 = X1ᵀ δZ1
-    grad_W1 = np.matmul(X1.T, delta_Z1, out=_buf(ws, "grad_W1", (n_in, n_h)))
-    # ∂J/∂W2 = X2ᵀ δZ2
-    grad_W2 = np.matmul(X2.T, delta_Z2, out=_buf(ws, "grad_W2", (n_h, n_out)))
-    np.multiply(grad_W1, lr, out=grad_W1)
+    v8 = relu_prime(Z1, out=buf["delta_Z1"])
+    delta_Z1 = np.multiply(v8, delta_X2, out=buf["delta_Z1"])
+    # ∂J/∂W1 = X1ᵀ δZ1, times lr
+    grad_W1 = np.matmul(X1.T, delta_Z1, out=buf["grad_W1"])
+    # ∂J/∂W2 = X2ᵀ δZ2, times lr
+    grad_W2 = np.matmul(X2.T, delta_Z2, out=buf["grad_W2"])
     np.subtract(W1, grad_W1, out=W1)
-    np.multiply(grad_W2, lr, out=grad_W2)
     np.subtract(W2, grad_W2, out=W2)
     return float(J)
 

@@ -216,14 +216,6 @@ def gradients(params, data, fwd=None):
     }
 
 
-def _buf(ws, key, shape):
-    """The workspace buffer ``key``, (re)allocated only when its shape changes."""
-    a = ws.get(key)
-    if a is None or a.shape != shape:
-        a = ws[key] = np.empty(shape, DTYPE)
-    return a
-
-
 def train_step(params, data, lr, ws):
     """One SGD step in place: forward, loss, backward and update, every array
     written into a buffer of the workspace ``ws`` (a dict kept across steps, so
@@ -239,44 +231,60 @@ def train_step(params, data, lr, ws):
     n_out = W3.shape[1]
     n_h1 = W1.shape[1]
     n_h2 = W2.shape[1]
+    # buffers for these sizes: allocated at the first step, reused after
+    buf = ws.get((B, n_in, n_out, n_h1, n_h2))
+    if buf is None:
+        buf = ws[(B, n_in, n_out, n_h1, n_h2)] = {
+            "Z1": np.empty((B, n_h1), DTYPE),
+            "X2": np.empty((B, n_h1), DTYPE),
+            "Z2": np.empty((B, n_h2), DTYPE),
+            "X3": np.empty((B, n_h2), DTYPE),
+            "Z3": np.empty((B, n_out), DTYPE),
+            "Y_hat": np.empty((B, n_out), DTYPE),
+            "delta_Z3": np.empty((B, n_out), DTYPE),
+            "delta_X3": np.empty((B, n_h2), DTYPE),
+            "delta_Z2": np.empty((B, n_h2), DTYPE),
+            "delta_X2": np.empty((B, n_h1), DTYPE),
+            "delta_Z1": np.empty((B, n_h1), DTYPE),
+            "grad_W1": np.empty((n_in, n_h1), DTYPE),
+            "grad_W2": np.empty((n_h1, n_h2), DTYPE),
+            "grad_W3": np.empty((n_h2, n_out), DTYPE),
+        }
     # Z1 = X1 W1
-    Z1 = np.matmul(X1, W1, out=_buf(ws, "Z1", (B, n_h1)))
+    Z1 = np.matmul(X1, W1, out=buf["Z1"])
     # X2 = relu(Z1)
-    X2 = relu(Z1, out=_buf(ws, "X2", (B, n_h1)))
+    X2 = relu(Z1, out=buf["X2"])
     # Z2 = X2 W2
-    Z2 = np.matmul(X2, W2, out=_buf(ws, "Z2", (B, n_h2)))
+    Z2 = np.matmul(X2, W2, out=buf["Z2"])
     # X3 = relu(Z2)
-    X3 = relu(Z2, out=_buf(ws, "X3", (B, n_h2)))
+    X3 = relu(Z2, out=buf["X3"])
     # Z3 = X3 W3
-    Z3 = np.matmul(X3, W3, out=_buf(ws, "Z3", (B, n_out)))
+    Z3 = np.matmul(X3, W3, out=buf["Z3"])
     # Y_hat = σ(Z3)
-    Y_hat = sigmoid(Z3, out=_buf(ws, "Y_hat", (B, n_out)))
+    Y_hat = sigmoid(Z3, out=buf["Y_hat"])
     # J = -sum(Y ⊙ log(Y_hat) + (1 − Y) ⊙ log(1 − Y_hat))/(B*n_out)
     J = -(np.sum(Y * (-softplus(-Z3)) + (1 - Y) * (-softplus(Z3))) / (B * n_out))
-    # δZ3 = (Y_hat − Y)/(B*n_out)
-    v7 = np.subtract(Y_hat, Y, out=_buf(ws, "delta_Z3", (B, n_out)))
-    delta_Z3 = np.multiply(v7, (1 / (B * n_out)), out=_buf(ws, "delta_Z3", (B, n_out)))
+    # δZ3 = (Y_hat − Y)/(B*n_out), times lr (so every adjoint after it is lr times its value)
+    v7 = np.subtract(Y_hat, Y, out=buf["delta_Z3"])
+    delta_Z3 = np.multiply(v7, (lr / (B * n_out)), out=buf["delta_Z3"])
     # δX3 = δZ3 W3ᵀ
-    delta_X3 = np.matmul(delta_Z3, W3.T, out=_buf(ws, "delta_X3", (B, n_h2)))
+    delta_X3 = np.matmul(delta_Z3, W3.T, out=buf["delta_X3"])
     # δZ2 = δX3 ⊙ relu'(Z2)
-    v10 = relu_prime(Z2, out=_buf(ws, "delta_Z2", (B, n_h2)))
-    delta_Z2 = np.multiply(v10, delta_X3, out=_buf(ws, "delta_Z2", (B, n_h2)))
+    v10 = relu_prime(Z2, out=buf["delta_Z2"])
+    delta_Z2 = np.multiply(v10, delta_X3, out=buf["delta_Z2"])
     # δX2 = δZ2 W2ᵀ
-    delta_X2 = np.matmul(delta_Z2, W2.T, out=_buf(ws, "delta_X2", (B, n_h1)))
+    delta_X2 = np.matmul(delta_Z2, W2.T, out=buf["delta_X2"])
     # δZ1 = δX2 ⊙ relu'(Z1)
-    v13 = relu_prime(Z1, out=_buf(ws, "delta_Z1", (B, n_h1)))
-    delta_Z1 = np.multiply(v13, delta_X2, out=_buf(ws, "delta_Z1", (B, n_h1)))
-    # ∂J/∂W1 = X1ᵀ δZ1
-    grad_W1 = np.matmul(X1.T, delta_Z1, out=_buf(ws, "grad_W1", (n_in, n_h1)))
-    # ∂J/∂W2 = X2ᵀ δZ2
-    grad_W2 = np.matmul(X2.T, delta_Z2, out=_buf(ws, "grad_W2", (n_h1, n_h2)))
-    # ∂J/∂W3 = X3ᵀ δZ3
-    grad_W3 = np.matmul(X3.T, delta_Z3, out=_buf(ws, "grad_W3", (n_h2, n_out)))
-    np.multiply(grad_W1, lr, out=grad_W1)
+    v13 = relu_prime(Z1, out=buf["delta_Z1"])
+    delta_Z1 = np.multiply(v13, delta_X2, out=buf["delta_Z1"])
+    # ∂J/∂W1 = X1ᵀ δZ1, times lr
+    grad_W1 = np.matmul(X1.T, delta_Z1, out=buf["grad_W1"])
+    # ∂J/∂W2 = X2ᵀ δZ2, times lr
+    grad_W2 = np.matmul(X2.T, delta_Z2, out=buf["grad_W2"])
+    # ∂J/∂W3 = X3ᵀ δZ3, times lr
+    grad_W3 = np.matmul(X3.T, delta_Z3, out=buf["grad_W3"])
     np.subtract(W1, grad_W1, out=W1)
-    np.multiply(grad_W2, lr, out=grad_W2)
     np.subtract(W2, grad_W2, out=W2)
-    np.multiply(grad_W3, lr, out=grad_W3)
     np.subtract(W3, grad_W3, out=W3)
     return float(J)
 
