@@ -533,8 +533,8 @@ def check_labels(ds: Dataset, n_classes: int, where: str) -> None:
         bad = sorted({int(v) for v in ds.targets[rows]})
         shown = ", ".join(str(v) for v in bad[:5]) + (", ..." if len(bad) > 5 else "")
         raise SpecError(
-            f"{ds.name} has labels outside 0..{n_classes - 1} (the network has {n_classes} "
-            f"classes): {shown} in {rows.size} example(s), first at example {int(rows[0])}",
+            f"{ds.name} has labels outside 0..{n_classes - 1} ({n_classes} classes expected): "
+            f"{shown} in {rows.size} example(s), first at example {int(rows[0])}",
             where,
             1,
             1,

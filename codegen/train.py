@@ -128,8 +128,9 @@ def confusion(mod: ModuleType, params: dict, data: dict) -> list[list[int]] | No
 # ---------------------------------------------------------------------------
 
 
-def _progress(epochs: int, stream=sys.stderr):
+def _progress(epochs: int):
     def show(epoch: int, history: dict) -> None:
+        stream = sys.stderr
         done = epoch + 1
         bar = "#" * (20 * done // epochs) + "." * (20 - 20 * done // epochs)
         parts = [f"epoch {done:>4}/{epochs} [{bar}]", f"loss {history['loss'][-1]:.5g}"]
@@ -202,12 +203,14 @@ def _plot(path: str, history: dict) -> None:
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     ax.set_yscale("log")
+    handles = ax.get_lines()
     if history.get("val_accuracy") and history["val_accuracy"][0] is not None:
         acc = ax.twinx()
-        acc.plot(epochs, history["val_accuracy"], color="tab:green", label="val. accuracy")
+        acc.plot(epochs, history["val_accuracy"], color="tab:green", label="validation accuracy")
         acc.set_ylabel("validation accuracy")
         acc.set_ylim(0, 1)
-    ax.legend(loc="upper right")
+        handles = [*handles, *acc.get_lines()]
+    ax.legend(handles=handles, loc="center right")
     fig.tight_layout()
     tmp = Path(path).with_suffix(".tmp.png")
     fig.savefig(tmp)
