@@ -36,6 +36,8 @@ class Emitter:
         self.lines: list[str] = []
         self.count = 0
         self.buffers: dict[str, str] = {}  # buffer name -> NumPy shape, as code
+        self.known: dict = {}  # form -> the local holding its value, for reuse
+        self.log_softmax: set = set()  # LogSoftmax forms a later line needs
 
     # -- helpers -------------------------------------------------------------------------------
     def buffer(self, e, name: str | None = None) -> str:
@@ -66,6 +68,24 @@ class Emitter:
     # -- values --------------------------------------------------------------------------------
     def value(self, e, out: str | None = None) -> str:
         """Statements for ``e``; returns code naming its value (written to ``out`` if given)."""
+        key = _key(e)
+        if out is None and key in self.known:  # computed before, its buffer unchanged since
+            return self.known[key]
+        code = self._value(e, out)
+        if out is None and isinstance(e, sp.MatrixExpr) and not isinstance(
+                e, (sp.MatrixSymbol, Vector, sp.Transpose, Broadcast)):
+            self.known[key] = code
+        return code
+
+    def reuse(self, form):
+        """``form`` with every sub-form computed earlier replaced by the local holding it."""
+
+        def known(n):
+            return isinstance(n, sp.MatrixExpr) and self.known.get(_key(n), "").isidentifier()
+
+        return form.replace(known, lambda n: sp.MatrixSymbol(self.known[_key(n)], *n.shape))
+
+    def _value(self, e, out: str | None = None) -> str:
         if isinstance(e, (sp.MatrixSymbol, Vector)):
             return self._copy(str(e.name), e, out)
         if not isinstance(e, sp.MatrixExpr):
@@ -99,6 +119,11 @@ class Emitter:
             return self._emit(f"{rule.name}({arg}{params}, out={out or self.buffer(e)})")
         if isinstance(e, Softmax):
             axis = -1 if np_rank(e.arg) == 1 else e.axis
+            log_form = LogSoftmax(e.arg, e.axis)
+            # the loss needs its log: the softmax is then the exp of the log-softmax
+            if _key(log_form) in {_key(f) for f in self.log_softmax}:
+                logs = self.value(log_form)
+                return self._emit(f"np.exp({logs}, out={out or self.buffer(e)})")
             arg = self.value(e.arg)
             return self._emit(f"softmax({arg}, axis={axis}, out={out or self.buffer(e)})")
         if isinstance(e, LogSoftmax):
@@ -215,6 +240,11 @@ def _coeff(e):
 
 
 __all__ = ["Emitter", "np_shape", "SumAll"]
+
+
+def _key(e) -> str:
+    """A key equal for equal forms whatever the order of their terms (srepr sorts them)."""
+    return sp.srepr(e)
 
 
 def _has_delta(e) -> bool:

@@ -20,7 +20,7 @@ from derive.printing import numpy_code, text
 
 from . import kernels
 from .emit import Emitter
-from .printer import CodePrinter, kernel_names, stabilise
+from .printer import CodePrinter, LogSoftmax, kernel_names, stabilise
 
 
 @dataclass
@@ -214,11 +214,11 @@ def context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
     bwd_used = _symbols(s.matrix for s in [*d.steps, *d.gradients.values()])
     bwd_defined = {s.symbol for s in d.steps}
     emitter = Emitter(printer)
+    emitter.log_softmax = {n for n in sp.preorder_traversal(stable[net.loss])
+                           if isinstance(n, LogSoftmax)}
     for eq in net.equations[:-1]:
         emitter.lines.append(f"# {eq.name} = {text(defs[eq.name])}")
         emitter.assign(eq.name, stable[eq.name])
-    emitter.lines.append(f"# {net.loss} = {text(defs[net.loss])}")
-    emitter.lines.append(f"{net.loss} = {printer.doprint(stable[net.loss])}")
     for s in d.steps:
         scaled = _times_lr(s.matrix)
         note = (
@@ -231,6 +231,9 @@ def context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
     for p, s in d.gradients.items():
         emitter.lines.append(f"# {s.text()}, times lr")
         emitter.assign("grad_" + p, _times_lr(s.matrix))
+    # the loss last, reusing what the forward and backward lines hold (X3 − T, log_softmax)
+    emitter.lines.append(f"# {net.loss} = {text(defs[net.loss])}")
+    emitter.lines.append(f"{net.loss} = {printer.doprint(emitter.reuse(stable[net.loss]))}")
     step_used = (
         fwd_used
         | bwd_used

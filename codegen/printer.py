@@ -93,6 +93,22 @@ class CodePrinter(NumpyFormPrinter):
         axis = -1 if np_rank(e.arg) == 1 else e.axis
         return f"log_softmax({self._print(e.arg)}, axis={axis})"
 
+    def _print_SumAll(self, e):
+        """Σ of a square or of a product of two same-shaped arrays: one ``np.vdot`` call."""
+        from derive.matexpr import Broadcast
+        from derive.printing import np_rank
+
+        arg = e.arg
+        pair = None
+        if isinstance(arg, sp.HadamardPower) and arg.exp == 2:
+            pair = (arg.base, arg.base)
+        elif isinstance(arg, sp.HadamardProduct) and len(arg.args) == 2:
+            pair = arg.args
+        if pair and all(not isinstance(a, (Broadcast, sp.HadamardPower)) and
+                        np_rank(a) == np_rank(arg) for a in pair):
+            return f"np.vdot({self._print(pair[0])}, {self._print(pair[1])})"
+        return super()._print_SumAll(e)
+
     def _print_Float(self, e):
         return repr(float(e))
 

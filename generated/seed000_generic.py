@@ -109,7 +109,7 @@ def forward(params, data):
     # y = h S
     y = h @ S
     # L = sum((y − t)²)
-    L = np.sum((y - t) ** 2)
+    L = np.vdot(y - t, y - t)
     return {
         "u": u,
         "h": h,
@@ -192,8 +192,6 @@ def train_step(params, data, lr, ws):
     h = relu(u, out=buf["h"])
     # y = h S
     y = np.matmul(h, S, out=buf["y"])
-    # L = sum((y − t)²)
-    L = np.sum((y - t) ** 2)
     # δy = 2 (y − t), times lr (so every adjoint after it is lr times its value)
     v4 = np.subtract(y, t, out=buf["delta_y"])
     delta_y = np.multiply(v4, (2 * lr), out=buf["delta_y"])
@@ -206,6 +204,8 @@ def train_step(params, data, lr, ws):
     grad_W = np.matmul(x.T, delta_u, out=buf["grad_W"])
     # ∂L/∂S = hᵀ δy, times lr
     grad_S = np.matmul(h.T, delta_y, out=buf["grad_S"])
+    # L = sum((y − t)²)
+    L = np.vdot(y - t, y - t)
     np.subtract(W, grad_W, out=W)
     np.subtract(S, grad_S, out=S)
     return float(L)

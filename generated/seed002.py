@@ -157,7 +157,7 @@ def forward(params, data):
     # y_hat = softmax(z3)
     y_hat = softmax(z3, axis=1)
     # L = -sum(T ⊙ log(y_hat))/B
-    L = -(np.sum(T * (log_softmax(z3, axis=1))) / B)
+    L = -(np.vdot(T, log_softmax(z3, axis=1)) / B)
     return {
         "z1": z1,
         "a1": a1,
@@ -263,6 +263,7 @@ def train_step(params, data, lr, ws):
             "a2": np.empty((B, n_h2), DTYPE),
             "z3": np.empty((B, n_out), DTYPE),
             "y_hat": np.empty((B, n_out), DTYPE),
+            "_t9": np.empty((B, n_out), DTYPE),
             "delta_z3": np.empty((B, n_out), DTYPE),
             "delta_a2": np.empty((B, n_h2), DTYPE),
             "delta_z2": np.empty((B, n_h2), DTYPE),
@@ -289,24 +290,23 @@ def train_step(params, data, lr, ws):
     v7 = np.matmul(a2, W3, out=buf["z3"])
     z3 = np.add(v7, b3, out=buf["z3"])
     # y_hat = softmax(z3)
-    y_hat = softmax(z3, axis=1, out=buf["y_hat"])
-    # L = -sum(T ⊙ log(y_hat))/B
-    L = -(np.sum(T * (log_softmax(z3, axis=1))) / B)
+    v10 = log_softmax(z3, axis=1, out=buf["_t9"])
+    y_hat = np.exp(v10, out=buf["y_hat"])
     # δz3 = (y_hat − T)/B, times lr (so every adjoint after it is lr times its value)
-    v10 = np.subtract(y_hat, T, out=buf["delta_z3"])
-    delta_z3 = np.multiply(v10, (lr / B), out=buf["delta_z3"])
+    v12 = np.subtract(y_hat, T, out=buf["delta_z3"])
+    delta_z3 = np.multiply(v12, (lr / B), out=buf["delta_z3"])
     # δa2 = δz3 W3ᵀ
     delta_a2 = np.matmul(delta_z3, W3.T, out=buf["delta_a2"])
     # δz2 = δa2 ⊙ a2 ⊙ (1 − a2)
-    v13 = np.subtract(1, a2, out=buf["delta_z2"])
-    v14 = np.multiply(v13, a2, out=buf["delta_z2"])
-    delta_z2 = np.multiply(v14, delta_a2, out=buf["delta_z2"])
+    v15 = np.subtract(1, a2, out=buf["delta_z2"])
+    v16 = np.multiply(v15, a2, out=buf["delta_z2"])
+    delta_z2 = np.multiply(v16, delta_a2, out=buf["delta_z2"])
     # δa1 = δz2 W2ᵀ
     delta_a1 = np.matmul(delta_z2, W2.T, out=buf["delta_a1"])
     # δz1 = δa1 ⊙ a1 ⊙ (1 − a1)
-    v17 = np.subtract(1, a1, out=buf["delta_z1"])
-    v18 = np.multiply(v17, a1, out=buf["delta_z1"])
-    delta_z1 = np.multiply(v18, delta_a1, out=buf["delta_z1"])
+    v19 = np.subtract(1, a1, out=buf["delta_z1"])
+    v20 = np.multiply(v19, a1, out=buf["delta_z1"])
+    delta_z1 = np.multiply(v20, delta_a1, out=buf["delta_z1"])
     # ∂L/∂W1 = Xᵀ δz1, times lr
     grad_W1 = np.matmul(X.T, delta_z1, out=buf["grad_W1"])
     # ∂L/∂b1 = 1ᵀ δz1, times lr
@@ -319,6 +319,8 @@ def train_step(params, data, lr, ws):
     grad_W3 = np.matmul(a2.T, delta_z3, out=buf["grad_W3"])
     # ∂L/∂b3 = 1ᵀ δz3, times lr
     grad_b3 = np.sum(delta_z3, axis=0, out=buf["grad_b3"])
+    # L = -sum(T ⊙ log(y_hat))/B
+    L = -(np.vdot(T, v10) / B)
     np.subtract(W1, grad_W1, out=W1)
     np.subtract(b1, grad_b1, out=b1)
     np.subtract(W2, grad_W2, out=W2)

@@ -123,7 +123,7 @@ def forward(params, data):
     # X3 = σ(X3_in)
     X3 = sigmoid(X3_in)
     # E = sum((X3 − T)²)/2
-    E = np.sum((X3 - T) ** 2) / 2
+    E = np.vdot(X3 - T, X3 - T) / 2
     return {
         "X1_in": X1_in,
         "X1": X1,
@@ -238,8 +238,6 @@ def train_step(params, data, lr, ws):
     X3_in = np.matmul(X2, W3, out=buf["X3_in"])
     # X3 = σ(X3_in)
     X3 = sigmoid(X3_in, out=buf["X3"])
-    # E = sum((X3 − T)²)/2
-    E = np.sum((X3 - T) ** 2) / 2
     # δX3_in = X3 ⊙ (1 − X3) ⊙ (X3 − T), times lr (so every adjoint after it is lr times its value)
     v7 = np.subtract(1, X3, out=buf["delta_X3_in"])
     v9 = np.subtract(X3, T, out=buf["_t8"])
@@ -264,6 +262,8 @@ def train_step(params, data, lr, ws):
     grad_W2 = np.matmul(X1.T, delta_X2_in, out=buf["grad_W2"])
     # ∂E/∂W3 = X2ᵀ δX3_in, times lr
     grad_W3 = np.matmul(X2.T, delta_X3_in, out=buf["grad_W3"])
+    # E = sum((X3 − T)²)/2
+    E = np.vdot(v9, v9) / 2
     np.subtract(W1, grad_W1, out=W1)
     np.subtract(W2, grad_W2, out=W2)
     np.subtract(W3, grad_W3, out=W3)

@@ -220,8 +220,6 @@ def train_step(params, data, lr, ws):
     Z2 = np.matmul(X2, W2, out=buf["Z2"])
     # Y_hat = σ(Z2)
     Y_hat = sigmoid(Z2, out=buf["Y_hat"])
-    # J = -sum(Y ⊙ log(Y_hat) + (1 − Y) ⊙ log(1 − Y_hat))/(B*n_out)
-    J = -(np.sum(Y * (-softplus(-Z2)) + (1 - Y) * (-softplus(Z2))) / (B * n_out))
     # δZ2 = (Y_hat − Y)/(B*n_out), times lr (so every adjoint after it is lr times its value)
     v5 = np.subtract(Y_hat, Y, out=buf["delta_Z2"])
     delta_Z2 = np.multiply(v5, (lr / (B * n_out)), out=buf["delta_Z2"])
@@ -234,6 +232,8 @@ def train_step(params, data, lr, ws):
     grad_W1 = np.matmul(X1.T, delta_Z1, out=buf["grad_W1"])
     # ∂J/∂W2 = X2ᵀ δZ2, times lr
     grad_W2 = np.matmul(X2.T, delta_Z2, out=buf["grad_W2"])
+    # J = -sum(Y ⊙ log(Y_hat) + (1 − Y) ⊙ log(1 − Y_hat))/(B*n_out)
+    J = -(np.sum(Y * (-softplus(-Z2)) + (1 - Y) * (-softplus(Z2))) / (B * n_out))
     np.subtract(W1, grad_W1, out=W1)
     np.subtract(W2, grad_W2, out=W2)
     return float(J)

@@ -262,8 +262,6 @@ def train_step(params, data, lr, ws):
     Z3 = np.matmul(X3, W3, out=buf["Z3"])
     # Y_hat = σ(Z3)
     Y_hat = sigmoid(Z3, out=buf["Y_hat"])
-    # J = -sum(Y ⊙ log(Y_hat) + (1 − Y) ⊙ log(1 − Y_hat))/(B*n_out)
-    J = -(np.sum(Y * (-softplus(-Z3)) + (1 - Y) * (-softplus(Z3))) / (B * n_out))
     # δZ3 = (Y_hat − Y)/(B*n_out), times lr (so every adjoint after it is lr times its value)
     v7 = np.subtract(Y_hat, Y, out=buf["delta_Z3"])
     delta_Z3 = np.multiply(v7, (lr / (B * n_out)), out=buf["delta_Z3"])
@@ -283,6 +281,8 @@ def train_step(params, data, lr, ws):
     grad_W2 = np.matmul(X2.T, delta_Z2, out=buf["grad_W2"])
     # ∂J/∂W3 = X3ᵀ δZ3, times lr
     grad_W3 = np.matmul(X3.T, delta_Z3, out=buf["grad_W3"])
+    # J = -sum(Y ⊙ log(Y_hat) + (1 − Y) ⊙ log(1 − Y_hat))/(B*n_out)
+    J = -(np.sum(Y * (-softplus(-Z3)) + (1 - Y) * (-softplus(Z3))) / (B * n_out))
     np.subtract(W1, grad_W1, out=W1)
     np.subtract(W2, grad_W2, out=W2)
     np.subtract(W3, grad_W3, out=W3)
