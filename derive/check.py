@@ -82,11 +82,7 @@ def _symbol_array(name: str, shape: tuple[int, ...]) -> np.ndarray:
 
 def _shape(q: ir.Quantity, dims: dict[str, int]) -> tuple[int, ...]:
     return tuple(
-        int(
-            sp.sympify(d).xreplace(
-                {sp.Symbol(k, integer=True, positive=True): v for k, v in dims.items()}
-            )
-        )
+        int(d.xreplace({sp.Symbol(k, integer=True, positive=True): v for k, v in dims.items()}))
         for d in q.shape
     )
 

@@ -15,6 +15,21 @@ import itertools
 import sympy as sp
 
 _DIM: dict[sp.Symbol, sp.Expr] = {}
+
+
+def as_expr(x) -> sp.Expr:
+    """An internal number (a Python int or float) as a SymPy number; SymPy objects unchanged.
+
+    Only the engine's own values pass through here: user text is parsed with
+    ``ast`` and never converted by SymPy's string-accepting ``sympify``.
+    """
+    if isinstance(x, sp.Basic):
+        return x
+    if isinstance(x, bool):
+        raise TypeError("a boolean is not a number here")
+    return sp.Integer(int(x)) if float(x).is_integer() and isinstance(x, int) else sp.Float(x)
+
+
 _counter = itertools.count()
 
 
@@ -23,14 +38,14 @@ def new_index(dim: sp.Expr, stem: str = "k") -> sp.Expr:
     if dim == 1:
         return sp.Integer(0)
     sym = sp.Symbol(f"{stem}{next(_counter)}", integer=True)
-    _DIM[sym] = sp.sympify(dim)
+    _DIM[sym] = as_expr(dim)
     return sym
 
 
 def named_index(name: str, dim: sp.Expr) -> sp.Symbol:
     """An index with a fixed, readable name (used when displaying forms)."""
     sym = sp.Symbol(name, integer=True)
-    _DIM[sym] = sp.sympify(dim)
+    _DIM[sym] = as_expr(dim)
     return sym
 
 

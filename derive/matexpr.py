@@ -19,7 +19,7 @@ from __future__ import annotations
 import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixExpr
 
-from .indices import dim_of, is_index, new_index
+from .indices import as_expr, dim_of, is_index, new_index
 from .rules import SoftmaxAt
 
 
@@ -89,7 +89,7 @@ class Broadcast(MatrixExpr):
     """``X`` of shape (1, c), (r, 1) or (1, 1) stretched to ``(rows, cols)``."""
 
     def __new__(cls, X, rows, cols):
-        return sp.Basic.__new__(cls, X, sp.sympify(rows), sp.sympify(cols))
+        return sp.Basic.__new__(cls, X, as_expr(rows), as_expr(cols))
 
     arg = property(lambda self: self.args[0])
     shape = property(lambda self: (self.args[1], self.args[2]))

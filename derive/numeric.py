@@ -22,6 +22,7 @@ import numpy as np
 import sympy as sp
 
 from . import ir
+from .indices import as_expr
 from .matexpr import Broadcast, Map, Softmax, SumAll, SumAxis, Vector
 from .rules import RULES, GenericFunction, generic_base, np_softmax, rule_of
 
@@ -81,9 +82,9 @@ def _vectorize(fn, x):
 
 def _scalar(value: sp.Expr, scalars: dict, exact: bool):
     """A scalar of the spec (number, const, dimension) with the given values put in."""
-    value = sp.sympify(value)
+    value = as_expr(value)
     value = value.xreplace(
-        {s: sp.sympify(scalars[s.name]) for s in value.free_symbols if s.name in scalars}
+        {s: as_expr(scalars[s.name]) for s in value.free_symbols if s.name in scalars}
     )
     return value if exact else float(value)
 

@@ -85,7 +85,7 @@ def _t(expr):
 
 def scale(coeff, m):
     """``coeff · m`` kept as written: ``2 (y − t)``, not ``2y − 2t``."""
-    coeff = sp.sympify(coeff)
+    coeff = sp.Integer(coeff) if isinstance(coeff, int) else coeff
     if coeff == 1:
         return m
     if coeff.could_extract_minus_sign() and isinstance(m, sp.MatAdd):

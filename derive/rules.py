@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
-from .indices import dim_of, new_index
+from .indices import as_expr, dim_of, new_index
 
 # ---------------------------------------------------------------------------
 # numeric kernels (stable: finite for |z| ~ 1000)
@@ -257,7 +257,7 @@ class SoftmaxAt(sp.Expr):
     is_commutative = True
 
     def __new__(cls, body, kappa, k, n):
-        return sp.Expr.__new__(cls, body, kappa, sp.sympify(k), sp.sympify(n))
+        return sp.Expr.__new__(cls, body, kappa, as_expr(k), as_expr(n))
 
     body = property(lambda self: self.args[0])
     kappa = property(lambda self: self.args[1])

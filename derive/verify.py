@@ -234,7 +234,7 @@ class Evaluator:
 
     def truth(self, wrt: str) -> np.ndarray:
         q = self.net.quantities[wrt]
-        value = np.asarray(self.env["delta_" + wrt]).reshape(_np_shape(q, self.dims))
+        value = np.asarray(self.env["delta_" + wrt]).reshape(_shape(q, self.dims))
         return _t(value) if self.transposed else value
 
     def claim(self, node: ir.Node, env_extra: dict):
@@ -253,24 +253,13 @@ def _t(v):
     return v.T if v.ndim == 2 else v
 
 
-def _np_shape(q: ir.Quantity, dims: dict) -> tuple:
-    return tuple(
-        int(
-            sp.sympify(d).subs(
-                {sp.Symbol(k, integer=True, positive=True): v for k, v in dims.items()}
-            )
-        )
-        for d in q.shape
-    )
-
-
 def _zero(expr) -> bool:
     """Identically zero, decided symbolically (function values as independent symbols)."""
     import symengine as se
 
     if expr == 0:
         return True
-    num, _ = se.sympify(_atomize(sp.sympify(expr), {})).as_numer_denom()
+    num, _ = se.sympify(_atomize(expr, {})).as_numer_denom()
     return se.expand(num) == 0
 
 
