@@ -52,13 +52,14 @@ class Emitter:
     def scalar(self, e) -> str:
         return self.printer.paren(e)
 
-    def assign(self, name: str, e) -> None:
-        """``name = e``, computed into the workspace buffer ``name``."""
+    def assign(self, name: str, e, into: str | None = None) -> None:
+        """``name = e``, computed into the workspace buffer ``name`` (or ``into``'s)."""
         if not isinstance(e, sp.MatrixExpr):
             self.lines.append(f"{name} = {self.printer.doprint(e)}")
             return
         before = len(self.lines)
-        code = self.value(e, out=self.buffer(e, name))
+        out = f'buf["{into}"]' if into is not None else self.buffer(e, name)
+        code = self.value(e, out=out)
         last = self.lines[-1] if len(self.lines) > before else ""
         if last.startswith(f"{code} = "):
             self.lines[-1] = f"{name} = " + last[len(code) + 3 :]

@@ -15,8 +15,9 @@ import sympy as sp
 
 from derive import ir
 from derive.derivation import Derivation
-from derive.matexpr import Broadcast, forward_form
+from derive.matexpr import Broadcast, Map, Softmax, forward_form
 from derive.printing import numpy_code, text
+from derive.rules import rule_of
 
 from . import kernels
 from .emit import Emitter
@@ -118,6 +119,13 @@ def _batch_axes(net: ir.Network) -> tuple[str, dict[str, int]]:
     return dim, {q.name: [str(d) for d in q.shape].index(dim) for q in arrays}
 
 
+def _in_place_safe(form) -> bool:
+    """Kernels that may write their result over their argument."""
+    if isinstance(form, Softmax):
+        return True
+    return rule_of(form.func_class).name in {"relu", "sigmoid", "tanh", "softplus", "exp", "log"}
+
+
 def _times_lr(form):
     """The form of ``lr`` times this adjoint, for a step that updates ``p -= grad``.
 
@@ -216,9 +224,18 @@ def context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
     emitter = Emitter(printer)
     emitter.log_softmax = {n for n in sp.preorder_traversal(stable[net.loss])
                            if isinstance(n, LogSoftmax)}
-    for eq in net.equations[:-1]:
+    later = [stable[eq.name] for eq in net.equations] + [
+        s.matrix for s in [*d.steps, *d.gradients.values()]]
+    for n, eq in enumerate(net.equations[:-1]):
         emitter.lines.append(f"# {eq.name} = {text(defs[eq.name])}")
-        emitter.assign(eq.name, stable[eq.name])
+        form = stable[eq.name]
+        # an activation whose argument nothing later reads runs in that argument's buffer
+        arg = getattr(form, "arg", None)
+        in_place = (isinstance(form, (Map, Softmax)) and isinstance(arg, sp.MatrixSymbol)
+                    and _in_place_safe(form)
+                    and str(arg.name) not in _symbols(later[n + 1:])
+                    and str(arg.name) in emitter.buffers)
+        emitter.assign(eq.name, form, into=str(arg.name) if in_place else None)
     for s in d.steps:
         scaled = _times_lr(s.matrix)
         note = (

@@ -258,9 +258,7 @@ def train_step(params, data, lr, ws):
     if buf is None:
         buf = ws[(B, n_in, n_out, n_h1, n_h2)] = {
             "z1": np.empty((B, n_h1), DTYPE),
-            "a1": np.empty((B, n_h1), DTYPE),
             "z2": np.empty((B, n_h2), DTYPE),
-            "a2": np.empty((B, n_h2), DTYPE),
             "z3": np.empty((B, n_out), DTYPE),
             "y_hat": np.empty((B, n_out), DTYPE),
             "_t9": np.empty((B, n_out), DTYPE),
@@ -280,12 +278,12 @@ def train_step(params, data, lr, ws):
     v1 = np.matmul(X, W1, out=buf["z1"])
     z1 = np.add(v1, b1, out=buf["z1"])
     # a1 = σ(z1)
-    a1 = sigmoid(z1, out=buf["a1"])
+    a1 = sigmoid(z1, out=buf["z1"])
     # z2 = a1 W2 + b2
     v4 = np.matmul(a1, W2, out=buf["z2"])
     z2 = np.add(v4, b2, out=buf["z2"])
     # a2 = σ(z2)
-    a2 = sigmoid(z2, out=buf["a2"])
+    a2 = sigmoid(z2, out=buf["z2"])
     # z3 = a2 W3 + b3
     v7 = np.matmul(a2, W3, out=buf["z3"])
     z3 = np.add(v7, b3, out=buf["z3"])

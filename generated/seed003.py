@@ -211,11 +211,8 @@ def train_step(params, data, lr, ws):
     if buf is None:
         buf = ws[(n, d_in, d_out, h1, h2)] = {
             "X1_in": np.empty((n, h1), DTYPE),
-            "X1": np.empty((n, h1), DTYPE),
             "X2_in": np.empty((n, h2), DTYPE),
-            "X2": np.empty((n, h2), DTYPE),
             "X3_in": np.empty((n, d_out), DTYPE),
-            "X3": np.empty((n, d_out), DTYPE),
             "delta_X3_in": np.empty((n, d_out), DTYPE),
             "_t8": np.empty((n, d_out), DTYPE),
             "delta_X2": np.empty((n, h2), DTYPE),
@@ -229,15 +226,15 @@ def train_step(params, data, lr, ws):
     # X1_in = X0 W1
     X1_in = np.matmul(X0, W1, out=buf["X1_in"])
     # X1 = σ(X1_in)
-    X1 = sigmoid(X1_in, out=buf["X1"])
+    X1 = sigmoid(X1_in, out=buf["X1_in"])
     # X2_in = X1 W2
     X2_in = np.matmul(X1, W2, out=buf["X2_in"])
     # X2 = σ(X2_in)
-    X2 = sigmoid(X2_in, out=buf["X2"])
+    X2 = sigmoid(X2_in, out=buf["X2_in"])
     # X3_in = X2 W3
     X3_in = np.matmul(X2, W3, out=buf["X3_in"])
     # X3 = σ(X3_in)
-    X3 = sigmoid(X3_in, out=buf["X3"])
+    X3 = sigmoid(X3_in, out=buf["X3_in"])
     # δX3_in = X3 ⊙ (1 − X3) ⊙ (X3 − T), times lr (so every adjoint after it is lr times its value)
     v7 = np.subtract(1, X3, out=buf["delta_X3_in"])
     v9 = np.subtract(X3, T, out=buf["_t8"])
