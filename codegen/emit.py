@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from derive.matexpr import Broadcast, Map, Softmax, SumAll, SumAxis, Vector
+from derive.matexpr import Broadcast, Map, Softmax, SumAxis, Vector
 from derive.printing import np_rank
 from derive.rules import rule_of
 
@@ -73,8 +73,11 @@ class Emitter:
         if out is None and key in self.known:  # computed before, its buffer unchanged since
             return self.known[key]
         code = self._value(e, out)
-        if out is None and isinstance(e, sp.MatrixExpr) and not isinstance(
-                e, (sp.MatrixSymbol, Vector, sp.Transpose, Broadcast)):
+        if (
+            out is None
+            and isinstance(e, sp.MatrixExpr)
+            and not isinstance(e, (sp.MatrixSymbol, Vector, sp.Transpose, Broadcast))
+        ):
             self.known[key] = code
         return code
 
@@ -240,7 +243,7 @@ def _coeff(e):
     return sp.Integer(1), e
 
 
-__all__ = ["Emitter", "np_shape", "SumAll"]
+__all__ = ["Emitter", "np_shape", "scale_terms"]
 
 
 def _key(e) -> str:

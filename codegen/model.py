@@ -222,19 +222,24 @@ def context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
     bwd_used = _symbols(s.matrix for s in [*d.steps, *d.gradients.values()])
     bwd_defined = {s.symbol for s in d.steps}
     emitter = Emitter(printer)
-    emitter.log_softmax = {n for n in sp.preorder_traversal(stable[net.loss])
-                           if isinstance(n, LogSoftmax)}
+    emitter.log_softmax = {
+        n for n in sp.preorder_traversal(stable[net.loss]) if isinstance(n, LogSoftmax)
+    }
     later = [stable[eq.name] for eq in net.equations] + [
-        s.matrix for s in [*d.steps, *d.gradients.values()]]
+        s.matrix for s in [*d.steps, *d.gradients.values()]
+    ]
     for n, eq in enumerate(net.equations[:-1]):
         emitter.lines.append(f"# {eq.name} = {text(defs[eq.name])}")
         form = stable[eq.name]
         # an activation whose argument nothing later reads runs in that argument's buffer
         arg = getattr(form, "arg", None)
-        in_place = (isinstance(form, (Map, Softmax)) and isinstance(arg, sp.MatrixSymbol)
-                    and _in_place_safe(form)
-                    and str(arg.name) not in _symbols(later[n + 1:])
-                    and str(arg.name) in emitter.buffers)
+        in_place = (
+            isinstance(form, (Map, Softmax))
+            and isinstance(arg, sp.MatrixSymbol)
+            and _in_place_safe(form)
+            and str(arg.name) not in _symbols(later[n + 1 :])
+            and str(arg.name) in emitter.buffers
+        )
         emitter.assign(eq.name, form, into=str(arg.name) if in_place else None)
     for s in d.steps:
         scaled = _times_lr(s.matrix)

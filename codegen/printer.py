@@ -104,8 +104,10 @@ class CodePrinter(NumpyFormPrinter):
             pair = (arg.base, arg.base)
         elif isinstance(arg, sp.HadamardProduct) and len(arg.args) == 2:
             pair = arg.args
-        if pair and all(not isinstance(a, (Broadcast, sp.HadamardPower)) and
-                        np_rank(a) == np_rank(arg) for a in pair):
+        if pair and all(
+            not isinstance(a, (Broadcast, sp.HadamardPower)) and np_rank(a) == np_rank(arg)
+            for a in pair
+        ):
             return f"np.vdot({self._print(pair[0])}, {self._print(pair[1])})"
         return super()._print_SumAll(e)
 

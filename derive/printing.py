@@ -21,8 +21,8 @@ from sympy.printing.latex import LatexPrinter
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.str import StrPrinter
 
-from .matexpr import Broadcast, Map, Softmax, SumAll, SumAxis, Vector
-from .rules import SOFTMAX, GenericFunction, SoftmaxAt, generic_base, rule_of
+from .matexpr import Broadcast, Map, Softmax, SumAxis, Vector
+from .rules import SOFTMAX, GenericFunction, generic_base, rule_of
 
 _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 _MATRIX_NODES = (sp.MatrixSymbol, sp.MatMul, sp.MatAdd, sp.HadamardProduct, sp.Transpose)
@@ -492,13 +492,4 @@ def step_loss(step) -> str:
     return getattr(step, "loss", "L")
 
 
-__all__ = [
-    "text",
-    "latex",
-    "numpy_code",
-    "TextPrinter",
-    "LatexFormPrinter",
-    "NumpyFormPrinter",
-    "SumAll",
-    "SoftmaxAt",
-]
+__all__ = ["text", "latex", "numpy_code", "TextPrinter", "LatexFormPrinter", "NumpyFormPrinter"]

@@ -34,7 +34,7 @@ from .errors import SpecError
 from .notation import FormulaParser, read_head, split_equals, split_statements
 from .numeric import Functions, _run, as_2d, evaluate, forward, generic_bindings
 from .printing import text as text_of
-from .rules import RULES, generic_base
+from .rules import RULES
 from .spec import _Parser, fmt_shape
 
 
@@ -830,4 +830,4 @@ def _values(expr: sp.Expr) -> sp.Expr:
     return expr
 
 
-__all__ = ["verify", "verify_identity", "Result", "generic_base"]
+__all__ = ["verify", "verify_all", "verify_identity", "Result"]
