@@ -64,10 +64,14 @@ Two measurements, in one process, side by side:
 
 Run from the repository root (PyTorch and JAX are optional: a missing one is
 skipped with a note; install them for this benchmark only, ``pip install
-torch==2.13.0 jax jaxlib``)::
+torch==2.13.0 jax jaxlib``).  ``--threads N`` re-runs the script in a subprocess
+with ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS`` and ``MKL_NUM_THREADS`` set to
+N, ``torch.set_num_threads(N)``, for N = 1 the XLA flags
+``--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1``, and every
+thread pinned to N CPUs (XLA keeps a second core busy otherwise)::
 
     python benchmarks/frameworks.py              # default threads (all cores)
-    python benchmarks/frameworks.py --threads 1  # re-runs itself with one thread everywhere
+    python benchmarks/frameworks.py --threads 1  # re-runs itself: one thread, pinned to one CPU
     python benchmarks/frameworks.py --quick --only iris,seed000
 """
 
@@ -117,6 +121,22 @@ torch = None
 jax = None
 jnp = None
 NOTES: list[str] = []
+
+
+def pin(threads: int) -> None:
+    """Run every thread of this process on the first ``threads`` allowed CPUs.
+
+    XLA's CPU client ignores the thread flags for much of its work (with
+    ``XLA_FLAGS`` set for one thread JAX still kept two cores busy on ``wide``);
+    the affinity mask is what it sizes its thread pools by.  Threads started
+    later (PyTorch's, XLA's) inherit the mask."""
+    if not hasattr(os, "sched_setaffinity"):
+        NOTES.append("no os.sched_setaffinity here: threads are not pinned to CPUs")
+        return
+    cpus = sorted(os.sched_getaffinity(0))[:threads]
+    for tid in os.listdir("/proc/self/task"):
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(int(tid), cpus)
 
 
 def import_peers(threads: int | None) -> None:
@@ -348,6 +368,8 @@ def run_workload(w: Workload, directory: Path, args) -> dict:
 
 def print_step_table(results, args) -> None:
     threads = os.environ.get("OPENBLAS_NUM_THREADS") or f"default ({os.cpu_count()} cores)"
+    if args.threads and hasattr(os, "sched_getaffinity"):
+        threads += f" (pinned to CPU {', '.join(map(str, sorted(os.sched_getaffinity(0))))})"
     print(
         f"## One training step\n\nnumpy {np.__version__} ({blas_name()}), {peer_versions()}, "
         f"Python {platform.python_version()}, threads: {threads}, {args.rounds} rounds, "
@@ -759,6 +781,8 @@ def main(argv=None) -> int:
         argv = sys.argv[1:] if argv is None else argv
         return subprocess.call([sys.executable, str(Path(__file__).resolve()), *argv], env=env)
 
+    if args.threads:
+        pin(args.threads)
     names = args.only.split(",") if args.only else list(WORKLOADS)
     unknown = [n for n in names if n not in WORKLOADS]
     if unknown:
