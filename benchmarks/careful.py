@@ -300,24 +300,75 @@ class Workload:
 
 def _workload(name, spec, dtype, widths, names, hidden, output, loss, lr, careful):
     inp, tgt, weights, biases = names
-    return Workload(name, SPECS / spec, dtype, widths, inp, tgt, weights, biases, hidden,
-                    output, loss, loss == "ce_mean", lr, careful)
+    return Workload(
+        name,
+        SPECS / spec,
+        dtype,
+        widths,
+        inp,
+        tgt,
+        weights,
+        biases,
+        hidden,
+        output,
+        loss,
+        loss == "ce_mean",
+        lr,
+        careful,
+    )
 
 
 WORKLOADS = {
     w.name: w
     for w in [
-        _workload("seed000", "seed000_bench.nn", "float64", (64, 1000, 100, 10),
-                  ("x", "t", ("W", "S"), None), "relu", "linear", "sse", 1e-4, CarefulSeed000),
-        _workload("mnist_mlp", "mnist_mlp.nn", "float32", (128, 784, 128, 64, 10),
-                  ("X", "T", ("W1", "W2", "W3"), ("b1", "b2", "b3")),
-                  "sigmoid", "softmax", "ce_mean", 0.1, CarefulMnist),
-        _workload("iris", "iris.nn", "float64", (150, 4, 8, 8, 3),
-                  ("X0", "T", ("W1", "W2", "W3"), None),
-                  "sigmoid", "sigmoid", "half_sse", 0.01, CarefulIris),
-        _workload("wide", "wide.nn", "float32", (512, 1024, 1024, 1024, 10),
-                  ("x", "t", ("W1", "W2", "W3"), ("b1", "b2", "b3")),
-                  "relu", "softmax", "ce_mean", 0.01, CarefulWide),
+        _workload(
+            "seed000",
+            "seed000_bench.nn",
+            "float64",
+            (64, 1000, 100, 10),
+            ("x", "t", ("W", "S"), None),
+            "relu",
+            "linear",
+            "sse",
+            1e-4,
+            CarefulSeed000,
+        ),
+        _workload(
+            "mnist_mlp",
+            "mnist_mlp.nn",
+            "float32",
+            (128, 784, 128, 64, 10),
+            ("X", "T", ("W1", "W2", "W3"), ("b1", "b2", "b3")),
+            "sigmoid",
+            "softmax",
+            "ce_mean",
+            0.1,
+            CarefulMnist,
+        ),
+        _workload(
+            "iris",
+            "iris.nn",
+            "float64",
+            (150, 4, 8, 8, 3),
+            ("X0", "T", ("W1", "W2", "W3"), None),
+            "sigmoid",
+            "sigmoid",
+            "half_sse",
+            0.01,
+            CarefulIris,
+        ),
+        _workload(
+            "wide",
+            "wide.nn",
+            "float32",
+            (512, 1024, 1024, 1024, 10),
+            ("x", "t", ("W1", "W2", "W3"), ("b1", "b2", "b3")),
+            "relu",
+            "softmax",
+            "ce_mean",
+            0.01,
+            CarefulWide,
+        ),
     ]
 }
 
@@ -416,8 +467,10 @@ def self_check(tol=1e-6, steps=3) -> bool:
             passed = max(worst.values()) <= tol
             ok &= passed
             found = ", ".join(f"{k} {v:.1e}" for k, v in worst.items() if v)
-            print(f"{w.name:10} {dtype}: rel diff {found} ({steps} steps)  "
-                  f"{'ok' if passed else 'FAILED'}")
+            print(
+                f"{w.name:10} {dtype}: rel diff {found} ({steps} steps)  "
+                f"{'ok' if passed else 'FAILED'}"
+            )
     return ok
 
 

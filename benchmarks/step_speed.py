@@ -404,13 +404,19 @@ def ratio(a: Contender | None, b: Contender | None) -> str:
 
 def print_report(results, args) -> None:
     threads = os.environ.get("OPENBLAS_NUM_THREADS") or f"default ({os.cpu_count()} cores)"
-    print(f"numpy {np.__version__} ({blas_name()}), Python {platform.python_version()}, "
-          f"BLAS threads: {threads}, {args.rounds} rounds{' (quick)' if args.quick else ''}\n")
+    print(
+        f"numpy {np.__version__} ({blas_name()}), Python {platform.python_version()}, "
+        f"BLAS threads: {threads}, {args.rounds} rounds{' (quick)' if args.quick else ''}\n"
+    )
     fused = any("generated (fused)" in r["contenders"] for r in results)
     head = ["workload", "generated µs"] + (["generated (fused) µs"] if fused else [])
     head += ["careful µs", "generated / careful"] + (["fused / careful"] if fused else [])
-    head += [f"faults/step gen{' / fused' if fused else ''} / careful", "GEMM floor µs",
-             "GEMM GFLOP/s", "fraction GEMM / generated"]
+    head += [
+        f"faults/step gen{' / fused' if fused else ''} / careful",
+        "GEMM floor µs",
+        "GEMM GFLOP/s",
+        "fraction GEMM / generated",
+    ]
     head += (["GEMM / fused"] if fused else []) + ["GEMM / careful"]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
@@ -426,33 +432,42 @@ def print_report(results, args) -> None:
         row += [fmt_us(gemm.seconds), f"{gemm_flops(w) / gemm.seconds / 1e9:.1f}"]
         row += [ratio(gemm, c) for c in timed]
         print("| " + " | ".join(row) + " |")
-    print("\nTimes: median over rounds of each round's median step.  Ratios and fractions: "
-          "median over rounds of the per-round ratio.  GEMM FLOPs are counted precisely: "
-          "6·B·Σ n_in·n_out − 2·B·n_in·n_h1 (the first layer's input gradient is not "
-          "computed); GEMM GFLOP/s = those FLOPs / GEMM floor time; fraction = GEMM floor "
-          "time / step time = the fraction of the GEMM rate the step reaches.")
+    print(
+        "\nTimes: median over rounds of each round's median step.  Ratios and fractions: "
+        "median over rounds of the per-round ratio.  GEMM FLOPs are counted precisely: "
+        "6·B·Σ n_in·n_out − 2·B·n_in·n_h1 (the first layer's input gradient is not "
+        "computed); GEMM GFLOP/s = those FLOPs / GEMM floor time; fraction = GEMM floor "
+        "time / step time = the fraction of the GEMM rate the step reaches."
+    )
     print("\nPer-round medians (µs):")
     for r in results:
-        rounds = "; ".join(f"{c.name} " + ", ".join(fmt_us(s) for s in c.rounds)
-                           for c in r["contenders"].values())
+        rounds = "; ".join(
+            f"{c.name} " + ", ".join(fmt_us(s) for s in c.rounds) for c in r["contenders"].values()
+        )
         others = ", ".join(f"{x[0]:.2f}+{x[1]:.2f}" if x else "–" for x in r["others"])
-        print(f"- {r['workload'].name} ({r['steps']} steps/round): {rounds}; "
-              f"other processes + steal (cores): {others}")
+        print(
+            f"- {r['workload'].name} ({r['steps']} steps/round): {rounds}; "
+            f"other processes + steal (cores): {others}"
+        )
     busy = max((x[0] + x[1] for r in results for x in r["others"] if x), default=0.0)
     cores = os.cpu_count() or 1
     threads = int(os.environ.get("OPENBLAS_NUM_THREADS") or cores)
     if busy > max(cores - threads, 0) + 0.25:
-        print(f"\n**Warning: other processes or the hypervisor used up to {busy:.2f} of "
-              f"{cores} cores during some rounds while BLAS ran {threads} threads; those "
-              "rounds are unreliable (the medians over rounds absorb one bad round; rerun "
-              "on a quiet machine, or with more --rounds or --threads 1).**")
+        print(
+            f"\n**Warning: other processes or the hypervisor used up to {busy:.2f} of "
+            f"{cores} cores during some rounds while BLAS ran {threads} threads; those "
+            "rounds are unreliable (the medians over rounds absorb one bad round; rerun "
+            "on a quiet machine, or with more --rounds or --threads 1).**"
+        )
     for r in results:
         for problem in r["problems"]:
             print(f"\n**{r['workload'].name}: {problem}**")
     for r in results:
         for name, lines in (r["alloc"] or {}).items():
-            print(f"\nLargest transient allocations of one {name} {r['workload'].name} step "
-                  f"(peak of traced memory above the line's start):\n")
+            print(
+                f"\nLargest transient allocations of one {name} {r['workload'].name} step "
+                f"(peak of traced memory above the line's start):\n"
+            )
             print("| KiB | function:line | source |\n|---|---|---|")
             for fn, line, size, text in lines:
                 print(f"| {size / 1024:.0f} | {fn}:{line} | `{text}` |")
@@ -464,8 +479,11 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="few steps: a fast smoke run")
     ap.add_argument("--only", help="comma-separated workloads: " + ", ".join(WORKLOADS))
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--alloc", action="store_true",
-                    help="also list the generated step's largest temporaries per line")
+    ap.add_argument(
+        "--alloc",
+        action="store_true",
+        help="also list the generated step's largest temporaries per line",
+    )
     args = ap.parse_args(argv)
 
     if args.threads and os.environ.get(CHILD_MARK) != str(args.threads):
