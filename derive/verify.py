@@ -22,7 +22,7 @@ from __future__ import annotations
 import ast
 import itertools
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import sympy as sp
@@ -269,14 +269,6 @@ def _equal(a, b) -> bool:
 
 
 # ---------------------------------------------------------------------------
-
-
-@dataclass
-class Claim:
-    """A parsed claim: its definitions and its gradient statements."""
-
-    definitions: list = field(default_factory=list)  # (name, node, line)
-    statements: list = field(default_factory=list)  # (text, head, node, normalized, line)
 
 
 def verify(net: ir.Network, claim_text: str, file: str = "<claim>") -> list[Result]:
