@@ -193,7 +193,7 @@ class _Parser:
                 rest = rest[: m.start()].rstrip()
         self.code = rest
         self.base_col = col
-        tree = self.parse_expr(rest)
+        tree = self.parse_ast(rest)
         items = tree.elts if isinstance(tree, ast.Tuple) else [tree]
         for item in items:
             if not (isinstance(item, ast.Subscript) and isinstance(item.value, ast.Name)):
@@ -238,7 +238,7 @@ class _Parser:
         if not args:
             return -1
         self.code, self.base_col = "onehot" + args, col
-        call = self.parse_expr("onehot" + args)
+        call = self.parse_ast("onehot" + args)
         if (
             not isinstance(call, ast.Call)
             or call.args
@@ -270,7 +270,7 @@ class _Parser:
             return sign * node.value
         self.node_error(node, f"expected an integer for {what}")
 
-    def parse_expr(self, code: str) -> ast.expr:
+    def parse_ast(self, code: str) -> ast.expr:
         try:
             return ast.parse(code, mode="eval").body
         except SyntaxError as exc:

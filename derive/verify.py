@@ -519,13 +519,16 @@ class _Verifier:
         return _equal(got, want)
 
     # -- diagnosis -----------------------------------------------------------------------------
+    def _numeric_values(self, node, head, parser):
+        """The formula's value and the gradient's, in float64 at the numeric sizes."""
+        ev = self.numeric
+        got = np.asarray(ev.claim(node, self._defs_env(ev, parser, node=node)), dtype=float)
+        want = np.asarray(ev.truth(head.name), dtype=float)
+        return (_t(got) if head.transposed else got), want
+
     def _diagnose(self, node, head, parser) -> str | None:
         ev = self.numeric
-        env = self._defs_env(ev, parser, node=node)
-        got = np.asarray(ev.claim(node, env), dtype=float)
-        want = np.asarray(ev.truth(head.name), dtype=float)
-        if head.transposed:
-            got = _t(got)
+        got, want = self._numeric_values(node, head, parser)
         got = got.reshape(want.shape) if got.size == want.size else got
         # a constant factor (a sign, a missing 1/B, a 2)
         mask = np.abs(got) > 1e-9
@@ -629,13 +632,8 @@ class _Verifier:
         return self._holds(scaled, head, self.exact, parser)
 
     def _counterexample(self, node, head, parser) -> dict:
-        ev = self.numeric
-        env = self._defs_env(ev, parser, node=node)
-        got = np.asarray(ev.claim(node, env), dtype=float)
-        want = np.asarray(ev.truth(head.name), dtype=float)
-        if head.transposed:
-            got = _t(got)
-        out = {"sizes": dict(ev.dims), "seed": 1}
+        got, want = self._numeric_values(node, head, parser)
+        out = {"sizes": dict(self.numeric.dims), "seed": 1}
         if got.shape == want.shape:
             idx = np.unravel_index(int(np.argmax(np.abs(got - want))), want.shape)
             out.update(
