@@ -5,8 +5,9 @@ this generates the training module with ``codegen.generate``, imports it, and
 times one full training step (forward, loss, backward, SGD update) of
 
 * generated:  ``mod.sgd_step(params, mod.gradients(params, data), lr)``;
-* generated (fused):  ``mod.train_step(params, data, lr, ws)``, only if the
-  module has ``train_step`` (``ws`` from ``mod.Workspace`` when it exists);
+* generated (fused):  ``mod.bind_step(params, data)(lr)`` (the arrays and buffers
+  bound once, as the careful classes do in their constructors), else
+  ``mod.train_step(params, data, lr, ws)``, if the module has one;
 * careful:  the hand-written in-place step of ``careful.py``;
 * GEMM floor:  only the matrix products of one step, each as
   ``np.matmul(a, b, out=c)`` with the step's shapes and transposed views
@@ -126,6 +127,9 @@ def generated_step(mod, params, data, lr):
 def fused_step(mod, params, data, lr):
     """``mod.train_step`` with a workspace: ``mod.Workspace`` if the module has one,
     else a plain dict (the generated ``train`` keeps one across steps)."""
+    if hasattr(mod, "bind_step"):  # the arrays and buffers bound once, like careful.py
+        bound = mod.bind_step(params, data)
+        return lambda: bound(lr)
     ws = {}
     if hasattr(mod, "Workspace"):
         try:

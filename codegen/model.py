@@ -243,11 +243,7 @@ def context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
         emitter.assign(eq.name, form, into=str(arg.name) if in_place else None)
     for s in d.steps:
         scaled = _times_lr(s.matrix)
-        note = (
-            ", times lr (so every adjoint after it is lr times its value)"
-            if scaled != s.matrix
-            else ""
-        )
+        note = ", times lr" if scaled != s.matrix else ""
         emitter.lines.append(f"# {s.text()}{note}")
         emitter.assign(s.symbol, scaled)
     for p, s in d.gradients.items():

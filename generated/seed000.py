@@ -158,11 +158,15 @@ def gradients(params, data, fwd=None):
     }
 
 
-def train_step(params, data, lr, ws):
-    """One SGD step in place: forward, loss, backward and update, every array
-    written into a buffer of the workspace ``ws`` (a dict kept across steps, so
-    nothing large is allocated after the first step).  Returns the loss before
-    the update.  The same formulas as :func:`forward` and :func:`gradients`."""
+def bind_step(params, data, ws=None):
+    """The fused SGD step with ``params``, ``data`` and the buffers bound once.
+
+    Returns ``step(lr)``: forward, loss, backward and update in place, every
+    array written into a buffer of the workspace ``ws`` (a dict kept across
+    calls, so nothing large is allocated after the first step); it returns the
+    loss before the update.  The same formulas as :func:`forward` and
+    :func:`gradients`.  Params change in place, so the bound step stays valid."""
+    ws = {} if ws is None else ws
     x = np.asarray(data["x"], DTYPE)
     t = np.asarray(data["t"], DTYPE)
     W = params["W"]
@@ -171,7 +175,7 @@ def train_step(params, data, lr, ws):
     n_x = x.shape[1]
     n_y = S.shape[1]
     n_h = W.shape[1]
-    # buffers for these sizes: allocated at the first step, reused after
+    # buffers for these sizes: allocated once, reused by every step
     buf = ws.get((B, n_x, n_y, n_h))
     if buf is None:
         buf = ws[(B, n_x, n_y, n_h)] = {
@@ -184,29 +188,40 @@ def train_step(params, data, lr, ws):
             "grad_W": np.empty((n_x, n_h), DTYPE),
             "grad_S": np.empty((n_h, n_y), DTYPE),
         }
-    # u = x W
-    u = np.matmul(x, W, out=buf["u"])
-    # h = relu(u)
-    h = relu(u, out=buf["h"])
-    # y = h S
-    y = np.matmul(h, S, out=buf["y"])
-    # δy = 2 (y − t), times lr (so every adjoint after it is lr times its value)
-    v4 = np.subtract(y, t, out=buf["delta_y"])
-    delta_y = np.multiply(v4, (2 * lr), out=buf["delta_y"])
-    # δh = δy Sᵀ
-    delta_h = np.matmul(delta_y, S.T, out=buf["delta_h"])
-    # δu = δh ⊙ relu'(u)
-    v7 = relu_prime(u, out=buf["delta_u"])
-    delta_u = np.multiply(v7, delta_h, out=buf["delta_u"])
-    # ∂L/∂W = xᵀ δu, times lr
-    grad_W = np.matmul(x.T, delta_u, out=buf["grad_W"])
-    # ∂L/∂S = hᵀ δy, times lr
-    grad_S = np.matmul(h.T, delta_y, out=buf["grad_S"])
-    # L = sum((y − t)²)
-    L = np.vdot(y - t, y - t)
-    np.subtract(W, grad_W, out=W)
-    np.subtract(S, grad_S, out=S)
-    return float(L)
+
+    def step(lr):
+        # the learning rate rides on the first deltas: every adjoint after them,
+        # each gradient included, is lr times its value, so p -= grad is the update
+        # u = x W
+        u = np.matmul(x, W, out=buf["u"])
+        # h = relu(u)
+        h = relu(u, out=buf["h"])
+        # y = h S
+        y = np.matmul(h, S, out=buf["y"])
+        # δy = 2 (y − t), times lr
+        v4 = np.subtract(y, t, out=buf["delta_y"])
+        delta_y = np.multiply(v4, (2 * lr), out=buf["delta_y"])
+        # δh = δy Sᵀ
+        delta_h = np.matmul(delta_y, S.T, out=buf["delta_h"])
+        # δu = δh ⊙ relu'(u)
+        v7 = relu_prime(u, out=buf["delta_u"])
+        delta_u = np.multiply(v7, delta_h, out=buf["delta_u"])
+        # ∂L/∂W = xᵀ δu, times lr
+        grad_W = np.matmul(x.T, delta_u, out=buf["grad_W"])
+        # ∂L/∂S = hᵀ δy, times lr
+        grad_S = np.matmul(h.T, delta_y, out=buf["grad_S"])
+        # L = sum((y − t)²)
+        L = np.vdot(y - t, y - t)
+        np.subtract(W, grad_W, out=W)
+        np.subtract(S, grad_S, out=S)
+        return float(L)
+
+    return step
+
+
+def train_step(params, data, lr, ws):
+    """One fused SGD step in place (see :func:`bind_step`); ``ws`` keeps the buffers."""
+    return bind_step(params, data, ws)(lr)
 
 
 # --- optimisers ----------------------------------------------------------------------------

@@ -235,11 +235,15 @@ def gradients(params, data, fwd=None):
     }
 
 
-def train_step(params, data, lr, ws):
-    """One SGD step in place: forward, loss, backward and update, every array
-    written into a buffer of the workspace ``ws`` (a dict kept across steps, so
-    nothing large is allocated after the first step).  Returns the loss before
-    the update.  The same formulas as :func:`forward` and :func:`gradients`."""
+def bind_step(params, data, ws=None):
+    """The fused SGD step with ``params``, ``data`` and the buffers bound once.
+
+    Returns ``step(lr)``: forward, loss, backward and update in place, every
+    array written into a buffer of the workspace ``ws`` (a dict kept across
+    calls, so nothing large is allocated after the first step); it returns the
+    loss before the update.  The same formulas as :func:`forward` and
+    :func:`gradients`.  Params change in place, so the bound step stays valid."""
+    ws = {} if ws is None else ws
     X = np.asarray(data["X"], DTYPE)
     T = np.asarray(data["T"], DTYPE)
     W1 = params["W1"]
@@ -253,7 +257,7 @@ def train_step(params, data, lr, ws):
     n_out = W3.shape[1]
     n_h1 = W1.shape[1]
     n_h2 = W2.shape[1]
-    # buffers for these sizes: allocated at the first step, reused after
+    # buffers for these sizes: allocated once, reused by every step
     buf = ws.get((B, n_in, n_out, n_h1, n_h2))
     if buf is None:
         buf = ws[(B, n_in, n_out, n_h1, n_h2)] = {
@@ -274,58 +278,69 @@ def train_step(params, data, lr, ws):
             "grad_W3": np.empty((n_h2, n_out), DTYPE),
             "grad_b3": np.empty((n_out,), DTYPE),
         }
-    # z1 = X W1 + b1
-    v1 = np.matmul(X, W1, out=buf["z1"])
-    z1 = np.add(v1, b1, out=buf["z1"])
-    # a1 = σ(z1)
-    a1 = sigmoid(z1, out=buf["z1"])
-    # z2 = a1 W2 + b2
-    v4 = np.matmul(a1, W2, out=buf["z2"])
-    z2 = np.add(v4, b2, out=buf["z2"])
-    # a2 = σ(z2)
-    a2 = sigmoid(z2, out=buf["z2"])
-    # z3 = a2 W3 + b3
-    v7 = np.matmul(a2, W3, out=buf["z3"])
-    z3 = np.add(v7, b3, out=buf["z3"])
-    # y_hat = softmax(z3)
-    v10 = log_softmax(z3, axis=1, out=buf["_t9"])
-    y_hat = np.exp(v10, out=buf["y_hat"])
-    # δz3 = (y_hat − T)/B, times lr (so every adjoint after it is lr times its value)
-    v12 = np.subtract(y_hat, T, out=buf["delta_z3"])
-    delta_z3 = np.multiply(v12, (lr / B), out=buf["delta_z3"])
-    # δa2 = δz3 W3ᵀ
-    delta_a2 = np.matmul(delta_z3, W3.T, out=buf["delta_a2"])
-    # δz2 = δa2 ⊙ a2 ⊙ (1 − a2)
-    v15 = np.subtract(1, a2, out=buf["delta_z2"])
-    v16 = np.multiply(v15, a2, out=buf["delta_z2"])
-    delta_z2 = np.multiply(v16, delta_a2, out=buf["delta_z2"])
-    # δa1 = δz2 W2ᵀ
-    delta_a1 = np.matmul(delta_z2, W2.T, out=buf["delta_a1"])
-    # δz1 = δa1 ⊙ a1 ⊙ (1 − a1)
-    v19 = np.subtract(1, a1, out=buf["delta_z1"])
-    v20 = np.multiply(v19, a1, out=buf["delta_z1"])
-    delta_z1 = np.multiply(v20, delta_a1, out=buf["delta_z1"])
-    # ∂L/∂W1 = Xᵀ δz1, times lr
-    grad_W1 = np.matmul(X.T, delta_z1, out=buf["grad_W1"])
-    # ∂L/∂b1 = 1ᵀ δz1, times lr
-    grad_b1 = np.sum(delta_z1, axis=0, out=buf["grad_b1"])
-    # ∂L/∂W2 = a1ᵀ δz2, times lr
-    grad_W2 = np.matmul(a1.T, delta_z2, out=buf["grad_W2"])
-    # ∂L/∂b2 = 1ᵀ δz2, times lr
-    grad_b2 = np.sum(delta_z2, axis=0, out=buf["grad_b2"])
-    # ∂L/∂W3 = a2ᵀ δz3, times lr
-    grad_W3 = np.matmul(a2.T, delta_z3, out=buf["grad_W3"])
-    # ∂L/∂b3 = 1ᵀ δz3, times lr
-    grad_b3 = np.sum(delta_z3, axis=0, out=buf["grad_b3"])
-    # L = -sum(T ⊙ log(y_hat))/B
-    L = -(np.vdot(T, v10) / B)
-    np.subtract(W1, grad_W1, out=W1)
-    np.subtract(b1, grad_b1, out=b1)
-    np.subtract(W2, grad_W2, out=W2)
-    np.subtract(b2, grad_b2, out=b2)
-    np.subtract(W3, grad_W3, out=W3)
-    np.subtract(b3, grad_b3, out=b3)
-    return float(L)
+
+    def step(lr):
+        # the learning rate rides on the first deltas: every adjoint after them,
+        # each gradient included, is lr times its value, so p -= grad is the update
+        # z1 = X W1 + b1
+        v1 = np.matmul(X, W1, out=buf["z1"])
+        z1 = np.add(v1, b1, out=buf["z1"])
+        # a1 = σ(z1)
+        a1 = sigmoid(z1, out=buf["z1"])
+        # z2 = a1 W2 + b2
+        v4 = np.matmul(a1, W2, out=buf["z2"])
+        z2 = np.add(v4, b2, out=buf["z2"])
+        # a2 = σ(z2)
+        a2 = sigmoid(z2, out=buf["z2"])
+        # z3 = a2 W3 + b3
+        v7 = np.matmul(a2, W3, out=buf["z3"])
+        z3 = np.add(v7, b3, out=buf["z3"])
+        # y_hat = softmax(z3)
+        v10 = log_softmax(z3, axis=1, out=buf["_t9"])
+        y_hat = np.exp(v10, out=buf["y_hat"])
+        # δz3 = (y_hat − T)/B, times lr
+        v12 = np.subtract(y_hat, T, out=buf["delta_z3"])
+        delta_z3 = np.multiply(v12, (lr / B), out=buf["delta_z3"])
+        # δa2 = δz3 W3ᵀ
+        delta_a2 = np.matmul(delta_z3, W3.T, out=buf["delta_a2"])
+        # δz2 = δa2 ⊙ a2 ⊙ (1 − a2)
+        v15 = np.subtract(1, a2, out=buf["delta_z2"])
+        v16 = np.multiply(v15, a2, out=buf["delta_z2"])
+        delta_z2 = np.multiply(v16, delta_a2, out=buf["delta_z2"])
+        # δa1 = δz2 W2ᵀ
+        delta_a1 = np.matmul(delta_z2, W2.T, out=buf["delta_a1"])
+        # δz1 = δa1 ⊙ a1 ⊙ (1 − a1)
+        v19 = np.subtract(1, a1, out=buf["delta_z1"])
+        v20 = np.multiply(v19, a1, out=buf["delta_z1"])
+        delta_z1 = np.multiply(v20, delta_a1, out=buf["delta_z1"])
+        # ∂L/∂W1 = Xᵀ δz1, times lr
+        grad_W1 = np.matmul(X.T, delta_z1, out=buf["grad_W1"])
+        # ∂L/∂b1 = 1ᵀ δz1, times lr
+        grad_b1 = np.sum(delta_z1, axis=0, out=buf["grad_b1"])
+        # ∂L/∂W2 = a1ᵀ δz2, times lr
+        grad_W2 = np.matmul(a1.T, delta_z2, out=buf["grad_W2"])
+        # ∂L/∂b2 = 1ᵀ δz2, times lr
+        grad_b2 = np.sum(delta_z2, axis=0, out=buf["grad_b2"])
+        # ∂L/∂W3 = a2ᵀ δz3, times lr
+        grad_W3 = np.matmul(a2.T, delta_z3, out=buf["grad_W3"])
+        # ∂L/∂b3 = 1ᵀ δz3, times lr
+        grad_b3 = np.sum(delta_z3, axis=0, out=buf["grad_b3"])
+        # L = -sum(T ⊙ log(y_hat))/B
+        L = -(np.vdot(T, v10) / B)
+        np.subtract(W1, grad_W1, out=W1)
+        np.subtract(b1, grad_b1, out=b1)
+        np.subtract(W2, grad_W2, out=W2)
+        np.subtract(b2, grad_b2, out=b2)
+        np.subtract(W3, grad_W3, out=W3)
+        np.subtract(b3, grad_b3, out=b3)
+        return float(L)
+
+    return step
+
+
+def train_step(params, data, lr, ws):
+    """One fused SGD step in place (see :func:`bind_step`); ``ws`` keeps the buffers."""
+    return bind_step(params, data, ws)(lr)
 
 
 # --- optimisers ----------------------------------------------------------------------------

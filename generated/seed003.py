@@ -191,11 +191,15 @@ def gradients(params, data, fwd=None):
     }
 
 
-def train_step(params, data, lr, ws):
-    """One SGD step in place: forward, loss, backward and update, every array
-    written into a buffer of the workspace ``ws`` (a dict kept across steps, so
-    nothing large is allocated after the first step).  Returns the loss before
-    the update.  The same formulas as :func:`forward` and :func:`gradients`."""
+def bind_step(params, data, ws=None):
+    """The fused SGD step with ``params``, ``data`` and the buffers bound once.
+
+    Returns ``step(lr)``: forward, loss, backward and update in place, every
+    array written into a buffer of the workspace ``ws`` (a dict kept across
+    calls, so nothing large is allocated after the first step); it returns the
+    loss before the update.  The same formulas as :func:`forward` and
+    :func:`gradients`.  Params change in place, so the bound step stays valid."""
+    ws = {} if ws is None else ws
     X0 = np.asarray(data["X0"], DTYPE)
     T = np.asarray(data["T"], DTYPE)
     W1 = params["W1"]
@@ -206,7 +210,7 @@ def train_step(params, data, lr, ws):
     d_out = W3.shape[1]
     h1 = W1.shape[1]
     h2 = W2.shape[1]
-    # buffers for these sizes: allocated at the first step, reused after
+    # buffers for these sizes: allocated once, reused by every step
     buf = ws.get((n, d_in, d_out, h1, h2))
     if buf is None:
         buf = ws[(n, d_in, d_out, h1, h2)] = {
@@ -223,48 +227,59 @@ def train_step(params, data, lr, ws):
             "grad_W2": np.empty((h1, h2), DTYPE),
             "grad_W3": np.empty((h2, d_out), DTYPE),
         }
-    # X1_in = X0 W1
-    X1_in = np.matmul(X0, W1, out=buf["X1_in"])
-    # X1 = σ(X1_in)
-    X1 = sigmoid(X1_in, out=buf["X1_in"])
-    # X2_in = X1 W2
-    X2_in = np.matmul(X1, W2, out=buf["X2_in"])
-    # X2 = σ(X2_in)
-    X2 = sigmoid(X2_in, out=buf["X2_in"])
-    # X3_in = X2 W3
-    X3_in = np.matmul(X2, W3, out=buf["X3_in"])
-    # X3 = σ(X3_in)
-    X3 = sigmoid(X3_in, out=buf["X3_in"])
-    # δX3_in = X3 ⊙ (1 − X3) ⊙ (X3 − T), times lr (so every adjoint after it is lr times its value)
-    v7 = np.subtract(1, X3, out=buf["delta_X3_in"])
-    v9 = np.subtract(X3, T, out=buf["_t8"])
-    v10 = np.multiply(v7, v9, out=buf["delta_X3_in"])
-    v11 = np.multiply(v10, X3, out=buf["delta_X3_in"])
-    delta_X3_in = np.multiply(v11, lr, out=buf["delta_X3_in"])
-    # δX2 = δX3_in W3ᵀ
-    delta_X2 = np.matmul(delta_X3_in, W3.T, out=buf["delta_X2"])
-    # δX2_in = δX2 ⊙ X2 ⊙ (1 − X2)
-    v14 = np.subtract(1, X2, out=buf["delta_X2_in"])
-    v15 = np.multiply(v14, X2, out=buf["delta_X2_in"])
-    delta_X2_in = np.multiply(v15, delta_X2, out=buf["delta_X2_in"])
-    # δX1 = δX2_in W2ᵀ
-    delta_X1 = np.matmul(delta_X2_in, W2.T, out=buf["delta_X1"])
-    # δX1_in = δX1 ⊙ X1 ⊙ (1 − X1)
-    v18 = np.subtract(1, X1, out=buf["delta_X1_in"])
-    v19 = np.multiply(v18, X1, out=buf["delta_X1_in"])
-    delta_X1_in = np.multiply(v19, delta_X1, out=buf["delta_X1_in"])
-    # ∂E/∂W1 = X0ᵀ δX1_in, times lr
-    grad_W1 = np.matmul(X0.T, delta_X1_in, out=buf["grad_W1"])
-    # ∂E/∂W2 = X1ᵀ δX2_in, times lr
-    grad_W2 = np.matmul(X1.T, delta_X2_in, out=buf["grad_W2"])
-    # ∂E/∂W3 = X2ᵀ δX3_in, times lr
-    grad_W3 = np.matmul(X2.T, delta_X3_in, out=buf["grad_W3"])
-    # E = sum((X3 − T)²)/2
-    E = np.vdot(v9, v9) / 2
-    np.subtract(W1, grad_W1, out=W1)
-    np.subtract(W2, grad_W2, out=W2)
-    np.subtract(W3, grad_W3, out=W3)
-    return float(E)
+
+    def step(lr):
+        # the learning rate rides on the first deltas: every adjoint after them,
+        # each gradient included, is lr times its value, so p -= grad is the update
+        # X1_in = X0 W1
+        X1_in = np.matmul(X0, W1, out=buf["X1_in"])
+        # X1 = σ(X1_in)
+        X1 = sigmoid(X1_in, out=buf["X1_in"])
+        # X2_in = X1 W2
+        X2_in = np.matmul(X1, W2, out=buf["X2_in"])
+        # X2 = σ(X2_in)
+        X2 = sigmoid(X2_in, out=buf["X2_in"])
+        # X3_in = X2 W3
+        X3_in = np.matmul(X2, W3, out=buf["X3_in"])
+        # X3 = σ(X3_in)
+        X3 = sigmoid(X3_in, out=buf["X3_in"])
+        # δX3_in = X3 ⊙ (1 − X3) ⊙ (X3 − T), times lr
+        v7 = np.subtract(1, X3, out=buf["delta_X3_in"])
+        v9 = np.subtract(X3, T, out=buf["_t8"])
+        v10 = np.multiply(v7, v9, out=buf["delta_X3_in"])
+        v11 = np.multiply(v10, X3, out=buf["delta_X3_in"])
+        delta_X3_in = np.multiply(v11, lr, out=buf["delta_X3_in"])
+        # δX2 = δX3_in W3ᵀ
+        delta_X2 = np.matmul(delta_X3_in, W3.T, out=buf["delta_X2"])
+        # δX2_in = δX2 ⊙ X2 ⊙ (1 − X2)
+        v14 = np.subtract(1, X2, out=buf["delta_X2_in"])
+        v15 = np.multiply(v14, X2, out=buf["delta_X2_in"])
+        delta_X2_in = np.multiply(v15, delta_X2, out=buf["delta_X2_in"])
+        # δX1 = δX2_in W2ᵀ
+        delta_X1 = np.matmul(delta_X2_in, W2.T, out=buf["delta_X1"])
+        # δX1_in = δX1 ⊙ X1 ⊙ (1 − X1)
+        v18 = np.subtract(1, X1, out=buf["delta_X1_in"])
+        v19 = np.multiply(v18, X1, out=buf["delta_X1_in"])
+        delta_X1_in = np.multiply(v19, delta_X1, out=buf["delta_X1_in"])
+        # ∂E/∂W1 = X0ᵀ δX1_in, times lr
+        grad_W1 = np.matmul(X0.T, delta_X1_in, out=buf["grad_W1"])
+        # ∂E/∂W2 = X1ᵀ δX2_in, times lr
+        grad_W2 = np.matmul(X1.T, delta_X2_in, out=buf["grad_W2"])
+        # ∂E/∂W3 = X2ᵀ δX3_in, times lr
+        grad_W3 = np.matmul(X2.T, delta_X3_in, out=buf["grad_W3"])
+        # E = sum((X3 − T)²)/2
+        E = np.vdot(v9, v9) / 2
+        np.subtract(W1, grad_W1, out=W1)
+        np.subtract(W2, grad_W2, out=W2)
+        np.subtract(W3, grad_W3, out=W3)
+        return float(E)
+
+    return step
+
+
+def train_step(params, data, lr, ws):
+    """One fused SGD step in place (see :func:`bind_step`); ``ws`` keeps the buffers."""
+    return bind_step(params, data, ws)(lr)
 
 
 # --- optimisers ----------------------------------------------------------------------------

@@ -185,11 +185,15 @@ def gradients(params, data, fwd=None):
     }
 
 
-def train_step(params, data, lr, ws):
-    """One SGD step in place: forward, loss, backward and update, every array
-    written into a buffer of the workspace ``ws`` (a dict kept across steps, so
-    nothing large is allocated after the first step).  Returns the loss before
-    the update.  The same formulas as :func:`forward` and :func:`gradients`."""
+def bind_step(params, data, ws=None):
+    """The fused SGD step with ``params``, ``data`` and the buffers bound once.
+
+    Returns ``step(lr)``: forward, loss, backward and update in place, every
+    array written into a buffer of the workspace ``ws`` (a dict kept across
+    calls, so nothing large is allocated after the first step); it returns the
+    loss before the update.  The same formulas as :func:`forward` and
+    :func:`gradients`.  Params change in place, so the bound step stays valid."""
+    ws = {} if ws is None else ws
     X1 = np.asarray(data["X1"], DTYPE)
     Y = np.asarray(data["Y"], DTYPE)
     W1 = params["W1"]
@@ -198,7 +202,7 @@ def train_step(params, data, lr, ws):
     n_in = X1.shape[1]
     n_out = W2.shape[1]
     n_h = W1.shape[1]
-    # buffers for these sizes: allocated at the first step, reused after
+    # buffers for these sizes: allocated once, reused by every step
     buf = ws.get((B, n_in, n_out, n_h))
     if buf is None:
         buf = ws[(B, n_in, n_out, n_h)] = {
@@ -212,31 +216,42 @@ def train_step(params, data, lr, ws):
             "grad_W1": np.empty((n_in, n_h), DTYPE),
             "grad_W2": np.empty((n_h, n_out), DTYPE),
         }
-    # Z1 = X1 W1
-    Z1 = np.matmul(X1, W1, out=buf["Z1"])
-    # X2 = relu(Z1)
-    X2 = relu(Z1, out=buf["X2"])
-    # Z2 = X2 W2
-    Z2 = np.matmul(X2, W2, out=buf["Z2"])
-    # Y_hat = σ(Z2)
-    Y_hat = sigmoid(Z2, out=buf["Y_hat"])
-    # δZ2 = (Y_hat − Y)/(B*n_out), times lr (so every adjoint after it is lr times its value)
-    v5 = np.subtract(Y_hat, Y, out=buf["delta_Z2"])
-    delta_Z2 = np.multiply(v5, (lr / (B * n_out)), out=buf["delta_Z2"])
-    # δX2 = δZ2 W2ᵀ
-    delta_X2 = np.matmul(delta_Z2, W2.T, out=buf["delta_X2"])
-    # δZ1 = δX2 ⊙ relu'(Z1)
-    v8 = relu_prime(Z1, out=buf["delta_Z1"])
-    delta_Z1 = np.multiply(v8, delta_X2, out=buf["delta_Z1"])
-    # ∂J/∂W1 = X1ᵀ δZ1, times lr
-    grad_W1 = np.matmul(X1.T, delta_Z1, out=buf["grad_W1"])
-    # ∂J/∂W2 = X2ᵀ δZ2, times lr
-    grad_W2 = np.matmul(X2.T, delta_Z2, out=buf["grad_W2"])
-    # J = -sum(Y ⊙ log(Y_hat) + (1 − Y) ⊙ log(1 − Y_hat))/(B*n_out)
-    J = -(np.sum(Y * (-softplus(-Z2)) + (1 - Y) * (-softplus(Z2))) / (B * n_out))
-    np.subtract(W1, grad_W1, out=W1)
-    np.subtract(W2, grad_W2, out=W2)
-    return float(J)
+
+    def step(lr):
+        # the learning rate rides on the first deltas: every adjoint after them,
+        # each gradient included, is lr times its value, so p -= grad is the update
+        # Z1 = X1 W1
+        Z1 = np.matmul(X1, W1, out=buf["Z1"])
+        # X2 = relu(Z1)
+        X2 = relu(Z1, out=buf["X2"])
+        # Z2 = X2 W2
+        Z2 = np.matmul(X2, W2, out=buf["Z2"])
+        # Y_hat = σ(Z2)
+        Y_hat = sigmoid(Z2, out=buf["Y_hat"])
+        # δZ2 = (Y_hat − Y)/(B*n_out), times lr
+        v5 = np.subtract(Y_hat, Y, out=buf["delta_Z2"])
+        delta_Z2 = np.multiply(v5, (lr / (B * n_out)), out=buf["delta_Z2"])
+        # δX2 = δZ2 W2ᵀ
+        delta_X2 = np.matmul(delta_Z2, W2.T, out=buf["delta_X2"])
+        # δZ1 = δX2 ⊙ relu'(Z1)
+        v8 = relu_prime(Z1, out=buf["delta_Z1"])
+        delta_Z1 = np.multiply(v8, delta_X2, out=buf["delta_Z1"])
+        # ∂J/∂W1 = X1ᵀ δZ1, times lr
+        grad_W1 = np.matmul(X1.T, delta_Z1, out=buf["grad_W1"])
+        # ∂J/∂W2 = X2ᵀ δZ2, times lr
+        grad_W2 = np.matmul(X2.T, delta_Z2, out=buf["grad_W2"])
+        # J = -sum(Y ⊙ log(Y_hat) + (1 − Y) ⊙ log(1 − Y_hat))/(B*n_out)
+        J = -(np.sum(Y * (-softplus(-Z2)) + (1 - Y) * (-softplus(Z2))) / (B * n_out))
+        np.subtract(W1, grad_W1, out=W1)
+        np.subtract(W2, grad_W2, out=W2)
+        return float(J)
+
+    return step
+
+
+def train_step(params, data, lr, ws):
+    """One fused SGD step in place (see :func:`bind_step`); ``ws`` keeps the buffers."""
+    return bind_step(params, data, ws)(lr)
 
 
 # --- optimisers ----------------------------------------------------------------------------

@@ -216,11 +216,15 @@ def gradients(params, data, fwd=None):
     }
 
 
-def train_step(params, data, lr, ws):
-    """One SGD step in place: forward, loss, backward and update, every array
-    written into a buffer of the workspace ``ws`` (a dict kept across steps, so
-    nothing large is allocated after the first step).  Returns the loss before
-    the update.  The same formulas as :func:`forward` and :func:`gradients`."""
+def bind_step(params, data, ws=None):
+    """The fused SGD step with ``params``, ``data`` and the buffers bound once.
+
+    Returns ``step(lr)``: forward, loss, backward and update in place, every
+    array written into a buffer of the workspace ``ws`` (a dict kept across
+    calls, so nothing large is allocated after the first step); it returns the
+    loss before the update.  The same formulas as :func:`forward` and
+    :func:`gradients`.  Params change in place, so the bound step stays valid."""
+    ws = {} if ws is None else ws
     X1 = np.asarray(data["X1"], DTYPE)
     Y = np.asarray(data["Y"], DTYPE)
     W1 = params["W1"]
@@ -231,7 +235,7 @@ def train_step(params, data, lr, ws):
     n_out = W3.shape[1]
     n_h1 = W1.shape[1]
     n_h2 = W2.shape[1]
-    # buffers for these sizes: allocated at the first step, reused after
+    # buffers for these sizes: allocated once, reused by every step
     buf = ws.get((B, n_in, n_out, n_h1, n_h2))
     if buf is None:
         buf = ws[(B, n_in, n_out, n_h1, n_h2)] = {
@@ -250,43 +254,54 @@ def train_step(params, data, lr, ws):
             "grad_W2": np.empty((n_h1, n_h2), DTYPE),
             "grad_W3": np.empty((n_h2, n_out), DTYPE),
         }
-    # Z1 = X1 W1
-    Z1 = np.matmul(X1, W1, out=buf["Z1"])
-    # X2 = relu(Z1)
-    X2 = relu(Z1, out=buf["X2"])
-    # Z2 = X2 W2
-    Z2 = np.matmul(X2, W2, out=buf["Z2"])
-    # X3 = relu(Z2)
-    X3 = relu(Z2, out=buf["X3"])
-    # Z3 = X3 W3
-    Z3 = np.matmul(X3, W3, out=buf["Z3"])
-    # Y_hat = σ(Z3)
-    Y_hat = sigmoid(Z3, out=buf["Y_hat"])
-    # δZ3 = (Y_hat − Y)/(B*n_out), times lr (so every adjoint after it is lr times its value)
-    v7 = np.subtract(Y_hat, Y, out=buf["delta_Z3"])
-    delta_Z3 = np.multiply(v7, (lr / (B * n_out)), out=buf["delta_Z3"])
-    # δX3 = δZ3 W3ᵀ
-    delta_X3 = np.matmul(delta_Z3, W3.T, out=buf["delta_X3"])
-    # δZ2 = δX3 ⊙ relu'(Z2)
-    v10 = relu_prime(Z2, out=buf["delta_Z2"])
-    delta_Z2 = np.multiply(v10, delta_X3, out=buf["delta_Z2"])
-    # δX2 = δZ2 W2ᵀ
-    delta_X2 = np.matmul(delta_Z2, W2.T, out=buf["delta_X2"])
-    # δZ1 = δX2 ⊙ relu'(Z1)
-    v13 = relu_prime(Z1, out=buf["delta_Z1"])
-    delta_Z1 = np.multiply(v13, delta_X2, out=buf["delta_Z1"])
-    # ∂J/∂W1 = X1ᵀ δZ1, times lr
-    grad_W1 = np.matmul(X1.T, delta_Z1, out=buf["grad_W1"])
-    # ∂J/∂W2 = X2ᵀ δZ2, times lr
-    grad_W2 = np.matmul(X2.T, delta_Z2, out=buf["grad_W2"])
-    # ∂J/∂W3 = X3ᵀ δZ3, times lr
-    grad_W3 = np.matmul(X3.T, delta_Z3, out=buf["grad_W3"])
-    # J = -sum(Y ⊙ log(Y_hat) + (1 − Y) ⊙ log(1 − Y_hat))/(B*n_out)
-    J = -(np.sum(Y * (-softplus(-Z3)) + (1 - Y) * (-softplus(Z3))) / (B * n_out))
-    np.subtract(W1, grad_W1, out=W1)
-    np.subtract(W2, grad_W2, out=W2)
-    np.subtract(W3, grad_W3, out=W3)
-    return float(J)
+
+    def step(lr):
+        # the learning rate rides on the first deltas: every adjoint after them,
+        # each gradient included, is lr times its value, so p -= grad is the update
+        # Z1 = X1 W1
+        Z1 = np.matmul(X1, W1, out=buf["Z1"])
+        # X2 = relu(Z1)
+        X2 = relu(Z1, out=buf["X2"])
+        # Z2 = X2 W2
+        Z2 = np.matmul(X2, W2, out=buf["Z2"])
+        # X3 = relu(Z2)
+        X3 = relu(Z2, out=buf["X3"])
+        # Z3 = X3 W3
+        Z3 = np.matmul(X3, W3, out=buf["Z3"])
+        # Y_hat = σ(Z3)
+        Y_hat = sigmoid(Z3, out=buf["Y_hat"])
+        # δZ3 = (Y_hat − Y)/(B*n_out), times lr
+        v7 = np.subtract(Y_hat, Y, out=buf["delta_Z3"])
+        delta_Z3 = np.multiply(v7, (lr / (B * n_out)), out=buf["delta_Z3"])
+        # δX3 = δZ3 W3ᵀ
+        delta_X3 = np.matmul(delta_Z3, W3.T, out=buf["delta_X3"])
+        # δZ2 = δX3 ⊙ relu'(Z2)
+        v10 = relu_prime(Z2, out=buf["delta_Z2"])
+        delta_Z2 = np.multiply(v10, delta_X3, out=buf["delta_Z2"])
+        # δX2 = δZ2 W2ᵀ
+        delta_X2 = np.matmul(delta_Z2, W2.T, out=buf["delta_X2"])
+        # δZ1 = δX2 ⊙ relu'(Z1)
+        v13 = relu_prime(Z1, out=buf["delta_Z1"])
+        delta_Z1 = np.multiply(v13, delta_X2, out=buf["delta_Z1"])
+        # ∂J/∂W1 = X1ᵀ δZ1, times lr
+        grad_W1 = np.matmul(X1.T, delta_Z1, out=buf["grad_W1"])
+        # ∂J/∂W2 = X2ᵀ δZ2, times lr
+        grad_W2 = np.matmul(X2.T, delta_Z2, out=buf["grad_W2"])
+        # ∂J/∂W3 = X3ᵀ δZ3, times lr
+        grad_W3 = np.matmul(X3.T, delta_Z3, out=buf["grad_W3"])
+        # J = -sum(Y ⊙ log(Y_hat) + (1 − Y) ⊙ log(1 − Y_hat))/(B*n_out)
+        J = -(np.sum(Y * (-softplus(-Z3)) + (1 - Y) * (-softplus(Z3))) / (B * n_out))
+        np.subtract(W1, grad_W1, out=W1)
+        np.subtract(W2, grad_W2, out=W2)
+        np.subtract(W3, grad_W3, out=W3)
+        return float(J)
+
+    return step
+
+
+def train_step(params, data, lr, ws):
+    """One fused SGD step in place (see :func:`bind_step`); ``ws`` keeps the buffers."""
+    return bind_step(params, data, ws)(lr)
 
 
 # --- optimisers ----------------------------------------------------------------------------
