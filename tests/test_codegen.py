@@ -311,3 +311,17 @@ def test_validation_split_and_early_stopping_keep_the_best_params(generated):
     order = np.random.default_rng(0).permutation(40)
     val = mod.take(data, order[:n_val])
     assert mod.loss(params, val) == pytest.approx(best, rel=1e-9)
+
+
+@pytest.mark.parametrize("name", ["seed002", "seed004_deep"])
+def test_bound_step_keeps_working_across_calls(name, generated):
+    mod = generated[name]
+    params, data = workload(name, mod, seed=4)
+    ours = {k: v.copy() for k, v in params.items()}
+    step = mod.bind_step(ours, data)
+    for _ in range(4):
+        want_loss = mod.loss(params, data)
+        mod.sgd_step(params, mod.gradients(params, data), 0.03)
+        assert step(0.03) == pytest.approx(want_loss, rel=1e-12)
+    for p in params:
+        np.testing.assert_allclose(ours[p], params[p], rtol=1e-12, atol=1e-14, err_msg=p)
