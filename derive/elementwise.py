@@ -26,11 +26,6 @@ from .indices import dim_of, indices_in, is_index, new_index
 from .rules import RULES, SoftmaxAt, generic_function
 
 
-def array(name: str, rank: int):
-    """The SymPy object standing for a named array in element-wise forms."""
-    return sp.IndexedBase(name) if rank else sp.Symbol(name, real=True)
-
-
 def element(name: str, idx: tuple) -> sp.Expr:
     return sp.IndexedBase(name)[idx] if idx else sp.Symbol(name, real=True)
 

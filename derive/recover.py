@@ -119,9 +119,8 @@ def recover(terms: list[Term], out: tuple) -> sp.Expr:
     """The matrix form of ``Σ terms`` whose free indices are ``out`` (literal 0 for size 1)."""
     if not terms:
         raise DerivationError("an adjoint with no terms")
-    free = [i for i in out if is_index(i)]
     rows, cols = _out_axes(out)
-    parts = [_recover_term(t, free, rows, cols) for t in terms]
+    parts = [_recover_term(t, rows, cols) for t in terms]
     if isinstance(parts[0], sp.MatrixExpr):
         return matadd(*parts)
     return sp.Add(*parts)
@@ -136,7 +135,7 @@ def _out_axes(out: tuple):
     return tuple(i if is_index(i) else None for i in out)
 
 
-def _recover_term(term: Term, free: list, rows, cols) -> sp.Expr:
+def _recover_term(term: Term, rows, cols) -> sp.Expr:
     scalar = sp.Integer(1)
     groups: dict[frozenset, list] = {}
     for f in sp.Mul.make_args(term.factor):
@@ -152,7 +151,7 @@ def _recover_term(term: Term, free: list, rows, cols) -> sp.Expr:
         r, c = _natural(factors, idx)
         tensors.append(Tensor(place(sp.Mul(*factors), r, c), r, c))
     summed = set(term.summed)
-    tensors = _reduce(tensors, summed, set(free))
+    tensors = _reduce(tensors, summed)
     result = None
     for t in tensors:
         if not t.idx:
@@ -165,8 +164,8 @@ def _recover_term(term: Term, free: list, rows, cols) -> sp.Expr:
         if rows is None and cols is None:
             return scalar
         return scale(scalar, sp.OneMatrix(_dim(rows), _dim(cols)))
-    if result.idx != {i for i in (rows, cols) if i is not None} and not result.idx <= {rows, cols}:
-        raise DerivationError("free indices lost in recovery")
+    if not result.idx <= {rows, cols} - {None}:
+        raise DerivationError("a summed index was left over in recovery")
     form = result.arranged(rows, cols)
     return scale(scalar, form)
 
@@ -186,7 +185,7 @@ def _natural(factors, idx):
     return (ordered[0], ordered[1]) if len(ordered) == 2 else (None, ordered[0])
 
 
-def _reduce(tensors: list[Tensor], summed: set, free: set) -> list[Tensor]:
+def _reduce(tensors: list[Tensor], summed: set) -> list[Tensor]:
     while True:
         indexed = [t for t in tensors if t.idx]
         # 1. blocks over the same indices: Hadamard product
