@@ -15,7 +15,8 @@ from __future__ import annotations
 import sympy as sp
 
 from derive.matexpr import Broadcast, Map, Softmax, SumAxis, Vector
-from derive.printing import np_rank
+from derive.printing import as_coeff, np_rank
+from derive.recover import scale
 from derive.rules import rule_of
 
 from .printer import CodePrinter, LogSoftmax
@@ -209,10 +210,10 @@ class Emitter:
         buf = out or self.buffer(e)
         acc = None
         terms = sorted(
-            e.args, key=lambda a: (_coeff(a)[0].could_extract_minus_sign(), not _compound(a, e))
+            e.args, key=lambda a: (as_coeff(a)[0].could_extract_minus_sign(), not _compound(a, e))
         )
         for a in terms:
-            coeff, rest = _coeff(a)
+            coeff, rest = as_coeff(a)
             if isinstance(rest, sp.OneMatrix):
                 code, negative = self.scalar(abs(coeff)), coeff.could_extract_minus_sign()
             elif coeff == -1:
@@ -235,14 +236,6 @@ def _compound(a, whole) -> bool:
     return isinstance(a, sp.MatrixExpr) and np_shape(a) == np_shape(whole)
 
 
-def _coeff(e):
-    if isinstance(e, sp.MatMul):
-        coeff, mats = e.as_coeff_matrices()
-        if len(mats) == 1:
-            return coeff, mats[0]
-    return sp.Integer(1), e
-
-
 __all__ = ["Emitter", "np_shape", "scale_terms"]
 
 
@@ -260,12 +253,5 @@ def scale_terms(form, factor):
     if not isinstance(form, sp.MatrixExpr):
         return factor * form
     if isinstance(form, sp.MatAdd):
-        return sp.MatAdd(*[a if _has_delta(a) else _scaled(factor, a) for a in form.args])
-    return form if _has_delta(form) else _scaled(factor, form)
-
-
-def _scaled(factor, m):
-    if isinstance(m, sp.MatMul):
-        coeff, mats = m.as_coeff_matrices()
-        return sp.MatMul(factor * coeff, *mats)
-    return sp.MatMul(factor, m)
+        return sp.MatAdd(*[a if _has_delta(a) else scale(factor, a) for a in form.args])
+    return form if _has_delta(form) else scale(factor, form)

@@ -94,32 +94,22 @@ def bind(mod: ModuleType, net, ds: datasets.Dataset, spec: str) -> tuple[dict, d
     return data, dims
 
 
-def accuracy(mod: ModuleType, params: dict, data: dict, net) -> float | None:
-    """The fraction of examples whose predicted class (or 0/1 output) is right."""
+def classes(mod: ModuleType, params: dict, data: dict):
+    """(true class, predicted class, number of classes) of every example, from one
+    prediction; None when the target is not classes (a regression)."""
     t_name = next(iter(mod.TARGETS))
     t = np.asarray(data[t_name])
     axis = 1 - mod.BATCH_AXES[t_name] if t.ndim == 2 else 0
     out = np.asarray(mod.predict(params, data))
     if t.ndim == 2 and t.shape[axis] > 1:
-        return float(np.mean(np.argmax(out, axis=axis) == np.argmax(t, axis=axis)))
-    if set(np.unique(t)) <= {0.0, 1.0}:
-        return float(np.mean((out > 0.5) == (t > 0.5)))
+        return np.argmax(t, axis=axis), np.argmax(out, axis=axis), t.shape[axis]
+    if set(np.unique(t)) <= {0.0, 1.0}:  # one sigmoid output: 0/1
+        return (t > 0.5).astype(int).ravel(), (out > 0.5).astype(int).ravel(), 2
     return None
 
 
-def confusion(mod: ModuleType, params: dict, data: dict) -> list[list[int]] | None:
-    t_name = next(iter(mod.TARGETS))
-    t = np.asarray(data[t_name])
-    axis = 1 - mod.BATCH_AXES[t_name] if t.ndim == 2 else 0
-    out = np.asarray(mod.predict(params, data))
-    if t.ndim == 2 and t.shape[axis] > 1:
-        k = t.shape[axis]
-        truth, guess = np.argmax(t, axis=axis), np.argmax(out, axis=axis)
-    elif set(np.unique(t)) <= {0.0, 1.0}:
-        k = 2
-        truth, guess = (t > 0.5).astype(int).ravel(), (out > 0.5).astype(int).ravel()
-    else:
-        return None
+def confusion(truth: np.ndarray, guess: np.ndarray, k: int) -> list[list[int]]:
+    """Counts of (true class, predicted class)."""
     matrix = np.zeros((k, k), dtype=int)
     np.add.at(matrix, (truth, guess), 1)
     return matrix.tolist()
@@ -278,10 +268,11 @@ def run_test(args) -> dict:
             ds.name, (ds.features - extra["mean"]) / extra["std"], ds.targets, ds.n_classes
         )
     data, _ = bind(mod, net, ds, args.data)
+    found = classes(mod, params, data)
     report = {
         "loss": mod.loss(params, data),
-        "accuracy": accuracy(mod, params, data, net),
-        "confusion": confusion(mod, params, data),
+        "accuracy": float(np.mean(found[0] == found[1])) if found else None,
+        "confusion": confusion(*found) if found else None,
         "examples": len(ds.targets),
     }
     if args.format == "json":

@@ -22,7 +22,7 @@ import sympy as sp
 
 from . import ir
 from .elementwise import Term, element, fresh_indices, lower, normalise, summation
-from .indices import named_index
+from .indices import dim_of, named_index
 from .recover import recover
 from .simplify import Simplifier, forward_patterns, resubstitute
 
@@ -154,19 +154,13 @@ _SUM_NAMES = ("k", "l", "m", "r", "s")
 def display_elementwise(step: Step):
     """The element-wise form with indices renamed i, j (free) and k, l, m (summed)."""
     free = [i for i in step.indices if isinstance(i, sp.Symbol)]
-    ren = {a: named_index(n, _dim(a)) for a, n in zip(free, _FREE_NAMES, strict=False)}
+    ren = {a: named_index(n, dim_of(a)) for a, n in zip(free, _FREE_NAMES, strict=False)}
     lhs_idx = tuple(ren.get(i, i) for i in step.indices)
     lhs = element(step.symbol, lhs_idx)
     parts = []
     for t in step.terms:
         local = dict(ren)
         for k, n in zip(t.summed, _SUM_NAMES, strict=False):
-            local[k] = named_index(n, _dim(k))
+            local[k] = named_index(n, dim_of(k))
         parts.append(summation(t.factor.xreplace(local), [local[k] for k in t.summed]))
     return lhs, sp.Add(*parts)
-
-
-def _dim(i):
-    from .indices import dim_of
-
-    return dim_of(i)

@@ -376,7 +376,7 @@ class NumpyFormPrinter(NumPyPrinter):
     def _print_MatAdd(self, e):
         out = ""
         for n, a in enumerate(_positive_first(e.args)):
-            coeff, rest = _as_coeff(a)
+            coeff, rest = as_coeff(a)
             s = self._print(coeff) if isinstance(rest, sp.OneMatrix) else self._print(a)
             if n and s.startswith("-"):
                 out += " - " + s[1:]
@@ -420,10 +420,11 @@ class NumpyFormPrinter(NumPyPrinter):
 
 def _positive_first(args):
     """Terms without a leading minus first: ``y − t`` rather than ``−t + y``."""
-    return sorted(args, key=lambda a: _as_coeff(a)[0].could_extract_minus_sign())
+    return sorted(args, key=lambda a: as_coeff(a)[0].could_extract_minus_sign())
 
 
-def _as_coeff(e):
+def as_coeff(e):
+    """(scalar, matrix) of ``c·M``; (1, e) for anything else."""
     if isinstance(e, sp.MatMul):
         coeff, mats = e.as_coeff_matrices()
         if len(mats) == 1:
@@ -461,7 +462,7 @@ def _needs_broadcast(e) -> bool:
     if isinstance(e, Broadcast):
         return True
     if isinstance(e, (sp.HadamardProduct, sp.MatAdd)):
-        return all(_needs_broadcast(a) or isinstance(_as_coeff(a)[1], sp.OneMatrix) for a in e.args)
+        return all(_needs_broadcast(a) or isinstance(as_coeff(a)[1], sp.OneMatrix) for a in e.args)
     if isinstance(e, sp.MatMul):
         _, mats = e.as_coeff_matrices()
         return len(mats) == 1 and _needs_broadcast(mats[0])
