@@ -150,22 +150,25 @@ def _is_zero(expr: sp.Expr, points: int = 3) -> bool:
     return tried == points
 
 
+def symbol_values(net: ir.Network, dims: dict[str, int]) -> dict:
+    """Inputs, targets and params as arrays of SymPy symbols (one-hot targets summing to 1
+    exactly), consts as symbols, dims as the given sizes."""
+    values: dict = dict(dims)
+    for q in net.quantities.values():
+        if q.kind in ("input", "target", "param"):
+            arr = _symbol_array(q.name, _shape(q, dims))
+            values[q.name] = arr if q.onehot_axis is None else _onehot_exact(arr, q.onehot_axis)
+    for c in net.consts:
+        values[c] = sp.Symbol(c, real=True)
+    return values
+
+
 def exact(d: Derivation) -> Proof:
     start = time.perf_counter()
     net = d.network
     dims = concrete_sizes(net)
-    values: dict = dict(dims)
-    params: dict[str, np.ndarray] = {}
-    for q in net.quantities.values():
-        if q.kind in ("input", "target", "param"):
-            arr = _symbol_array(q.name, _shape(q, dims))
-            if q.onehot_axis is not None:
-                arr = _onehot_exact(arr, q.onehot_axis)
-            values[q.name] = arr
-            if q.kind == "param":
-                params[q.name] = arr
-    for c in net.consts:
-        values[c] = sp.Symbol(c, real=True)
+    values = symbol_values(net, dims)
+    params = {p.name: values[p.name] for p in net.params}
     funcs = Functions(exact=True)
     fwd = forward(net, values, funcs)
     loss = fwd[net.loss]

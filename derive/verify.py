@@ -20,6 +20,7 @@ A claim is a list of statements: definitions of intermediates
 from __future__ import annotations
 
 import ast
+import copy
 import itertools
 import re
 from dataclasses import dataclass, replace
@@ -28,7 +29,7 @@ import numpy as np
 import sympy as sp
 
 from . import ir
-from .check import _atomize, _onehot_exact, _shape, _symbol_array, random_values
+from .check import _atomize, _shape, concrete_sizes, random_values, symbol_values
 from .derivation import Derivation, derive
 from .errors import SpecError
 from .notation import FormulaParser, read_head, split_equals, split_statements
@@ -192,21 +193,13 @@ class ClaimParser(_Parser):
 class Evaluator:
     """Values of the network, its proven deltas and a claim's expressions at one size."""
 
-    def __init__(self, d: Derivation, exact: bool, seed: int = 0, transposed: bool = False):
+    def __init__(self, d: Derivation, exact: bool, seed: int = 0):
         net = self.net = d.network
         self.exact = exact
-        self.transposed = transposed
+        self.transposed = False
         if exact:
-            self.dims = {name: (2, 3, 4, 5)[n % 4] for n, name in enumerate(net.dims)}
-            values: dict = dict(self.dims)
-            for q in net.quantities.values():
-                if q.kind in ("input", "target", "param"):
-                    arr = _symbol_array(q.name, _shape(q, self.dims))
-                    if q.onehot_axis is not None:
-                        arr = _onehot_exact(arr, q.onehot_axis)
-                    values[q.name] = arr
-            for c in net.consts:
-                values[c] = sp.Symbol(c, real=True)
+            self.dims = concrete_sizes(net, (2, 3, 4, 5))
+            values = symbol_values(net, self.dims)
             self.funcs = Functions(exact=True)
         else:
             rng = np.random.default_rng(seed)
@@ -229,8 +222,13 @@ class Evaluator:
             env[step.symbol] = evaluate(step.matrix, env, self.funcs)
         self.env = env
         self.scalars = {**{c: values[c] for c in net.consts}, **self.dims}
-        if transposed:
-            self.np_env = {k: _t(v) for k, v in self.np_env.items()}
+
+    def transposed_layout(self) -> Evaluator:
+        """The same values seen in the transposed layout (every array transposed)."""
+        other = copy.copy(self)
+        other.transposed = True
+        other.np_env = {k: _t(v) for k, v in self.np_env.items()}
+        return other
 
     def truth(self, wrt: str) -> np.ndarray:
         q = self.net.quantities[wrt]
@@ -294,7 +292,7 @@ class _Verifier:
         self.user = dict(user_net.quantities)
         self.exact = Evaluator(d, exact=True)
         self.numeric = Evaluator(d, exact=False, seed=1)
-        self.trans_exact = Evaluator(d, exact=True, transposed=True)
+        self.trans_exact = self.exact.transposed_layout()
         self.functions = set(user_net.funcs)
         self.def_derivs: dict[str, list] = {}
         self.derivs: list = []
