@@ -150,6 +150,27 @@ def _is_zero(expr: sp.Expr, points: int = 3) -> bool:
     return tried == points
 
 
+def derived_values(d: Derivation, values: dict, funcs: Functions) -> tuple[dict, dict]:
+    """The forward values computed from the spec (NumPy shapes) and, with them in 2-D,
+    every derived delta and gradient evaluated from its matrix form, in order."""
+    net = d.network
+    fwd = forward(net, values, funcs)
+    env = {
+        k: (as_2d(v, net.quantities[k].shape) if k in net.quantities else v) for k, v in fwd.items()
+    }
+    for step in _all_steps(d):
+        value = np.asarray(evaluate(step.matrix, env, funcs))
+        if step.shape:  # a gradient that is constant along an axis comes out broadcast
+            value = np.broadcast_to(
+                value,
+                as_2d(
+                    values[step.name] if step.name in values else fwd[step.name], step.shape
+                ).shape,
+            )
+        env[step.symbol] = value
+    return fwd, env
+
+
 def symbol_values(net: ir.Network, dims: dict[str, int]) -> dict:
     """Inputs, targets and params as arrays of SymPy symbols (one-hot targets summing to 1
     exactly), consts as symbols, dims as the given sizes."""
@@ -170,24 +191,11 @@ def exact(d: Derivation) -> Proof:
     values = symbol_values(net, dims)
     params = {p.name: values[p.name] for p in net.params}
     funcs = Functions(exact=True)
-    fwd = forward(net, values, funcs)
+    fwd, env = derived_values(d, values, funcs)
     loss = fwd[net.loss]
-    env = {
-        k: (as_2d(v, net.quantities[k].shape) if k in net.quantities else v) for k, v in fwd.items()
-    }
     details = {}
-    for step in _all_steps(d):
-        got = evaluate(step.matrix, env, funcs)
-        got = (
-            np.asarray(got, dtype=object).reshape(
-                as_2d(np.empty(_shape(net.quantities[step.name], dims)), step.shape).shape
-            )
-            if step.shape
-            else got
-        )
-        env[step.symbol] = got
-        if step.kind != "gradient":
-            continue
+    for step in d.gradients.values():
+        got = env[step.symbol]
         symbols = as_2d(params[step.name], step.shape)
         ok = all(
             _is_zero(sp.diff(loss, symbols[idx]) - got[idx]) for idx in np.ndindex(symbols.shape)
@@ -239,17 +247,11 @@ def numeric(d: Derivation, seed: int = 0, tol: float = 1e-6) -> Proof:
     def loss() -> float:
         return float(forward(net, values, funcs)[net.loss])
 
-    fwd = forward(net, values, funcs)
-    env = {
-        k: (as_2d(v, net.quantities[k].shape) if k in net.quantities else v) for k, v in fwd.items()
-    }
+    _, env = derived_values(d, values, funcs)
     details = {}
     worst = 0.0
-    for step in _all_steps(d):
-        env[step.symbol] = evaluate(step.matrix, env, funcs)
-        if step.kind != "gradient":
-            continue
-        got = np.broadcast_to(env[step.symbol], as_2d(values[step.name], step.shape).shape)
+    for step in d.gradients.values():
+        got = env[step.symbol]
         got = np.asarray(got, dtype=float).reshape(values[step.name].shape)
         fd = np.zeros_like(got)
         p = values[step.name]

@@ -29,11 +29,18 @@ import numpy as np
 import sympy as sp
 
 from . import ir
-from .check import _atomize, _shape, concrete_sizes, random_values, symbol_values
+from .check import (
+    _atomize,
+    _shape,
+    concrete_sizes,
+    derived_values,
+    random_values,
+    symbol_values,
+)
 from .derivation import Derivation, derive
 from .errors import SpecError
 from .notation import FormulaParser, read_head, split_equals, split_statements
-from .numeric import Functions, _run, as_2d, evaluate, forward, generic_bindings
+from .numeric import Functions, _run, evaluate, generic_bindings
 from .printing import text as text_of
 from .rules import RULES
 from .spec import _Parser, fmt_shape
@@ -212,15 +219,8 @@ class Evaluator:
             values = random_values(net, rng, self.dims)
             self.funcs = Functions(generic=generic_bindings(net.funcs))
         self.values = values
-        fwd = forward(net, values, self.funcs)
+        fwd, self.env = derived_values(d, values, self.funcs)
         self.np_env = dict(fwd)  # NumPy shapes, for claims
-        env = {
-            k: (as_2d(v, net.quantities[k].shape) if k in net.quantities else v)
-            for k, v in fwd.items()
-        }
-        for step in [*d.steps, *d.gradients.values()]:
-            env[step.symbol] = evaluate(step.matrix, env, self.funcs)
-        self.env = env
         self.scalars = {**{c: values[c] for c in net.consts}, **self.dims}
 
     def transposed_layout(self) -> Evaluator:
