@@ -237,7 +237,13 @@ def name_arguments(net: Network) -> Network:
     def expensive(node: Node) -> bool:
         return any(isinstance(n, (MatMul, Softmax, Reduce)) for n in walk(node))
 
-    def visit(node: Node, owner: str) -> Node:
+    def visit(node: Node, owner: str, linear: bool = True) -> Node:
+        if isinstance(node, Reduce) and not linear:
+            # a reduction under a non-linear operation (``sum(e**2) ** 0.5``,
+            # ``sum(a) * sum(b)``): its adjoint is a scalar (or vector) of its
+            # own, so that no index sum is left inside another adjoint's factor
+            reduced = replace(node, arg=visit(node.arg, owner))
+            return hoist(reduced, fresh(f"{owner}_{node.op}"))
         if isinstance(node, (Call, Softmax)) and expensive(node.arg):
             node = replace(node, arg=hoist(visit(node.arg, owner), fresh(owner + "_in")))
         elif isinstance(node, Binary) and node.op in "*/":
@@ -246,7 +252,11 @@ def name_arguments(net: Network) -> Network:
             kids = {}
             for f in ("a", "b"):
                 original = getattr(node, f)
-                kid = visit(original, owner)
+                other = node.b if f == "a" else node.a
+                # scaling by a number is linear; anything else is not (and the
+                # divisor of a quotient never is)
+                scaled = isinstance(other, Scalar) and not (node.op == "/" and f == "b")
+                kid = visit(original, owner, linear and scaled)
                 if isinstance(kid, MatMul) or (
                     isinstance(kid, (Call, Softmax)) and expensive(original.arg)
                 ):
@@ -259,8 +269,11 @@ def name_arguments(net: Network) -> Network:
                 kids[f] = kid
             return replace(node, **kids)
         else:
+            # sums, differences, negation, transposes and reductions pass a
+            # linear position on; powers, functions and products do not
+            keeps = isinstance(node, (Binary, Neg, Transpose, Reduce))
             kids = {
-                f: visit(getattr(node, f), owner)
+                f: visit(getattr(node, f), owner, linear and keeps)
                 for f in ("a", "b", "base", "arg")
                 if isinstance(getattr(node, f, None), Node)
             }

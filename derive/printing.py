@@ -16,6 +16,8 @@ a result to the shape of the array it is assigned to.
 
 from __future__ import annotations
 
+import re
+
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.numpy import NumPyPrinter
@@ -268,6 +270,8 @@ def np_rank(e) -> int:
         return 1 if e.axis == 0 else 2
     if isinstance(e, (sp.HadamardProduct, sp.MatAdd)):
         return max(np_rank(a) for a in e.args)
+    if isinstance(e, Softmax) and _stretched(e.arg):
+        return 2
     if isinstance(e, (Map, Softmax, sp.HadamardPower, Broadcast)):
         return np_rank(e.args[0] if not isinstance(e, Map) else e.arg)
     if isinstance(e, sp.MatrixExpr):  # other element-wise nodes: the rank of their operands
@@ -285,10 +289,16 @@ class NumpyFormPrinter(NumPyPrinter):
         return "np." + fqn[len("numpy.") :] if fqn.startswith("numpy.") else fqn
 
     def paren(self, e) -> str:
-        s = self._print(e)
-        simple = isinstance(
-            e, (sp.MatrixSymbol, sp.Symbol, sp.Integer, Map, Softmax, sp.Indexed)
-        ) or (isinstance(e, sp.Transpose) and isinstance(e.arg, sp.MatrixSymbol))
+        """``e`` as an atom: safe as an operand of any operator (parenthesised if needed)."""
+        return self.wrap(e, self._print(e))
+
+    def wrap(self, e, s: str) -> str:
+        """The printed ``s`` of ``e``, parenthesised unless ``e`` prints as an atom."""
+        simple = (
+            isinstance(e, (sp.MatrixSymbol, sp.Symbol, Map, Softmax, sp.Indexed))
+            or (isinstance(e, sp.Integer) and e >= 0)
+            or (isinstance(e, sp.Transpose) and isinstance(e.arg, sp.MatrixSymbol))
+        )
         return s if simple else f"({s})"
 
     def _print_MatrixSymbol(self, e):
@@ -333,9 +343,11 @@ class NumpyFormPrinter(NumPyPrinter):
     def _print_Pow(self, e, rational=False):
         if e.exp == -1:
             return f"1 / {self.paren(e.base)}"
-        if e.exp.is_Integer:
-            return self._power(e.base, e.exp)
-        return super()._print_Pow(e, rational=rational)
+        if e.exp == sp.S.Half:
+            return f"np.sqrt({self._print(e.base)})"
+        if e.exp == -sp.S.Half:
+            return f"1 / np.sqrt({self._print(e.base)})"
+        return self._power(e.base, e.exp)
 
     def _print_Mul(self, e):
         coeff, rest = e.as_coeff_Mul()
@@ -368,10 +380,15 @@ class NumpyFormPrinter(NumPyPrinter):
         return self._power(e.base, e.exp)
 
     def _power(self, base, exp) -> str:
-        """``a**2`` for a name and a literal, ``(a + b) ** 2`` otherwise (as ruff formats)."""
+        """``a**2`` for a name and a literal, ``(a + b) ** 2`` otherwise (as ruff formats).
+
+        The exponent is an atom: ``x ** (-1/2)``, never ``x ** -1/2`` (which
+        Python reads as ``(x ** -1) / 2``).
+        """
         simple = isinstance(base, (sp.Symbol, sp.MatrixSymbol)) and exp.is_Integer and exp >= 0
         sep = "**" if simple else " ** "
-        return f"{self.paren(base)}{sep}{self._print(exp)}"
+        power = self._print(exp) if exp.is_Integer else self.paren(exp)
+        return f"{self.paren(base)}{sep}{power}"
 
     def _print_MatAdd(self, e):
         out = ""
@@ -401,21 +418,73 @@ class NumpyFormPrinter(NumPyPrinter):
     def call(self, e, arg: str) -> str:
         rule, func, params = _function_parts(e)
         if rule:
-            return rule.numpy.format(arg, *[self._print(p) for p in params])
+            atom = self.wrap(e.arg if isinstance(e, Map) else e.args[0], arg)
+            return fill(
+                rule.numpy,
+                [arg, *[self._print(p) for p in params]],
+                [atom, *[self.paren(p) for p in params]],
+            )
         base, order = generic_base(func)
         suffix = "" if order == 0 else "_prime" if order == 1 else f"_prime{order}"
         return f"{base}{suffix}({arg})"
 
+    def full(self, e) -> str:
+        """``e`` as an atom holding its whole 2-D shape (a stretched row or column made full).
+
+        Element-wise operators broadcast by themselves; softmax and sums
+        along an axis need the array they mean, not its unstretched row.
+        """
+        if _stretched(e):
+            rows, cols = (self._print(d) for d in e.shape)
+            return f"np.broadcast_to({self._print(e)}, ({rows}, {cols}))"
+        return self.paren(e)
+
     def _print_Softmax(self, e):
-        axis = -1 if np_rank(e.arg) == 1 else e.axis
-        return SOFTMAX.numpy.format(self.paren(e.arg), axis)
+        axis = str(-1 if np_rank(e.arg) == 1 and not _stretched(e.arg) else e.axis)
+        atom = self.full(e.arg)
+        plain = atom if _stretched(e.arg) else self._print(e.arg)
+        return fill(SOFTMAX.numpy, [plain, axis], [atom, axis])
 
     def _print_SumAxis(self, e):
-        arg = self.paren(e.arg)
+        arg = self.full(e.arg)
         return f"{arg}.sum(axis=0)" if e.axis == 0 else f"{arg}.sum(axis=1, keepdims=True)"
 
     def _print_SumAll(self, e):
+        if _stretched(e.arg):
+            return f"np.sum({self.full(e.arg)})"
         return f"np.sum({self._print(e.arg)})"
+
+
+_SLOT = re.compile(r"\{(\d+)\}")
+
+
+def fill(template: str, plain: list[str], atoms: list[str]) -> str:
+    """A rule's NumPy template with its arguments in, each parenthesised where it must be.
+
+    A placeholder that is a whole argument of a call (``np.tanh({0})``,
+    ``np.maximum({0}, 0)``) takes the argument as printed; anywhere else
+    (``-{0}``, ``{1} * {0}``, ``({0} > 0)``) it takes the argument as an
+    atom, so ``sigmoid(z/2 - 1)`` prints ``-(z / 2 - 1)``, not ``-z / 2 - 1``.
+    """
+
+    def one(m: re.Match) -> str:
+        n = int(m.group(1))
+        before = template[: m.start()].rstrip(" ")
+        after = template[m.end() :].lstrip(" ")
+        whole = before.endswith(("(", ",")) and after.startswith((")", ","))
+        # ``({0} > 0)``: the parenthesis is a group, not a call
+        grouped = before.endswith("(") and (before[:-1].endswith((" ", "(")) or before == "(")
+        return plain[n] if whole and not grouped else atoms[n]
+
+    out = _SLOT.sub(one, template)
+    if _COMPARISON.fullmatch(template.strip()):
+        # a step function's template is a comparison: a bool array, which
+        # NumPy refuses to negate and computes on in float16; a number it is
+        out = f"np.where({out.strip()[1:-1]}, 1.0, 0.0)"
+    return out
+
+
+_COMPARISON = re.compile(r"\(([^(),]*?)\s*(>=|<=|>|<|==|!=)\s*([^(),]*)\)")
 
 
 def _positive_first(args):
@@ -457,10 +526,17 @@ def numpy_code(e, shape: tuple, printer: NumpyFormPrinter | None = None) -> str:
     return code
 
 
+def _stretched(e) -> bool:
+    """A matrix form whose NumPy code is a row or column standing for a taller matrix."""
+    return isinstance(e, sp.MatrixExpr) and e.shape[0] != 1 and _needs_broadcast(e)
+
+
 def _needs_broadcast(e) -> bool:
     """True when no operand carries the full 2-D shape (all are stretched rows or columns)."""
     if isinstance(e, Broadcast):
         return True
+    if isinstance(e, sp.Transpose):
+        return _needs_broadcast(e.arg)
     if isinstance(e, (sp.HadamardProduct, sp.MatAdd)):
         return all(_needs_broadcast(a) or isinstance(as_coeff(a)[1], sp.OneMatrix) for a in e.args)
     if isinstance(e, sp.MatMul):
