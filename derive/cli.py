@@ -1,25 +1,33 @@
 """The ``derive`` command: ``list``, ``grad`` (and the code generator and checker).
 
-Every user error ends as ``file:line:col: error: …`` on stderr with exit
-status 2; a failed proof exits with 1.
+Exit status, the contract every subcommand keeps:
+
+* 0: done (and every proof asked for passed);
+* 1: a proof or a claim failed;
+* 2: bad input: one line ``file:line:col: error: …`` (``<options>: error: …``
+  for a bad option) on stderr;
+* 3: a bug in derive: one line ``internal error: …``; ``--debug`` or
+  ``DERIVE_DEBUG=1`` shows the traceback;
+* 130: interrupted (Ctrl-C), one line.
+
+Nothing ever ends in a traceback.  SymPy is imported only once a command
+runs, so Ctrl-C during start-up is answered like any other.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 from collections.abc import Sequence
 
-from . import load_network
-from .derivation import derive
 from .errors import DerivationError, SpecError
-from .spec import bundled
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # usage errors: exit 2 without a traceback
-        self.print_usage(sys.stderr)
-        self.exit(2, f"derive: error: {message}\n")
+    def error(self, message: str):  # usage errors: one line, exit 2, no traceback
+        self.exit(2, f"<options>: error: {message} (see 'derive --help')\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,6 +76,8 @@ def _plugins():
 
 
 def cmd_list(args) -> int:
+    from .spec import bundled
+
     for name, path in bundled().items():
         first = next(
             (ln.lstrip("# ").strip() for ln in path.read_text().splitlines() if ln.startswith("#")),
@@ -78,7 +88,8 @@ def cmd_list(args) -> int:
 
 
 def cmd_grad(args) -> int:
-    from . import check, report
+    from . import check, load_network, report
+    from .derivation import derive
 
     d = derive(load_network(args.spec))
     proofs = check.run_all(d, seed=args.seed) if args.check else None
@@ -97,7 +108,7 @@ def cmd_verify(args) -> int:
     import json
     from pathlib import Path
 
-    from .errors import SpecError
+    from . import load_network
     from .verify import verify_all, verify_identity
 
     results = [verify_identity(t) for t in args.identity]
@@ -164,24 +175,76 @@ COMMANDS = {"list": cmd_list, "grad": cmd_grad, "verify": cmd_verify}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run the command line; returns the exit status (see the module docstring)."""
+    _tolerant_streams()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("DERIVE_DEBUG", "") not in ("", "0")
+    argv = [a for a in argv if a != "--debug"]
+    args = None
     try:
+        args = build_parser().parse_args(argv)
         handler = COMMANDS.get(args.command) or args.handler
         return handler(args)
     except SpecError as exc:
         print(exc, file=sys.stderr)
         return 2
     except DerivationError as exc:
-        print(
-            f"{getattr(args, 'spec', '<spec>')}:1:1: error: cannot derive this network: {exc}",
-            file=sys.stderr,
-        )
+        spec = getattr(args, "spec", None) or "<spec>"
+        print(f"{spec}:1:1: error: cannot derive this network: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:
+        _quiet_stdout()
         return 0
     except KeyboardInterrupt:
+        print("derive: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - the one place that turns a bug into a line
+        return _internal_error(exc, debug)
+
+
+def _internal_error(exc: BaseException, debug: bool) -> int:
+    """One line for a bug of ours (exit 3); the traceback only when asked for."""
+    if debug:
+        import traceback
+
+        traceback.print_exception(exc)
+    first = (str(exc).splitlines() or [""])[0][:300]
+    print(
+        f"internal error: {type(exc).__name__}: {first} "
+        "(a bug in derive; rerun with --debug or DERIVE_DEBUG=1 for the traceback)",
+        file=sys.stderr,
+    )
+    return 3
+
+
+def _tolerant_streams() -> None:
+    """Never fail on output a terminal cannot show (cp1252, ascii): escape it instead."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            # a closed or detached stream: nothing to fix
+            with contextlib.suppress(ValueError, OSError):
+                reconfigure(errors="backslashreplace")
+
+
+def _quiet_stdout() -> None:
+    """After a closed pipe, point stdout at devnull so the exit flush cannot fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _run() -> None:
+    """Entry point of ``python -m derive.cli``: Ctrl-C while starting up is one line too."""
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        print("derive: interrupted", file=sys.stderr)
+        code = 130
+    sys.exit(code)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    _run()

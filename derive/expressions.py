@@ -1,0 +1,419 @@
+"""Reading one expression of the spec language: ``ast`` nodes → typed, shape-checked IR.
+
+:class:`ExpressionReader` walks an expression parsed by :mod:`ast` against a
+whitelist (names, numbers, ``@ * / + - **``, ``.T`` and calls of known
+functions) and builds :mod:`derive.ir` nodes, checking every shape and the
+limits of :mod:`derive.limits` on the way.  The spec parser
+(:mod:`derive.spec`) adds declarations and equations on top of it; the claim
+reader of ``derive verify`` reuses it with its own extra syntax.  Every
+problem raises :class:`~derive.errors.SpecError` at ``file:line:col``.
+
+Subclasses fill :attr:`quantities`, :attr:`dims`, :attr:`consts`,
+:attr:`const_symbols` and :attr:`funcs` (what names mean), set
+:attr:`code`, :attr:`base_col` and :attr:`line_no` (where the text being
+read sits), then call :meth:`parse_ast` and :meth:`expr`.
+"""
+
+from __future__ import annotations
+
+import ast
+import warnings
+from typing import NoReturn
+
+import sympy as sp
+
+from . import ir
+from .errors import SpecError
+from .limits import (
+    MAX_DENOMINATOR,
+    MAX_DEPTH,
+    MAX_EXPONENT,
+    MAX_EXPONENT_DENOMINATOR,
+    MAX_LINE_CHARS,
+    MAX_NESTING,
+    MAX_NODES,
+    MAX_NUMBER,
+)
+from .rules import RULES, activations
+
+REDUCTIONS = ("sum", "mean")
+_OPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
+_FOLD = {
+    "+": lambda x, y: x + y,
+    "-": lambda x, y: x - y,
+    "*": lambda x, y: x * y,
+    "/": lambda x, y: x / y,
+}
+# characters that end a line for Python's ``str.splitlines`` but not for us:
+# in code they are refused (they would hide a line), in comments they are text
+ODD_LINE_BREAKS = "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+
+
+def char_col(line: str, byte_offset: int) -> int:
+    """ast reports UTF-8 byte offsets; users count characters."""
+    return len(line.encode("utf-8", "surrogatepass")[:byte_offset].decode("utf-8", "ignore"))
+
+
+def fmt_shape(shape: ir.Shape) -> str:
+    """``(B, n)``, ``(n,)`` or ``() (a scalar)``: a shape as error messages show it."""
+    if not shape:
+        return "() (a scalar)"
+    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+class ExpressionReader:
+    """The expression half of the spec language, reusable by other readers."""
+
+    def __init__(self, text: str = "", file: str = "<spec>", name: str = "spec"):
+        self.text = text
+        self.file = file
+        self.name = name
+        self.quantities: dict[str, ir.Quantity] = {}
+        self.dims: dict[str, sp.Symbol] = {}
+        self.consts: dict[str, float | None] = {}
+        self.const_symbols: dict[str, sp.Symbol] = {}
+        self.funcs: list[str] = []
+        self.line_no = 0
+        self.base_col = 0
+        self.line = ""
+        self.code = ""
+        self._depth = 0
+
+    # -- errors ------------------------------------------------------------
+    def error(self, message: str, col: int | None = None, line: int | None = None) -> NoReturn:
+        """Raise a :class:`SpecError` at ``col`` (0-based) of the current line."""
+        raise SpecError(message, self.file, line or self.line_no, (col or 0) + 1)
+
+    def node_error(self, node: ast.AST, message: str) -> NoReturn:
+        """Raise a :class:`SpecError` at an ast node of :attr:`code`."""
+        offset = getattr(node, "col_offset", 0)
+        self.error(message, self.base_col + char_col(self.code, offset))
+
+    def pos(self, node: ast.AST) -> ir.Pos:
+        return (self.line_no, self.base_col + char_col(self.code, node.col_offset) + 1)
+
+    # -- reading text ------------------------------------------------------
+    def check_code(self, code: str) -> None:
+        """Refuse what ``ast`` would choke on or hide: odd line breaks, NULs, deep nesting."""
+        if len(code) > MAX_LINE_CHARS:
+            self.error(f"line too long: at most {MAX_LINE_CHARS} characters", self.base_col)
+        depth = 0
+        for n, ch in enumerate(code):
+            if ch in ODD_LINE_BREAKS or ch == "\x00" or "\ud800" <= ch <= "\udfff":
+                self.error(f"unexpected character U+{ord(ch):04X} in code", self.base_col + n)
+            depth += (ch in "([{") - (ch in ")]}")
+            if depth > MAX_NESTING:
+                self.error(
+                    f"parentheses nested too deeply: at most {MAX_NESTING} levels; "
+                    "name parts of the expression in separate equations",
+                    self.base_col + n,
+                )
+
+    def parse_ast(self, code: str, mode: str = "eval", hint: str = "") -> ast.AST:
+        """``ast.parse`` guarded: every failure is a :class:`SpecError` at its column."""
+        self.check_code(code)
+        try:
+            with warnings.catch_warnings():  # "invalid decimal literal" and the like
+                warnings.simplefilter("ignore")
+                tree = ast.parse(code, mode=mode)
+        except SyntaxError as exc:
+            msg = exc.msg + (hint if "statement" in exc.msg or "invalid syntax" in exc.msg else "")
+            self.error(f"syntax error: {msg}", self.base_col + max((exc.offset or 1) - 1, 0))
+        except (ValueError, UnicodeError, OverflowError, RecursionError, MemoryError) as exc:
+            self.error(f"cannot read this line: {type(exc).__name__}", self.base_col)
+        self.check_tree(tree)
+        return tree.body if mode == "eval" else tree
+
+    def check_tree(self, tree: ast.AST) -> None:
+        """At most :data:`MAX_NODES` nodes, :data:`MAX_DEPTH` deep (checked without recursion)."""
+        stack, count = [(tree, 0)], 0
+        while stack:
+            node, depth = stack.pop()
+            if isinstance(node, ast.expr):
+                depth += 1
+                count += 1
+                if depth > MAX_DEPTH:
+                    self.node_error(
+                        node,
+                        f"expression nested too deeply: at most {MAX_DEPTH} levels; "
+                        "name parts of it in separate equations",
+                    )
+                if count > MAX_NODES:
+                    self.node_error(
+                        node,
+                        f"expression too long: at most {MAX_NODES} names, numbers and "
+                        "operators in one equation; split it into several equations",
+                    )
+            stack.extend((child, depth) for child in ast.iter_child_nodes(node))
+
+    # -- numbers -----------------------------------------------------------
+    def number(self, node: ast.AST, value: sp.Expr, what: str = "number") -> sp.Expr:
+        """``value`` if it is a finite real number within the limits (or not a number)."""
+        if not value.is_number:
+            return value
+        if value.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+            self.node_error(node, f"this {what} is not finite (division by zero?)")
+        if value.is_extended_real is False:
+            self.node_error(node, f"this {what} is not a real number: {value}")
+        if value.is_Rational:
+            too_big = abs(value.p) > MAX_NUMBER * value.q
+            too_fine = value.q > MAX_DENOMINATOR
+        else:
+            magnitude = abs(sp.N(value, 20))
+            too_big = not magnitude.is_finite or magnitude > MAX_NUMBER
+            too_fine = magnitude != 0 and magnitude < sp.Rational(1, MAX_DENOMINATOR)
+            if not magnitude.is_real:
+                self.node_error(node, f"this {what} is not a real number: {value}")
+        if too_big:
+            self.node_error(node, f"this {what} exceeds the limit: magnitude at most 1e12")
+        if too_fine:
+            self.node_error(node, f"this {what} is too small or too fine: at least 1e-18 or 0")
+        return value
+
+    def exponent(self, node: ast.AST, value: sp.Expr) -> sp.Expr:
+        """A constant exponent within :data:`MAX_EXPONENT` (denominator within its limit)."""
+        if not value.is_number:
+            self.node_error(node, "expected a constant number as the exponent")
+        value = self.number(node, value, "exponent")
+        if abs(value) > MAX_EXPONENT or (value.is_Rational and value.q > MAX_EXPONENT_DENOMINATOR):
+            self.node_error(
+                node,
+                f"exponent {value} exceeds the limit: at most {MAX_EXPONENT} in magnitude, "
+                f"a fraction with denominator at most {MAX_EXPONENT_DENOMINATOR}",
+            )
+        return value
+
+    # -- expressions ---------------------------------------------------------
+    def expr(self, node: ast.expr) -> ir.Node:
+        """The IR of an ast expression (dispatch on the node type)."""
+        method = getattr(self, "expr_" + type(node).__name__, None)
+        if method is None:
+            self.node_error(
+                node,
+                f"unsupported syntax ({type(node).__name__.lower()}): "
+                "expected names, numbers, @ * / + - **, .T or a function call",
+            )
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:  # also guards readers that skip check_tree
+                self.node_error(node, f"expression nested too deeply: at most {MAX_DEPTH} levels")
+            return method(node)
+        finally:
+            self._depth -= 1
+
+    def expr_Constant(self, node: ast.Constant) -> ir.Node:
+        v = node.value
+        if type(v) not in (int, float):
+            self.node_error(node, f"expected a number, got {v!r}")
+        if type(v) is float and not abs(v) < float("inf"):
+            self.node_error(node, "this number is not finite; numbers are at most 1e12")
+        if abs(v) > MAX_NUMBER:
+            self.node_error(node, "this number exceeds the limit: magnitude at most 1e12")
+        if type(v) is int or v == int(v):
+            value = sp.Integer(int(v))
+        else:
+            value = sp.nsimplify(v, rational=True)
+        return ir.Scalar((), self.pos(node), self.number(node, value))
+
+    def expr_Name(self, node: ast.Name) -> ir.Node:
+        name = node.id
+        if name in self.quantities:
+            return ir.Ref(self.quantities[name].shape, self.pos(node), name)
+        if name in self.consts:
+            return ir.Scalar((), self.pos(node), self.const_symbols[name])
+        if name in self.dims:
+            return ir.Scalar((), self.pos(node), self.dims[name])
+        if name in self.funcs or name in RULES or name in REDUCTIONS or name == "softmax":
+            self.node_error(node, f"{name!r} is a function; call it as {name}(...)")
+        known = ", ".join(sorted([*self.quantities, *self.consts, *self.dims])) or "none"
+        self.node_error(node, f"unknown name {name!r}; defined so far: {known}")
+
+    def expr_UnaryOp(self, node: ast.UnaryOp) -> ir.Node:
+        if not isinstance(node.op, (ast.UAdd, ast.USub)):
+            self.node_error(node, "unsupported unary operator: expected - or +")
+        operand = self.expr(node.operand)
+        if isinstance(node.op, ast.UAdd):
+            return operand
+        if isinstance(operand, ir.Scalar):
+            return ir.Scalar((), self.pos(node), -operand.value)
+        return ir.Neg(operand.shape, self.pos(node), operand)
+
+    def expr_BinOp(self, node: ast.BinOp) -> ir.Node:
+        if isinstance(node.op, ast.Pow):
+            return self.power(node)
+        a = self.expr(node.left)
+        b = self.expr(node.right)
+        if isinstance(node.op, ast.MatMult):
+            return ir.MatMul(self.matmul_shape(node, a, b), self.pos(node), a, b)
+        op = _OPS.get(type(node.op))
+        if op is None:
+            self.node_error(
+                node, f"unsupported operator {type(node.op).__name__}: expected @ * / + - or **"
+            )
+        if op == "/" and isinstance(b, ir.Scalar) and b.value == 0:
+            self.node_error(node.right, "division by zero")
+        if isinstance(a, ir.Scalar) and isinstance(b, ir.Scalar):
+            value = self.number(node, _FOLD[op](a.value, b.value))
+            return ir.Scalar((), self.pos(node), value)
+        return ir.Binary(self.broadcast(node, a.shape, b.shape), self.pos(node), op, a, b)
+
+    def power(self, node: ast.BinOp) -> ir.Node:
+        """``a ** e``: ``e`` a constant number within the limits, powers of powers too."""
+        a = self.expr(node.left)
+        exponent = self.expr(node.right)
+        if not isinstance(exponent, ir.Scalar):
+            self.node_error(node.right, "expected a constant number as the exponent")
+        e = self.exponent(node.right, exponent.value)
+        if isinstance(a, ir.Scalar):
+            if a.value == 0 and e.is_negative:
+                self.node_error(node, "division by zero (0 to a negative power)")
+            return ir.Scalar((), self.pos(node), self.number(node, a.value**e))
+        # (x ** a) ** b is x ** (a b) once lowered: the limit holds for the product
+        inner, total = a, e
+        while isinstance(inner, (ir.Power, ir.Neg, ir.Transpose)):
+            if isinstance(inner, ir.Power):
+                total *= inner.exponent
+            inner = inner.children()[0]
+        self.exponent(node, total)
+        return ir.Power(a.shape, self.pos(node), a, e)
+
+    def expr_Attribute(self, node: ast.Attribute) -> ir.Node:
+        if node.attr != "T":
+            self.node_error(node, f"unsupported attribute .{node.attr}: only .T (transpose)")
+        a = self.expr(node.value)
+        if not a.shape:  # a scalar's transpose is itself
+            return a
+        return ir.Transpose(tuple(reversed(a.shape)), self.pos(node), a)
+
+    def expr_Call(self, node: ast.Call) -> ir.Node:
+        if not isinstance(node.func, ast.Name):
+            self.node_error(node, "expected a function name before '('")
+        name = node.func.id
+        if name in REDUCTIONS:
+            return self.reduction(node, name)
+        if name == "softmax":
+            arg, kw = self.call_args(node, name, 1, {"axis": -1})
+            if not arg[0].shape:
+                self.node_error(node, "softmax needs an array, got a scalar")
+            axis = self.axis(node, kw["axis"], arg[0].shape)
+            return ir.Softmax(arg[0].shape, self.pos(node), arg[0], axis)
+        if name in self.funcs:
+            arg, _ = self.call_args(node, name, 1, {})
+            return ir.Call(arg[0].shape, self.pos(node), name, arg[0], (), True)
+        if name in RULES and not RULES[name].internal:
+            return self.rule_call(node, name)
+        known = ", ".join([*activations(), "softmax", *REDUCTIONS, *self.funcs])
+        self.node_error(node.func, f"unknown function {name!r}; known: {known}")
+
+    def rule_call(self, node: ast.Call, name: str) -> ir.Node:
+        """A registered function: its array argument and its scalar params."""
+        rule = RULES[name]
+        args, kw = self.call_args(node, name, 1, dict(rule.params), positional_params=True)
+        params = []
+        for pname, _ in rule.params:
+            value = kw[pname]
+            if isinstance(value, ast.AST):
+                scalar = self.expr(value)
+                if not isinstance(scalar, ir.Scalar):
+                    self.node_error(value, f"{name}'s {pname} must be a number or a const")
+                value = scalar.value
+            params.append(sp.nsimplify(value) if isinstance(value, float) else value)
+        arg = args[0]
+        if isinstance(arg, ir.Scalar) and arg.value.is_number and all(p.is_number for p in params):
+            # a function of a constant: refuse what has no finite real value (log(-1))
+            value = sp.N(rule.value(arg.value, *params), 20)
+            if not (value.is_real and value.is_finite and abs(value) <= MAX_NUMBER):
+                self.node_error(node, f"{name}({arg.value}) has no finite real value")
+        return ir.Call(arg.shape, self.pos(node), name, arg, tuple(params))
+
+    def call_args(self, node, name, n_args, defaults, positional_params=False):
+        """The array arguments (as IR) and the keyword values (ast, or the defaults)."""
+        extra = list(defaults) if positional_params else []
+        if not n_args <= len(node.args) <= n_args + len(extra):
+            self.node_error(
+                node,
+                f"{name} takes {n_args} array argument"
+                + (f" and optional {', '.join(extra)}" if extra else ""),
+            )
+        args = [self.expr(a) for a in node.args[:n_args]]
+        kw: dict = dict(defaults)
+        for pname, value in zip(extra, node.args[n_args:], strict=False):
+            kw[pname] = value
+        for k in node.keywords:
+            if k.arg not in defaults:
+                self.node_error(
+                    k.value,
+                    f"{name} has no argument {k.arg!r}"
+                    + (f"; it takes {', '.join(defaults)}" if defaults else ""),
+                )
+            kw[k.arg] = k.value
+        return args, kw
+
+    def int_literal(self, node: ast.expr, what: str) -> int:
+        sign = 1
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            sign, node = -1, node.operand
+        if isinstance(node, ast.Constant) and type(node.value) is int:
+            return sign * node.value
+        self.node_error(node, f"expected an integer for {what}")
+
+    def axis(self, node, value, shape) -> int:
+        axis = value if isinstance(value, int) else self.int_literal(value, "axis")
+        if not -len(shape) <= axis < len(shape):
+            self.node_error(node, f"axis {axis} is out of range for shape {fmt_shape(shape)}")
+        return axis % len(shape)
+
+    def reduction(self, node: ast.Call, name: str) -> ir.Node:
+        args, kw = self.call_args(node, name, 1, {"axis": None, "keepdims": False})
+        arg = args[0]
+        axis = kw["axis"]
+        if isinstance(axis, ast.Constant) and axis.value is None:
+            axis = None
+        if axis is not None:
+            axis = self.axis(node, axis, arg.shape)
+        keepdims = kw["keepdims"]
+        if isinstance(keepdims, ast.AST):
+            if not (isinstance(keepdims, ast.Constant) and isinstance(keepdims.value, bool)):
+                self.node_error(keepdims, "keepdims must be True or False")
+            keepdims = keepdims.value
+        if axis is None:
+            shape = tuple(sp.Integer(1) for _ in arg.shape) if keepdims else ()
+        elif keepdims:
+            shape = tuple(sp.Integer(1) if i == axis else d for i, d in enumerate(arg.shape))
+        else:
+            shape = tuple(d for i, d in enumerate(arg.shape) if i != axis)
+        return ir.Reduce(shape, self.pos(node), name, arg, axis, keepdims)
+
+    # -- shapes --------------------------------------------------------------
+    def matmul_shape(self, node, a: ir.Node, b: ir.Node) -> ir.Shape:
+        if not a.shape or not b.shape:
+            self.node_error(
+                node,
+                "@ needs arrays on both sides, got a scalar "
+                f"(shapes {fmt_shape(a.shape)} and {fmt_shape(b.shape)})",
+            )
+        inner_a = a.shape[-1]
+        inner_b = b.shape[0]
+        if inner_a != inner_b:
+            self.node_error(
+                node,
+                f"shapes {fmt_shape(a.shape)} and {fmt_shape(b.shape)} do not "
+                f"fit for @: {inner_a} != {inner_b}",
+            )
+        return tuple(a.shape[:-1]) + tuple(b.shape[1:])
+
+    def broadcast(self, node, sa: ir.Shape, sb: ir.Shape) -> ir.Shape:
+        out = []
+        for i in range(1, max(len(sa), len(sb)) + 1):
+            da = sa[-i] if i <= len(sa) else sp.Integer(1)
+            db = sb[-i] if i <= len(sb) else sp.Integer(1)
+            if da == db or db == 1:
+                out.append(da)
+            elif da == 1:
+                out.append(db)
+            else:
+                self.node_error(
+                    node,
+                    f"shapes {fmt_shape(sa)} and {fmt_shape(sb)} do not broadcast: {da} != {db}",
+                )
+        return tuple(reversed(out))
