@@ -1,0 +1,221 @@
+"""Limits, refusals and names: what the spec reader refuses at parse time, and where.
+
+Each case is a spec a user could write that cannot be derived or would take
+unbounded work (`2**10**10`, `/ 0`, `log(-1)`, `const lam = nan`, a billion-
+wide literal dimension, 250 nested parentheses); each must be refused with
+file:line:col and a message naming the limit.  Losses that are scalar
+functions of reductions must derive, with a real matrix form, and prove.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sympy as sp
+
+import derive
+from derive import SpecError, parse
+from derive import limits as L
+from derive.check import run_all
+from derive.derivation import derive as derive_network
+from derive.expressions import ExpressionReader
+from derive.spec import SpecParser, _Parser, split_lines
+
+HEAD = "input y[B, n]\ntarget t[B, n]\nparam W[n, n]\nz = y @ W\n"
+
+
+def refused(text: str) -> SpecError:
+    with pytest.raises(SpecError) as info:
+        parse(text, file="net.nn")
+    return info.value
+
+
+@pytest.mark.parametrize(
+    ("loss", "col", "words"),
+    [
+        ("L = sum(z) * 1e999", 14, ["not finite"]),
+        ("L = sum(z) * 2**10**10", 17, ["exponent 10000000000", "at most 64"]),
+        ("L = sum((z - t)**10000)", 18, ["exponent 10000", "limit"]),
+        ("L = sum(((z - t)**60)**60)", 9, ["exponent 3600"]),
+        ("L = sum(z ** (1/1001))", 15, ["denominator at most 1000"]),
+        ("L = sum(z) * 10**13", 14, ["exceeds the limit", "1e12"]),
+        ("L = sum(z) * 1e-300", 14, ["too small"]),
+        ("L = sum(z / 0)", 13, ["division by zero"]),
+        ("L = sum(z / (B - B))", 14, ["division by zero"]),
+        ("L = sum(z) * 0 ** -1", 14, ["division by zero"]),
+        ("L = sum(z) + log(-1)", 14, ["log(-1)", "no finite real value"]),
+        ("L = sum(z) + log(0)", 14, ["log(0)"]),
+        ("L = sum(z) * (-8) ** 0.5", 14, ["not a real number"]),
+        ("L = sum(z) + exp(1000)", 14, ["exp(1000)"]),
+        ("L = sum(z) * 1j", 14, ["expected a number"]),
+    ],
+)
+def test_numbers_that_cannot_be_derived_are_refused_where_they_stand(loss, col, words):
+    err = refused(HEAD + loss)
+    assert (err.file, err.line, err.col) == ("net.nn", 5, col), str(err)
+    for w in words:
+        assert w in err.message, err.message
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e999", "1e13"])
+def test_a_const_default_must_be_a_finite_number(value):
+    err = refused(f"const lam = {value}\n" + HEAD + "L = lam * sum(z)")
+    assert (err.line, err.col) == (1, 7) and "finite number" in err.message
+
+
+def test_literal_dimensions_are_bounded():
+    err = refused("input y[B, 1000000000]\nparam W[n, n]\nz = y @ W\nL = sum(z)")
+    assert (err.line, err.col) == (1, 12) and str(L.MAX_LITERAL_DIM) in err.message
+    assert "expected a dimension" in refused(HEAD.replace("[B, n]", "[B, 10**9]", 1)).message
+    text = HEAD.replace("y[B, n]", f"y[B, {L.MAX_LITERAL_DIM}]").replace("W[n,", "W[4096,")
+    net = parse(text + "L = sum(z)")
+    assert net.quantities["y"].shape[1] == L.MAX_LITERAL_DIM
+
+
+def test_equation_and_line_counts_are_bounded():
+    many = HEAD + "".join(f"z{k} = z + {k}\n" for k in range(L.MAX_EQUATIONS)) + "L = sum(z)"
+    err = refused(many)
+    assert "too many equations" in err.message and err.line == 4 + L.MAX_EQUATIONS
+    err = refused(HEAD + "L = sum(z)  # " + "x" * L.MAX_LINE_CHARS)
+    assert "line too long" in err.message and err.line == 5
+    err = refused(HEAD + "#\n" * (L.MAX_SPEC_CHARS // 2) + "L = sum(z)")
+    assert "spec too long" in err.message
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "(" * 250 + "z" + ")" * 250,
+        "+".join(["z"] * 500),
+        "-" * 500 + "z",
+        "exp(" * 40 + "z" + ")" * 40,
+    ],
+)
+def test_deep_or_long_expressions_are_refused_with_a_clear_message(body):
+    err = refused(HEAD + f"L = sum({body})")
+    assert err.line == 5
+    assert "split it" in err.message or "separate equations" in err.message
+
+
+def test_lines_end_at_newlines_only_and_comments_never_become_code():
+    # Python's splitlines breaks at U+2028: the comment's tail would be an equation
+    for sep in ("\u2028", "\u2029", "\x0c", "\x85", "\x1e"):
+        net = parse(HEAD + f"L = sum(z)  # a note{sep}L2 = 1/0\n")
+        assert [eq.name for eq in net.equations] == ["z", "L"]
+    assert split_lines("a\r\nb\rc\nd\u2028e") == ["a", "b", "c", "d\u2028e"]
+    # line numbers count the same lines: \r\n is one break, U+2028 none
+    err = refused(HEAD.replace("\n", "\r\n") + "# x\u2028y\nL = sum(q)")
+    assert (err.line, err.col) == (6, 9)
+    err = refused(HEAD + "L = sum(z)\u2028 + 1")
+    assert (err.line, err.col) == (5, 11) and "U+2028" in err.message
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "col", "words"),
+    [
+        (HEAD + "L = sum(z) # \ud800", 5, 14, ["lone surrogate"]),
+        (HEAD + "L = sum(z) + \x00", 5, 14, ["U+0000"]),
+        (HEAD + "L = sum(z) * 1x", 5, 14, ["syntax error"]),
+        (HEAD + "L = sum(z) +\u00a0t", 5, 13, ["syntax error"]),
+    ],
+)
+def test_odd_characters_are_refused_with_their_position(text, line, col, words):
+    err = refused(text)
+    assert (err.line, err.col) == (line, col), str(err)
+    for w in words:
+        assert w in err.message
+
+
+def test_names_are_one_spelling_after_nfkc():
+    # µ (micro sign) and μ (Greek mu) are one name, as in Python itself
+    net = parse("const \u00b5 = 2\n" + HEAD + "L = \u03bc * sum(z)")
+    assert list(net.consts) == ["\u03bc"]
+    net = parse("func \ufb01\n" + HEAD.replace("z = y @ W", "z = fi(y @ W)") + "L = sum(z)")
+    assert net.funcs == ["fi"]
+    net = parse("input \U0001d465[B, n]\nparam W[n, n]\nz = x @ W\nL = sum(z)")
+    assert "x" in net.quantities
+    # a declaration and a use that differ only by compatibility form clash
+    assert "already defined" in refused("const \u00b5\nconst \u03bc\n" + HEAD + "L=sum(z)").message
+    # a full-width "np" is np, which is reserved
+    assert "reserved" in refused("input \uff4e\uff50[B, n]\n" + HEAD + "L = sum(z)").message
+
+
+@pytest.mark.parametrize(
+    "loss",
+    [
+        "L = sum((z - t)**2) ** 0.5",
+        "L = log(sum(exp(z)))",
+        "L = sum(z) * sum(t * z)",
+        "L = sum(z) / sum(exp(z))",
+        "L = mean(z) ** 2",
+        "L = sum(sum(exp(z), axis=1) ** 0.5)",
+    ],
+)
+def test_scalar_functions_of_reductions_derive_with_matrix_forms_and_prove(loss):
+    d = derive_network(parse(HEAD + loss))
+    for step in [*d.steps, *d.gradients.values()]:
+        assert not step.matrix.has(sp.Sum), step.text()  # a real matrix form, no index sum
+        assert "Σ" not in step.text()
+    proofs = run_all(d, seed=1)
+    assert all(p.passed for p in proofs), [str(p) for p in proofs]
+
+
+def test_the_norm_loss_gradient_matches_finite_differences():
+    d = derive_network(parse(HEAD + "L = sum((z - t)**2) ** 0.5"))
+    rng = np.random.default_rng(0)
+    y, t, W = rng.normal(size=(4, 3)), rng.normal(size=(4, 3)), rng.normal(size=(3, 3))
+
+    def loss(W):
+        return np.sqrt(np.sum((y @ W - t) ** 2))
+
+    env = {"y": y, "t": t, "W": W, "np": np, "B": 4, "n": 3}
+    env["z"] = y @ W
+    env["L_sum"] = np.sum((env["z"] - t) ** 2)
+    env["L"] = np.sqrt(env["L_sum"])
+    for step in d.steps:
+        env[step.symbol] = eval(step.numpy(), env)  # our own printed code
+    grad = eval(d.gradients["W"].numpy(), env)
+    eps, numeric = 1e-6, np.zeros_like(W)
+    for idx in np.ndindex(W.shape):
+        dW = np.zeros_like(W)
+        dW[idx] = eps
+        numeric[idx] = (loss(W + dW) - loss(W - dW)) / (2 * eps)
+    assert np.allclose(grad, numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_load_network_reads_a_one_line_source_as_a_path(tmp_path):
+    path = tmp_path / "a=b.nn"
+    path.write_text(HEAD + "L = sum(z)")
+    assert derive.load_network(str(path)).loss == "L"
+    with pytest.raises(SpecError) as info:
+        derive.load_network("L = sum(z)")
+    assert "no spec file or bundled spec" in info.value.message
+    with pytest.raises(SpecError):
+        derive.load_network("bad\x00name")
+    assert derive.load_network(HEAD + "L = sum(z)").file == "<text>"
+
+
+def test_the_expression_reader_is_public_and_the_old_name_still_works():
+    assert issubclass(SpecParser, ExpressionReader) and _Parser is SpecParser
+    reader = ExpressionReader(file="claim")
+    reader.dims = {"n": sp.Symbol("n", integer=True, positive=True)}
+    reader.code, reader.line_no = "n ** 2 / 4", 3
+    node = reader.expr(reader.parse_ast(reader.code))
+    assert node.value == reader.dims["n"] ** 2 / 4
+    reader.code = "n / 0"
+    with pytest.raises(SpecError) as info:
+        reader.expr(reader.parse_ast(reader.code))
+    assert str(info.value) == "claim:3:5: error: division by zero"
+
+
+def test_the_readme_states_the_limits():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Limits", 1)[1].split("\n## ", 1)[0]
+    for name in L.__all__:
+        value = getattr(L, name)
+        spelled = (f"{value:,}", str(value), f"1e{len(str(value)) - 1}")
+        assert any(s in section for s in spelled), name
+    for code in ("0", "1", "2", "3", "130", "--debug", "DERIVE_DEBUG"):
+        assert code in section
