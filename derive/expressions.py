@@ -2,39 +2,37 @@
 
 :class:`ExpressionReader` walks an expression parsed by :mod:`ast` against a
 whitelist (names, numbers, ``@ * / + - **``, ``.T`` and calls of known
-functions) and builds :mod:`derive.ir` nodes, checking every shape and the
-limits of :mod:`derive.limits` on the way.  The spec parser
-(:mod:`derive.spec`) adds declarations and equations on top of it; the claim
-reader of ``derive verify`` reuses it with its own extra syntax.  Every
-problem raises :class:`~derive.errors.SpecError` at ``file:line:col``.
+functions) and builds :mod:`derive.ir` nodes, checking every shape
+(:mod:`derive.shapes`) and the limits of :mod:`derive.limits` on the way.
+The spec parser (:mod:`derive.spec`) adds declarations and equations on top
+of it; the claim reader of ``derive verify`` reuses it with its own extra
+syntax.  Every problem raises :class:`~derive.errors.SpecError` at
+``file:line:col``.
 
 Subclasses fill :attr:`quantities`, :attr:`dims`, :attr:`consts`,
 :attr:`const_symbols` and :attr:`funcs` (what names mean), set
 :attr:`code`, :attr:`base_col` and :attr:`line_no` (where the text being
-read sits), then call :meth:`parse_ast` and :meth:`expr`.
+read sits, see :class:`~derive.source.SourceReader`), then call
+:meth:`parse_ast` and :meth:`expr`.
 """
 
 from __future__ import annotations
 
 import ast
-import warnings
-from typing import NoReturn
 
 import sympy as sp
 
 from . import ir
-from .errors import SpecError
 from .limits import (
     MAX_DENOMINATOR,
     MAX_DEPTH,
     MAX_EXPONENT,
     MAX_EXPONENT_DENOMINATOR,
-    MAX_LINE_CHARS,
-    MAX_NESTING,
-    MAX_NODES,
     MAX_NUMBER,
 )
 from .rules import RULES, activations
+from .shapes import ShapeError, broadcast_shape, fmt_shape, matmul_shape, reduced_shape
+from .source import ODD_LINE_BREAKS, SourceReader, char_col
 
 REDUCTIONS = ("sum", "mean")
 _OPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
@@ -44,107 +42,20 @@ _FOLD = {
     "*": lambda x, y: x * y,
     "/": lambda x, y: x / y,
 }
-# characters that end a line for Python's ``str.splitlines`` but not for us:
-# in code they are refused (they would hide a line), in comments they are text
-ODD_LINE_BREAKS = "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+__all__ = ["ExpressionReader", "REDUCTIONS", "fmt_shape", "char_col", "ODD_LINE_BREAKS"]
 
 
-def char_col(line: str, byte_offset: int) -> int:
-    """ast reports UTF-8 byte offsets; users count characters."""
-    return len(line.encode("utf-8", "surrogatepass")[:byte_offset].decode("utf-8", "ignore"))
-
-
-def fmt_shape(shape: ir.Shape) -> str:
-    """``(B, n)``, ``(n,)`` or ``() (a scalar)``: a shape as error messages show it."""
-    if not shape:
-        return "() (a scalar)"
-    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
-
-
-class ExpressionReader:
+class ExpressionReader(SourceReader):
     """The expression half of the spec language, reusable by other readers."""
 
     def __init__(self, text: str = "", file: str = "<spec>", name: str = "spec"):
-        self.text = text
-        self.file = file
-        self.name = name
+        super().__init__(text, file, name)
         self.quantities: dict[str, ir.Quantity] = {}
         self.dims: dict[str, sp.Symbol] = {}
         self.consts: dict[str, float | None] = {}
         self.const_symbols: dict[str, sp.Symbol] = {}
         self.funcs: list[str] = []
-        self.line_no = 0
-        self.base_col = 0
-        self.line = ""
-        self.code = ""
         self._depth = 0
-
-    # -- errors ------------------------------------------------------------
-    def error(self, message: str, col: int | None = None, line: int | None = None) -> NoReturn:
-        """Raise a :class:`SpecError` at ``col`` (0-based) of the current line."""
-        raise SpecError(message, self.file, line or self.line_no, (col or 0) + 1)
-
-    def node_error(self, node: ast.AST, message: str) -> NoReturn:
-        """Raise a :class:`SpecError` at an ast node of :attr:`code`."""
-        offset = getattr(node, "col_offset", 0)
-        self.error(message, self.base_col + char_col(self.code, offset))
-
-    def pos(self, node: ast.AST) -> ir.Pos:
-        return (self.line_no, self.base_col + char_col(self.code, node.col_offset) + 1)
-
-    # -- reading text ------------------------------------------------------
-    def check_code(self, code: str) -> None:
-        """Refuse what ``ast`` would choke on or hide: odd line breaks, NULs, deep nesting."""
-        if len(code) > MAX_LINE_CHARS:
-            self.error(f"line too long: at most {MAX_LINE_CHARS} characters", self.base_col)
-        depth = 0
-        for n, ch in enumerate(code):
-            if ch in ODD_LINE_BREAKS or ch == "\x00" or "\ud800" <= ch <= "\udfff":
-                self.error(f"unexpected character U+{ord(ch):04X} in code", self.base_col + n)
-            depth += (ch in "([{") - (ch in ")]}")
-            if depth > MAX_NESTING:
-                self.error(
-                    f"parentheses nested too deeply: at most {MAX_NESTING} levels; "
-                    "name parts of the expression in separate equations",
-                    self.base_col + n,
-                )
-
-    def parse_ast(self, code: str, mode: str = "eval", hint: str = "") -> ast.AST:
-        """``ast.parse`` guarded: every failure is a :class:`SpecError` at its column."""
-        self.check_code(code)
-        try:
-            with warnings.catch_warnings():  # "invalid decimal literal" and the like
-                warnings.simplefilter("ignore")
-                tree = ast.parse(code, mode=mode)
-        except SyntaxError as exc:
-            msg = exc.msg + (hint if "statement" in exc.msg or "invalid syntax" in exc.msg else "")
-            self.error(f"syntax error: {msg}", self.base_col + max((exc.offset or 1) - 1, 0))
-        except (ValueError, UnicodeError, OverflowError, RecursionError, MemoryError) as exc:
-            self.error(f"cannot read this line: {type(exc).__name__}", self.base_col)
-        self.check_tree(tree)
-        return tree.body if mode == "eval" else tree
-
-    def check_tree(self, tree: ast.AST) -> None:
-        """At most :data:`MAX_NODES` nodes, :data:`MAX_DEPTH` deep (checked without recursion)."""
-        stack, count = [(tree, 0)], 0
-        while stack:
-            node, depth = stack.pop()
-            if isinstance(node, ast.expr):
-                depth += 1
-                count += 1
-                if depth > MAX_DEPTH:
-                    self.node_error(
-                        node,
-                        f"expression nested too deeply: at most {MAX_DEPTH} levels; "
-                        "name parts of it in separate equations",
-                    )
-                if count > MAX_NODES:
-                    self.node_error(
-                        node,
-                        f"expression too long: at most {MAX_NODES} names, numbers and "
-                        "operators in one equation; split it into several equations",
-                    )
-            stack.extend((child, depth) for child in ast.iter_child_nodes(node))
 
     # -- numbers -----------------------------------------------------------
     def number(self, node: ast.AST, value: sp.Expr, what: str = "number") -> sp.Expr:
@@ -376,44 +287,18 @@ class ExpressionReader:
             if not (isinstance(keepdims, ast.Constant) and isinstance(keepdims.value, bool)):
                 self.node_error(keepdims, "keepdims must be True or False")
             keepdims = keepdims.value
-        if axis is None:
-            shape = tuple(sp.Integer(1) for _ in arg.shape) if keepdims else ()
-        elif keepdims:
-            shape = tuple(sp.Integer(1) if i == axis else d for i, d in enumerate(arg.shape))
-        else:
-            shape = tuple(d for i, d in enumerate(arg.shape) if i != axis)
+        shape = reduced_shape(arg.shape, axis, keepdims)
         return ir.Reduce(shape, self.pos(node), name, arg, axis, keepdims)
 
     # -- shapes --------------------------------------------------------------
     def matmul_shape(self, node, a: ir.Node, b: ir.Node) -> ir.Shape:
-        if not a.shape or not b.shape:
-            self.node_error(
-                node,
-                "@ needs arrays on both sides, got a scalar "
-                f"(shapes {fmt_shape(a.shape)} and {fmt_shape(b.shape)})",
-            )
-        inner_a = a.shape[-1]
-        inner_b = b.shape[0]
-        if inner_a != inner_b:
-            self.node_error(
-                node,
-                f"shapes {fmt_shape(a.shape)} and {fmt_shape(b.shape)} do not "
-                f"fit for @: {inner_a} != {inner_b}",
-            )
-        return tuple(a.shape[:-1]) + tuple(b.shape[1:])
+        try:
+            return matmul_shape(a.shape, b.shape)
+        except ShapeError as exc:
+            self.node_error(node, str(exc))
 
     def broadcast(self, node, sa: ir.Shape, sb: ir.Shape) -> ir.Shape:
-        out = []
-        for i in range(1, max(len(sa), len(sb)) + 1):
-            da = sa[-i] if i <= len(sa) else sp.Integer(1)
-            db = sb[-i] if i <= len(sb) else sp.Integer(1)
-            if da == db or db == 1:
-                out.append(da)
-            elif da == 1:
-                out.append(db)
-            else:
-                self.node_error(
-                    node,
-                    f"shapes {fmt_shape(sa)} and {fmt_shape(sb)} do not broadcast: {da} != {db}",
-                )
-        return tuple(reversed(out))
+        try:
+            return broadcast_shape(sa, sb)
+        except ShapeError as exc:
+            self.node_error(node, str(exc))

@@ -214,79 +214,91 @@ def name_arguments(net: Network) -> Network:
     forward pass keeps the value the backward pass needs instead of the
     backward pass recomputing a matrix product.  Likewise a matrix product or
     a function of one that is a factor of an element-wise product (a gated
-    unit).  Cheap element-wise arguments (``log(1 - y)``) stay as written, so
-    that simplification still sees through them.
+    unit), and a reduction under a non-linear operation (``sum(e**2) ** 0.5``,
+    ``sum(a) * sum(b)``), whose adjoint is then a scalar or vector of its own
+    instead of an index sum inside another adjoint.  Cheap element-wise
+    arguments (``log(1 - y)``) stay as written, so that simplification still
+    sees through them.
     """
-    quantities = dict(net.quantities)
-    equations: list[Equation] = []
-    taken = set(quantities) | set(net.consts) | set(net.dims) | set(net.funcs)
+    namer = _ArgumentNamer(net)
+    for eq in net.equations:
+        expr = namer.visit(eq.expr, eq.name)
+        namer.equations.append(Equation(eq.name, expr, eq.pos))
+    # keep declaration order, then equations in order
+    quantities = namer.quantities
+    ordered = {k: v for k, v in quantities.items() if v.kind != "intermediate"}
+    ordered.update({eq.name: quantities[eq.name] for eq in namer.equations})
+    return replace(net, quantities=ordered, equations=namer.equations)
 
-    def fresh(base: str) -> str:
+
+def _expensive(node: Node) -> bool:
+    return any(isinstance(n, (MatMul, Softmax, Reduce)) for n in walk(node))
+
+
+class _ArgumentNamer:
+    """The rewriting behind :func:`name_arguments`: new equations, fresh names."""
+
+    def __init__(self, net: Network):
+        self.quantities = dict(net.quantities)
+        self.equations: list[Equation] = []
+        self.taken = set(self.quantities) | set(net.consts) | set(net.dims) | set(net.funcs)
+
+    def fresh(self, base: str) -> str:
         name, n = base, 1
-        while name in taken:
+        while name in self.taken:
             n += 1
             name = f"{base}{n}"
-        taken.add(name)
+        self.taken.add(name)
         return name
 
-    def hoist(node: Node, name: str) -> Ref:
-        quantities[name] = Quantity(name, "intermediate", node.shape, node.pos)
-        equations.append(Equation(name, node, node.pos))
+    def hoist(self, node: Node, name: str) -> Ref:
+        self.quantities[name] = Quantity(name, "intermediate", node.shape, node.pos)
+        self.equations.append(Equation(name, node, node.pos))
         return Ref(node.shape, node.pos, name)
 
-    def expensive(node: Node) -> bool:
-        return any(isinstance(n, (MatMul, Softmax, Reduce)) for n in walk(node))
-
-    def visit(node: Node, owner: str, linear: bool = True) -> Node:
+    def visit(self, node: Node, owner: str, linear: bool = True) -> Node:
+        """``node`` with its costly parts named; ``linear``: no non-linear operation above."""
         if isinstance(node, Reduce) and not linear:
-            # a reduction under a non-linear operation (``sum(e**2) ** 0.5``,
-            # ``sum(a) * sum(b)``): its adjoint is a scalar (or vector) of its
-            # own, so that no index sum is left inside another adjoint's factor
-            reduced = replace(node, arg=visit(node.arg, owner))
-            return hoist(reduced, fresh(f"{owner}_{node.op}"))
-        if isinstance(node, (Call, Softmax)) and expensive(node.arg):
-            node = replace(node, arg=hoist(visit(node.arg, owner), fresh(owner + "_in")))
-        elif isinstance(node, Binary) and node.op in "*/":
-            # a product's derivative holds the other factor: keep products and
-            # function values that appear in one by name, not recomputed
-            kids = {}
-            for f in ("a", "b"):
-                original = getattr(node, f)
-                other = node.b if f == "a" else node.a
-                # scaling by a number is linear; anything else is not (and the
-                # divisor of a quotient never is)
-                scaled = isinstance(other, Scalar) and not (node.op == "/" and f == "b")
-                kid = visit(original, owner, linear and scaled)
-                if isinstance(kid, MatMul) or (
-                    isinstance(kid, (Call, Softmax)) and expensive(original.arg)
-                ):
-                    stem = (
-                        kid.fn
-                        if isinstance(kid, Call)
-                        else ("softmax" if isinstance(kid, Softmax) else "mm")
-                    )
-                    kid = hoist(kid, fresh(f"{owner}_{stem}"))
-                kids[f] = kid
-            return replace(node, **kids)
-        else:
-            # sums, differences, negation, transposes and reductions pass a
-            # linear position on; powers, functions and products do not
-            keeps = isinstance(node, (Binary, Neg, Transpose, Reduce))
-            kids = {
-                f: visit(getattr(node, f), owner, linear and keeps)
-                for f in ("a", "b", "base", "arg")
-                if isinstance(getattr(node, f, None), Node)
-            }
-            node = replace(node, **kids) if kids else node
-        return node
+            reduced = replace(node, arg=self.visit(node.arg, owner))
+            return self.hoist(reduced, self.fresh(f"{owner}_{node.op}"))
+        if isinstance(node, (Call, Softmax)) and _expensive(node.arg):
+            arg = self.hoist(self.visit(node.arg, owner), self.fresh(owner + "_in"))
+            return replace(node, arg=arg)
+        if isinstance(node, Binary) and node.op in "*/":
+            return self.product(node, owner, linear)
+        # sums, differences, negation, transposes and reductions pass a linear
+        # position on; powers, functions and matrix products do not
+        keeps = isinstance(node, (Binary, Neg, Transpose, Reduce))
+        kids = {
+            f: self.visit(getattr(node, f), owner, linear and keeps)
+            for f in ("a", "b", "base", "arg")
+            if isinstance(getattr(node, f, None), Node)
+        }
+        return replace(node, **kids) if kids else node
 
-    for eq in net.equations:
-        expr = visit(eq.expr, eq.name)
-        equations.append(Equation(eq.name, expr, eq.pos))
-    # keep declaration order, then equations in order
-    ordered = {k: v for k, v in quantities.items() if v.kind != "intermediate"}
-    ordered.update({eq.name: quantities[eq.name] for eq in equations})
-    return replace(net, quantities=ordered, equations=equations)
+    def product(self, node: Binary, owner: str, linear: bool) -> Node:
+        """A product's derivative holds the other factor: name costly factors."""
+        kids = {}
+        for f in ("a", "b"):
+            original = getattr(node, f)
+            other = node.b if f == "a" else node.a
+            # scaling by a number is linear; anything else is not (and the
+            # divisor of a quotient never is)
+            scaled = isinstance(other, Scalar) and not (node.op == "/" and f == "b")
+            kid = self.visit(original, owner, linear and scaled)
+            if isinstance(kid, MatMul) or (
+                isinstance(kid, (Call, Softmax)) and _expensive(original.arg)
+            ):
+                stem = (
+                    kid.fn
+                    if isinstance(kid, Call)
+                    else "softmax"
+                    if isinstance(kid, Softmax)
+                    else "mm"
+                )
+                kid = self.hoist(kid, self.fresh(f"{owner}_{stem}"))
+            kids[f] = kid
+        return replace(node, **kids)
 
 
 def bind(net: Network, mapping: dict[str, str]) -> Network:

@@ -298,6 +298,7 @@ class NumpyFormPrinter(NumPyPrinter):
             isinstance(e, (sp.MatrixSymbol, sp.Symbol, Map, Softmax, sp.Indexed))
             or (isinstance(e, sp.Integer) and e >= 0)
             or (isinstance(e, sp.Transpose) and isinstance(e.arg, sp.MatrixSymbol))
+            or _atomic(s)
         )
         return s if simple else f"({s})"
 
@@ -453,6 +454,24 @@ class NumpyFormPrinter(NumPyPrinter):
         if _stretched(e.arg):
             return f"np.sum({self.full(e.arg)})"
         return f"np.sum({self._print(e.arg)})"
+
+
+def _atomic(code: str) -> bool:
+    """Whether printed code is one operand: names, calls, indexing, or one group.
+
+    Nothing outside brackets but identifier characters and dots (``x``,
+    ``np.sqrt(a + b)``, ``A.sum(axis=0)``, ``(a + b)``), so that it binds
+    tighter than any operator placed next to it.
+    """
+    depth = 0
+    for ch in code:
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif depth == 0 and not (ch.isalnum() or ch in "_."):
+            return False
+    return bool(code) and depth == 0 and not code[0].isdigit() or code.isdigit()
 
 
 _SLOT = re.compile(r"\{(\d+)\}")
