@@ -68,6 +68,7 @@ __all__ = [
     "bundled",
     "split_lines",
     "SpecParser",
+    "DeclarationReader",
     "ExpressionReader",
     "fmt_shape",
     "RESERVED",
@@ -114,86 +115,18 @@ def normal_name(name: str) -> str:
     return unicodedata.normalize("NFKC", name)
 
 
-class SpecParser(ExpressionReader):
-    """A whole spec: declarations, then equations, the last one the scalar loss."""
+class DeclarationReader(ExpressionReader):
+    """Declarations: ``input``/``target``/``param`` arrays, ``const`` scalars, ``func`` names.
 
-    def __init__(self, text: str, file: str = "<spec>", name: str = "spec"):
+    Every declared name is NFKC-normalised, checked (an identifier, not
+    reserved, not taken, within :data:`~derive.limits.MAX_NAMES`) and
+    recorded with its position.
+    """
+
+    def __init__(self, text: str = "", file: str = "<spec>", name: str = "spec"):
         super().__init__(text, file, name)
-        self.equations: list[ir.Equation] = []
         self.func_pos: dict[str, tuple[int, int]] = {}
 
-    # -- top level ---------------------------------------------------------
-    def run(self) -> ir.Network:
-        if len(self.text) > MAX_SPEC_CHARS:
-            self.error(f"spec too long: at most {MAX_SPEC_CHARS} characters", 0, 1)
-        for line_no, raw in enumerate(split_lines(self.text), start=1):
-            self.line_no, self.line = line_no, raw
-            self.statement(raw)
-        return self.finish()
-
-    def statement(self, raw: str) -> None:
-        """One line: a declaration, an equation, or nothing (blank or comment)."""
-        for n, ch in enumerate(raw):
-            if "\ud800" <= ch <= "\udfff":
-                self.error(f"not valid Unicode text: a lone surrogate U+{ord(ch):04X}", n)
-        if len(raw) > MAX_LINE_CHARS:
-            self.error(f"line too long: at most {MAX_LINE_CHARS} characters", MAX_LINE_CHARS)
-        code = raw.split("#", 1)[0].rstrip()
-        if not code.strip():
-            return
-        self.base_col = len(code) - len(code.lstrip())
-        stripped = code.strip()
-        self.code = stripped
-        self.check_code(stripped)
-        m = _DECLARATION.match(stripped)
-        if m:
-            if self.equations:
-                self.error("declarations must come before the equations", self.base_col)
-            self.declaration(m.group(1), stripped[m.end() :], self.base_col + m.end())
-        else:
-            self.equation(stripped)
-
-    def finish(self) -> ir.Network:
-        if not self.equations:
-            self.error(
-                "no equations: the last equation must define the scalar loss",
-                0,
-                max(self.line_no, 1),
-            )
-        loss = self.equations[-1]
-        if loss.shape != ():
-            self.error(
-                f"the last equation defines the loss and must be a scalar, but {loss.name!r} "
-                f"has shape {fmt_shape(loss.shape)}; sum or mean it",
-                loss.pos[1] - 1,
-                loss.pos[0],
-            )
-        params = [q for q in self.quantities.values() if q.kind == "param"]
-        if not params:
-            self.error("no param declared: nothing to differentiate", 0, 1)
-        net = ir.Network(
-            self.name,
-            self.file,
-            self.text,
-            self.quantities,
-            self.equations,
-            self.dims,
-            self.consts,
-            self.funcs,
-            self.const_symbols,
-            self.func_pos,
-        )
-        deps = net.depends_on()[loss.name]
-        for p in params:
-            if p.name not in deps:
-                self.error(
-                    f"the loss {loss.name!r} does not depend on param {p.name!r}",
-                    p.pos[1] - 1,
-                    p.pos[0],
-                )
-        return net
-
-    # -- declarations --------------------------------------------------------
     def check_new_name(self, name: str, col: int) -> None:
         """A name that may be declared here: an identifier, not reserved, not taken."""
         if not name.isidentifier() or keyword.iskeyword(name):
@@ -207,8 +140,8 @@ class SpecParser(ExpressionReader):
             or name in self.funcs
         ):
             self.error(f"{name!r} is already defined", col)
-        taken = len(self.quantities) + len(self.consts) + len(self.dims) + len(self.funcs)
-        if taken >= MAX_NAMES + len(self.equations):
+        arrays = sum(q.kind != "intermediate" for q in self.quantities.values())
+        if arrays + len(self.consts) + len(self.dims) + len(self.funcs) >= MAX_NAMES:
             self.error(f"too many declarations: at most {MAX_NAMES} names", col)
 
     def declaration(self, kind: str, rest: str, col: int) -> None:
@@ -318,6 +251,85 @@ class SpecParser(ExpressionReader):
                 self.dims[name] = sp.Symbol(name, integer=True, positive=True)
             return self.dims[name]
         self.node_error(node, "expected a dimension: a name or a positive integer")
+
+
+class SpecParser(DeclarationReader):
+    """A whole spec: declarations, then equations, the last one the scalar loss."""
+
+    def __init__(self, text: str, file: str = "<spec>", name: str = "spec"):
+        super().__init__(text, file, name)
+        self.equations: list[ir.Equation] = []
+
+    # -- top level ---------------------------------------------------------
+    def run(self) -> ir.Network:
+        if len(self.text) > MAX_SPEC_CHARS:
+            self.error(f"spec too long: at most {MAX_SPEC_CHARS} characters", 0, 1)
+        for line_no, raw in enumerate(split_lines(self.text), start=1):
+            self.line_no, self.line = line_no, raw
+            self.statement(raw)
+        return self.finish()
+
+    def statement(self, raw: str) -> None:
+        """One line: a declaration, an equation, or nothing (blank or comment)."""
+        for n, ch in enumerate(raw):
+            if "\ud800" <= ch <= "\udfff":
+                self.error(f"not valid Unicode text: a lone surrogate U+{ord(ch):04X}", n)
+        if len(raw) > MAX_LINE_CHARS:
+            self.error(f"line too long: at most {MAX_LINE_CHARS} characters", MAX_LINE_CHARS)
+        code = raw.split("#", 1)[0].rstrip()
+        if not code.strip():
+            return
+        self.base_col = len(code) - len(code.lstrip())
+        stripped = code.strip()
+        self.code = stripped
+        self.check_code(stripped)
+        m = _DECLARATION.match(stripped)
+        if m:
+            if self.equations:
+                self.error("declarations must come before the equations", self.base_col)
+            self.declaration(m.group(1), stripped[m.end() :], self.base_col + m.end())
+        else:
+            self.equation(stripped)
+
+    def finish(self) -> ir.Network:
+        if not self.equations:
+            self.error(
+                "no equations: the last equation must define the scalar loss",
+                0,
+                max(self.line_no, 1),
+            )
+        loss = self.equations[-1]
+        if loss.shape != ():
+            self.error(
+                f"the last equation defines the loss and must be a scalar, but {loss.name!r} "
+                f"has shape {fmt_shape(loss.shape)}; sum or mean it",
+                loss.pos[1] - 1,
+                loss.pos[0],
+            )
+        params = [q for q in self.quantities.values() if q.kind == "param"]
+        if not params:
+            self.error("no param declared: nothing to differentiate", 0, 1)
+        net = ir.Network(
+            self.name,
+            self.file,
+            self.text,
+            self.quantities,
+            self.equations,
+            self.dims,
+            self.consts,
+            self.funcs,
+            self.const_symbols,
+            self.func_pos,
+        )
+        deps = net.depends_on()[loss.name]
+        for p in params:
+            if p.name not in deps:
+                self.error(
+                    f"the loss {loss.name!r} does not depend on param {p.name!r}",
+                    p.pos[1] - 1,
+                    p.pos[0],
+                )
+        return net
 
     # -- equations -----------------------------------------------------------
     def equation(self, code: str) -> None:

@@ -219,3 +219,13 @@ def test_the_readme_states_the_limits():
         assert any(s in section for s in spelled), name
     for code in ("0", "1", "2", "3", "130", "--debug", "DERIVE_DEBUG"):
         assert code in section
+
+
+def test_declared_names_are_bounded():
+    lines = [
+        "const " + ", ".join(f"c{k}" for k in range(n, n + 50)) + "\n"
+        for n in range(0, L.MAX_NAMES, 50)
+    ]
+    err = refused("".join(lines) + HEAD + "L = sum(z)")
+    assert "too many declarations" in err.message and err.line == len(lines) + 1
+    parse("".join(lines[:-1]) + HEAD + "L = sum(z)")
