@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import ast
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import jinja2
@@ -23,7 +21,7 @@ from derive.derivation import derive as derive_network
 from derive.errors import SpecError
 from derive.rules import RULES, activations
 
-from . import names
+from . import names, output
 from .model import context
 from .names import check_names
 from .text import comment, comment_lines, doc, number
@@ -151,13 +149,5 @@ def const_values(net: ir.Network, given: dict[str, float] | None) -> dict[str, f
 
 
 def write_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``text`` to ``path`` atomically (see :mod:`codegen.output` for the rules)."""
+    output.write_atomic(path, text)
