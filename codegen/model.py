@@ -145,7 +145,7 @@ def _dims_in_buffers(net: ir.Network, lines: list[str]) -> set[str]:
     """Dimensions that buffer shapes in emitted lines mention."""
     import re
 
-    words = {w for line in lines for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", line)}
+    words = {w for line in lines for w in re.findall(r"[^\W\d]\w*", line)}  # any identifier
     return {d for d in net.dims if d in words}
 
 

@@ -119,11 +119,11 @@ def position(net: ir.Network, name: str) -> tuple[int, int]:
         return net.quantities[name].pos
     if name in net.func_pos:
         return net.func_pos[name]
-    word = re.compile(rf"(?<![\w]){re.escape(name)}(?![\w])")
+    key = nfkc(name)
     for number, line in enumerate(net.source.splitlines(), 1):
-        found = word.search(line.split("#", 1)[0])
-        if found:
-            return number, found.start() + 1
+        for word in re.finditer(r"\w+", line.split("#", 1)[0]):
+            if nfkc(word.group()) == key:
+                return number, word.start() + 1
     return 1, 1
 
 
@@ -135,11 +135,24 @@ def spec_names(net: ir.Network) -> list[str]:
 def check_names(net: ir.Network, claimed: frozenset | None = None, what: str = "module") -> None:
     """SpecError at the first spec name a generated module cannot hold.
 
-    Refused: a name equal (after NFKC) to one the module claims
-    (:func:`module_names`, or ``claimed``), one with a reserved prefix after
-    NFKC, and two different names Python would read as one.
+    Refused: a word of the spec not written in NFKC form (Python would read
+    ``µ`` as ``μ``, so the module's keys would differ from the spec's names), a
+    name equal (after NFKC) to one the module claims (:func:`module_names`, or
+    ``claimed``), one with a reserved prefix after NFKC, and two different
+    names Python would read as one.
     """
     claimed = module_names() if claimed is None else claimed
+    for number, line in enumerate(net.source.splitlines(), 1):
+        for word in re.finditer(r"\w+", line.split("#", 1)[0]):
+            key = nfkc(word.group())
+            if key != word.group():  # µ, ﬁ, 𝑥: Python would read another name (a dict key differs)
+                raise SpecError(
+                    f"{word.group()!r} is written in a form Python reads as {key!r}: "
+                    f"write {key!r} (names are compared in NFKC form)",
+                    net.file,
+                    number,
+                    word.start() + 1,
+                )
     seen: dict[str, str] = {}
     for name in dict.fromkeys(spec_names(net)):
         key = nfkc(name)
