@@ -30,7 +30,6 @@ The spec it was generated from follows as comments.
 #     # bound: f1=sigmoid, f2=sigmoid, f3=sigmoid
 
 import os
-import tempfile
 
 import numpy as np
 
@@ -409,10 +408,20 @@ def train(
 
 
 def save(path, params):
-    """Write params to ``path`` (.npz) atomically: a temporary file, then a rename."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
+    """Write params to ``path`` (.npz) atomically: a temporary file, then a rename.
+
+    A symlink is written through; an existing path that is not a regular file (a
+    directory, a device) is refused; a new file gets mode 0666 less the umask."""
+    path = os.path.realpath(os.fspath(path))
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise ValueError(f"{path} exists and is not a regular file")
+    while True:
+        tmp = os.path.join(os.path.dirname(path), f".{os.urandom(6).hex()}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **params)

@@ -146,3 +146,19 @@ def test_gen_output_problems_are_one_line(target, words, tmp_path, capsys, monke
     err = capsys.readouterr().err.strip()
     assert ONE_LINE.match(err) and words in err, err
     assert not any(tmp_path.iterdir())
+
+
+def test_a_generated_module_saves_politely_too(tmp_path, umask):
+    from codegen.bundled import OUT
+    from codegen.train import load_source
+
+    mod = load_source((OUT / "seed000.py").read_text(encoding="utf-8"))
+    params = mod.init_params({"B": 2, "n_x": 3, "n_h": 4, "n_y": 2})
+    umask(0o027)
+    mod.save(tmp_path / "w.npz", params)
+    assert stat.S_IMODE(os.stat(tmp_path / "w.npz").st_mode) == 0o640
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="not a regular file"):
+        mod.save(fifo, params)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "w.npz"]
