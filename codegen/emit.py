@@ -151,6 +151,9 @@ class Emitter:
             log_form = LogSoftmax(e.arg, e.axis)
             # the loss needs its log: the softmax is then the exp of the log-softmax
             if _key(log_form) in {_key(f) for f in self.log_softmax}:
+                self.lines.append(
+                    f"# (as exp(log_softmax({text(e.arg)})): the loss reads the log-softmax)"
+                )
                 logs = self.value(log_form)
                 return self._emit(f"np.exp({logs}, out={out or self.buffer(e)})")
             arg = self.value(e.arg)

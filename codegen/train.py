@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import linecache
 import math
-import os
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -236,10 +235,10 @@ def _plot(path: str, history: dict) -> None:
         handles = [*handles, *acc.get_lines()]
     ax.legend(handles=handles, loc="center right")
     fig.tight_layout()
-    tmp = Path(path).with_suffix(".tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        output.write_atomic(path, lambda f: fig.savefig(f, format="png"))
+    finally:
+        plt.close(fig)
 
 
 def _standardisation(features: np.ndarray, source: str) -> tuple[np.ndarray, np.ndarray]:
@@ -376,8 +375,9 @@ def run_train(args) -> dict:
     net = derive.load_network(args.spec)
     mod = module_for(args.spec, args.dtype, parse_bindings(args.bind), parse_consts(args.const))
     _consts_given(mod, net, args.spec)
-    if Path(args.out).parent.is_dir():  # refuse a device or a directory now, not after training
-        output.destination(args.out)
+    for path in (args.out, args.plot):  # refuse a device or a directory now, not after training
+        if path and Path(path).parent.is_dir():
+            output.destination(path)
     ds = datasets.load(args.data, part="train", seed=args.seed)
     mean, std = _standardisation(ds.features, args.data)
     ds = datasets.Dataset(ds.name, (ds.features - mean) / std, ds.targets, ds.n_classes)

@@ -300,6 +300,7 @@ def bind_step(params, data, ws=None):
         z3 = np.matmul(a2, W3, out=buf["z3"])
         z3 = np.add(z3, b3, out=buf["z3"])
         # y_hat = softmax(z3)
+        # (as exp(log_softmax(z3)): the loss reads the log-softmax)
         _log_softmax_z3 = log_softmax(z3, axis=1, out=buf["_log_softmax_z3"])
         y_hat = np.exp(_log_softmax_z3, out=buf["y_hat"])
         # δz3 = (y_hat − T)/B, times lr

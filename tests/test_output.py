@@ -162,3 +162,27 @@ def test_a_generated_module_saves_politely_too(tmp_path, umask):
     with pytest.raises(ValueError, match="not a regular file"):
         mod.save(fifo, params)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "w.npz"]
+
+
+@pytest.mark.parametrize("option", ["--out", "--plot"])
+def test_train_refuses_a_device_before_training(option, tmp_path, capsys):
+    argv = ["train", "seed004", "--data", "xor", "--out", str(tmp_path / "w.npz")]
+    assert main([*argv, option, "/dev/null"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert ONE_LINE.match(err) and "character device" in err, err  # no epoch line: not trained
+    assert not any(tmp_path.iterdir())
+
+
+def test_unwritable_directory_is_one_line(tmp_path, monkeypatch):
+    real_open = os.open
+
+    def refuse(path, *args, **kwargs):
+        if str(path).startswith(str(tmp_path)):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", refuse)  # a read-only directory, even for root
+    with pytest.raises(SpecError) as info:
+        output.write_atomic(tmp_path / "m.py", "x")
+    assert ONE_LINE.match(str(info.value)) and "Permission denied" in str(info.value)
+    assert not any(tmp_path.iterdir())
