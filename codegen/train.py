@@ -71,6 +71,14 @@ def bind(mod: ModuleType, net, ds: datasets.Dataset, spec: str) -> tuple[dict, d
     x_axis = mod.BATCH_AXES[x_name]
     t_axis = mod.BATCH_AXES[t_name]
     target = net.quantities[t_name]
+    if target.onehot_axis is not None and ds.n_classes is None:
+        raise SpecError(
+            f"the spec's target {t_name} is onehot (class labels), but {ds.name} has value "
+            "targets, not whole-number labels",
+            spec,
+            1,
+            1,
+        )
     if ds.n_classes is not None:
         onehot = target.onehot_axis is not None or len(target.shape) == 2 and ds.n_classes > 2
         if onehot:

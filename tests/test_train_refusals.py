@@ -199,6 +199,8 @@ def test_labels_out_of_range_are_refused(tmp_path, capsys):
     csv.write_text("a,b,label\n1,2,0\n3,4,1\n5,6,0.5\n7,8,1\n")
     err = refused(capsys, train_args(tmp_path, spec="seed002", data=str(csv)), "line 4", "0.5")
     assert err.startswith(f"{csv}:4:1: error:")
+    values = npz(tmp_path / "values.npz", x=x, y=np.array([0.0, 1.0, 0.5, 1.0]))
+    refused(capsys, train_args(tmp_path, spec="seed002", data=values), "onehot", "value targets")
 
 
 def test_non_finite_targets_are_refused(tmp_path, capsys):
