@@ -1,13 +1,16 @@
 """``derive train`` and ``derive test``: a spec, a data source, a trained and evaluated model.
 
-Training generates the spec's module (:func:`codegen.generate`), loads it,
+Training generates the spec's module (:func:`codegen.generate`), runs it from
+memory (no file; :func:`load_source`), checks the options (:func:`check_train_options`),
 binds the data set to the spec's input and target (transposed for a
 column-layout spec, labels one-hot encoded where the target is ``onehot``),
 standardises the features on the training part, and runs the module's own
 ``train`` with a progress line per epoch.  The weights and the
 standardisation are saved together, atomically (``.npz``; with ``--npy`` one
-``.npy`` per array, as seed002 does).  Testing reloads both and reports the
-loss, the accuracy and the confusion matrix.
+``.npy`` per array, as seed002 does); a loss that is not finite stops
+training and leaves the old weights.  Testing reloads both, checks the weights
+against the spec, and reports the loss with the accuracy and the confusion
+matrix (classes) or MSE, MAE and R² (a regression).
 """
 
 from __future__ import annotations
