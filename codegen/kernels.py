@@ -78,7 +78,28 @@ def log_softmax(z, axis=-1, out=None):
     return shifted
 
 
+def abs(z, out=None):  # noqa: A001 - the spec's name for it
+    return np.abs(z, out=out)
+
+
+def sign(z, out=None):
+    """-1, 0 or 1: the subgradient 0 of abs at 0."""
+    return np.sign(z, out=out)
+
+
+def sqrt(z, out=None):
+    return np.sqrt(z, out=out)
+
+
+def square(z, out=None):
+    return np.square(z, out=out)
+
+
 KERNELS = {
+    "abs": abs,
+    "sign": sign,
+    "sqrt": sqrt,
+    "square": square,
     "relu": relu,
     "relu_prime": relu_prime,
     "leaky_relu": leaky_relu,

@@ -196,6 +196,52 @@ for _rule in [
     _register(_rule)
 
 
+# Element-wise functions NumPy spells the same way: ``abs`` (L1 penalties),
+# ``sqrt`` (norms, batch-norm's standard deviation) and ``square``.
+for _rule in [
+    Rule(
+        "abs",
+        value=sp.Abs,
+        derivative=lambda z: fn("sign")(z),
+        text="abs",
+        latex=r"\operatorname{abs}",
+        numpy="np.abs({0})",
+        np_impl=np.abs,
+        smooth=False,
+    ),
+    Rule(
+        "sign",
+        value=sp.sign,
+        derivative=lambda z: sp.Integer(0),
+        text="sign",
+        latex=r"\operatorname{sign}",
+        numpy="np.sign({0})",
+        np_impl=np.sign,
+        smooth=False,
+        internal=True,
+    ),
+    Rule(
+        "sqrt",
+        value=sp.sqrt,
+        derivative=lambda z: 1 / (2 * fn("sqrt")(z)),
+        text="sqrt",
+        latex=r"\operatorname{sqrt}",
+        numpy="np.sqrt({0})",
+        np_impl=np.sqrt,
+    ),
+    Rule(
+        "square",
+        value=lambda z: z**2,
+        derivative=lambda z: 2 * z,
+        text="square",
+        latex=r"\operatorname{square}",
+        numpy="np.square({0})",
+        np_impl=np.square,
+    ),
+]:
+    _register(_rule)
+
+
 def rule_of(func: type) -> Rule | None:
     """The registry entry of a SymPy function class, if it has one."""
     for rule in RULES.values():

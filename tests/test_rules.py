@@ -49,7 +49,7 @@ def test_sympy_class_differentiates_with_the_rule(name):
 def test_numpy_template_and_kernel_agree_and_stay_finite(name):
     rule = RULES[name]
     z = np.array([-1000.0, -30.0, -1.5, -0.2, 0.3, 2.0, 30.0, 1000.0])
-    if name == "log":
+    if name in ("log", "sqrt"):
         z = np.abs(z) + 0.5
     if name == "exp":
         z = np.clip(z, -30, 30)
