@@ -176,7 +176,9 @@ def symbol_values(net: ir.Network, dims: dict[str, int]) -> dict:
     exactly), consts as symbols, dims as the given sizes."""
     values: dict = dict(dims)
     for q in net.quantities.values():
-        if q.kind in ("input", "target", "param"):
+        if q.classes is not None:  # class labels are data: concrete integers
+            values[q.name] = random_labels(q, np.random.default_rng(0), dims)
+        elif q.kind in ("input", "target", "param"):
             arr = _symbol_array(q.name, _shape(q, dims))
             values[q.name] = arr if q.onehot_axis is None else _onehot_exact(arr, q.onehot_axis)
     for c in net.consts:
@@ -213,6 +215,12 @@ def exact(d: Derivation) -> Proof:
 # ---------------------------------------------------------------------------
 
 
+def random_labels(q: ir.Quantity, rng: np.random.Generator, dims: dict[str, int]) -> np.ndarray:
+    """Integer class labels in ``[0, classes)`` for a ``labels`` target."""
+    classes = int(q.classes.xreplace({sp.Symbol(k, integer=True, positive=True): v for k, v in dims.items()}))
+    return rng.integers(0, classes, size=_shape(q, dims))
+
+
 def random_values(net: ir.Network, rng: np.random.Generator, dims: dict[str, int]) -> dict:
     """Random float64 inputs, targets, params and consts of the right shapes."""
     values: dict = dict(dims)
@@ -220,7 +228,9 @@ def random_values(net: ir.Network, rng: np.random.Generator, dims: dict[str, int
         if q.kind not in ("input", "target", "param"):
             continue
         shape = _shape(q, dims)
-        if q.onehot_axis is not None:
+        if q.classes is not None:
+            values[q.name] = random_labels(q, rng, dims)
+        elif q.onehot_axis is not None:
             n = shape[q.onehot_axis]
             labels = rng.integers(0, n, size=int(np.prod(shape)) // n)
             hot = np.eye(n)[labels]

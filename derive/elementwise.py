@@ -26,6 +26,14 @@ from .indices import dim_of, indices_in, is_index, new_index
 from .rules import RULES, SoftmaxAt, generic_function
 
 
+ONEHOT_PREFIX = "_onehot_"  # spec names cannot start with "_": no collision
+
+
+def onehot_name(labels: str) -> str:
+    """The array name of ``onehot(labels, n)`` in element-wise and matrix forms."""
+    return ONEHOT_PREFIX + labels
+
+
 def element(name: str, idx: tuple) -> sp.Expr:
     return sp.IndexedBase(name)[idx] if idx else sp.Symbol(name, real=True)
 
@@ -74,6 +82,14 @@ def lower(node: ir.Node, idx: tuple) -> sp.Expr:
         if not is_index(kappa):  # softmax over an axis of size 1 is identically 1
             return sp.Integer(1)
         return SoftmaxAt(body, kappa, idx[node.axis], node.shape[node.axis])
+    if isinstance(node, ir.OneHot):
+        return element(onehot_name(node.labels.name), idx)
+    if isinstance(node, ir.Pick):
+        c = new_index(node.arg.shape[1], "c")
+        picked = element(onehot_name(node.labels.name), (idx[0], c)) * lower(node.arg, (idx[0], c))
+        return summation(picked, [c])
+    if isinstance(node, ir.Column):
+        return lower(node.a, idx[:1])
     if isinstance(node, ir.Reduce):
         arg_shape = node.arg.shape
         if node.axis is None:

@@ -129,6 +129,12 @@ class ExpressionReader(SourceReader):
     def expr_Name(self, node: ast.Name) -> ir.Node:
         name = node.id
         if name in self.quantities:
+            if self.quantities[name].classes is not None:
+                self.node_error(
+                    node,
+                    f"{name!r} holds class labels (integers), not values; use "
+                    f"onehot({name}, n) or x[range(B), {name}]",
+                )
             return ir.Ref(self.quantities[name].shape, self.pos(node), name)
         if name in self.consts:
             return ir.Scalar((), self.pos(node), self.const_symbols[name])
@@ -202,6 +208,8 @@ class ExpressionReader(SourceReader):
         name = node.func.id
         if name in REDUCTIONS:
             return self.reduction(node, name)
+        if name == "onehot":
+            return self.onehot_call(node)
         if name == "softmax":
             arg, kw = self.call_args(node, name, 1, {"axis": -1})
             if not arg[0].shape:
@@ -215,6 +223,68 @@ class ExpressionReader(SourceReader):
             return self.rule_call(node, name)
         known = ", ".join([*activations(), "softmax", *REDUCTIONS, *self.funcs])
         self.node_error(node.func, f"unknown function {name!r}; known: {known}")
+
+    # -- integer data --------------------------------------------------------
+    def labels_ref(self, node: ast.expr, what: str) -> ir.Ref:
+        """A ``labels`` target named by ``node``."""
+        q = self.quantities.get(node.id) if isinstance(node, ast.Name) else None
+        if q is None or q.classes is None:
+            self.node_error(node, f"expected the name of a labels target as {what}")
+        return ir.Ref(q.shape, self.pos(node), q.name)
+
+    def onehot_call(self, node: ast.Call) -> ir.Node:
+        """``onehot(y, n)``: the ``[B, n]`` one-hot matrix of the labels ``y``."""
+        if len(node.args) != 2 or node.keywords:
+            self.node_error(node, "onehot takes the labels and the number of classes: onehot(y, n)")
+        labels = self.labels_ref(node.args[0], "onehot's first argument")
+        n = self.expr(node.args[1])
+        classes = self.quantities[labels.name].classes
+        if not isinstance(n, ir.Scalar) or n.value != classes:
+            self.node_error(
+                node.args[1], f"{labels.name} has {classes} classes: expected onehot({labels.name}, {classes})"
+            )
+        return ir.OneHot((labels.shape[0], classes), self.pos(node), labels, classes)
+
+    def expr_Subscript(self, node: ast.Subscript) -> ir.Node:
+        """``x[range(B), y]`` (one entry per row, NumPy fancy indexing) or ``v[:, None]``."""
+        items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        expected = "expected x[range(B), y] with y a labels target, or v[:, None]"
+        if len(items) != 2:
+            self.node_error(node, expected)
+        first, second = items
+        if (
+            isinstance(first, ast.Slice)
+            and first.lower is first.upper is first.step is None
+            and isinstance(second, ast.Constant)
+            and second.value is None
+        ):
+            a = self.expr(node.value)
+            if len(a.shape) != 1:
+                self.node_error(node, f"v[:, None] needs a 1-D array, got shape {fmt_shape(a.shape)}")
+            return ir.Column((a.shape[0], sp.Integer(1)), self.pos(node), a)
+        if not (
+            isinstance(first, ast.Call)
+            and isinstance(first.func, ast.Name)
+            and first.func.id == "range"
+            and len(first.args) == 1
+            and not first.keywords
+        ):
+            self.node_error(node, expected)
+        arg = self.expr(node.value)
+        rows = self.expr(first.args[0])
+        labels = self.labels_ref(second, "the column index")
+        classes = self.quantities[labels.name].classes
+        if len(arg.shape) != 2:
+            self.node_error(node, f"x[range(B), y] needs a 2-D x, got shape {fmt_shape(arg.shape)}")
+        if not isinstance(rows, ir.Scalar) or rows.value != arg.shape[0]:
+            self.node_error(first, f"expected range({arg.shape[0]}): one entry per row of x")
+        if labels.shape[0] != arg.shape[0] or classes != arg.shape[1]:
+            self.node_error(
+                node,
+                f"{labels.name} has shape {fmt_shape(labels.shape)} and {classes} classes, "
+                f"x has shape {fmt_shape(arg.shape)}: expected x[{arg.shape[0]}, {classes}]",
+            )
+        return ir.Pick((arg.shape[0],), self.pos(node), arg, labels)
 
     def rule_call(self, node: ast.Call, name: str) -> ir.Node:
         """A registered function: its array argument and its scalar params."""

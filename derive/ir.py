@@ -121,6 +121,46 @@ class Reduce(Node):
         return (self.arg,)
 
 
+@dataclass(frozen=True, eq=False)
+class OneHot(Node):
+    """``onehot(y, n)``: the ``[B, n]`` one-hot matrix of the class labels ``y[B]``.
+
+    Not differentiated (labels are data); element ``[b, c]`` is 1 where
+    ``y[b] == c``.  Its rows sum to 1, which the simplifier uses.
+    """
+
+    labels: Ref
+    n: sp.Expr
+
+    def children(self):
+        return (self.labels,)
+
+
+@dataclass(frozen=True, eq=False)
+class Pick(Node):
+    """``x[range(B), y]``: NumPy's fancy indexing, entry ``y[b]`` of each row ``b``.
+
+    Lowered as ``Σ_c onehot(y)[b, c] x[b, c]``, so its adjoint is a one-hot
+    matrix the simplifier and the code generator know how to handle.
+    """
+
+    arg: Node
+    labels: Ref
+
+    def children(self):
+        return (self.arg, self.labels)
+
+
+@dataclass(frozen=True, eq=False)
+class Column(Node):
+    """``x[:, None]``: a 1-D array as an ``[n, 1]`` column."""
+
+    a: Node
+
+    def children(self):
+        return (self.a,)
+
+
 def walk(node: Node):
     """All nodes of an expression, parents first."""
     yield node
@@ -135,6 +175,7 @@ class Quantity:
     shape: Shape
     pos: Pos
     onehot_axis: int | None = None  # targets only: the axis along which entries sum to 1
+    classes: sp.Expr | None = None  # labels targets only: the number of classes
 
     @property
     def rank(self) -> int:
@@ -268,7 +309,7 @@ class _ArgumentNamer:
             return self.product(node, owner, linear)
         # sums, differences, negation, transposes and reductions pass a linear
         # position on; powers, functions and matrix products do not
-        keeps = isinstance(node, (Binary, Neg, Transpose, Reduce))
+        keeps = isinstance(node, (Binary, Neg, Transpose, Reduce, Pick, Column))
         kids = {
             f: self.visit(getattr(node, f), owner, linear and keeps)
             for f in ("a", "b", "base", "arg")

@@ -27,6 +27,37 @@ class Vector(sp.MatrixSymbol):
     """A named 1-D array, as the ``1 × n`` row NumPy broadcasts it as."""
 
 
+class OneHot(sp.MatrixSymbol):
+    """``onehot(y, n)``: the ``B × n`` one-hot matrix of the class labels ``y``.
+
+    Named ``_onehot_y`` like its element-wise array; :attr:`labels` is ``y``.
+    Printers show it as ``onehot(y)``; generated code never builds it where
+    it is added to a matrix (a scatter into the labelled entries instead).
+    """
+
+    @property
+    def labels(self) -> str:
+        from .elementwise import ONEHOT_PREFIX
+
+        return str(self.name)[len(ONEHOT_PREFIX) :]
+
+
+class Pick(MatrixExpr):
+    """``X[range(B), y]``: entry ``y[b]`` of each row ``b`` of ``X``, a 1-D array (a row)."""
+
+    def __new__(cls, X, onehot: OneHot):
+        return sp.Basic.__new__(cls, X, onehot)
+
+    arg = property(lambda self: self.args[0])
+    onehot = property(lambda self: self.args[1])
+    shape = property(lambda self: (sp.Integer(1), self.args[0].shape[0]))
+
+    def _entry(self, i, j, **kwargs):
+        c = new_index(self.arg.shape[1], "c")
+        body = self.onehot._entry(j, c) * self.arg._entry(j, c)
+        return sp.Sum(body, (c, 0, self.arg.shape[1] - 1)) if is_index(c) else body
+
+
 class Map(MatrixExpr):
     """``F(X)`` entry by entry; ``lam`` is a one-argument ``Lambda``."""
 
@@ -121,10 +152,14 @@ class SumAll(sp.Expr):
 
 def matrix_symbol(name: str, indices: tuple) -> sp.Expr:
     """The matrix form of the array ``name`` indexed by ``indices`` in element-wise forms."""
+    from .elementwise import ONEHOT_PREFIX
+
     if not indices:
         return sp.Symbol(name, real=True)
     if len(indices) == 1:
         return Vector(name, 1, dim_of(indices[0]))
+    if name.startswith(ONEHOT_PREFIX):
+        return OneHot(name, dim_of(indices[0]), dim_of(indices[1]))
     return sp.MatrixSymbol(name, dim_of(indices[0]), dim_of(indices[1]))
 
 
@@ -199,6 +234,16 @@ def forward_form(node) -> sp.Expr:
 
     if isinstance(node, ir.Ref):
         return symbol_for(node.name, node.shape)
+    if isinstance(node, ir.OneHot):
+        from .elementwise import onehot_name
+
+        return OneHot(onehot_name(node.labels.name), *node.shape)
+    if isinstance(node, ir.Pick):
+        from .elementwise import onehot_name
+
+        return Pick(forward_form(node.arg), OneHot(onehot_name(node.labels.name), *node.arg.shape))
+    if isinstance(node, ir.Column):
+        return sp.Transpose(forward_form(node.a))
     if isinstance(node, ir.Scalar):
         return node.value
     if isinstance(node, ir.Neg):

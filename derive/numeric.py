@@ -23,7 +23,7 @@ import sympy as sp
 
 from . import ir
 from .indices import as_expr
-from .matexpr import Broadcast, Map, Softmax, SumAll, SumAxis, Vector
+from .matexpr import Broadcast, Map, OneHot, Pick, Softmax, SumAll, SumAxis, Vector
 from .rules import RULES, GenericFunction, generic_base, np_softmax, rule_of
 
 # Smooth stand-ins for generic functions in numeric checks; each layer gets a
@@ -133,6 +133,13 @@ def _run(node: ir.Node, env: dict, scalars: dict, funcs: Functions):
         return funcs.apply(func, params, run(node.arg))
     if isinstance(node, ir.Softmax):
         return funcs.softmax(run(node.arg), node.axis)
+    if isinstance(node, ir.OneHot):
+        return one_hot(env[node.labels.name], int(_scalar(node.n, scalars, False)))
+    if isinstance(node, ir.Pick):  # NumPy's own fancy indexing: the reference semantics
+        labels = labels_of(env[node.labels.name])
+        return run(node.arg)[np.arange(len(labels)), labels]
+    if isinstance(node, ir.Column):
+        return run(node.a)[:, None]
     if isinstance(node, ir.Reduce):
         x = run(node.arg)
         total = np.sum(x, axis=node.axis, keepdims=node.keepdims)
@@ -141,6 +148,19 @@ def _run(node: ir.Node, env: dict, scalars: dict, funcs: Functions):
             total = total / (count if not funcs.exact else sp.Integer(count))
         return total
     raise TypeError(type(node).__name__)
+
+
+def labels_of(value) -> np.ndarray:
+    """Class labels as a 1-D integer array (a ``1 × B`` row in matrix-form environments)."""
+    return np.asarray(value).reshape(-1).astype(np.int64)
+
+
+def one_hot(labels, n: int) -> np.ndarray:
+    """The ``B × n`` one-hot matrix of integer labels (integer 0/1: exact in both evaluators)."""
+    labels = labels_of(labels)
+    out = np.zeros((len(labels), n), dtype=np.int64)
+    out[np.arange(len(labels)), labels] = 1
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -156,6 +176,11 @@ def as_2d(value, shape: tuple):
 def evaluate(e, env: dict, funcs: Functions):
     """The value of a matrix form; ``env`` holds 2-D arrays, scalars and dims by name."""
     ev = lambda x: evaluate(x, env, funcs)  # noqa: E731
+    if isinstance(e, OneHot):
+        return one_hot(env[e.labels], int(ev(e.shape[1])))
+    if isinstance(e, Pick):
+        labels = labels_of(env[e.onehot.labels])
+        return ev(e.arg)[np.arange(len(labels)), labels].reshape(1, -1)
     if isinstance(e, (sp.MatrixSymbol, Vector)):
         return env[str(e.name)]
     if isinstance(e, sp.Symbol):

@@ -23,7 +23,7 @@ from sympy.printing.latex import LatexPrinter
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.str import StrPrinter
 
-from .matexpr import Broadcast, Map, Softmax, SumAxis, Vector
+from .matexpr import Broadcast, Map, OneHot, Pick, Softmax, SumAxis, Vector
 from .rules import SOFTMAX, GenericFunction, generic_base, rule_of
 
 _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
@@ -160,6 +160,12 @@ class _Forms:
 class TextPrinter(_Forms, StrPrinter):
     """Unicode math: ``δu = δh ⊙ f'(u)``, ``∂L/∂W = xᵀ δu``."""
 
+    def _print_OneHot(self, e):
+        return f"onehot({e.labels})"
+
+    def _print_Pick(self, e):
+        return f"{self.paren(e.arg)}[range({self._print(e.arg.shape[0])}), {e.onehot.labels}]"
+
     def name(self, name: str) -> str:
         return "δ" + name[len("delta_") :] if name.startswith("delta_") else name
 
@@ -213,6 +219,12 @@ class LatexFormPrinter(_Forms, LatexPrinter):
     def name(self, name: str) -> str:
         return self._print(sp.Symbol(name))
 
+    def _print_OneHot(self, e):
+        return rf"\operatorname{{onehot}}\left({self.name(e.labels)}\right)"
+
+    def _print_Pick(self, e):
+        return rf"\operatorname{{pick}}\left({self._print(e.arg)}, {self.name(e.onehot.labels)}\right)"
+
     def transpose(self, inner):
         return inner + r"^{\top}"
 
@@ -257,7 +269,7 @@ class LatexFormPrinter(_Forms, LatexPrinter):
 
 def np_rank(e) -> int:
     """The ``ndim`` of the array the NumPy printer's code for ``e`` evaluates to."""
-    if isinstance(e, Vector):
+    if isinstance(e, (Vector, Pick)):
         return 1
     if isinstance(e, sp.MatrixSymbol):
         return 2
@@ -307,6 +319,13 @@ class NumpyFormPrinter(NumPyPrinter):
 
     def _print_Symbol(self, e):
         return e.name
+
+    def _print_OneHot(self, e):
+        return f"np.eye({self._print(e.shape[1])})[{e.labels}]"
+
+    def _print_Pick(self, e):
+        labels = e.onehot.labels
+        return f"{self.paren(e.arg)}[np.arange(len({labels})), {labels}]"
 
     def _print_Transpose(self, e):
         if isinstance(e.arg, SumAxis) and e.arg.axis == 1:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import sympy as sp
 
 from . import ir
-from .elementwise import Term, element, fresh_indices, lower
+from .elementwise import Term, element, fresh_indices, lower, onehot_name
 from .rules import SoftmaxAt
 
 # ---------------------------------------------------------------------------
@@ -124,6 +124,10 @@ class Simplifier:
         self.onehot = {
             q.name: q.onehot_axis for q in net.of_kind("target") if q.onehot_axis is not None
         }
+        # onehot(y, n) of class labels: each row sums to 1
+        self.onehot.update(
+            {onehot_name(q.name): 1 for q in net.of_kind("target") if q.classes is not None}
+        )
 
     def finish(self, name: str, kind: str, contributions) -> object:
         from .derivation import Step

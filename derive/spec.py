@@ -50,6 +50,8 @@ RESERVED = {
     "lr",
     "fwd",
     "onehot",
+    "labels",
+    "range",
     "axis",
     "keepdims",
     *REDUCTIONS,
@@ -186,11 +188,15 @@ class DeclarationReader(ExpressionReader):
 
     def array_declaration(self, kind: str, rest: str, col: int) -> None:
         """``input x[B, n], y[n]``, ``target t[B, k] onehot(axis=1)``, ``param W[n, k]``."""
-        onehot_axis = None
+        onehot_axis = classes_node = None
         if kind == "target":
             m = re.search(r"\bonehot\b(\s*\(.*\))?\s*$", rest)
             if m:
                 onehot_axis = self.onehot(m.group(1), col + m.start())
+                rest = rest[: m.start()].rstrip()
+            m = re.search(r"\blabels\b(\s*\(.*\))?\s*$", rest)
+            if m:
+                classes_node = self.labels_count(m.group(1), col + m.start())
                 rest = rest[: m.start()].rstrip()
         self.code, self.base_col = rest, col
         tree = self.parse_ast(rest)
@@ -215,7 +221,16 @@ class DeclarationReader(ExpressionReader):
                     )
                 axis = onehot_axis % len(shape)
             pos = (self.line_no, item_col + 1)
-            self.quantities[name] = ir.Quantity(name, kind, shape, pos, axis)
+            classes = None
+            if classes_node is not None:
+                if len(shape) != 1:
+                    self.error(
+                        f"class labels {name!r} must be 1-D (one label per example), "
+                        f"got shape {fmt_shape(shape)}",
+                        item_col,
+                    )
+                classes = classes_node
+            self.quantities[name] = ir.Quantity(name, kind, shape, pos, axis, classes)
 
     def onehot(self, args: str | None, col: int) -> int:
         if not args:
@@ -230,6 +245,14 @@ class DeclarationReader(ExpressionReader):
         ):
             self.error("expected 'onehot' or 'onehot(axis=N)'", col)
         return self.int_literal(call.keywords[0].value, "the onehot axis")
+
+    def labels_count(self, args: str | None, col: int) -> sp.Expr:
+        """``labels(n)``: the number of classes, a dimension name or a positive integer."""
+        self.code, self.base_col = "labels" + (args or ""), col
+        call = self.parse_ast(self.code) if args else None
+        if not isinstance(call, ast.Call) or len(call.args) != 1 or call.keywords:
+            self.error("expected 'labels(n)': the number of classes n, a dimension", col)
+        return self.dim(call.args[0])
 
     def dim(self, node: ast.expr) -> sp.Expr:
         """A dimension: a positive integer within the limit, or a name (declared on first use)."""
