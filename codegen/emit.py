@@ -16,12 +16,12 @@ import re
 
 import sympy as sp
 
-from derive.matexpr import Broadcast, Map, Softmax, SumAxis, Vector
+from derive.matexpr import Broadcast, Map, OneHot, Pick, Softmax, SumAxis, Vector
 from derive.printing import as_coeff, np_rank, text
 from derive.recover import scale
 from derive.rules import rule_of
 
-from .printer import CodePrinter, LogSoftmax
+from .printer import CodePrinter, LogSoftmax, split_onehot
 
 _OUT = re.compile(r'buf\["([^"]+)"\]\)?$')  # the buffer a call writes: its out= or result
 
@@ -115,6 +115,9 @@ class Emitter:
         return form.replace(known, lambda n: sp.MatrixSymbol(self.known[_key(n)], *n.shape))
 
     def _value(self, e, out: str | None = None) -> str:
+        if isinstance(e, OneHot):  # only where a form needs it whole (not p − onehot(y))
+            n = self.printer.doprint(e.shape[1])
+            return self._emit(f"onehot({e.labels}, {n}, out={out or self.buffer(e)})")
         if isinstance(e, (sp.MatrixSymbol, Vector)):
             return self._copy(str(e.name), e, out)
         if not isinstance(e, sp.MatrixExpr):
@@ -164,6 +167,8 @@ class Emitter:
             return self._emit(f"log_softmax({arg}, axis={axis}, out={out or self.buffer(e)})")
         if isinstance(e, SumAxis):
             return self._sum(e, out, axis=e.axis, keepdims=e.axis == 1, shape_of=e)
+        if isinstance(e, Pick):
+            return self._copy(self.printer.doprint(e), e, out)
         if isinstance(e, sp.OneMatrix):
             buf = out or self.buffer(e)
             return self._emit(f"np.copyto({buf}, 1)", result=buf)
@@ -242,6 +247,15 @@ class Emitter:
         return acc
 
     def _add(self, e: sp.MatAdd, out: str | None) -> str:
+        hot, rest = split_onehot(e)
+        if hot and rest:  # p − onehot(y): the rest in the buffer, then a scatter into it
+            buf = out or self.buffer(e)
+            whole = rest[0] if len(rest) == 1 else sp.MatAdd(*rest)
+            acc = self.value(whole, out=buf if self._fits(whole, e) else None)
+            for coeff, onehot in hot:
+                c = self.printer.doprint(coeff)
+                acc = self._emit(f"add_labels({acc}, {onehot.labels}, {c}, out={buf})")
+            return acc
         buf = out or self.buffer(e)
         acc = None
         terms = sorted(

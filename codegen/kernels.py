@@ -95,7 +95,29 @@ def square(z, out=None):
     return np.square(z, out=out)
 
 
+def add_labels(x, labels, c, out=None):
+    """x + c onehot(labels): c added to entry labels[b] of each row b (no one-hot matrix)."""
+    if out is None:
+        out = np.array(x, copy=True)
+    elif out is not x:
+        np.copyto(out, x)
+    out[np.arange(len(labels)), labels] += c
+    return out
+
+
+def onehot(labels, n, out=None):
+    """The one-hot matrix of integer labels (only where a form needs it whole)."""
+    if out is None:
+        out = np.zeros((len(labels), n))
+    else:
+        out.fill(0)
+    out[np.arange(len(labels)), labels] = 1
+    return out
+
+
 KERNELS = {
+    "add_labels": add_labels,
+    "onehot": onehot,
     "abs": abs,
     "sign": sign,
     "sqrt": sqrt,

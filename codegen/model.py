@@ -15,13 +15,20 @@ import sympy as sp
 
 from derive import ir
 from derive.derivation import Derivation
-from derive.matexpr import Broadcast, Map, Softmax, forward_form
+from derive.matexpr import Broadcast, Map, OneHot, Pick, Softmax, forward_form
 from derive.printing import numpy_code, text
 from derive.rules import rule_of
 
 from . import kernels
 from .emit import Emitter
-from .printer import CodePrinter, LogSoftmax, kernel_names, rewrite_notes, stabilise
+from .printer import (
+    CodePrinter,
+    LogSoftmax,
+    kernel_names,
+    rewrite_notes,
+    split_onehot,
+    stabilise,
+)
 from .text import comment
 
 
@@ -52,6 +59,20 @@ def _symbols(forms) -> set[str]:
     names: set[str] = set()
 
     def visit(node):
+        if isinstance(node, Pick):  # x[range(B), y] reads x and the labels only
+            names.add(node.onehot.labels)
+            visit(node.arg)
+            return
+        if isinstance(node, OneHot):  # read from the labels; its width where it is built
+            names.add(node.labels)
+            visit(node.shape[1])
+            return
+        if isinstance(node, sp.MatAdd) and all(split_onehot(node)):  # scattered: no width
+            hot, rest = split_onehot(node)
+            names.update(h.labels for _, h in hot)
+            for arg in rest:
+                visit(arg)
+            return
         if isinstance(node, (sp.MatrixSymbol, sp.Symbol)):
             names.add(str(node.name))
             return
@@ -162,6 +183,8 @@ def _preamble(
             continue
         if q.kind == "param":
             lines.append(f'{q.name} = params["{q.name}"]')
+        elif q.classes is not None:  # class labels: integers, used as indices
+            lines.append(f'{q.name} = class_labels(data["{q.name}"])')
         elif q.kind in ("input", "target"):
             lines.append(f'{q.name} = np.asarray(data["{q.name}"], DTYPE)')
         elif fwd_dict:
@@ -201,8 +224,10 @@ def context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
     prediction = next(
         eq.name
         for eq in reversed(net.equations[:-1])
-        if eq.name not in needs_target and not eq.name.endswith("_in")
+        if eq.name not in needs_target and not eq.name.endswith("_in") and eq.shape
     )
+    upstream = net.depends_on()[prediction] | {prediction}
+    predict = [x for x in predict if x.name in upstream]  # not a scalar penalty beside it
     backward = [Line(s.symbol, numpy_code(s.matrix, s.shape, printer), s.text()) for s in d.steps]
     grads = [
         Line(p, numpy_code(s.matrix, s.shape, printer), s.text()) for p, s in d.gradients.items()
@@ -220,6 +245,7 @@ def context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
     onehot = [(q.name, q.onehot_axis) for q in net.of_kind("target") if q.onehot_axis is not None]
     binary = (
         not onehot
+        and not any(q.classes is not None for q in net.of_kind("target"))
         and isinstance(net.equation(prediction).expr, ir.Call)
         and net.equation(prediction).expr.fn == "sigmoid"
     )
@@ -305,5 +331,6 @@ def context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
         "batch_dim": batch_dim,
         "batch_axes": batch_axes,
         "onehot": onehot,
+        "labels": [q.name for q in net.of_kind("target") if q.classes is not None],
         "binary": binary,
     }

@@ -103,8 +103,9 @@ def _skeletons(sentinel: str) -> list[str]:
         "batch_axes": {s: 0},
     }
     template = _ENV.get_template("module.py.j2")
-    variants = [([(s, 1)], False), ([], True), ([], False)]  # onehot, binary, regression
-    return [template.render(**base, onehot=o, binary=b) for o, b in variants]
+    # onehot, binary, regression, labels
+    variants = [([(s, 1)], False, []), ([], True, []), ([], False, []), ([], False, [s])]
+    return [template.render(**base, onehot=o, binary=b, labels=y) for o, b, y in variants]
 
 
 @functools.cache

@@ -18,7 +18,7 @@ from __future__ import annotations
 import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixExpr
 
-from derive.matexpr import Map, Softmax
+from derive.matexpr import Broadcast, Map, OneHot, Pick, Softmax
 from derive.printing import NumpyFormPrinter, np_rank
 from derive.rules import RULES, rule_of
 
@@ -142,10 +142,50 @@ class CodePrinter(NumpyFormPrinter):
     def _print_Float(self, e):
         return repr(float(e))
 
+    def _print_OneHot(self, e):
+        return f"onehot({e.labels}, {self._print(e.shape[1])})"
+
+    def _print_MatAdd(self, e):
+        """``p − onehot(y)`` as ``add_labels(p, y, -1)``: a scatter, no one-hot matrix."""
+        hot, rest = split_onehot(e)
+        if not hot or not rest:
+            return super()._print_MatAdd(e)
+        code = self._print(rest[0] if len(rest) == 1 else sp.MatAdd(*rest))
+        for coeff, onehot in hot:
+            code = f"add_labels({code}, {onehot.labels}, {self._print(coeff)})"
+        return code
+
+
+def split_onehot(e: sp.MatAdd) -> tuple[list, list]:
+    """The terms ``c · onehot(y)`` of a sum, as (c, onehot) pairs, and the other terms."""
+    from derive.printing import as_coeff, np_rank
+
+    hot, rest = [], []
+    for a in e.args:
+        coeff, body = as_coeff(a)
+        if isinstance(body, OneHot):
+            hot.append((coeff, body))
+            continue
+        if isinstance(body, sp.HadamardProduct) and coeff == 1 and len(body.args) == 2:
+            # v[:, None] ⊙ onehot(y): v[b] added at (b, y[b]), v a 1-D array
+            onehot = [x for x in body.args if isinstance(x, OneHot)]
+            other = [x.arg if isinstance(x, Broadcast) else x for x in body.args if x not in onehot]
+            if (
+                onehot
+                and other
+                and isinstance(other[0], sp.Transpose)
+                and np_rank(other[0].arg) == 1
+            ):
+                hot.append((other[0].arg, onehot[0]))
+                continue
+        rest.append(a)
+    return hot, rest
+
 
 def kernel_names(forms) -> set[str]:
     """The kernels a list of printed forms calls."""
     names = set()
+    scattered: set[int] = set()
     for form in forms:
         for node in sp.preorder_traversal(form):
             if isinstance(node, Map):
@@ -156,4 +196,13 @@ def kernel_names(forms) -> set[str]:
                 names.add("softmax")
             elif isinstance(node, LogSoftmax):
                 names.add("log_softmax")
+            elif isinstance(node, sp.MatAdd) and split_onehot(node)[0]:
+                hot, rest = split_onehot(node)
+                if rest:  # scattered: the one-hot matrix itself is never built
+                    names.add("add_labels")
+                    scattered.update(id(h) for _, h in hot)
+            elif isinstance(node, Pick):  # an index, not a matrix
+                scattered.add(id(node.onehot))
+            elif isinstance(node, OneHot) and id(node) not in scattered:
+                names.add("onehot")
     return names

@@ -217,7 +217,9 @@ def exact(d: Derivation) -> Proof:
 
 def random_labels(q: ir.Quantity, rng: np.random.Generator, dims: dict[str, int]) -> np.ndarray:
     """Integer class labels in ``[0, classes)`` for a ``labels`` target."""
-    classes = int(q.classes.xreplace({sp.Symbol(k, integer=True, positive=True): v for k, v in dims.items()}))
+    classes = int(
+        q.classes.xreplace({sp.Symbol(k, integer=True, positive=True): v for k, v in dims.items()})
+    )
     return rng.integers(0, classes, size=_shape(q, dims))
 
 

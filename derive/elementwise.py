@@ -25,7 +25,6 @@ from .errors import DerivationError
 from .indices import dim_of, indices_in, is_index, new_index
 from .rules import RULES, SoftmaxAt, generic_function
 
-
 ONEHOT_PREFIX = "_onehot_"  # spec names cannot start with "_": no collision
 
 

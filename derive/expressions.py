@@ -210,6 +210,8 @@ class ExpressionReader(SourceReader):
             return self.reduction(node, name)
         if name == "onehot":
             return self.onehot_call(node)
+        if name in ("maximum", "minimum"):
+            return self.extremum(node, name)
         if name == "softmax":
             arg, kw = self.call_args(node, name, 1, {"axis": -1})
             if not arg[0].shape:
@@ -223,6 +225,34 @@ class ExpressionReader(SourceReader):
             return self.rule_call(node, name)
         known = ", ".join([*activations(), "softmax", *REDUCTIONS, *self.funcs])
         self.node_error(node.func, f"unknown function {name!r}; known: {known}")
+
+    def extremum(self, node: ast.Call, name: str) -> ir.Node:
+        """``maximum``/``minimum`` as ``base + relu(other − base)``/``base − relu(base − other)``.
+
+        An identity, so the derivative is relu's: where ``a`` and ``b`` tie, the
+        gradient goes to ``base`` (the number if there is one, else ``b``).
+        """
+        if len(node.args) != 2 or node.keywords:
+            self.node_error(node, f"{name} takes two arguments: {name}(a, b)")
+        a, b = (self.expr(x) for x in node.args)
+        if isinstance(a, ir.Scalar) and isinstance(b, ir.Scalar):
+            self.node_error(node, f"{name} of two numbers: write the number")
+        base, other = (a, b) if isinstance(a, ir.Scalar) else (b, a)
+        pos = self.pos(node)
+        shape = self.broadcast(node, a.shape, b.shape)
+
+        def diff(x: ir.Node, y: ir.Node) -> ir.Node:
+            if isinstance(y, ir.Scalar) and y.value == 0:
+                return x
+            return ir.Binary(self.broadcast(node, x.shape, y.shape), pos, "-", x, y)
+
+        gap = diff(other, base) if name == "maximum" else diff(base, other)
+        if name == "minimum" and isinstance(base, ir.Scalar):
+            gap = ir.Binary(shape, pos, "-", base, other)
+        relu = ir.Call(gap.shape, pos, "relu", gap)
+        if isinstance(base, ir.Scalar) and base.value == 0:
+            return relu if name == "maximum" else ir.Neg(shape, pos, relu)
+        return ir.Binary(shape, pos, "+" if name == "maximum" else "-", base, relu)
 
     # -- integer data --------------------------------------------------------
     def labels_ref(self, node: ast.expr, what: str) -> ir.Ref:
@@ -241,7 +271,8 @@ class ExpressionReader(SourceReader):
         classes = self.quantities[labels.name].classes
         if not isinstance(n, ir.Scalar) or n.value != classes:
             self.node_error(
-                node.args[1], f"{labels.name} has {classes} classes: expected onehot({labels.name}, {classes})"
+                node.args[1],
+                f"{labels.name} has {classes} classes: expected onehot({labels.name}, {classes})",
             )
         return ir.OneHot((labels.shape[0], classes), self.pos(node), labels, classes)
 
@@ -260,7 +291,9 @@ class ExpressionReader(SourceReader):
         ):
             a = self.expr(node.value)
             if len(a.shape) != 1:
-                self.node_error(node, f"v[:, None] needs a 1-D array, got shape {fmt_shape(a.shape)}")
+                self.node_error(
+                    node, f"v[:, None] needs a 1-D array, got shape {fmt_shape(a.shape)}"
+                )
             return ir.Column((a.shape[0], sp.Integer(1)), self.pos(node), a)
         if not (
             isinstance(first, ast.Call)

@@ -23,7 +23,7 @@ from sympy.printing.latex import LatexPrinter
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.str import StrPrinter
 
-from .matexpr import Broadcast, Map, OneHot, Pick, Softmax, SumAxis, Vector
+from .matexpr import Broadcast, Map, Pick, Softmax, SumAxis, Vector
 from .rules import SOFTMAX, GenericFunction, generic_base, rule_of
 
 _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
@@ -223,7 +223,9 @@ class LatexFormPrinter(_Forms, LatexPrinter):
         return rf"\operatorname{{onehot}}\left({self.name(e.labels)}\right)"
 
     def _print_Pick(self, e):
-        return rf"\operatorname{{pick}}\left({self._print(e.arg)}, {self.name(e.onehot.labels)}\right)"
+        return (
+            rf"\operatorname{{pick}}\left({self._print(e.arg)}, {self.name(e.onehot.labels)}\right)"
+        )
 
     def transpose(self, inner):
         return inner + r"^{\top}"
@@ -338,7 +340,9 @@ class NumpyFormPrinter(NumPyPrinter):
         coeff, mats = e.as_coeff_matrices()
         parts = []
         for n, m in enumerate(mats):
-            if isinstance(m, Broadcast):
+            if isinstance(m, Broadcast) and len(mats) == 1:  # c·x: NumPy broadcasts x itself
+                s = self.paren(m.arg)
+            elif isinstance(m, Broadcast):
                 s = (
                     f"np.broadcast_to({self._print(m.arg)}, ({self._print(m.shape[0])}, "
                     f"{self._print(m.shape[1])}))"

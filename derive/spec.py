@@ -52,6 +52,8 @@ RESERVED = {
     "onehot",
     "labels",
     "range",
+    "maximum",
+    "minimum",
     "axis",
     "keepdims",
     *REDUCTIONS,
