@@ -74,6 +74,14 @@ def bind(mod: ModuleType, net, ds: datasets.Dataset, spec: str) -> tuple[dict, d
     x_axis = mod.BATCH_AXES[x_name]
     t_axis = mod.BATCH_AXES[t_name]
     target = net.quantities[t_name]
+    if target.classes is not None and ds.n_classes is None:
+        raise SpecError(
+            f"the spec's target {t_name} holds class labels, but {ds.name} has value "
+            "targets, not whole-number labels",
+            spec,
+            1,
+            1,
+        )
     if target.onehot_axis is not None and ds.n_classes is None:
         raise SpecError(
             f"the spec's target {t_name} is onehot (class labels), but {ds.name} has value "
@@ -82,7 +90,10 @@ def bind(mod: ModuleType, net, ds: datasets.Dataset, spec: str) -> tuple[dict, d
             1,
             1,
         )
-    if ds.n_classes is not None:
+    if target.classes is not None:  # the labels as they are: one integer per example
+        datasets.check_labels(ds, ds.n_classes, spec)
+        t = ds.targets.astype(np.int64)
+    elif ds.n_classes is not None:
         onehot = target.onehot_axis is not None or len(target.shape) == 2 and ds.n_classes > 2
         if onehot:
             datasets.check_labels(ds, ds.n_classes, spec)
@@ -111,6 +122,14 @@ def bind(mod: ModuleType, net, ds: datasets.Dataset, spec: str) -> tuple[dict, d
                 raise SpecError(
                     f"{name} has a fixed dimension {dim} but the data has {size}", spec, 1, 1
                 )
+    if target.classes is not None:  # the number of classes is the data set's
+        n = str(target.classes)
+        if n.isdigit() and int(n) != ds.n_classes:
+            raise SpecError(
+                f"{t_name} has {n} classes but {ds.name} has {ds.n_classes}", spec, 1, 1
+            )
+        if not n.isdigit():
+            dims[n] = ds.n_classes
     return data, dims
 
 
@@ -121,6 +140,9 @@ def classes(mod: ModuleType, params: dict, data: dict):
     t = np.asarray(data[t_name])
     axis = 1 - mod.BATCH_AXES[t_name] if t.ndim == 2 else 0
     out = np.asarray(mod.predict(params, data))
+    if t.ndim == 1 and np.issubdtype(t.dtype, np.integer):  # a labels target
+        n = out.shape[1]
+        return t, np.argmax(out, axis=1), n
     if t.ndim == 2 and t.shape[axis] > 1:
         return np.argmax(t, axis=axis), np.argmax(out, axis=axis), t.shape[axis]
     if set(np.unique(t)) <= {0.0, 1.0}:  # one sigmoid output: 0/1

@@ -47,6 +47,14 @@ EXPECTED = {
     },
     "seed003_sigmoid": {"delta_X2_in": "δX2_in = δX2 ⊙ X2 ⊙ (1 − X2)"},
     "seed004": {"delta_Z2": "δZ2 = (Y_hat − Y)/(B*n_out)", "W1": "∂J/∂W1 = X1ᵀ δZ1"},
+    "cs231n_softmax": {
+        "delta_scores": "δscores = (probs − onehot(y))/N",
+        "W2": "∂L/∂W2 = 2*reg W2 + hiddenᵀ δscores",
+    },
+    "cs231n_svm": {
+        "delta_gap": "δgap = relu'(gap)/N",
+        "delta_scores": "δscores = relu'(gap)/N + δcorrectᵀ ⊙ onehot(y)",
+    },
     "seed004_deep": {"delta_Z3": "δZ3 = (Y_hat − Y)/(B*n_out)", "W2": "∂J/∂W2 = X2ᵀ δZ2"},
 }
 
@@ -66,7 +74,9 @@ def _data(name: str, rng: np.random.Generator, dims: dict) -> tuple[dict, dict]:
         if q.kind not in ("input", "target", "param"):
             continue
         shape = tuple(dims[str(d)] for d in q.shape)
-        if q.onehot_axis is not None:
+        if q.classes is not None:  # integer class labels
+            value = rng.integers(0, dims[str(q.classes)], shape)
+        elif q.onehot_axis is not None:
             value = np.eye(shape[1])[rng.integers(0, shape[1], shape[0])]
         elif q.kind == "target":
             value = (
@@ -93,7 +103,8 @@ def test_gradients_match_the_hand_written_reference(name):
         for f in net.funcs:
             functions[f] = np.tanh
             functions[f + "_prime"] = lambda z: 1 - np.tanh(z) ** 2
-    got = run_json(derived_json(name), {**params, **data, **dims}, functions)["grads"]
+    consts = {c: v for c, v in net.consts.items() if v is not None}  # the spec's defaults
+    got = run_json(derived_json(name), {**params, **data, **dims, **consts}, functions)["grads"]
     want = reference.gradients(params, data)
     for p in params:
         assert got[p].shape == params[p].shape

@@ -68,9 +68,13 @@ def workload(name: str, mod, seed: int = 0):
     for p in params.values():  # non-zero biases, so they matter
         p += rng.normal(scale=0.1, size=p.shape)
     data = {}
+    net = derive.load_network(name)
     for tname, shape in mod.TARGETS.items():
         s = tuple(dims[d] for d in shape)
-        if name == "seed002":
+        classes = net.quantities[tname].classes
+        if classes is not None:  # integer class labels
+            data[tname] = rng.integers(0, dims[str(classes)], s)
+        elif name == "seed002":
             data[tname] = np.eye(s[1])[rng.integers(0, s[1], s[0])]
         elif name.startswith("seed004"):
             data[tname] = rng.integers(0, 2, s).astype(float)

@@ -1,0 +1,209 @@
+"""Issue 10, part 1: integer class labels, abs/sqrt/square, maximum/minimum, and the
+cs231n networks written as their forward passes.
+
+Every check is against independent truth: NumPy's own fancy indexing and finite
+differences of a loss written here in plain NumPy, or the hand-written references
+in tests/reference."""
+
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+import pytest
+
+import codegen
+import derive
+from codegen.bundled import OUT
+from derive import SpecError, check
+from derive.cli import main
+from tests.helpers import derived_json, finite_differences, rel_error, run_json
+from tests.test_codegen import load_module, module_from_source
+
+rng = np.random.default_rng(11)
+
+
+def _proofs_pass(spec: str) -> derive.Derivation:
+    d = derive.load(spec)
+    proofs = check.run_all(d)
+    assert [p.passed for p in proofs] == [True, True, True], [(p.name, p.details) for p in proofs]
+    return d
+
+
+# --- integer class labels ----------------------------------------------------------------------
+
+LABELS = """\
+input  X[B, D]
+target y[B] labels(C)
+param  W[D, C]
+z = X @ W
+L = -mean(log(softmax(z))[range(B), y])
+"""
+
+
+def test_softmax_cross_entropy_with_labels_derives_to_p_minus_onehot():
+    d = _proofs_pass(LABELS)
+    # softmax(z) is named L_in (the argument of log); the cancellation is the engine's
+    assert d.step("z").text() == "δz = (L_in − onehot(y))/B"
+
+
+def test_onehot_and_fancy_indexing_match_numpy():
+    spec = """\
+input  X[B, C]
+target y[B] labels(C)
+param  W[C, C]
+z = X @ W
+picked = z[range(B), y]
+L = sum(picked * picked) + sum(onehot(y, C) * z)
+"""
+    d = _proofs_pass(spec)
+    X, W = rng.normal(size=(5, 3)), rng.normal(size=(3, 3))
+    y = rng.integers(0, 3, 5)
+
+    def loss():
+        z = X @ W
+        picked = z[np.arange(5), y]
+        return np.sum(picked**2) + np.sum(np.eye(3)[y] * z)
+
+    got = run_json(derived_json(spec), {"X": X, "W": W, "y": y, "B": 5, "C": 3})["grads"]["W"]
+    assert rel_error(got, finite_differences(loss, {"W": W})["W"]) < 1e-7
+    assert d.gradients["W"].text()
+
+
+@pytest.mark.parametrize(
+    ("spec", "words"),
+    [
+        ("target y[B] labels(C)\nparam W[C]\nL = sum(W * y)", "holds class labels"),
+        ("target y[B, C] labels(C)\nparam W[C]\nL = sum(W)", "must be 1-D"),
+        ("target y[B] labels\nparam W[C]\nL = sum(W)", "labels(n)"),
+        (
+            "input x[B, C]\ntarget y[B] labels(C)\nparam W[C]\nL = sum(onehot(y, B) * x * W)",
+            "has C classes",
+        ),
+        (
+            "input x[B, C]\ntarget y[B] labels(C)\nparam W[C]\nL = sum((x * W)[range(C), y])",
+            "expected range(B)",
+        ),
+        (
+            "input x[B, D]\ntarget y[B] labels(C)\nparam W[D]\nL = sum((x * W)[range(B), y])",
+            "expected x[B, C]",
+        ),
+        ("input x[B, C]\nparam W[C]\nL = sum((x * W)[range(B), x])", "labels target"),
+        ("input x[B, C]\nparam W[C]\nL = sum((x * W)[0, 1])", "expected x[range(B), y]"),
+        ("input x[B, C]\nparam W[C]\nL = sum((x * W)[:, None])", "needs a 1-D array"),
+    ],
+)
+def test_label_misuse_is_a_spec_error_with_a_position(spec, words):
+    with pytest.raises(SpecError) as err:
+        derive.load(spec)
+    assert words in str(err.value)
+    assert err.value.line >= 1 and err.value.col >= 1
+
+
+def test_generated_step_scatters_instead_of_building_a_onehot_matrix():
+    source = (OUT / "cs231n_softmax.py").read_text()
+    assert "add_labels(probs, y, -1" in source
+    assert "def onehot" not in source and "np.eye" not in source
+    svm = (OUT / "cs231n_svm.py").read_text()
+    assert "add_labels(delta_scores, y, delta_correct" in svm and "def onehot" not in svm
+
+
+def test_generated_module_refuses_bad_labels():
+    mod = load_module(OUT / "cs231n_softmax.py", "gen_cs231n_softmax_labels")
+    params = mod.init_params({"D": 3, "H": 4, "C": 3})
+    X = rng.normal(size=(4, 3))
+    for bad in ([0, 1, -1, 2], [0.5, 1, 2, 0]):
+        with pytest.raises(ValueError, match="class labels"):
+            mod.loss(params, {"X": X, "y": np.array(bad)})
+    with pytest.raises(IndexError):
+        mod.loss(params, {"X": X, "y": np.array([0, 1, 3, 2])})
+
+
+@pytest.mark.parametrize("name", ["cs231n_softmax", "cs231n_svm"])
+def test_generated_cs231n_modules_match_finite_differences_and_the_reference(name):
+    mod = load_module(OUT / f"{name}.py", f"gen_{name}_fd")
+    ref = importlib.import_module(f"tests.reference.{name}")
+    dims = {"N": 7, "D": 4, "H": 5, "C": 3}
+    params = mod.init_params(dims, seed=2)
+    for p in params.values():
+        p += rng.normal(scale=0.3, size=p.shape)
+    data = {"X": rng.normal(size=(7, 4)), "y": rng.integers(0, 3, 7)}
+    got = mod.gradients(params, data)
+    fd = finite_differences(lambda: ref.loss(params, data), params)
+    want = ref.gradients(params, data)
+    for p in params:
+        assert rel_error(got[p], fd[p]) < 1e-6, p
+        assert rel_error(got[p], want[p]) < 1e-10, p
+    # the fused step does the same update
+    fused = {k: v.copy() for k, v in params.items()}
+    mod.train_step(fused, data, 0.1, {})
+    for p in params:
+        np.testing.assert_allclose(fused[p], params[p] - 0.1 * got[p], rtol=1e-10, atol=1e-12)
+
+
+def test_labels_classifier_is_stable_at_extreme_logits():
+    mod = load_module(OUT / "cs231n_softmax.py", "gen_cs231n_softmax_extreme")
+    params = mod.init_params({"D": 3, "H": 4, "C": 3})
+    params["W2"] *= 0
+    params["b2"][:] = [1000.0, -1000.0, 0.0]
+    data = {"X": rng.normal(size=(5, 3)), "y": np.array([1, 1, 2, 0, 1])}
+    loss = mod.loss(params, data)
+    grads = mod.gradients(params, data)
+    assert np.isfinite(loss) and loss > 1000
+    assert all(np.all(np.isfinite(g)) for g in grads.values())
+    assert np.isfinite(mod.train_step(params, data, 0.01, {}))
+
+
+def test_derive_train_takes_labels_as_they_are_and_learns_digits(tmp_path, capsys):
+    w = str(tmp_path / "digits.npz")
+    argv = ["--data", "digits", "--epochs", "15", "--lr", "0.01", "--optimizer", "adam"]
+    assert main(["train", "cs231n_softmax", *argv, "--dim", "H=32", "--out", w]) == 0
+    capsys.readouterr()
+    assert (
+        main(["test", "cs231n_softmax", "--data", "digits", "--weights", w, "--format", "json"])
+        == 0
+    )
+    import json
+
+    report = json.loads(capsys.readouterr().out)
+    assert report["accuracy"] >= 0.93, report["accuracy"]
+
+
+# --- element-wise and two-argument functions ---------------------------------------------------
+
+FUNCS = """\
+input  X[B, D]
+target T[B, K]
+param  W[D, K], b[K]
+const  lam = 0.01
+z = X @ W + b
+r = sqrt(square(z) + 1)
+m = minimum(maximum(r - T, -0.5), 2)
+L = sum(square(m)) / B + lam * sum(abs(W)) + sum(maximum(z, T))
+"""
+
+
+def test_abs_sqrt_square_maximum_minimum_match_finite_differences():
+    _proofs_pass(FUNCS)
+    X, T = rng.normal(size=(6, 3)), rng.normal(size=(6, 2))
+    W, b = rng.normal(size=(3, 2)), rng.normal(size=2)
+
+    def loss():
+        z = X @ W + b
+        r = np.sqrt(z**2 + 1)
+        m = np.minimum(np.maximum(r - T, -0.5), 2)
+        return np.sum(m**2) / 6 + 0.01 * np.sum(np.abs(W)) + np.sum(np.maximum(z, T))
+
+    env = {"X": X, "T": T, "W": W, "b": b, "lam": 0.01, "B": 6, "D": 3, "K": 2}
+    got = run_json(derived_json(FUNCS), env)["grads"]
+    fd = finite_differences(loss, {"W": W, "b": b})
+    for p in ("W", "b"):
+        assert rel_error(got[p], fd[p]) < 1e-6, p
+
+
+def test_functions_generate_stable_ruff_clean_code(tmp_path):
+    mod = module_from_source(codegen.generate(FUNCS), tmp_path, "gen_funcs")
+    params = {"W": rng.normal(size=(3, 2)) * 400, "b": rng.normal(size=2)}
+    data = {"X": rng.normal(size=(6, 3)), "T": rng.normal(size=(6, 2))}
+    assert np.isfinite(mod.loss(params, data))
+    assert all(np.all(np.isfinite(g)) for g in mod.gradients(params, data).values())
