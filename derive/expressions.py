@@ -212,6 +212,17 @@ class ExpressionReader(SourceReader):
             return self.onehot_call(node)
         if name in ("maximum", "minimum"):
             return self.extremum(node, name)
+        if name == "log_softmax":
+            arg, kw = self.call_args(node, name, 1, {"axis": -1})
+            if not arg[0].shape:
+                self.node_error(node, "log_softmax needs an array, got a scalar")
+            axis = self.axis(node, kw["axis"], arg[0].shape)
+            p = ir.Softmax(arg[0].shape, self.pos(node), arg[0], axis)
+            return ir.Call(p.shape, self.pos(node), "log", p)
+        if name in ("var", "std"):
+            return self.variance(node, name)
+        if name == "where":
+            return self.where(node)
         if name == "softmax":
             arg, kw = self.call_args(node, name, 1, {"axis": -1})
             if not arg[0].shape:
@@ -254,6 +265,77 @@ class ExpressionReader(SourceReader):
             return relu if name == "maximum" else ir.Neg(shape, pos, relu)
         return ir.Binary(shape, pos, "+" if name == "maximum" else "-", base, relu)
 
+    def variance(self, node: ast.Call, name: str) -> ir.Node:
+        """``var``/``std`` as NumPy computes them: ``sum((x − mean(x))²) / (n − ddof)``."""
+        args, kw = self.call_args(node, name, 1, {"axis": None, "keepdims": False, "ddof": 0})
+        x, pos = args[0], self.pos(node)
+        ddof = kw["ddof"]
+        ddof = ddof if isinstance(ddof, int) else self.int_literal(ddof, "ddof")
+        if ddof not in (0, 1):
+            self.node_error(node, "ddof must be 0 or 1")
+        mean = self.reduction(node, "mean", x, {"axis": kw["axis"], "keepdims": True})
+        centred = ir.Binary(x.shape, pos, "-", x, mean)
+        square = ir.Power(x.shape, pos, centred, sp.Integer(2))
+        total = self.reduction(
+            node, "sum", square, {"axis": kw["axis"], "keepdims": kw["keepdims"]}
+        )
+        axis = total.axis
+        n = sp.Mul(*(x.shape if axis is None else (x.shape[axis],)))
+        if (n - ddof).is_number and n - ddof <= 0:
+            self.node_error(node, f"{name} with ddof={ddof} of {n} entries divides by zero")
+        var = ir.Binary(total.shape, pos, "/", total, ir.Scalar((), pos, n - ddof))
+        return var if name == "var" else ir.Call(var.shape, pos, "sqrt", var)
+
+    _COMPARE = {ast.Gt: ">", ast.Lt: "<", ast.GtE: ">=", ast.LtE: "<="}
+
+    def where(self, node: ast.Call) -> ir.Node:
+        """``where(l > r, a, b)`` as ``m a + (1 − m) b`` with the 0/1 mask ``m = [l > r]``.
+
+        Exact where ``m`` is 0 or 1 (``b`` may be ``-1e9``); the mask is not
+        differentiated (its derivative is 0 away from the boundary).
+        """
+        if len(node.args) != 3 or node.keywords:
+            self.node_error(node, "where takes three arguments: where(condition, a, b)")
+        cond, *branches = node.args
+        if not (
+            isinstance(cond, ast.Compare)
+            and len(cond.ops) == 1
+            and type(cond.ops[0]) in self._COMPARE
+        ):
+            self.node_error(cond, "expected a comparison l > r, l < r, l >= r or l <= r")
+        op = self._COMPARE[type(cond.ops[0])]
+        left, right = self.expr(cond.left), self.expr(cond.comparators[0])
+        a, b = (self.expr(x) for x in branches)
+        pos = self.pos(node)
+        if isinstance(left, ir.Scalar) and isinstance(right, ir.Scalar):
+            self.node_error(cond, "the condition compares two numbers: write the branch")
+        # [l > r] = step(l − r); [l >= r] = 1 − step(r − l)
+        hi, lo = (left, right) if op in (">", ">=") else (right, left)
+        if op in (">=", "<="):
+            hi, lo = lo, hi
+        gap = (
+            hi
+            if isinstance(lo, ir.Scalar) and lo.value == 0
+            else ir.Binary(self.broadcast(cond, hi.shape, lo.shape), pos, "-", hi, lo)
+        )
+        step = ir.Call(gap.shape, pos, "relu_prime", gap)
+        one = ir.Scalar((), pos, sp.Integer(1))
+        mask = step if op in (">", "<") else ir.Binary(step.shape, pos, "-", one, step)
+        rest = ir.Binary(mask.shape, pos, "-", one, mask)
+        shape = self.broadcast(node, self.broadcast(node, mask.shape, a.shape), b.shape)
+        parts = []
+        for m, branch in ((mask, a), (rest, b)):
+            if isinstance(branch, ir.Scalar) and branch.value == 0:
+                continue
+            parts.append(
+                ir.Binary(self.broadcast(node, m.shape, branch.shape), pos, "*", m, branch)
+            )
+        if not parts:
+            return ir.Scalar((), pos, sp.Integer(0))
+        if len(parts) == 1:
+            return parts[0]
+        return ir.Binary(shape, pos, "+", *parts)
+
     # -- integer data --------------------------------------------------------
     def labels_ref(self, node: ast.expr, what: str) -> ir.Ref:
         """A ``labels`` target named by ``node``."""
@@ -279,7 +361,10 @@ class ExpressionReader(SourceReader):
     def expr_Subscript(self, node: ast.Subscript) -> ir.Node:
         """``x[range(B), y]`` (one entry per row, NumPy fancy indexing) or ``v[:, None]``."""
         items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
-        expected = "expected x[range(B), y] with y a labels target, or v[:, None]"
+        expected = (
+            "unsupported syntax (subscript): expected x[range(B), y] with y a labels "
+            "target, or v[:, None]"
+        )
         if len(items) != 2:
             self.node_error(node, expected)
         first, second = items
@@ -377,9 +462,11 @@ class ExpressionReader(SourceReader):
             self.node_error(node, f"axis {axis} is out of range for shape {fmt_shape(shape)}")
         return axis % len(shape)
 
-    def reduction(self, node: ast.Call, name: str) -> ir.Node:
-        args, kw = self.call_args(node, name, 1, {"axis": None, "keepdims": False})
-        arg = args[0]
+    def reduction(self, node: ast.Call, name: str, arg: ir.Node | None = None, kw=None) -> ir.Node:
+        """``sum``/``mean`` of a call, or of ``arg`` with ``kw`` (ast values or Python ones)."""
+        if arg is None:
+            args, kw = self.call_args(node, name, 1, {"axis": None, "keepdims": False})
+            arg = args[0]
         axis = kw["axis"]
         if isinstance(axis, ast.Constant) and axis.value is None:
             axis = None
