@@ -264,7 +264,9 @@ class Emitter:
         for a in terms:
             coeff, rest = as_coeff(a)
             if isinstance(rest, sp.OneMatrix):
-                code, negative = self.scalar(abs(coeff)), coeff.could_extract_minus_sign()
+                # -c, not abs(c): a symbolic coefficient (a mean) has no known sign
+                negative = coeff.could_extract_minus_sign()
+                code = self.scalar(-coeff if negative else coeff)
             elif coeff == -1:
                 code, negative = self.value(rest), True
             else:

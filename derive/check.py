@@ -109,7 +109,10 @@ def _atomize(expr: sp.Expr, table: dict) -> sp.Expr:
             out *= _atom(sp.exp(_atomize(rest, table), evaluate=False), table) ** coeff
         return out
     if isinstance(expr, sp.Function):
-        return _atom(expr.func(*[_atomize(a, table) for a in expr.args]), table)
+        # arguments in one canonical form: sqrt(v + 1/100) and sqrt((100 v + 1)/100) are
+        # one call (simplification may have rewritten an argument)
+        args = [sp.cancel(_atomize(a, table)) for a in expr.args]
+        return _atom(expr.func(*args), table)
     if not expr.args:
         return expr
     return expr.func(*[_atomize(a, table) for a in expr.args])

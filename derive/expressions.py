@@ -273,7 +273,10 @@ class ExpressionReader(SourceReader):
         ddof = ddof if isinstance(ddof, int) else self.int_literal(ddof, "ddof")
         if ddof not in (0, 1):
             self.node_error(node, "ddof must be 0 or 1")
-        mean = self.reduction(node, "mean", x, {"axis": kw["axis"], "keepdims": True})
+        axis = kw["axis"]
+        whole = axis is None or (isinstance(axis, ast.Constant) and axis.value is None)
+        # over every axis the mean is a scalar (a kept (1, 1) block has no matrix form)
+        mean = self.reduction(node, "mean", x, {"axis": axis, "keepdims": not whole})
         centred = ir.Binary(x.shape, pos, "-", x, mean)
         square = ir.Power(x.shape, pos, centred, sp.Integer(2))
         total = self.reduction(

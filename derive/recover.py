@@ -121,9 +121,13 @@ def recover(terms: list[Term], out: tuple) -> sp.Expr:
         raise DerivationError("an adjoint with no terms")
     rows, cols = _out_axes(out)
     parts = [_recover_term(t, rows, cols) for t in terms]
-    if isinstance(parts[0], sp.MatrixExpr):
-        return matadd(*parts)
-    return sp.Add(*parts)
+    form = matadd(*parts) if isinstance(parts[0], sp.MatrixExpr) else sp.Add(*parts)
+    # a forward sum over every index left inside a coefficient (Σ_{b,j} (μ − h[b, j]) of
+    # a variance) is a scalar of its own: its matrix form, sum(...)
+    return form.replace(
+        lambda e: isinstance(e, sp.Sum) and not indices_in(e),
+        lambda e: recover(_flat_terms(e), ()),
+    )
 
 
 def _out_axes(out: tuple):
