@@ -85,6 +85,13 @@ class _Forms:
             else s
         )
 
+    def power_base(self, e, *raised) -> str:
+        """The base of a power: grouped if it carries an exponent of its own (``(A⁻²)²``)."""
+        s = self.paren(e)
+        if isinstance(e, (sp.HadamardPower, *raised)) and not _enclosed(s):
+            return f"({s})"
+        return s
+
     def _print_MatrixSymbol(self, e):
         return self.name(str(e.name))
 
@@ -120,10 +127,12 @@ class _Forms:
         top = self.hadamard.join(self.paren(a) for a in num) if num else "1"
         if not den:
             return top
+        bottom = self.hadamard.join(self.paren(a) for a in den)
+        # a ⊘ (b ⊙ c): ⊙ and ⊘ read left to right, so a product below is grouped
         return (
             (f"({top})" if len(num) > 1 else top)
             + self.divide
-            + self.hadamard.join(self.paren(a) for a in den)
+            + (f"({bottom})" if len(den) > 1 else bottom)
         )
 
     def _print_MatAdd(self, e):
@@ -181,7 +190,7 @@ class TextPrinter(_Forms, StrPrinter):
     def _print_HadamardPower(self, e):
         exp = str(e.exp)
         sup = exp.translate(_SUPERSCRIPT) if exp.lstrip("-").isdigit() else f"^({exp})"
-        return self.paren(e.base) + sup
+        return self.power_base(e.base) + sup
 
     def function_name(self, rule, func) -> str:
         return rule.text if rule else func.__name__
@@ -234,7 +243,7 @@ class LatexFormPrinter(_Forms, LatexPrinter):
         return rf"\frac{{{num}}}{{{den}}}"
 
     def _print_HadamardPower(self, e):
-        return f"{self.paren(e.base)}^{{{self._print(e.exp)}}}"
+        return f"{self.power_base(e.base, sp.Transpose)}^{{{self._print(e.exp)}}}"
 
     def function_name(self, rule, func) -> str:
         if rule:
@@ -279,6 +288,8 @@ def np_rank(e) -> int:
         return 1 if isinstance(e.arg, SumAxis) and e.arg.axis == 1 else 2
     if isinstance(e, sp.MatMul):
         _, mats = e.as_coeff_matrices()
+        if isinstance(mats[0], Broadcast) or _stretched(mats[0]):
+            return 2  # printed stretched: np.broadcast_to(row, (r, c)) @ …
         return np_rank(mats[0]) if len(mats) == 1 else (1 if np_rank(mats[0]) == 1 else 2)
     if isinstance(e, SumAxis):
         return 1 if e.axis == 0 else 2
@@ -342,9 +353,9 @@ class NumpyFormPrinter(NumPyPrinter):
         for n, m in enumerate(mats):
             if isinstance(m, Broadcast) and len(mats) == 1:  # c·x: NumPy broadcasts x itself
                 s = self.paren(m.arg)
-            elif isinstance(m, Broadcast):
+            elif isinstance(m, Broadcast) or _stretched(m):  # a matrix product needs it whole
                 s = (
-                    f"np.broadcast_to({self._print(m.arg)}, ({self._print(m.shape[0])}, "
+                    f"np.broadcast_to({self._print(m)}, ({self._print(m.shape[0])}, "
                     f"{self._print(m.shape[1])}))"
                 )
             else:
@@ -477,6 +488,18 @@ class NumpyFormPrinter(NumPyPrinter):
         if _stretched(e.arg):
             return f"np.sum({self.full(e.arg)})"
         return f"np.sum({self._print(e.arg)})"
+
+
+def _enclosed(code: str) -> bool:
+    """Whether the whole of ``code`` is one parenthesised group: ``(a + b)``, not ``(a)²``."""
+    if not code.startswith("("):
+        return False
+    depth = 0
+    for n, ch in enumerate(code):
+        depth += (ch == "(") - (ch == ")")
+        if depth == 0:
+            return n == len(code) - 1
+    return False
 
 
 def _atomic(code: str) -> bool:

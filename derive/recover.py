@@ -154,7 +154,11 @@ def _recover_term(term: Term, rows, cols) -> sp.Expr:
             raise DerivationError(f"a factor over {len(idx)} indices has no matrix form")
         r, c = _natural(factors, idx)
         tensors.append(Tensor(place(sp.Mul(*factors), r, c), r, c))
-    summed = set(term.summed)
+    present = indices_in(term.factor)
+    summed = {k for k in term.summed if k in present}
+    for k in term.summed:  # a sum over an index no factor holds: its extent
+        if k not in present:
+            scalar *= dim_of(k)
     tensors = _reduce(tensors, summed)
     result = None
     for t in tensors:

@@ -15,7 +15,8 @@ against a whitelist (:class:`~derive.expressions.ExpressionReader`); user
 text never reaches ``eval``, ``exec`` or ``sympify``.  Lines end at ``\\n``,
 ``\\r\\n`` or ``\\r`` only, and line numbers count exactly those; a comment's
 content is never code.  Names are compared after NFKC normalisation, as
-Python's own parser does (``µ`` and ``μ`` are one name).  Every problem,
+Python's own parser does; a name not written in that form (``µ`` for
+``μ``) is refused.  Every problem,
 including a spec beyond the limits of :mod:`derive.limits`, raises
 :class:`~derive.errors.SpecError` with file, line, column and what was
 expected.
@@ -69,6 +70,7 @@ RESERVED_PREFIXES = ("delta_", "grad_", "_")
 SPECS_DIR = Path(__file__).parent / "specs"
 _LINE_END = re.compile(r"\r\n|\r|\n")
 _DECLARATION = re.compile(r"(input|target|param|const|func)\b(?!\s*=)\s*")
+_WORD = re.compile(r"\w+")
 
 __all__ = [
     "parse",
@@ -118,15 +120,10 @@ def split_lines(text: str) -> list[str]:
     return _LINE_END.split(text)
 
 
-def normal_name(name: str) -> str:
-    """A name as Python's parser reads it (NFKC): one spelling is one name everywhere."""
-    return unicodedata.normalize("NFKC", name)
-
-
 class DeclarationReader(ExpressionReader):
     """Declarations: ``input``/``target``/``param`` arrays, ``const`` scalars, ``func`` names.
 
-    Every declared name is NFKC-normalised, checked (an identifier, not
+    Every declared name is checked (written in NFKC form, an identifier, not
     reserved, not taken, within :data:`~derive.limits.MAX_NAMES`) and
     recorded with its position.
     """
@@ -164,7 +161,7 @@ class DeclarationReader(ExpressionReader):
 
     def func_declaration(self, rest: str, col: int) -> None:
         for m in re.finditer(r"[^,\s]+", rest):
-            name = normal_name(m.group())
+            name = m.group()
             self.check_new_name(name, col + m.start())
             self.funcs.append(name)
             self.func_pos[name] = (self.line_no, col + m.start() + 1)
@@ -173,8 +170,7 @@ class DeclarationReader(ExpressionReader):
         for m in re.finditer(r"[^,]+", rest):
             part = m.group()
             start = col + m.start() + len(part) - len(part.lstrip())
-            raw_name, _, default = (s.strip() for s in part.partition("="))
-            name = normal_name(raw_name)
+            name, _, default = (s.strip() for s in part.partition("="))
             self.check_new_name(name, start)
             self.consts[name] = self.const_default(name, default, start) if default else None
             self.const_symbols[name] = sp.Symbol(name, real=True)
@@ -312,6 +308,7 @@ class SpecParser(DeclarationReader):
         stripped = code.strip()
         self.code = stripped
         self.check_code(stripped)
+        self.check_spelling(code)
         m = _DECLARATION.match(stripped)
         if m:
             if self.equations:
@@ -319,6 +316,24 @@ class SpecParser(DeclarationReader):
             self.declaration(m.group(1), stripped[m.end() :], self.base_col + m.end())
         else:
             self.equation(stripped)
+
+    def check_spelling(self, code: str) -> None:
+        """Every name written in NFKC form, the form Python reads.
+
+        ``ast`` reads ``µ`` (micro sign) as ``μ`` (mu) and ``ﬁ`` as ``fi``;
+        a spelling that changes when read would make one name look like two
+        (or two like one) between the spec, the printed forms and the keys of
+        generated modules, so it is refused, naming the form to write.
+        """
+        for m in _WORD.finditer(code):
+            word = m.group()
+            normal = unicodedata.normalize("NFKC", word)
+            if word.isidentifier() and normal != word:
+                self.error(
+                    f"{word!r} is written in a form Python reads as {normal!r}: "
+                    f"write {normal!r} (names are compared in NFKC form)",
+                    m.start(),
+                )
 
     def finish(self) -> ir.Network:
         if not self.equations:

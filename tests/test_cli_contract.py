@@ -90,11 +90,11 @@ def test_the_package_imports_sympy_only_when_needed():
     assert out.stdout.strip() == "False"
 
 
-@pytest.mark.parametrize("delay", [0.3, 1.5])
+@pytest.mark.parametrize("delay", [0.6, 2.0])
 def test_ctrl_c_prints_one_line_and_exits_130(delay, tmp_path):
     # a spec that takes a while to derive and prove, so the signal lands mid-way
     proc = subprocess.Popen(
-        [sys.executable, "-m", "derive.cli", "grad", "seed004_deep", "--check"],
+        [sys.executable, "-m", "derive.cli", "grad", "seed002", "--check"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

@@ -128,18 +128,29 @@ def test_odd_characters_are_refused_with_their_position(text, line, col, words):
         assert w in err.message
 
 
-def test_names_are_one_spelling_after_nfkc():
-    # µ (micro sign) and μ (Greek mu) are one name, as in Python itself
-    net = parse("const \u00b5 = 2\n" + HEAD + "L = \u03bc * sum(z)")
-    assert list(net.consts) == ["\u03bc"]
-    net = parse("func \ufb01\n" + HEAD.replace("z = y @ W", "z = fi(y @ W)") + "L = sum(z)")
-    assert net.funcs == ["fi"]
-    net = parse("input \U0001d465[B, n]\nparam W[n, n]\nz = x @ W\nL = sum(z)")
-    assert "x" in net.quantities
-    # a declaration and a use that differ only by compatibility form clash
-    assert "already defined" in refused("const \u00b5\nconst \u03bc\n" + HEAD + "L=sum(z)").message
-    # a full-width "np" is np, which is reserved
-    assert "reserved" in refused("input \uff4e\uff50[B, n]\n" + HEAD + "L = sum(z)").message
+@pytest.mark.parametrize(
+    ("text", "line", "col", "normal"),
+    [
+        ("const \u00b5 = 2\n" + HEAD + "L = \u03bc * sum(z)", 1, 7, "\u03bc"),  # micro sign
+        (HEAD + "L = \u00b5 * sum(z)", 5, 5, "\u03bc"),  # in an equation too
+        ("func \ufb01\n" + HEAD + "L = sum(z)", 1, 6, "fi"),
+        ("input \U0001d465[B, n]\nparam W[n, n]\nz = x @ W\nL = sum(z)", 1, 7, "x"),
+        ("input \uff4e\uff50[B, n]\n" + HEAD + "L = sum(z)", 1, 7, "np"),
+        (HEAD.replace("[B, n]", "[B, \uff4e]", 1) + "L = sum(z)", 1, 12, "n"),
+    ],
+)
+def test_a_name_not_written_in_nfkc_form_is_refused(text, line, col, normal):
+    # Python reads such a spelling as another name: one spelling is one name
+    err = refused(text)
+    assert (err.line, err.col) == (line, col), str(err)
+    assert f"write {normal!r}" in err.message
+
+
+def test_names_in_nfkc_form_work_whatever_the_script():
+    net = parse("const \u03bc = 2\n" + HEAD.replace("W", "\u03b4") + "L = \u03bc * sum(z)")
+    assert list(net.consts) == ["\u03bc"] and "\u03b4" in net.quantities
+    net = parse(HEAD + "L = sum(z)  # \u00b5 and \ufb01 in a comment are text")
+    assert net.loss == "L"
 
 
 @pytest.mark.parametrize(
@@ -151,6 +162,8 @@ def test_names_are_one_spelling_after_nfkc():
         "L = sum(z) / sum(exp(z))",
         "L = mean(z) ** 2",
         "L = sum(sum(exp(z), axis=1) ** 0.5)",
+        # fusing leaves a sum over an index no factor holds (it counts n)
+        "L = -sum(log(softmax(z))) / B",
     ],
 )
 def test_scalar_functions_of_reductions_derive_with_matrix_forms_and_prove(loss):
