@@ -70,7 +70,9 @@ def test_equivalent_rewrites_are_accepted(spec, claim):
 def test_a_mean_over_all_outputs_is_not_a_mean_over_the_batch():
     result = verify(derive.load_network("seed004"), EQUIVALENT[-1][1])[-1]
     assert result.verdict == "incorrect"
-    assert result.diagnosis == "off by a constant factor: the gradient is 1/n_out times the formula"
+    assert result.diagnosis == (
+        "off by a constant factor: the gradient is 1/n_out times the formula (a missing 1/n_out)"
+    )
 
 
 # --- diagnoses -------------------------------------------------------------------------------
@@ -145,6 +147,8 @@ def test_json_and_exit_codes(capsys):
         "diagnosis",
         "counterexample",
         "expected",
+        "line",
+        "built_on",
     }
     assert main(["verify", "seed003", "--claim", D3 + "dE/dW3 = 2 * X2.T @ d3"]) == 1
     capsys.readouterr()
@@ -166,7 +170,7 @@ def test_json_and_exit_codes(capsys):
         == 2
     )
     out, err = capsys.readouterr()
-    assert "✓ correct" in out and "<claim>:1:" in err and "cannot read formula" in err
+    assert "✓ line 1: correct" in out and "<claim>:1:" in err and "cannot read formula" in err
 
 
 def test_bad_statements_are_input_errors():

@@ -1,0 +1,300 @@
+"""The judge: reads a claim set statement by statement and gives every gradient statement
+(and every definition whose name or value says which adjoint it is) a verdict."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import sympy as sp
+
+from .. import ir
+from ..derivation import Derivation
+from ..errors import SpecError
+from ..notation import FormulaParser, Head, read_head, split_equals, split_statements
+from ..spec import fmt_shape
+from . import diagnose
+from .evaluate import Evaluator, equal, transpose
+from .reader import ClaimParser, adjoint_of, rewrite_statement
+from .result import Broken, Result, Shapes
+from .show import display, show
+
+
+class Verifier:
+    """One claim set against one derivation; statements may come from several sources."""
+
+    def __init__(self, d: Derivation, user_net: ir.Network, names: bool = True):
+        self.d, self.net = d, d.network
+        self.user_net, self.user = user_net, dict(user_net.quantities)
+        self.names = names  # the d<q> / grad_<q> naming convention
+        self.exact = Evaluator(d, exact=True)
+        self.numeric = Evaluator(d, exact=False, seed=1)
+        self.trans_exact = self.exact.transposed_layout()
+        self.functions = set(user_net.funcs)
+        self.with_delta = {k for k in self.user if "delta_" + k in self.exact.env}
+        self.parser = ClaimParser(self.net, self.user, "<claim>")
+        self.tparser = ClaimParser(self.net, transposed_quantities(self.user), "<claim>")
+        self.parser.gradients = self.tparser.gradients = self.with_delta
+        self.defs: dict[str, tuple] = {}  # internal name -> (node, transposed node, error)
+        self.def_derivs: dict[str, list] = {}
+        self.def_line: dict[str, int] = {}  # internal name -> its line
+        self.def_adjoint: dict[str, str] = {}  # internal name -> the q it stands for
+        self.wrong_lines: dict[str, int] = {}  # internal name -> line, for wrong definitions
+        self.derivs: list = []
+        self.results: list[Result] = []
+        self.errors: list[SpecError] = []
+
+    def run(self, claim_text: str, file: str = "<claim>") -> list[Result]:
+        """Read and judge every statement of ``claim_text``; unreadable ones go to errors."""
+        self.file = self.parser.file = self.tparser.file = file
+        start = len(self.results)
+        for line, raw in numbered_statements(claim_text):
+            try:
+                self.results += self.statement(rewrite_statement(raw), raw.strip(), line)
+            except SpecError as exc:  # unreadable: report it, check the other statements
+                self.errors.append(exc)
+        return self.results[start:]
+
+    def statement(self, raw: str, text: str, line: int) -> list[Result]:
+        parts = split_equals(raw)
+        if len(parts) < 2:
+            raise SpecError(
+                f"expected NAME = formula or dE/dW = formula, got {text!r}", self.file, line, 1
+            )
+        known = set(self.parser.quantities) | set(self.net.consts) | set(self.net.dims)
+        known |= set(self.parser.version)
+        head = read_head(parts[0], known, (self.file, line))
+        self.line = line
+        out = []
+        for rhs in parts[1:]:
+            code = FormulaParser(rhs, known, self.functions, (self.file, line)).parse()
+            self.parser.jx_ops = {}
+            node, error = self.parse(self.parser, code, line)
+            shown = display(code, self.parser.jx_ops)
+            derivs = self.parser.last_derivatives
+            tnode, terror = self.parse(self.tparser, code, line)
+            if head.kind == "definition":
+                out += self.definition(head.name, text, code, shown, node, error, tnode, derivs)
+                continue
+            self.derivs = derivs
+            result = self.judge(text, code, head, node, error, tnode, terror)
+            result.normalized = f"d{head.loss}/d{head.name} = {shown}"
+            out.append(self.placed(result, line))
+        return out
+
+    def definition(self, name, text, code, shown, node, error, tnode, derivs) -> list[Result]:
+        internal = self.parser.define(name, node, self.line)
+        self.tparser.define(name, tnode, self.line)
+        self.defs[internal] = (node, tnode, error)
+        self.def_derivs[internal] = derivs
+        self.def_line[internal] = self.line
+        q = adjoint_of(name, self.net, self.with_delta) if self.names else None
+        if q is None:
+            return []
+        self.def_adjoint[internal] = q
+        self.derivs = derivs
+        head = Head("gradient", q, self.net.loss)
+        result = self.judge(text, code, head, node, error, tnode, None)
+        result.normalized = f"{name} = {shown}   (∂{self.net.loss}/∂{q})"
+        if result.verdict != "correct":
+            self.wrong_lines[internal] = self.line
+        return [self.placed(result, self.line)]
+
+    def placed(self, result: Result, line: int) -> Result:
+        result.line, result.file = line, self.file
+        return result
+
+    def parse(self, parser: ClaimParser, code: str, line: int):
+        parser.derivatives = []
+        try:
+            return parser.claim(code, line), None
+        except Shapes as exc:
+            return None, exc.message
+        finally:
+            parser.last_derivatives = list(parser.derivatives)
+
+    # -- values ---------------------------------------------------------------------------------
+    def defs_env(self, ev: Evaluator, parser: ClaimParser, override=None, node=None) -> dict:
+        """Values of the claim's definitions that ``node`` uses, in order."""
+        nodes = {**parser.claim_nodes, **(override or {})}
+        env: dict = {}
+        for name in self.uses(node, nodes) if node is not None else nodes:
+            n = nodes[name]
+            if n is None:
+                raise Broken(name)
+            env[name] = ev.claim(n, env)
+        return env
+
+    def uses(self, node: ir.Node, nodes: dict) -> list[str]:
+        """The definitions ``node`` uses, directly or through others, in definition order."""
+        needed, todo = set(), [node]
+        while todo:
+            n = todo.pop()
+            for r in ir.walk(n) if n is not None else []:
+                if isinstance(r, ir.Ref) and r.name in nodes and r.name not in needed:
+                    needed.add(r.name)
+                    todo.append(nodes[r.name])
+        return [name for name in nodes if name in needed]
+
+    def holds(self, node, head, ev: Evaluator, parser, numeric=False, override=None, strict=False):
+        """Whether the formula equals the gradient, exactly or (``numeric``) in float64."""
+        try:
+            env = self.defs_env(ev, parser, override, node)
+        except Broken:
+            if strict:
+                raise
+            return False
+        got = np.asarray(ev.claim(node, env))
+        want = ev.truth(head.name)
+        if head.transposed:
+            got = transpose(got)
+        if got.shape != want.shape:
+            if got.size == want.size and 1 in want.shape + got.shape:
+                got = got.reshape(want.shape)
+            else:
+                return False
+        if numeric:
+            got, want = np.asarray(got, float), np.asarray(want, float)
+            return bool(np.allclose(got, want, rtol=1e-7, atol=1e-9))
+        return equal(got, want)
+
+    # -- the verdict ----------------------------------------------------------------------------
+    def judge(self, text, code, head, node, error, tnode, terror) -> Result:
+        self.check_head(text, head)
+        expected = self.expected(head.name)
+        broken = [
+            r.name
+            for r in (ir.walk(node) if node is not None else [])
+            if isinstance(r, ir.Ref) and r.name in self.defs and self.defs[r.name][0] is None
+        ]
+        if error or broken:
+            reason = (
+                error or f"it uses {broken[0]}, which is ill-formed ({self.defs[broken[0]][2]})"
+            )
+            if tnode is not None and self.holds(tnode, head, self.trans_exact, self.tparser):
+                reason += (
+                    "; the formula holds in the transposed layout (column vectors, "
+                    "examples as columns) instead of the spec's row-major batch"
+                )
+            return Result(text, code, "ill-formed", reason, expected=expected)
+        shaped = self.shape_verdict(text, code, head, node, expected)
+        if shaped is not None:
+            return shaped
+        try:
+            ok = self.holds(node, head, self.exact, self.parser, strict=True)
+        except Broken as exc:
+            reason = f"it uses {exc.name}, which is ill-formed"
+            return Result(text, code, "ill-formed", reason, expected=expected)
+        confirmed = self.holds(node, head, self.numeric, self.parser, numeric=True)
+        if ok != confirmed:
+            raise SpecError(f"internal: exact and numeric checks disagree on {text!r}", self.file)
+        if ok:
+            reason = (
+                "equal to the derived gradient entry by entry (exact, symbolic); "
+                "confirmed numerically"
+            )
+            return Result(text, code, "correct", reason, expected=expected)
+        result = Result(text, code, "incorrect", "differs from the derived gradient")
+        result.expected = expected
+        result.built_on = self.built_on(node, head)
+        if result.built_on is not None:
+            result.reason = (
+                f"its own step is right (exact, given the true values of the lines before it), "
+                f"but it is built on line {result.built_on}, which is wrong"
+            )
+            return result
+        result.diagnosis = diagnose.diagnose(self, node, head)
+        result.counterexample = diagnose.counterexample(self, node, head)
+        return result
+
+    def check_head(self, text: str, head: Head):
+        wrt, net = head.name, self.net
+        if head.loss != net.loss:
+            raise SpecError(
+                f"the numerator of {text!r} must be the loss {net.loss!r}, not {head.loss!r}",
+                self.file,
+                self.line,
+                1,
+            )
+        if wrt not in net.quantities or "delta_" + wrt not in self.exact.env:
+            raise SpecError(
+                f"{wrt!r} is not a param or an intermediate the loss depends on",
+                self.file,
+                self.line,
+                1,
+            )
+
+    def shape_verdict(self, text, code, head, node, expected) -> Result | None:
+        """A result of the wrong shape: transposed (when its transpose holds) or ill-formed."""
+        want_shape = self.net.quantities[head.name].shape
+        got_shape = tuple(reversed(node.shape)) if head.transposed else node.shape
+        if tuple(got_shape) == tuple(want_shape):
+            return None
+        loss, wrt = self.net.loss, head.name
+        reason = (
+            f"the formula has shape {fmt_shape(got_shape)} but ∂{loss}/∂{wrt} has "
+            f"shape {fmt_shape(want_shape)}"
+        )
+        flipped = replace(head, transposed=not head.transposed)
+        if tuple(reversed(got_shape)) == tuple(want_shape) and self.holds(
+            node, flipped, self.exact, self.parser
+        ):
+            diagnosis = f"transposed: the formula is (∂{loss}/∂{wrt})ᵀ"
+            example = diagnose.counterexample(self, node, head)
+            return Result(text, code, "incorrect", reason, diagnosis, example, expected)
+        diagnosis = diagnose.shape_diagnosis(self, node, head)
+        return Result(text, code, "ill-formed", reason, diagnosis, expected=expected)
+
+    def built_on(self, node, head) -> int | None:
+        """The first wrong earlier line this formula uses, if it is right given the truth there."""
+        used = self.uses(node, self.parser.claim_nodes)
+        wrong = [n for n in used if n in self.wrong_lines]
+        if not wrong:
+            return None
+        truth = {
+            n: ir.Ref(self.parser.claim_nodes[n].shape, (1, 1), "_g_" + self.def_adjoint[n])
+            for n in used
+            if n in self.def_adjoint and self.parser.claim_nodes[n] is not None
+        }
+        if self.holds(node, head, self.exact, self.parser, override=truth):
+            return min(self.wrong_lines[n] for n in wrong)
+        return None
+
+    def expected(self, wrt: str) -> str:
+        """The derived gradient with the deltas and named values it uses."""
+        step = self.d.step(wrt)
+        lines, seen, todo = [step.text()], set(), [step]
+        while todo:
+            s = todo.pop()
+            for sym in s.matrix.atoms(sp.MatrixSymbol):
+                name = str(sym.name)
+                if name in seen:
+                    continue
+                seen.add(name)
+                if name.startswith("delta_"):
+                    dep = self.d.step(name[len("delta_") :])
+                    lines.append(dep.text())
+                    todo.append(dep)
+                elif name in self.net.quantities and name not in self.user:
+                    eq = self.net.equation(name)
+                    lines.append(f"{name} = {show(eq.expr)}")
+        return lines[0] + ("   where " + "; ".join(lines[1:]) if len(lines) > 1 else "")
+
+
+def numbered_statements(text: str):
+    """(line, statement) for every statement of a claim text, in order."""
+    for line, row in enumerate(text.splitlines(), start=1):
+        for statement in split_statements(row):
+            yield line, statement
+
+
+def transposed_quantities(quantities: dict) -> dict:
+    """The quantities of the same network in the transposed layout (examples as columns)."""
+    out = {}
+    for k, q in quantities.items():
+        if len(q.shape) == 2:
+            shape = tuple(reversed(q.shape))
+        else:
+            shape = (q.shape[0], sp.Integer(1)) if len(q.shape) == 1 else q.shape
+        out[k] = replace(q, shape=shape)
+    return out
