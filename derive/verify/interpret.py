@@ -338,9 +338,13 @@ class Interpreter:
             args = [self_obj, *args]
         defaults = fdef.args.defaults
         local = dict(
-            zip(params[len(params) - len(defaults) :], [self.expr(d, {}) for d in defaults])
+            zip(
+                params[len(params) - len(defaults) :],
+                [self.expr(d, {}) for d in defaults],
+                strict=False,
+            )
         )
-        local.update(zip(params, args))
+        local.update(zip(params, args, strict=False))
         local.update(kw)
         missing = [p for p in params if p not in local]
         if missing:

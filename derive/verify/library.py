@@ -114,7 +114,7 @@ FUNCTIONS = {
 BUILTIN = {
     "range": lambda *a: range(*[int(x) for x in a]),
     "len": lambda a: len(a),
-    "zip": lambda *a: list(zip(*a)),
+    "zip": lambda *a: list(zip(*a, strict=False)),
     "reversed": lambda a: list(reversed(list(a))),
     "list": lambda a=(): list(a),
     "tuple": lambda a=(): tuple(a),

@@ -182,9 +182,9 @@ class ClaimParser(_Parser):
             self.node_error(node.right, f"the exponent {value} is larger than {MAX_EXPONENT}")
         base = self.expr(node.left)
         if isinstance(base, ir.Scalar):
-            if base.value.is_number and abs(base.value) > 1 and abs(value) > 1:
-                if abs(value) * sp.log(abs(base.value), 10) > 12:
-                    self.node_error(node, f"the number is too large (limit {_LIMIT:g})")
+            big = base.value.is_number and abs(base.value) > 1 and abs(value) > 1
+            if big and abs(value) * sp.log(abs(base.value), 10) > 12:
+                self.node_error(node, f"the number is too large (limit {_LIMIT:g})")
             return ir.Scalar((), self.pos(node), base.value**value)
         return ir.Power(base.shape, self.pos(node), base, value)
 
@@ -302,7 +302,7 @@ class ClaimParser(_Parser):
         return out
 
     def _reduction_call(self, node: ast.Call) -> ast.Call:
-        """``sum(x, 0)``, ``x.sum(dim=0, keepdim=True)``: the spec's ``sum(x, axis=…, keepdims=…)``."""
+        """``sum(x, 0)``, ``x.sum(dim=0, keepdim=True)`` as ``sum(x, axis=…, keepdims=…)``."""
         keywords = []
         for k in node.keywords:
             arg = {"dim": "axis", "keepdim": "keepdims"}.get(k.arg, k.arg)
