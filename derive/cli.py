@@ -58,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--function", metavar="NAME", help="the function of a .py file to check")
     v.add_argument(
         "--map",
-        action="append",
+        action="extend",
+        nargs="+",
         default=[],
         metavar="NAME=SPEC_NAME[,SPEC_NAME...]",
         help="bind a code name to spec names (weights=W1,W2,W3); repeatable",

@@ -7,11 +7,13 @@ from __future__ import annotations
 import copy
 
 import numpy as np
+import sympy as sp
 
 from .. import ir
 from ..check import _is_zero, _shape, concrete_sizes, derived_values, random_values, symbol_values
 from ..derivation import Derivation
 from ..numeric import Functions, _run, generic_bindings
+from ..rules import RULES
 
 EXACT_SIZES = (2, 3, 4, 5)
 
@@ -20,9 +22,48 @@ def is_zero(expr) -> bool:
     """Whether ``expr`` (SymPy, function values as independent atoms) is identically zero.
 
     The one exact decision every verdict goes through: ``derive grad --check``'s own
-    procedure (exact rational arithmetic at random points after atomising function calls).
+    procedure (exact rational arithmetic at random points, Schwartz–Zippel), after function
+    calls become atoms.  The atoms are found here once per shared sub-expression (values
+    computed by code share their sub-trees, so a plain tree walk is exponential), and
+    σ and softplus are written out first, as code computes them.
     """
-    return _is_zero(expr)
+    if expr == 0:
+        return True
+    return _is_zero(_atoms(sp.sympify(expr), {}, {}))
+
+
+_EXPLICIT = {RULES[n].cls: RULES[n].value for n in ("sigmoid", "softplus")}
+
+
+def _atoms(expr, table: dict, memo: dict):
+    """:func:`derive.check._atomize` with a memo (and σ, softplus written out)."""
+    hit = memo.get(expr)
+    if hit is not None:
+        return hit
+    if expr.func in _EXPLICIT:
+        out = _atoms(_EXPLICIT[expr.func](*expr.args), table, memo)
+    elif isinstance(expr, sp.exp):
+        out = sp.Integer(1)
+        for term in sp.Add.make_args(sp.expand(expr.args[0])):
+            coeff, rest = term.as_coeff_Mul()
+            if not (coeff.is_Integer and rest != 1):
+                coeff, rest = sp.Integer(1), term
+            inner = sp.exp(_atoms(rest, table, memo), evaluate=False)
+            out *= _atom(inner, table) ** coeff
+    elif isinstance(expr, sp.Function):
+        out = _atom(expr.func(*[_atoms(a, table, memo) for a in expr.args]), table)
+    elif not expr.args:
+        out = expr
+    else:
+        out = expr.func(*[_atoms(a, table, memo) for a in expr.args])
+    memo[expr] = out
+    return out
+
+
+def _atom(call, table: dict):
+    if call not in table:
+        table[call] = sp.Dummy("g")
+    return table[call]
 
 
 def equal(a, b) -> bool:

@@ -21,7 +21,6 @@ from .. import ir
 from ..derivation import derive
 from ..errors import SpecError
 from ..notation import resolve
-from ..rules import RULES
 from .evaluate import Evaluator, is_zero
 from .interpret import Clash, Interpreter, Lookup
 from .reader import adjoint_of
@@ -93,13 +92,27 @@ class FunctionCheck:
         self.exact = Evaluator(d, exact=True)
         self.numeric = Evaluator(d, exact=False, seed=1)
         self.with_delta = {k for k in user_net.quantities if f"delta_{k}" in self.exact.env}
+        # by value, any adjoint of the derivation (named pre-activations included)
+        self.by_value_candidates = [
+            k for k in self.net.quantities if f"delta_{k}" in self.exact.env
+        ]
+        self.by_value: dict[int, tuple[str, bool]] = {}
         self.batch = batch_dim(self.net)
+        self.partial = partial_lines(fdef)
+        self.inplace = {  # x[mask] = 0 turns ∂L/∂h into ∂L/∂(pre-activation) under h's name
+            n.lineno
+            for n in ast.walk(fdef)
+            if isinstance(n, ast.Assign) and isinstance(n.targets[0], ast.Subscript)
+        }
 
     def results(self) -> list[Result]:
+        self.run(self.numeric, repair=False, discover=True)
         actual, clash = self.run(self.exact, repair=False)
-        repaired, _ = self.run(self.exact, repair=True)
         num_actual, _ = self.run(self.numeric, repair=False)
-        num_repaired, _ = self.run(self.numeric, repair=True)
+        repaired = num_repaired = {}
+        if any(line.wrong for line in actual.values()):  # only then: each line on its own
+            repaired, _ = self.run(self.exact, repair=True)
+            num_repaired, _ = self.run(self.numeric, repair=True)
         out, first = [], None
         for n in sorted(actual):
             line = actual[n]
@@ -121,15 +134,27 @@ class FunctionCheck:
         return out
 
     # -- running --------------------------------------------------------------------------------
-    def run(self, ev: Evaluator, repair: bool):
+    def run(self, ev: Evaluator, repair: bool, discover: bool = False):
         lines: dict[int, Line] = {}
+        calls = [0]  # the k-th assignment: the same in every run (control flow has no values)
         lists: dict[int, str] = {}  # id of a gradient list -> the --map key it mirrors
+        mode = {"per_example": False}  # the function writes m·∂L/∂Z for intermediates (Ng)
 
         def hook(lineno, name, index, value, env):
-            qs = self.adjoint(name, index, env, lists)
-            if qs is None:
+            k = calls[0]
+            calls[0] += 1
+            if index is None and lineno in self.partial:
+                return  # accumulated or rescaled later: only the final value is a gradient
+            q = self.adjoint(name, index, env, lists)
+            if discover:
+                self.discover(k, q, value)
                 return
-            q = qs
+            found = self.by_value.get(k)
+            renamed = found is not None and found[1] and lineno in self.inplace
+            if found is not None and (q is None or (renamed and found[0] != q)):
+                q = found[0]  # the value says which adjoint (cs231n's dh1 after its mask)
+            if q is None:
+                return
             truth = ev.truth(q)
             got = fit(value, truth)
             rec = lines.setdefault(lineno, Line(lineno, self.text(lineno), name))
@@ -139,11 +164,13 @@ class FunctionCheck:
                 scaled = truth * ev.dims[self.batch]
                 if self.same(ev, got, scaled):  # Ng's dZ = A - Y: m·∂L/∂Z, the 1/m comes later
                     same, truth = True, scaled
-                    rec.per_example = True
+                    rec.per_example = mode["per_example"] = True
+            if not same and mode["per_example"] and self.per_example(q):
+                truth = truth * ev.dims[self.batch]  # repair in the function's own convention
             if not same:
-                rec.wrong.append((q, got, truth))
+                rec.wrong.append((q, got if got is not None else value, truth))
             if repair and not same:
-                fixed = np.asarray(truth).reshape(np.shape(value)) if got is not None else truth
+                fixed = truth if got is None else np.asarray(truth).reshape(np.shape(value))
                 if index is None:
                     env[name] = fixed
                 else:
@@ -157,6 +184,31 @@ class FunctionCheck:
             return lines, exc
         return lines, None
 
+    def discover(self, k: int, named: str | None, value):
+        """Which adjoint an assignment holds, by value (numeric): equal to it, m times it (a
+        per-example adjoint) or a named constant times it (a mistake on that adjoint)."""
+        if not isinstance(value, np.ndarray) or value.dtype == object or not np.any(value):
+            return
+        ev = self.numeric
+        cands = ([named] if named else []) + [q for q in self.by_value_candidates if q != named]
+        scaled = None
+        for q in cands:
+            truth = np.asarray(ev.truth(q), float)
+            got = fit(value, truth)
+            if got is None:
+                continue
+            ks = [1.0] + ([float(ev.dims[self.batch])] if self.per_example(q) else [])
+            if any(np.allclose(got, k * truth, rtol=1e-7, atol=1e-9) for k in ks):
+                self.by_value[k] = (q, True)
+                return
+            mask = np.abs(got) > 1e-9
+            ratios = truth[mask] / got[mask] if mask.any() else np.array([])
+            constant = ratios.size and np.allclose(ratios, ratios[0], rtol=1e-7)
+            if scaled is None and constant and name_value(self, ratios[0]) is not None:
+                scaled = q
+        if scaled is not None:
+            self.by_value[k] = (scaled, False)
+
     def per_example(self, q: str) -> bool:
         return self.batch is not None and self.net.quantities[q].kind != "param"
 
@@ -165,9 +217,7 @@ class FunctionCheck:
             return bool(
                 np.allclose(np.asarray(got, float), np.asarray(truth, float), rtol=1e-7, atol=1e-9)
             )
-        return all(
-            is_zero(explicit(a - b)) for a, b in zip(np.ravel(got), np.ravel(truth), strict=True)
-        )
+        return all(is_zero(a - b) for a, b in zip(np.ravel(got), np.ravel(truth), strict=True))
 
     def adjoint(self, name, index, env, lists):
         """The quantity whose gradient this assignment holds, if its name (or --map) says."""
@@ -184,21 +234,31 @@ class FunctionCheck:
             if key:
                 lists[id(value)] = key
             return None
-        return adjoint_of(name, self.net, self.with_delta) if self.names else None
+        if not self.names:
+            return None
+        q = adjoint_of(name, self.net, self.with_delta)
+        key = self.list_key(name, single=True)
+        return q if q is not None else (self.maps[key][0] if key else None)
 
-    def list_key(self, name: str) -> str | None:
-        """``nabla_w`` mirrors the --map list whose name starts with ``w`` (weights)."""
+    def list_key(self, name: str, single: bool = False) -> str | None:
+        """``nabla_w`` mirrors the --map list whose name starts with ``w`` (weights);
+        with ``single``, ``dweights`` the --map name ``weights=W1``."""
         for prefix in ("nabla_", "grad_", "d"):
             if name.startswith(prefix):
                 rest = name[len(prefix) :]
-                keys = [k for k in self.maps if len(self.maps[k]) > 1 and k.startswith(rest)]
+                keys = [
+                    k
+                    for k in self.maps
+                    if (len(self.maps[k]) == 1) == single
+                    and (k == rest if single else k.startswith(rest))
+                ]
                 if rest and len(keys) == 1:
                     return keys[0]
         return None
 
     def bind(self, ev: Evaluator, lists) -> dict:
         env = {}
-        known = set(self.net.quantities)
+        known = set(self.net.quantities) | set(self.net.consts)
 
         def find(name):
             if not isinstance(name, str):
@@ -266,7 +326,7 @@ class FunctionCheck:
                 self, num_own.wrong[0], own.wrong[0] if own and own.wrong else None
             )
             _, got, want = num_own.wrong[0]
-            if got is not None:
+            if got is not None and np.shape(got) == np.shape(want):
                 idx = np.unravel_index(
                     int(np.argmax(np.abs(np.asarray(got, float) - np.asarray(want, float)))),
                     np.shape(want),
@@ -294,25 +354,120 @@ class FunctionCheck:
 
 def value_diagnosis(check: FunctionCheck, num_wrong, exact_wrong) -> str | None:
     """Named mistakes decided on the values of the line (given true inputs)."""
+    q, got, want = num_wrong
+    got, want = np.asarray(got, float), np.asarray(want, float)
+    if got.shape != want.shape:
+        if got.T.shape == want.shape and np.allclose(got.T, want, rtol=1e-7, atol=1e-9):
+            return f"transposed: the line holds (∂{check.net.loss}/∂{q})ᵀ"
+        return batch_sum(got, want)
+    for test in (factor_of, transposed_of, term_of, derivative_of):
+        found = test(check, q, got, want, exact_wrong)
+        if found:
+            return found
+    return None
+
+
+_FORMS = {  # f'(z) from its input z, and from its output a = f(z)
+    "sigmoid": (lambda z: np.exp(-z) / (1 + np.exp(-z)) ** 2, lambda a: a * (1 - a)),
+    "tanh": (lambda z: 1 - np.tanh(z) ** 2, lambda a: 1 - a**2),
+}
+
+
+def derivative_of(check, q, got, want, exact_wrong) -> str | None:
+    """A derivative factor at the wrong point (``1 - Z1**2`` for ``1 - A1**2``) or of the wrong
+    activation (σ' where tanh' belongs): the line equals the gradient with that factor swapped."""
+    ev = check.numeric
+    scales = [1.0] + ([float(ev.dims[check.batch])] if check.per_example(q) else [])
+    for eq in check.net.equations:
+        if not (isinstance(eq.expr, ir.Call) and eq.expr.fn in _FORMS):
+            continue
+        z = np.asarray(ev.np_env.get(_arg_name(eq.expr)), dtype=float)
+        right = _FORMS[eq.expr.fn][0](z) if z.shape == want.shape else None
+        if right is None:
+            continue
+        for fn, (of_input, of_output) in _FORMS.items():
+            for name, x in ev.np_env.items():
+                x = np.asarray(x, dtype=float)
+                if x.shape != want.shape:
+                    continue
+                for form, how in (
+                    (of_input, f"{fn}'({name})"),
+                    (of_output, f"{fn}' computed from {name} as if it were {fn}'s output"),
+                ):
+                    for k in scales:
+                        if np.allclose(got, k * want / right * form(x), rtol=1e-6, atol=1e-9):
+                            if form is _FORMS[eq.expr.fn][1] and name == eq.name:
+                                continue  # that is the right factor
+                            if fn != eq.expr.fn:
+                                return (
+                                    f"the derivative of the wrong function: {how} where "
+                                    f"{eq.expr.fn}' belongs"
+                                )
+                            return (
+                                f"a derivative taken at the wrong point: {how} where "
+                                f"{eq.expr.fn}'({_arg_name(eq.expr)}) belongs"
+                            )
+    return None
+
+
+def _arg_name(call: ir.Call) -> str | None:
+    return call.arg.name if isinstance(call.arg, ir.Ref) else None
+
+
+def batch_sum(got, want) -> str | None:
+    for axis in range(got.ndim):
+        summed = got.sum(axis=axis)
+        if summed.size == want.size and np.allclose(summed.reshape(want.shape), want):
+            return f"a missing sum over axis {axis} (the batch)"
+    return None
+
+
+def factor_of(check, q, got, want, exact_wrong) -> str | None:
     from .diagnose import why
 
-    q, got, want = num_wrong
-    want = np.asarray(want, float)
-    if got is None:
+    mask = np.abs(got) > 1e-9
+    if not mask.any():
         return None
-    got = np.asarray(got, float)
-    if got.shape == want.shape:
-        mask = np.abs(got) > 1e-9
-        if mask.any():
-            ratios = want[mask] / got[mask]
-            if np.allclose(ratios, ratios[0], rtol=1e-7):
-                c = name_value(check, ratios[0])
-                if c is not None and confirm(check, exact_wrong, c):
-                    if c == -1:
-                        return "sign: the line is the negative of the gradient"
-                    return f"off by a constant factor: the gradient is {c} times the line{why(c)}"
-        if got.ndim == 2 and np.allclose(got.T, want, rtol=1e-7, atol=1e-9):
-            return f"transposed: the line holds (∂{check.net.loss}/∂{q})ᵀ"
+    ratios = want[mask] / got[mask]
+    if not np.allclose(ratios, ratios[0], rtol=1e-7):
+        return None
+    c = name_value(check, ratios[0])
+    if c is None or not confirm(check, exact_wrong, c):
+        return None
+    if c == -1:
+        return "sign: the line is the negative of the gradient"
+    return f"off by a constant factor: the gradient is {c} times the line{why(c)}"
+
+
+def transposed_of(check, q, got, want, exact_wrong) -> str | None:
+    if got.ndim == 2 and got.shape[0] == got.shape[1] and np.allclose(got.T, want, atol=1e-9):
+        return f"transposed: the line holds (∂{check.net.loss}/∂{q})ᵀ"
+    return None
+
+
+def term_of(check, q, got, want, exact_wrong) -> str | None:
+    """A term of the gradient missing, or with the wrong factor (the 2 of an L2 penalty)."""
+    from ..numeric import evaluate
+    from ..printing import text as text_of
+    from .diagnose import use_of
+
+    form = check.d.step(q).matrix
+    if not isinstance(form, sp.MatAdd):
+        return None
+    ev = check.numeric
+    for t in form.args:
+        part = np.asarray(evaluate(t, ev.env, ev.funcs), dtype=float)
+        if part.size != want.size:
+            continue
+        part = np.broadcast_to(part.reshape(-1), want.size).reshape(want.shape)
+        if np.allclose(got, want - part, rtol=1e-7, atol=1e-9):
+            return f"a term is missing: {text_of(t)}{use_of(check, t, q)}"
+        mask = np.abs(part) > 1e-9
+        k = (want - got)[mask] / part[mask] if mask.any() else np.array([0.0])
+        if mask.any() and np.allclose(got, want - k[0] * part, rtol=1e-7, atol=1e-9):
+            c = name_value(check, 1 - k[0])
+            if c is not None:
+                return f"a term off by a constant factor: {c} × ({text_of(t)})"
     return None
 
 
@@ -332,9 +487,7 @@ def confirm(check, exact_wrong, c) -> bool:
     subs = {sp.Symbol(k, integer=True, positive=True): v for k, v in check.exact.dims.items()}
     subs.update({sp.Symbol(k, real=True): check.exact.values[k] for k in check.net.consts})
     cv = sp.sympify(c).subs(subs)
-    return all(
-        is_zero(explicit(cv * a - b)) for a, b in zip(np.ravel(got), np.ravel(want), strict=True)
-    )
+    return all(is_zero(cv * a - b) for a, b in zip(np.ravel(got), np.ravel(want), strict=True))
 
 
 def fit(value, truth):
@@ -353,16 +506,6 @@ def fit(value, truth):
     return None
 
 
-def explicit(e):
-    """Smooth registered functions as their explicit values, as code computes them."""
-    if not isinstance(e, sp.Basic):
-        return sp.sympify(e)
-    for name in ("sigmoid", "softplus"):
-        rule = RULES[name]
-        e = e.replace(lambda x, c=rule.cls: isinstance(x, c), lambda x, r=rule: r.value(*x.args))
-    return e
-
-
 def value_of(ev: Evaluator, name: str, net, with_delta):
     """A spec quantity's forward value, or (for ``dZ``-like names) its true gradient."""
     if name in ev.np_env:
@@ -373,6 +516,21 @@ def value_of(ev: Evaluator, name: str, net, with_delta):
     if name in net.consts:
         return ev.values[name]
     raise SpecError(f"{name!r} is not a quantity of the spec", "<options>", 1, 1)
+
+
+def partial_lines(fdef: ast.FunctionDef) -> set[int]:
+    """Lines assigning a name that a later line of the function assigns again (``dx = …``
+    then ``dx += …``, or Ng's ``dA2 = dA2 * D2; dA2 /= keep_prob``): partial values."""
+    last: dict[str, int] = {}
+    lines: dict[str, list[int]] = {}
+    for node in ast.walk(fdef):
+        if isinstance(node, (ast.Assign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for t in targets:
+                if isinstance(t, ast.Name):
+                    lines.setdefault(t.id, []).append(node.lineno)
+                    last[t.id] = max(last.get(t.id, 0), node.lineno)
+    return {n for name, ns in lines.items() for n in ns if n != last[name]}
 
 
 def batch_dim(net: ir.Network) -> str | None:

@@ -39,7 +39,11 @@ class Lookup:
     """A ``cache`` tuple or dict, or ``self``: names looked up in the spec on use."""
 
     def __init__(self, name: str, find: Callable[[str], object]):
-        self.name, self.find = name, find
+        self.name, self.lookup = name, find
+        self.attrs: dict = {}
+
+    def find(self, name):
+        return self.attrs[name] if name in self.attrs else self.lookup(name)
 
 
 class Bound:
@@ -124,6 +128,12 @@ class Interpreter:
                 self.assign(t, v, env, stmt, top, judge)
         elif isinstance(target, ast.Subscript):
             self.store(target, value, env, stmt, top and judge)
+        elif isinstance(target, ast.Attribute) and isinstance(
+            self.expr(target.value, env), Lookup
+        ):  # self.dweights = ...: an attribute of self, judged by its name
+            self.expr(target.value, env).attrs[target.attr] = value
+            if top and judge:
+                self.hook(stmt.lineno, target.attr, None, value, env)
         else:
             self.error(stmt, f"unsupported assignment target ({type(target).__name__})")
 
@@ -265,8 +275,8 @@ class Interpreter:
             isinstance(a, np.ndarray) or isinstance(b, np.ndarray)
         ):
             return _python_compare(op, a, b, self, node)
-        diff = a - b if op in (ast.Gt, ast.GtE) else b - a
-        return self.step(diff)
+        above = self.step(a - b)  # (a < b) is 1 − (a > b): one atom for both, up to ties
+        return above if op in (ast.Gt, ast.GtE) else 1 - above
 
     def step(self, x):
         """1 where x > 0: relu'(x), with relu'(relu(z)) = relu'(z)."""
@@ -275,16 +285,7 @@ class Interpreter:
         relu, prime = RULES["relu"].cls, RULES["relu_prime"].cls
 
         def one(e):
-            if isinstance(e, relu):
-                return prime(e.args[0])
-            if (
-                isinstance(e, sp.Mul)
-                and len(e.args) == 2
-                and e.args[0] == -1
-                and isinstance(e.args[1], relu)
-            ):
-                return 1 - prime(e.args[1].args[0])
-            return prime(e)
+            return prime(e.args[0]) if isinstance(e, relu) else prime(e)
 
         return _each(one, np.asarray(x, dtype=object))
 
@@ -306,6 +307,8 @@ class Interpreter:
         if isinstance(obj, Library):
             return Bound(obj, node.attr)
         if isinstance(obj, Lookup):
+            if node.attr in self.functions and node.attr not in obj.attrs:
+                return Bound(obj, node.attr)  # self.cost_derivative(...): a method of the file
             return obj.find(node.attr)
         if node.attr == "T" and isinstance(obj, np.ndarray):
             return obj.T

@@ -270,15 +270,17 @@ class ClaimParser(_Parser):
     def _mask(self, node: ast.Call, op: str) -> ir.Node:
         a, b = (self.expr(x) for x in node.args)
         pos = self.pos(node)
-        if op in ("lt", "le"):
-            a, b = b, a
         if isinstance(b, ir.Scalar) and b.value == 0:
             diff = a
         elif isinstance(a, ir.Scalar) and a.value == 0:
             diff = ir.Neg(b.shape, pos, b)
         else:
             diff = ir.Binary(self.broadcast(node, a.shape, b.shape), pos, "-", a, b)
-        return indicator(diff, self.net)
+        above = indicator(diff, self.net)  # (a < b) is 1 − (a > b): one atom, up to ties
+        if op in ("gt", "ge"):
+            return above
+        one = ir.Scalar((), pos, sp.Integer(1))
+        return ir.Binary(above.shape, pos, "-", one, above)
 
     def _shape_of(self, node: ast.Call) -> ir.Node:
         arr = self.expr(node.args[0])
