@@ -94,7 +94,9 @@ def cs231n_backward_axis(X, T, W1, b1, W2, b2, h1, p, reg):
 
 
 # --- Karpathy, "becoming a backprop ninja": batch norm, PyTorch spelling ----------------------
-def karpathy_backward(X, Y, W1, bngain, W2, hprebn, bndiff, bndiff2, bnvar, bnvar_inv, bnraw, hact, probs):
+def karpathy_backward(
+    X, Y, W1, bngain, W2, hprebn, bndiff, bndiff2, bnvar, bnvar_inv, bnraw, hact, probs
+):
     n = X.shape[0]
     dlogits = (probs - Y) / n
     dhact = dlogits @ W2.T
@@ -116,7 +118,9 @@ def karpathy_backward(X, Y, W1, bngain, W2, hprebn, bndiff, bndiff2, bnvar, bnva
     return {"W1": dW1, "bngain": dbngain, "bnbias": dbnbias, "W2": dW2, "b2": db2}
 
 
-def karpathy_backward_bessel(X, Y, W1, bngain, W2, hprebn, bndiff, bndiff2, bnvar, bnvar_inv, bnraw, hact, probs):
+def karpathy_backward_bessel(
+    X, Y, W1, bngain, W2, hprebn, bndiff, bndiff2, bnvar, bnvar_inv, bnraw, hact, probs
+):
     n = X.shape[0]
     dlogits = (probs - Y) / n
     dhact = dlogits @ W2.T
