@@ -165,7 +165,7 @@ class Network:
         activation = x
         activations = [x]
         zs = []
-        for b, w in zip(self.biases, self.weights):
+        for b, w in zip(self.biases, self.weights):  # noqa: B905
             z = np.dot(w, activation) + b
             zs.append(z)
             activation = sigmoid(z)
@@ -187,7 +187,7 @@ class Network:
         activation = x
         activations = [x]
         zs = []
-        for b, w in zip(self.biases, self.weights):
+        for b, w in zip(self.biases, self.weights):  # noqa: B905
             z = np.dot(w, activation) + b
             zs.append(z)
             activation = sigmoid(z)
