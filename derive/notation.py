@@ -745,6 +745,7 @@ def split_statements(text: str) -> list[str]:
     for line in text.splitlines():
         if line.lstrip().startswith("#"):
             continue
+        line = line.split("  #", 1)[0]  # a trailing comment, as code writes it
         out.extend(s for s in line.split(";") if s.strip())
     return out
 

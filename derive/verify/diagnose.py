@@ -21,7 +21,7 @@ from .show import show
 
 def diagnose(v, node, head) -> str | None:
     """The first diagnosis that explains the difference, or None."""
-    for test in (factor, transposed, term, extra_term, reduction, wrong_derivative):
+    for test in (factor, transposed, term, extra_term, reduction, wrong_derivative, by_value):
         found = test(v, node, head)
         if found:
             return found
@@ -305,3 +305,19 @@ def swap(tree: ir.Node, old: ir.Node, new: ir.Node) -> ir.Node:
         if isinstance(getattr(tree, f, None), ir.Node)
     }
     return replace(tree, **kids) if kids else tree
+
+
+def by_value(v, node, head) -> str | None:
+    """Derivative factors written out (``1 - Z1**2``): found on the values, as for code."""
+    from .function import derivative_of
+
+    got, want = numeric_values(v, node, head)
+    if got.size != want.size:
+        return None
+
+    class View:  # what derivative_of reads, with numeric sizes for the batch
+        net, numeric = v.net, v.numeric
+        batch = str(v.batch) if v.batch is not None else None
+        per_example = v.per_example
+
+    return derivative_of(View, head.name, got.reshape(want.shape), want, None)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -40,6 +41,10 @@ class Verifier:
         self.def_line: dict[str, int] = {}  # internal name -> its line
         self.def_adjoint: dict[str, str] = {}  # internal name -> the q it stands for
         self.wrong_lines: dict[str, int] = {}  # internal name -> line, for wrong definitions
+        self.def_scale: dict[str, object] = {}  # per-example definitions: m·∂L/∂q
+        self.partial: set[int] = set()
+        self.index = 0
+        self.batch = self.parser._batch_dim()
         self.derivs: list = []
         self.results: list[Result] = []
         self.errors: list[SpecError] = []
@@ -48,7 +53,10 @@ class Verifier:
         """Read and judge every statement of ``claim_text``; unreadable ones go to errors."""
         self.file = self.parser.file = self.tparser.file = file
         start = len(self.results)
-        for line, raw in numbered_statements(claim_text):
+        statements = list(numbered_statements(claim_text))
+        self.partial = partial_statements([raw for _, raw in statements])
+        for n, (line, raw) in enumerate(statements):
+            self.index = n
             try:
                 self.results += self.statement(rewrite_statement(raw), raw.strip(), line)
             except SpecError as exc:  # unreadable: report it, check the other statements
@@ -72,7 +80,7 @@ class Verifier:
             node, error = self.parse(self.parser, code, line)
             shown = display(code, self.parser.jx_ops)
             derivs = self.parser.last_derivatives
-            tnode, terror = self.parse(self.tparser, code, line)
+            tnode, terror = self.parse(self.tparser, code, line, lenient=True)
             if head.kind == "definition":
                 out += self.definition(head.name, text, code, shown, node, error, tnode, derivs)
                 continue
@@ -89,26 +97,62 @@ class Verifier:
         self.def_derivs[internal] = derivs
         self.def_line[internal] = self.line
         q = adjoint_of(name, self.net, self.with_delta) if self.names else None
-        if q is None:
+        if q is None or self.index in self.partial:  # redefined later: a partial value
             return []
         self.def_adjoint[internal] = q
         self.derivs = derivs
         head = Head("gradient", q, self.net.loss)
         result = self.judge(text, code, head, node, error, tnode, None)
+        if result.verdict == "incorrect" and not result.built_on:
+            result = self.other_reading(result, internal, text, code, head, node, tnode) or result
         result.normalized = f"{name} = {shown}   (∂{self.net.loss}/∂{q})"
         if result.verdict != "correct":
             self.wrong_lines[internal] = self.line
         return [self.placed(result, self.line)]
 
+    def other_reading(self, result, internal, text, code, head, node, tnode) -> Result | None:
+        """A definition right in another sense: Ng's per-example ``dZ = A - Y`` (m·∂L/∂Z of
+        a mean loss), or a masked ``dh[h <= 0] = 0`` that now holds ∂L/∂(pre-activation)."""
+        batch = self.batch
+        if self.per_example(head.name) and diagnose.scaled_holds(self, node, head, 1 / batch):
+            self.def_adjoint[internal] = head.name
+            self.def_scale[internal] = batch
+            reason = (
+                f"equal to {batch}·∂{self.net.loss}/∂{head.name}: the per-example adjoint "
+                f"of the mean loss (the 1/{batch} is applied later)"
+            )
+            return Result(text, code, "correct", reason, expected=result.expected)
+        if "[" not in text:
+            return None
+        every = [q for q in self.net.quantities if "delta_" + q in self.exact.env]
+        for q in every:
+            if q != head.name and tuple(self.net.quantities[q].shape) == tuple(node.shape):
+                other = Head("gradient", q, self.net.loss)
+                if self.holds(node, other, self.exact, self.parser):
+                    self.def_adjoint[internal] = q
+                    reason = f"equal to ∂{self.net.loss}/∂{q} (by value: the mask made it so)"
+                    return Result(text, code, "correct", reason, expected=self.expected(q))
+        return None
+
+    def per_example(self, q: str) -> bool:
+        """Whether ``q`` may be written per example (m·∂L/∂q): an intermediate of a batch."""
+        return self.batch is not None and self.net.quantities[q].kind != "param"
+
     def placed(self, result: Result, line: int) -> Result:
         result.line, result.file = line, self.file
         return result
 
-    def parse(self, parser: ClaimParser, code: str, line: int):
+    def parse(self, parser: ClaimParser, code: str, line: int, lenient: bool = False):
+        """The IR of a formula, or (None, why) when its shapes clash; in the transposed
+        layout (``lenient``) anything it cannot read is just "does not hold there"."""
         parser.derivatives = []
         try:
             return parser.claim(code, line), None
         except Shapes as exc:
+            return None, exc.message
+        except SpecError as exc:
+            if not lenient:
+                raise
             return None, exc.message
         finally:
             parser.last_derivatives = list(parser.derivatives)
@@ -228,7 +272,7 @@ class Verifier:
         """A result of the wrong shape: transposed (when its transpose holds) or ill-formed."""
         want_shape = self.net.quantities[head.name].shape
         got_shape = tuple(reversed(node.shape)) if head.transposed else node.shape
-        if tuple(got_shape) == tuple(want_shape):
+        if _squeezed(got_shape) == _squeezed(want_shape):  # (1, n) from keepdims is (n,)
             return None
         loss, wrt = self.net.loss, head.name
         reason = (
@@ -251,11 +295,17 @@ class Verifier:
         wrong = [n for n in used if n in self.wrong_lines]
         if not wrong:
             return None
-        truth = {
-            n: ir.Ref(self.parser.claim_nodes[n].shape, (1, 1), "_g_" + self.def_adjoint[n])
-            for n in used
-            if n in self.def_adjoint and self.parser.claim_nodes[n] is not None
-        }
+        truth = {}
+        for n in used:
+            if n in self.def_adjoint and self.parser.claim_nodes[n] is not None:
+                shape = self.parser.claim_nodes[n].shape
+                ref = ir.Ref(shape, (1, 1), "_g_" + self.def_adjoint[n])
+                scale = self.def_scale.get(n)
+                if scale is None and self.def_scale and self.per_example(self.def_adjoint[n]):
+                    scale = next(iter(self.def_scale.values()))  # the claim's own convention
+                if scale is not None:
+                    ref = ir.Binary(shape, (1, 1), "*", ir.Scalar((), (1, 1), scale), ref)
+                truth[n] = ref
         if self.holds(node, head, self.exact, self.parser, override=truth):
             return min(self.wrong_lines[n] for n in wrong)
         return None
@@ -279,6 +329,26 @@ class Verifier:
                     eq = self.net.equation(name)
                     lines.append(f"{name} = {show(eq.expr)}")
         return lines[0] + ("   where " + "; ".join(lines[1:]) if len(lines) > 1 else "")
+
+
+_ASSIGNED = re.compile(r"^\s*([^\W\d]\w*)\s*(?:[-+*/]?=(?!=)|\[)")
+
+
+def partial_statements(statements: list[str]) -> set[int]:
+    """Indices of definitions whose name a later statement assigns again (``dW = …`` then
+    ``dW += reg * W``; Ng's ``dA2 = dA2 * D2`` then ``dA2 /= keep_prob``)."""
+    last: dict[str, int] = {}
+    names = []
+    for n, raw in enumerate(statements):
+        m = _ASSIGNED.match(raw)
+        names.append(m.group(1) if m and "/" not in raw.split("=")[0] else None)
+        if names[-1]:
+            last[names[-1]] = n
+    return {n for n, name in enumerate(names) if name and last[name] != n}
+
+
+def _squeezed(shape) -> tuple:
+    return tuple(d for d in shape if d != 1)
 
 
 def numbered_statements(text: str):

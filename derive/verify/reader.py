@@ -136,6 +136,8 @@ class ClaimParser(_Parser):
     # -- names ----------------------------------------------------------------------------------
     def expr_Name(self, node: ast.Name) -> ir.Node:
         name = self.version.get(node.id, node.id)
+        if name in self.claim_nodes and self.claim_nodes[name] is None:
+            raise Shapes(f"it uses {node.id}, which is ill-formed", self.file, self.line_no, 1)
         if name.startswith("_g_") and name[3:] in self.gradients:
             q = self.quantities.get(name[3:])
             return ir.Ref(q.shape, self.pos(node), name)
