@@ -313,7 +313,10 @@ class FormulaParser:
             if self.at("op", "^"):
                 self.next()
                 sup = self.superscript()
-                out = f"({out}).T" if sup == "T" else f"({out}) ** ({sup})"
+                if sup == "T" and out == "1":  # 1ᵀ X: the column sums of X, as derive prints them
+                    out = "_onesT"
+                else:
+                    out = f"({out}).T" if sup == "T" else f"({out}) ** ({sup})"
             elif self.at("op", "**"):
                 self.next()
                 sign = "-" if self.at("op", "-") and self.next() else ""

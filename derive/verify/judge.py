@@ -32,10 +32,13 @@ class Verifier:
         self.numeric = Evaluator(d, exact=False, seed=1)
         self.trans_exact = self.exact.transposed_layout()
         self.functions = set(user_net.funcs)
-        self.with_delta = {k for k in self.user if "delta_" + k in self.exact.env}
-        self.parser = ClaimParser(self.net, self.user, "<claim>")
-        self.tparser = ClaimParser(self.net, transposed_quantities(self.user), "<claim>")
+        # derive grad's names read back: a named pre-activation (X1_in) is known too
+        known = {**self.net.quantities, **self.user}
+        self.with_delta = {k for k in known if "delta_" + k in self.exact.env}
+        self.parser = ClaimParser(self.net, known, "<claim>")
+        self.tparser = ClaimParser(self.net, transposed_quantities(known), "<claim>")
         self.parser.gradients = self.tparser.gradients = self.with_delta
+        self.parser.names = self.tparser.names = names
         self.defs: dict[str, tuple] = {}  # internal name -> (node, transposed node, error)
         self.def_derivs: dict[str, list] = {}
         self.def_line: dict[str, int] = {}  # internal name -> its line

@@ -77,6 +77,11 @@ class Diag(ir.Node):
     v: ir.Node
 
 
+@dataclass(frozen=True, eq=False)
+class Ones(ir.Node):
+    """``1ᵀ``: a row of ones, only as the left factor of a product (a sum over rows)."""
+
+
 @dataclass
 class Derivative:
     """Where a claim takes a derivative: for trying other points and other functions."""
@@ -108,6 +113,7 @@ class ClaimParser(_Parser):
         self.jx_ops: dict[int, str] = {}  # how each juxtaposition was read
         self.version: dict[str, str] = {}  # a redefined name -> its current internal name
         self.claim_nodes: dict[str, ir.Node | None] = {}
+        self.names = True  # the naming convention (dW, δu) is on
 
     def node_error(self, node, message):
         if (
@@ -145,6 +151,10 @@ class ClaimParser(_Parser):
             return self._grad_of_function(node, name[len("_gradf_") :])
         if name != node.id:
             return super().expr_Name(ast.copy_location(ast.Name(name, ast.Load()), node))
+        known = name in self.quantities or name in self.consts or name in self.dims
+        q = None if known or not self.names else adjoint_of(name, self.net, self.gradients)
+        if q is not None:  # δu, delta_u, dW used undefined: the true gradient, as given
+            return ir.Ref(self.quantities[q].shape, self.pos(node), "_g_" + q)
         return super().expr_Name(node)
 
     def _grad_of_function(self, node, fn: str) -> ir.Node:
@@ -169,6 +179,9 @@ class ClaimParser(_Parser):
 
     # -- operators ------------------------------------------------------------------------------
     def expr_BinOp(self, node: ast.BinOp) -> ir.Node:
+        ones = isinstance(node.left, ast.Name) and node.left.id == "_onesT"
+        if ones and isinstance(node.op, (ast.MatMult, ast.Mult)):
+            return self._matmul(node, Ones((), self.pos(node)), self.expr(node.right))
         if isinstance(node.op, ast.Pow):
             return self._power(node)
         if isinstance(node.op, ast.MatMult):
@@ -192,6 +205,8 @@ class ClaimParser(_Parser):
 
     def _matmul(self, node, a: ir.Node, b: ir.Node) -> ir.Node:
         pos = self.pos(node)
+        if isinstance(a, Ones):
+            return ir.Reduce(tuple(b.shape[1:]), pos, "sum", b, 0, False)
         if isinstance(a, Diag) or isinstance(b, Diag):
             return self._scale(node, a, b)
         if not a.shape or not b.shape:  # "½ X" or "\frac{1}{B} δ": a scalar product
@@ -257,6 +272,9 @@ class ClaimParser(_Parser):
 
     def _juxtaposition(self, node: ast.Call) -> ir.Node:
         """A matrix product unless only element-wise fits."""
+        if isinstance(node.args[0], ast.Name) and node.args[0].id == "_onesT":
+            x = self.expr(node.args[1])  # 1ᵀ X: the sum over X's rows
+            return ir.Reduce(tuple(x.shape[1:]), self.pos(node), "sum", x, 0, False)
         a, b = (self.expr(x) for x in node.args)
         pos = self.pos(node)
         if isinstance(a, Diag) or isinstance(b, Diag):

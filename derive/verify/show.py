@@ -36,6 +36,8 @@ def display(code: str, ops: dict[int, str]) -> str:
         def visit_Name(self, node):
             if node.id.startswith("_g_"):
                 node.id = f"dL/d{node.id[3:]}"
+            elif node.id == "_onesT":
+                node.id = "1ᵀ"
             elif node.id.startswith("_gradf_"):
                 node.id = f"∇{node.id[7:]}"
             return node
