@@ -187,6 +187,10 @@ class FormulaParser:
 
     def __init__(self, text: str, known: set[str], functions: set[str], where: tuple):
         self.source = text
+        self.file, self.line = where
+        bad = next((n for n, ch in enumerate(text) if "\ud800" <= ch <= "\udfff"), None)
+        if bad is not None:  # a lone surrogate: not text any encoder can write
+            raise SpecError("the formula is not valid text (a lone surrogate)", *where, bad + 1)
         self.code = is_code(text)
         self.tokens = tokenize(premap(text, self.code), self.code)
         self.i = 0

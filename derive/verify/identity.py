@@ -37,7 +37,7 @@ def _parse(code: str) -> ast.expr:
         return ast.parse(code, mode="eval").body
     except SyntaxError as exc:
         raise SpecError(f"cannot read the identity: {exc.msg}", WHERE, 1, 1) from None
-    except (RecursionError, MemoryError):
+    except (RecursionError, MemoryError, UnicodeError, ValueError):
         raise SpecError("the identity is nested too deeply", WHERE, 1, 1) from None
 
 

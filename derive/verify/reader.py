@@ -388,7 +388,7 @@ class ClaimParser(_Parser):
             tree = ast.parse(code, mode="eval").body
         except SyntaxError as exc:
             raise SpecError(f"cannot read the formula: {exc.msg}", self.file, line, 1) from None
-        except (RecursionError, MemoryError):
+        except (RecursionError, MemoryError, UnicodeError, ValueError):
             raise SpecError("the formula is nested too deeply", self.file, line, 1) from None
         try:
             return self.expr(tree)
