@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 import derive
-from derive.derivation import derive as derive_forms
 from derive.cli import main
+from derive.derivation import derive as derive_forms
 from derive.errors import SpecError
 from derive.verify import verify_identity
 from derive.verify.judge import Verifier
