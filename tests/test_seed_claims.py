@@ -87,3 +87,12 @@ def test_seed_formula_verdicts(name):
 
 def test_every_claims_file_is_in_the_catalog():
     assert sorted(p.name for p in CLAIMS.glob("*.claims")) == sorted(CATALOG)
+
+
+def test_diag_of_nabla_f_in_the_right_order_is_correct():
+    # by hand (EXPECTED.md, seed000_columns #4): per example ∇_{uᵀ}L = ∇_{hᵀ}L · diag(f'(u)),
+    # which is (∇_h L ⊙ f'(u))ᵀ, the engine's δuᵀ; the printed order does not conform
+    net = derive.load_network(CLAIMS / "seed000_columns.nn")
+    right = r"\nabla_{u^T} \mathcal{L} = \nabla_{h^T} \mathcal{L} \cdot \text{diag}(\nabla f)"
+    results, errors = verify_all(net, right)
+    assert [r.verdict for r in results] == ["correct"] and not errors

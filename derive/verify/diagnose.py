@@ -21,7 +21,8 @@ from .show import show
 
 def diagnose(v, node, head) -> str | None:
     """The first diagnosis that explains the difference, or None."""
-    for test in (factor, transposed, term, extra_term, reduction, wrong_derivative, by_value):
+    tests = (factor, transposed, term, extra_term, reduction, flipped_sign, wrong_derivative)
+    for test in (*tests, missing_factor, by_value):
         found = test(v, node, head)
         if found:
             return found
@@ -91,7 +92,8 @@ def name_factor(v, ratio: float):
     syms = [sp.Symbol(d, integer=True, positive=True) for d in v.net.dims]
     syms += [sp.Symbol(c, real=True) for c in v.net.consts]
     values = {s: ev.dims.get(str(s), ev.scalars.get(str(s))) for s in syms}
-    candidates = [sp.Integer(k) for k in (-1, 2, -2, 4)] + [sp.Rational(1, 2), sp.Rational(-1, 2)]
+    candidates = [sp.Integer(k) for k in (-1, 2, -2, 3, -3, 4)]
+    candidates += [sp.Rational(1, k) for k in (2, -2, 3, -3)]
     for s in syms:
         candidates += [1 / s, s, -1 / s, 2 / s, 2 * s]
     for s1, s2 in itertools.combinations(syms, 2):
@@ -321,3 +323,38 @@ def by_value(v, node, head) -> str | None:
         per_example = v.per_example
 
     return derivative_of(View, head.name, got.reshape(want.shape), want, None)
+
+
+def flipped_sign(v, node, head) -> str | None:
+    """``y + t`` where ``y - t`` belongs, in the formula or a definition it uses."""
+    for owner, tree in places(v, node):
+        for b in [n for n in ir.walk(tree) if isinstance(n, ir.Binary) and n.op in "+-"]:
+            fix = replace(b, op="-" if b.op == "+" else "+")
+            if repaired_holds(v, node, head, owner, tree, b, fix):
+                where = f" (in {owner})" if owner else ""
+                return f"a flipped sign: {show(b)} where {show(fix)} belongs{where}"
+    return None
+
+
+def missing_factor(v, node, head) -> str | None:
+    """A derivative factor left out: some part of the formula times f'(z) makes it right."""
+    calls = [e.expr for e in v.user_net.equations if isinstance(e.expr, ir.Call)]
+    for owner, tree in places(v, node):
+        for part in [n for n in ir.walk(tree) if n.shape and not isinstance(n, ir.Scalar)]:
+            for call in calls:
+                if tuple(call.arg.shape) != tuple(part.shape):
+                    continue
+                d = derivative_ir(call.fn, call.arg, call.params, call.generic)
+                fix = ir.Binary(part.shape, part.pos, "*", part, d)
+                if repaired_holds(v, node, head, owner, tree, part, fix):
+                    return f"a derivative factor is missing: {call.fn}'({show(call.arg)})"
+    return None
+
+
+def _prime(rule: str, z):
+    forms = {
+        "sigmoid": lambda z: np.exp(-z) / (1 + np.exp(-z)) ** 2,
+        "tanh": lambda z: 1 - np.tanh(z) ** 2,
+        "relu": lambda z: (z > 0).astype(float),
+    }
+    return forms[rule](z) if rule in forms else None
