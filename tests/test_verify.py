@@ -294,3 +294,38 @@ def test_the_dropout_lines_of_ng():
     assert [r.verdict for r in verify(derive.load_network(spec), pre + ok)][-1] == "correct"
     last = verify(derive.load_network(spec), pre + wrong)
     assert last[0].verdict == "incorrect" and "a missing 1/keep_prob" in last[0].diagnosis
+
+
+@pytest.mark.parametrize(
+    ("claim", "verdict", "words"),
+    [
+        ("dz3 = (y_hat - T) / B; db3 = np.sum(dz3, axis=1)", "ill-formed", "wrong axis"),
+        ("dz3 = (y_hat - T) / B; db3 = dz3", "ill-formed", "a missing sum over axis 0"),
+        (
+            "dp = -T / (B * y_hat); dz3 = y_hat * (dp - (dp * y_hat).sum(1))",
+            "ill-formed",
+            "a dropped keepdims",
+        ),
+    ],
+)
+def test_reduction_diagnoses(claim, verdict, words):
+    from tests.test_mutations import finite_difference_label, normalised
+
+    net = derive.load_network("seed002")
+    result = verify(net, claim)[-1]
+    assert result.verdict == verdict and words in result.diagnosis
+    # the repaired claim is right by finite differences, independently of the verifier
+    fixed = claim.replace("axis=1", "axis=0").replace("db3 = dz3", "db3 = sum(dz3, axis=0)")
+    fixed = fixed.replace(".sum(1)", ".sum(1, keepdims=True)")
+    if "dp =" in fixed:
+        fixed += "; dL/db3 = sum(dz3, axis=0)"
+    else:
+        fixed = fixed.replace("db3 =", "dL/db3 =")
+    statements = normalised(
+        net,
+        fixed.replace("np.sum", "sum").replace(
+            "(dp * y_hat).sum(1, keepdims=True)", "sum(dp * y_hat, axis=1, keepdims=True)"
+        ),
+    )
+    assert finite_difference_label(net, statements)
+    assert verify(net, fixed)[-1].verdict == "correct"

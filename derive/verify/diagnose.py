@@ -358,3 +358,30 @@ def _prime(rule: str, z):
         "relu": lambda z: (z > 0).astype(float),
     }
     return forms[rule](z) if rule in forms else None
+
+
+def dropped_keepdims(v, code: str, head) -> str | None:
+    """A shape clash that ``keepdims=True`` on a reduction repairs (and then holds)."""
+    import ast
+
+    tree = ast.parse(code, mode="eval")
+    changed = False
+    for call in ast.walk(tree):
+        name = (
+            call.func.id if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) else ""
+        )
+        if name.removeprefix("_m_") in ("sum", "mean"):
+            keys = {k.arg for k in call.keywords}
+            has_axis = "axis" in keys or "dim" in keys or len(call.args) > 1
+            if has_axis and not keys & {"keepdims", "keepdim"} and len(call.args) < 3:
+                call.keywords.append(ast.keyword("keepdims", ast.Constant(True)))
+                changed = True
+    if not changed:
+        return None
+    try:
+        fixed = v.parser.claim(ast.unparse(tree), v.line)
+    except Exception:  # noqa: BLE001 - any failure means the repair does not apply
+        return None
+    if _safe_holds(v, fixed, head, None):
+        return "a dropped keepdims: the reduction must keep its axis to broadcast"
+    return None

@@ -223,7 +223,8 @@ class Verifier:
                     "; the formula holds in the transposed layout (column vectors, "
                     "examples as columns) instead of the spec's row-major batch"
                 )
-            return Result(text, code, "ill-formed", reason, expected=expected)
+            diagnosis = diagnose.dropped_keepdims(self, code, head) if error else None
+            return Result(text, code, "ill-formed", reason, diagnosis, expected=expected)
         shaped = self.shape_verdict(text, code, head, node, expected)
         if shaped is not None:
             return shaped
