@@ -156,6 +156,7 @@ def _verify_spec(args):
     """Verdicts for a claim set (--claim flags and a claims file) or a backward function."""
     from pathlib import Path
 
+    from . import load_network
     from .verify import verify_set
     from .verify.function import verify_function
 
