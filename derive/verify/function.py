@@ -93,9 +93,10 @@ class FunctionCheck:
         self.numeric = Evaluator(d, exact=False, seed=1)
         self.with_delta = {k for k in user_net.quantities if f"delta_{k}" in self.exact.env}
         # by value, any adjoint of the derivation (named pre-activations included)
-        self.by_value_candidates = [
-            k for k in self.net.quantities if f"delta_{k}" in self.exact.env
-        ]
+        self.by_value_candidates = sorted(  # intermediates first: δz before an equal ∂L/∂b
+            (k for k in self.net.quantities if f"delta_{k}" in self.exact.env),
+            key=lambda k: self.net.quantities[k].kind == "param",
+        )
         self.by_value: dict[int, tuple[str, bool]] = {}
         self.batch = batch_dim(self.net)
         self.partial = partial_lines(fdef)
