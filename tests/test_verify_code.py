@@ -139,6 +139,22 @@ def nnfs_case():
     return "nnfs.nn", P, forward, call, maps
 
 
+def affine_case():
+    x, t = RNG.normal(size=(5, 3)), RNG.normal(size=(5, 4))
+    P = {"x": x, "w": RNG.normal(size=(3, 4)), "b": RNG.normal(size=4)}
+
+    def forward(P):
+        out = P["x"] @ P["w"] + P["b"]
+        return 0.5 * np.sum((out - t) ** 2), {"out": out}
+
+    def call(fn, P):
+        dout = forward(P)[1]["out"] - t
+        dx, dw, db = fn(dout, (P["x"], P["w"], P["b"]))
+        return {"x": dx, "w": dw, "b": db}
+
+    return "affine.nn", P, forward, call, {}
+
+
 def finite_difference_labels(P, forward, got) -> dict[str, bool]:
     """Whether each returned gradient equals central differences of the forward pass."""
     labels = {}
@@ -169,6 +185,8 @@ CASES = [
     (nielsen_case, "backprop_transposed"),
     (nnfs_case, "nnfs_backward"),
     (nnfs_case, "nnfs_backward_sign"),
+    (affine_case, "affine_backward"),
+    (affine_case, "affine_backward_transposed"),
 ]
 
 
@@ -223,3 +241,21 @@ def test_the_first_wrong_line_is_named(name, words):
     assert words in (first.diagnosis or ""), first.diagnosis
     later = [r for r in results if r.line > first.line and r.verdict != "correct"]
     assert all(r.built_on == first.line or r.diagnosis for r in later)
+
+
+def test_pytorch_spelling_gets_the_verdicts_of_the_numpy_spelling():
+    # the truth: the NumPy spelling, checked above by finite differences
+    for case, name in [(ng_case, "ng_backward_wrong_point"), (cs231n_case, "cs231n_backward_reg")]:
+        _, numpy_results = _verdicts(case, name)
+        text = inspect.getsource(_function(name))
+        for old, new in [
+            ("np.dot", "torch.matmul"),
+            ("np.sum", "torch.sum"),
+            ("np.power", "torch.pow"),
+        ]:
+            text = text.replace(old, new)
+        text = text.replace("axis=", "dim=").replace("keepdims=", "keepdim=").replace(".T", ".t()")
+        spec, _, _, _, maps = case()
+        torch_results = verify_function(derive.load_network(SPECS / spec), text, "t.py", name, maps)
+        assert "torch." in text
+        assert [r.verdict for r in torch_results] == [r.verdict for r in numpy_results]

@@ -229,3 +229,20 @@ def nnfs_backward_sign(X, W1, W2, Z1, A1, y_pred, y_true):
     dweights1 = np.dot(X.T, drelu)
     dbiases1 = np.sum(drelu, axis=0, keepdims=True)
     return {"W1": dweights1, "b1": dbiases1, "W2": dweights2, "b2": dbiases2}
+
+
+# --- cs231n layers: affine_backward(dout, cache), returns dx, dw, db --------------------------
+def affine_backward(dout, cache):
+    x, w, b = cache
+    dx = dout.dot(w.T)
+    dw = x.T.dot(dout)
+    db = np.sum(dout, axis=0)
+    return dx, dw, db
+
+
+def affine_backward_transposed(dout, cache):
+    x, w, b = cache
+    dx = dout.dot(w.T)
+    dw = dout.T.dot(x)  # mistake
+    db = np.sum(dout, axis=0)
+    return dx, dw, db
