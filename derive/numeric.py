@@ -39,11 +39,18 @@ GENERIC_BINDINGS: list[tuple[Callable, Callable]] = [
 class Functions:
     """How functions apply to array values: numerically or symbolically."""
 
-    def __init__(self, exact: bool = False, generic: dict[str, Callable] | None = None):
-        self.exact = exact
+    def __init__(
+        self, exact: bool = False, generic: dict[str, Callable] | None = None, point=None
+    ):
+        self.exact = exact or point is not None
         self.generic = generic or {}
+        self.point = point  # a decide.Point: exact values instead of SymPy expressions
 
     def apply(self, func, params: tuple, x):
+        if self.point is not None:
+            from .decide import apply
+
+            return _vectorize(lambda z: apply(func, self.point.const(z), params), x)
         if self.exact:
             return _vectorize(lambda z: func(z, *params), x)
         if isinstance(func, type) and issubclass(func, GenericFunction):
@@ -58,7 +65,7 @@ class Functions:
     def softmax(self, x, axis: int):
         if not self.exact:
             return np_softmax(x, axis=axis)
-        e = _vectorize(sp.exp, x)
+        e = self.apply(sp.exp, (), x)
         return e / e.sum(axis=axis, keepdims=True)
 
 
@@ -80,9 +87,14 @@ def _vectorize(fn, x):
     return fn(x)
 
 
-def _scalar(value: sp.Expr, scalars: dict, exact: bool):
+def _scalar(value: sp.Expr, scalars: dict, exact: bool, point=None):
     """A scalar of the spec (number, const, dimension) with the given values put in."""
     value = as_expr(value)
+    if point is not None:
+        from .decide import evaluate_scalar
+
+        bindings = {s: scalars[s.name] for s in value.free_symbols if s.name in scalars}
+        return evaluate_scalar(value, point, bindings)
     value = value.xreplace(
         {s: as_expr(scalars[s.name]) for s in value.free_symbols if s.name in scalars}
     )
@@ -110,7 +122,7 @@ def _run(node: ir.Node, env: dict, scalars: dict, funcs: Functions):
     if isinstance(node, ir.Ref):
         return env[node.name]
     if isinstance(node, ir.Scalar):
-        return _scalar(node.value, scalars, funcs.exact)
+        return _scalar(node.value, scalars, funcs.exact, funcs.point)
     if isinstance(node, ir.MatMul):
         return run(node.a) @ run(node.b)
     if isinstance(node, ir.Binary):
@@ -129,7 +141,7 @@ def _run(node: ir.Node, env: dict, scalars: dict, funcs: Functions):
         from .rules import generic_function
 
         func = generic_function(node.fn) if node.generic else RULES[node.fn].cls
-        params = tuple(_scalar(p, scalars, funcs.exact) for p in node.params)
+        params = tuple(_scalar(p, scalars, funcs.exact, funcs.point) for p in node.params)
         return funcs.apply(func, params, run(node.arg))
     if isinstance(node, ir.Softmax):
         return funcs.softmax(run(node.arg), node.axis)
