@@ -68,7 +68,54 @@ from collections.abc import Iterable
 import numpy as np
 import sympy as sp
 
-P = 2**61 - 1
+# A prime p ≡ 3 (mod 4), so −1 is not a square and F_p(i), i² = −1, is the field
+# with p² elements; every prime below 60 is a square mod p, so square roots of
+# the constants networks use (eps = 1e-5, 1/√d…) are in F_p and multiply.
+P = 2305843009213057079
+_ROOT_EXP = (P + 1) // 4
+ZERO = (0, 0)
+
+
+def _add(x, y):
+    return ((x[0] + y[0]) % P, (x[1] + y[1]) % P)
+
+
+def _mul(x, y):
+    a, b = x
+    c, d = y
+    if not b and not d:
+        return (a * c % P, 0)
+    return ((a * c - b * d) % P, (a * d + b * c) % P)
+
+
+def _inv(x):
+    a, b = x
+    n = pow((a * a + b * b) % P, P - 2, P)
+    return (a * n % P, -b * n % P)
+
+
+def _pow(x, k: int):
+    out, base = (1, 0), x
+    if not x[1]:
+        return (pow(x[0], k, P), 0)
+    while k:
+        if k & 1:
+            out = _mul(out, base)
+        base = _mul(base, base)
+        k >>= 1
+    return out
+
+
+def _sqrt(x):
+    """A square root of an element of F_p, multiplicative against squares of F_p:
+    ``v^((p+1)/4)`` for a square ``v``, ``i·(−v)^((p+1)/4)`` otherwise."""
+    a = x[0]
+    r = pow(a, _ROOT_EXP, P)
+    if r * r % P == a:
+        return (r, 0)
+    return (0, pow(-a % P, _ROOT_EXP, P))
+
+
 POINTS = 2  # independent points per decision
 PIECEWISE_POINTS = 16  # when relu/leaky_relu branches were taken: their regions vary too
 KINK = 1e-6  # real arguments of relu / leaky_relu closer to 0 than this are redrawn
@@ -149,14 +196,20 @@ class Value:
             den = _merge_max(self.den, o.den)
             total = sum(den.values())
             deg = max(self.deg + total - self.den_deg, o.deg + total - o.den_deg)
-        return Value(
-            (self.f + o.f) % P, self.r + o.r, deg, den, self.point, "add", (self, o)
-        )
+        return Value(_add(self.f, o.f), self.r + o.r, deg, den, self.point, "add", (self, o))
 
     __radd__ = __add__
 
     def __neg__(self):
-        return Value(-self.f % P, -self.r, self.deg, self.den, self.point, "neg", (self,))
+        return Value(
+            (-self.f[0] % P, -self.f[1] % P),
+            -self.r,
+            self.deg,
+            self.den,
+            self.point,
+            "neg",
+            (self,),
+        )
 
     def __sub__(self, other):
         if isinstance(other, np.ndarray):
@@ -173,7 +226,7 @@ class Value:
             return NotImplemented
         o = self._lift(other)
         return Value(
-            self.f * o.f % P,
+            _mul(self.f, o.f),
             self.r * o.r,
             self.deg + o.deg,
             _merge_add(self.den, o.den),
@@ -185,14 +238,14 @@ class Value:
     __rmul__ = __mul__
 
     def inverse(self) -> Value:
-        if self.f == 0:
+        if self.f == ZERO:
             raise Resample("a denominator vanishes at the point")
         if self.deg == 0 and not self.den:
             deg, den = 0, {}
         else:
             deg, den = self.den_deg, {_fresh_tag(): self.deg}
         r = 1.0 / self.r if self.r != 0 else math.inf
-        return Value(pow(self.f, P - 2, P), r, deg, den, self.point, "inv", (self,))
+        return Value(_inv(self.f), r, deg, den, self.point, "inv", (self,))
 
     def __truediv__(self, other):
         if isinstance(other, np.ndarray):
@@ -208,11 +261,21 @@ class Value:
         e = sp.Rational(exponent) if not isinstance(exponent, sp.Basic) else exponent
         if not e.is_Rational:
             raise TypeError(f"exponent {exponent} is not rational")
-        if e.q != 1:  # x^(a/b) = x^n · y^r with y = x^(1/b) an atom
+        if e.q != 1:  # x^(a/b) = x^n · y^r with y = x^(1/b)
             n, r = divmod(int(e.p), int(e.q))
-            root = self.point.atom(("root", int(e.q)), (), self)
-            return self.ipow(n) * root.ipow(r)
+            return self.ipow(n) * self.root(int(e.q)).ipow(r)
         return self.ipow(int(e))
+
+    def root(self, b: int) -> Value:
+        """``x^(1/b)``: for b = 2 and x in F_p a true square root (see :func:`_sqrt`),
+        otherwise an atom (an indeterminate standing for the root)."""
+        if b == 2 and not self.f[1]:
+            if self.f == ZERO:
+                raise Resample("a square root of zero")
+            with np.errstate(all="ignore"):
+                r = float(np.sqrt(self.r)) if self.r >= 0 else math.nan
+            return Value(_sqrt(self.f), r, self.deg, self.den, self.point, "sqrt", (self,))
+        return self.point.atom(("root", b), (), self)
 
     def ipow(self, k: int) -> Value:
         if k == 0:
@@ -226,7 +289,7 @@ class Value:
         except OverflowError:
             r = math.inf
         return Value(
-            pow(self.f, k, P),
+            _pow(self.f, k),
             r,
             self.deg * k,
             {t: d * k for t, d in self.den.items()},
@@ -266,22 +329,22 @@ class Point:
         if isinstance(x, (bool, np.bool_)):
             x = int(x)
         if isinstance(x, (int, np.integer)):
-            return Value(int(x) % P, float(x), 0, {}, self)
+            return Value((int(x) % P, 0), float(x), 0, {}, self)
         if isinstance(x, sp.Basic) and x.is_Rational:
             p, q = int(x.p), int(x.q)
-            return Value(p * pow(q, P - 2, P) % P, p / q, 0, {}, self)
+            return Value((p * pow(q, P - 2, P) % P, 0), p / q, 0, {}, self)
         if isinstance(x, sp.Basic) and x.is_Number:  # a float literal: its exact binary value
             x = float(x)
         if isinstance(x, (float, np.floating)):
             if not math.isfinite(x):
                 raise TypeError(f"{x} is not a finite number")
             p, q = float(x).as_integer_ratio()
-            return Value(p * pow(q, P - 2, P) % P, float(x), 0, {}, self)
+            return Value((p * pow(q, P - 2, P) % P, 0), float(x), 0, {}, self)
         raise TypeError(f"cannot evaluate {type(x).__name__} exactly")
 
     def fresh(self, real: float) -> Value:
         """A new independent indeterminate: uniform in F_p, ``real`` at the real point."""
-        return Value(self.rng.randrange(P), float(real), 1, {}, self)
+        return Value((self.rng.randrange(P), 0), float(real), 1, {}, self)
 
     def symbol(self, name: str) -> Value:
         if name not in self.symbols:
@@ -331,7 +394,7 @@ _PIECEWISE = {"relu", "relu_prime", "leaky_relu", "leaky_relu_prime"}
 def _kink_side(z: Value) -> int:
     """+1 or −1: the side of 0 the argument is on; 0 if it is identically zero (w.h.p.)."""
     if abs(z.r) < KINK or not math.isfinite(z.r):
-        if z.f == 0 and z.r == 0:
+        if z.f == ZERO and z.r == 0:
             return 0
         raise Resample("an argument of a non-smooth function is at its kink")
     return 1 if z.r > 0 else -1
@@ -425,6 +488,8 @@ def gradient(loss: Value, wrt: Iterable[Value]) -> list[Value]:
             send(a[0], -(g * node * node))
         elif node.op == "pow":
             send(a[0], g * a[1] * a[0].ipow(a[1] - 1))
+        elif node.op == "sqrt":
+            send(a[0], g * (node * 2).inverse())
         elif node.op == "atom":
             z, key, params = a
             send(z, g * _derivative(key, params, z))
@@ -509,7 +574,7 @@ def _decide(exprs: list, points: int) -> bool:
             values = [_eval(e, point, {}, memo) for e in exprs]
         except Resample:
             continue
-        if any(v.f != 0 for v in values):
+        if any(v.f != ZERO for v in values):
             return False
         point.max_deg = max(v.deg for v in values)
         branched = branched or point.branched

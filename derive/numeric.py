@@ -39,9 +39,7 @@ GENERIC_BINDINGS: list[tuple[Callable, Callable]] = [
 class Functions:
     """How functions apply to array values: numerically or symbolically."""
 
-    def __init__(
-        self, exact: bool = False, generic: dict[str, Callable] | None = None, point=None
-    ):
+    def __init__(self, exact: bool = False, generic: dict[str, Callable] | None = None, point=None):
         self.exact = exact or point is not None
         self.generic = generic or {}
         self.point = point  # a decide.Point: exact values instead of SymPy expressions
@@ -165,14 +163,24 @@ def as_2d(value, shape: tuple):
     return value.reshape(1, -1) if len(shape) == 1 else value
 
 
+def _extent(shape, env: dict) -> tuple[int, int]:
+    """A matrix shape with the dims' sizes put in."""
+    return tuple(
+        int(as_expr(d).xreplace({s: env[s.name] for s in as_expr(d).free_symbols})) for d in shape
+    )
+
+
 def evaluate(e, env: dict, funcs: Functions):
     """The value of a matrix form; ``env`` holds 2-D arrays, scalars and dims by name."""
     ev = lambda x: evaluate(x, env, funcs)  # noqa: E731
     if isinstance(e, (sp.MatrixSymbol, Vector)):
         return env[str(e.name)]
     if isinstance(e, sp.Symbol):
-        return env[e.name]
+        value = env[e.name]
+        return funcs.point.const(value) if funcs.point and isinstance(value, int) else value
     if isinstance(e, sp.Number):
+        if funcs.point is not None:  # exact values: √10 in a coefficient is a field element
+            return funcs.point.const(e)
         return e if funcs.exact else float(e)
     if isinstance(e, sp.MatMul):
         coeff, mats = e.as_coeff_matrices()
@@ -197,7 +205,7 @@ def evaluate(e, env: dict, funcs: Functions):
     if isinstance(e, sp.Transpose):
         return ev(e.arg).T
     if isinstance(e, sp.OneMatrix):
-        return np.ones((int(ev(e.shape[0])), int(ev(e.shape[1]))), dtype=int)
+        return np.ones(_extent(e.shape, env), dtype=int)
     if isinstance(e, Map):
         params = tuple(ev(p) for p in e.params)
         return funcs.apply(e.func_class, params, ev(e.arg))
@@ -208,8 +216,14 @@ def evaluate(e, env: dict, funcs: Functions):
     if isinstance(e, SumAll):
         return np.sum(ev(e.arg))
     if isinstance(e, Broadcast):
-        return np.broadcast_to(ev(e.arg), (int(ev(e.shape[0])), int(ev(e.shape[1]))))
+        return np.broadcast_to(ev(e.arg), _extent(e.shape, env))
     if isinstance(e, sp.Function) and e.args:
         params = tuple(ev(p) for p in e.args[1:])
         return funcs.apply(e.func, params, ev(e.args[0]))
+    if isinstance(e, sp.Indexed):  # an entry along a size-1 dimension, e.g. b3[0]
+        arr = np.asarray(env[str(e.base.label)])
+        idx = tuple(int(i) for i in e.indices)
+        if arr.ndim == 2 and len(idx) == 1:  # a vector, kept as a 1 × n row
+            arr = arr[0]
+        return arr[idx]
     raise TypeError(f"cannot evaluate {type(e).__name__}")
