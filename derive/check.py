@@ -166,8 +166,9 @@ def proof_network(d: Derivation) -> tuple[Derivation, dict[str, int]]:
     A literal dim larger than :data:`SMALL` (``W[784, 10000]``) is replaced by
     a named dim, the network derived again, and its forms, with the literal
     sizes put back, must be the very forms of ``d`` (so they do not depend on
-    the value): then proving the stand-in at small sizes proves ``d``.  If a
-    form does depend on the value, the proofs run at the literal sizes.
+    the value): then proving the stand-in at small sizes proves ``d``.
+    Otherwise ``d``'s own forms are proven with those literal dims named in
+    them (a form that is right only at the literal size then fails).
     """
     from .derivation import derive
 
@@ -194,7 +195,17 @@ def proof_network(d: Derivation) -> tuple[Derivation, dict[str, int]]:
             for a, b in zip(_all_steps(g), _all_steps(d), strict=True)
         ):
             return g, {s.name: v for v, s in lits.items()}
-    return d, {}
+    # The forms differ from a fresh derivation's (a form was changed, or depends on
+    # the value): prove d's own forms with the literal dims named in them.
+    named = {sp.Integer(v): s for v, s in lits.items()}
+    return Derivation(
+        general,
+        [dataclasses.replace(s, matrix=s.matrix.xreplace(named)) for s in d.steps],
+        {
+            k: dataclasses.replace(s, matrix=s.matrix.xreplace(named))
+            for k, s in d.gradients.items()
+        },
+    ), {s.name: v for v, s in lits.items()}
 
 
 def sizes_text(dims: dict[str, int], standins: dict[str, int]) -> str:

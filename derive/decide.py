@@ -561,6 +561,18 @@ def equal(a, b, points: int = POINTS) -> bool:
     return not diffs or _decide(diffs, points)
 
 
+_SHARED: dict[int, tuple[Point, dict]] = {}  # seed -> (point, memo of sub-expressions)
+_MEMO_LIMIT = 200_000
+
+
+def _shared_point(seed: int) -> tuple[Point, dict]:
+    """The points of :func:`is_zero` are reused across calls (with their memo of
+    evaluated sub-expressions): each decision's error bound holds on its own."""
+    if seed not in _SHARED or len(_SHARED[seed][1]) > _MEMO_LIMIT:
+        _SHARED[seed] = (Point(seed=seed), {})
+    return _SHARED[seed]
+
+
 def _decide(exprs: list, points: int) -> bool:
     tried = attempts = 0
     branched = False
@@ -568,15 +580,14 @@ def _decide(exprs: list, points: int) -> bool:
         attempts += 1
         if attempts > _ATTEMPTS * points:
             raise Resample("no usable point found (every point hit a pole or a kink)")
-        point = Point(seed=20261122 + attempts)
-        memo: dict = {}
+        point, memo = _shared_point(20261122 + attempts)  # branched stays set: conservative
         try:
             values = [_eval(e, point, {}, memo) for e in exprs]
         except Resample:
             continue
         if any(v.f != ZERO for v in values):
             return False
-        point.max_deg = max(v.deg for v in values)
+        point.max_deg = max(point.max_deg, *(v.deg for v in values))
         branched = branched or point.branched
         tried += 1
     return True
