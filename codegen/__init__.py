@@ -9,8 +9,8 @@ reverse.
 
 from __future__ import annotations
 
-import os
-import tempfile
+import ast
+import math
 from pathlib import Path
 
 import jinja2
@@ -21,9 +21,12 @@ from derive.derivation import derive as derive_network
 from derive.errors import SpecError
 from derive.rules import RULES, activations
 
+from . import names, output
 from .model import context
+from .names import check_names
+from .text import comment, comment_lines, doc, number
 
-__all__ = ["generate", "write_atomic"]
+__all__ = ["const_values", "generate", "write_atomic"]
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("codegen", "templates"),
@@ -43,18 +46,33 @@ def _pytuple(items) -> str:
 
 
 _ENV.filters["pytuple"] = _pytuple
+_ENV.filters["comment"] = comment
+_ENV.filters["comment_lines"] = comment_lines
+_ENV.filters["doc"] = doc
+_ENV.filters["number"] = number
 _ENV.filters["pykey"] = lambda names: (
     f"({names[0]},)" if len(names) == 1 else f"({', '.join(names)})"
 )
 
 
-def generate(source, dtype: str = "float64", bind: dict[str, str] | None = None) -> str:
-    """The source of a training module for a spec (path, bundled name or text)."""
+def generate(
+    source,
+    dtype: str = "float64",
+    bind: dict[str, str] | None = None,
+    consts: dict[str, float] | None = None,
+) -> str:
+    """The source of a training module for a spec (path, bundled name or text).
+
+    ``bind`` binds generic functions (``{"f": "tanh"}``); ``consts`` gives
+    const values (``--const lam=0.01``), which become the module's defaults.
+    The source is checked with :func:`ast.parse` before it is returned.
+    """
     if dtype not in DTYPES:
         raise SpecError(
             f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}", "<options>", 1, 1
         )
     net = derive.load_network(source)
+    check_names(net)
     bind = dict(bind or {})
     for name, fn in bind.items():
         if name not in net.funcs:
@@ -84,23 +102,52 @@ def generate(source, dtype: str = "float64", bind: dict[str, str] | None = None)
             line,
             col,
         )
+    values = const_values(net, consts)
     spec_text = net.source
     net = ir.bind(net, bind)
     d = derive_network(net)
+    check_names(d.network)  # and the names the derivation gave to hoisted values
     header = spec_text
     if bind:
         header += "\n# bound: " + ", ".join(f"{k}={v}" for k, v in bind.items())
-    return _ENV.get_template("module.py.j2").render(**context(d, dtype, header, net.name))
+    if consts:
+        header += "\n# consts: " + ", ".join(f"{k}={number(v)}" for k, v in consts.items())
+    ctx = context(d, dtype, header, net.name)
+    ctx["consts"] = list(values.items())
+    code = _ENV.get_template("module.py.j2").render(**ctx)
+    try:
+        ast.parse(code)
+    except SyntaxError as exc:  # our bug, never the user's: nothing may run it
+        raise RuntimeError(f"generated code does not parse: {exc}") from None
+    return code
+
+
+def const_values(net: ir.Network, given: dict[str, float] | None) -> dict[str, float | None]:
+    """Every const's value: given (``--const``), else the spec's default (None: none)."""
+    given = dict(given or {})
+    for name, value in given.items():
+        if name not in net.consts:
+            raise SpecError(
+                f"--const {name}: the spec declares no const {name!r} "
+                f"(it declares: {', '.join(net.consts) or 'none'})",
+                "<options>",
+                1,
+                1,
+            )
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise SpecError(f"--const {name}: expected a finite number, got {value!r}", "<options>")
+    out = {}
+    for name, default in net.consts.items():
+        value = given.get(name, default)
+        if value is not None and not math.isfinite(float(value)):
+            line, col = names.position(net, name)
+            raise SpecError(
+                f"const {name} = {value}: expected a finite number", net.file, line, col
+            )
+        out[name] = None if value is None else float(value)
+    return out
 
 
 def write_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``text`` to ``path`` atomically (see :mod:`codegen.output` for the rules)."""
+    output.write_atomic(path, text)
