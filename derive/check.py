@@ -4,11 +4,17 @@
   SymPy's own ``MatrixExpr[i, j]``, is the same element-wise expression as
   the adjoint it was recovered from (identical after canonical renaming
   of summation indices and expansion).
-* :func:`exact`: at small concrete sizes, with every entry a SymPy symbol
-  and generic functions kept symbolic, the forms composed step by step
-  equal SymPy's derivative of the whole loss, entry by entry.
+* :func:`exact`: at small concrete sizes, every input, target, param and
+  const an independent random element of a prime field, each gradient form
+  equals the exact derivative of the loss computed from the spec by reverse
+  mode, entry by entry (:mod:`derive.decide`: function applications are
+  atoms; the error probability is in the proof's name).
 * :func:`numeric`: with random float64 values, the forms match central
-  finite differences of the loss computed from the parsed spec.
+  finite differences of the loss computed from the parsed spec (a tolerance
+  with a noise floor, so exact zeros pass; NaN fails; kinks avoided).
+
+Literal dims above :data:`SMALL` are proven at stand-in sizes
+(:func:`proof_network`).
 
 The exact and numeric checks compute the loss straight from the spec
 (:func:`derive.numeric.forward`), independently of the derivation.
