@@ -11,29 +11,35 @@ from __future__ import annotations
 
 import os
 import tempfile
+from functools import cache
 from pathlib import Path
 
-import jinja2
-
-import derive
-from derive import ir
-from derive.derivation import derive as derive_network
 from derive.errors import SpecError
-from derive.rules import RULES, activations
 
-from .model import context
+__all__ = ["generate", "write_atomic", "train", "evaluate"]
 
-__all__ = ["generate", "write_atomic"]
-
-_ENV = jinja2.Environment(
-    loader=jinja2.PackageLoader("codegen", "templates"),
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-    autoescape=False,  # noqa: S701 - renders Python source, not HTML
-)
 DTYPES = ("float32", "float64")
+
+
+@cache
+def _env():
+    # built on first use: `derive --help` registers this package's commands
+    # without loading Jinja2, SymPy or NumPy
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("codegen", "templates"),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,  # noqa: S701 - renders Python source, not HTML
+    )
+    env.filters["pytuple"] = _pytuple
+    env.filters["pykey"] = lambda names: (
+        f"({names[0]},)" if len(names) == 1 else f"({', '.join(names)})"
+    )
+    return env
 
 
 def _pytuple(items) -> str:
@@ -42,14 +48,22 @@ def _pytuple(items) -> str:
     return f"({inner},)" if len(items) == 1 else f"({inner})"
 
 
-_ENV.filters["pytuple"] = _pytuple
-_ENV.filters["pykey"] = lambda names: (
-    f"({names[0]},)" if len(names) == 1 else f"({', '.join(names)})"
-)
-
 
 def generate(source, dtype: str = "float64", bind: dict[str, str] | None = None) -> str:
-    """The source of a training module for a spec (path, bundled name or text)."""
+    """The source of a training module for a spec (path, bundled name or text).
+
+    >>> import codegen
+    >>> source = codegen.generate("seed000", dtype="float32")
+    >>> 'DTYPE = np.float32' in source and "def train(" in source
+    True
+    """
+    import derive
+    from derive import ir
+    from derive.derivation import derive as derive_network
+    from derive.rules import RULES, activations
+
+    from .model import context
+
     if dtype not in DTYPES:
         raise SpecError(
             f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}", "<options>", 1, 1
@@ -90,7 +104,7 @@ def generate(source, dtype: str = "float64", bind: dict[str, str] | None = None)
     header = spec_text
     if bind:
         header += "\n# bound: " + ", ".join(f"{k}={v}" for k, v in bind.items())
-    return _ENV.get_template("module.py.j2").render(**context(d, dtype, header, net.name))
+    return _env().get_template("module.py.j2").render(**context(d, dtype, header, net.name))
 
 
 def write_atomic(path: str | Path, text: str) -> None:
