@@ -10,7 +10,9 @@ reverse.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
+import types
 from functools import cache
 from pathlib import Path
 
@@ -46,7 +48,6 @@ def _pytuple(items) -> str:
     """A tuple of strings as ruff formats it: ("a", "b") and ("a",)."""
     inner = ", ".join(f'"{x}"' for x in items)
     return f"({inner},)" if len(items) == 1 else f"({inner})"
-
 
 
 def generate(source, dtype: str = "float64", bind: dict[str, str] | None = None) -> str:
@@ -118,3 +119,33 @@ def write_atomic(path: str | Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def evaluate(trained, data: str, seed: int | None = None) -> dict:
+    """Loss, accuracy and confusion of :func:`train`'s result on ``data``'s test part."""
+    from .api import evaluate as _evaluate
+
+    return _evaluate(trained, data, seed)
+
+
+class _Package(types.ModuleType):
+    """``codegen.train`` is the function, though a submodule of that name exists.
+
+    Importing the submodule ``codegen.train`` makes the import system bind the
+    attribute ``train`` of this package to the module; the property keeps the
+    function (:func:`codegen.api.train`) in its place.  ``from codegen.train
+    import …`` reads ``sys.modules`` and is not affected.
+    """
+
+    @property
+    def train(self):
+        from .api import train
+
+        return train
+
+    @train.setter
+    def train(self, value) -> None:
+        pass  # the submodule binding; ``codegen.train`` stays the function
+
+
+sys.modules[__name__].__class__ = _Package

@@ -43,6 +43,8 @@ __all__ = [
     "SpecError",
     "DerivationError",
     "bundled",
+    "parse",
+    "parse_file",
 ]
 __version__ = "0.1.0"
 

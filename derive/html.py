@@ -77,7 +77,9 @@ def _equations(rows: Iterable[tuple[str, str, str, list[str] | None]]) -> str:
         if steps:
             text = "\n".join(html.escape(s) for s in steps)
             # width 0: the chain-rule lines overflow the cell instead of widening the columns
-            out.append(f'<tr><td colspan="4" class="steps"><div class="steps">{text}</div></td></tr>')
+            out.append(
+                f'<tr><td colspan="4" class="steps"><div class="steps">{text}</div></td></tr>'
+            )
     out.append("</table>")
     return "\n".join(out)
 

@@ -180,7 +180,8 @@ def as_latex(d: Derivation, standalone: bool = False, proofs: list[Proof] | None
         r"\usepackage[margin=2cm]{geometry}",
         r"\begin{document}",
         rf"\section*{{{_latex_text(d.network.name)}}}",
-        rf"Spec \texttt{{{_latex_text(str(d.network.file))}}}; loss ${latex_name(d.network.loss)}$.",
+        rf"Spec \texttt{{{_latex_text(str(d.network.file))}}}; "
+        rf"loss ${latex_name(d.network.loss)}$.",
     ]
     for title, group in (("Forward pass", forward), ("Deltas", deltas), ("Gradients", grads)):
         out.append(rf"\subsection*{{{title}}}")
