@@ -4,12 +4,12 @@
 >>> d = derive.load("seed000")
 >>> print(d.gradients["W"])
 ∂L/∂W = xᵀ δu
->>> v = derive.verify("seed000", "dL/dW = x.T @ delta_u; dL/dS = h @ delta_y")
->>> v.ok
-False
->>> [r.verdict for r in v]
-['correct', 'ill-formed']
->>> print(v.results[1].expected)
+>>> v = derive.verify("seed000", "dL/dS = h.T @ (2 * (y - t)); dL/dS = h @ (2 * (y - t))")
+>>> v
+<Verification seed000: 1 correct, 1 ill-formed>
+>>> v.ok, [r.verdict for r in v]
+(False, ['correct', 'ill-formed'])
+>>> print(v[1].expected)
 ∂L/∂S = hᵀ δy   where δy = 2 (y − t)
 """
 

@@ -1,23 +1,26 @@
-"""How a spec's identifiers look in LaTeX: ``n_h1`` → ``n_{h1}``, ``y_hat`` → ``\\hat{y}``.
+r"""How a spec's identifiers look in LaTeX: ``n_h1`` → ``n_{h1}``, ``y_hat`` → ``\hat{y}``.
 
 A spec name is a Python identifier; textbooks write it with a base letter, a
 subscript and perhaps an accent.  The rules, chosen so every result is valid
 in both KaTeX and amsmath:
 
-* ``_`` separates a base from its subscripts: ``n_in`` → ``n_{\\mathrm{in}}``,
+* ``_`` separates a base from its subscripts: ``n_in`` → ``n_{\mathrm{in}}``,
   ``n_h1`` → ``n_{h1}`` (one group, never ``n_h·1``), ``X1_in`` →
-  ``X_{1,\\mathrm{in}}``;
+  ``X_{1,\mathrm{in}}``;
 * trailing digits of the base are a subscript: ``W1`` → ``W_{1}``;
 * ``hat``, ``bar``, ``tilde``, ``dot``, ``vec`` after a base put the accent on
-  it: ``y_hat`` → ``\\hat{y}``;
+  it: ``y_hat`` → ``\hat{y}``;
 * Greek letter names (and ``lam``, the usual spelling of λ where ``lambda``
-  is a Python keyword) become the letter: ``alpha`` → ``\\alpha``;
-* other multi-letter words are upright (``\\mathrm{in}``, ``\\mathrm{logits}``),
+  is a Python keyword) become the letter: ``alpha`` → ``\alpha``;
+* other multi-letter words are upright (``\mathrm{in}``, ``\mathrm{logits}``),
   so they do not read as a product of italic letters;
-* ``delta_u``, the adjoint of ``u``, is ``\\delta_{u}``.
+* ``delta_u``, the adjoint of ``u``, is ``\delta_{u}``.
 
-A Greek letter typed as itself (``δ3``) is the letter (``\\delta_{3}``); any
-other non-ASCII word is kept inside ``\\text{…}``.
+>>> print(latex_name("n_h1"), latex_name("y_hat"), latex_name("X1_in"), latex_name("lam"))
+n_{h1} \hat{y} X_{1,\mathrm{in}} \lambda
+
+A Greek letter typed as itself (``δ3``) is the letter (``\delta_{3}``); any
+other non-ASCII word is kept inside ``\text{…}``.
 """
 
 from __future__ import annotations
