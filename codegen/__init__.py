@@ -9,16 +9,20 @@ reverse.
 
 from __future__ import annotations
 
-import os
+import ast
+import math
 import sys
-import tempfile
 import types
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from derive.errors import SpecError
 
-__all__ = ["generate", "write_atomic", "train", "evaluate"]
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from derive import ir
+
+__all__ = ["const_values", "generate", "write_atomic", "train", "evaluate"]
 
 DTYPES = ("float32", "float64")
 
@@ -29,6 +33,8 @@ def _env():
     # without loading Jinja2, SymPy or NumPy
     import jinja2
 
+    from .text import comment, comment_lines, doc, number
+
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("codegen", "templates"),
         undefined=jinja2.StrictUndefined,
@@ -38,6 +44,10 @@ def _env():
         autoescape=False,  # noqa: S701 - renders Python source, not HTML
     )
     env.filters["pytuple"] = _pytuple
+    env.filters["comment"] = comment
+    env.filters["comment_lines"] = comment_lines
+    env.filters["doc"] = doc
+    env.filters["number"] = number
     env.filters["pykey"] = lambda names: (
         f"({names[0]},)" if len(names) == 1 else f"({', '.join(names)})"
     )
@@ -50,12 +60,21 @@ def _pytuple(items) -> str:
     return f"({inner},)" if len(items) == 1 else f"({inner})"
 
 
-def generate(source, dtype: str = "float64", bind: dict[str, str] | None = None) -> str:
+def generate(
+    source,
+    dtype: str = "float64",
+    bind: dict[str, str] | None = None,
+    consts: dict[str, float] | None = None,
+) -> str:
     """The source of a training module for a spec (path, bundled name or text).
+
+    ``bind`` binds generic functions (``{"f": "tanh"}``); ``consts`` gives
+    const values (``--const lam=0.01``), which become the module's defaults.
+    The source is checked with :func:`ast.parse` before it is returned.
 
     >>> import codegen
     >>> source = codegen.generate("seed000", dtype="float32")
-    >>> 'DTYPE = np.float32' in source and "def train(" in source
+    >>> "DTYPE = np.float32" in source and "def train(" in source
     True
     """
     import derive
@@ -64,12 +83,15 @@ def generate(source, dtype: str = "float64", bind: dict[str, str] | None = None)
     from derive.rules import RULES, activations
 
     from .model import context
+    from .names import check_names
+    from .text import number
 
     if dtype not in DTYPES:
         raise SpecError(
             f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}", "<options>", 1, 1
         )
     net = derive.load_network(source)
+    check_names(net)
     bind = dict(bind or {})
     for name, fn in bind.items():
         if name not in net.funcs:
@@ -99,26 +121,59 @@ def generate(source, dtype: str = "float64", bind: dict[str, str] | None = None)
             line,
             col,
         )
+    values = const_values(net, consts)
     spec_text = net.source
     net = ir.bind(net, bind)
     d = derive_network(net)
+    check_names(d.network)  # and the names the derivation gave to hoisted values
     header = spec_text
     if bind:
         header += "\n# bound: " + ", ".join(f"{k}={v}" for k, v in bind.items())
-    return _env().get_template("module.py.j2").render(**context(d, dtype, header, net.name))
+    if consts:
+        header += "\n# consts: " + ", ".join(f"{k}={number(v)}" for k, v in consts.items())
+    ctx = context(d, dtype, header, net.name)
+    ctx["consts"] = list(values.items())
+    code = _env().get_template("module.py.j2").render(**ctx)
+    try:
+        ast.parse(code)
+    except SyntaxError as exc:  # our bug, never the user's: nothing may run it
+        raise RuntimeError(f"generated code does not parse: {exc}") from None
+    return code
+
+
+def const_values(net: ir.Network, given: dict[str, float] | None) -> dict[str, float | None]:
+    """Every const's value: given (``--const``), else the spec's default (None: none)."""
+    given = dict(given or {})
+    for name, value in given.items():
+        if name not in net.consts:
+            raise SpecError(
+                f"--const {name}: the spec declares no const {name!r} "
+                f"(it declares: {', '.join(net.consts) or 'none'})",
+                "<options>",
+                1,
+                1,
+            )
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise SpecError(f"--const {name}: expected a finite number, got {value!r}", "<options>")
+    from . import names
+
+    out = {}
+    for name, default in net.consts.items():
+        value = given.get(name, default)
+        if value is not None and not math.isfinite(float(value)):
+            line, col = names.position(net, name)
+            raise SpecError(
+                f"const {name} = {value}: expected a finite number", net.file, line, col
+            )
+        out[name] = None if value is None else float(value)
+    return out
 
 
 def write_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``text`` to ``path`` atomically (see :mod:`codegen.output` for the rules)."""
+    from . import output
+
+    output.write_atomic(path, text)
 
 
 def evaluate(trained, data: str, seed: int | None = None) -> dict:

@@ -7,6 +7,7 @@ the command line reaches the code generator without ``derive`` importing
 
 from __future__ import annotations
 
+import math
 import sys
 
 from derive.errors import SpecError
@@ -18,10 +19,10 @@ from . import DTYPES, generate, write_atomic
 TRAIN_DEFAULTS = {
     "epochs": 500,
     "batch_size": 32,
-    "lr": 0.01,
+    "lr": 0.003,
     "optimizer": "adam",
     "val_fraction": 0.1,
-    "patience": 20,
+    "patience": 50,
 }
 
 
@@ -37,8 +38,42 @@ def parse_bindings(items: list[str]) -> dict[str, str]:
     return out
 
 
+def parse_consts(items: list[str]) -> dict[str, float]:
+    """``--const NAME=VALUE`` options: finite numbers by name."""
+    out = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        try:
+            value = float(text)
+        except ValueError:
+            value = None
+        if not sep or not name.isidentifier() or value is None:
+            raise SpecError(
+                f"--const expects NAME=NUMBER (e.g. lam=0.01), got {item!r}", "<options>", 1, 1
+            )
+        if not math.isfinite(value):
+            raise SpecError(f"--const {name}: expected a finite number, got {text!r}", "<options>")
+        out[name] = value
+    return out
+
+
+def _const_option(p) -> None:
+    p.add_argument(
+        "--const",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="the value of a const (required for a const without a default; repeatable)",
+    )
+
+
 def run_gen(args) -> int:
-    source = generate(args.spec, dtype=args.dtype, bind=parse_bindings(args.bind))
+    source = generate(
+        args.spec,
+        dtype=args.dtype,
+        bind=parse_bindings(args.bind),
+        consts=parse_consts(args.const),
+    )
     if args.output in (None, "-"):
         sys.stdout.write(source)
     else:
@@ -88,6 +123,7 @@ def register(subparsers) -> None:
             help="bind a generic function, e.g. --bind f=tanh (repeatable)",
         )
         p.add_argument("--seed", type=int, default=0, help="seed of the split, init and shuffles")
+        _const_option(p)
         common.append(p)
     train, test = common
     d = TRAIN_DEFAULTS
@@ -107,7 +143,8 @@ def register(subparsers) -> None:
         "--patience",
         type=int,
         default=d["patience"],
-        help="stop when the validation loss has not improved for N epochs (0: never stop early)",
+        help="stop when the validation loss has not improved for N epochs "
+        "(early stopping needs a validation part: --val-fraction 0 trains every epoch)",
     )
     train.add_argument("--out", default="weights.npz", help="weights file (.npz)")
     train.add_argument("--npy", action="store_true", help="also save one .npy per array")
@@ -120,7 +157,7 @@ def register(subparsers) -> None:
         action="append",
         default=[],
         metavar="NAME=SIZE",
-        help="size of a hidden dimension the data does not fix (default size 32)",
+        help="size of a hidden dimension the data does not fix (default size 64)",
     )
     train.set_defaults(handler=_train)
     test.add_argument("--weights", required=True, help="weights saved by derive train")
@@ -140,4 +177,5 @@ def _register_gen(subparsers) -> None:
         metavar="NAME=FUNCTION",
         help="bind a generic function, e.g. --bind f=tanh (repeatable)",
     )
+    _const_option(g)
     g.set_defaults(handler=run_gen)

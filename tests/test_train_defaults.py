@@ -84,7 +84,7 @@ def test_help_is_light_and_shows_defaults():
             if action.default not in (None, False, [], "==SUPPRESS==") and action.help:
                 assert f"(default: {action.default})" in " ".join(text.split()), (name, action)
     train = " ".join(sub["train"].format_help().split())
-    assert "(default: adam)" in train and "(default: 20)" in train
+    assert "(default: adam)" in train and "(default: 50)" in train
 
 
 def test_plot_for_a_report_svg(tmp_path, capsys):
