@@ -83,7 +83,8 @@ def run_gen(args) -> int:
 
 
 def _train(args) -> int:
-    if not args.quiet:  # at once: generating the module takes a few seconds
+    if not args.quiet and sys.stderr.isatty():  # at once, for a person waiting: deriving
+        # and generating the module take seconds before the first epoch
         print(f"deriving {args.spec} and generating its module…", file=sys.stderr, flush=True)
     from .train import run_train
 
