@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable
+from pathlib import Path
 
 _STYLE = """
 .derive { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; color: #1b1b1b;
@@ -95,7 +96,9 @@ def derivation_body(d, steps: bool = False, proofs=None, spec_text: bool = False
     out = [
         '<div class="derive">',
         f"<h1>{html.escape(net.name)}</h1>",
-        f'<div class="source">{html.escape(str(net.file))} · loss {math(_name(net.loss))}</div>',
+        # the file's name, not its folder: a page handed out should not show the author's paths
+        f'<div class="source">{html.escape(Path(str(net.file)).name)} · loss '
+        f"{math(_name(net.loss))}</div>",
     ]
     if spec_text and getattr(net, "source", None):
         out.append(f'<pre class="spec">{html.escape(net.source)}</pre>')
