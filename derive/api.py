@@ -125,6 +125,25 @@ class Verification:
     def _repr_html_(self) -> str:
         return self.html()
 
+    def markdown(self) -> str:
+        """A Markdown table: mark, statement, verdict and reason, correct form."""
+
+        def cell(text) -> str:  # a statement's | or ` must not break the table
+            return (text or "").replace("|", "\\|").replace("`", "'").replace("\n", " ")
+
+        out = ["| | statement | verdict | correct form |", "|---|---|---|---|"]
+        for r in self.results:
+            ok = r.verdict == "correct"
+            expected = "" if ok or not r.expected else f"`{cell(r.expected)}`"
+            out.append(
+                f"| {'✓' if ok else '✗'} | `{cell(r.text)}` | {r.verdict}: {cell(r.reason)} | "
+                f"{expected} |"
+            )
+        return "\n".join(out)
+
+    def _repr_markdown_(self) -> str:
+        return self.markdown()
+
 
 def verify(
     spec: str | Path | None = None,

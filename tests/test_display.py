@@ -161,6 +161,8 @@ def test_verification_object_from_python():
     v = derive.verify("seed000", "dL/dS = h.T @ (2 * (y - t)); dL/dS = h @ (2 * (y - t))")
     assert [r.verdict for r in v] == ["correct", "ill-formed"] and not v.ok
     assert v.as_dict()["results"][1]["verdict"] == "ill-formed"
+    rows = v._repr_markdown_().splitlines()
+    assert len(rows) == 4 and rows[3].startswith("| ✗ |") and "`∂L/∂S = hᵀ δy" in rows[3]
     assert "\033[" not in str(v) and "correct form: ∂L/∂S = hᵀ δy" in str(v)
     assert derive.verify(identities=["tanh'(z) = 1 - tanh(z)**2"]).ok
     from derive.verify import verify_all  # importing the submodule leaves the function
