@@ -35,7 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("grad", help="derive and print every delta and gradient of a spec")
     g.add_argument("spec", help="a .nn file or the name of a bundled spec (see `derive list`)")
     g.add_argument(
-        "--format", choices=["text", "latex", "markdown", "json", "html"], default="text"
+        "--format",
+        choices=["text", "latex", "markdown", "json", "html"],
+        default="text",
+        help="output format (html: a standalone page with MathML)",
     )
     g.add_argument(
         "-o", "--output", metavar="FILE", help="write to FILE (atomically) instead of stdout"
@@ -66,7 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TEXT",
         help='a scalar identity such as "sigmoid\'(z) = sigmoid(z)*(1 - sigmoid(z))"',
     )
-    v.add_argument("--format", choices=["text", "json", "html"], default="text")
+    v.add_argument(
+        "--format", choices=["text", "json", "html"], default="text", help="output format"
+    )
     v.add_argument(
         "-o", "--output", metavar="FILE", help="write to FILE (atomically) instead of stdout"
     )

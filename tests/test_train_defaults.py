@@ -94,7 +94,7 @@ def test_help_is_light_and_shows_defaults():
     for name, command in sub.items():
         text = command.format_help()
         for action in command._actions:
-            if action.default not in (None, False, [], "==SUPPRESS==") and action.help:
+            if action.default not in (None, False, [], "==SUPPRESS=="):
                 assert f"(default: {action.default})" in " ".join(text.split()), (name, action)
     train = " ".join(sub["train"].format_help().split())
     assert "(default: adam)" in train and "(default: 50)" in train
