@@ -153,8 +153,9 @@ def test_derivation_and_step_have_short_reprs_and_rich_forms():
     assert html_out.count('<td class="eq">') == 18 and "Proofs" not in html_out
     assert "<math" in g._repr_html_() and g._repr_markdown_().startswith("$$")
     assert d._repr_markdown_().startswith("# seed002") and r"\begin{aligned}" in d._repr_latex_()
-    d.check()
-    assert "Proofs" in d._repr_html_() and d._repr_html_().count("✓") == 3
+    small = derive.load("seed000")  # the proofs of the small network: seconds, not tens
+    small.check()
+    assert "Proofs" in small._repr_html_() and small._repr_html_().count("✓") == 3
 
 
 def test_verification_object_from_python():
