@@ -9,8 +9,8 @@ import copy
 import numpy as np
 import sympy as sp
 
-from .. import ir
-from ..check import _is_zero, _shape, concrete_sizes, derived_values, random_values, symbol_values
+from .. import decide, ir
+from ..check import _shape, concrete_sizes, derived_values, random_values, symbol_values
 from ..derivation import Derivation
 from ..numeric import Functions, _run, generic_bindings
 from ..rules import RULES
@@ -19,51 +19,34 @@ EXACT_SIZES = (2, 3, 4, 5)
 
 
 def is_zero(expr) -> bool:
-    """Whether ``expr`` (SymPy, function values as independent atoms) is identically zero.
+    """Whether ``expr`` (SymPy) is identically zero: the one exact decision procedure of
+    :mod:`derive.decide`, shared with ``derive grad --check``.
 
-    The one exact decision every verdict goes through: ``derive grad --check``'s own
-    procedure (exact rational arithmetic at random points, Schwartz–Zippel), after function
-    calls become atoms.  The atoms are found here once per shared sub-expression (values
-    computed by code share their sub-trees, so a plain tree walk is exponential), and
-    σ and softplus are written out first, as code computes them.
+    σ and softplus are written out first (once per shared sub-expression), as code
+    computes them (``1 / (1 + np.exp(-z))``); the procedure takes every function value as
+    an atom, so ``sigmoid(z)`` and its explicit form would otherwise be different atoms.
     """
+    expr = sp.sympify(expr)
     if expr == 0:
         return True
-    return _is_zero(_atoms(sp.sympify(expr), {}, {}))
+    return decide.is_zero(_explicit(expr, {}))
 
 
 _EXPLICIT = {RULES[n].cls: RULES[n].value for n in ("sigmoid", "softplus")}
 
 
-def _atoms(expr, table: dict, memo: dict):
-    """:func:`derive.check._atomize` with a memo (and σ, softplus written out)."""
+def _explicit(expr, memo: dict):
     hit = memo.get(expr)
     if hit is not None:
         return hit
     if expr.func in _EXPLICIT:
-        out = _atoms(_EXPLICIT[expr.func](*expr.args), table, memo)
-    elif isinstance(expr, sp.exp):
-        out = sp.Integer(1)
-        for term in sp.Add.make_args(sp.expand(expr.args[0])):
-            coeff, rest = term.as_coeff_Mul()
-            if not (coeff.is_Integer and rest != 1):
-                coeff, rest = sp.Integer(1), term
-            inner = sp.exp(_atoms(rest, table, memo), evaluate=False)
-            out *= _atom(inner, table) ** coeff
-    elif isinstance(expr, sp.Function):
-        out = _atom(expr.func(*[_atoms(a, table, memo) for a in expr.args]), table)
+        out = _explicit(_EXPLICIT[expr.func](*expr.args), memo)
     elif not expr.args:
         out = expr
     else:
-        out = expr.func(*[_atoms(a, table, memo) for a in expr.args])
+        out = expr.func(*[_explicit(a, memo) for a in expr.args])
     memo[expr] = out
     return out
-
-
-def _atom(call, table: dict):
-    if call not in table:
-        table[call] = sp.Dummy("g")
-    return table[call]
 
 
 def equal(a, b) -> bool:
