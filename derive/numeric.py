@@ -144,7 +144,7 @@ def _run(node: ir.Node, env: dict, scalars: dict, funcs: Functions):
     if isinstance(node, ir.Softmax):
         return funcs.softmax(run(node.arg), node.axis)
     if isinstance(node, ir.OneHot):
-        return one_hot(env[node.labels.name], int(_scalar(node.n, scalars, False)))
+        return one_hot(env[node.labels.name], _size(node.n, scalars))
     if isinstance(node, ir.Pick):  # NumPy's own fancy indexing: the reference semantics
         labels = labels_of(env[node.labels.name])
         return run(node.arg)[np.arange(len(labels)), labels]
@@ -158,6 +158,11 @@ def _run(node: ir.Node, env: dict, scalars: dict, funcs: Functions):
             total = total / (count if not funcs.exact else sp.Integer(count))
         return total
     raise TypeError(type(node).__name__)
+
+
+def _size(dim: sp.Expr, sizes: dict) -> int:
+    """A dimension's size as a Python int (labels index with it, in every evaluator)."""
+    return int(as_expr(dim).xreplace({s: sp.Integer(int(sizes[s.name])) for s in dim.free_symbols}))
 
 
 def labels_of(value) -> np.ndarray:
@@ -194,7 +199,7 @@ def evaluate(e, env: dict, funcs: Functions):
     """The value of a matrix form; ``env`` holds 2-D arrays, scalars and dims by name."""
     ev = lambda x: evaluate(x, env, funcs)  # noqa: E731
     if isinstance(e, OneHot):
-        return one_hot(env[e.labels], int(ev(e.shape[1])))
+        return one_hot(env[e.labels], _size(e.shape[1], env))
     if isinstance(e, Pick):
         labels = labels_of(env[e.onehot.labels])
         return ev(e.arg)[np.arange(len(labels)), labels].reshape(1, -1)
