@@ -248,10 +248,7 @@ def test_var_std_where_log_softmax_pass_the_three_proofs(body):
 
 
 def test_var_std_where_log_softmax_match_finite_differences(tmp_path):
-    # the whole network at once: the exact proof is left to the two halves above (on the
-    # whole it reports a difference the numeric proof and these finite differences do not
-    # see; see notes/networks.md)
-    assert check.numeric(derive.load(REDUCING)).passed
+    _proofs_pass(REDUCING)  # the whole network at once, as well as the parts above
     X, T, W = rng.normal(size=(6, 3)), rng.normal(size=(6, 4)), rng.normal(size=(3, 4))
     env = {"X": X, "T": T, "W": W, "B": 6, "D": 3, "H": 4}
     got = run_json(derived_json(REDUCING), env)["grads"]["W"]
@@ -279,3 +276,19 @@ def test_function_misuse_is_a_spec_error(call, words):
     with pytest.raises(SpecError) as err:
         derive.load(spec)
     assert words in str(err.value) and err.value.line == 4
+
+
+def test_a_batchnorm_classifier_with_labels_passes_the_three_proofs():
+    spec = """\
+input  X[B, D]
+target y[B] labels(C)
+param  W1[D, H], g[H], beta[H], W2[H, C]
+hpre = X @ W1
+hn = (hpre - mean(hpre, axis=0, keepdims=True)) / sqrt(var(hpre, axis=0, keepdims=True) + 1e-5)
+h = tanh(g * hn + beta)
+s = where(h > 0, h, 0.1 * h) @ W2
+logits = s - std(s, axis=1, keepdims=True, ddof=1)
+L = -mean(log_softmax(logits, axis=1)[range(B), y])
+"""
+    d = _proofs_pass(spec)
+    assert d.step("logits").text() == "δlogits = (L_in − onehot(y))/B"
