@@ -92,9 +92,12 @@ def test_the_package_imports_sympy_only_when_needed():
 
 @pytest.mark.parametrize("delay", [0.6, 2.0])
 def test_ctrl_c_prints_one_line_and_exits_130(delay, tmp_path):
-    # a spec that takes a while to derive and prove, so the signal lands mid-way
+    # a command that runs for minutes (proofs now take about a second), so the signal
+    # lands mid-way: while importing and deriving (0.6 s) or while training (2 s)
+    out = str(tmp_path / "w.npz")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "derive.cli", "grad", "seed002", "--check"],
+        [sys.executable, "-m", "derive.cli", "train", "seed002", "--data", "digits"]
+        + ["--epochs", "100000", "--quiet", "--out", out],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
