@@ -234,7 +234,8 @@ class ExpressionReader(SourceReader):
             return ir.Call(arg[0].shape, self.pos(node), name, arg[0], (), True)
         if name in RULES and not RULES[name].internal:
             return self.rule_call(node, name)
-        known = ", ".join([*activations(), "softmax", *REDUCTIONS, *self.funcs])
+        numpy = ["onehot", "maximum", "minimum", "where", "var", "std", "log_softmax"]
+        known = ", ".join([*activations(), "softmax", *REDUCTIONS, *numpy, *self.funcs])
         self.node_error(node.func, f"unknown function {name!r}; known: {known}")
 
     def extremum(self, node: ast.Call, name: str) -> ir.Node:
