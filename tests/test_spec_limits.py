@@ -242,3 +242,16 @@ def test_declared_names_are_bounded():
     err = refused("".join(lines) + HEAD + "L = sum(z)")
     assert "too many declarations" in err.message and err.line == len(lines) + 1
     parse("".join(lines[:-1]) + HEAD + "L = sum(z)")
+
+
+def test_a_long_elementwise_chain_does_not_fuse_into_one_growing_delta():
+    # each layer's delta is element-wise in forward values, so each could be
+    # fused into the next; unbounded, the last delta would hold all 16 layers
+    # and the work would grow with the square of the depth
+    from derive.simplify import MAX_FUSED_OPS, cost
+
+    lines = ["input x[B, n]", "param W[n, n]", "z0 = x @ W"]
+    lines += [f"z{k} = tanh(z{k - 1}) * 0.5 + z{k - 1}" for k in range(1, 16)]
+    d = derive_network(parse("\n".join([*lines, "L = sum(z15 ** 2)"])))
+    assert len(d.steps) > 1
+    assert max(cost(s.terms) for s in d.steps) <= MAX_FUSED_OPS
