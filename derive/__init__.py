@@ -9,19 +9,24 @@ out, derived element-wise with SymPy, recovered as a matrix form
 >>> d.gradients["W"].text()
 '∂L/∂W = xᵀ δu'
 
-The package imports SymPy only when a name that needs it is first used, so
-that the command starts (and answers Ctrl-C) at once.
+Every command has a Python function: :func:`load` (``derive grad``),
+:func:`verify` (``derive verify``), ``codegen.generate`` (``derive gen``),
+``codegen.train`` and ``codegen.evaluate`` (``derive train``, ``derive test``).
+
+The names are imported on first use (PEP 562), so ``import derive`` (and
+``derive --help``) does not load SymPy.
 """
 
 from __future__ import annotations
 
-import importlib
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+import sys
+import types
+from typing import TYPE_CHECKING
 
 from .errors import DerivationError, SpecError
 
-if TYPE_CHECKING:  # pragma: no cover - the names the lazy imports below provide
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from .api import Verification, load, load_network, verify
     from .derivation import Derivation, Step, derive
     from .ir import Network
     from .spec import bundled, parse, parse_file
@@ -29,6 +34,8 @@ if TYPE_CHECKING:  # pragma: no cover - the names the lazy imports below provide
 __all__ = [
     "load",
     "load_network",
+    "verify",
+    "Verification",
     "derive",
     "Derivation",
     "Step",
@@ -42,6 +49,9 @@ __all__ = [
 __version__ = "0.1.0"
 
 _LAZY = {
+    "load": "api",
+    "load_network": "api",
+    "Verification": "api",
     "derive": "derivation",
     "Derivation": "derivation",
     "Step": "derivation",
@@ -52,44 +62,34 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str):
     if name in _LAZY:
+        import importlib
+
         value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def load_network(source: str | Path) -> Network:
-    """Parse a spec given as a path, a bundled name (``seed000``) or the spec text itself.
+class _Package(types.ModuleType):
+    """``derive.verify`` is the function, though a submodule of that name exists.
 
-    Text is anything with more than one line (a spec needs a declaration
-    and an equation); a one-line string is always a path or a bundled name,
-    even if it holds ``=``.
+    Importing the submodule ``derive.verify`` makes the import system bind
+    the attribute ``verify`` of this package to the module; the property
+    keeps the function in its place (``from derive.verify import …`` reads
+    ``sys.modules`` and is not affected).
     """
-    from .spec import bundled, parse, parse_file
 
-    if isinstance(source, str) and ("\n" in source or "\r" in source):
-        return parse(source, file="<text>", name="spec")
-    try:
-        is_file = Path(source).is_file()
-    except (OSError, ValueError):  # a NUL or an over-long name: not a file
-        is_file = False
-    if is_file:
-        return parse_file(source)
-    specs = bundled()
-    if str(source) in specs:
-        return parse_file(specs[str(source)])
-    raise SpecError(
-        f"no spec file or bundled spec named {str(source)!r}; bundled: {', '.join(specs)}",
-        str(source),
-        1,
-        1,
-    )
+    @property
+    def verify(self):
+        from .api import verify
+
+        return verify
+
+    @verify.setter
+    def verify(self, value) -> None:
+        pass  # the submodule binding; ``derive.verify`` stays the function
 
 
-def load(source: str | Path) -> Derivation:
-    """Parse and derive: ``derive.load("seed000").gradients["W"].matrix``."""
-    from .derivation import derive
-
-    return derive(load_network(source))
+sys.modules[__name__].__class__ = _Package
