@@ -32,8 +32,8 @@ def load_network(source: str | Path):
     """
     from .spec import bundled, parse, parse_file
 
-    # text is anything with more than one line (a spec needs a declaration and an
-    # equation); a one-line string is always a path or a bundled name, even with "="
+    # text is anything of more than one line (a spec needs a declaration and
+    # an equation): a one-line string is a path or a bundled name, even with "="
     if isinstance(source, str) and ("\n" in source or "\r" in source):
         return parse(source, file="<text>", name="spec")
     try:

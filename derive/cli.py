@@ -27,13 +27,13 @@ from .errors import DerivationError, SpecError
 
 
 class _Parser(argparse.ArgumentParser):
-    """Usage errors exit 2 in one line without a traceback; every --help shows the defaults."""
+    """Usage errors: one line, exit 2, no traceback; every --help shows the defaults."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
         super().__init__(*args, **kwargs)
 
-    def error(self, message: str):  # usage errors: one line, exit 2, no traceback
+    def error(self, message: str):
         self.exit(2, f"<options>: error: {message} (see 'derive --help')\n")
 
 

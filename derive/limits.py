@@ -18,7 +18,7 @@ MAX_NUMBER = 10**12  # largest magnitude of a number, literal or folded
 MAX_DENOMINATOR = 10**18  # largest denominator of an exact fraction (1e-18 is the finest)
 MAX_EXPONENT = 64  # largest magnitude of an exponent
 MAX_EXPONENT_DENOMINATOR = 1_000  # ``x ** (p/q)``: q at most this
-MAX_LITERAL_DIM = 4_096  # a literal size such as ``W[784, 10]``
+MAX_LITERAL_DIM = 1_000_000  # a literal size such as ``W[784, 10]`` (proofs use stand-ins)
 
 
 __all__ = [name for name in dir() if name.startswith("MAX_")]

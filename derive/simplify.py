@@ -23,6 +23,8 @@ from . import ir
 from .elementwise import Term, element, fresh_indices, lower, onehot_name
 from .rules import SoftmaxAt
 
+MAX_FUSED_OPS = 40  # operations a fused delta may hold (keeps the sweep linear in depth)
+
 # ---------------------------------------------------------------------------
 # forward values
 
@@ -142,7 +144,10 @@ class Simplifier:
             # feeding a matrix product keeps its name.
             before = cost(best) + cost(self.done[r].terms)
             elementwise = all(not t.summed for t in best if r in _deltas_in(t.factor))
-            if cost(candidate) < before or (cost(candidate) == before and elementwise):
+            # and never past MAX_FUSED_OPS: a chain of element-wise layers would
+            # otherwise fuse into one ever-growing delta (quadratic work)
+            small = cost(candidate) <= MAX_FUSED_OPS
+            if small and (cost(candidate) < before or (cost(candidate) == before and elementwise)):
                 best, inlined = candidate, [*inlined, r]
         step = Step(
             name,

@@ -92,12 +92,14 @@ def test_the_package_imports_sympy_only_when_needed():
 
 @pytest.mark.parametrize("delay", [0.6, 2.0])
 def test_ctrl_c_prints_one_line_and_exits_130(delay, tmp_path):
-    # a command that runs for minutes (proofs now take about a second), so the signal
-    # lands mid-way: while importing and deriving (0.6 s) or while training (2 s)
-    out = str(tmp_path / "w.npz")
+    # a spec that takes seconds to derive (99 equations), so the signal lands
+    # while importing or deriving, never after the end
+    lines = ["input x[B, n]", "param W[n, n]", "z0 = x @ W"]
+    lines += [f"z{k} = tanh(z{k - 1}) * 0.5 + z{k - 1}" for k in range(1, 99)]
+    spec = tmp_path / "chain.nn"
+    spec.write_text("\n".join([*lines, "L = sum(z98 ** 2)"]), encoding="utf-8")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "derive.cli", "train", "seed002", "--data", "digits"]
-        + ["--epochs", "100000", "--quiet", "--out", out],
+        [sys.executable, "-m", "derive.cli", "grad", str(spec)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

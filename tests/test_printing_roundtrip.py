@@ -215,7 +215,7 @@ def test_latex_keeps_grouping():
     a = sp.MatrixSymbol("a", 3, 3)
     b = sp.MatrixSymbol("b", 3, 3)
     assert latex(sp.HadamardPower(sp.MatAdd(a, b), -1)) == r"(a + b)^{-1}"
-    assert latex(sp.Transpose(sp.MatMul(a, b))) == r"(a \, b)^{\top}"  # main's thin space
+    assert latex(sp.Transpose(sp.MatMul(a, b))) == r"(a \, b)^{\top}"
 
 
 # ---------------------------------------------------------------------------

@@ -135,12 +135,12 @@ def test_a_size_one_dimension_is_proven():
 
 def test_a_literal_width_is_proven_at_a_stand_in_size():
     d = derive.load(
-        "input x[B, 4000]\ntarget t[B, 10] onehot\nparam W1[4000, 64], b1[64], W2[64, 10]\n"
+        "input x[B, 10000]\ntarget t[B, 10] onehot\nparam W1[10000, 64], b1[64], W2[64, 10]\n"
         "h = relu(x @ W1 + b1)\np = softmax(h @ W2)\nL = -sum(t * log(p)) / B\n"
     )
     proofs = check.run_all(d)
     assert all(p.passed for p in proofs), [(p.name, p.details) for p in proofs]
-    assert "literal 4000 as" in proofs[1].name and "literal 4000 as" in proofs[2].name
+    assert "literal 10000 as" in proofs[1].name and "literal 10000 as" in proofs[2].name
     wrong = copy.deepcopy(d)
     wrong.gradients["W2"].matrix = sp.MatMul(2, wrong.gradients["W2"].matrix)
     assert not check.exact(wrong).passed and not check.numeric(wrong).passed

@@ -69,7 +69,8 @@ def test_literal_dimensions_are_bounded():
     err = refused("input y[B, 1000000000]\nparam W[n, n]\nz = y @ W\nL = sum(z)")
     assert (err.line, err.col) == (1, 12) and str(L.MAX_LITERAL_DIM) in err.message
     assert "expected a dimension" in refused(HEAD.replace("[B, n]", "[B, 10**9]", 1)).message
-    text = HEAD.replace("y[B, n]", f"y[B, {L.MAX_LITERAL_DIM}]").replace("W[n,", "W[4096,")
+    text = HEAD.replace("y[B, n]", f"y[B, {L.MAX_LITERAL_DIM}]")
+    text = text.replace("W[n,", f"W[{L.MAX_LITERAL_DIM},")
     net = parse(text + "L = sum(z)")
     assert net.quantities["y"].shape[1] == L.MAX_LITERAL_DIM
 
@@ -242,3 +243,16 @@ def test_declared_names_are_bounded():
     err = refused("".join(lines) + HEAD + "L = sum(z)")
     assert "too many declarations" in err.message and err.line == len(lines) + 1
     parse("".join(lines[:-1]) + HEAD + "L = sum(z)")
+
+
+def test_a_long_elementwise_chain_does_not_fuse_into_one_growing_delta():
+    # each layer's delta is element-wise in forward values, so each could be
+    # fused into the next; unbounded, the last delta would hold all 16 layers
+    # and the work would grow with the square of the depth
+    from derive.simplify import MAX_FUSED_OPS, cost
+
+    lines = ["input x[B, n]", "param W[n, n]", "z0 = x @ W"]
+    lines += [f"z{k} = tanh(z{k - 1}) * 0.5 + z{k - 1}" for k in range(1, 16)]
+    d = derive_network(parse("\n".join([*lines, "L = sum(z15 ** 2)"])))
+    assert len(d.steps) > 1
+    assert max(cost(s.terms) for s in d.steps) <= MAX_FUSED_OPS
