@@ -23,7 +23,7 @@ from derive.rules import RULES, activations
 
 from .model import context
 
-__all__ = ["generate", "write_atomic"]
+__all__ = ["generate", "prepare", "write_atomic"]
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("codegen", "templates"),
@@ -50,6 +50,13 @@ _ENV.filters["pykey"] = lambda names: (
 
 def generate(source, dtype: str = "float64", bind: dict[str, str] | None = None) -> str:
     """The source of a training module for a spec (path, bundled name or text)."""
+    d, header, name = prepare(source, dtype, bind)
+    return _ENV.get_template("module.py.j2").render(**context(d, dtype, header, name))
+
+
+def prepare(source, dtype: str = "float64", bind: dict[str, str] | None = None):
+    """(derivation, header, spec name) of a spec, with ``dtype`` and ``bind`` checked:
+    what every code target starts from."""
     if dtype not in DTYPES:
         raise SpecError(
             f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}", "<options>", 1, 1
@@ -90,7 +97,7 @@ def generate(source, dtype: str = "float64", bind: dict[str, str] | None = None)
     header = spec_text
     if bind:
         header += "\n# bound: " + ", ".join(f"{k}={v}" for k, v in bind.items())
-    return _ENV.get_template("module.py.j2").render(**context(d, dtype, header, net.name))
+    return d, header, net.name
 
 
 def write_atomic(path: str | Path, text: str) -> None:

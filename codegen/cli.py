@@ -11,7 +11,7 @@ import sys
 
 from derive.errors import SpecError
 
-from . import DTYPES, generate, write_atomic
+from . import DTYPES, write_atomic
 
 
 def parse_bindings(items: list[str]) -> dict[str, str]:
@@ -27,7 +27,10 @@ def parse_bindings(items: list[str]) -> dict[str, str]:
 
 
 def run_gen(args) -> int:
-    source = generate(args.spec, dtype=args.dtype, bind=parse_bindings(args.bind))
+    from .targets import generate_target
+
+    bind = parse_bindings(args.bind)
+    source = generate_target(args.spec, args.target, dtype=args.dtype, bind=bind)
     if args.output in (None, "-"):
         sys.stdout.write(source)
     else:
@@ -103,6 +106,12 @@ def _register_gen(subparsers) -> None:
     g.add_argument("spec", help="a .nn file or the name of a bundled spec")
     g.add_argument("-o", "--output", help="file to write (default: standard output)")
     g.add_argument("--dtype", choices=DTYPES, default="float64")
+    g.add_argument(
+        "--target",
+        choices=("numpy", "torch", "jax", "numba"),
+        default="numpy",
+        help="what the module runs on (default numpy); see README, Targets",
+    )
     g.add_argument(
         "--bind",
         action="append",

@@ -1,0 +1,127 @@
+"""Code targets beyond NumPy: PyTorch, JAX and Numba modules from the same derivation.
+
+``generate_target(spec, target)`` renders one of the templates
+``torch.py.j2``, ``jax.py.j2`` or ``numba.py.j2`` with the context
+:mod:`codegen.targets.context` works out from a derivation; every
+expression is printed by a printer subclass (:mod:`codegen.targets.printer`),
+every name checked (:mod:`codegen.targets.names`), and the result is parsed
+with ``ast`` before it is returned.  ``--target numpy`` is
+:func:`codegen.generate`.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from derive.errors import SpecError
+
+from .. import _ENV, generate, prepare
+from .context import framework_context
+from .printer import JaxPrinter, TorchPrinter
+
+__all__ = ["TARGETS", "generate_target"]
+
+TARGETS = ("numpy", "torch", "jax", "numba")
+HERE = Path(__file__).parent
+
+
+def kernel_sources(path: Path, names) -> list[str]:
+    """The source of the named top-level functions of ``path``, read with ``ast``."""
+    text = path.read_text(encoding="utf-8")
+    found = {
+        node.name: ast.get_source_segment(text, node)
+        for node in ast.parse(text).body
+        if isinstance(node, ast.FunctionDef)
+    }
+    return [found[name] for name in names]
+
+
+def _own_names(template: str, kernels_file: Path) -> set[str]:
+    """The names a module from ``template`` defines or imports at top level (and the
+    kernels it may embed): spec names may not take them."""
+    names: set[str] = set()
+    for node in ast.parse(kernels_file.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.FunctionDef):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return names | OWN[template]
+
+
+OWN = {
+    "torch": {
+        "DTYPE",
+        "PARAMS",
+        "INPUTS",
+        "TARGETS",
+        "CONSTS",
+        "DIMS",
+        "DIM_SOURCES",
+        "LOSS",
+        "DerivedLoss",
+        "Model",
+        "init_params",
+        "loss",
+        "autograd_loss",
+        "dims_of",
+        "params",
+        "data",
+        "dims",
+        "seed",
+        "std",
+        "limit",
+        "shape",
+        "uniform",
+        "generator",
+    },
+    "jax": {
+        "DTYPE",
+        "PARAMS",
+        "INPUTS",
+        "TARGETS",
+        "CONSTS",
+        "DIMS",
+        "DIM_SOURCES",
+        "LOSS",
+        "derived_loss",
+        "init_params",
+        "loss",
+        "autograd_loss",
+        "dims_of",
+        "params",
+        "data",
+        "dims",
+        "seed",
+        "std",
+        "limit",
+        "shape",
+        "key",
+        "sub",
+    },
+}
+
+
+def generate_target(
+    source, target: str = "numpy", dtype: str = "float64", bind: dict[str, str] | None = None
+) -> str:
+    """The source of a ``target`` module for a spec (path, bundled name or text)."""
+    if target == "numpy":
+        return generate(source, dtype=dtype, bind=bind)
+    d, header, name = prepare(source, dtype, bind)
+    if target in ("torch", "jax"):
+        printer = TorchPrinter() if target == "torch" else JaxPrinter()
+        kernels_file = HERE / f"{target}_kernels.py"
+        ctx = framework_context(d, dtype, header, name, printer, _own_names(target, kernels_file))
+        ctx["kernel_sources"] = kernel_sources(kernels_file, ctx["kernels"])
+    elif target == "numba":
+        from .loops import numba_context
+
+        ctx = numba_context(d, dtype, header, name)
+    else:
+        raise SpecError(
+            f"unknown target {target!r}; expected one of {', '.join(TARGETS)}", "<options>", 1, 1
+        )
+    text = _ENV.get_template(f"{target}.py.j2").render(**ctx)
+    ast.parse(text)  # generated source is valid Python before anything imports it
+    return text
