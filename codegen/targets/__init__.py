@@ -18,6 +18,7 @@ from derive.errors import SpecError
 
 from .. import _ENV, generate, prepare
 from .context import framework_context
+from .numba_context import numba_context
 from .printer import JaxPrinter, TorchPrinter
 
 __all__ = ["TARGETS", "generate_target"]
@@ -29,8 +30,13 @@ HERE = Path(__file__).parent
 def kernel_sources(path: Path, names) -> list[str]:
     """The source of the named top-level functions of ``path``, read with ``ast``."""
     text = path.read_text(encoding="utf-8")
-    found = {
-        node.name: ast.get_source_segment(text, node)
+    lines = text.splitlines()
+    found = {  # from the first decorator to the end of the body
+        node.name: "\n".join(
+            lines[
+                min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1 : node.end_lineno
+            ]
+        )
         for node in ast.parse(text).body
         if isinstance(node, ast.FunctionDef)
     }
@@ -49,56 +55,16 @@ def _own_names(template: str, kernels_file: Path) -> set[str]:
     return names | OWN[template]
 
 
+# names of each template's module (top level, and locals next to spec names)
+_SHARED = "DTYPE PARAMS INPUTS TARGETS CONSTS DIMS DIM_SOURCES LOSS init_params loss dims_of"
+_LOCALS = "params data dims seed std limit shape"
 OWN = {
-    "torch": {
-        "DTYPE",
-        "PARAMS",
-        "INPUTS",
-        "TARGETS",
-        "CONSTS",
-        "DIMS",
-        "DIM_SOURCES",
-        "LOSS",
-        "DerivedLoss",
-        "Model",
-        "init_params",
-        "loss",
-        "autograd_loss",
-        "dims_of",
-        "params",
-        "data",
-        "dims",
-        "seed",
-        "std",
-        "limit",
-        "shape",
-        "uniform",
-        "generator",
-    },
-    "jax": {
-        "DTYPE",
-        "PARAMS",
-        "INPUTS",
-        "TARGETS",
-        "CONSTS",
-        "DIMS",
-        "DIM_SOURCES",
-        "LOSS",
-        "derived_loss",
-        "init_params",
-        "loss",
-        "autograd_loss",
-        "dims_of",
-        "params",
-        "data",
-        "dims",
-        "seed",
-        "std",
-        "limit",
-        "shape",
-        "key",
-        "sub",
-    },
+    "torch": set(f"{_SHARED} {_LOCALS} DerivedLoss Model autograd_loss uniform generator".split()),
+    "jax": set(f"{_SHARED} {_LOCALS} derived_loss autograd_loss key sub".split()),
+    "numba": set(
+        f"{_SHARED} {_LOCALS} BLAS_MIN bind_step train_step step rng ws buf lr args arrays "
+        "range max abs min float".split()
+    ),
 }
 
 
@@ -115,9 +81,10 @@ def generate_target(
         ctx = framework_context(d, dtype, header, name, printer, _own_names(target, kernels_file))
         ctx["kernel_sources"] = kernel_sources(kernels_file, ctx["kernels"])
     elif target == "numba":
-        from .loops import numba_context
-
-        ctx = numba_context(d, dtype, header, name)
+        kernels_file = HERE / "numba_kernels.py"
+        ctx = numba_context(d, dtype, header, name, _own_names(target, kernels_file))
+        ctx["kernel_sources"] = kernel_sources(kernels_file, ctx["kernels"])
+        ctx["uses_math"] = any("math." in src for src in ctx["kernel_sources"])
     else:
         raise SpecError(
             f"unknown target {target!r}; expected one of {', '.join(TARGETS)}", "<options>", 1, 1
