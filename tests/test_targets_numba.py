@@ -53,12 +53,40 @@ def test_step_equals_the_numpy_targets_step(name, modules, numpy_modules):
     assert_same_steps(modules[name], numpy_modules[name], name, seed=0)
 
 
+SCALAR = """
+input x[B, n]
+target t[B, m]
+param W[n, m]
+y = x @ W
+r = sum((y - t)**2)
+L = r / B
+"""
+
+
 def test_step_with_blas_products_equals_the_numpy_targets_step(numpy_modules, tmp_path):
     path = tmp_path / "numba_blas_seed002.py"
     path.write_text(generate_target("seed002", "numba"), encoding="utf-8")
     mod = load_module(path, "numba_blas_seed002")
     mod.BLAS_MIN = 0  # read when the step compiles: every product of 2-D arrays goes to np.dot
     assert_same_steps(mod, numpy_modules["seed002"], "seed002", seed=1)
+
+
+def test_scalar_intermediate_and_scaled_blas_product(tmp_path):
+    """A scalar equation (a local, not a buffer); the lr-scaled gradient xᵀ δy on BLAS."""
+    mods = {}
+    for target in ("numpy", "numba"):
+        path = tmp_path / f"{target}_scalar.py"
+        path.write_text(generate_target(SCALAR, target), encoding="utf-8")
+        mods[target] = load_module(path, f"{target}_scalar")
+    mods["numba"].BLAS_MIN = 0
+    rng = np.random.default_rng(0)
+    data = {"x": rng.normal(size=(5, 3)), "t": rng.normal(size=(5, 2))}
+    params = {"W": rng.normal(size=(3, 2))}
+    ours, our_losses = run_steps(mods["numba"], params, data)
+    theirs, their_losses = run_steps(mods["numpy"], params, data)
+    np.testing.assert_allclose(our_losses, their_losses, rtol=1e-10)
+    np.testing.assert_allclose(ours["W"], theirs["W"], rtol=1e-10, atol=1e-12)
+    assert not np.array_equal(ours["W"], params["W"])
 
 
 def test_init_params_is_the_numpy_targets(modules, numpy_modules):

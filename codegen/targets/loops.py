@@ -193,7 +193,9 @@ class LoopEmitter:
             self.emit(f"if {size} >= BLAS_MIN:")
             self.emit(f"np.dot({self.array(a)}, {self.array(b)}, {dest.name})", 1)
             if coeff != 1:
-                self.emit(f"{dest.name}[...] *= {self.printer.paren(coeff)}", 1)
+                self.emit(f"for _i in range({self.code(rows)}):", 1)
+                self.emit(f"for _j in range({self.code(cols)}):", 2)
+                self.emit(f"{self.target(dest, I, J)} *= {self.printer.paren(coeff)}", 3)
             self.emit("else:")
             depth = 1
         self.emit(f"for _i in range({self.code(rows)}):", depth)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import sympy as sp
 
 from derive.derivation import Derivation
+from derive.errors import SpecError
 from derive.matexpr import Vector, forward_form
 
 from ..emit import np_shape
@@ -61,6 +62,14 @@ def _function(net, emitter: LoopEmitter, buffers: dict, consts: list[str], extra
 def numba_context(d: Derivation, dtype: str, source: str, spec_name: str, reserved) -> dict:
     net = d.network
     check_names(net, reserved)
+    for p in net.params:
+        if not p.shape:  # the compiled step updates params in place: arrays only
+            raise SpecError(
+                f"--target numba needs array params; {p.name!r} is a scalar "
+                "(declare it with a shape, e.g. [1])",
+                net.file,
+                *p.pos,
+            )
     defs = {eq.name: forward_form(eq.expr) for eq in net.equations}
     stable = {name: stabilise(form, defs) for name, form in defs.items()}
     named = {}  # buffers of named values: forward quantities, deltas, gradients
@@ -68,8 +77,11 @@ def numba_context(d: Derivation, dtype: str, source: str, spec_name: str, reserv
     def forward(emitter):
         for eq in net.equations[:-1]:
             form = stable[eq.name]
-            named[eq.name] = tuple(eq.shape)
             emitter.emit(f"# {eq.name}")
+            if not eq.shape:  # a scalar: a local, not a buffer
+                emitter.scalar(eq.name, form)
+                continue
+            named[eq.name] = tuple(eq.shape)
             emitter.assign(_symbol(eq.name, form), form)
         emitter.emit(f"# {net.loss}")
         emitter.scalar("_loss", stable[net.loss])
@@ -82,8 +94,11 @@ def numba_context(d: Derivation, dtype: str, source: str, spec_name: str, reserv
     forward(step)
     for s in d.steps:
         form = times_seed(s.matrix, LR)
-        named[s.symbol] = tuple(s.shape)
         step.emit(f"# {s.symbol}, times the learning rate")
+        if not s.shape:
+            step.scalar(s.symbol, form)
+            continue
+        named[s.symbol] = tuple(s.shape)
         step.assign(_symbol(s.symbol, form), form)
     for p, s in d.gradients.items():
         form = times_seed(s.matrix, LR)
