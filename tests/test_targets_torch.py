@@ -132,3 +132,21 @@ def load_module_from_source(source: str, directory):
     path = directory / "numpy_target.py"
     path.write_text(source, encoding="utf-8")
     return load_module(path, "numpy_target")
+
+
+def test_command_line_writes_each_target(tmp_path, capsys):
+    from derive.cli import main
+
+    for target in ("torch", "jax", "numba"):
+        out = tmp_path / f"{target}.py"
+        assert main(["gen", "seed004", "--target", target, "-o", str(out)]) == 0
+        assert f"--target {target}" in out.read_text(encoding="utf-8")
+    spec = tmp_path / "net.nn"
+    spec.write_text(
+        "input x[B, n]\ntarget t[B, n]\nparam torch[n, n]\ny = x @ torch\nL = sum((y - t)**2)\n",
+        encoding="utf-8",
+    )
+    capsys.readouterr()
+    assert main(["gen", str(spec), "--target", "torch"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"{spec}:3:") and "error:" in err and "\n" not in err
