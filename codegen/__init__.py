@@ -9,8 +9,8 @@ reverse.
 
 from __future__ import annotations
 
-import os
-import tempfile
+import ast
+import math
 from pathlib import Path
 
 import jinja2
@@ -21,9 +21,12 @@ from derive.derivation import derive as derive_network
 from derive.errors import SpecError
 from derive.rules import RULES, activations
 
+from . import names, output
 from .model import context
+from .names import check_names
+from .text import comment, comment_lines, doc, number
 
-__all__ = ["generate", "prepare", "write_atomic"]
+__all__ = ["const_values", "generate", "prepare", "render", "write_atomic"]
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("codegen", "templates"),
@@ -43,25 +46,50 @@ def _pytuple(items) -> str:
 
 
 _ENV.filters["pytuple"] = _pytuple
+_ENV.filters["comment"] = comment
+_ENV.filters["comment_lines"] = comment_lines
+_ENV.filters["doc"] = doc
+_ENV.filters["number"] = number
 _ENV.filters["pykey"] = lambda names: (
     f"({names[0]},)" if len(names) == 1 else f"({', '.join(names)})"
 )
 
 
-def generate(source, dtype: str = "float64", bind: dict[str, str] | None = None) -> str:
-    """The source of a training module for a spec (path, bundled name or text)."""
-    d, header, name = prepare(source, dtype, bind)
-    return _ENV.get_template("module.py.j2").render(**context(d, dtype, header, name))
+def generate(
+    source,
+    dtype: str = "float64",
+    bind: dict[str, str] | None = None,
+    consts: dict[str, float] | None = None,
+) -> str:
+    """The source of a training module for a spec (path, bundled name or text).
+
+    ``bind`` binds generic functions (``{"f": "tanh"}``); ``consts`` gives
+    const values (``--const lam=0.01``), which become the module's defaults.
+    The source is checked with :func:`ast.parse` before it is returned.
+    """
+    d, header, name, values = prepare(source, dtype, bind, consts)
+    ctx = context(d, dtype, header, name)
+    ctx["consts"] = list(values.items())
+    return render("module.py.j2", ctx)
 
 
-def prepare(source, dtype: str = "float64", bind: dict[str, str] | None = None):
-    """(derivation, header, spec name) of a spec, with ``dtype`` and ``bind`` checked:
-    what every code target starts from."""
+def prepare(
+    source,
+    dtype: str = "float64",
+    bind: dict[str, str] | None = None,
+    consts: dict[str, float] | None = None,
+    claimed: frozenset | None = None,
+    what: str = "module",
+):
+    """(derivation, header, spec name, const values) of a spec with every option and
+    name checked: what every code target starts from (``codegen.targets`` too).
+    ``claimed``: the names the target's module uses (default: this module's)."""
     if dtype not in DTYPES:
         raise SpecError(
             f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}", "<options>", 1, 1
         )
     net = derive.load_network(source)
+    check_names(net, claimed, what)
     bind = dict(bind or {})
     for name, fn in bind.items():
         if name not in net.funcs:
@@ -91,23 +119,55 @@ def prepare(source, dtype: str = "float64", bind: dict[str, str] | None = None):
             line,
             col,
         )
+    values = const_values(net, consts)
     spec_text = net.source
     net = ir.bind(net, bind)
     d = derive_network(net)
+    check_names(d.network, claimed, what)  # and the names the derivation gave to hoisted values
     header = spec_text
     if bind:
         header += "\n# bound: " + ", ".join(f"{k}={v}" for k, v in bind.items())
-    return d, header, net.name
+    if consts:
+        header += "\n# consts: " + ", ".join(f"{k}={number(v)}" for k, v in consts.items())
+    return d, header, net.name, values
+
+
+def render(template: str, ctx: dict) -> str:
+    """``template`` rendered with ``ctx``, checked with :func:`ast.parse`."""
+    code = _ENV.get_template(template).render(**ctx)
+    try:
+        ast.parse(code)
+    except SyntaxError as exc:  # our bug, never the user's: nothing may run it
+        raise RuntimeError(f"generated code does not parse: {exc}") from None
+    return code
+
+
+def const_values(net: ir.Network, given: dict[str, float] | None) -> dict[str, float | None]:
+    """Every const's value: given (``--const``), else the spec's default (None: none)."""
+    given = dict(given or {})
+    for name, value in given.items():
+        if name not in net.consts:
+            raise SpecError(
+                f"--const {name}: the spec declares no const {name!r} "
+                f"(it declares: {', '.join(net.consts) or 'none'})",
+                "<options>",
+                1,
+                1,
+            )
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise SpecError(f"--const {name}: expected a finite number, got {value!r}", "<options>")
+    out = {}
+    for name, default in net.consts.items():
+        value = given.get(name, default)
+        if value is not None and not math.isfinite(float(value)):
+            line, col = names.position(net, name)
+            raise SpecError(
+                f"const {name} = {value}: expected a finite number", net.file, line, col
+            )
+        out[name] = None if value is None else float(value)
+    return out
 
 
 def write_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``text`` to ``path`` atomically (see :mod:`codegen.output` for the rules)."""
+    output.write_atomic(path, text)

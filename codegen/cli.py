@@ -7,6 +7,7 @@ the command line reaches the code generator without ``derive`` importing
 
 from __future__ import annotations
 
+import math
 import sys
 
 from derive.errors import SpecError
@@ -26,11 +27,45 @@ def parse_bindings(items: list[str]) -> dict[str, str]:
     return out
 
 
+def parse_consts(items: list[str]) -> dict[str, float]:
+    """``--const NAME=VALUE`` options: finite numbers by name."""
+    out = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        try:
+            value = float(text)
+        except ValueError:
+            value = None
+        if not sep or not name.isidentifier() or value is None:
+            raise SpecError(
+                f"--const expects NAME=NUMBER (e.g. lam=0.01), got {item!r}", "<options>", 1, 1
+            )
+        if not math.isfinite(value):
+            raise SpecError(f"--const {name}: expected a finite number, got {text!r}", "<options>")
+        out[name] = value
+    return out
+
+
+def _const_option(p) -> None:
+    p.add_argument(
+        "--const",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="the value of a const (required for a const without a default; repeatable)",
+    )
+
+
 def run_gen(args) -> int:
     from .targets import generate_target
 
-    bind = parse_bindings(args.bind)
-    source = generate_target(args.spec, args.target, dtype=args.dtype, bind=bind)
+    source = generate_target(
+        args.spec,
+        args.target,
+        dtype=args.dtype,
+        bind=parse_bindings(args.bind),
+        consts=parse_consts(args.const),
+    )
     if args.output in (None, "-"):
         sys.stdout.write(source)
     else:
@@ -72,6 +107,7 @@ def register(subparsers) -> None:
         p.add_argument("--dtype", choices=DTYPES, default="float64")
         p.add_argument("--bind", action="append", default=[], metavar="NAME=FUNCTION")
         p.add_argument("--seed", type=int, default=0)
+        _const_option(p)
         common.append(p)
     train, test = common
     train.add_argument("--epochs", type=int, default=50)
@@ -112,7 +148,7 @@ def _register_gen(subparsers) -> None:
         "--target",
         choices=("numpy", "torch", "jax", "numba"),
         default="numpy",
-        help="what the module runs on (default numpy); see README, Targets",
+        help="what the module runs on (default numpy); see README, Other targets",
     )
     g.add_argument(
         "--bind",
@@ -121,4 +157,5 @@ def _register_gen(subparsers) -> None:
         metavar="NAME=FUNCTION",
         help="bind a generic function, e.g. --bind f=tanh (repeatable)",
     )
+    _const_option(g)
     g.set_defaults(handler=run_gen)

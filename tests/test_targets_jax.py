@@ -100,5 +100,5 @@ def test_spec_names_that_collide_with_the_modules_names_are_refused(taken):
         f"input x[B, n]\ntarget t[B, n]\nparam {taken}[n, n]\n"
         f"y = x @ {taken}\nL = sum((y - t)**2)\n"
     )
-    with pytest.raises(SpecError, match="used by the generated module"):
+    with pytest.raises(SpecError, match="uses for itself"):
         generate_target(spec, "jax")

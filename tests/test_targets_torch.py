@@ -103,11 +103,11 @@ def test_init_follows_the_numpy_targets_rules(modules):
     dims = {"B": 4, "n_in": 400, "n_h1": 300, "n_h2": 200, "n_out": 100}
     params = mod.init_params(dims, seed=0)
     assert params["W1"].dtype == torch.float64 and params["W1"].requires_grad
-    assert float(params["W1"].std()) == pytest.approx((2 / 400) ** 0.5, rel=0.02)
-    assert float(params["W2"].std()) == pytest.approx((2 / 300) ** 0.5, rel=0.02)
+    assert params["W1"].std().item() == pytest.approx((2 / 400) ** 0.5, rel=0.02)
+    assert params["W2"].std().item() == pytest.approx((2 / 300) ** 0.5, rel=0.02)
     limit = (6 / (200 + 100)) ** 0.5
-    assert float(params["W3"].abs().max()) <= limit
-    assert float(params["W3"].abs().max()) > 0.95 * limit
+    assert params["W3"].abs().max().item() <= limit
+    assert params["W3"].abs().max().item() > 0.95 * limit
     again = mod.init_params(dims, seed=0)
     assert all(torch.equal(params[k], again[k]) for k in params)
 
@@ -124,7 +124,7 @@ def test_spec_names_that_collide_with_the_modules_names_are_refused(taken):
         f"input x[B, n]\ntarget t[B, n]\nparam {taken}[n, n]\n"
         f"y = x @ {taken}\nL = sum((y - t)**2)\n"
     )
-    with pytest.raises(SpecError, match="used by the generated module"):
+    with pytest.raises(SpecError, match="uses for itself"):
         generate_target(spec, "torch")
 
 

@@ -4,7 +4,8 @@
 ``torch.py.j2``, ``jax.py.j2`` or ``numba.py.j2`` with the context
 :mod:`codegen.targets.context` works out from a derivation; every
 expression is printed by a printer subclass (:mod:`codegen.targets.printer`),
-every name checked (:mod:`codegen.targets.names`), and the result is parsed
+every spec name checked against the names the module uses (:mod:`codegen.names`),
+and the result is parsed
 with ``ast`` before it is returned.  ``--target numpy`` is
 :func:`codegen.generate`.
 """
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from derive.errors import SpecError
 
-from .. import _ENV, generate, prepare
+from .. import generate, prepare, render
 from .context import framework_context
 from .numba_context import numba_context
 from .printer import JaxPrinter, TorchPrinter
@@ -69,26 +70,28 @@ OWN = {
 
 
 def generate_target(
-    source, target: str = "numpy", dtype: str = "float64", bind: dict[str, str] | None = None
+    source,
+    target: str = "numpy",
+    dtype: str = "float64",
+    bind: dict[str, str] | None = None,
+    consts: dict[str, float] | None = None,
 ) -> str:
     """The source of a ``target`` module for a spec (path, bundled name or text)."""
     if target == "numpy":
-        return generate(source, dtype=dtype, bind=bind)
-    d, header, name = prepare(source, dtype, bind)
-    if target in ("torch", "jax"):
-        printer = TorchPrinter() if target == "torch" else JaxPrinter()
-        kernels_file = HERE / f"{target}_kernels.py"
-        ctx = framework_context(d, dtype, header, name, printer, _own_names(target, kernels_file))
-        ctx["kernel_sources"] = kernel_sources(kernels_file, ctx["kernels"])
-    elif target == "numba":
-        kernels_file = HERE / "numba_kernels.py"
-        ctx = numba_context(d, dtype, header, name, _own_names(target, kernels_file))
-        ctx["kernel_sources"] = kernel_sources(kernels_file, ctx["kernels"])
-        ctx["uses_math"] = any("math." in src for src in ctx["kernel_sources"])
-    else:
+        return generate(source, dtype=dtype, bind=bind, consts=consts)
+    if target not in TARGETS:
         raise SpecError(
             f"unknown target {target!r}; expected one of {', '.join(TARGETS)}", "<options>", 1, 1
         )
-    text = _ENV.get_template(f"{target}.py.j2").render(**ctx)
-    ast.parse(text)  # generated source is valid Python before anything imports it
-    return text
+    kernels_file = HERE / f"{target}_kernels.py"
+    claimed = frozenset(_own_names(target, kernels_file))
+    d, header, name, values = prepare(source, dtype, bind, consts, claimed, f"{target} module")
+    if target == "numba":
+        ctx = numba_context(d, dtype, header, name)
+    else:
+        printer = TorchPrinter() if target == "torch" else JaxPrinter()
+        ctx = framework_context(d, dtype, header, name, printer)
+    ctx["consts"] = list(values.items())
+    ctx["kernel_sources"] = kernel_sources(kernels_file, ctx["kernels"])
+    ctx["uses_math"] = any("math." in src for src in ctx["kernel_sources"])
+    return render(f"{target}.py.j2", ctx)

@@ -22,7 +22,6 @@ from derive.recover import scale
 
 from ..model import Line, _init_rules
 from ..printer import kernel_names, stabilise
-from .names import check_names
 from .printer import ArrayPrinter, array_code
 
 
@@ -59,11 +58,10 @@ def dim_lines(net: ir.Network, dims: list[str], arrays: list[str]) -> list[str]:
 
 
 def framework_context(
-    d: Derivation, dtype: str, source: str, spec_name: str, printer: ArrayPrinter, reserved
+    d: Derivation, dtype: str, source: str, spec_name: str, printer: ArrayPrinter
 ) -> dict:
     """The template context of a framework target (see the module docstring)."""
     net = d.network
-    check_names(net, reserved)
     defs = {eq.name: forward_form(eq.expr) for eq in net.equations}
     stable = {name: stabilise(form, defs) for name, form in defs.items()}
     dims = list(net.dims)

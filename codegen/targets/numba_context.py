@@ -20,7 +20,6 @@ from ..model import _init_rules
 from ..printer import stabilise
 from .context import times_seed, words
 from .loops import I, J, LoopEmitter
-from .names import check_names
 
 LR = sp.Symbol("_lr")
 
@@ -59,9 +58,8 @@ def _function(net, emitter: LoopEmitter, buffers: dict, consts: list[str], extra
     return args + list(buffers), lines
 
 
-def numba_context(d: Derivation, dtype: str, source: str, spec_name: str, reserved) -> dict:
+def numba_context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
     net = d.network
-    check_names(net, reserved)
     for p in net.params:
         if not p.shape:  # the compiled step updates params in place: arrays only
             raise SpecError(
