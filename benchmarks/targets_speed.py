@@ -220,8 +220,8 @@ def pytensor_contender(net: Net, params, data, lr):
         def _print_LogSoftmax(self, e):
             return f"pt.special.log_softmax({self._print(e.arg)}, axis={e.axis})"
 
-    d, header, spec_name = prepare(str(net.spec), net.dtype)
-    ctx = framework_context(d, net.dtype, header, spec_name, PyTensorPrinter(), set())
+    d, header, spec_name, _ = prepare(str(net.spec), net.dtype)
+    ctx = framework_context(d, net.dtype, header, spec_name, PyTensorPrinter())
     body = "".join(f"    {line}\n" for line in ctx["forward_dims"])
     body += "".join(f"    {line.name} = {line.code}\n" for line in ctx["forward"])
     source = (
