@@ -109,6 +109,7 @@ def load(source: str, name: str, directory: Path):
     path.write_text(source, encoding="utf-8")
     spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod  # torch.compile re-imports the module its code comes from
     spec.loader.exec_module(mod)
     return mod
 
@@ -294,11 +295,17 @@ def run_network(net: Net, directory: Path, args) -> dict:
         if c is not None:
             contenders.append(c)
     tol = 1e-9 if net.dtype == "float64" else 1e-4
-    # the first call compiles (Numba, JAX, PyTensor): once before comparing
+    # the first call compiles (Numba, JAX, PyTensor, torch.compile): once before comparing
+    compiled = []
     for c in contenders:
         c.reset()
-        c.step()
-    contenders = check_against(contenders, reference, tol, result["problems"])
+        try:
+            c.step()
+        except Exception as exc:
+            result["problems"].append(f"{c.name} failed: {type(exc).__name__}: {exc}")
+            continue
+        compiled.append(c)
+    contenders = check_against(compiled, reference, tol, result["problems"])
     contenders = [reference, *contenders]
     steps = step_count(reference, args.quick)
     for r in range(args.rounds):
@@ -382,7 +389,7 @@ def main(argv=None) -> int:
         results = [run_network(n, Path(tmp), args) for n in networks(names)]
     print_report(results, args)
     print(f"\n({time.perf_counter() - start:.0f} s)")
-    return 1 if any("differs" in p for r in results for p in r["problems"]) else 0
+    return 1 if any("differs" in p or "failed" in p for r in results for p in r["problems"]) else 0
 
 
 if __name__ == "__main__":

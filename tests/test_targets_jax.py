@@ -83,7 +83,7 @@ def test_the_derived_backward_is_the_one_that_runs(modules):
 
 def test_init_params_is_a_seeded_pytree(modules):
     mod = modules["seed004_deep"]
-    dims = {"B": 4, "n_in": 400, "n_h1": 300, "n_h2": 200, "n_out": 100}
+    dims = {"B": 4, "n_in": 400, "n_h1": 100, "n_h2": 200, "n_out": 100}
     params = mod.init_params(dims, seed=0)
     assert list(params) == list(mod.PARAMS)
     assert params["W1"].dtype == jnp.float64
