@@ -150,3 +150,26 @@ def test_command_line_writes_each_target(tmp_path, capsys):
     assert main(["gen", str(spec), "--target", "torch"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"{spec}:3:") and "error:" in err and "\n" not in err
+
+
+def test_unicode_spec_names_reach_the_saved_tensors(tmp_path):
+    """Names outside ASCII (NFKC-normal) are found in the printed lines like any other."""
+    spec = (
+        "input x[B, n]\ntarget t[B, m]\nparam Wβ[n, k], β[k], V[k, m]\n"
+        "hα = tanh(x @ Wβ + β)\ny = hα @ V\nL = sum((y - t)**2) / B\n"
+    )
+    path = tmp_path / "torch_unicode.py"
+    path.write_text(generate_target(spec, "torch"), encoding="utf-8")
+    mod = load_module(path, "torch_unicode")
+    generator = torch.Generator().manual_seed(0)
+    data = {
+        k: torch.randn(s, generator=generator, dtype=torch.float64)
+        for k, s in {"x": (3, 2), "t": (3, 2)}.items()
+    }
+    params = mod.init_params({"B": 3, "n": 2, "k": 4, "m": 2})
+    names = list(params)
+
+    def loss(*values):
+        return mod.loss(dict(zip(names, values, strict=True)), data)
+
+    assert torch.autograd.gradcheck(loss, tuple(params.values()))

@@ -27,7 +27,7 @@ from .printer import ArrayPrinter, array_code
 
 def words(lines) -> set[str]:
     """The identifiers printed code lines mention (our printers' output, never user text)."""
-    return {w for line in lines for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", line)}
+    return {w for line in lines for w in re.findall(r"[^\W\d]\w*", line)}  # Unicode names too
 
 
 def _has_delta(e) -> bool:
