@@ -31,7 +31,7 @@ contenders); a time is the median over rounds of the per-round median step.
 Run from the repository root::
 
     python benchmarks/targets_speed.py                 # all cores
-    python benchmarks/targets_speed.py --threads 1     # re-runs itself with one thread
+    python benchmarks/targets_speed.py --threads 1     # re-runs itself: one thread, one CPU
     python benchmarks/targets_speed.py --quick --only xor,iris
 """
 
@@ -367,6 +367,10 @@ def main(argv=None) -> int:
         return subprocess.call([sys.executable, str(Path(__file__).resolve()), *argv], env=env)
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
+    if args.threads:  # XLA sizes its pools by the affinity mask, not by its flags alone
+        from frameworks import pin
+
+        pin(args.threads)
     try:
         import torch
 
