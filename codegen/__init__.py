@@ -11,48 +11,53 @@ from __future__ import annotations
 
 import ast
 import math
+import sys
+import types
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import jinja2
-
-import derive
-from derive import ir
-from derive.derivation import derive as derive_network
 from derive.errors import SpecError
-from derive.rules import RULES, activations
 
-from . import names, output
-from .model import context
-from .names import check_names
-from .text import comment, comment_lines, doc, number
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from derive import ir
 
-__all__ = ["const_values", "generate", "prepare", "render", "write_atomic"]
+__all__ = ["const_values", "generate", "prepare", "render", "write_atomic", "train", "evaluate"]
 
-_ENV = jinja2.Environment(
-    loader=jinja2.PackageLoader("codegen", "templates"),
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-    autoescape=False,  # noqa: S701 - renders Python source, not HTML
-)
 DTYPES = ("float32", "float64")
+
+
+@cache
+def _env():
+    # built on first use: `derive --help` registers this package's commands
+    # without loading Jinja2, SymPy or NumPy
+    import jinja2
+
+    from .text import comment, comment_lines, doc, number
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("codegen", "templates"),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,  # noqa: S701 - renders Python source, not HTML
+    )
+    env.filters["pytuple"] = _pytuple
+    env.filters["comment"] = comment
+    env.filters["comment_lines"] = comment_lines
+    env.filters["doc"] = doc
+    env.filters["number"] = number
+    env.filters["pykey"] = lambda names: (
+        f"({names[0]},)" if len(names) == 1 else f"({', '.join(names)})"
+    )
+    return env
 
 
 def _pytuple(items) -> str:
     """A tuple of strings as ruff formats it: ("a", "b") and ("a",)."""
     inner = ", ".join(f'"{x}"' for x in items)
     return f"({inner},)" if len(items) == 1 else f"({inner})"
-
-
-_ENV.filters["pytuple"] = _pytuple
-_ENV.filters["comment"] = comment
-_ENV.filters["comment_lines"] = comment_lines
-_ENV.filters["doc"] = doc
-_ENV.filters["number"] = number
-_ENV.filters["pykey"] = lambda names: (
-    f"({names[0]},)" if len(names) == 1 else f"({', '.join(names)})"
-)
 
 
 def generate(
@@ -66,7 +71,14 @@ def generate(
     ``bind`` binds generic functions (``{"f": "tanh"}``); ``consts`` gives
     const values (``--const lam=0.01``), which become the module's defaults.
     The source is checked with :func:`ast.parse` before it is returned.
+
+    >>> import codegen
+    >>> source = codegen.generate("seed000", dtype="float32")
+    >>> "DTYPE = np.float32" in source and "def train(" in source
+    True
     """
+    from .model import context
+
     d, header, name, values = prepare(source, dtype, bind, consts)
     ctx = context(d, dtype, header, name)
     ctx["consts"] = list(values.items())
@@ -84,6 +96,14 @@ def prepare(
     """(derivation, header, spec name, const values) of a spec with every option and
     name checked: what every code target starts from (``codegen.targets`` too).
     ``claimed``: the names the target's module uses (default: this module's)."""
+    import derive
+    from derive import ir
+    from derive.derivation import derive as derive_network
+    from derive.rules import RULES, activations
+
+    from .names import check_names
+    from .text import number
+
     if dtype not in DTYPES:
         raise SpecError(
             f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}", "<options>", 1, 1
@@ -134,7 +154,7 @@ def prepare(
 
 def render(template: str, ctx: dict) -> str:
     """``template`` rendered with ``ctx``, checked with :func:`ast.parse`."""
-    code = _ENV.get_template(template).render(**ctx)
+    code = _env().get_template(template).render(**ctx)
     try:
         ast.parse(code)
     except SyntaxError as exc:  # our bug, never the user's: nothing may run it
@@ -156,6 +176,8 @@ def const_values(net: ir.Network, given: dict[str, float] | None) -> dict[str, f
             )
         if not isinstance(value, (int, float)) or not math.isfinite(value):
             raise SpecError(f"--const {name}: expected a finite number, got {value!r}", "<options>")
+    from . import names
+
     out = {}
     for name, default in net.consts.items():
         value = given.get(name, default)
@@ -170,4 +192,36 @@ def const_values(net: ir.Network, given: dict[str, float] | None) -> dict[str, f
 
 def write_atomic(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically (see :mod:`codegen.output` for the rules)."""
+    from . import output
+
     output.write_atomic(path, text)
+
+
+def evaluate(trained, data: str, seed: int | None = None) -> dict:
+    """Loss, accuracy and confusion of :func:`train`'s result on ``data``'s test part."""
+    from .api import evaluate as _evaluate
+
+    return _evaluate(trained, data, seed)
+
+
+class _Package(types.ModuleType):
+    """``codegen.train`` is the function, though a submodule of that name exists.
+
+    Importing the submodule ``codegen.train`` makes the import system bind the
+    attribute ``train`` of this package to the module; the property keeps the
+    function (:func:`codegen.api.train`) in its place.  ``from codegen.train
+    import …`` reads ``sys.modules`` and is not affected.
+    """
+
+    @property
+    def train(self):
+        from .api import train
+
+        return train
+
+    @train.setter
+    def train(self, value) -> None:
+        pass  # the submodule binding; ``codegen.train`` stays the function
+
+
+sys.modules[__name__].__class__ = _Package

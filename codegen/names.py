@@ -67,7 +67,7 @@ def names_of_template(
 
 def _skeletons(sentinel: str) -> list[str]:
     """The module template rendered with ``sentinel`` in every role, each branch taken."""
-    from . import _ENV
+    from . import _env
     from .kernels import KERNELS
     from .model import Init, Line
 
@@ -102,7 +102,7 @@ def _skeletons(sentinel: str) -> list[str]:
         "batch_dim": s,
         "batch_axes": {s: 0},
     }
-    template = _ENV.get_template("module.py.j2")
+    template = _env().get_template("module.py.j2")
     variants = [([(s, 1)], False), ([], True), ([], False)]  # onehot, binary, regression
     return [template.render(**base, onehot=o, binary=b) for o, b in variants]
 

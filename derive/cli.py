@@ -10,13 +10,17 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import load_network
-from .derivation import derive
+# only light imports here: `derive --help` must not load SymPy or NumPy
 from .errors import DerivationError, SpecError
-from .spec import bundled
 
 
 class _Parser(argparse.ArgumentParser):
+    """Usage errors exit 2 without a traceback; every --help shows the defaults."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str):  # usage errors: exit 2 without a traceback
         self.print_usage(sys.stderr)
         self.exit(2, f"derive: error: {message}\n")
@@ -30,7 +34,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("grad", help="derive and print every delta and gradient of a spec")
     g.add_argument("spec", help="a .nn file or the name of a bundled spec (see `derive list`)")
-    g.add_argument("--format", choices=["text", "latex", "markdown", "json"], default="text")
+    g.add_argument(
+        "--format",
+        choices=["text", "latex", "markdown", "json", "html"],
+        default="text",
+        help="output format (html: a standalone page with MathML)",
+    )
+    g.add_argument(
+        "-o", "--output", metavar="FILE", help="write to FILE (atomically) instead of stdout"
+    )
+    g.add_argument(
+        "--standalone", action="store_true", help="latex: a complete document, not a fragment"
+    )
     g.add_argument(
         "--check", action="store_true", help="prove the forms three ways: symbolic, exact, numeric"
     )
@@ -54,7 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TEXT",
         help='a scalar identity such as "sigmoid\'(z) = sigmoid(z)*(1 - sigmoid(z))"',
     )
-    v.add_argument("--format", choices=["text", "json"], default="text")
+    v.add_argument(
+        "--format", choices=["text", "json", "html"], default="text", help="output format"
+    )
+    v.add_argument(
+        "-o", "--output", metavar="FILE", help="write to FILE (atomically) instead of stdout"
+    )
     for plugin in _plugins():
         plugin(sub)
     return p
@@ -68,6 +88,8 @@ def _plugins():
 
 
 def cmd_list(args) -> int:
+    from .spec import bundled
+
     for name, path in bundled().items():
         first = next(
             (ln.lstrip("# ").strip() for ln in path.read_text().splitlines() if ln.startswith("#")),
@@ -79,25 +101,48 @@ def cmd_list(args) -> int:
 
 def cmd_grad(args) -> int:
     from . import check, report
+    from .api import load_network
+    from .derivation import derive
+    from .term import colour_marks, use_colour
 
     d = derive(load_network(args.spec))
     proofs = check.run_all(d, seed=args.seed) if args.check else None
     if args.format == "json":
-        print(report.as_json(d, proofs))
+        out = report.as_json(d, proofs)
     elif args.format == "latex":
-        print(report.as_latex(d))
+        out = report.as_latex(d, standalone=args.standalone, proofs=proofs)
     elif args.format == "markdown":
-        print(report.as_markdown(d, proofs))
+        out = report.as_markdown(d, proofs)
+    elif args.format == "html":
+        out = report.as_html(d, steps=args.steps, proofs=proofs)
     else:
-        print(report.as_text(d, elementwise=args.elementwise, steps=args.steps, proofs=proofs))
+        out = report.as_text(d, elementwise=args.elementwise, steps=args.steps, proofs=proofs)
+        if not args.output:
+            out = colour_marks(out, use_colour(sys.stdout))
+    _emit(out, args.output)
     return 0 if proofs is None or all(p.passed for p in proofs) else 1
+
+
+def _emit(text: str, output: str | None) -> None:
+    """Print, or write to ``output`` atomically (a temporary file, then a rename)."""
+    if not output or output == "-":
+        print(text)
+        return
+    from .html import write_atomic
+
+    try:
+        write_atomic(output, text if text.endswith("\n") else text + "\n")
+    except OSError as exc:
+        raise SpecError(f"cannot write: {exc.strerror or exc}", output, 1, 1) from None
+    print(f"wrote {output}", file=sys.stderr)
 
 
 def cmd_verify(args) -> int:
     import json
     from pathlib import Path
 
-    from .errors import SpecError
+    from .api import load_network
+    from .term import use_colour, verdict_text
     from .verify import verify_all, verify_identity
 
     results = [verify_identity(t) for t in args.identity]
@@ -126,38 +171,21 @@ def cmd_verify(args) -> int:
     else:
         errors = []
     if args.format == "json":
-        print(json.dumps([r.as_dict() for r in results], indent=2, ensure_ascii=False))
+        _emit(json.dumps([r.as_dict() for r in results], indent=2, ensure_ascii=False), args.output)
+    elif args.format == "html":
+        from . import html
+
+        title = f"verify {args.spec or ''}".strip()
+        body = html.verdicts_body(results, errors, title=title, source=args.claims or "")
+        _emit(html.page(title, body), args.output)
     else:
-        for r in results:
-            print(_verdict_text(r))
+        colour = not args.output and use_colour(sys.stdout)
+        _emit("\n".join(verdict_text(r, colour) for r in results), args.output)
     for exc in errors:  # statements that could not be read: bad input, after the others
         print(exc, file=sys.stderr)
     if errors:
         return 2
     return 0 if all(r.verdict == "correct" for r in results) else 1
-
-
-def _verdict_text(r) -> str:
-    mark = {"correct": "✓", "incorrect": "✗", "ill-formed": "✗"}[r.verdict]
-    out = [f"{mark} {r.verdict:<10} {r.text}", f"    read as: {r.normalized}", f"    {r.reason}"]
-    if r.diagnosis:
-        out.append(f"    diagnosis: {r.diagnosis}")
-    if r.counterexample and "entry" in r.counterexample:
-        c = r.counterexample
-        sizes = ", ".join(f"{k}={v}" for k, v in c["sizes"].items())
-        out.append(
-            f"    counterexample: random values (seed {c['seed']}) with {sizes}: at entry "
-            f"{tuple(c['entry'])} the formula gives {c['formula']:.6g}, the gradient is "
-            f"{c['gradient']:.6g}"
-        )
-    elif r.counterexample and "z" in r.counterexample:
-        out.append(
-            f"    counterexample: at z = {r.counterexample['z']} the sides differ by "
-            f"{r.counterexample['difference']:.6g}"
-        )
-    if r.expected and r.verdict != "correct":
-        out.append(f"    correct form: {r.expected}")
-    return "\n".join(out)
 
 
 COMMANDS = {"list": cmd_list, "grad": cmd_grad, "verify": cmd_verify}

@@ -10,6 +10,7 @@ import sympy as sp
 from .check import Proof
 from .derivation import Derivation, Step, display_elementwise
 from .indices import dim_of, indices_in, named_index
+from .latexnames import latex_name, latex_shape
 from .matexpr import forward_form
 from .printing import LatexFormPrinter, fmt_dims, latex, numpy_code, text
 
@@ -165,10 +166,61 @@ def _bound(expr) -> set:
     return {lim[0] for s in expr.atoms(sp.Sum) for lim in s.limits}
 
 
-def as_latex(d: Derivation) -> str:
+def as_latex(d: Derivation, standalone: bool = False, proofs: list[Proof] | None = None) -> str:
+    """The equations in an ``aligned`` block, or (``standalone``) a complete amsmath document
+    with the forward pass, the deltas and the gradients, each equation with its shape."""
     forward, deltas, grads = lines(d)
-    rows = [rf"{x.lhs_latex} &= {latex(x.form)}" for x in [*forward, *deltas, *grads]]
-    return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
+    if not standalone:
+        rows = [rf"{x.lhs_latex} &= {latex(x.form)}" for x in [*forward, *deltas, *grads]]
+        return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
+    out = [
+        r"\documentclass[11pt]{article}",
+        r"\usepackage[utf8]{inputenc}",
+        r"\usepackage{amsmath,amssymb}",
+        r"\usepackage[margin=2cm]{geometry}",
+        r"\begin{document}",
+        rf"\section*{{{_latex_text(d.network.name)}}}",
+        rf"Spec \texttt{{{_latex_text(str(d.network.file))}}}; "
+        rf"loss ${latex_name(d.network.loss)}$.",
+    ]
+    for title, group in (("Forward pass", forward), ("Deltas", deltas), ("Gradients", grads)):
+        out.append(rf"\subsection*{{{title}}}")
+        out.append(r"\begin{align*}")
+        out.append(
+            " \\\\\n".join(
+                rf"{x.lhs_latex} &= {latex(x.form)} && {latex_shape(x.shape)}" for x in group
+            )
+        )
+        out.append(r"\end{align*}")
+    if proofs is not None:
+        out.append(r"\subsection*{Proofs}")
+        out.append(r"\begin{itemize}")
+        out += [
+            rf"\item {'passed' if p.passed else 'FAILED'}: {_latex_text(p.name)}" for p in proofs
+        ]
+        out.append(r"\end{itemize}")
+    out.append(r"\end{document}")
+    return "\n".join(out) + "\n"
+
+
+_LATEX_SPECIAL = {c: "\\" + c for c in "#$%&_{}"} | {
+    "\\": r"\textbackslash{}",
+    "^": r"\textasciicircum{}",
+    "~": r"\textasciitilde{}",
+}
+
+
+def _latex_text(s: str) -> str:
+    """User text (a spec or file name) inside LaTeX text: every special character escaped."""
+    return "".join(_LATEX_SPECIAL.get(c, c) if c.isascii() else "?" for c in s)
+
+
+def as_html(d: Derivation, steps: bool = False, proofs: list[Proof] | None = None) -> str:
+    """A standalone HTML page (MathML, no JavaScript, no network)."""
+    from . import html
+
+    body = html.derivation_body(d, steps=steps, proofs=proofs, spec_text=True)
+    return html.page(f"{d.network.name}: derivation", body)
 
 
 def as_markdown(d: Derivation, proofs: list[Proof] | None = None) -> str:
@@ -182,9 +234,8 @@ def as_markdown(d: Derivation, proofs: list[Proof] | None = None) -> str:
             "|---|---|---|---|",
         ]
         for x in group:
-            shape = fmt_dims(x.shape).replace("×", r"\times ")
             out.append(
-                f"| ${x.lhs_latex}$ | ${shape}$ | ${latex(x.form)}$ | "
+                f"| ${x.lhs_latex}$ | ${latex_shape(x.shape)}$ | ${latex(x.form)}$ | "
                 f"`{numpy_code(x.form, x.shape)}` |"
             )
         out.append("")
