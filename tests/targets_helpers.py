@@ -21,9 +21,12 @@ BIND = {
     "seed003": {"f1": "sigmoid", "f2": "tanh", "f3": "softplus"},
     "generic": {"f": "tanh", "g": "sigmoid"},
 }
-# every bundled spec and every test spec: name -> source for derive.load_network
+# test specs no module can hold: they name an equation ``loss``, a function of every module
+# (tests/test_targets_torch.py checks that such names are refused)
+REFUSED = {"karpathy", "nnfs"}
+# every bundled spec and every other test spec: name -> source for derive.load_network
 SPECS = {name: name for name in derive.bundled()} | {
-    p.stem: str(p) for p in sorted(TEST_SPECS.glob("*.nn"))
+    p.stem: str(p) for p in sorted(TEST_SPECS.glob("*.nn")) if p.stem not in REFUSED
 }
 
 
@@ -68,7 +71,7 @@ def workload(name: str, mod, seed: int = 0):
     params = {k: v + rng.normal(scale=0.3, size=v.shape) for k, v in params.items()}
     data = {}
     for tname, shape in mod.TARGETS.items():
-        s = tuple(dims[d] if isinstance(d, str) else d for d in shape)
+        s = tuple(int(d) if d.isdigit() else dims[d] for d in shape)
         axis = net.quantities[tname].onehot_axis
         if axis is not None:
             labels = rng.integers(0, s[axis], s[1 - axis])
@@ -79,5 +82,5 @@ def workload(name: str, mod, seed: int = 0):
         else:
             data[tname] = rng.normal(size=s)
     for iname, shape in mod.INPUTS.items():
-        data[iname] = rng.normal(size=tuple(dims[d] if isinstance(d, str) else d for d in shape))
+        data[iname] = rng.normal(size=tuple(int(d) if d.isdigit() else dims[d] for d in shape))
     return dims, params, data
