@@ -12,7 +12,7 @@ import sys
 
 from derive.errors import SpecError
 
-from . import DTYPES, generate, write_atomic
+from . import DTYPES, write_atomic
 
 # what `derive train` does with no option but --data (benchmarks/train_defaults.py
 # measures them against scikit-learn's MLPClassifier())
@@ -68,8 +68,11 @@ def _const_option(p) -> None:
 
 
 def run_gen(args) -> int:
-    source = generate(
+    from .targets import generate_target
+
+    source = generate_target(
         args.spec,
+        args.target,
         dtype=args.dtype,
         bind=parse_bindings(args.bind),
         consts=parse_consts(args.const),
@@ -167,10 +170,18 @@ def register(subparsers) -> None:
 
 
 def _register_gen(subparsers) -> None:
-    g = subparsers.add_parser("gen", help="generate a standalone NumPy training module")
+    g = subparsers.add_parser(
+        "gen", help="generate a standalone training module (NumPy, PyTorch, JAX or Numba)"
+    )
     g.add_argument("spec", help="a .nn file or the name of a bundled spec")
     g.add_argument("-o", "--output", help="file to write (default: standard output)")
     g.add_argument("--dtype", choices=DTYPES, default="float64", help="floating-point type")
+    g.add_argument(
+        "--target",
+        choices=("numpy", "torch", "jax", "numba"),
+        default="numpy",
+        help="what the module runs on (default numpy); see README, Other targets",
+    )
     g.add_argument(
         "--bind",
         action="append",
