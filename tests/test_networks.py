@@ -292,3 +292,11 @@ L = -mean(log_softmax(logits, axis=1)[range(B), y])
 """
     d = _proofs_pass(spec)
     assert d.step("logits").text() == "δlogits = (L_in − onehot(y))/B"
+
+
+@pytest.mark.parametrize("target", ["torch", "jax", "numba"])
+def test_other_targets_refuse_class_labels_in_one_line(target):
+    from codegen.targets import generate_target
+
+    with pytest.raises(SpecError, match="does not support class labels"):
+        generate_target("cs231n_softmax", target)

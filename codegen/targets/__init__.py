@@ -86,6 +86,15 @@ def generate_target(
     kernels_file = HERE / f"{target}_kernels.py"
     claimed = frozenset(_own_names(target, kernels_file))
     d, header, name, values = prepare(source, dtype, bind, consts, claimed, f"{target} module")
+    labels = [q.name for q in d.network.of_kind("target") if q.classes is not None]
+    if labels:  # issue 10: add_labels/x[range(B), y] have no kernels in these targets yet
+        raise SpecError(
+            f"the {target} target does not support class labels ({labels[0]} is declared "
+            "labels(n)) yet; generate the numpy target",
+            "<options>",
+            1,
+            1,
+        )
     if target == "numba":
         ctx = numba_context(d, dtype, header, name)
     else:
