@@ -8,7 +8,6 @@ written as strings here; every expression comes from a matrix form.
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 
 import sympy as sp
@@ -17,7 +16,7 @@ from derive import ir
 from derive.derivation import Derivation
 from derive.matexpr import Broadcast, Map, Softmax, forward_form
 from derive.printing import numpy_code, text
-from derive.rules import rule_of
+from derive.rules import RULES, SOFTMAX, rule_of
 
 from . import kernels
 from .emit import Emitter
@@ -67,14 +66,16 @@ def _symbols(forms) -> set[str]:
 
 
 def _init_rules(net: ir.Network) -> list[Init]:
-    """He (normal, std √(2/fan_in)) for weights feeding ReLU-like layers, Glorot
+    """He (normal, std √(2/fan_in)) for weights feeding a function whose rule asks
+    for it (``init="he"``: ReLU-like), Glorot
     (uniform, ±√(6/(fan_in+fan_out))) for other weights, zeros for biases."""
     relu_inputs = {
         node.arg.name
         for eq in net.equations
         for node in ir.walk(eq.expr)
         if isinstance(node, ir.Call)
-        and node.fn in ("relu", "leaky_relu")
+        and node.fn in RULES
+        and RULES[node.fn].init == "he"
         and isinstance(node.arg, ir.Ref)
     }
     out = []
@@ -120,10 +121,9 @@ def _batch_axes(net: ir.Network) -> tuple[str, dict[str, int]]:
 
 
 def _in_place_safe(form) -> bool:
-    """Kernels that may write their result over their argument."""
-    if isinstance(form, Softmax):
-        return True
-    return rule_of(form.func_class).name in {"relu", "sigmoid", "tanh", "softplus", "exp", "log"}
+    """Kernels that may write their result over their argument (the rule says so)."""
+    rule = SOFTMAX if isinstance(form, Softmax) else rule_of(form.func_class)
+    return rule is not None and rule.in_place
 
 
 def _times_lr(form):
@@ -203,7 +203,7 @@ def context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
     ]
     forms = [*defs.values(), *(s.matrix for s in [*d.steps, *d.gradients.values()])]
     used = kernel_names([stabilise(f, defs) for f in defs.values()]) | kernel_names(forms)
-    kernel_src = [inspect.getsource(kernels.KERNELS[k]) for k in sorted(used)]
+    kernel_src = [kernels.kernel_source(k) for k in sorted(used)]
     batch_dim, batch_axes = _batch_axes(net)
     dim_sources = {}
     for q in [*net.of_kind("input"), *net.of_kind("param"), *net.of_kind("target")]:
@@ -215,7 +215,8 @@ def context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
     binary = (
         not onehot
         and isinstance(net.equation(prediction).expr, ir.Call)
-        and net.equation(prediction).expr.fn == "sigmoid"
+        and net.equation(prediction).expr.fn in RULES
+        and RULES[net.equation(prediction).expr.fn].probability
     )
     fwd_used = _symbols(stable.values())
     pred_used = _symbols(stable[x.name] for x in predict)
