@@ -16,14 +16,14 @@ from pathlib import Path
 import jinja2
 
 import derive
+from derive import derive as derive_network
 from derive import ir
-from derive.derivation import derive as derive_network
 from derive.errors import SpecError
-from derive.rules import RULES, activations
+from derive.forms import RULES, activations
 
 from .model import context
 
-__all__ = ["generate", "write_atomic"]
+__all__ = ["generate", "parse_bindings", "write_atomic"]
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("codegen", "templates"),
@@ -91,6 +91,19 @@ def generate(source, dtype: str = "float64", bind: dict[str, str] | None = None)
     if bind:
         header += "\n# bound: " + ", ".join(f"{k}={v}" for k, v in bind.items())
     return _ENV.get_template("module.py.j2").render(**context(d, dtype, header, net.name))
+
+
+def parse_bindings(items: list[str]) -> dict[str, str]:
+    """``["f=tanh", …]`` (the ``--bind`` options) as ``{"f": "tanh", …}``."""
+    out = {}
+    for item in items:
+        name, sep, fn = item.partition("=")
+        if not sep or not name.isidentifier() or not fn.isidentifier():
+            raise SpecError(
+                f"--bind expects NAME=FUNCTION (e.g. f=tanh), got {item!r}", "<options>", 1, 1
+            )
+        out[name] = fn
+    return out
 
 
 def write_atomic(path: str | Path, text: str) -> None:

@@ -9,21 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from derive.errors import SpecError
-
-from . import DTYPES, generate, write_atomic
-
-
-def parse_bindings(items: list[str]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        name, sep, fn = item.partition("=")
-        if not sep or not name.isidentifier() or not fn.isidentifier():
-            raise SpecError(
-                f"--bind expects NAME=FUNCTION (e.g. f=tanh), got {item!r}", "<options>", 1, 1
-            )
-        out[name] = fn
-    return out
+from . import DTYPES, generate, parse_bindings, write_atomic
 
 
 def run_gen(args) -> int:

@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from derive.matexpr import Broadcast, Map, Softmax, SumAxis, Vector
-from derive.printing import as_coeff, np_rank
-from derive.recover import scale
-from derive.rules import rule_of
+from derive.forms import Broadcast, Map, Softmax, SumAxis, Vector, as_coeff, np_rank, rule_of, scale
 
 from .printer import CodePrinter, LogSoftmax
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from derive.rules import RULES, SOFTMAX
+from derive.forms import RULES, SOFTMAX
 
 
 def log_softmax(z, axis=-1, out=None):

@@ -12,11 +12,18 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from derive import ir
-from derive.derivation import Derivation
-from derive.matexpr import Broadcast, Map, Softmax, forward_form
-from derive.printing import numpy_code, text
-from derive.rules import RULES, SOFTMAX, rule_of
+from derive import Derivation, ir
+from derive.forms import (
+    RULES,
+    SOFTMAX,
+    Broadcast,
+    Map,
+    Softmax,
+    forward_form,
+    numpy_code,
+    rule_of,
+    text,
+)
 
 from . import kernels
 from .emit import Emitter

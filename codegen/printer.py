@@ -18,9 +18,7 @@ from __future__ import annotations
 import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixExpr
 
-from derive.matexpr import Map, Softmax
-from derive.printing import NumpyFormPrinter, np_rank
-from derive.rules import RULES, rule_of
+from derive.forms import RULES, Broadcast, Map, NumpyFormPrinter, Softmax, np_rank, rule_of
 
 
 class LogSoftmax(MatrixExpr):
@@ -95,9 +93,6 @@ class CodePrinter(NumpyFormPrinter):
 
     def _print_SumAll(self, e):
         """Σ of a square or of a product of two same-shaped arrays: one ``np.vdot`` call."""
-        from derive.matexpr import Broadcast
-        from derive.printing import np_rank
-
         arg = e.arg
         pair = None
         if isinstance(arg, sp.HadamardPower) and arg.exp == 2:

@@ -26,7 +26,7 @@ import derive
 from derive.errors import SpecError
 
 from . import data as datasets
-from . import generate
+from . import generate, parse_bindings
 
 DEFAULT_WIDTH = 32  # a hidden dimension no option and no data set fixes
 
@@ -226,8 +226,6 @@ def _dims_option(items: list[str]) -> dict[str, int]:
 
 
 def run_train(args) -> dict:
-    from .cli import parse_bindings
-
     net = derive.load_network(args.spec)
     mod = module_for(args.spec, args.dtype, parse_bindings(args.bind))
     ds = datasets.load(args.data, part="train", seed=args.seed)
@@ -257,8 +255,6 @@ def run_train(args) -> dict:
 
 
 def run_test(args) -> dict:
-    from .cli import parse_bindings
-
     net = derive.load_network(args.spec)
     mod = module_for(args.spec, args.dtype, parse_bindings(args.bind))
     params, extra = load_weights(args.weights, mod)

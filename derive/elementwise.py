@@ -50,7 +50,7 @@ def lower(node: ir.Node, idx: tuple) -> sp.Expr:
     if isinstance(node, ir.Binary):
         a = lower(node.a, _align(node.a.shape, idx))
         b = lower(node.b, _align(node.b.shape, idx))
-        return {"+": a + b, "-": a - b, "*": a * b, "/": a / b}[node.op]
+        return ir.BINARY_OPS[node.op](a, b)
     if isinstance(node, ir.Neg):
         return -lower(node.a, idx)
     if isinstance(node, ir.Power):
@@ -122,12 +122,12 @@ def has_delta(expr: sp.Basic) -> bool:
     return expr.has(sp.KroneckerDelta)
 
 
-def _open_sum(expr: sp.Basic) -> bool:
+def open_sum(expr: sp.Basic) -> bool:
     """A Sum reachable through + * ** only (not inside a function's argument)."""
     if isinstance(expr, sp.Sum):
         return True
     if isinstance(expr, (sp.Add, sp.Mul, sp.Pow)):
-        return any(_open_sum(a) for a in expr.args)
+        return any(open_sum(a) for a in expr.args)
     return False
 
 
@@ -216,7 +216,7 @@ def flatten(terms: list[Term]) -> list[Term]:
     """Distribute every sum not inside a function: the form used to compare."""
     out = []
     for t in terms:
-        for u in distribute(t.factor, _open_sum):
+        for u in distribute(t.factor, open_sum):
             c = contract(Term(u.factor, t.summed + u.summed))
             if c is not None:
                 out.append(c)

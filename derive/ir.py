@@ -9,7 +9,10 @@ positive integer symbol, a literal size an Integer; ``()`` is a scalar.
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import sympy as sp
 
@@ -47,6 +50,19 @@ class MatMul(Node):
 
     def children(self):
         return (self.a, self.b)
+
+
+BINARY_OPS: dict[str, Callable[[Any, Any], Any]] = {
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+    "/": operator.truediv,
+}
+"""The element-wise operators of :class:`Binary`, and how each applies to values.
+
+The one operator table: the parser folds constants with it, lowering,
+forward forms and numeric evaluation apply it to SymPy and NumPy values.
+"""
 
 
 @dataclass(frozen=True, eq=False)

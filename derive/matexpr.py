@@ -212,7 +212,7 @@ def forward_form(node) -> sp.Expr:
     if isinstance(node, ir.Binary):
         a, b = forward_form(node.a), forward_form(node.b)
         if not node.shape:
-            return {"+": a + b, "-": a - b, "*": a * b, "/": a / b}[node.op]
+            return ir.BINARY_OPS[node.op](a, b)
         if node.op in "*/" and (not node.a.shape or not node.b.shape):
             return (
                 a * b

@@ -115,9 +115,7 @@ def _run(node: ir.Node, env: dict, scalars: dict, funcs: Functions):
         return run(node.a) @ run(node.b)
     if isinstance(node, ir.Binary):
         a, b = run(node.a), run(node.b)
-        return {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b, "/": lambda: a / b}[
-            node.op
-        ]()
+        return ir.BINARY_OPS[node.op](a, b)
     if isinstance(node, ir.Power):
         exponent = node.exponent if funcs.exact else float(node.exponent)
         return run(node.base) ** exponent

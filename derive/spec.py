@@ -377,9 +377,7 @@ class _Parser:
                 node, f"unsupported operator {type(node.op).__name__}: expected @ * / + - or **"
             )
         if isinstance(a, ir.Scalar) and isinstance(b, ir.Scalar):
-            value = {"+": sp.Add, "-": lambda x, y: x - y, "*": sp.Mul, "/": lambda x, y: x / y}[
-                op
-            ](a.value, b.value)
+            value = ir.BINARY_OPS[op](a.value, b.value)
             return ir.Scalar((), self.pos(node), value)
         return ir.Binary(self.broadcast(node, a.shape, b.shape), self.pos(node), op, a, b)
 
