@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import sys
 
+from derive.cli import read_stdin
+
 from . import DTYPES, generate, parse_bindings, write_atomic
 
 
 def run_gen(args) -> int:
-    source = generate(args.spec, dtype=args.dtype, bind=parse_bindings(args.bind))
+    """``derive gen SPEC``: write the generated module (``-`` reads the spec from stdin)."""
+    spec = read_stdin() if args.spec == "-" else args.spec
+    source = generate(spec, dtype=args.dtype, bind=parse_bindings(args.bind))
     if args.output in (None, "-"):
         sys.stdout.write(source)
     else:
@@ -86,7 +90,7 @@ def register(subparsers) -> None:
 
 def _register_gen(subparsers) -> None:
     g = subparsers.add_parser("gen", help="generate a standalone NumPy training module")
-    g.add_argument("spec", help="a .nn file or the name of a bundled spec")
+    g.add_argument("spec", help="a .nn file, a bundled spec's name or - (standard input)")
     g.add_argument("-o", "--output", help="file to write (default: standard output)")
     g.add_argument("--dtype", choices=DTYPES, default="float64")
     g.add_argument(

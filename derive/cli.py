@@ -10,10 +10,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import load_network
+from . import __version__, load_network
 from .derivation import derive
 from .errors import DerivationError, SpecError
-from .spec import bundled
+from .ir import Network
+from .spec import bundled, parse
 
 
 class _Parser(argparse.ArgumentParser):
@@ -24,12 +25,15 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="derive", description="Derive, prove and generate backpropagation.")
+    p.add_argument("--version", action="version", version=f"derive {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     sub.add_parser("list", help="list the bundled example specs")
 
     g = sub.add_parser("grad", help="derive and print every delta and gradient of a spec")
-    g.add_argument("spec", help="a .nn file or the name of a bundled spec (see `derive list`)")
+    g.add_argument(
+        "spec", help="a .nn file, a bundled spec's name (see `derive list`) or - (standard input)"
+    )
     g.add_argument("--format", choices=["text", "latex", "markdown", "json"], default="text")
     g.add_argument(
         "--check", action="store_true", help="prove the forms three ways: symbolic, exact, numeric"
@@ -64,7 +68,25 @@ def _plugins():
     """Subcommands other packages register in the ``derive.commands`` entry-point group."""
     from importlib.metadata import entry_points
 
-    return [ep.load() for ep in entry_points(group="derive.commands")]
+    # one plugin per target even when an old install of the same code left its own entry
+    # point behind (the distribution was renamed from "derive" to "derive-backprop")
+    unique = {ep.value: ep for ep in entry_points(group="derive.commands")}
+    return [ep.load() for ep in unique.values()]
+
+
+def read_stdin() -> str:
+    """The spec text on standard input (for the spec argument ``-``)."""
+    try:
+        return sys.stdin.buffer.read().decode("utf-8")
+    except UnicodeDecodeError:
+        raise SpecError("standard input is not UTF-8 text", "<stdin>", 1, 1) from None
+
+
+def read_network(spec: str) -> Network:
+    """The network of a spec argument: a path, a bundled name, or ``-`` for standard input."""
+    if spec == "-":
+        return parse(read_stdin(), file="<stdin>", name="stdin")
+    return load_network(spec)
 
 
 def cmd_list(args) -> int:
@@ -80,7 +102,7 @@ def cmd_list(args) -> int:
 def cmd_grad(args) -> int:
     from . import check, report
 
-    d = derive(load_network(args.spec))
+    d = derive(read_network(args.spec))
     proofs = check.run_all(d, seed=args.seed) if args.check else None
     if args.format == "json":
         print(report.as_json(d, proofs))
@@ -115,7 +137,7 @@ def cmd_verify(args) -> int:
             raise SpecError(
                 "nothing to verify: give a claims file or --claim TEXT", "<options>", 1, 1
             )
-        net = load_network(args.spec)
+        net = read_network(args.spec)
         errors = []
         for text in texts:
             found, unreadable = verify_all(net, text, file)
