@@ -197,6 +197,7 @@ def idx_candidates(name: str) -> list[str]:
 
 
 def find_idx_file(directory: Path, name: str) -> Path:
+    """The IDX file (possibly gzipped) of an MNIST part in ``directory``."""
     candidates = idx_candidates(name)
     for candidate in candidates:
         path = directory / candidate
@@ -304,6 +305,7 @@ def load_npz(source: str) -> Dataset:
 
 
 def existing_file(source: str) -> Path:
+    """``path`` if it names an existing file, else a one-line error."""
     path = Path(source).expanduser()
     if not path.is_file():
         raise SpecError(f"data file {source!r} not found", source, 1, 1)
@@ -311,6 +313,7 @@ def existing_file(source: str) -> Path:
 
 
 def pick_array(arrays: dict[str, np.ndarray], keys: tuple[str, ...], what: str, source: str):
+    """The array of an ``.npz`` archive stored under one of ``names``."""
     for key in keys:
         if key in arrays:
             return arrays[key]
@@ -480,6 +483,7 @@ def split(ds: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset]:
 
 
 def subset(ds: Dataset, rows: np.ndarray) -> Dataset:
+    """The examples of ``ds`` at ``index``, as a data set of its own."""
     return replace(ds, features=ds.features[rows], targets=ds.targets[rows])
 
 

@@ -48,6 +48,7 @@ class Emitter:
         return f'buf["{name}"]'
 
     def scalar(self, e) -> str:
+        """A scalar form as code."""
         return self.printer.paren(e)
 
     def assign(self, name: str, e, into: str | None = None) -> None:

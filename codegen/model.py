@@ -181,6 +181,7 @@ def _preamble(
 
 
 def context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
+    """The template context of the module generated from ``d``."""
     net = d.network
     printer = CodePrinter()
     defs = {eq.name: forward_form(eq.expr) for eq in net.equations}

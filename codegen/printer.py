@@ -76,6 +76,7 @@ class CodePrinter(NumpyFormPrinter):
     """Prints forms for generated modules: kernel calls, no inline ``np`` math."""
 
     def call(self, e, arg: str) -> str:
+        """A call of the module's own stable kernel (``sigmoid(z1)``)."""
         rule = rule_of(e.func_class if isinstance(e, Map) else e.func)
         if rule is None:
             raise ValueError(f"unbound function {e}: bind it with --bind NAME=FUNCTION")

@@ -160,6 +160,7 @@ def save_weights(path: str, params: dict, extra: dict, npy: bool) -> None:
 
 
 def load_weights(path: str, mod: ModuleType) -> tuple[dict, dict]:
+    """The params saved by ``derive train`` (``.npz``), checked against the module's."""
     try:
         with np.load(path) as f:
             missing = [p for p in mod.PARAMS if p not in f]
@@ -226,6 +227,7 @@ def _dims_option(items: list[str]) -> dict[str, int]:
 
 
 def run_train(args) -> dict:
+    """``derive train``: train a spec's generated module on a data set and save the weights."""
     net = derive.load_network(args.spec)
     mod = module_for(args.spec, args.dtype, parse_bindings(args.bind))
     ds = datasets.load(args.data, part="train", seed=args.seed)
@@ -255,6 +257,7 @@ def run_train(args) -> dict:
 
 
 def run_test(args) -> dict:
+    """``derive test``: evaluate saved weights on a data set's test part."""
     net = derive.load_network(args.spec)
     mod = module_for(args.spec, args.dtype, parse_bindings(args.bind))
     params, extra = load_weights(args.weights, mod)

@@ -24,6 +24,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``derive`` argument parser, with every plugin's subcommands."""
     p = _Parser(prog="derive", description="Derive, prove and generate backpropagation.")
     p.add_argument("--version", action="version", version=f"derive {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -90,6 +91,7 @@ def read_network(spec: str) -> Network:
 
 
 def cmd_list(args) -> int:
+    """``derive list``: the bundled specs and their first comment line."""
     for name, path in bundled().items():
         first = next(
             (ln.lstrip("# ").strip() for ln in path.read_text().splitlines() if ln.startswith("#")),
@@ -100,6 +102,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_grad(args) -> int:
+    """``derive grad``: print (and with ``--check`` prove) every delta and gradient."""
     from . import check, report
 
     d = derive(read_network(args.spec))
@@ -116,6 +119,7 @@ def cmd_grad(args) -> int:
 
 
 def cmd_verify(args) -> int:
+    """``derive verify``: judge gradient claims against a spec, or scalar identities."""
     import json
     from pathlib import Path
 
@@ -186,6 +190,7 @@ COMMANDS = {"list": cmd_list, "grad": cmd_grad, "verify": cmd_verify}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``derive`` command; user errors exit 2 with one line, no traceback."""
     args = build_parser().parse_args(argv)
     try:
         handler = COMMANDS.get(args.command) or args.handler

@@ -95,6 +95,7 @@ class Derivation:
     gradients: dict[str, Step]
 
     def step(self, name: str) -> Step:
+        """The step (delta or gradient) of the quantity ``name``."""
         for s in [*self.steps, *self.gradients.values()]:
             if s.name == name:
                 return s

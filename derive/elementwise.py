@@ -27,10 +27,12 @@ from .rules import RULES, SoftmaxAt, generic_function
 
 
 def element(name: str, idx: tuple) -> sp.Expr:
+    """The entry ``name[idx]`` (a scalar symbol for ``idx == ()``)."""
     return sp.IndexedBase(name)[idx] if idx else sp.Symbol(name, real=True)
 
 
 def summation(body: sp.Expr, indices) -> sp.Expr:
+    """``Σ body`` over ``indices`` (``body`` itself when there are none)."""
     for k in indices:
         if is_index(k):
             body = sp.Sum(body, (k, 0, dim_of(k) - 1))
@@ -38,6 +40,7 @@ def summation(body: sp.Expr, indices) -> sp.Expr:
 
 
 def fresh_indices(shape: ir.Shape, stem: str = "k") -> tuple:
+    """New index symbols, one per dimension of ``shape``."""
     return tuple(new_index(d, stem) for d in shape)
 
 
@@ -115,10 +118,12 @@ class Term:
     summed: tuple = ()
 
     def as_expr(self) -> sp.Expr:
+        """The term as one SymPy expression (its sums written out)."""
         return summation(self.factor, self.summed)
 
 
 def has_delta(expr: sp.Basic) -> bool:
+    """True when ``expr`` still holds a Kronecker delta."""
     return expr.has(sp.KroneckerDelta)
 
 

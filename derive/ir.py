@@ -26,6 +26,7 @@ class Node:
     pos: Pos
 
     def children(self) -> tuple[Node, ...]:
+        """The operand nodes, in order (empty for leaves)."""
         return ()
 
 
@@ -194,6 +195,7 @@ class Network:
         return self.equations[-1].name
 
     def of_kind(self, kind: str) -> list[Quantity]:
+        """The quantities declared as ``kind`` (``input``, ``target``, ``param``…), in order."""
         return [q for q in self.quantities.values() if q.kind == kind]
 
     @property
@@ -201,6 +203,7 @@ class Network:
         return self.of_kind("param")
 
     def equation(self, name: str) -> Equation:
+        """The equation defining ``name``."""
         return next(eq for eq in self.equations if eq.name == name)
 
     def depends_on(self) -> dict[str, set[str]]:

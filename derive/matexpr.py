@@ -110,6 +110,7 @@ class SumAll(sp.Expr):
     arg = property(lambda self: self.args[0])
 
     def elementwise(self) -> sp.Expr:
+        """The sum written over the entries of its argument."""
         r, c = self.arg.shape
         i, j = new_index(r), new_index(c)
         body = self.arg._entry(i, j)

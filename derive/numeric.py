@@ -44,6 +44,7 @@ class Functions:
         self.generic = generic or {}
 
     def apply(self, func, params: tuple, x):
+        """``func(x, *params)`` entry by entry: a rule's kernel, a generic binding, or exact."""
         if self.exact:
             return _vectorize(lambda z: func(z, *params), x)
         if isinstance(func, type) and issubclass(func, GenericFunction):
@@ -56,6 +57,7 @@ class Functions:
         return rule.np_impl(x, *[float(p) for p in params])
 
     def softmax(self, x, axis: int):
+        """Softmax of ``x`` along ``axis`` (stable numerically, exact SymPy otherwise)."""
         if not self.exact:
             return np_softmax(x, axis=axis)
         e = _vectorize(sp.exp, x)

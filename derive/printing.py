@@ -69,12 +69,15 @@ class _Forms:
     minus = " − "
 
     def name(self, name: str) -> str:
+        """How a quantity's name prints (``delta_u`` → ``δu``, ``\\delta_{u}``)."""
         raise NotImplementedError
 
     def transpose(self, inner: str) -> str:
+        """The transpose of an already printed operand."""
         raise NotImplementedError
 
     def paren(self, e) -> str:
+        """``e`` printed, in parentheses if it is compound or negative."""
         s = self._print(e)
         return (
             f"({s})"
@@ -95,6 +98,7 @@ class _Forms:
         return self.scaled(coeff, body, len(mats) > 1)
 
     def scaled(self, coeff, body: str, compound: bool) -> str:
+        """``body`` times a scalar coefficient, as a reader writes it (``-x``, ``2 x``, ``x/B``)."""
         if coeff == 1:
             return body
         if coeff == -1:
@@ -107,9 +111,11 @@ class _Forms:
         return out if den == 1 else self.fraction(out, self.paren(den))
 
     def fraction(self, num: str, den: str) -> str:
+        """``num`` over ``den``."""
         return f"{num}/{den}"
 
     def coefficient(self, c) -> str:
+        """A scalar coefficient, parenthesised if it is a sum."""
         s = self._print(c)
         return f"({s})" if isinstance(c, sp.Add) else s
 
@@ -149,6 +155,7 @@ class _Forms:
         return super()._print_Function(e)
 
     def call(self, e, arg: str) -> str:
+        """A registered or generic function applied to ``arg`` (with its params)."""
         rule, func, params = _function_parts(e)
         name = self.function_name(rule, func)
         extra = "".join(", " + self._print(p) for p in params)
@@ -176,6 +183,7 @@ class TextPrinter(_Forms, StrPrinter):
         return self.paren(e.base) + sup
 
     def function_name(self, rule, func) -> str:
+        """The Unicode name of a function (``σ``; ``f'`` for generic derivatives)."""
         return rule.text if rule else func.__name__
 
     def _print_Softmax(self, e):
@@ -221,6 +229,7 @@ class LatexFormPrinter(_Forms, LatexPrinter):
         return f"{self.paren(e.base)}^{{{self._print(e.exp)}}}"
 
     def function_name(self, rule, func) -> str:
+        """The LaTeX name of a function (``\\sigma``; ``f'`` for generic derivatives)."""
         if rule:
             return rule.latex
         base, order = generic_base(func)
@@ -285,6 +294,7 @@ class NumpyFormPrinter(NumPyPrinter):
         return "np." + fqn[len("numpy.") :] if fqn.startswith("numpy.") else fqn
 
     def paren(self, e) -> str:
+        """``e`` printed, in parentheses unless it is atomic in NumPy code."""
         s = self._print(e)
         simple = isinstance(
             e, (sp.MatrixSymbol, sp.Symbol, sp.Integer, Map, Softmax, sp.Indexed)
@@ -399,6 +409,7 @@ class NumpyFormPrinter(NumPyPrinter):
         return super()._print_Function(e)
 
     def call(self, e, arg: str) -> str:
+        """A function applied to ``arg`` (atomic): the rule's template, or ``f_prime(arg)``."""
         rule, func, params = _function_parts(e)
         if rule:
             return rule.numpy.format(arg, *[self._print(p) for p in params])
@@ -437,10 +448,12 @@ def as_coeff(e):
 
 
 def text(e) -> str:
+    """``e`` as Unicode math (``xᵀ δu``)."""
     return TextPrinter().doprint(e)
 
 
 def latex(e) -> str:
+    """``e`` as LaTeX."""
     return LatexFormPrinter().doprint(e)
 
 
@@ -472,15 +485,18 @@ def _needs_broadcast(e) -> bool:
 
 
 def fmt_dims(shape: tuple) -> str:
+    """A shape as ``[B×n]`` (``[scalar]`` for ``()``)."""
     return "[" + "×".join(str(d) for d in shape) + "]" if shape else "[scalar]"
 
 
 def step_text(step) -> str:
+    """``∂L/∂W = xᵀ δu`` or ``δu = δh ⊙ relu'(u)``: a step in Unicode."""
     lhs = f"∂{step_loss(step)}/∂{step.name}" if step.kind == "gradient" else f"δ{step.name}"
     return f"{lhs} = {text(step.matrix)}"
 
 
 def step_latex(step) -> str:
+    """A step in LaTeX, with ``\\frac{\\partial L}{\\partial W}`` for gradients."""
     name = LatexFormPrinter().name(step.name)
     if step.kind == "gradient":
         lhs = rf"\frac{{\partial {LatexFormPrinter().name(step_loss(step))}}}{{\partial {name}}}"
@@ -490,6 +506,7 @@ def step_latex(step) -> str:
 
 
 def step_loss(step) -> str:
+    """The name of the loss a step differentiates (``L`` by default)."""
     return getattr(step, "loss", "L")
 
 

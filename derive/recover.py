@@ -104,14 +104,17 @@ def _flat(cls, args):
 
 
 def matmul(*args):
+    """The matrix product of ``args``, flattened and without trivial factors."""
     return _flat(sp.MatMul, args)
 
 
 def hadamard(*args):
+    """The Hadamard product of ``args``, flattened."""
     return _flat(sp.HadamardProduct, args)
 
 
 def matadd(*args):
+    """The sum of ``args``, flattened."""
     return _flat(sp.MatAdd, args)
 
 

@@ -161,6 +161,7 @@ class Simplifier:
         return used
 
     def inline(self, terms: list[Term], name: str) -> list[Term]:
+        """``terms`` with the local delta ``name`` replaced by its value."""
         step = self.done[name]
         value = sp.Add(*[t.factor for t in step.terms])
         symbols = [i for i in step.indices if isinstance(i, sp.Symbol)]
@@ -181,6 +182,7 @@ class Simplifier:
 
     # -- tidying ----------------------------------------------------------------
     def tidy(self, terms: list[Term]) -> list[Term]:
+        """``terms`` merged and simplified factor by factor (cheapest form kept)."""
         terms = [self.onehot_sums(t) for t in terms]
         plain = [t for t in terms if not t.summed]
         summed = [t for t in terms if t.summed]

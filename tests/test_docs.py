@@ -1,0 +1,52 @@
+"""Every public function, class and method of derive and codegen has a docstring.
+
+Checked on the imported objects with :func:`inspect.getdoc`, so a method that
+overrides a documented one (a printer's ``_print_X``, a ``children``) inherits
+its base's docstring.  Private names (``_x``) and properties are exempt.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from pathlib import Path
+
+ROOT = Path(__file__).parent.parent
+
+
+def module_names() -> list[str]:
+    names = []
+    for package in ("derive", "codegen"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            if "templates" in parts or parts[-1] == "__main__":
+                continue
+            names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return names
+
+
+def undocumented() -> list[str]:
+    missing = []
+    for name in module_names():
+        module = importlib.import_module(name)
+        if not inspect.getdoc(module):
+            missing.append(name)
+        for attr, obj in vars(module).items():
+            if attr.startswith("_") or getattr(obj, "__module__", None) != name:
+                continue
+            if not (inspect.isfunction(obj) or inspect.isclass(obj)):
+                continue
+            if not inspect.getdoc(obj):
+                missing.append(f"{name}.{attr}")
+            if inspect.isclass(obj):
+                for meth, value in vars(obj).items():
+                    if meth.startswith("_") or not inspect.isfunction(value):
+                        continue
+                    if not inspect.getdoc(getattr(obj, meth)):
+                        missing.append(f"{name}.{attr}.{meth}")
+    return missing
+
+
+def test_every_public_function_and_class_has_a_docstring():
+    missing = undocumented()
+    assert not missing, f"{len(missing)} without a docstring: " + ", ".join(missing)
