@@ -14,7 +14,17 @@ from __future__ import annotations
 
 import sympy as sp
 
-from derive.forms import Broadcast, Map, Softmax, SumAxis, Vector, as_coeff, np_rank, rule_of, scale
+from derive.forms import (
+    Broadcast,
+    Map,
+    Softmax,
+    SumAxis,
+    Vector,
+    as_coeff,
+    np_rank,
+    rule_for,
+    scale,
+)
 
 from .printer import CodePrinter, LogSoftmax
 
@@ -117,7 +127,7 @@ class Emitter:
             return self._emit(f"np.power({base}, {self.scalar(e.exp)}, out={buf})")
         if isinstance(e, Map):
             arg = self.value(e.arg)
-            rule = rule_of(e.func_class)
+            rule = rule_for(e.func_class)
             params = "".join(", " + self.printer.doprint(p) for p in e.params)
             return self._emit(f"{rule.name}({arg}{params}, out={out or self.buffer(e)})")
         if isinstance(e, Softmax):
@@ -224,6 +234,7 @@ class Emitter:
                 continue
             op = "subtract" if negative else "add"
             acc = self._emit(f"np.{op}({acc}, {code}, out={buf})")
+        assert acc is not None  # a MatAdd has terms
         return acc
 
 

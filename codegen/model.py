@@ -220,11 +220,12 @@ def context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
                 if isinstance(dim, sp.Symbol) and str(dim) not in dim_sources:
                     dim_sources[str(dim)] = (q.kind, q.name, axis)
     onehot = [(q.name, q.onehot_axis) for q in net.of_kind("target") if q.onehot_axis is not None]
+    predicted = net.equation(prediction).expr
     binary = (
         not onehot
-        and isinstance(net.equation(prediction).expr, ir.Call)
-        and net.equation(prediction).expr.fn in RULES
-        and RULES[net.equation(prediction).expr.fn].probability
+        and isinstance(predicted, ir.Call)
+        and predicted.fn in RULES
+        and RULES[predicted.fn].probability
     )
     fwd_used = _symbols(stable.values())
     pred_used = _symbols(stable[x.name] for x in predict)
@@ -249,7 +250,7 @@ def context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
             and str(arg.name) not in _symbols(later[n + 1 :])
             and str(arg.name) in emitter.buffers
         )
-        emitter.assign(eq.name, form, into=str(arg.name) if in_place else None)
+        emitter.assign(eq.name, form, into=str(arg.name) if in_place and arg is not None else None)
     for s in d.steps:
         scaled = _times_lr(s.matrix)
         note = ", times lr" if scaled != s.matrix else ""

@@ -18,7 +18,16 @@ from __future__ import annotations
 import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixExpr
 
-from derive.forms import RULES, Broadcast, Map, NumpyFormPrinter, Softmax, np_rank, rule_of
+from derive.forms import (
+    RULES,
+    Broadcast,
+    Map,
+    NumpyFormPrinter,
+    Softmax,
+    np_rank,
+    rule_for,
+    rule_of,
+)
 
 
 class LogSoftmax(MatrixExpr):
@@ -117,9 +126,9 @@ def kernel_names(forms) -> set[str]:
     for form in forms:
         for node in sp.preorder_traversal(form):
             if isinstance(node, Map):
-                names.add(rule_of(node.func_class).name)
-            elif isinstance(node, sp.Function) and rule_of(node.func):
-                names.add(rule_of(node.func).name)
+                names.add(rule_for(node.func_class).name)
+            elif isinstance(node, sp.Function) and (rule := rule_of(node.func)):
+                names.add(rule.name)
             elif isinstance(node, Softmax):
                 names.add("softmax")
             elif isinstance(node, LogSoftmax):

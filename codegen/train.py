@@ -38,6 +38,7 @@ def module_for(spec: str, dtype: str = "float64", bind: dict | None = None) -> M
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(source)
     spec_obj = importlib.util.spec_from_file_location(Path(path).stem, path)
+    assert spec_obj is not None and spec_obj.loader is not None  # a .py path always has both
     module = importlib.util.module_from_spec(spec_obj)
     spec_obj.loader.exec_module(module)
     os.unlink(path)
@@ -74,7 +75,7 @@ def bind(mod: ModuleType, net, ds: datasets.Dataset, spec: str) -> tuple[dict, d
         t = ds.targets.reshape(len(ds.targets), -1)
     x = ds.features
     data = {x_name: x if x_axis == 0 else x.T, t_name: t if t_axis == 0 else t.T}
-    dims = {}
+    dims: dict[str, int] = {}
     for name, arr in data.items():
         shape = mod.INPUTS.get(name) or mod.TARGETS[name]
         for dim, size in zip(shape, arr.shape, strict=True):

@@ -156,8 +156,8 @@ def cmd_verify(args) -> int:
     else:
         for r in results:
             print(_verdict_text(r))
-    for exc in errors:  # statements that could not be read: bad input, after the others
-        print(exc, file=sys.stderr)
+    for error in errors:  # statements that could not be read: bad input, after the others
+        print(error, file=sys.stderr)
     if errors:
         return 2
     return 0 if all(r.verdict == "correct" for r in results) else 1

@@ -155,7 +155,7 @@ def distribute(expr: sp.Expr, needs=has_delta) -> list[Term]:
             out = [Term(a.factor * b.factor, a.summed + b.summed) for a in out for b in parts]
         return out
     if isinstance(expr, sp.Sum):
-        body, renamed = expr.function, ()
+        body, renamed = expr.function, tuple[sp.Symbol, ...]()
         for k, _, _ in expr.limits:
             fresh = new_index(dim_of(k), "k")
             body, renamed = body.xreplace({k: fresh}), renamed + (fresh,)
@@ -235,7 +235,7 @@ def flatten(terms: list[Term]) -> list[Term]:
 def canonical_bound(expr: sp.Basic, depth: int = 0) -> sp.Basic:
     """Rename the bound variables of inner Sums and softmaxes by depth and extent."""
     if isinstance(expr, sp.Sum):
-        body, limits = expr.function, []
+        body, limits = expr.function, list[tuple]()
         for n, (k, lo, hi) in enumerate(expr.limits):
             c = sp.Symbol(f"_b{depth}_{n}_{dim_of(k)}", integer=True)
             body, limits = body.xreplace({k: c}), [*limits, (c, lo, hi)]

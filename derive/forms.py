@@ -46,7 +46,7 @@ from .printing import (
     text,
 )
 from .recover import scale
-from .rules import RULES, SOFTMAX, Rule, activations, rule_of
+from .rules import RULES, SOFTMAX, Rule, activations, rule_for, rule_of
 
 __all__ = [
     "Broadcast",
@@ -73,5 +73,6 @@ __all__ = [
     "SOFTMAX",
     "Rule",
     "activations",
+    "rule_for",
     "rule_of",
 ]

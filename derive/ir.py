@@ -262,7 +262,7 @@ def name_arguments(net: Network) -> Network:
         elif isinstance(node, Binary) and node.op in "*/":
             # a product's derivative holds the other factor: keep products and
             # function values that appear in one by name, not recomputed
-            kids = {}
+            kids: dict[str, Any] = {}
             for f in ("a", "b"):
                 original = getattr(node, f)
                 kid = visit(original, owner)
@@ -299,7 +299,7 @@ def bind(net: Network, mapping: dict[str, str]) -> Network:
     """The network with generic functions replaced by registered ones (``f=tanh``)."""
 
     def visit(node: Node) -> Node:
-        kids = {
+        kids: dict[str, Any] = {
             f: visit(getattr(node, f))
             for f in ("a", "b", "base", "arg")
             if isinstance(getattr(node, f, None), Node)

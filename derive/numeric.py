@@ -24,7 +24,7 @@ import sympy as sp
 from . import ir
 from .indices import as_expr
 from .matexpr import Broadcast, Map, Softmax, SumAll, SumAxis, Vector
-from .rules import RULES, GenericFunction, generic_base, np_softmax, rule_of
+from .rules import RULES, GenericFunction, generic_base, np_softmax, rule_for
 
 # Smooth stand-ins for generic functions in numeric checks; each layer gets a
 # different one so a derivative taken with the wrong function shows up.
@@ -53,8 +53,7 @@ class Functions:
             if key not in self.generic:
                 raise KeyError(f"no binding for the generic function {key}")
             return self.generic[key](x)
-        rule = rule_of(func)
-        return rule.np_impl(x, *[float(p) for p in params])
+        return rule_for(func).kernel(x, *[float(p) for p in params])
 
     def softmax(self, x, axis: int):
         """Softmax of ``x`` along ``axis`` (stable numerically, exact SymPy otherwise)."""

@@ -16,6 +16,8 @@ a result to the shape of the array it is assigned to.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.numpy import NumPyPrinter
@@ -67,6 +69,9 @@ class _Forms:
     hadamard = " ⊙ "
     divide = " ⊘ "
     minus = " − "
+    # provided by the SymPy printer and the format class this mixes into
+    _print: Callable[..., str]
+    function_name: Callable[..., str]
 
     def name(self, name: str) -> str:
         """How a quantity's name prints (``delta_u`` → ``δu``, ``\\delta_{u}``)."""

@@ -343,6 +343,14 @@ def rule_of(func: type) -> Rule | None:
     return None
 
 
+def rule_for(func: type) -> Rule:
+    """The registry entry of a SymPy function class that must have one."""
+    rule = rule_of(func)
+    if rule is None:
+        raise KeyError(f"no rule for the function {func}")
+    return rule
+
+
 def activations() -> list[str]:
     """Names of the element-wise functions a spec may call."""
     return [name for name, rule in RULES.items() if not rule.internal]
