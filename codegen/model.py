@@ -9,6 +9,7 @@ written as strings here; every expression comes from a matrix form.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import sympy as sp
 
@@ -37,11 +38,14 @@ class Line:
     comment: str
 
 
+InitKind = Literal["zeros", "he", "glorot"]
+
+
 @dataclass
 class Init:
     name: str
     shape: list[str]
-    kind: str  # zeros | he | glorot
+    kind: InitKind
     fan_in: str = "1"
     fan_out: str = "1"
 
@@ -91,7 +95,8 @@ def _init_rules(net: ir.Network) -> list[Init]:
         if len(p.shape) == 1 or 1 in p.shape:
             out.append(Init(p.name, shape, "zeros"))
             continue
-        kind, fan_in, fan_out = "glorot", shape[0], shape[1]
+        kind: InitKind = "glorot"
+        fan_in, fan_out = shape[0], shape[1]
         for eq in net.equations:
             for node in ir.walk(eq.expr):
                 if not isinstance(node, ir.MatMul):

@@ -12,11 +12,13 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 import sympy as sp
 
 Shape = tuple[sp.Expr, ...]
+QuantityKind = Literal["input", "target", "param", "intermediate"]
+"""What a declared or defined name is: data in, data to match, learned, or computed."""
 Pos = tuple[int, int]  # 1-based line and column
 
 
@@ -148,7 +150,7 @@ def walk(node: Node):
 @dataclass
 class Quantity:
     name: str
-    kind: str  # input | target | param | intermediate
+    kind: QuantityKind
     shape: Shape
     pos: Pos
     onehot_axis: int | None = None  # targets only: the axis along which entries sum to 1
@@ -194,7 +196,7 @@ class Network:
     def loss(self) -> str:
         return self.equations[-1].name
 
-    def of_kind(self, kind: str) -> list[Quantity]:
+    def of_kind(self, kind: QuantityKind) -> list[Quantity]:
         """The quantities declared as ``kind`` (``input``, ``target``, ``param``…), in order."""
         return [q for q in self.quantities.values() if q.kind == kind]
 
