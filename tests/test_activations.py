@@ -100,6 +100,10 @@ def test_grad_check_proves_the_network(act, tmp_path, capsys):
         "silu'(z) = sigmoid(z) * (1 + z * (1 - sigmoid(z)))",
         "elu'(z) = elu(z) - relu(z) + 1",
         "softsign'(z) = (softsign(z) / z)**2",
+        # the notation reader takes each rule's names and aliases from the table
+        "\\text{SiLU}'(z) = \\sigma(z) (1 + z (1 - \\sigma(z)))",
+        "swish'(z) = σ(z) + z σ(z)(1 − σ(z))",
+        "\\operatorname{softsign}'(z) = (\\operatorname{softsign}(z)/z)^2",
     ],
 )
 def test_verify_proves_the_derivative_identity(identity, capsys):
