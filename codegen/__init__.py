@@ -9,11 +9,9 @@ reverse.
 
 from __future__ import annotations
 
-import os
-import tempfile
+import ast
+import math
 from pathlib import Path
-
-import jinja2
 
 import derive
 from derive import derive as derive_network
@@ -21,40 +19,37 @@ from derive import ir
 from derive.errors import SpecError
 from derive.forms import RULES, activations
 
+from . import names, output
+from .environment import ENV
 from .model import context
+from .names import check_names
+from .text import number
 
-__all__ = ["generate", "parse_bindings", "write_atomic"]
+__all__ = ["const_values", "generate", "parse_bindings", "parse_consts", "write_atomic"]
 
-_ENV = jinja2.Environment(
-    loader=jinja2.PackageLoader("codegen", "templates"),
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-    autoescape=False,  # noqa: S701 - renders Python source, not HTML
-)
 DTYPES = ("float32", "float64")
 
-
-def _pytuple(items) -> str:
-    """A tuple of strings as ruff formats it: ("a", "b") and ("a",)."""
-    inner = ", ".join(f'"{x}"' for x in items)
-    return f"({inner},)" if len(items) == 1 else f"({inner})"
+_ENV = ENV  # the name this module used before the environment had a module
 
 
-_ENV.filters["pytuple"] = _pytuple
-_ENV.filters["pykey"] = lambda names: (
-    f"({names[0]},)" if len(names) == 1 else f"({', '.join(names)})"
-)
+def generate(
+    source,
+    dtype: str = "float64",
+    bind: dict[str, str] | None = None,
+    consts: dict[str, float] | None = None,
+) -> str:
+    """The source of a training module for a spec (path, bundled name or text).
 
-
-def generate(source, dtype: str = "float64", bind: dict[str, str] | None = None) -> str:
-    """The source of a training module for a spec (path, bundled name or text)."""
+    ``bind`` binds generic functions (``{"f": "tanh"}``); ``consts`` gives
+    const values (``--const lam=0.01``), which become the module's defaults.
+    The source is checked with :func:`ast.parse` before it is returned.
+    """
     if dtype not in DTYPES:
         raise SpecError(
             f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}", "<options>", 1, 1
         )
     net = derive.load_network(source)
+    check_names(net)
     bind = dict(bind or {})
     for name, fn in bind.items():
         if name not in net.funcs:
@@ -84,13 +79,70 @@ def generate(source, dtype: str = "float64", bind: dict[str, str] | None = None)
             line,
             col,
         )
+    values = const_values(net, consts)
     spec_text = net.source
     net = ir.bind(net, bind)
     d = derive_network(net)
+    check_names(d.network)  # and the names the derivation gave to hoisted values
     header = spec_text
     if bind:
         header += "\n# bound: " + ", ".join(f"{k}={v}" for k, v in bind.items())
-    return _ENV.get_template("module.py.j2").render(**context(d, dtype, header, net.name))
+    if consts:
+        header += "\n# consts: " + ", ".join(f"{k}={number(v)}" for k, v in consts.items())
+    ctx = context(d, dtype, header, net.name)
+    ctx["consts"] = list(values.items())
+    code = ENV.get_template("module.py.j2").render(**ctx)
+    try:
+        ast.parse(code)
+    except SyntaxError as exc:  # our bug, never the user's: nothing may run it
+        raise RuntimeError(f"generated code does not parse: {exc}") from None
+    return code
+
+
+def const_values(net: ir.Network, given: dict[str, float] | None) -> dict[str, float | None]:
+    """Every const's value: given (``--const``), else the spec's default (None: none)."""
+    given = dict(given or {})
+    value: float | None
+    for name, value in given.items():
+        if name not in net.consts:
+            raise SpecError(
+                f"--const {name}: the spec declares no const {name!r} "
+                f"(it declares: {', '.join(net.consts) or 'none'})",
+                "<options>",
+                1,
+                1,
+            )
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise SpecError(f"--const {name}: expected a finite number, got {value!r}", "<options>")
+    out: dict[str, float | None] = {}
+    for name, default in net.consts.items():
+        value = given.get(name, default)
+        if value is not None and not math.isfinite(float(value)):
+            line, col = names.position(net, name)
+            raise SpecError(
+                f"const {name} = {value}: expected a finite number", net.file, line, col
+            )
+        out[name] = None if value is None else float(value)
+    return out
+
+
+def parse_consts(items: list[str]) -> dict[str, float]:
+    """``--const NAME=VALUE`` options: finite numbers by name."""
+    out = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        try:
+            value = float(text)
+        except ValueError:
+            value = None
+        if not sep or not name.isidentifier() or value is None:
+            raise SpecError(
+                f"--const expects NAME=NUMBER (e.g. lam=0.01), got {item!r}", "<options>", 1, 1
+            )
+        if not math.isfinite(value):
+            raise SpecError(f"--const {name}: expected a finite number, got {text!r}", "<options>")
+        out[name] = value
+    return out
 
 
 def parse_bindings(items: list[str]) -> dict[str, str]:
@@ -107,13 +159,5 @@ def parse_bindings(items: list[str]) -> dict[str, str]:
 
 
 def write_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``text`` to ``path`` atomically (see :mod:`codegen.output` for the rules)."""
+    output.write_atomic(path, text)

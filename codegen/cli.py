@@ -11,13 +11,27 @@ import sys
 
 from derive.cli import read_stdin
 
-from . import DTYPES, generate, parse_bindings, write_atomic
+from . import DTYPES, generate, parse_bindings, parse_consts, write_atomic
+
+
+def _const_option(p) -> None:
+    p.add_argument(
+        "--const",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="the value of a const (required for a const without a default; repeatable)",
+    )
 
 
 def run_gen(args) -> int:
     """``derive gen SPEC``: write the generated module (``-`` reads the spec from stdin)."""
-    spec = read_stdin() if args.spec == "-" else args.spec
-    source = generate(spec, dtype=args.dtype, bind=parse_bindings(args.bind))
+    source = generate(
+        read_stdin() if args.spec == "-" else args.spec,
+        dtype=args.dtype,
+        bind=parse_bindings(args.bind),
+        consts=parse_consts(args.const),
+    )
     if args.output in (None, "-"):
         sys.stdout.write(source)
     else:
@@ -59,6 +73,7 @@ def register(subparsers) -> None:
         p.add_argument("--dtype", choices=DTYPES, default="float64")
         p.add_argument("--bind", action="append", default=[], metavar="NAME=FUNCTION")
         p.add_argument("--seed", type=int, default=0)
+        _const_option(p)
         common.append(p)
     train, test = common
     train.add_argument("--epochs", type=int, default=50)
@@ -100,4 +115,5 @@ def _register_gen(subparsers) -> None:
         metavar="NAME=FUNCTION",
         help="bind a generic function, e.g. --bind f=tanh (repeatable)",
     )
+    _const_option(g)
     g.set_defaults(handler=run_gen)

@@ -19,9 +19,9 @@ traceback.
 from __future__ import annotations
 
 import csv
-import gzip
 import math
 import struct
+import zipfile
 import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -54,6 +54,9 @@ MNIST_FILES = {
 CSV_TARGET_NAMES = ("target", "label", "y", "class")
 NPZ_FEATURE_KEYS = ("features", "x", "X")
 NPZ_TARGET_KEYS = ("targets", "y", "t", "T")
+MAX_CLASSES = 10_000  # the largest class count a label may imply
+MAX_ARRAY_BYTES = 2**30  # the largest array a data or weights file may declare (1 GiB)
+CSV_LABEL_NAMES = ("label", "class")  # columns that must hold class labels
 
 
 @dataclass(eq=False)
@@ -186,8 +189,16 @@ def load_mnist(directory: str, part: str) -> Dataset:
         )
     features = images.reshape(images.shape[0], -1).astype(np.float64) / 255.0
     targets = labels.astype(np.int64)
-    n_classes = max(MNIST_CLASSES, int(targets.max(initial=-1)) + 1)
-    return Dataset(f"mnist:{directory}", features, targets, n_classes)
+    outside = np.flatnonzero(targets >= MNIST_CLASSES)
+    if outside.size:
+        i = int(outside[0])
+        raise SpecError(
+            f"{labels_path.name}: label {targets[i]} at index {i} is not a digit 0..9",
+            str(labels_path),
+            1,
+            1,
+        )
+    return Dataset(f"mnist:{directory}", features, targets, MNIST_CLASSES)
 
 
 def idx_candidates(name: str) -> list[str]:
@@ -211,39 +222,82 @@ def find_idx_file(directory: Path, name: str) -> Path:
     )
 
 
+class _Reader:
+    """The bytes of a file, gunzipped on the fly when it is gzip data (whatever its name).
+
+    ``read(n)`` never decompresses more than it returns (plus one byte to see
+    whether more follows), so a file is checked header first and a
+    decompression bomb costs no more memory than its header declares.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            self.raw = path.open("rb")
+        except OSError as exc:
+            raise SpecError(
+                f"cannot read {path.name}: {exc.strerror or exc}", str(path), 1, 1
+            ) from None
+        self.gzip = self.raw.read(2) == b"\x1f\x8b"
+        self.raw.seek(0)
+        self.inflate = zlib.decompressobj(wbits=31) if self.gzip else None
+
+    def read(self, n: int) -> bytes:
+        try:
+            if not self.gzip:
+                return self.raw.read(n)
+            assert self.inflate is not None  # made with self.gzip
+            out, have = [], 0
+            while have < n and not self.inflate.eof:
+                chunk = self.inflate.unconsumed_tail or self.raw.read(1 << 16)
+                if not chunk:
+                    raise EOFError("the compressed stream ends early")
+                part = self.inflate.decompress(chunk, n - have)
+                out.append(part)
+                have += len(part)
+            return b"".join(out)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise SpecError(
+                f"{self.path.name} is not a valid gzip file ({exc}); download it again",
+                str(self.path),
+                1,
+                1,
+            ) from None
+
+    def close(self) -> None:
+        self.raw.close()
+
+
 def read_bytes(path: Path) -> bytes:
     """The file's bytes, gunzipped when it is gzip data (whatever its name)."""
+    reader = _Reader(path)
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise SpecError(
-            f"cannot read {path.name}: {exc.strerror or exc}", str(path), 1, 1
-        ) from None
-    if raw[:2] != b"\x1f\x8b":
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise SpecError(
-            f"{path.name} is not a valid gzip file ({exc}); download it again",
-            str(path),
-            1,
-            1,
-        ) from None
+        return reader.read(MAX_ARRAY_BYTES + 1)
+    finally:
+        reader.close()
 
 
 def read_idx(path: Path, magic: int, kind: str) -> np.ndarray:
-    """The array in an IDX file of unsigned bytes, after checking its header and length."""
-    data = read_bytes(path)
+    """The array in an IDX file of unsigned bytes: its header is read and checked first,
+    then exactly the bytes it declares (at most :data:`MAX_ARRAY_BYTES`)."""
+    reader = _Reader(path)
+    try:
+        return _read_idx(reader, path, magic, kind)
+    finally:
+        reader.close()
+
+
+def _read_idx(reader: _Reader, path: Path, magic: int, kind: str) -> np.ndarray:
     file = str(path)
-    if len(data) < 4:
+    start = reader.read(4)
+    if len(start) < 4:
         raise SpecError(
-            f"{path.name} is truncated: {len(data)} bytes, too short for an IDX header",
+            f"{path.name} is truncated: {len(start)} bytes, too short for an IDX header",
             file,
             1,
             1,
         )
-    (found,) = struct.unpack(">I", data[:4])
+    (found,) = struct.unpack(">I", start)
     if found != magic:
         other = {IMAGES_MAGIC: "an image file", LABELS_MAGIC: "a label file"}.get(found)
         hint = f" (it looks like {other})" if other else " (not an MNIST IDX file)"
@@ -256,26 +310,39 @@ def read_idx(path: Path, magic: int, kind: str) -> np.ndarray:
         )
     ndim = magic & 0xFF
     header = 4 + 4 * ndim
-    if len(data) < header:
+    rest = reader.read(4 * ndim)
+    if len(rest) < 4 * ndim:
         raise SpecError(
-            f"{path.name} is truncated: {len(data)} bytes, but its header alone needs {header}",
+            f"{path.name} is truncated: {4 + len(rest)} bytes, but its header alone needs {header}",
             file,
             1,
             1,
         )
-    dims = struct.unpack(f">{ndim}I", data[4:header])
-    expected = header + math.prod(dims)
-    if len(data) != expected:
-        what = "truncated" if len(data) < expected else "too long"
-        shape = " x ".join(str(d) for d in dims)
+    dims = struct.unpack(f">{ndim}I", rest)
+    size = math.prod(dims)
+    shape = " x ".join(str(d) for d in dims)
+    if dims[0] == 0:
+        raise SpecError(f"{path.name} holds no {kind}s (its header says {shape})", file, 1, 1)
+    if size > MAX_ARRAY_BYTES:
+        raise SpecError(
+            f"{path.name} declares {shape} = {size:,} bytes of data, over the limit of "
+            f"{MAX_ARRAY_BYTES:,}",
+            file,
+            1,
+            1,
+        )
+    body = reader.read(size + 1)
+    if len(body) != size:
+        what = "truncated" if len(body) < size else "too long"
+        have = f"{header + len(body)} bytes" if len(body) <= size else "more"
         raise SpecError(
             f"{path.name} is {what}: its header promises {shape} bytes of data "
-            f"({expected} bytes in all) but the file has {len(data)} bytes",
+            f"({header + size} bytes in all) but the file has {have}",
             file,
             1,
             1,
         )
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
+    return np.frombuffer(body, dtype=np.uint8).reshape(dims)
 
 
 # ---------------------------------------------------------------------------
@@ -285,11 +352,7 @@ def read_idx(path: Path, magic: int, kind: str) -> np.ndarray:
 def load_npz(source: str) -> Dataset:
     """Arrays ``features`` and ``targets`` (or ``x``/``X`` and ``y``/``t``/``T``)."""
     path = existing_file(source)
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, EOFError) as exc:
-        raise SpecError(f"cannot read {path.name} as a .npz archive: {exc}", source, 1, 1) from None
+    arrays = read_npz(source)
     features = pick_array(arrays, NPZ_FEATURE_KEYS, "features", source)
     targets = pick_array(arrays, NPZ_TARGET_KEYS, "targets", source)
     features = as_feature_matrix(features, source)
@@ -302,6 +365,73 @@ def load_npz(source: str) -> Dataset:
             1,
         )
     return Dataset(path.stem, features, targets, n_classes)
+
+
+def read_npz(source: str) -> dict[str, np.ndarray]:
+    """Every array of a ``.npz`` archive, each checked header first.
+
+    The zip directory and each member's ``.npy`` header are read before any
+    data: an array larger than :data:`MAX_ARRAY_BYTES`, a size the member
+    cannot hold, object arrays (pickles), a ``.npy`` file under a ``.npz``
+    name and a truncated archive are refused; decompression stops at the size
+    the member declares.
+    """
+    path = existing_file(source)
+    try:
+        with path.open("rb") as f:
+            start = f.read(6)
+        if start == b"\x93NUMPY":
+            raise SpecError(
+                f"{path.name} is a single .npy array, not a .npz archive; save the arrays with "
+                "numpy.savez(path, features=..., targets=...)",
+                source,
+                1,
+                1,
+            )
+        with zipfile.ZipFile(path) as archive:
+            arrays = {}
+            for info in archive.infolist():
+                name = info.filename.removesuffix(".npy")
+                if info.file_size > MAX_ARRAY_BYTES + 4096:
+                    raise SpecError(
+                        f"{path.name}: array {name!r} declares {info.file_size:,} bytes, over "
+                        f"the limit of {MAX_ARRAY_BYTES:,}",
+                        source,
+                        1,
+                        1,
+                    )
+                with archive.open(info) as member:
+                    arrays[name] = _read_npy(member, info.file_size, name, path.name, source)
+            return arrays
+    except SpecError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise SpecError(f"cannot read {path.name} as a .npz archive: {exc}", source, 1, 1) from None
+
+
+def _read_npy(member, declared: int, name: str, file: str, source: str) -> np.ndarray:
+    """One ``.npy`` member: header, then exactly the bytes the header declares."""
+    version = np.lib.format.read_magic(member)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(member)
+    else:
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(member)
+    if dtype.hasobject:
+        raise SpecError(f"{file}: array {name!r} holds Python objects, not numbers", source, 1, 1)
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes > min(MAX_ARRAY_BYTES, declared):
+        raise SpecError(
+            f"{file}: array {name!r} declares shape {shape} ({nbytes:,} bytes), more than "
+            f"{'its member holds' if nbytes <= MAX_ARRAY_BYTES else 'the limit'}",
+            source,
+            1,
+            1,
+        )
+    data = member.read(nbytes)
+    if len(data) != nbytes:
+        raise SpecError(f"{file}: array {name!r} is truncated", source, 1, 1)
+    array = np.frombuffer(data, dtype=dtype)
+    return array.reshape(shape, order="F" if fortran else "C")
 
 
 def existing_file(source: str) -> Path:
@@ -365,8 +495,23 @@ def npz_targets(targets: np.ndarray, source: str) -> tuple[np.ndarray, int | Non
                 1,
                 1,
             )
+        if labels.size and labels.max() >= MAX_CLASSES:
+            row = int(np.argmax(labels))
+            raise SpecError(
+                f"targets[{row}] is {labels[row]}: integer targets are class labels and must "
+                f"be below {MAX_CLASSES} (store float targets for values)",
+                source,
+                1,
+                1,
+            )
         return labels, int(labels.max(initial=-1)) + 1
     values = targets.reshape(targets.shape[0], -1).astype(np.float64)
+    bad = np.argwhere(~np.isfinite(values))
+    if bad.size:
+        row, col = (int(i) for i in bad[0])
+        raise SpecError(
+            f"targets[{row}, {col}] is {values[row, col]}, not a finite number", source, 1, 1
+        )
     return values, None
 
 
@@ -407,6 +552,8 @@ def load_csv(source: str) -> Dataset:
     )
     target = csv_target_column(header)
     features = np.delete(rows, target, axis=1)
+    if header[target].lower() in CSV_LABEL_NAMES:
+        check_csv_labels(rows[:, target], [n for n, _ in lines[1:]], header[target], source)
     targets, n_classes = csv_targets(rows[:, target])
     return Dataset(path.stem, np.ascontiguousarray(features), targets, n_classes)
 
@@ -450,10 +597,24 @@ def parse_csv_row(line: str, number: int, n_columns: int, source: str) -> list[f
     return values
 
 
+def check_csv_labels(column: np.ndarray, numbers: list[int], name: str, source: str) -> None:
+    """SpecError at the first cell of a label column that is not a class 0..MAX_CLASSES-1."""
+    bad = np.flatnonzero((column != np.round(column)) | (column < 0) | (column >= MAX_CLASSES))
+    if bad.size:
+        i = int(bad[0])
+        raise SpecError(
+            f"the {name!r} column holds class labels, whole numbers 0..{MAX_CLASSES - 1}; "
+            f"line {numbers[i]} has {column[i]:g}",
+            source,
+            numbers[i],
+            1,
+        )
+
+
 def csv_targets(column: np.ndarray) -> tuple[np.ndarray, int | None]:
-    """Whole non-negative numbers are class labels (max + 1 classes), others values."""
+    """Whole numbers 0..MAX_CLASSES-1 are class labels (max + 1 classes), others values."""
     whole = np.all(column == np.round(column))
-    if whole and column.min() >= 0 and column.max() < 2**31:
+    if whole and column.min() >= 0 and column.max() < MAX_CLASSES:
         labels = column.astype(np.int64)
         return labels, int(labels.max()) + 1
     return column.reshape(-1, 1).astype(np.float64), None

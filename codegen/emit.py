@@ -12,6 +12,8 @@ in one buffer, and transposes are views.
 
 from __future__ import annotations
 
+import re
+
 import sympy as sp
 
 from derive.forms import (
@@ -24,9 +26,12 @@ from derive.forms import (
     np_rank,
     rule_for,
     scale,
+    text,
 )
 
 from .printer import CodePrinter, LogSoftmax
+
+_OUT = re.compile(r'buf\["([^"]+)"\]\)?$')  # the buffer a call writes: its out= or result
 
 
 def np_shape(e) -> tuple:
@@ -42,17 +47,23 @@ class Emitter:
     def __init__(self, printer: CodePrinter | None = None):
         self.printer = printer or CodePrinter()
         self.lines: list[str] = []
-        self.count = 0
+        self.count = 0  # temporaries so far: _t1, _t2, ... (a spec name cannot start with _)
         self.buffers: dict[str, str] = {}  # buffer name -> NumPy shape, as code
         self.known: dict = {}  # form -> the local holding its value, for reuse
         self.log_softmax: set = set()  # LogSoftmax forms a later line needs
+        self.shared: set[str] = set()  # keys of forms a later line reads again: own buffers
 
     # -- helpers -------------------------------------------------------------------------------
     def buffer(self, e, name: str | None = None) -> str:
         """A workspace buffer shaped like ``e`` (named, or a numbered temporary)."""
         if name is None:
-            self.count += 1
-            name = f"_t{self.count}"
+            named = isinstance(e, LogSoftmax) and isinstance(e.arg, sp.MatrixSymbol)
+            name = f"_log_softmax_{e.arg.name}" if named else ""
+            if not name or name in self.buffers:
+                self.count += 1
+                name = f"_t{self.count}"
+            if _key(e) in self.shared:  # say what it holds and why it has its own buffer
+                self.lines.append(f"# {name} = {_describe(e)}, read again below")
         shape = ", ".join(self.printer.doprint(d) for d in np_shape(e))
         self.buffers[name] = f"({shape},)" if len(np_shape(e)) == 1 else f"({shape})"
         return f'buf["{name}"]'
@@ -74,6 +85,20 @@ class Emitter:
             self.lines[-1] = f"{name} = " + last[len(code) + 3 :]
         else:
             self.lines.append(f"{name} = {code}")
+
+    def _fits(self, a, whole) -> bool:
+        """``a`` may be computed in ``whole``'s buffer: compound, full shape, not read again."""
+        return _compound(a, whole) and _key(a) not in self.shared
+
+    def share(self, later, forms) -> None:
+        """Give the sub-forms of ``later`` that ``forms`` compute too their own buffers.
+
+        ``later`` is computed after ``forms`` (the loss after the backward
+        pass); a sub-form both compute, such as ``y − t``, is then computed
+        once, kept, and read again instead of being computed twice.
+        """
+        inner = {_key(n) for f in forms for n in sp.preorder_traversal(f) if _keep(n)}
+        self.shared |= {_key(n) for n in sp.preorder_traversal(later) if _keep(n)} & inner
 
     # -- values --------------------------------------------------------------------------------
     def value(self, e, out: str | None = None) -> str:
@@ -135,6 +160,9 @@ class Emitter:
             log_form = LogSoftmax(e.arg, e.axis)
             # the loss needs its log: the softmax is then the exp of the log-softmax
             if _key(log_form) in {_key(f) for f in self.log_softmax}:
+                self.lines.append(
+                    f"# (as exp(log_softmax({text(e.arg)})): the loss reads the log-softmax)"
+                )
                 logs = self.value(log_form)
                 return self._emit(f"np.exp({logs}, out={out or self.buffer(e)})")
             arg = self.value(e.arg)
@@ -151,9 +179,17 @@ class Emitter:
         raise TypeError(f"cannot emit {type(e).__name__}")
 
     def _emit(self, call: str, result: str | None = None) -> str:
-        """A call that returns its ``out``: bind it to a fresh local name."""
-        self.count += 1
-        name = f"v{self.count}"
+        """A call that returns its ``out``: bind it to the local named after that buffer.
+
+        Every value lives in a workspace buffer, and the local holding it is
+        called as the buffer is: the quantity (``z1``), its delta
+        (``delta_z1``), its gradient (``grad_W1``) or a temporary (``_t1``).
+        A value built in several calls rebinds the same name.
+        """
+        found = _OUT.search(result or call)
+        if found is None:
+            raise ValueError(f"emitted call writes no buffer: {call}")
+        name = found.group(1)
         if result is None:
             self.lines.append(f"{name} = {call}")
         else:
@@ -176,7 +212,7 @@ class Emitter:
         coeff, mats = e.as_coeff_matrices()
         if len(mats) == 1:  # c X: compute X in the result's buffer, then scale in place
             buf = out or self.buffer(e)
-            x = self.value(mats[0], out=buf if _compound(mats[0], e) else None)
+            x = self.value(mats[0], out=buf if self._fits(mats[0], e) else None)
             return self._emit(f"np.multiply({x}, {self.scalar(coeff)}, out={buf})")
         acc = self._operand(mats[0], first=True)
         for n, m in enumerate(mats[1:], start=1):
@@ -206,8 +242,8 @@ class Emitter:
         if len(num) == 1 and not den:
             return self.value(num[0], out)
         buf = out or self.buffer(e)
-        num.sort(key=lambda a: not _compound(a, e))  # run in place on a compound factor
-        acc = self.value(num[0], out=buf if _compound(num[0], e) else None) if num else "1"
+        num.sort(key=lambda a: not self._fits(a, e))  # run in place on a compound factor
+        acc = self.value(num[0], out=buf if self._fits(num[0], e) else None) if num else "1"
         for a in num[1:]:
             acc = self._emit(f"np.multiply({acc}, {self.value(a)}, out={buf})")
         for a in den:
@@ -218,7 +254,7 @@ class Emitter:
         buf = out or self.buffer(e)
         acc = None
         terms = sorted(
-            e.args, key=lambda a: (as_coeff(a)[0].could_extract_minus_sign(), not _compound(a, e))
+            e.args, key=lambda a: (as_coeff(a)[0].could_extract_minus_sign(), not self._fits(a, e))
         )
         for a in terms:
             coeff, rest = as_coeff(a)
@@ -227,7 +263,7 @@ class Emitter:
             elif coeff == -1:
                 code, negative = self.value(rest), True
             else:
-                first = acc is None and _compound(a, e)
+                first = acc is None and self._fits(a, e)
                 code, negative = self.value(a, out=buf if first else None), False
             if acc is None:
                 acc = self._emit(f"np.negative({code}, out={buf})") if negative else code
@@ -238,11 +274,25 @@ class Emitter:
         return acc
 
 
+def _describe(e) -> str:
+    """A form as its comment shows it."""
+    if isinstance(e, LogSoftmax):
+        return f"log_softmax({text(e.arg)})"
+    return text(e)
+
+
 def _compound(a, whole) -> bool:
     """Computed (not a named array or view) and of the full shape: a buffer can hold it."""
     if isinstance(a, (sp.MatrixSymbol, Vector, sp.Transpose, Broadcast, sp.OneMatrix)):
         return False
     return isinstance(a, sp.MatrixExpr) and np_shape(a) == np_shape(whole)
+
+
+def _keep(n) -> bool:
+    """A computed matrix value worth keeping for a later line."""
+    return isinstance(n, (sp.MatAdd, sp.HadamardProduct, LogSoftmax)) and not n.atoms(sp.Symbol) & {
+        sp.Symbol("lr")
+    }
 
 
 __all__ = ["Emitter", "np_shape", "scale_terms"]

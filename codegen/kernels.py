@@ -27,13 +27,17 @@ def log_softmax(z, axis=-1, out=None):
     return shifted
 
 
+KERNELS: dict[str, Callable[..., np.ndarray]] = {
+    **{name: rule.kernel for name, rule in RULES.items()},
+    SOFTMAX.name: SOFTMAX.kernel,
+    "log_softmax": log_softmax,
+}
+"""Every kernel a generated module may embed, by the name it calls: read off the rules."""
+
+
 def kernel(name: str) -> Callable[..., np.ndarray]:
     """The kernel generated code calls ``name``: a rule's kernel, softmax's or ``log_softmax``."""
-    if name == SOFTMAX.name:
-        return SOFTMAX.kernel
-    if name == "log_softmax":
-        return log_softmax
-    return RULES[name].kernel
+    return KERNELS[name]
 
 
 def kernel_source(name: str) -> str:

@@ -8,7 +8,7 @@ written as strings here; every expression comes from a matrix form.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import sympy as sp
@@ -28,7 +28,8 @@ from derive.forms import (
 
 from . import kernels
 from .emit import Emitter
-from .printer import CodePrinter, LogSoftmax, kernel_names, stabilise
+from .printer import CodePrinter, LogSoftmax, kernel_names, rewrite_notes, stabilise
+from .text import comment
 
 
 @dataclass
@@ -36,6 +37,7 @@ class Line:
     name: str
     code: str
     comment: str
+    notes: list[str] = field(default_factory=list)  # the stable rewrites the code uses
 
 
 InitKind = Literal["zeros", "he", "glorot"]
@@ -155,7 +157,7 @@ def _dims_in_buffers(net: ir.Network, lines: list[str]) -> set[str]:
     """Dimensions that buffer shapes in emitted lines mention."""
     import re
 
-    words = {w for line in lines for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", line)}
+    words = {w for line in lines for w in re.findall(r"[^\W\d]\w*", line)}  # any identifier
     return {d for d in net.dims if d in words}
 
 
@@ -193,10 +195,14 @@ def context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
     needs_target = {q.name for q in net.of_kind("target")}
     forward, predict = [], []
     stable = {name: stabilise(form, defs) for name, form in defs.items()}
+    rewrites = {name: rewrite_notes(defs[name], defs) for name in defs}
     for eq in net.equations:
         form = stable[eq.name]
         line = Line(
-            eq.name, numpy_code(form, eq.shape, printer), f"{eq.name} = {text(defs[eq.name])}"
+            eq.name,
+            numpy_code(form, eq.shape, printer),
+            f"{eq.name} = {text(defs[eq.name])}",
+            rewrites[eq.name],
         )
         forward.append(line)
         refs = set(eq.refs())
@@ -243,8 +249,11 @@ def context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
     later = [stable[eq.name] for eq in net.equations] + [
         s.matrix for s in [*d.steps, *d.gradients.values()]
     ]
+    scaled = {s.symbol: _times_lr(s.matrix) for s in d.steps}
+    grads_lr = {p: _times_lr(s.matrix) for p, s in d.gradients.items()}
+    emitter.share(stable[net.loss], [*scaled.values(), *grads_lr.values()])
     for n, eq in enumerate(net.equations[:-1]):
-        emitter.lines.append(f"# {eq.name} = {text(defs[eq.name])}")
+        emitter.lines.append(comment(f"{eq.name} = {text(defs[eq.name])}"))
         form = stable[eq.name]
         # an activation whose argument nothing later reads runs in that argument's buffer
         arg = getattr(form, "arg", None)
@@ -255,17 +264,21 @@ def context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
             and str(arg.name) not in _symbols(later[n + 1 :])
             and str(arg.name) in emitter.buffers
         )
+        if in_place and arg is not None:
+            emitter.lines.append(
+                comment(f"(in {arg.name}'s buffer: nothing after this line reads {arg.name})")
+            )
         emitter.assign(eq.name, form, into=str(arg.name) if in_place and arg is not None else None)
     for s in d.steps:
-        scaled = _times_lr(s.matrix)
-        note = ", times lr" if scaled != s.matrix else ""
-        emitter.lines.append(f"# {s.text()}{note}")
-        emitter.assign(s.symbol, scaled)
+        note = ", times lr" if scaled[s.symbol] != s.matrix else ""
+        emitter.lines.append(comment(f"{s.text()}{note}"))
+        emitter.assign(s.symbol, scaled[s.symbol])
     for p, s in d.gradients.items():
-        emitter.lines.append(f"# {s.text()}, times lr")
-        emitter.assign("grad_" + p, _times_lr(s.matrix))
+        emitter.lines.append(comment(f"{s.text()}, times lr"))
+        emitter.assign("grad_" + p, grads_lr[p])
     # the loss last, reusing what the forward and backward lines hold (X3 − T, log_softmax)
-    emitter.lines.append(f"# {net.loss} = {text(defs[net.loss])}")
+    emitter.lines.append(comment(f"{net.loss} = {text(defs[net.loss])}"))
+    emitter.lines += [comment(note) for note in rewrites[net.loss]]
     emitter.lines.append(f"{net.loss} = {printer.doprint(emitter.reuse(stable[net.loss]))}")
     step_used = (
         fwd_used

@@ -50,10 +50,11 @@ def _is(e, name: str) -> bool:
     return isinstance(e, Map) and rule_of(e.func_class) is RULES[name]
 
 
-def stabilise(form, definitions: dict):
+def stabilise(form, definitions: dict, record: list | None = None):
     """Rewrite logs of softmax and sigmoid outputs into their stable forms.
 
-    ``definitions`` maps a forward quantity's name to its matrix form.
+    ``definitions`` maps a forward quantity's name to its matrix form; each
+    rewrite made is appended to ``record`` as (the log, its stable form).
     """
 
     def source(e):
@@ -78,7 +79,34 @@ def stabilise(form, definitions: dict):
                     return sp.MatMul(-1, _map("softplus", inner.arg))
         return e
 
-    return form.replace(lambda e: _is(e, "log"), log_of)
+    def log_of_recorded(e):
+        stable = log_of(e)
+        if record is not None and stable is not e:
+            record.append((e, stable))
+        return stable
+
+    return form.replace(lambda e: _is(e, "log"), log_of_recorded)
+
+
+def rewrite_notes(form, definitions: dict) -> list[str]:
+    """One comment per stable rewrite :func:`stabilise` makes in ``form``.
+
+    ``log(y_hat)`` with ``y_hat = softmax(z3)`` reads ``log(y_hat) as
+    log_softmax(z3): stable where y_hat rounds to 0``.
+    """
+    from derive.forms import text
+
+    def show(e) -> str:
+        if isinstance(e, LogSoftmax):
+            return f"log_softmax({text(e.arg)})"
+        return text(e)
+
+    made: list = []
+    stabilise(form, definitions, made)
+    notes = []
+    for log, stable in dict.fromkeys(made):
+        notes.append(f"  {text(log)} as {show(stable)}: finite where {text(log.arg)} rounds to 0")
+    return notes
 
 
 class CodePrinter(NumpyFormPrinter):

@@ -1,22 +1,24 @@
 """``derive train`` and ``derive test``: a spec, a data source, a trained and evaluated model.
 
-Training generates the spec's module (:func:`codegen.generate`), loads it,
+Training generates the spec's module (:func:`codegen.generate`), runs it from
+memory (no file; :func:`load_source`), checks the options (:func:`check_train_options`),
 binds the data set to the spec's input and target (transposed for a
 column-layout spec, labels one-hot encoded where the target is ``onehot``),
 standardises the features on the training part, and runs the module's own
 ``train`` with a progress line per epoch.  The weights and the
 standardisation are saved together, atomically (``.npz``; with ``--npy`` one
-``.npy`` per array, as seed002 does).  Testing reloads both and reports the
-loss, the accuracy and the confusion matrix.
+``.npy`` per array, as seed002 does); a loss that is not finite stops
+training and leaves the old weights.  Testing reloads both, checks the weights
+against the spec, and reports the loss with the accuracy and the confusion
+matrix (classes) or MSE, MAE and R² (a regression).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
+import linecache
+import math
 import sys
-import tempfile
 from pathlib import Path
 from types import ModuleType
 
@@ -26,22 +28,30 @@ import derive
 from derive.errors import SpecError
 
 from . import data as datasets
-from . import generate, parse_bindings
+from . import generate, output, parse_bindings, parse_consts
 
 DEFAULT_WIDTH = 32  # a hidden dimension no option and no data set fixes
 
 
-def module_for(spec: str, dtype: str = "float64", bind: dict | None = None) -> ModuleType:
-    """Generate the spec's module into a temporary file and import it."""
-    source = generate(spec, dtype=dtype, bind=bind)
-    fd, path = tempfile.mkstemp(suffix=".py", prefix="derive_module_")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(source)
-    spec_obj = importlib.util.spec_from_file_location(Path(path).stem, path)
-    assert spec_obj is not None and spec_obj.loader is not None  # a .py path always has both
-    module = importlib.util.module_from_spec(spec_obj)
-    spec_obj.loader.exec_module(module)
-    os.unlink(path)
+def module_for(
+    spec: str, dtype: str = "float64", bind: dict | None = None, consts: dict | None = None
+) -> ModuleType:
+    """Generate the spec's module and run it in memory (no file is written)."""
+    return load_source(generate(spec, dtype=dtype, bind=bind, consts=consts))
+
+
+def load_source(source: str, name: str = "derive_generated") -> ModuleType:
+    """A module object running ``source``, compiled from memory.
+
+    The source comes from :func:`codegen.generate`, which has already parsed
+    it with :func:`ast.parse`; it is registered with :mod:`linecache` so a
+    traceback inside it still shows its lines.
+    """
+    filename = f"<{name}>"
+    code = compile(source, filename, "exec")
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    module = ModuleType(name)
+    exec(code, module.__dict__)  # noqa: S102 - our generated code, checked with ast.parse
     return module
 
 
@@ -64,12 +74,21 @@ def bind(mod: ModuleType, net, ds: datasets.Dataset, spec: str) -> tuple[dict, d
     x_axis = mod.BATCH_AXES[x_name]
     t_axis = mod.BATCH_AXES[t_name]
     target = net.quantities[t_name]
+    if target.onehot_axis is not None and ds.n_classes is None:
+        raise SpecError(
+            f"the spec's target {t_name} is onehot (class labels), but {ds.name} has value "
+            "targets, not whole-number labels",
+            spec,
+            1,
+            1,
+        )
     if ds.n_classes is not None:
         onehot = target.onehot_axis is not None or len(target.shape) == 2 and ds.n_classes > 2
         if onehot:
             datasets.check_labels(ds, ds.n_classes, spec)
             t = datasets.one_hot(ds.targets, ds.n_classes)
         else:  # binary labels for a sigmoid output
+            datasets.check_labels(ds, 2, spec)
             t = ds.targets.reshape(-1, 1).astype(float)
     else:
         t = ds.targets.reshape(len(ds.targets), -1)
@@ -136,47 +155,70 @@ def _progress(epochs: int):
 
 
 def save_weights(path: str, params: dict, extra: dict, npy: bool) -> None:
-    """Params and the feature standardisation, atomically (temporary file, then rename)."""
+    """Params and the feature standardisation, atomically (:mod:`codegen.output`).
+
+    The ``.npz`` is replaced first; with ``npy``, the directory of one
+    ``.npy`` per array beside it is then replaced as a whole set.
+    """
     arrays = {**params, **{f"__{k}__": v for k, v in extra.items()}}
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    output.write_atomic(target, lambda f: np.savez(f, **arrays))
     if npy:  # one .npy per array beside the .npz, as seed002 saves its weights
-        folder = target.with_suffix("")
-        folder.mkdir(parents=True, exist_ok=True)
-        for name, value in arrays.items():
-            fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-            with os.fdopen(fd, "wb") as f:
-                np.save(f, value)
-            os.replace(tmp, folder / f"{name.strip('_')}.npy")
+
+        def fill(folder: Path) -> None:
+            for name, value in arrays.items():
+                np.save(folder / f"{name.strip('_')}.npy", value)
+
+        output.replace_directory(target.with_suffix(""), fill)
 
 
 def load_weights(path: str, mod: ModuleType) -> tuple[dict, dict]:
-    """The params saved by ``derive train`` (``.npz``), checked against the module's."""
-    try:
-        with np.load(path) as f:
-            missing = [p for p in mod.PARAMS if p not in f]
-            if missing:
-                raise SpecError(
-                    f"the weights lack {', '.join(missing)}: were they trained for this spec?",
-                    path,
-                    1,
-                    1,
-                )
-            params = {p: f[p].astype(mod.DTYPE) for p in mod.PARAMS}
-            extra = {k.strip("_"): f[k] for k in f.files if k.startswith("__")}
-    except (OSError, ValueError) as exc:
-        raise SpecError(f"cannot read weights: {exc}", path, 1, 1) from None
+    """Params and standardisation saved by :func:`save_weights`, checked against the spec's
+    param names (:func:`check_weights` checks their shapes once the data fixes the dims)."""
+    arrays = datasets.read_npz(path)
+    missing = [p for p in mod.PARAMS if p not in arrays]
+    unknown = [k for k in arrays if not k.startswith("__") and k not in mod.PARAMS]
+    if missing or unknown:
+        parts = []
+        if missing:
+            parts.append(f"lack {', '.join(missing)}")
+        if unknown:
+            parts.append(f"hold {', '.join(unknown)}, which the spec does not declare")
+        raise SpecError(
+            f"the weights {' and '.join(parts)}: were they trained for this spec?", path, 1, 1
+        )
+    for name, value in arrays.items():
+        if value.dtype.kind not in "biuf":
+            raise SpecError(f"the weights' {name} is not numeric ({value.dtype})", path, 1, 1)
+        if not np.all(np.isfinite(value)):
+            raise SpecError(f"the weights' {name} holds NaN or infinite values", path, 1, 1)
+    params = {p: arrays[p].astype(mod.DTYPE) for p in mod.PARAMS}
+    extra = {k.strip("_"): v for k, v in arrays.items() if k.startswith("__")}
     return params, extra
+
+
+def check_weights(params: dict, dims: dict, mod: ModuleType, path: str) -> None:
+    """SpecError unless every param has its declared shape, with one size per dimension
+    (those the data fixes included)."""
+    sizes = dict(dims)
+    for name, shape in mod.PARAMS.items():
+        value = params[name]
+        declared = f"{name}[{', '.join(shape)}]"
+        ok = value.ndim == len(shape)
+        for dim, size in zip(shape, value.shape, strict=False):
+            want = int(dim) if dim.isdigit() else sizes.setdefault(dim, size)
+            ok = ok and want == size
+        if not ok:
+            known = ", ".join(f"{d} = {sizes[d]}" for d in shape if d in sizes)
+            raise SpecError(
+                f"the weights' {name} has shape {tuple(value.shape)} but the spec declares "
+                f"{declared}{f' with {known}' if known else ''}: were they trained for this "
+                "spec and data?",
+                path,
+                1,
+                1,
+            )
 
 
 def _plot(path: str, history: dict) -> None:
@@ -204,51 +246,185 @@ def _plot(path: str, history: dict) -> None:
         handles = [*handles, *acc.get_lines()]
     ax.legend(handles=handles, loc="center right")
     fig.tight_layout()
-    tmp = Path(path).with_suffix(".tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        output.write_atomic(path, lambda f: fig.savefig(f, format="png"))
+    finally:
+        plt.close(fig)
 
 
-def _standardisation(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _standardisation(features: np.ndarray, source: str) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation of each feature on the training part (a constant: 1)."""
-    mean = features.mean(axis=0)
-    std = features.std(axis=0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = features.mean(axis=0)
+        std = features.std(axis=0)
+    bad = np.flatnonzero(~(np.isfinite(mean) & np.isfinite(std)))
+    if bad.size:
+        col = int(bad[0])
+        biggest = float(np.max(np.abs(features[:, col])))
+        raise SpecError(
+            f"feature {col} is too large to standardise (|value| up to {biggest:.3g}); "
+            "rescale the data",
+            source,
+            1,
+            1,
+        )
     return mean, np.where(std > 0, std, 1.0)
 
 
-def _dims_option(items: list[str]) -> dict[str, int]:
+MAX_DIM = 65_536  # the largest size --dim accepts
+MAX_PARAM_ENTRIES = 50_000_000  # all params together: 400 MB in float64
+MAX_EPOCHS = 1_000_000
+
+
+def _dims_option(items: list[str], mod: ModuleType, fixed: dict[str, int]) -> dict[str, int]:
+    """``--dim NAME=SIZE`` options: hidden dimensions of the spec, sizes 1..MAX_DIM."""
+    hidden = [d for d in mod.DIMS if d not in fixed]
     out = {}
     for item in items:
         name, _, size = item.partition("=")
-        if not name.isidentifier() or not size.isdigit() or int(size) < 1:
+        if not name.isidentifier() or not size.isdigit() or len(size) > 12:
             raise SpecError(f"--dim expects NAME=SIZE, got {item!r}", "<options>", 1, 1)
+        if name not in mod.DIMS:
+            raise SpecError(
+                f"--dim {item}: the spec has no dimension {name!r} "
+                f"(its hidden dimensions: {', '.join(hidden) or 'none'})",
+                "<options>",
+                1,
+                1,
+            )
+        if name in fixed and fixed[name] != int(size):
+            raise SpecError(
+                f"--dim {item}: the data fixes {name} = {fixed[name]} "
+                f"(hidden dimensions: {', '.join(hidden) or 'none'})",
+                "<options>",
+                1,
+                1,
+            )
+        if not 1 <= int(size) <= MAX_DIM:
+            raise SpecError(
+                f"--dim {item}: a size must be between 1 and {MAX_DIM}", "<options>", 1, 1
+            )
         out[name] = int(size)
     return out
 
 
+def _check_param_count(mod: ModuleType, dims: dict[str, int]) -> None:
+    total = sum(
+        math.prod(int(d) if d.isdigit() else dims[d] for d in shape)
+        for shape in mod.PARAMS.values()
+    )
+    if total > MAX_PARAM_ENTRIES:
+        raise SpecError(
+            f"these sizes give {total:,} param entries, over the limit of "
+            f"{MAX_PARAM_ENTRIES:,}; choose smaller --dim sizes",
+            "<options>",
+            1,
+            1,
+        )
+
+
+def check_train_options(args) -> None:
+    """SpecError (``<options>``) for a training option outside its range."""
+
+    def bad(option: str, value, expected: str) -> SpecError:
+        return SpecError(f"{option} {value}: expected {expected}", "<options>", 1, 1)
+
+    if not 1 <= args.epochs <= MAX_EPOCHS:
+        raise bad("--epochs", args.epochs, f"a whole number from 1 to {MAX_EPOCHS:,}")
+    if args.batch_size < 1:
+        raise bad("--batch-size", args.batch_size, "a whole number of at least 1")
+    if not (math.isfinite(args.lr) and args.lr > 0):
+        raise bad("--lr", args.lr, "a finite number above 0")
+    if not 0 <= args.val_fraction < 1:  # also refuses NaN
+        raise bad("--val-fraction", args.val_fraction, "a number from 0 up to (not including) 1")
+    if args.patience is not None and args.patience < 1:
+        raise bad("--patience", args.patience, "a whole number of at least 1")
+    check_seed(args)
+
+
+def check_seed(args) -> None:
+    """``--seed`` must be a whole number NumPy's generators accept."""
+    if not 0 <= args.seed < 2**63:
+        raise SpecError(f"--seed {args.seed}: expected a whole number from 0", "<options>", 1, 1)
+
+
+def _consts_given(mod: ModuleType, net, spec: str) -> None:
+    """SpecError at the first const with neither a default nor a --const value."""
+    from .names import position
+
+    for name, value in mod.CONSTS.items():
+        if value is None:
+            line, col = position(net, name)
+            raise SpecError(
+                f"const {name} has no default: give its value with --const {name}=VALUE",
+                net.file,
+                line,
+                col,
+            )
+
+
+class Diverged(Exception):
+    """Training produced a loss that is not a finite number."""
+
+
+def _stop_on_divergence(callback):
+    """``callback``, then a stop when the epoch's training or validation loss is not finite."""
+
+    def check(epoch: int, history: dict) -> None:
+        callback(epoch, history)
+        for key in ("loss", "val_loss"):
+            if history[key] and not math.isfinite(history[key][-1]):
+                what = "training loss" if key == "loss" else "validation loss"
+                raise Diverged(f"the {what} is {history[key][-1]} after epoch {epoch + 1}")
+
+    return check
+
+
 def run_train(args) -> dict:
     """``derive train``: train a spec's generated module on a data set and save the weights."""
+    check_train_options(args)
     net = derive.load_network(args.spec)
-    mod = module_for(args.spec, args.dtype, parse_bindings(args.bind))
+    mod = module_for(args.spec, args.dtype, parse_bindings(args.bind), parse_consts(args.const))
+    _consts_given(mod, net, args.spec)
+    for path in (args.out, args.plot):  # refuse a device or a directory now, not after training
+        if path and Path(path).parent.is_dir():
+            output.destination(path)
     ds = datasets.load(args.data, part="train", seed=args.seed)
-    mean, std = _standardisation(ds.features)
+    mean, std = _standardisation(ds.features, args.data)
     ds = datasets.Dataset(ds.name, (ds.features - mean) / std, ds.targets, ds.n_classes)
-    data, dims = bind(mod, net, ds, args.data)
-    dims = {**{d: DEFAULT_WIDTH for d in mod.DIMS}, **dims, **_dims_option(args.dim)}
+    data, fixed = bind(mod, net, ds, args.data)
+    dims = {**{d: DEFAULT_WIDTH for d in mod.DIMS}, **fixed, **_dims_option(args.dim, mod, fixed)}
+    _check_param_count(mod, dims)
     params = mod.init_params(dims, seed=args.seed)
-    history = mod.train(
-        params,
-        data,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        optimizer=args.optimizer,
-        val_fraction=args.val_fraction,
-        patience=args.patience,
-        seed=args.seed,
-        callback=_progress(args.epochs),
-    )
+    try:
+        with np.errstate(all="ignore"):  # a diverging run is reported below, not warned about
+            history = mod.train(
+                params,
+                data,
+                epochs=args.epochs,
+                batch_size=args.batch_size,
+                lr=args.lr,
+                optimizer=args.optimizer,
+                val_fraction=args.val_fraction,
+                patience=args.patience,
+                seed=args.seed,
+                callback=_stop_on_divergence(_progress(args.epochs)),
+            )
+    except Diverged as exc:
+        raise SpecError(
+            f"training diverged: {exc}; {args.out} was left as it was (try a smaller --lr)",
+            "<options>",
+            1,
+            1,
+        ) from None
+    if not all(np.all(np.isfinite(p)) for p in params.values()):
+        raise SpecError(
+            f"training diverged: the params are not finite; {args.out} was left as it was "
+            "(try a smaller --lr)",
+            "<options>",
+            1,
+            1,
+        )
     save_weights(args.out, params, {"mean": mean, "std": std}, args.npy)
     print(f"weights: {args.out}", file=sys.stderr)
     if args.plot:
@@ -257,26 +433,76 @@ def run_train(args) -> dict:
     return history
 
 
+def regression_metrics(mod: ModuleType, params: dict, data: dict) -> dict:
+    """Mean squared error, mean absolute error and R² of the prediction (R² None, with a
+    reason, when the targets do not vary)."""
+    t_name = next(iter(mod.TARGETS))
+    t = np.asarray(data[t_name], dtype=np.float64)
+    out = np.asarray(mod.predict(params, data), dtype=np.float64).reshape(t.shape)
+    axis = mod.BATCH_AXES[t_name]
+    with np.errstate(all="ignore"):
+        residual = out - t
+        spread = float(np.sum((t - t.mean(axis=axis, keepdims=True)) ** 2))
+        sse = float(np.sum(residual**2))
+        metrics: dict[str, float | str | None] = {
+            "mse": float(np.mean(residual**2)),
+            "mae": float(np.mean(np.abs(residual))),
+            "r2": 1.0 - sse / spread if spread > 0 else None,
+        }
+    if spread <= 0:
+        metrics["r2_reason"] = "the targets do not vary: R² is undefined"
+    return metrics
+
+
+def _json_safe(report: dict) -> dict:
+    """``report`` with every NaN or infinity replaced by null and the reason under "notes"."""
+    notes = dict(report.get("notes", {}))
+    out = {}
+    for key, value in report.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            notes[key] = f"not a finite number ({value})"
+            value = None
+        out[key] = value
+    if notes:
+        out["notes"] = notes
+    return out
+
+
 def run_test(args) -> dict:
     """``derive test``: evaluate saved weights on a data set's test part."""
+    check_seed(args)
     net = derive.load_network(args.spec)
-    mod = module_for(args.spec, args.dtype, parse_bindings(args.bind))
+    mod = module_for(args.spec, args.dtype, parse_bindings(args.bind), parse_consts(args.const))
+    _consts_given(mod, net, args.spec)
     params, extra = load_weights(args.weights, mod)
     ds = datasets.load(args.data, part="test", seed=args.seed)
     if "mean" in extra:
-        ds = datasets.Dataset(
-            ds.name, (ds.features - extra["mean"]) / extra["std"], ds.targets, ds.n_classes
-        )
-    data, _ = bind(mod, net, ds, args.data)
-    found = classes(mod, params, data)
-    report = {
-        "loss": mod.loss(params, data),
-        "accuracy": float(np.mean(found[0] == found[1])) if found else None,
-        "confusion": confusion(*found) if found else None,
-        "examples": len(ds.targets),
-    }
+        mean, std = extra.get("mean"), extra.get("std")
+        if mean is None or std is None or mean.shape != (ds.n_features,) or std.shape != mean.shape:
+            raise SpecError(
+                f"the weights' standardisation is for {getattr(mean, 'size', 0)} features, "
+                f"the data has {ds.n_features}: were they trained on this data?",
+                args.weights,
+                1,
+                1,
+            )
+        ds = datasets.Dataset(ds.name, (ds.features - mean) / std, ds.targets, ds.n_classes)
+    data, dims = bind(mod, net, ds, args.data)
+    check_weights(params, dims, mod, args.weights)
+    with np.errstate(all="ignore"):
+        t = np.asarray(data[next(iter(mod.TARGETS))])
+        binary = t.size and set(np.unique(t)) <= {0.0, 1.0} and min(t.shape) == 1
+        found = classes(mod, params, data) if ds.is_labelled or binary else None
+        report = {
+            "loss": mod.loss(params, data),
+            "accuracy": float(np.mean(found[0] == found[1])) if found else None,
+            "confusion": confusion(*found) if found else None,
+            "examples": len(ds.targets),
+        }
+        if not found:
+            report.update(regression_metrics(mod, params, data))
     if args.format == "json":
-        print(json.dumps(report))
+        print(json.dumps(_json_safe(report), allow_nan=False))
     else:
         print(f"test loss {report['loss']:.6g} on {report['examples']} examples")
         if report["accuracy"] is not None:
@@ -285,4 +511,11 @@ def run_test(args) -> dict:
             print("confusion (rows: true class, columns: predicted)")
             for row in report["confusion"]:
                 print("  " + " ".join(f"{v:>5}" for v in row))
+        if "mse" in report:
+            r2 = (
+                "undefined (the targets do not vary)"
+                if report["r2"] is None
+                else f"{report['r2']:.4f}"
+            )
+            print(f"mse {report['mse']:.6g}  mae {report['mae']:.6g}  r2 {r2}")
     return report
