@@ -231,3 +231,16 @@ def test_numpy_template_is_atomic_and_takes_an_atomic_argument(name):
     a, b = np.array([0.5, -2.0, 3.0]), np.array([0.25, 2.5, -1.0])  # sums > 0: log too
     got = eval(code + " * 2", {"np": np, "a": a, "b": b})  # noqa: S307 - the registry's own
     np.testing.assert_allclose(got, 2 * rule.kernel(a + b, *params), rtol=1e-12)
+
+
+def test_every_code_target_has_a_kernel_for_every_rule():
+    """Targets that keep kernels of their own (``codegen/targets/*_kernels.py``, read by
+    name) must have one per rule, so a new function reaches every target or none."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).parent.parent / "codegen" / "targets"
+    for path in sorted(root.glob("*_kernels.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+        assert set(RULES) <= defined, (path.name, sorted(set(RULES) - defined))
