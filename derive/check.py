@@ -4,11 +4,17 @@
   SymPy's own ``MatrixExpr[i, j]``, is the same element-wise expression as
   the adjoint it was recovered from (identical after canonical renaming
   of summation indices and expansion).
-* :func:`exact`: at small concrete sizes, with every entry a SymPy symbol
-  and generic functions kept symbolic, the forms composed step by step
-  equal SymPy's derivative of the whole loss, entry by entry.
+* :func:`exact`: at small concrete sizes, every input, target, param and
+  const an independent random element of a prime field, each gradient form
+  equals the exact derivative of the loss computed from the spec by reverse
+  mode, entry by entry (:mod:`derive.decide`: function applications are
+  atoms; the error probability is in the proof's name).
 * :func:`numeric`: with random float64 values, the forms match central
-  finite differences of the loss computed from the parsed spec.
+  finite differences of the loss computed from the parsed spec (a tolerance
+  with a noise floor, so exact zeros pass; NaN fails; kinks avoided).
+
+Literal dims above :data:`SMALL` are proven at stand-in sizes
+(:func:`proof_network`).
 
 The exact and numeric checks compute the loss straight from the spec
 (:func:`derive.numeric.forward`), independently of the derivation.
@@ -16,19 +22,20 @@ The exact and numeric checks compute the loss straight from the spec
 
 from __future__ import annotations
 
-import random
+import dataclasses
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
-import symengine as se
 import sympy as sp
 
-from . import ir
+from . import decide, ir
+from .decide import Point
 from .derivation import Derivation
 from .elementwise import Term, same_terms
 from .matexpr import elementwise_of
 from .numeric import Functions, as_2d, evaluate, forward, generic_bindings
+from .rules import rule_of
 
 
 @dataclass
@@ -43,17 +50,19 @@ class Proof:
 
 
 def run_all(d: Derivation, seed: int = 0) -> list[Proof]:
-    return [symbolic(d), exact(d), numeric(d, seed=seed)]
+    stand_in = proof_network(d)
+    return [symbolic(d, stand_in), exact(d, stand_in=stand_in), numeric(d, seed, stand_in=stand_in)]
 
 
 def _all_steps(d: Derivation):
     return [*d.steps, *d.gradients.values()]
 
 
-def symbolic(d: Derivation) -> Proof:
+def symbolic(d: Derivation, stand_in=None) -> Proof:
     start = time.perf_counter()
+    proven, _ = stand_in or proof_network(d)
     details = {}
-    for step in _all_steps(d):
+    for step in _all_steps(proven):
         lowered = elementwise_of(step.matrix, step.indices)
         ok = same_terms([Term(lowered)], step.terms)
         details[step.symbol] = "identical" if ok else "DIFFERS"
@@ -94,62 +103,6 @@ def _onehot_exact(value: np.ndarray, axis: int) -> np.ndarray:
     return np.moveaxis(value, -1, axis)
 
 
-def _atomize(expr: sp.Expr, table: dict) -> sp.Expr:
-    """Replace every function application by a symbol (the same one for the same call).
-
-    ``exp`` is first split into powers of exponentials of single terms,
-    ``exp(2a − b) = exp(a)² / exp(b)``, so that equal values get equal atoms.
-    """
-    if isinstance(expr, sp.exp):
-        out = sp.Integer(1)
-        for term in sp.Add.make_args(sp.expand(expr.args[0])):
-            coeff, rest = term.as_coeff_Mul()
-            if not (coeff.is_Integer and rest != 1):
-                coeff, rest = sp.Integer(1), term
-            out *= _atom(sp.exp(_atomize(rest, table), evaluate=False), table) ** coeff
-        return out
-    if isinstance(expr, sp.Function):
-        return _atom(expr.func(*[_atomize(a, table) for a in expr.args]), table)
-    if not expr.args:
-        return expr
-    return expr.func(*[_atomize(a, table) for a in expr.args])
-
-
-def _atom(call: sp.Expr, table: dict) -> sp.Symbol:
-    if call not in table:
-        table[call] = sp.Dummy("g")
-    return table[call]
-
-
-def _is_zero(expr: sp.Expr, points: int = 3) -> bool:
-    """Whether ``expr`` is identically zero as a rational function of its atoms.
-
-    After :func:`_atomize` the expression is a rational function of
-    symbols; it is evaluated in exact rational arithmetic (SymEngine) at
-    random rational points.  A non-zero rational function of bounded degree
-    vanishes at a random point with negligible probability (Schwartz–Zippel),
-    while expanding the cross-multiplied numerator can take minutes.
-    """
-    if expr == 0:
-        return True
-    rational = se.sympify(_atomize(expr, {}))
-    if rational == 0:
-        return True
-    symbols = sorted(rational.free_symbols, key=str)
-    rng = random.Random(20261122)
-    tried = attempts = 0
-    while tried < points and attempts < 20 * points:
-        attempts += 1
-        point = {s: se.Rational(rng.randint(1, 2**31), rng.randint(1, 2**31)) for s in symbols}
-        value = rational.subs(point)
-        if not value.is_Number or not value.is_finite:
-            continue  # a pole: try another point
-        if value != 0:
-            return False
-        tried += 1
-    return tried == points
-
-
 def derived_values(d: Derivation, values: dict, funcs: Functions) -> tuple[dict, dict]:
     """The forward values computed from the spec (NumPy shapes) and, with them in 2-D,
     every derived delta and gradient evaluated from its matrix form, in order."""
@@ -184,27 +137,157 @@ def symbol_values(net: ir.Network, dims: dict[str, int]) -> dict:
     return values
 
 
-def exact(d: Derivation) -> Proof:
-    start = time.perf_counter()
+SMALL = 4  # literal dims above this are proven at a stand-in size
+
+
+def _with_dims(net: ir.Network, dim) -> ir.Network:
+    """The network with every shape entry ``e`` replaced by ``dim(e)``."""
+
+    def node(n: ir.Node) -> ir.Node:
+        changes: dict = {"shape": tuple(dim(e) for e in n.shape)}
+        for f in dataclasses.fields(n):
+            v = getattr(n, f.name)
+            if isinstance(v, ir.Node):
+                changes[f.name] = node(v)
+        return dataclasses.replace(n, **changes)
+
+    return dataclasses.replace(
+        net,
+        quantities={
+            k: dataclasses.replace(q, shape=tuple(dim(e) for e in q.shape))
+            for k, q in net.quantities.items()
+        },
+        equations=[dataclasses.replace(eq, expr=node(eq.expr)) for eq in net.equations],
+    )
+
+
+def _plain(form: sp.Expr) -> sp.Expr:
+    """The form with its dummies (bound variables of ``Map``) made comparable."""
+    return form.xreplace({x: sp.Symbol("_bound_" + x.name) for x in form.atoms(sp.Dummy)})
+
+
+def proof_network(d: Derivation) -> tuple[Derivation, dict[str, int]]:
+    """The derivation the exact and numeric proofs run on, and which stand-ins it uses.
+
+    A literal dim larger than :data:`SMALL` (``W[784, 10000]``) is replaced by
+    a named dim, the network derived again, and its forms, with the literal
+    sizes put back, must be the very forms of ``d`` (so they do not depend on
+    the value): then proving the stand-in at small sizes proves ``d``.
+    Otherwise ``d``'s own forms are proven with those literal dims named in
+    them (a form that is right only at the literal size then fails).
+    """
+    from .derivation import derive
+
     net = d.network
+    lits: dict[int, sp.Symbol] = {}
+
+    def dim(e):
+        if isinstance(e, sp.Integer) and int(e) > SMALL:
+            return lits.setdefault(int(e), sp.Symbol(f"_n{int(e)}", integer=True, positive=True))
+        return e
+
+    general = _with_dims(net, dim)
+    if not lits:
+        return d, {}
+    general.dims = {**net.dims, **{s.name: s for s in lits.values()}}
+    back = {s: sp.Integer(v) for v, s in lits.items()}
+    names = [s.name for s in _all_steps(d)]
+    for keep_all in (False, True):
+        g = derive(general, keep_all=keep_all)
+        if [s.name for s in _all_steps(g)] != names:
+            continue
+        if all(
+            _plain(a.matrix.xreplace(back)) == _plain(b.matrix)
+            for a, b in zip(_all_steps(g), _all_steps(d), strict=True)
+        ):
+            return g, {s.name: v for v, s in lits.items()}
+    # The forms differ from a fresh derivation's (a form was changed, or depends on
+    # the value): prove d's own forms with the literal dims named in them.
+    named = {sp.Integer(v): s for v, s in lits.items()}
+    return Derivation(
+        general,
+        [dataclasses.replace(s, matrix=s.matrix.xreplace(named)) for s in d.steps],
+        {
+            k: dataclasses.replace(s, matrix=s.matrix.xreplace(named))
+            for k, s in d.gradients.items()
+        },
+    ), {s.name: v for v, s in lits.items()}
+
+
+def sizes_text(dims: dict[str, int], standins: dict[str, int]) -> str:
+    """``B=2, n=3, literal 10000 as 4``: the sizes a proof ran at."""
+    named = [f"{k}={v}" for k, v in dims.items() if k not in standins]
+    return ", ".join(
+        named + [f"literal {standins[k]} as {v}" for k, v in dims.items() if k in standins]
+    )
+
+
+def value_point(net: ir.Network, dims: dict[str, int], point: Point, rng) -> dict:
+    """Inputs, targets, params and consts as independent indeterminates of ``point``
+    (one-hot targets summing to 1 exactly); their real values are those of
+    :func:`random_values`, which only choose the branches of relu-like functions."""
+    real = random_values(net, rng, dims)
+    values: dict = dict(dims)
+    for q in net.quantities.values():
+        if q.kind not in ("input", "target", "param"):
+            continue
+        r = real[q.name]
+        arr = np.empty(r.shape, dtype=object)
+        for idx in np.ndindex(r.shape):
+            arr[idx] = point.fresh(r[idx])
+        values[q.name] = arr if q.onehot_axis is None else _onehot_exact(arr, q.onehot_axis)
+    for c in net.consts:
+        values[c] = point.fresh(float(real[c]))
+    return values
+
+
+def exact(d: Derivation, points: int = decide.POINTS, stand_in=None) -> Proof:
+    """Each gradient form, evaluated exactly at random points of F_p, equals the exact
+    derivative of the loss computed from the spec by reverse mode (:func:`decide.gradient`).
+
+    The reference is the forward pass of the parsed spec (:func:`forward`) on
+    exact values; its derivative uses only the rules' derivatives, never a
+    derived form.  A point where a denominator vanishes or a relu argument
+    sits at its kink is redrawn.
+    """
+    start = time.perf_counter()
+    proven, sizes = stand_in or proof_network(d)
+    net = proven.network
     dims = concrete_sizes(net)
-    values = symbol_values(net, dims)
-    params = {p.name: values[p.name] for p in net.params}
-    funcs = Functions(exact=True)
-    fwd, env = derived_values(d, values, funcs)
-    loss = fwd[net.loss]
-    details = {}
-    for step in d.gradients.values():
-        got = env[step.symbol]
-        symbols = as_2d(params[step.name], step.shape)
-        ok = all(
-            _is_zero(sp.diff(loss, symbols[idx]) - got[idx]) for idx in np.ndindex(symbols.shape)
-        )
-        details[step.symbol] = "equal" if ok else "DIFFERS"
-    sizes = ", ".join(f"{k}={v}" for k, v in dims.items())
+    ok = {step.symbol: True for step in proven.gradients.values()}
+    used = attempts = degree = 0
+    while used < points and attempts < 20 * points:
+        attempts += 1
+        point = Point(seed=attempts)
+        try:
+            values = value_point(net, dims, point, np.random.default_rng(attempts))
+            funcs = Functions(point=point)
+            point.tape = []
+            fwd = forward(net, values, funcs)
+            leaves = [v for p in net.params for v in np.asarray(values[p.name]).flat]
+            truth = iter(decide.gradient(point.const(fwd[net.loss]), leaves))
+            _, env = derived_values(proven, values, funcs)
+        except decide.Resample:
+            point.tape = None
+            continue
+        used += 1
+        for p in net.params:
+            step = proven.gradients[p.name]
+            shape = np.shape(values[p.name])
+            got = np.asarray(env[step.symbol], dtype=object).reshape(shape)
+            for idx in np.ndindex(shape):
+                diff = point.const(got[idx]) - next(truth)
+                degree = max(degree, diff.deg)
+                ok[step.symbol] &= diff.f == decide.ZERO
+        degree = max(degree, point.bound())
+    details = {k: ("equal" if v else "DIFFERS") for k, v in ok.items()}
+    if used < points:
+        details["points"] = f"only {used} of {points} usable points in {attempts} draws"
+    shown = sizes_text(dims, sizes)
+    bound = decide.error_bound(degree, used)
     return Proof(
-        f"exact ({sizes})",
-        all(v == "equal" for v in details.values()),
+        f"exact ({shown}; F_p at {used} points, error ≤ {bound:.0e})",
+        used == points and all(ok.values()),
         time.perf_counter() - start,
         details,
     )
@@ -236,21 +319,77 @@ def random_values(net: ir.Network, rng: np.random.Generator, dims: dict[str, int
     return values
 
 
-def numeric(d: Derivation, seed: int = 0, tol: float = 1e-6) -> Proof:
+KINK_MARGIN = 1e-4  # non-smooth arguments this close to a kink: draw another point
+_DRAWS = 20
+
+
+class _KinkWatch(Functions):
+    """Float functions that remember how close a non-smooth function's argument came to 0."""
+
+    closest = np.inf
+
+    def apply(self, func, params, x):
+        rule = rule_of(func)
+        if rule is not None and not rule.smooth:
+            with np.errstate(invalid="ignore"):
+                self.closest = min(self.closest, float(np.min(np.abs(x), initial=np.inf)))
+        return super().apply(func, params, x)
+
+
+def _sample(net: ir.Network, rng, funcs: _KinkWatch):
+    """Sizes and values where the loss is finite and every kink is ``KINK_MARGIN`` away."""
+    for draw in range(_DRAWS):
+        dims = {name: int(rng.integers(3, 7)) for name in net.dims if not name.startswith("_")}
+        dims |= {name: int(rng.integers(3, 5)) for name in net.dims if name.startswith("_")}
+        values = random_values(net, rng, dims)
+        funcs.closest = np.inf
+        with np.errstate(all="ignore"):
+            fwd = forward(net, values, funcs)
+        if np.all(np.isfinite(fwd[net.loss])) and funcs.closest > KINK_MARGIN:
+            return dims, values, fwd, draw
+    return dims, values, fwd, _DRAWS
+
+
+def _magnitude(fwd: dict) -> float:
+    """The largest magnitude among the values the loss is computed from."""
+    out = 1.0
+    for v in fwd.values():
+        a = np.asarray(v)
+        if a.dtype.kind == "f" and a.size:
+            out = max(out, float(np.max(np.abs(a))))
+    return out
+
+
+def numeric(d: Derivation, seed: int = 0, tol: float = 1e-6, stand_in=None) -> Proof:
+    """Each gradient form matches central differences of the loss computed from the spec.
+
+    The error of a gradient is ``‖form − fd‖`` against ``tol`` times the
+    larger of ``‖form‖``, ``‖fd‖`` and the noise floor of the differences
+    (rounding of the loss, ``ε·M/h`` with ``M`` the largest value the loss
+    is computed from): meaningful when the true gradient is exactly zero.
+    A point where the loss is not finite, or where a relu-like function's
+    argument is within ``KINK_MARGIN`` of its kink, is redrawn (the name
+    says how often); any NaN or inf left in a gradient or a difference fails.
+    """
     start = time.perf_counter()
-    net = d.network
+    proven, standins = stand_in or proof_network(d)
+    net = proven.network
     rng = np.random.default_rng(seed)
-    dims = {name: int(rng.integers(3, 7)) for name in net.dims}
-    values = random_values(net, rng, dims)
-    funcs = Functions(generic=generic_bindings(net.funcs))
+    funcs = _KinkWatch(generic=generic_bindings(net.funcs))
+    dims, values, fwd, redrawn = _sample(net, rng, funcs)
 
     def loss() -> float:
-        return float(forward(net, values, funcs)[net.loss])
+        with np.errstate(all="ignore"):
+            return float(forward(net, values, funcs)[net.loss])
 
-    _, env = derived_values(d, values, funcs)
     details = {}
-    worst = 0.0
-    for step in d.gradients.values():
+    passed = redrawn < _DRAWS
+    if not passed:
+        details["point"] = f"no point with a finite loss away from kinks in {_DRAWS} draws"
+    with np.errstate(all="ignore"):
+        _, env = derived_values(proven, values, funcs)
+    floor = 100 * np.finfo(float).eps * _magnitude(fwd)
+    for step in proven.gradients.values():
         got = env[step.symbol]
         got = np.asarray(got, dtype=float).reshape(values[step.name].shape)
         fd = np.zeros_like(got)
@@ -264,10 +403,19 @@ def numeric(d: Derivation, seed: int = 0, tol: float = 1e-6) -> Proof:
             down = loss()
             p[idx] = old
             fd[idx] = (up - down) / (2 * h)
-        err = float(np.linalg.norm(got - fd) / max(np.linalg.norm(got), np.linalg.norm(fd), 1e-12))
-        worst = max(worst, err)
+        noise = floor / 1e-6 * np.sqrt(fd.size)
+        scale = max(float(np.linalg.norm(got)), float(np.linalg.norm(fd)), noise / tol)
+        err = float(np.linalg.norm(got - fd)) / scale
+        if not (np.all(np.isfinite(got)) and np.all(np.isfinite(fd)) and np.isfinite(err)):
+            details[step.symbol] = "not finite (NaN or inf)"
+            passed = False
+            continue
+        passed &= err < tol
         details[step.symbol] = f"rel. error {err:.1e}" + ("" if err < tol else " > tolerance")
-    sizes = ", ".join(f"{k}={v}" for k, v in dims.items())
+    how = "finite differences" + (f"; point redrawn {redrawn}×" if redrawn else "")
     return Proof(
-        f"numeric ({sizes}; finite differences)", worst < tol, time.perf_counter() - start, details
+        f"numeric ({sizes_text(dims, standins)}; {how})",
+        bool(passed),
+        time.perf_counter() - start,
+        details,
     )

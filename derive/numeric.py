@@ -39,12 +39,17 @@ GENERIC_BINDINGS: list[tuple[Callable, Callable]] = [
 class Functions:
     """How functions apply to array values: numerically or symbolically."""
 
-    def __init__(self, exact: bool = False, generic: dict[str, Callable] | None = None):
-        self.exact = exact
+    def __init__(self, exact: bool = False, generic: dict[str, Callable] | None = None, point=None):
+        self.exact = exact or point is not None
         self.generic = generic or {}
+        self.point = point  # a decide.Point: exact values instead of SymPy expressions
 
     def apply(self, func, params: tuple, x):
         """``func(x, *params)`` entry by entry: a rule's kernel, a generic binding, or exact."""
+        if self.point is not None:
+            from .decide import apply
+
+            return _vectorize(lambda z: apply(func, self.point.const(z), params), x)
         if self.exact:
             return _vectorize(lambda z: func(z, *params), x)
         if isinstance(func, type) and issubclass(func, GenericFunction):
@@ -59,7 +64,7 @@ class Functions:
         """Softmax of ``x`` along ``axis`` (stable numerically, exact SymPy otherwise)."""
         if not self.exact:
             return np_softmax(x, axis=axis)
-        e = _vectorize(sp.exp, x)
+        e = self.apply(sp.exp, (), x)
         return e / e.sum(axis=axis, keepdims=True)
 
 
@@ -81,9 +86,14 @@ def _vectorize(fn, x):
     return fn(x)
 
 
-def _scalar(value: sp.Expr, scalars: dict, exact: bool):
+def _scalar(value: sp.Expr, scalars: dict, exact: bool, point=None):
     """A scalar of the spec (number, const, dimension) with the given values put in."""
     value = as_expr(value)
+    if point is not None:
+        from .decide import evaluate_scalar
+
+        bindings = {s: scalars[s.name] for s in value.free_symbols if s.name in scalars}
+        return evaluate_scalar(value, point, bindings)
     value = value.xreplace(
         {s: as_expr(scalars[s.name]) for s in value.free_symbols if s.name in scalars}
     )
@@ -111,7 +121,7 @@ def _run(node: ir.Node, env: dict, scalars: dict, funcs: Functions):
     if isinstance(node, ir.Ref):
         return env[node.name]
     if isinstance(node, ir.Scalar):
-        return _scalar(node.value, scalars, funcs.exact)
+        return _scalar(node.value, scalars, funcs.exact, funcs.point)
     if isinstance(node, ir.MatMul):
         return run(node.a) @ run(node.b)
     if isinstance(node, ir.Binary):
@@ -128,7 +138,7 @@ def _run(node: ir.Node, env: dict, scalars: dict, funcs: Functions):
         from .rules import generic_function
 
         func = generic_function(node.fn) if node.generic else RULES[node.fn].cls
-        params = tuple(_scalar(p, scalars, funcs.exact) for p in node.params)
+        params = tuple(_scalar(p, scalars, funcs.exact, funcs.point) for p in node.params)
         return funcs.apply(func, params, run(node.arg))
     if isinstance(node, ir.Softmax):
         return funcs.softmax(run(node.arg), node.axis)
@@ -152,14 +162,24 @@ def as_2d(value, shape: tuple):
     return value.reshape(1, -1) if len(shape) == 1 else value
 
 
+def _extent(shape, env: dict) -> tuple[int, int]:
+    """A matrix shape with the dims' sizes put in."""
+    return tuple(
+        int(as_expr(d).xreplace({s: env[s.name] for s in as_expr(d).free_symbols})) for d in shape
+    )
+
+
 def evaluate(e, env: dict, funcs: Functions):
     """The value of a matrix form; ``env`` holds 2-D arrays, scalars and dims by name."""
     ev = lambda x: evaluate(x, env, funcs)  # noqa: E731
     if isinstance(e, (sp.MatrixSymbol, Vector)):
         return env[str(e.name)]
     if isinstance(e, sp.Symbol):
-        return env[e.name]
+        value = env[e.name]
+        return funcs.point.const(value) if funcs.point and isinstance(value, int) else value
     if isinstance(e, sp.Number):
+        if funcs.point is not None:  # exact values: √10 in a coefficient is a field element
+            return funcs.point.const(e)
         return e if funcs.exact else float(e)
     if isinstance(e, sp.MatMul):
         coeff, mats = e.as_coeff_matrices()
@@ -184,7 +204,7 @@ def evaluate(e, env: dict, funcs: Functions):
     if isinstance(e, sp.Transpose):
         return ev(e.arg).T
     if isinstance(e, sp.OneMatrix):
-        return np.ones((int(ev(e.shape[0])), int(ev(e.shape[1]))), dtype=int)
+        return np.ones(_extent(e.shape, env), dtype=int)
     if isinstance(e, Map):
         params = tuple(ev(p) for p in e.params)
         return funcs.apply(e.func_class, params, ev(e.arg))
@@ -195,8 +215,14 @@ def evaluate(e, env: dict, funcs: Functions):
     if isinstance(e, SumAll):
         return np.sum(ev(e.arg))
     if isinstance(e, Broadcast):
-        return np.broadcast_to(ev(e.arg), (int(ev(e.shape[0])), int(ev(e.shape[1]))))
+        return np.broadcast_to(ev(e.arg), _extent(e.shape, env))
     if isinstance(e, sp.Function) and e.args:
         params = tuple(ev(p) for p in e.args[1:])
         return funcs.apply(e.func, params, ev(e.args[0]))
+    if isinstance(e, sp.Indexed):  # an entry along a size-1 dimension, e.g. b3[0]
+        arr = np.asarray(env[str(e.base.label)])
+        idx = tuple(int(i) for i in e.indices)
+        if arr.ndim == 2 and len(idx) == 1:  # a vector, kept as a 1 × n row
+            arr = arr[0]
+        return arr[idx]
     raise TypeError(f"cannot evaluate {type(e).__name__}")

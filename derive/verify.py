@@ -30,13 +30,13 @@ import sympy as sp
 
 from . import ir
 from .check import (
-    _atomize,
     _shape,
     concrete_sizes,
     derived_values,
     random_values,
     symbol_values,
 )
+from .decide import is_zero
 from .derivation import Derivation, derive
 from .errors import SpecError
 from .notation import FormulaParser, read_head, split_equals, split_statements
@@ -252,13 +252,8 @@ def _t(v):
 
 
 def _zero(expr) -> bool:
-    """Identically zero, decided symbolically (function values as independent symbols)."""
-    import symengine as se
-
-    if expr == 0:
-        return True
-    num, _ = se.sympify(_atomize(expr, {})).as_numer_denom()
-    return se.expand(num) == 0
+    """Identically zero, decided by the one exact procedure (:mod:`derive.decide`)."""
+    return is_zero(expr)
 
 
 def _equal(a, b) -> bool:

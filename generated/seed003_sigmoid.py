@@ -67,9 +67,7 @@ LOSS = "E"
 def sigmoid(z, out=None):
     """1 / (1 + exp(-z)) as exp(-logaddexp(0, -z)): no overflow, and full relative
     precision where σ is tiny ((1 + tanh(z/2)) / 2 loses it to cancellation)."""
-    out = np.logaddexp(0, np.negative(z), out=out)
-    np.negative(out, out=out)
-    return np.exp(out, out=out)
+    return np.exp(np.negative(np.logaddexp(0, np.negative(z))), out=out)
 
 
 # --- model ---------------------------------------------------------------------------------

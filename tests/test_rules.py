@@ -165,6 +165,10 @@ def test_kernel_writes_out_keeps_float32_and_honours_in_place(name):
         z = points.copy()
         rule.kernel(z, *params, out=z)
         np.testing.assert_array_equal(z, want)
+    for x, w in zip(
+        points[0, :5], want[0, :5] if name != "softmax" else [], strict=False
+    ):  # scalars too
+        assert rule.kernel(np.float64(x), *params) == pytest.approx(w, rel=1e-12)
     small = points.astype(np.float32)
     got32 = rule.kernel(small, *params)
     assert got32.dtype == np.float32, name
