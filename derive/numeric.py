@@ -24,16 +24,7 @@ import sympy as sp
 from . import ir
 from .indices import as_expr
 from .matexpr import Broadcast, Map, Softmax, SumAll, SumAxis, Vector
-from .rules import RULES, GenericFunction, generic_base, np_softmax, rule_for
-
-# Smooth stand-ins for generic functions in numeric checks; each layer gets a
-# different one so a derivative taken with the wrong function shows up.
-GENERIC_BINDINGS: list[tuple[Callable, Callable]] = [
-    (np.tanh, lambda z: 1 - np.tanh(z) ** 2),
-    (np.sin, np.cos),
-    (lambda z: np.logaddexp(0, z), lambda z: np.exp(-np.logaddexp(0, -z))),
-    (lambda z: z**3 / 3 + z, lambda z: z**2 + 1),
-]
+from .rules import GENERIC_BINDINGS, RULES, GenericFunction, generic_base, np_softmax, rule_for
 
 
 class Functions:
@@ -164,9 +155,10 @@ def as_2d(value, shape: tuple):
 
 def _extent(shape, env: dict) -> tuple[int, int]:
     """A matrix shape with the dims' sizes put in."""
-    return tuple(
+    rows, cols = (
         int(as_expr(d).xreplace({s: env[s.name] for s in as_expr(d).free_symbols})) for d in shape
     )
+    return rows, cols
 
 
 def evaluate(e, env: dict, funcs: Functions):

@@ -369,6 +369,16 @@ class GenericFunction(sp.Function):
         return generic_function(self.func.__name__ + "'")(self.args[0])
 
 
+# Smooth stand-ins for generic functions in numeric checks; each layer gets a
+# different one so a derivative taken with the wrong function shows up.
+GENERIC_BINDINGS: list[tuple[Callable[..., Any], Callable[..., Any]]] = [
+    (np.tanh, lambda z: 1 - np.tanh(z) ** 2),
+    (np.sin, np.cos),
+    (lambda z: np.logaddexp(0, z), lambda z: np.exp(-np.logaddexp(0, -z))),
+    (lambda z: z**3 / 3 + z, lambda z: z**2 + 1),
+]
+
+
 _GENERIC: dict[str, type] = {}
 
 

@@ -21,7 +21,6 @@ PUBLIC = {"derive", "derive.forms", "derive.ir", "derive.errors", "derive.cli"} 
 KNOWN_PRIVATE = {
     ("derive.verify", "derive.spec", "_Parser"),
     ("derive.verify", "derive.numeric", "_run"),
-    ("derive.verify", "derive.check", "_atomize"),
     ("derive.verify", "derive.check", "_shape"),
 }
 
