@@ -11,25 +11,29 @@ from __future__ import annotations
 
 import ast
 import math
+import sys
+import types
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import derive
-from derive import derive as derive_network
-from derive import ir
 from derive.errors import SpecError
-from derive.forms import RULES, activations
 
-from . import names, output
-from .environment import ENV
-from .model import context
-from .names import check_names
-from .text import number
+from .environment import env
 
-__all__ = ["const_values", "generate", "parse_bindings", "parse_consts", "write_atomic"]
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from derive import ir
+
+__all__ = [
+    "const_values",
+    "generate",
+    "parse_bindings",
+    "parse_consts",
+    "write_atomic",
+    "train",
+    "evaluate",
+]
 
 DTYPES = ("float32", "float64")
-
-_ENV = ENV  # the name this module used before the environment had a module
 
 
 def generate(
@@ -43,7 +47,21 @@ def generate(
     ``bind`` binds generic functions (``{"f": "tanh"}``); ``consts`` gives
     const values (``--const lam=0.01``), which become the module's defaults.
     The source is checked with :func:`ast.parse` before it is returned.
+
+    >>> import codegen
+    >>> source = codegen.generate("seed000", dtype="float32")
+    >>> "DTYPE = np.float32" in source and "def train(" in source
+    True
     """
+    import derive
+    from derive import derive as derive_network
+    from derive import ir
+    from derive.forms import RULES, activations
+
+    from .model import context
+    from .names import check_names
+    from .text import number
+
     if dtype not in DTYPES:
         raise SpecError(
             f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}", "<options>", 1, 1
@@ -91,7 +109,7 @@ def generate(
         header += "\n# consts: " + ", ".join(f"{k}={number(v)}" for k, v in consts.items())
     ctx = context(d, dtype, header, net.name)
     ctx["consts"] = list(values.items())
-    code = ENV.get_template("module.py.j2").render(**ctx)
+    code = env().get_template("module.py.j2").render(**ctx)
     try:
         ast.parse(code)
     except SyntaxError as exc:  # our bug, never the user's: nothing may run it
@@ -102,7 +120,6 @@ def generate(
 def const_values(net: ir.Network, given: dict[str, float] | None) -> dict[str, float | None]:
     """Every const's value: given (``--const``), else the spec's default (None: none)."""
     given = dict(given or {})
-    value: float | None
     for name, value in given.items():
         if name not in net.consts:
             raise SpecError(
@@ -114,7 +131,9 @@ def const_values(net: ir.Network, given: dict[str, float] | None) -> dict[str, f
             )
         if not isinstance(value, (int, float)) or not math.isfinite(value):
             raise SpecError(f"--const {name}: expected a finite number, got {value!r}", "<options>")
-    out: dict[str, float | None] = {}
+    from . import names
+
+    out = {}
     for name, default in net.consts.items():
         value = given.get(name, default)
         if value is not None and not math.isfinite(float(value)):
@@ -123,6 +142,19 @@ def const_values(net: ir.Network, given: dict[str, float] | None) -> dict[str, f
                 f"const {name} = {value}: expected a finite number", net.file, line, col
             )
         out[name] = None if value is None else float(value)
+    return out
+
+
+def parse_bindings(items: list[str]) -> dict[str, str]:
+    """``["f=tanh", …]`` (the ``--bind`` options) as ``{"f": "tanh", …}``."""
+    out = {}
+    for item in items:
+        name, sep, fn = item.partition("=")
+        if not sep or not name.isidentifier() or not fn.isidentifier():
+            raise SpecError(
+                f"--bind expects NAME=FUNCTION (e.g. f=tanh), got {item!r}", "<options>", 1, 1
+            )
+        out[name] = fn
     return out
 
 
@@ -145,19 +177,38 @@ def parse_consts(items: list[str]) -> dict[str, float]:
     return out
 
 
-def parse_bindings(items: list[str]) -> dict[str, str]:
-    """``["f=tanh", …]`` (the ``--bind`` options) as ``{"f": "tanh", …}``."""
-    out = {}
-    for item in items:
-        name, sep, fn = item.partition("=")
-        if not sep or not name.isidentifier() or not fn.isidentifier():
-            raise SpecError(
-                f"--bind expects NAME=FUNCTION (e.g. f=tanh), got {item!r}", "<options>", 1, 1
-            )
-        out[name] = fn
-    return out
-
-
 def write_atomic(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically (see :mod:`codegen.output` for the rules)."""
+    from . import output
+
     output.write_atomic(path, text)
+
+
+def evaluate(trained, data: str, seed: int | None = None) -> dict:
+    """Loss, accuracy and confusion of :func:`train`'s result on ``data``'s test part."""
+    from .api import evaluate as _evaluate
+
+    return _evaluate(trained, data, seed)
+
+
+class _Package(types.ModuleType):
+    """``codegen.train`` is the function, though a submodule of that name exists.
+
+    Importing the submodule ``codegen.train`` makes the import system bind the
+    attribute ``train`` of this package to the module; the property keeps the
+    function (:func:`codegen.api.train`) in its place.  ``from codegen.train
+    import …`` reads ``sys.modules`` and is not affected.
+    """
+
+    @property
+    def train(self):
+        from .api import train
+
+        return train
+
+    @train.setter
+    def train(self, value) -> None:
+        pass  # the submodule binding; ``codegen.train`` stays the function
+
+
+sys.modules[__name__].__class__ = _Package

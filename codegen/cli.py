@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import sys
 
-from derive.cli import read_stdin
-
 from . import DTYPES, generate, parse_bindings, parse_consts, write_atomic
+from .defaults import TRAIN_DEFAULTS
 
 
 def _const_option(p) -> None:
@@ -26,6 +25,8 @@ def _const_option(p) -> None:
 
 def run_gen(args) -> int:
     """``derive gen SPEC``: write the generated module (``-`` reads the spec from stdin)."""
+    from derive.cli import read_stdin
+
     source = generate(
         read_stdin() if args.spec == "-" else args.spec,
         dtype=args.dtype,
@@ -41,6 +42,9 @@ def run_gen(args) -> int:
 
 
 def _train(args) -> int:
+    if not args.quiet and sys.stderr.isatty():  # at once, for a person waiting: deriving
+        # and generating the module take seconds before the first epoch
+        print(f"deriving {args.spec} and generating its module…", file=sys.stderr, flush=True)
     from .train import run_train
 
     run_train(args)
@@ -70,44 +74,62 @@ def register(subparsers) -> None:
             metavar="SOURCE",
             help="iris, digits, xor, seed000, mnist:DIR, FILE.npz or FILE.csv",
         )
-        p.add_argument("--dtype", choices=DTYPES, default="float64")
-        p.add_argument("--bind", action="append", default=[], metavar="NAME=FUNCTION")
-        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--dtype", choices=DTYPES, default="float64", help="floating-point type")
+        p.add_argument(
+            "--bind",
+            action="append",
+            default=[],
+            metavar="NAME=FUNCTION",
+            help="bind a generic function, e.g. --bind f=tanh (repeatable)",
+        )
+        p.add_argument("--seed", type=int, default=0, help="seed of the split, init and shuffles")
         _const_option(p)
         common.append(p)
     train, test = common
-    train.add_argument("--epochs", type=int, default=50)
-    train.add_argument("--batch-size", type=int, default=32)
-    train.add_argument("--lr", type=float, default=0.05)
-    train.add_argument("--optimizer", choices=["sgd", "momentum", "adam"], default="sgd")
-    train.add_argument("--val-fraction", type=float, default=0.2)
+    d = TRAIN_DEFAULTS
+    train.add_argument("--epochs", type=int, default=d["epochs"], help="most epochs")
+    train.add_argument("--batch-size", type=int, default=d["batch_size"], help="mini-batch size")
+    train.add_argument("--lr", type=float, default=d["lr"], help="learning rate")
+    train.add_argument(
+        "--optimizer", choices=["sgd", "momentum", "adam"], default=d["optimizer"], help="optimiser"
+    )
+    train.add_argument(
+        "--val-fraction",
+        type=float,
+        default=d["val_fraction"],
+        help="share of the training part held out for validation and early stopping",
+    )
     train.add_argument(
         "--patience",
         type=int,
-        default=None,
-        help="stop when the validation loss has not improved for N epochs",
+        default=d["patience"],
+        help="stop when the validation loss has not improved for N epochs "
+        "(early stopping needs a validation part: --val-fraction 0 trains every epoch)",
     )
     train.add_argument("--out", default="weights.npz", help="weights file (.npz)")
     train.add_argument("--npy", action="store_true", help="also save one .npy per array")
-    train.add_argument("--plot", metavar="PNG", help="write the learning curves (matplotlib)")
+    train.add_argument(
+        "--plot", metavar="FILE", help="write the learning curves (.png, .svg or .pdf; matplotlib)"
+    )
+    train.add_argument("--quiet", action="store_true", help="no progress bar, no messages")
     train.add_argument(
         "--dim",
         action="append",
         default=[],
         metavar="NAME=SIZE",
-        help="size of a hidden dimension (default 32)",
+        help="size of a hidden dimension the data does not fix (default size 64)",
     )
     train.set_defaults(handler=_train)
     test.add_argument("--weights", required=True, help="weights saved by derive train")
-    test.add_argument("--format", choices=["text", "json"], default="text")
+    test.add_argument("--format", choices=["text", "json"], default="text", help="output format")
     test.set_defaults(handler=_test)
 
 
 def _register_gen(subparsers) -> None:
     g = subparsers.add_parser("gen", help="generate a standalone NumPy training module")
-    g.add_argument("spec", help="a .nn file, a bundled spec's name or - (standard input)")
+    g.add_argument("spec", help="a .nn file or the name of a bundled spec")
     g.add_argument("-o", "--output", help="file to write (default: standard output)")
-    g.add_argument("--dtype", choices=DTYPES, default="float64")
+    g.add_argument("--dtype", choices=DTYPES, default="float64", help="floating-point type")
     g.add_argument(
         "--bind",
         action="append",

@@ -19,6 +19,7 @@ import json
 import linecache
 import math
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
@@ -30,7 +31,7 @@ from derive.errors import SpecError
 from . import data as datasets
 from . import generate, output, parse_bindings, parse_consts
 
-DEFAULT_WIDTH = 32  # a hidden dimension no option and no data set fixes
+DEFAULT_WIDTH = 64  # a hidden dimension no option and no data set fixes
 
 
 def module_for(
@@ -94,7 +95,7 @@ def bind(mod: ModuleType, net, ds: datasets.Dataset, spec: str) -> tuple[dict, d
         t = ds.targets.reshape(len(ds.targets), -1)
     x = ds.features
     data = {x_name: x if x_axis == 0 else x.T, t_name: t if t_axis == 0 else t.T}
-    dims: dict[str, int] = {}
+    dims = {}
     for name, arr in data.items():
         shape = mod.INPUTS.get(name) or mod.TARGETS[name]
         for dim, size in zip(shape, arr.shape, strict=True):
@@ -138,20 +139,61 @@ def confusion(truth: np.ndarray, guess: np.ndarray, k: int) -> list[list[int]]:
 # ---------------------------------------------------------------------------
 
 
-def _progress(epochs: int):
-    def show(epoch: int, history: dict) -> None:
-        stream = sys.stderr
-        done = epoch + 1
-        bar = "#" * (20 * done // epochs) + "." * (20 - 20 * done // epochs)
-        parts = [f"epoch {done:>4}/{epochs} [{bar}]", f"loss {history['loss'][-1]:.5g}"]
-        if history["val_loss"]:
-            parts.append(f"val_loss {history['val_loss'][-1]:.5g}")
-        if history.get("val_accuracy") and history["val_accuracy"][-1] is not None:
-            parts.append(f"val_acc {100 * history['val_accuracy'][-1]:.1f}%")
-        end = "\r" if stream.isatty() and done < epochs else "\n"
-        print("  ".join(parts), end=end, file=stream, flush=True)
+class Progress:
+    """A ``tqdm`` bar on stderr: epochs, elapsed, ETA, rate, loss, validation loss and accuracy.
 
-    return show
+    ``quiet`` shows nothing.  Where stderr is not a terminal tqdm still
+    writes its lines (a log keeps the final state).
+    """
+
+    def __init__(self, epochs: int, quiet: bool = False, desc: str = "training"):
+        self.epochs, self.quiet, self.desc, self.bar = epochs, quiet, desc, None
+
+    def __call__(self, epoch: int, history: dict) -> None:
+        if self.quiet:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=self.epochs,
+                desc=self.desc,
+                unit="epoch",
+                file=sys.stderr,
+                dynamic_ncols=True,
+                leave=True,
+                mininterval=0.2,
+            )
+        info = {"loss": f"{history['loss'][-1]:.4g}"}
+        if history["val_loss"]:
+            info["val_loss"] = f"{history['val_loss'][-1]:.4g}"
+        if history.get("val_accuracy") and history["val_accuracy"][-1] is not None:
+            info["val_acc"] = f"{100 * history['val_accuracy'][-1]:.1f}%"
+        self.bar.set_postfix(info, refresh=False)
+        self.bar.update(epoch + 1 - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def stopping_note(history: dict, epochs: int, patience: int | None) -> str | None:
+    """One line on early stopping: when it stopped, which epoch's params were kept and why."""
+    val = history["val_loss"]
+    if not val or patience is None:
+        return None
+    best = int(np.argmin(val))  # the first minimum: the epoch whose params train() kept
+    acc = history.get("val_accuracy") or []
+    acc_text = (
+        f", val acc {100 * acc[best]:.1f}%" if len(acc) > best and acc[best] is not None else ""
+    )
+    kept = f"kept the params of epoch {best + 1} (lowest val loss {val[best]:.4g}{acc_text})"
+    if len(val) < epochs:
+        return (
+            f"early stopping at epoch {len(val)}/{epochs}: the validation loss did not improve "
+            f"for {patience} epochs; {kept}"
+        )
+    return f"trained all {epochs} epochs; {kept}"
 
 
 def save_weights(path: str, params: dict, extra: dict, npy: bool) -> None:
@@ -221,7 +263,17 @@ def check_weights(params: dict, dims: dict, mod: ModuleType, path: str) -> None:
             )
 
 
-def _plot(path: str, history: dict) -> None:
+PLOT_FORMATS = ("png", "svg", "pdf")
+
+
+def _plot(path: str, history: dict, title: str = "") -> None:
+    """Learning curves for a report: a title (spec and data), type that reads at a glance,
+    the legend below the axes (clear of the curves); PNG, SVG or PDF by the suffix."""
+    fmt = Path(path).suffix.lower().lstrip(".") or "png"
+    if fmt not in PLOT_FORMATS:
+        raise SpecError(
+            f"--plot: unknown image type .{fmt}; expected {', '.join(PLOT_FORMATS)}", path, 1, 1
+        )
     try:
         import matplotlib
     except ImportError:
@@ -229,27 +281,54 @@ def _plot(path: str, history: dict) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)
-    epochs = np.arange(1, len(history["loss"]) + 1)
-    ax.plot(epochs, history["loss"], label="training loss")
-    if history["val_loss"]:
-        ax.plot(epochs, history["val_loss"], label="validation loss")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
-    ax.set_yscale("log")
-    handles = ax.get_lines()
-    if history.get("val_accuracy") and history["val_accuracy"][0] is not None:
-        acc = ax.twinx()
-        acc.plot(epochs, history["val_accuracy"], color="tab:green", label="validation accuracy")
-        acc.set_ylabel("validation accuracy")
-        acc.set_ylim(0, 1)
-        handles = [*handles, *acc.get_lines()]
-    ax.legend(handles=handles, loc="center right")
-    fig.tight_layout()
-    try:
-        output.write_atomic(path, lambda f: fig.savefig(f, format="png"))
-    finally:
-        plt.close(fig)
+    with plt.rc_context(
+        {
+            "font.size": 12,
+            "axes.titlesize": 14,
+            "axes.labelsize": 13,
+            "legend.fontsize": 11,
+            "lines.linewidth": 2.0,
+            "svg.fonttype": "none",  # text stays text in an SVG
+        }
+    ):
+        fig, ax = plt.subplots(figsize=(7.5, 5.0), dpi=120)
+        epochs = np.arange(1, len(history["loss"]) + 1)
+        ax.plot(epochs, history["loss"], color="tab:blue", label="training loss")
+        if history["val_loss"]:
+            ax.plot(epochs, history["val_loss"], color="tab:orange", label="validation loss")
+            best = int(np.argmin(history["val_loss"]))
+            ax.axvline(best + 1, color="0.5", linestyle=":", linewidth=1.5, label="kept params")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss")
+        ax.set_yscale("log")
+        ax.grid(True, which="major", alpha=0.3)
+        handles = list(ax.get_lines())
+        if history.get("val_accuracy") and history["val_accuracy"][0] is not None:
+            acc = ax.twinx()
+            acc.plot(
+                epochs,
+                100 * np.asarray(history["val_accuracy"], dtype=float),
+                color="tab:green",
+                label="validation accuracy",
+            )
+            acc.set_ylabel("validation accuracy (%)")
+            acc.set_ylim(0, 100)
+            handles += acc.get_lines()
+        if title:
+            ax.set_title(title)
+        # below the axes, so it never hides a curve
+        fig.legend(
+            handles=handles,
+            loc="lower center",
+            ncol=min(len(handles), 4),
+            frameon=False,
+            bbox_to_anchor=(0.5, 0.0),
+        )
+        fig.tight_layout(rect=(0, 0.08, 1, 1))
+        try:
+            output.write_atomic(path, lambda f: fig.savefig(f, format=fmt))
+        finally:
+            plt.close(fig)
 
 
 def _standardisation(features: np.ndarray, source: str) -> tuple[np.ndarray, np.ndarray]:
@@ -343,7 +422,6 @@ def check_train_options(args) -> None:
 
 
 def check_seed(args) -> None:
-    """``--seed`` must be a whole number NumPy's generators accept."""
     if not 0 <= args.seed < 2**63:
         raise SpecError(f"--seed {args.seed}: expected a whole number from 0", "<options>", 1, 1)
 
@@ -380,8 +458,47 @@ def _stop_on_divergence(callback):
     return check
 
 
-def run_train(args) -> dict:
-    """``derive train``: train a spec's generated module on a data set and save the weights."""
+MIN_VALIDATION = 10  # fewer held-out examples than this measure nothing: train on all
+
+
+@dataclass
+class Trained:
+    """What ``derive train`` produces: the params, the history and how to use them.
+
+    ``params`` (name → array), ``history`` (per-epoch ``loss``, ``val_loss``,
+    ``val_accuracy``), ``mean``/``std`` (the feature standardisation of the
+    training part), ``module`` (the generated module), ``note`` (the early
+    stopping line), ``spec`` and ``data`` (the sources).
+    """
+
+    spec: str
+    data: str
+    params: dict
+    history: dict
+    mean: np.ndarray
+    std: np.ndarray
+    module: ModuleType = field(repr=False)
+    note: str | None = None
+    dims: dict = field(default_factory=dict)
+    seed: int = 0
+
+    def evaluate(self, data: str, seed: int | None = None) -> dict:
+        """``loss``, ``accuracy``, ``confusion`` and ``examples`` on the test part of ``data``
+        (the split of ``seed``, by default the one training used)."""
+        net = derive.load_network(self.spec)
+        extra = {"mean": self.mean, "std": self.std}
+        return evaluation(
+            net, self.module, self.params, extra, data, self.seed if seed is None else seed
+        )
+
+    def __repr__(self) -> str:
+        epochs = len(self.history["loss"])
+        last = self.history["val_accuracy"][-1] if self.history.get("val_accuracy") else None
+        acc = f", val acc {100 * last:.1f}%" if last is not None else ""
+        return f"<Trained {self.spec} on {self.data}: {epochs} epochs{acc}>"
+
+
+def run_train(args) -> Trained:
     check_train_options(args)
     net = derive.load_network(args.spec)
     mod = module_for(args.spec, args.dtype, parse_bindings(args.bind), parse_consts(args.const))
@@ -396,6 +513,17 @@ def run_train(args) -> dict:
     dims = {**{d: DEFAULT_WIDTH for d in mod.DIMS}, **fixed, **_dims_option(args.dim, mod, fixed)}
     _check_param_count(mod, dims)
     params = mod.init_params(dims, seed=args.seed)
+    quiet = getattr(args, "quiet", False)
+    val_fraction, patience = args.val_fraction, args.patience
+    if val_fraction and round(val_fraction * len(ds.targets)) < MIN_VALIDATION:
+        val_fraction, patience = 0.0, None
+        if not quiet:
+            print(
+                f"{len(ds.targets)} training examples: too few to hold out a validation part; "
+                "training on all of them without early stopping",
+                file=sys.stderr,
+            )
+    progress = Progress(args.epochs, quiet=quiet, desc=f"{net.name} on {args.data}")
     try:
         with np.errstate(all="ignore"):  # a diverging run is reported below, not warned about
             history = mod.train(
@@ -405,12 +533,13 @@ def run_train(args) -> dict:
                 batch_size=args.batch_size,
                 lr=args.lr,
                 optimizer=args.optimizer,
-                val_fraction=args.val_fraction,
-                patience=args.patience,
+                val_fraction=val_fraction,
+                patience=patience,
                 seed=args.seed,
-                callback=_stop_on_divergence(_progress(args.epochs)),
+                callback=_stop_on_divergence(progress),
             )
     except Diverged as exc:
+        progress.close()
         raise SpecError(
             f"training diverged: {exc}; {args.out} was left as it was (try a smaller --lr)",
             "<options>",
@@ -425,12 +554,19 @@ def run_train(args) -> dict:
             1,
             1,
         )
-    save_weights(args.out, params, {"mean": mean, "std": std}, args.npy)
-    print(f"weights: {args.out}", file=sys.stderr)
+    progress.close()
+    note = stopping_note(history, args.epochs, patience)
+    if note and not quiet:
+        print(note, file=sys.stderr)
+    if args.out:
+        save_weights(args.out, params, {"mean": mean, "std": std}, args.npy)
+        if not quiet:
+            print(f"weights: {args.out}", file=sys.stderr)
     if args.plot:
-        _plot(args.plot, history)
-        print(f"learning curve: {args.plot}", file=sys.stderr)
-    return history
+        _plot(args.plot, history, title=f"{net.name} on {args.data}")
+        if not quiet:
+            print(f"learning curve: {args.plot}", file=sys.stderr)
+    return Trained(args.spec, args.data, params, history, mean, std, mod, note, dims, args.seed)
 
 
 def regression_metrics(mod: ModuleType, params: dict, data: dict) -> dict:
@@ -444,7 +580,7 @@ def regression_metrics(mod: ModuleType, params: dict, data: dict) -> dict:
         residual = out - t
         spread = float(np.sum((t - t.mean(axis=axis, keepdims=True)) ** 2))
         sse = float(np.sum(residual**2))
-        metrics: dict[str, float | str | None] = {
+        metrics = {
             "mse": float(np.mean(residual**2)),
             "mae": float(np.mean(np.abs(residual))),
             "r2": 1.0 - sse / spread if spread > 0 else None,
@@ -468,27 +604,24 @@ def _json_safe(report: dict) -> dict:
     return out
 
 
-def run_test(args) -> dict:
-    """``derive test``: evaluate saved weights on a data set's test part."""
-    check_seed(args)
-    net = derive.load_network(args.spec)
-    mod = module_for(args.spec, args.dtype, parse_bindings(args.bind), parse_consts(args.const))
-    _consts_given(mod, net, args.spec)
-    params, extra = load_weights(args.weights, mod)
-    ds = datasets.load(args.data, part="test", seed=args.seed)
+def evaluation(
+    net, mod: ModuleType, params: dict, extra: dict, source: str, seed: int, where: str = "<params>"
+) -> dict:
+    """Loss with accuracy and confusion (classes) or MSE, MAE and R² on ``source``'s test part."""
+    ds = datasets.load(source, part="test", seed=seed)
     if "mean" in extra:
         mean, std = extra.get("mean"), extra.get("std")
-        if mean is None or std is None or mean.shape != (ds.n_features,) or std.shape != mean.shape:
+        if std is None or mean.shape != (ds.n_features,) or std.shape != mean.shape:
             raise SpecError(
-                f"the weights' standardisation is for {getattr(mean, 'size', 0)} features, "
+                f"the weights' standardisation is for {mean.size} features, "
                 f"the data has {ds.n_features}: were they trained on this data?",
-                args.weights,
+                where,
                 1,
                 1,
             )
         ds = datasets.Dataset(ds.name, (ds.features - mean) / std, ds.targets, ds.n_classes)
-    data, dims = bind(mod, net, ds, args.data)
-    check_weights(params, dims, mod, args.weights)
+    data, dims = bind(mod, net, ds, source)
+    check_weights(params, dims, mod, where)
     with np.errstate(all="ignore"):
         t = np.asarray(data[next(iter(mod.TARGETS))])
         binary = t.size and set(np.unique(t)) <= {0.0, 1.0} and min(t.shape) == 1
@@ -501,6 +634,16 @@ def run_test(args) -> dict:
         }
         if not found:
             report.update(regression_metrics(mod, params, data))
+    return report
+
+
+def run_test(args) -> dict:
+    check_seed(args)
+    net = derive.load_network(args.spec)
+    mod = module_for(args.spec, args.dtype, parse_bindings(args.bind), parse_consts(args.const))
+    _consts_given(mod, net, args.spec)
+    params, extra = load_weights(args.weights, mod)
+    report = evaluation(net, mod, params, extra, args.data, args.seed, args.weights)
     if args.format == "json":
         print(json.dumps(_json_safe(report), allow_nan=False))
     else:

@@ -8,20 +8,34 @@ out, derived element-wise with SymPy, recovered as a matrix form
 >>> d = derive.load("seed000")
 >>> d.gradients["W"].text()
 '∂L/∂W = xᵀ δu'
+
+Every command has a Python function: :func:`load` (``derive grad``),
+:func:`verify` (``derive verify``), ``codegen.generate`` (``derive gen``),
+``codegen.train`` and ``codegen.evaluate`` (``derive train``, ``derive test``).
+
+The names are imported on first use (PEP 562), so ``import derive`` (and
+``derive --help``) does not load SymPy.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import sys
+import types
+from typing import TYPE_CHECKING
 
-from .derivation import Derivation, Step, derive
 from .errors import DerivationError, SpecError
-from .ir import Network
-from .spec import bundled, parse, parse_file
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from .api import Verification, load, load_network, verify
+    from .derivation import Derivation, Step, derive
+    from .ir import Network
+    from .spec import bundled, parse, parse_file
 
 __all__ = [
     "load",
     "load_network",
+    "verify",
+    "Verification",
     "derive",
     "Derivation",
     "Step",
@@ -29,30 +43,53 @@ __all__ = [
     "SpecError",
     "DerivationError",
     "bundled",
+    "parse",
+    "parse_file",
 ]
 __version__ = "0.1.0"
 
-
-def load_network(source: str | Path) -> Network:
-    """Parse a spec given as a path, a bundled name (``seed000``) or the spec text itself."""
-    if isinstance(source, Path) or (
-        isinstance(source, str) and "\n" not in source and "=" not in source
-    ):
-        path = Path(source)
-        if path.is_file():
-            return parse_file(path)
-        specs = bundled()
-        if str(source) in specs:
-            return parse_file(specs[str(source)])
-        raise SpecError(
-            f"no spec file or bundled spec named {str(source)!r}; bundled: {', '.join(specs)}",
-            str(source),
-            1,
-            1,
-        )
-    return parse(source, file="<text>", name="spec")
+_LAZY = {
+    "load": "api",
+    "load_network": "api",
+    "Verification": "api",
+    "derive": "derivation",
+    "Derivation": "derivation",
+    "Step": "derivation",
+    "Network": "ir",
+    "bundled": "spec",
+    "parse": "spec",
+    "parse_file": "spec",
+}
 
 
-def load(source: str | Path) -> Derivation:
-    """Parse and derive: ``derive.load("seed000").gradients["W"].matrix``."""
-    return derive(load_network(source))
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class _Package(types.ModuleType):
+    """``derive.verify`` is the function, though a submodule of that name exists.
+
+    Importing the submodule ``derive.verify`` makes the import system bind
+    the attribute ``verify`` of this package to the module; the property
+    keeps the function in its place (``from derive.verify import …`` reads
+    ``sys.modules`` and is not affected).
+    """
+
+    @property
+    def verify(self):
+        from .api import verify
+
+        return verify
+
+    @verify.setter
+    def verify(self, value) -> None:
+        pass  # the submodule binding; ``derive.verify`` stays the function
+
+
+sys.modules[__name__].__class__ = _Package

@@ -10,21 +10,24 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import __version__, load_network
-from .derivation import derive
+# only light imports here: `derive --help` must not load SymPy or NumPy
+from . import __version__
 from .errors import DerivationError, SpecError
-from .ir import Network
-from .spec import bundled, parse
 
 
 class _Parser(argparse.ArgumentParser):
+    """Usage errors exit 2 without a traceback; every --help shows the defaults."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str):  # usage errors: exit 2 without a traceback
         self.print_usage(sys.stderr)
         self.exit(2, f"derive: error: {message}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``derive`` argument parser, with every plugin's subcommands."""
     p = _Parser(prog="derive", description="Derive, prove and generate backpropagation.")
     p.add_argument("--version", action="version", version=f"derive {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -35,7 +38,18 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "spec", help="a .nn file, a bundled spec's name (see `derive list`) or - (standard input)"
     )
-    g.add_argument("--format", choices=["text", "latex", "markdown", "json"], default="text")
+    g.add_argument(
+        "--format",
+        choices=["text", "latex", "markdown", "json", "html"],
+        default="text",
+        help="output format (html: a standalone page with MathML)",
+    )
+    g.add_argument(
+        "-o", "--output", metavar="FILE", help="write to FILE (atomically) instead of stdout"
+    )
+    g.add_argument(
+        "--standalone", action="store_true", help="latex: a complete document, not a fragment"
+    )
     g.add_argument(
         "--check", action="store_true", help="prove the forms three ways: symbolic, exact, numeric"
     )
@@ -59,7 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TEXT",
         help='a scalar identity such as "sigmoid\'(z) = sigmoid(z)*(1 - sigmoid(z))"',
     )
-    v.add_argument("--format", choices=["text", "json"], default="text")
+    v.add_argument(
+        "--format", choices=["text", "json", "html"], default="text", help="output format"
+    )
+    v.add_argument(
+        "-o", "--output", metavar="FILE", help="write to FILE (atomically) instead of stdout"
+    )
     for plugin in _plugins():
         plugin(sub)
     return p
@@ -75,23 +94,9 @@ def _plugins():
     return [ep.load() for ep in unique.values()]
 
 
-def read_stdin() -> str:
-    """The spec text on standard input (for the spec argument ``-``)."""
-    try:
-        return sys.stdin.buffer.read().decode("utf-8")
-    except UnicodeDecodeError:
-        raise SpecError("standard input is not UTF-8 text", "<stdin>", 1, 1) from None
-
-
-def read_network(spec: str) -> Network:
-    """The network of a spec argument: a path, a bundled name, or ``-`` for standard input."""
-    if spec == "-":
-        return parse(read_stdin(), file="<stdin>", name="stdin")
-    return load_network(spec)
-
-
 def cmd_list(args) -> int:
-    """``derive list``: the bundled specs and their first comment line."""
+    from .spec import bundled
+
     for name, path in bundled().items():
         first = next(
             (ln.lstrip("# ").strip() for ln in path.read_text().splitlines() if ln.startswith("#")),
@@ -101,29 +106,66 @@ def cmd_list(args) -> int:
     return 0
 
 
+def read_stdin() -> str:
+    """The spec text on standard input (for the spec argument ``-``)."""
+    try:
+        return sys.stdin.buffer.read().decode("utf-8")
+    except UnicodeDecodeError:
+        raise SpecError("standard input is not UTF-8 text", "<stdin>", 1, 1) from None
+
+
+def read_network(spec: str):
+    """The network of a spec argument: a path, a bundled name, or ``-`` for standard input."""
+    from .api import load_network
+    from .spec import parse
+
+    if spec == "-":
+        return parse(read_stdin(), file="<stdin>", name="stdin")
+    return load_network(spec)
+
+
 def cmd_grad(args) -> int:
-    """``derive grad``: print (and with ``--check`` prove) every delta and gradient."""
     from . import check, report
+    from .derivation import derive
+    from .term import colour_marks, use_colour
 
     d = derive(read_network(args.spec))
     proofs = check.run_all(d, seed=args.seed) if args.check else None
     if args.format == "json":
-        print(report.as_json(d, proofs))
+        out = report.as_json(d, proofs)
     elif args.format == "latex":
-        print(report.as_latex(d))
+        out = report.as_latex(d, standalone=args.standalone, proofs=proofs)
     elif args.format == "markdown":
-        print(report.as_markdown(d, proofs))
+        out = report.as_markdown(d, proofs)
+    elif args.format == "html":
+        out = report.as_html(d, steps=args.steps, proofs=proofs)
     else:
-        print(report.as_text(d, elementwise=args.elementwise, steps=args.steps, proofs=proofs))
+        out = report.as_text(d, elementwise=args.elementwise, steps=args.steps, proofs=proofs)
+        if not args.output:
+            out = colour_marks(out, use_colour(sys.stdout))
+    _emit(out, args.output)
     return 0 if proofs is None or all(p.passed for p in proofs) else 1
 
 
+def _emit(text: str, output: str | None) -> None:
+    """Print, or write to ``output`` atomically (a temporary file, then a rename)."""
+    if not output or output == "-":
+        print(text)
+        return
+    from .html import write_atomic
+
+    try:
+        write_atomic(output, text if text.endswith("\n") else text + "\n")
+    except OSError as exc:
+        raise SpecError(f"cannot write: {exc.strerror or exc}", output, 1, 1) from None
+    print(f"wrote {output}", file=sys.stderr)
+
+
 def cmd_verify(args) -> int:
-    """``derive verify``: judge gradient claims against a spec, or scalar identities."""
     import json
     from pathlib import Path
 
-    from .errors import SpecError
+    from .term import use_colour, verdict_text
     from .verify import verify_all, verify_identity
 
     results = [verify_identity(t) for t in args.identity]
@@ -152,45 +194,27 @@ def cmd_verify(args) -> int:
     else:
         errors = []
     if args.format == "json":
-        print(json.dumps([r.as_dict() for r in results], indent=2, ensure_ascii=False))
+        _emit(json.dumps([r.as_dict() for r in results], indent=2, ensure_ascii=False), args.output)
+    elif args.format == "html":
+        from . import html
+
+        title = f"verify {args.spec or ''}".strip()
+        body = html.verdicts_body(results, errors, title=title, source=args.claims or "")
+        _emit(html.page(title, body), args.output)
     else:
-        for r in results:
-            print(_verdict_text(r))
-    for error in errors:  # statements that could not be read: bad input, after the others
-        print(error, file=sys.stderr)
+        colour = not args.output and use_colour(sys.stdout)
+        _emit("\n".join(verdict_text(r, colour) for r in results), args.output)
+    for exc in errors:  # statements that could not be read: bad input, after the others
+        print(exc, file=sys.stderr)
     if errors:
         return 2
     return 0 if all(r.verdict == "correct" for r in results) else 1
-
-
-def _verdict_text(r) -> str:
-    mark = {"correct": "✓", "incorrect": "✗", "ill-formed": "✗"}[r.verdict]
-    out = [f"{mark} {r.verdict:<10} {r.text}", f"    read as: {r.normalized}", f"    {r.reason}"]
-    if r.diagnosis:
-        out.append(f"    diagnosis: {r.diagnosis}")
-    if r.counterexample and "entry" in r.counterexample:
-        c = r.counterexample
-        sizes = ", ".join(f"{k}={v}" for k, v in c["sizes"].items())
-        out.append(
-            f"    counterexample: random values (seed {c['seed']}) with {sizes}: at entry "
-            f"{tuple(c['entry'])} the formula gives {c['formula']:.6g}, the gradient is "
-            f"{c['gradient']:.6g}"
-        )
-    elif r.counterexample and "z" in r.counterexample:
-        out.append(
-            f"    counterexample: at z = {r.counterexample['z']} the sides differ by "
-            f"{r.counterexample['difference']:.6g}"
-        )
-    if r.expected and r.verdict != "correct":
-        out.append(f"    correct form: {r.expected}")
-    return "\n".join(out)
 
 
 COMMANDS = {"list": cmd_list, "grad": cmd_grad, "verify": cmd_verify}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``derive`` command; user errors exit 2 with one line, no traceback."""
     args = build_parser().parse_args(argv)
     try:
         handler = COMMANDS.get(args.command) or args.handler

@@ -84,15 +84,46 @@ class Step:
         """NumPy code computing the step's matrix form."""
         return numpy_code(self.matrix, self.shape)
 
+    # display: a short repr, the formula as str, rich forms for notebooks
+
+    def __repr__(self) -> str:
+        from .printing import fmt_dims
+
+        return f"<Step {self.text()}  {fmt_dims(self.shape)}>"
+
+    def __str__(self) -> str:
+        return self.text()
+
     def _repr_latex_(self) -> str:
         return "$\\displaystyle " + self.latex() + "$"
 
+    def _repr_html_(self) -> str:
+        from . import html
 
-@dataclass
+        return html.fragment(html.step_body(self))
+
+    def _repr_markdown_(self) -> str:
+        return "$$" + self.latex() + "$$"
+
+
+@dataclass(repr=False)
 class Derivation:
+    """Every delta and gradient of a network, with display forms for terminals and notebooks.
+
+    >>> import derive
+    >>> d = derive.load("seed000")
+    >>> d
+    <Derivation seed000: 4 forward equations, 3 deltas, 2 gradients (W, S)>
+    >>> print(d.gradients["S"])
+    ∂L/∂S = hᵀ δy
+    >>> "<math" in d._repr_html_()  # Jupyter shows MathML: no JavaScript needed
+    True
+    """
+
     network: ir.Network
     steps: list[Step]  # deltas of intermediates, in the order code computes them
     gradients: dict[str, Step]
+    proofs: list | None = field(default=None, compare=False)  # set by check()
 
     def step(self, name: str) -> Step:
         """The step (delta or gradient) of the quantity ``name``."""
@@ -101,9 +132,64 @@ class Derivation:
                 return s
         raise KeyError(name)
 
+    def check(self, seed: int = 0) -> list:
+        """Run the three proofs (symbolic, exact, numeric); keep them for display.
+
+        >>> import derive
+        >>> d = derive.load("seed000")
+        >>> all(p.passed for p in d.check())
+        True
+        """
+        from .check import run_all
+
+        self.proofs = run_all(self, seed=seed)
+        return self.proofs
+
+    # display
+
+    def __repr__(self) -> str:
+        grads = ", ".join(self.gradients)
+        return (
+            f"<Derivation {self.network.name}: {len(self.network.equations)} forward equations, "
+            f"{len(self.steps)} deltas, {len(self.gradients)} gradients ({grads})>"
+        )
+
+    def __str__(self) -> str:
+        return self.text()
+
+    def text(self, steps: bool = False, elementwise: bool = False) -> str:
+        """Unicode text, as ``derive grad`` prints it."""
+        from .report import as_text
+
+        return as_text(self, elementwise=elementwise, steps=steps, proofs=self.proofs)
+
+    def latex(self, standalone: bool = False) -> str:
+        """An ``aligned`` block; with ``standalone``, a complete LaTeX document."""
+        from .report import as_latex
+
+        return as_latex(self, standalone=standalone, proofs=self.proofs)
+
+    def markdown(self) -> str:
+        from .report import as_markdown
+
+        return as_markdown(self, self.proofs)
+
+    def html(self, steps: bool = False, standalone: bool = False) -> str:
+        """HTML with MathML: a notebook fragment, or (``standalone``) a whole page."""
+        from . import html, report
+
+        if standalone:
+            return report.as_html(self, steps=steps, proofs=self.proofs)
+        return html.fragment(html.derivation_body(self, steps=steps, proofs=self.proofs))
+
+    def _repr_html_(self) -> str:
+        return self.html()
+
+    def _repr_markdown_(self) -> str:
+        return self.markdown()
+
     def _repr_latex_(self) -> str:
-        lines = [s.latex() for s in [*self.steps, *self.gradients.values()]]
-        return "$\\begin{aligned}" + r"\\ ".join(lines) + r"\end{aligned}$"
+        return "$" + self.latex() + "$"
 
 
 def derive(net: ir.Network, keep_all: bool = False) -> Derivation:

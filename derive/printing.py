@@ -23,6 +23,7 @@ from sympy.printing.latex import LatexPrinter
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.str import StrPrinter
 
+from .latexnames import latex_name
 from .matexpr import Broadcast, Map, Softmax, SumAxis, Vector
 from .rules import SOFTMAX, GenericFunction, generic_base, rule_of
 
@@ -72,6 +73,7 @@ class _Forms:
     # provided by the SymPy printer and the format class this mixes into
     _print: Callable[..., str]
     function_name: Callable[..., str]
+    juxtapose = " "  # between the factors of a matrix product
 
     def name(self, name: str) -> str:
         """How a quantity's name prints (``delta_u`` → ``δu``, ``\\delta_{u}``)."""
@@ -99,7 +101,7 @@ class _Forms:
 
     def _print_MatMul(self, e):
         coeff, mats = e.as_coeff_matrices()
-        body = " ".join(self.paren(m) for m in mats)
+        body = self.juxtapose.join(self.paren(m) for m in mats)
         return self.scaled(coeff, body, len(mats) > 1)
 
     def scaled(self, coeff, body: str, compound: bool) -> str:
@@ -220,9 +222,13 @@ class LatexFormPrinter(_Forms, LatexPrinter):
     hadamard = r" \odot "
     divide = r" \oslash "
     minus = " - "
+    juxtapose = r" \, "  # a thin space: X W reads as a product, not one name
 
     def name(self, name: str) -> str:
-        return self._print(sp.Symbol(name))
+        return latex_name(name)
+
+    def _print_Symbol(self, e, style="plain"):
+        return latex_name(e.name)
 
     def transpose(self, inner):
         return inner + r"^{\top}"
@@ -245,9 +251,9 @@ class LatexFormPrinter(_Forms, LatexPrinter):
 
     def _print_SumAxis(self, e):
         return (
-            rf"\mathbf{{1}}^{{\top}} {self.paren(e.arg)}"
+            rf"\mathbf{{1}}^{{\top}} \, {self.paren(e.arg)}"
             if e.axis == 0
-            else rf"{self.paren(e.arg)} \mathbf{{1}}"
+            else rf"{self.paren(e.arg)} \, \mathbf{{1}}"
         )
 
     def _print_SumAll(self, e):

@@ -10,6 +10,7 @@ import sympy as sp
 from .check import Proof
 from .derivation import Derivation, Step, display_elementwise
 from .indices import dim_of, indices_in, named_index
+from .latexnames import latex_name, latex_shape
 from .matexpr import forward_form
 from .printing import LatexFormPrinter, fmt_dims, latex, numpy_code, text
 
@@ -26,7 +27,6 @@ class Line:
     step: Step | None = None
 
     def as_dict(self) -> dict:
-        """The line as JSON-ready data."""
         out = {
             "name": self.name,
             "shape": [str(d) for d in self.shape],
@@ -43,7 +43,6 @@ class Line:
 
 
 def lines(d: Derivation) -> tuple[list[Line], list[Line], list[Line]]:
-    """The forward, delta and gradient lines of a derivation, in printing order."""
     lp = LatexFormPrinter()
     forward = [
         Line(eq.name, eq.name, lp.name(eq.name), eq.shape, forward_form(eq.expr))
@@ -72,7 +71,6 @@ def lines(d: Derivation) -> tuple[list[Line], list[Line], list[Line]]:
 
 
 def as_json(d: Derivation, proofs: list[Proof] | None = None) -> str:
-    """The derivation (and proofs, if given) as a JSON document."""
     forward, deltas, grads = lines(d)
     out = {
         "spec": d.network.name,
@@ -91,7 +89,6 @@ def as_json(d: Derivation, proofs: list[Proof] | None = None) -> str:
 def as_text(
     d: Derivation, elementwise: bool = False, steps: bool = False, proofs: list[Proof] | None = None
 ) -> str:
-    """The derivation as the terminal report of ``derive grad``."""
     forward, deltas, grads = lines(d)
     out = [f"{d.network.name}  ({d.network.file})", ""]
     width = max(len(f"{x.lhs_text} = {text(x.form)}") for x in [*forward, *deltas, *grads])
@@ -107,10 +104,10 @@ def as_text(
         out += ["", title]
         for x in group:
             out.append(row(x))
-            if elementwise and x.step is not None:
+            if elementwise:
                 lhs, rhs = display_elementwise(x.step)
                 out.append(f"      {text(lhs)} = {text(rhs)}")
-            if steps and x.step is not None:
+            if steps:
                 out += ["      " + s for s in chain_text(x.step)]
     if proofs is not None:
         out += ["", "proofs"]
@@ -169,15 +166,64 @@ def _bound(expr) -> set:
     return {lim[0] for s in expr.atoms(sp.Sum) for lim in s.limits}
 
 
-def as_latex(d: Derivation) -> str:
-    """The derivation as a LaTeX ``aligned`` block."""
+def as_latex(d: Derivation, standalone: bool = False, proofs: list[Proof] | None = None) -> str:
+    """The equations in an ``aligned`` block, or (``standalone``) a complete amsmath document
+    with the forward pass, the deltas and the gradients, each equation with its shape."""
     forward, deltas, grads = lines(d)
-    rows = [rf"{x.lhs_latex} &= {latex(x.form)}" for x in [*forward, *deltas, *grads]]
-    return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
+    if not standalone:
+        rows = [rf"{x.lhs_latex} &= {latex(x.form)}" for x in [*forward, *deltas, *grads]]
+        return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
+    out = [
+        r"\documentclass[11pt]{article}",
+        r"\usepackage[utf8]{inputenc}",
+        r"\usepackage{amsmath,amssymb}",
+        r"\usepackage[margin=2cm]{geometry}",
+        r"\begin{document}",
+        rf"\section*{{{_latex_text(d.network.name)}}}",
+        rf"Spec \texttt{{{_latex_text(str(d.network.file))}}}; "
+        rf"loss ${latex_name(d.network.loss)}$.",
+    ]
+    for title, group in (("Forward pass", forward), ("Deltas", deltas), ("Gradients", grads)):
+        out.append(rf"\subsection*{{{title}}}")
+        out.append(r"\begin{align*}")
+        out.append(
+            " \\\\\n".join(
+                rf"{x.lhs_latex} &= {latex(x.form)} && {latex_shape(x.shape)}" for x in group
+            )
+        )
+        out.append(r"\end{align*}")
+    if proofs is not None:
+        out.append(r"\subsection*{Proofs}")
+        out.append(r"\begin{itemize}")
+        out += [
+            rf"\item {'passed' if p.passed else 'FAILED'}: {_latex_text(p.name)}" for p in proofs
+        ]
+        out.append(r"\end{itemize}")
+    out.append(r"\end{document}")
+    return "\n".join(out) + "\n"
+
+
+_LATEX_SPECIAL = {c: "\\" + c for c in "#$%&_{}"} | {
+    "\\": r"\textbackslash{}",
+    "^": r"\textasciicircum{}",
+    "~": r"\textasciitilde{}",
+}
+
+
+def _latex_text(s: str) -> str:
+    """User text (a spec or file name) inside LaTeX text: every special character escaped."""
+    return "".join(_LATEX_SPECIAL.get(c, c) if c.isascii() else "?" for c in s)
+
+
+def as_html(d: Derivation, steps: bool = False, proofs: list[Proof] | None = None) -> str:
+    """A standalone HTML page (MathML, no JavaScript, no network)."""
+    from . import html
+
+    body = html.derivation_body(d, steps=steps, proofs=proofs, spec_text=True)
+    return html.page(f"{d.network.name}: derivation", body)
 
 
 def as_markdown(d: Derivation, proofs: list[Proof] | None = None) -> str:
-    """The derivation (and proofs, if given) as Markdown."""
     forward, deltas, grads = lines(d)
     out = [f"# {d.network.name}", ""]
     for title, group in (("Forward", forward), ("Deltas", deltas), ("Gradients", grads)):
@@ -188,9 +234,8 @@ def as_markdown(d: Derivation, proofs: list[Proof] | None = None) -> str:
             "|---|---|---|---|",
         ]
         for x in group:
-            shape = fmt_dims(x.shape).replace("×", r"\times ")
             out.append(
-                f"| ${x.lhs_latex}$ | ${shape}$ | ${latex(x.form)}$ | "
+                f"| ${x.lhs_latex}$ | ${latex_shape(x.shape)}$ | ${latex(x.form)}$ | "
                 f"`{numpy_code(x.form, x.shape)}` |"
             )
         out.append("")

@@ -53,7 +53,7 @@ def test_grad_json_has_the_documented_fields(capsys):
 
 def test_grad_latex_and_markdown(capsys):
     _, out = run(capsys, "grad", "seed000", "--format", "latex")
-    assert r"\frac{\partial L}{\partial W} &= x^{\top} \delta_{u}" in out
+    assert r"\frac{\partial L}{\partial W} &= x^{\top} \, \delta_{u}" in out
     _, out = run(capsys, "grad", "seed000", "--format", "markdown")
     assert "| quantity | shape | matrix form | NumPy |" in out and "`x.T @ delta_u`" in out
 
