@@ -173,6 +173,7 @@ class Progress:
         self.bar.update(epoch + 1 - self.bar.n)
 
     def close(self) -> None:
+        """End the progress display."""
         if self.bar is not None:
             self.bar.close()
 
@@ -422,6 +423,7 @@ def check_train_options(args) -> None:
 
 
 def check_seed(args) -> None:
+    """``--seed`` must be a whole number NumPy's generators accept."""
     if not 0 <= args.seed < 2**63:
         raise SpecError(f"--seed {args.seed}: expected a whole number from 0", "<options>", 1, 1)
 
@@ -499,6 +501,7 @@ class Trained:
 
 
 def run_train(args) -> Trained:
+    """``derive train``: train a spec's generated module on a data set and save the weights."""
     check_train_options(args)
     net = derive.load_network(args.spec)
     mod = module_for(args.spec, args.dtype, parse_bindings(args.bind), parse_consts(args.const))
@@ -638,6 +641,7 @@ def evaluation(
 
 
 def run_test(args) -> dict:
+    """``derive test``: evaluate saved weights on a data set's test part."""
     check_seed(args)
     net = derive.load_network(args.spec)
     mod = module_for(args.spec, args.dtype, parse_bindings(args.bind), parse_consts(args.const))

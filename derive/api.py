@@ -93,6 +93,7 @@ class Verification:
         return self.results[i]
 
     def as_dict(self) -> dict:
+        """The verdicts as JSON-ready data."""
         return {
             "spec": self.spec,
             "ok": self.ok,
@@ -115,6 +116,7 @@ class Verification:
         return "\n".join([*lines, *(str(e) for e in self.errors)])
 
     def html(self, standalone: bool = False) -> str:
+        """The verdicts as an HTML page."""
         from . import html
 
         body = html.verdicts_body(

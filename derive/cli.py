@@ -28,6 +28,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``derive`` argument parser, with every plugin's subcommands."""
     p = _Parser(prog="derive", description="Derive, prove and generate backpropagation.")
     p.add_argument("--version", action="version", version=f"derive {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -95,6 +96,7 @@ def _plugins():
 
 
 def cmd_list(args) -> int:
+    """``derive list``: the bundled specs and their first comment line."""
     from .spec import bundled
 
     for name, path in bundled().items():
@@ -125,6 +127,7 @@ def read_network(spec: str):
 
 
 def cmd_grad(args) -> int:
+    """``derive grad``: print (and with ``--check`` prove) every delta and gradient."""
     from . import check, report
     from .derivation import derive
     from .term import colour_marks, use_colour
@@ -162,6 +165,7 @@ def _emit(text: str, output: str | None) -> None:
 
 
 def cmd_verify(args) -> int:
+    """``derive verify``: judge gradient claims against a spec, or scalar identities."""
     import json
     from pathlib import Path
 
@@ -215,6 +219,7 @@ COMMANDS = {"list": cmd_list, "grad": cmd_grad, "verify": cmd_verify}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``derive`` command; user errors exit 2 with one line, no traceback."""
     args = build_parser().parse_args(argv)
     try:
         handler = COMMANDS.get(args.command) or args.handler

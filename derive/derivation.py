@@ -170,6 +170,7 @@ class Derivation:
         return as_latex(self, standalone=standalone, proofs=self.proofs)
 
     def markdown(self) -> str:
+        """The derivation as Markdown."""
         from .report import as_markdown
 
         return as_markdown(self, self.proofs)

@@ -142,5 +142,6 @@ def latex_shape(shape: tuple) -> str:
 
 
 def latex_dim(d) -> str:
+    """A dimension as LaTeX."""
     s = str(d)
     return s if s.isdigit() else latex_name(s)
