@@ -120,6 +120,7 @@ def generate(
 def const_values(net: ir.Network, given: dict[str, float] | None) -> dict[str, float | None]:
     """Every const's value: given (``--const``), else the spec's default (None: none)."""
     given = dict(given or {})
+    value: float | None
     for name, value in given.items():
         if name not in net.consts:
             raise SpecError(
@@ -133,7 +134,7 @@ def const_values(net: ir.Network, given: dict[str, float] | None) -> dict[str, f
             raise SpecError(f"--const {name}: expected a finite number, got {value!r}", "<options>")
     from . import names
 
-    out = {}
+    out: dict[str, float | None] = {}
     for name, default in net.consts.items():
         value = given.get(name, default)
         if value is not None and not math.isfinite(float(value)):

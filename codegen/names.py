@@ -120,8 +120,8 @@ def position(net: ir.Network, name: str) -> tuple[int, int]:
     if name in net.func_pos:
         return net.func_pos[name]
     key = nfkc(name)
-    for number, line in enumerate(net.source.splitlines(), 1):
-        for word in re.finditer(r"\w+", line.split("#", 1)[0]):
+    for number, source_line in enumerate(net.source.splitlines(), 1):
+        for word in re.finditer(r"\w+", source_line.split("#", 1)[0]):
             if nfkc(word.group()) == key:
                 return number, word.start() + 1
     return 1, 1
@@ -142,8 +142,8 @@ def check_names(net: ir.Network, claimed: frozenset | None = None, what: str = "
     names Python would read as one.
     """
     claimed = module_names() if claimed is None else claimed
-    for number, line in enumerate(net.source.splitlines(), 1):
-        for word in re.finditer(r"\w+", line.split("#", 1)[0]):
+    for number, source_line in enumerate(net.source.splitlines(), 1):
+        for word in re.finditer(r"\w+", source_line.split("#", 1)[0]):
             key = nfkc(word.group())
             if key != word.group():  # µ, ﬁ, 𝑥: Python would read another name (a dict key differs)
                 raise SpecError(

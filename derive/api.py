@@ -102,7 +102,7 @@ class Verification:
         }
 
     def __repr__(self) -> str:
-        counts = {}
+        counts: dict[str, int] = {}
         for r in self.results:
             counts[r.verdict] = counts.get(r.verdict, 0) + 1
         summary = ", ".join(f"{n} {v}" for v, n in counts.items()) or "no statements"

@@ -208,8 +208,8 @@ def cmd_verify(args) -> int:
     else:
         colour = not args.output and use_colour(sys.stdout)
         _emit("\n".join(verdict_text(r, colour) for r in results), args.output)
-    for exc in errors:  # statements that could not be read: bad input, after the others
-        print(exc, file=sys.stderr)
+    for error in errors:  # statements that could not be read: bad input, after the others
+        print(error, file=sys.stderr)
     if errors:
         return 2
     return 0 if all(r.verdict == "correct" for r in results) else 1

@@ -108,10 +108,10 @@ def as_text(
         out += ["", title]
         for x in group:
             out.append(row(x))
-            if elementwise:
+            if elementwise and x.step is not None:
                 lhs, rhs = display_elementwise(x.step)
                 out.append(f"      {text(lhs)} = {text(rhs)}")
-            if steps:
+            if steps and x.step is not None:
                 out += ["      " + s for s in chain_text(x.step)]
     if proofs is not None:
         out += ["", "proofs"]
