@@ -166,17 +166,15 @@ def verify(
     >>> derive.verify(identities=["sigmoid'(z) = sigmoid(z)*(1 - sigmoid(z))"]).ok
     True
     """
-    from .verify import verify_all, verify_identity
+    from .verify import verify_identity, verify_set
 
     results = [verify_identity(t) for t in identities]
     errors: list = []
     if spec is not None:
         texts = [claims] if isinstance(claims, str) else list(claims)
         net = load_network(spec)
-        for text in texts:
-            found, unreadable = verify_all(net, text, "<claim>")
-            results += found
-            errors += unreadable
+        found, errors = verify_set(net, [("<claim>", t) for t in texts])  # one claim set
+        results += found
         name = net.name
     else:
         name = ""

@@ -80,6 +80,20 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument(
         "-o", "--output", metavar="FILE", help="write to FILE (atomically) instead of stdout"
     )
+    v.add_argument("--function", metavar="NAME", help="the function of a .py file to check")
+    v.add_argument(
+        "--map",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="NAME=SPEC_NAME[,SPEC_NAME...]",
+        help="bind a code name to spec names (weights=W1,W2,W3); repeatable",
+    )
+    v.add_argument(
+        "--no-names",
+        action="store_true",
+        help="do not read dW, grad_W, W_grad, dL_dW, delta_W as gradient statements",
+    )
     for plugin in _plugins():
         plugin(sub)
     return p
@@ -167,36 +181,25 @@ def _emit(text: str, output: str | None) -> None:
 def cmd_verify(args) -> int:
     """``derive verify``: judge gradient claims against a spec, or scalar identities."""
     import json
-    from pathlib import Path
 
     from .term import use_colour, verdict_text
-    from .verify import verify_all, verify_identity
+    from .verify import verify_identity
 
     results = [verify_identity(t) for t in args.identity]
+    errors: list = []
     if args.spec is not None:
-        texts = list(args.claim)
-        file = "<claim>"
-        if args.claims:
-            path = Path(args.claims)
-            try:
-                texts.append(path.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError) as exc:
-                raise SpecError(f"cannot read claims: {exc}", args.claims, 1, 1) from None
-            file = args.claims
-        if not texts:
+        found, errors = _verify_spec(args)
+        if not found and not errors:
             raise SpecError(
-                "nothing to verify: give a claims file or --claim TEXT", "<options>", 1, 1
+                "nothing was checked: no statement is a gradient statement (dL/dW = ...) or "
+                "names a gradient (dW, grad_W, dL_dW, delta_W)",
+                args.claims or "<claim>",
+                1,
+                1,
             )
-        net = read_network(args.spec)
-        errors = []
-        for text in texts:
-            found, unreadable = verify_all(net, text, file)
-            results += found
-            errors += unreadable
+        results += found
     elif not results:
         raise SpecError("give a spec and claims, or --identity TEXT", "<options>", 1, 1)
-    else:
-        errors = []
     if args.format == "json":
         _emit(json.dumps([r.as_dict() for r in results], indent=2, ensure_ascii=False), args.output)
     elif args.format == "html":
@@ -207,12 +210,52 @@ def cmd_verify(args) -> int:
         _emit(html.page(title, body), args.output)
     else:
         colour = not args.output and use_colour(sys.stdout)
-        _emit("\n".join(verdict_text(r, colour) for r in results), args.output)
+        first = next((r for r in results if r.verdict != "correct" and r.line), None)
+        text = "\n".join(verdict_text(r, colour, first is r) for r in results)
+        _emit(text, args.output)
     for error in errors:  # statements that could not be read: bad input, after the others
         print(error, file=sys.stderr)
     if errors:
         return 2
     return 0 if all(r.verdict == "correct" for r in results) else 1
+
+
+def _maps(items: list[str]) -> dict[str, list[str]]:
+    out = {}
+    for item in items:
+        for part in item.split():
+            name, eq, value = part.partition("=")
+            names = [v for v in value.split(",") if v]
+            if not eq or not name.isidentifier() or not names:
+                raise SpecError(f"--map expects NAME=SPEC_NAME[,...], got {part!r}", "<options>")
+            out[name] = names
+    return out
+
+
+def _verify_spec(args):
+    """Verdicts for a claim set (--claim flags and a claims file) or a backward function."""
+    from pathlib import Path
+
+    from .verify import verify_set
+    from .verify.function import verify_function
+
+    net = read_network(args.spec)
+    texts = [("<claim>", t) for t in args.claim]
+    if args.claims:
+        path = Path(args.claims)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeError) as exc:
+            raise SpecError(f"cannot read claims: {exc}", args.claims, 1, 1) from None
+        if path.suffix == ".py":
+            found = verify_function(
+                net, text, args.claims, args.function, _maps(args.map), not args.no_names
+            )
+            return found, []
+        texts.append((args.claims, text))
+    if not texts:
+        raise SpecError("nothing to verify: give a claims file or --claim TEXT", "<options>", 1, 1)
+    return verify_set(net, texts, not args.no_names)
 
 
 COMMANDS = {"list": cmd_list, "grad": cmd_grad, "verify": cmd_verify}

@@ -74,6 +74,14 @@ SPACING = {
     "boldmath",
 }
 HADAMARD = {"odot", "circ", "ast"}
+COMPARISONS = {">": "gt", ">=": "ge", "<": "lt", "<=": "le"}
+# NumPy/PyTorch functions read as the operations they are (derive.verify.reader maps them)
+SYNONYMS = {
+    *("dot", "matmul", "mm", "multiply", "mul", "divide", "div", "power", "pow", "square"),
+    *("sqrt", "outer", "ones_like", "zeros_like", "maximum", "transpose", "where", "abs"),
+    *("int64", "int32", "float64", "float32", "float", "int", "array", "asarray", "copy"),
+    *("clone", "diag"),
+}
 
 
 @dataclass
@@ -83,11 +91,42 @@ class Token:
     pos: int
 
 
-_TOKEN = re.compile(r"\\([A-Za-z]+|.)|([A-Za-z][A-Za-z0-9]*)|(\d+(?:\.\d*)?|\.\d+)|(\*\*|\S)")
+_NUMBER = r"(\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)"
+_OPS = r"(\*\*|[<>=!]=|\S)"
+_TOKEN = re.compile(r"\\([A-Za-z]+|.)|([A-Za-z][A-Za-z0-9]*)|" + _NUMBER + "|" + _OPS)
+# In code (no backslash): names are whole identifiers, underscores and Greek letters included
+# (``delta_z3``, ``δX1_in``, ``keep_prob``), as ``derive grad`` prints them.
+_CODE_TOKEN = re.compile(r"\\([A-Za-z]+|.)|([^\W\d]\w*)|" + _NUMBER + "|" + _OPS)
+# Library prefixes people write before the functions the language knows.
+MODULES = {"np", "numpy", "torch", "math", "F", "nn"}
+# Limits on what a formula may ask for (issue 8: bounded work, no unbounded recursion).
+MAX_DEPTH = 60
+MAX_EXPONENT = 64
 
 
-def premap(text: str) -> str:
-    """Unicode operators and Greek letters as their LaTeX equivalents (δ3 → \\delta_{3})."""
+def is_code(text: str) -> bool:
+    """Code or Unicode notation (no LaTeX command): names are whole identifiers."""
+    return "\\" not in text
+
+
+def premap(text: str, code: bool = False) -> str:
+    """Unicode operators and Greek letters as their LaTeX equivalents (δ3 → \\delta_{3}).
+
+    In code notation a Greek letter inside an identifier (``δu``, ``δX1_in``) stays part of it.
+    """
+    if code:
+        out = []
+        for n, ch in enumerate(text):
+            near = text[n - 1 : n] + text[n + 1 : n + 2]
+            if ch in GREEK and any(c.isalnum() or c == "_" for c in near):
+                out.append(ch)
+            elif ch in UNICODE:
+                out.append(UNICODE[ch])
+            elif ch in GREEK:
+                out.append(f"\\{GREEK[ch]} ")
+            else:
+                out.append(ch)
+        return "".join(out)
     text = re.sub(
         r"([{}])(\d+)".format("".join(GREEK)),
         lambda m: f"\\{GREEK[m.group(1)]}_{{{m.group(2)}}}",
@@ -105,9 +144,9 @@ def premap(text: str) -> str:
     return "".join(out)
 
 
-def tokenize(text: str) -> list[Token]:
+def tokenize(text: str, code: bool = False) -> list[Token]:
     tokens = []
-    for m in _TOKEN.finditer(text):
+    for m in (_CODE_TOKEN if code else _TOKEN).finditer(text):
         cmd, name, num, op = m.groups()
         if cmd is not None:
             tokens.append(Token("cmd", cmd, m.start()))
@@ -137,8 +176,14 @@ class FormulaParser:
 
     def __init__(self, text: str, known: set[str], functions: set[str], where: tuple):
         self.source = text
-        self.tokens = tokenize(premap(text))
+        self.file, self.line = where
+        bad = next((n for n, ch in enumerate(text) if "\ud800" <= ch <= "\udfff"), None)
+        if bad is not None:  # a lone surrogate: not text any encoder can write
+            raise SpecError("the formula is not valid text (a lone surrogate)", *where, bad + 1)
+        self.code = is_code(text)
+        self.tokens = tokenize(premap(text, self.code), self.code)
         self.i = 0
+        self.depth = 0
         self.known = known
         self.functions = functions
         self.file, self.line = where
@@ -168,7 +213,7 @@ class FormulaParser:
     def fail(self, message: str, tok: Token | None = None):
         col = (tok.pos if tok else len(self.source)) + 1
         raise SpecError(
-            f"cannot read formula {self.source.strip()!r}: {message}",
+            f"cannot read formula {_short(self.source.strip())!r}: {message}",
             self.file,
             self.line,
             min(col, len(self.source) + 1),
@@ -180,10 +225,19 @@ class FormulaParser:
 
     # -- grammar --------------------------------------------------------------------------------
     def parse(self) -> str:
-        out = self.expr()
+        out = self.compare()
         self.skip_spacing()
         if self.peek() is not None and not (self.at("op", ".") and self.peek(1) is None):
             self.fail(f"unexpected {self.peek().text!r}", self.peek())
+        return out
+
+    def compare(self) -> str:
+        """A comparison ``A > 0`` (code): the indicator array of where it holds."""
+        out = self.expr()
+        tok = self.peek()
+        if tok is not None and tok.kind == "op" and tok.text in COMPARISONS:
+            self.i += 1
+            out = f"_cmp_{COMPARISONS[tok.text]}({out}, {self.expr()})"
         return out
 
     def expr(self) -> str:
@@ -233,28 +287,54 @@ class FormulaParser:
 
     def unary(self) -> str:
         self.skip_spacing()
-        if self.at("op", "-"):
-            self.next()
-            return f"-{self.unary()}"
-        if self.at("op", "+"):
-            self.next()
-            return self.unary()
-        return self.postfix(self.atom())
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            self.fail(f"the formula is nested more than {MAX_DEPTH} deep", self.peek())
+        try:
+            if self.at("op", "-"):
+                self.next()
+                return f"-{self.unary()}"
+            if self.at("op", "+"):
+                self.next()
+                return self.unary()
+            return self.postfix(self.atom())
+        finally:
+            self.depth -= 1
 
     def postfix(self, out: str) -> str:
         while True:
             if self.at("op", "^"):
                 self.next()
                 sup = self.superscript()
-                out = f"({out}).T" if sup == "T" else f"({out}) ** ({sup})"
+                if sup == "T" and out == "1":  # 1ᵀ X: the column sums of X, as derive prints them
+                    out = "_onesT"
+                else:
+                    out = f"({out}).T" if sup == "T" else f"({out}) ** ({sup})"
             elif self.at("op", "**"):
                 self.next()
-                out = f"({out}) ** ({self.atom()})"
+                sign = "-" if self.at("op", "-") and self.next() else ""
+                out = f"({out}) ** ({sign}{self.atom()})"
             elif self.at("op", ".") and self.at("name", "T", 1):
                 self.i += 2
                 out = f"({out}).T"
+            elif self.code and self.at("op", ".") and self.at("name", None, 1):
+                out = self.method(out)
             else:
                 return out
+
+    def method(self, obj: str) -> str:
+        """``x.sum(axis=1)``, ``A.dot(B)``, ``x.shape[0]``: methods as functions of ``x``."""
+        self.next()
+        name = self.next().text
+        if name == "shape" and self.at("op", "["):
+            self.next()
+            axis = self.compare()
+            self.expect("op", "]")
+            return f"_shape({obj}, {axis})"
+        if not self.at("op", "("):
+            self.fail(f"unsupported attribute .{name}: expected .T, .shape[k] or a method call")
+        args = self.call_args()[1:-1]
+        return f"_m_{name}({obj}{', ' + args if args else ''})"
 
     def superscript(self) -> str:
         """After ``^``: T (transpose), a power, or a prime (handled by the caller)."""
@@ -290,7 +370,7 @@ class FormulaParser:
             return tok.text
         if tok.kind == "op" and tok.text in "([{":
             close = {"(": ")", "[": "]", "{": "}"}[tok.text]
-            inner = self.expr()
+            inner = self.compare()
             self.skip_spacing()
             self.expect("op", close)
             if (
@@ -327,6 +407,11 @@ class FormulaParser:
         if name == "partial":
             self.i -= 1
             return self.gradient_ref(braced=False)
+        if name == "nabla" and not self.at("op", "_"):
+            fname = self.function([self.next().text])  # ∇f: the vector of f'(z)
+            if fname is None:
+                self.fail("expected \\nabla_x L or \\nabla f (f a function)")
+            return f"_gradf_{fname}"
         if name == "nabla":
             self.expect("op", "_")
             wrt, transposed = self.wrt_name()
@@ -445,6 +530,10 @@ class FormulaParser:
     def named(self, parts: list[str]) -> str:
         """A name with subscripts, maybe a function call, maybe a derivative."""
         parts = list(parts)
+        while self.code and parts[0] in MODULES and self.at("op", ".") and self.at("name", None, 1):
+            self.next()  # np.dot, torch.sum, numpy.exp: the library prefix says nothing
+            parts = [self.next().text]
+        transposed = False
         while self.at("op", "_") or self.superscript_index(parts):
             if self.at("op", "_"):
                 self.next()
@@ -452,10 +541,13 @@ class FormulaParser:
                     parts.extend(self.group_tokens())
                 else:
                     parts.append(self.next().text)
-            else:  # δ^{(2)}, W^{o}, z^{2}: a layer index written as a superscript
+            else:  # δ^{(2)}, W^{o}, z^{2}, W^{[2]}: a layer index written as a superscript
                 self.next()
                 if self.at("op", "{"):
-                    parts.extend(w for w in self.group_tokens() if w not in "()")
+                    group = self.group_tokens()
+                    if "]" in group and group[-1] == "T":  # Ng's A^{[1]T}
+                        group, transposed = group[:-1], True
+                    parts.extend(w for w in group if w not in "()[]")
                 else:
                     parts.append(self.next().text)
         prime = False
@@ -493,7 +585,8 @@ class FormulaParser:
             return f"{'_d_' if prime else ''}{fname}{arg}"
         if prime:
             self.fail(f"expected an argument after the derivative {candidates[0]}'")
-        return resolve(candidates, self.known)
+        name = resolve(candidates, self.known)
+        return f"({name}).T" if transposed else name
 
     def superscript_index(self, parts: list[str] | None = None) -> bool:
         """``^{(2)}``, ``^{o}``, ``^o``, or ``^{2}`` naming a known quantity: a layer index
@@ -502,9 +595,9 @@ class FormulaParser:
             return False
         braced = self.at("op", "{", 1)
         inner = self.peek(2 if braced else 1)
-        if inner is None or (braced and not (self.at("op", "}", 3) or inner.text == "(")):
+        if inner is None or (braced and not (self.at("op", "}", 3) or inner.text in "([")):
             return False
-        if inner.kind == "op" and inner.text == "(":
+        if inner.kind == "op" and inner.text in "([":
             return braced
         if inner.kind == "name" and inner.text != "T":
             return True
@@ -515,17 +608,22 @@ class FormulaParser:
     def call_args(self) -> str:
         """``(expr, name=value, …)`` of a call in code notation."""
         self.expect("op", "(")
-        args = [self.expr()]
-        while self.at("op", ","):
-            self.next()
+        args: list[str] = []
+        while not self.at("op", ")"):
+            if args:
+                self.expect("op", ",")
+            if self.at("op", ")"):
+                break
             if self.at("name") and self.at("op", "=", 1):
                 key = self.next().text
                 self.next()
                 sign = "-" if self.at("op", "-") and self.next() else ""
                 value = self.next()
+                if value.kind not in ("name", "num"):
+                    self.fail(f"expected a value after {key}=", value)
                 args.append(f"{key}={sign}{value.text}")
             else:
-                args.append(self.expr())
+                args.append(self.compare())
         self.expect("op", ")")
         return "(" + ", ".join(args) + ")"
 
@@ -535,7 +633,15 @@ class FormulaParser:
                 return c
             if c.lower() in FUNCTION_NAMES:
                 return FUNCTION_NAMES[c.lower()]
+            if _plain(c).lower() in FUNCTION_NAMES:
+                return FUNCTION_NAMES[_plain(c).lower()]
+            if c in SYNONYMS or c.lower() == "diag":
+                return "_f_" + c.lower()
         return None
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def resolve(candidates: list[str], known: set[str]) -> str:
@@ -613,7 +719,7 @@ def read_head(text: str, known: set[str], where: tuple) -> Head:
         loss = p.expr()
         return Head("gradient", wrt, loss, transposed)
     name = p.parse()
-    if not re.fullmatch(r"[A-Za-z_]\w*", name):
+    if not name.isidentifier():
         p.fail("expected a name, dE/dW, ∂E/∂W or \\frac{\\partial E}{\\partial W} before '='")
     return Head("definition", name)
 
@@ -635,6 +741,7 @@ def split_statements(text: str) -> list[str]:
     for line in text.splitlines():
         if line.lstrip().startswith("#"):
             continue
+        line = line.split("  #", 1)[0]  # a trailing comment, as code writes it
         out.extend(s for s in line.split(";") if s.strip())
     return out
 

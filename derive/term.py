@@ -42,11 +42,14 @@ def colour_marks(text: str, colour: bool) -> str:
     return text.replace("✓", paint("✓", GREEN, True)).replace("✗", paint("✗", RED, True))
 
 
-def verdict_text(r, colour: bool = False) -> str:
-    """One verdict as ``derive verify`` prints it (from the result's public fields)."""
+def verdict_text(r, colour: bool = False, first: bool = False) -> str:
+    """One verdict as ``derive verify`` prints it (from the result's public fields); its line,
+    and whether it is the first wrong one."""
     ok = r.verdict == "correct"
     head = paint(f"{r.verdict:<10}", GREEN if ok else RED, colour)
-    out = [f"{mark(ok, colour)} {head} {r.text}"]
+    where = f"line {r.line}: " if getattr(r, "line", None) else ""
+    flag = "   ← the first wrong line" if first else ""
+    out = [f"{mark(ok, colour)} {where}{head} {r.text}{flag}"]
     normalized = getattr(r, "normalized", None)
     if normalized:
         out.append(f"    read as: {normalized}")

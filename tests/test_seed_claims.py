@@ -19,10 +19,14 @@ CATALOG = {
             ("correct", ""),  # ∇_S L = h · ∂L/∂yᵀ
             ("ill-formed", "(B, n_y) and (n_h, n_y)"),  # ∇_{hᵀ}L = ∇_{yᵀ}L · S: needs Sᵀ
             ("correct", ""),  # ∇_W L = x · ∇_{uᵀ}L
+            # diag(∇f) · ∇_{hᵀ}L: one n_h-vector per example cannot scale the B rows
+            ("ill-formed", "cannot scale the rows of a matrix of shape (B, n_h)"),
         ],
-        [33],
-    ),  # diag(∇f) · ∇_{hᵀ}L: diag() of a derivative is not read
-    "seed000_rows.claims": ([("correct", "")] * 5, []),  # the program's backward pass
+        [],
+    ),
+    # the program's backward pass: each grad_Q = … is itself judged as ∂L/∂Q (its name says
+    # so), then the statement dL/dQ = grad_Q that follows it
+    "seed000_rows.claims": ([("correct", "")] * 10, []),
     "seed002_rows.claims": (
         [
             ("ill-formed", "has shape (N, no) but ∂L/∂Bo has shape (no,)"),  # bias: no batch sum
@@ -83,3 +87,12 @@ def test_seed_formula_verdicts(name):
 
 def test_every_claims_file_is_in_the_catalog():
     assert sorted(p.name for p in CLAIMS.glob("*.claims")) == sorted(CATALOG)
+
+
+def test_diag_of_nabla_f_in_the_right_order_is_correct():
+    # by hand (EXPECTED.md, seed000_columns #4): per example ∇_{uᵀ}L = ∇_{hᵀ}L · diag(f'(u)),
+    # which is (∇_h L ⊙ f'(u))ᵀ, the engine's δuᵀ; the printed order does not conform
+    net = derive.load_network(CLAIMS / "seed000_columns.nn")
+    right = r"\nabla_{u^T} \mathcal{L} = \nabla_{h^T} \mathcal{L} \cdot \text{diag}(\nabla f)"
+    results, errors = verify_all(net, right)
+    assert [r.verdict for r in results] == ["correct"] and not errors

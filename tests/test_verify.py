@@ -70,7 +70,9 @@ def test_equivalent_rewrites_are_accepted(spec, claim):
 def test_a_mean_over_all_outputs_is_not_a_mean_over_the_batch():
     result = verify(derive.load_network("seed004"), EQUIVALENT[-1][1])[-1]
     assert result.verdict == "incorrect"
-    assert result.diagnosis == "off by a constant factor: the gradient is 1/n_out times the formula"
+    assert result.diagnosis == (
+        "off by a constant factor: the gradient is 1/n_out times the formula (a missing 1/n_out)"
+    )
 
 
 # --- diagnoses -------------------------------------------------------------------------------
@@ -145,6 +147,8 @@ def test_json_and_exit_codes(capsys):
         "diagnosis",
         "counterexample",
         "expected",
+        "line",
+        "built_on",
     }
     assert main(["verify", "seed003", "--claim", D3 + "dE/dW3 = 2 * X2.T @ d3"]) == 1
     capsys.readouterr()
@@ -166,7 +170,7 @@ def test_json_and_exit_codes(capsys):
         == 2
     )
     out, err = capsys.readouterr()
-    assert "✓ correct" in out and "<claim>:1:" in err and "cannot read formula" in err
+    assert "✓ line 1: correct" in out and "<claim>:1:" in err and "cannot read formula" in err
 
 
 def test_bad_statements_are_input_errors():
@@ -174,3 +178,154 @@ def test_bad_statements_are_input_errors():
         verify(derive.load_network("seed003"), "dX3/dW3 = X2")
     with pytest.raises(SpecError, match="cannot read formula"):
         verify(derive.load_network("seed003"), "dE/dW3 = X2.T @ (d3")
+
+
+# --- code as people write it (issue 9) -------------------------------------------------------
+# The truth for these: each claim is the body of a function of tests/backward/styles.py, whose
+# returned gradients tests/test_verify_code.py checks against finite differences.
+
+
+def _body(fn) -> str:
+    import inspect
+
+    lines = inspect.getsource(fn).splitlines()
+    keep = [ln.strip() for ln in lines[1:] if '["' not in ln and "return" not in ln]
+    return "\n".join(ln for ln in keep if not ln.startswith("m = ") and not ln.startswith("N = "))
+
+
+@pytest.mark.parametrize(
+    ("spec", "name"),
+    [
+        ("ng", "ng_backward"),
+        ("ng", "ng_backward_wrong_point"),
+        ("cs231n", "cs231n_backward"),
+        ("cs231n", "cs231n_backward_reg"),
+    ],
+)
+def test_code_claims_give_the_verdicts_of_finite_differences(spec, name):
+    from tests.backward import styles
+    from tests.test_verify_code import CASES, finite_difference_labels
+
+    case = {n: c for c, n in CASES}[name]
+    _, P, forward, call, _ = case()
+    labels = finite_difference_labels(P, forward, call(getattr(styles, name), P))
+    net = derive.load_network(f"tests/specs/{spec}.nn")
+    text = _body(getattr(styles, name))
+    results = verify(net, text)
+    for param, right in labels.items():
+        mine = [r for r in results if r.normalized.endswith(f"(∂{net.loss}/∂{param})")]
+        assert (mine[-1].verdict == "correct") == right, (param, mine[-1].text)
+    wrong = [r for r in results if r.verdict != "correct"]
+    if wrong:  # the first wrong line is the marked one; the later ones are built on it
+        assert "# mistake" in text.splitlines()[wrong[0].line - 1]
+        assert all(r.built_on == wrong[0].line for r in wrong[1:])
+        assert wrong[0].diagnosis
+
+
+@pytest.mark.parametrize(
+    ("spec", "claim"),
+    [
+        # PyTorch spelling, methods, keepdim, .t()
+        ("seed000", "dL/dW = torch.matmul(x.t(), 2 * (y - t) @ S.T * (u > 0).float())"),
+        ("seed000", "dL/dS = h.T.dot(np.multiply(2, y - t))"),
+        ("seed000", "grad_u = (2 * (y - t)).dot(S.T) * np.int64(h > 0); dL/dW = x.T @ grad_u"),
+        ("seed000", "dh = 2 * (y - t) @ S.T; dh[u <= 0] = 0; dW = np.dot(x.T, dh)"),
+        ("seed000", "dy = 2.0 * (y - t); dy *= 1; dS = h.T @ dy"),  # augmented assignment
+        ("seed002", "dz3 = (y_hat - T) / B; db3 = dz3.sum(0, keepdim=True)"),
+        ("seed002", "dz3 = (y_hat - T) * B**-1; db3 = np.sum(dz3, axis=0)"),  # negative power
+        ("seed002", "dz3 = (y_hat - T) / B; dz2 = dz3 @ W3.T * a2 * (1 - a2); db2 = sum(dz2, 0)"),
+        # Ng's LaTeX: W^{[2]}, A^{[1]T}, \frac{1}{m}
+        ("tests/specs/ng.nn", r"dZ^{[2]} = A^{[2]} - Y; dW^{[2]} = \frac{1}{m} dZ^{[2]} A^{[1]T}"),
+        # derive grad's own names read back: δu, delta_u
+        ("seed000", "∂L/∂W = xᵀ δu"),
+        ("seed000", "dL/dW = x.T @ delta_u"),
+    ],
+)
+def test_code_spellings_are_read(spec, claim):
+    results = verify(derive.load_network(spec), claim)
+    assert results and all(r.verdict == "correct" for r in results), [
+        (r.text, r.reason) for r in results
+    ]
+
+
+def test_derive_grad_forms_verify_as_correct():
+    from derive.derivation import derive as derive_forms
+
+    for spec in ("seed000", "seed003", "seed002"):
+        d = derive_forms(derive.load_network(spec))
+        claim = "\n".join(step.text() for step in [*d.steps, *d.gradients.values()])
+        results = verify(derive.load_network(spec), claim)
+        assert len(results) == len(d.steps) + len(d.gradients)
+        assert all(r.verdict == "correct" for r in results), [r.text for r in results]
+
+
+def test_names_convention_can_be_turned_off_and_nothing_checked_is_exit_2(capsys):
+    from derive.verify import verify_all
+
+    claim = "dW = x.T @ (2 * (y - t) @ S.T)"  # wrong: no relu'
+    assert verify(derive.load_network("seed000"), claim)[0].verdict == "incorrect"
+    results, errors = verify_all(derive.load_network("seed000"), claim, names=False)
+    assert results == [] and errors == []
+    assert main(["verify", "seed000", "--no-names", "--claim", claim]) == 2
+    assert "nothing was checked" in capsys.readouterr().err
+
+
+def test_repeated_claims_form_one_set(capsys):
+    argv = ["verify", "seed003", "--claim", "d3 = (X3 - T) * f3'(X2 @ W3)"]
+    assert main([*argv, "--claim", "dE/dW3 = X2.T @ d3"]) == 0
+    assert "✓" in capsys.readouterr().out
+
+
+def test_a_backward_file_on_the_command_line(capsys):
+    argv = ["verify", "tests/specs/nielsen.nn", "tests/backward/styles.py"]
+    argv += ["--function", "backprop_transposed", "--map", "weights=W1,W2", "biases=b1,b2"]
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    assert "← the first wrong line" in out and "transposed" in out
+    assert main([*argv[:3], "--function", "nope"]) == 2
+    assert "no function 'nope'" in capsys.readouterr().err
+
+
+def test_the_dropout_lines_of_ng():
+    spec = "tests/specs/dropout.nn"
+    ok = "dA1 = dZ2_back * D1; dA1 = dA1 / keep_prob; dZ1 = dA1 * (1 - A1**2)"
+    wrong = "dA1 = dZ2_back * D1; dZ1 = dA1 * (1 - A1**2)"
+    pre = "dZ2_back = W2.T @ ((A2 - Y) / m); "
+    assert [r.verdict for r in verify(derive.load_network(spec), pre + ok)][-1] == "correct"
+    last = verify(derive.load_network(spec), pre + wrong)
+    assert last[0].verdict == "incorrect" and "a missing 1/keep_prob" in last[0].diagnosis
+
+
+@pytest.mark.parametrize(
+    ("claim", "verdict", "words"),
+    [
+        ("dz3 = (y_hat - T) / B; db3 = np.sum(dz3, axis=1)", "ill-formed", "wrong axis"),
+        ("dz3 = (y_hat - T) / B; db3 = dz3", "ill-formed", "a missing sum over axis 0"),
+        (
+            "dp = -T / (B * y_hat); dz3 = y_hat * (dp - (dp * y_hat).sum(1))",
+            "ill-formed",
+            "a dropped keepdims",
+        ),
+    ],
+)
+def test_reduction_diagnoses(claim, verdict, words):
+    from tests.test_mutations import finite_difference_label, normalised
+
+    net = derive.load_network("seed002")
+    result = verify(net, claim)[-1]
+    assert result.verdict == verdict and words in result.diagnosis
+    # the repaired claim is right by finite differences, independently of the verifier
+    fixed = claim.replace("axis=1", "axis=0").replace("db3 = dz3", "db3 = sum(dz3, axis=0)")
+    fixed = fixed.replace(".sum(1)", ".sum(1, keepdims=True)")
+    if "dp =" in fixed:
+        fixed += "; dL/db3 = sum(dz3, axis=0)"
+    else:
+        fixed = fixed.replace("db3 =", "dL/db3 =")
+    statements = normalised(
+        net,
+        fixed.replace("np.sum", "sum").replace(
+            "(dp * y_hat).sum(1, keepdims=True)", "sum(dp * y_hat, axis=1, keepdims=True)"
+        ),
+    )
+    assert finite_difference_label(net, statements)
+    assert verify(net, fixed)[-1].verdict == "correct"

@@ -1,0 +1,107 @@
+"""Values for judging: the network, its proven deltas and a claim's expressions, exactly
+(arrays of SymPy symbols at small sizes) or numerically (random float64), and the one
+exact equality test every verdict goes through (:func:`is_zero`)."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import sympy as sp
+
+from .. import decide, ir
+from ..check import _shape, concrete_sizes, derived_values, random_values, symbol_values
+from ..derivation import Derivation
+from ..numeric import Functions, _run, generic_bindings
+from ..rules import RULES
+
+EXACT_SIZES = (2, 3, 4, 5)
+
+
+def is_zero(expr) -> bool:
+    """Whether ``expr`` (SymPy) is identically zero: the one exact decision procedure of
+    :mod:`derive.decide`, shared with ``derive grad --check``.
+
+    σ and softplus are written out first (once per shared sub-expression), as code
+    computes them (``1 / (1 + np.exp(-z))``); the procedure takes every function value as
+    an atom, so ``sigmoid(z)`` and its explicit form would otherwise be different atoms.
+    """
+    expr = sp.sympify(expr)
+    if expr == 0:
+        return True
+    return decide.is_zero(_explicit(expr, {}))
+
+
+_EXPLICIT = {RULES[n].cls: RULES[n].value for n in ("sigmoid", "softplus")}
+
+
+def _explicit(expr, memo: dict):
+    hit = memo.get(expr)
+    if hit is not None:
+        return hit
+    if expr.func in _EXPLICIT:
+        out = _explicit(_EXPLICIT[expr.func](*expr.args), memo)
+    elif not expr.args:
+        out = expr
+    else:
+        out = expr.func(*[_explicit(a, memo) for a in expr.args])
+    memo[expr] = out
+    return out
+
+
+def equal(a, b) -> bool:
+    """Entry-by-entry exact equality of two arrays of SymPy expressions."""
+    a, b = np.asarray(a, dtype=object), np.asarray(b, dtype=object)
+    return a.shape == b.shape and all(is_zero(x - y) for x, y in zip(a.flat, b.flat, strict=True))
+
+
+class Evaluator:
+    """Values of the network, its proven deltas and a claim's expressions at one size."""
+
+    def __init__(self, d: Derivation, exact: bool, seed: int = 0):
+        net = self.net = d.network
+        self.exact = exact
+        self.transposed = False
+        if exact:
+            self.dims = concrete_sizes(net, EXACT_SIZES)
+            values = symbol_values(net, self.dims)
+            self.funcs = Functions(exact=True)
+        else:
+            rng = np.random.default_rng(seed)
+            sizes = rng.permutation(np.arange(3, 3 + len(net.dims)))
+            self.dims = {name: int(s) for name, s in zip(net.dims, sizes, strict=True)}
+            values = random_values(net, rng, self.dims)
+            self.funcs = Functions(generic=generic_bindings(net.funcs))
+        self.values = values
+        fwd, self.env = derived_values(d, values, self.funcs)
+        self.np_env = dict(fwd)  # NumPy shapes, for claims
+        self.scalars = {**{c: values[c] for c in net.consts}, **self.dims}
+
+    def transposed_layout(self) -> Evaluator:
+        """The same values seen in the transposed layout (every array transposed)."""
+        other = copy.copy(self)
+        other.transposed = True
+        other.np_env = {k: transpose(v) for k, v in self.np_env.items()}
+        return other
+
+    def truth(self, wrt: str) -> np.ndarray:
+        """∂loss/∂wrt in the spec's shape (transposed in the transposed layout)."""
+        q = self.net.quantities[wrt]
+        value = np.asarray(self.env["delta_" + wrt]).reshape(_shape(q, self.dims))
+        return transpose(value) if self.transposed else value
+
+    def claim(self, node: ir.Node, env_extra: dict):
+        grads = {
+            "_g_" + r.name[3:]: self.truth(r.name[3:])
+            for r in ir.walk(node)
+            if isinstance(r, ir.Ref) and r.name.startswith("_g_")
+        }
+        return _run(node, {**self.np_env, **grads, **env_extra}, self.scalars, self.funcs)
+
+
+def transpose(v):
+    """A value in the transposed layout: a vector becomes a column."""
+    v = np.asarray(v)
+    if v.ndim == 1:
+        return v.reshape(-1, 1)
+    return v.T if v.ndim == 2 else v

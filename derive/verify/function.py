@@ -1,0 +1,542 @@
+"""``derive verify SPEC backward.py``: a whole backward function, checked line by line.
+
+The function's body is run by our interpreter (:mod:`.interpret`, never Python's) at the
+verifier's small sizes, on the spec's values: exactly (every entry a SymPy expression) and
+numerically.  Every assignment to a name that says which gradient it holds (``dW2``,
+``grad_W``, ``dL_dW``, ``delta_z``, a list ``nabla_w`` under ``--map weights=W1,W2``, or a
+name given by ``--map``) is judged against the engine's proven gradient.  A second run puts
+the true value in place of every wrong line, so a later line is judged on its own step:
+"correct, but built on line 4".
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+import numpy as np
+import sympy as sp
+
+from .. import ir
+from ..derivation import derive
+from ..errors import SpecError
+from ..notation import resolve
+from .evaluate import Evaluator, is_zero
+from .interpret import Clash, Interpreter, Lookup
+from .reader import adjoint_of
+from .result import Result
+
+
+@dataclass
+class Line:
+    """What one source line assigned, over every time it ran."""
+
+    line: int
+    text: str
+    target: str
+    wrong: list = field(default_factory=list)  # (q, value, truth) of the wrong runs
+    qs: list = field(default_factory=list)
+    per_example: bool = False  # held m·∂L/∂q, the per-example adjoint of a mean loss
+
+
+def verify_function(
+    net: ir.Network,
+    source: str,
+    file: str = "<code>",
+    function: str | None = None,
+    maps: dict[str, list[str]] | None = None,
+    names: bool = True,
+) -> list[Result]:
+    """Verdicts for every gradient-holding line of one function of ``source``."""
+    d = derive(net, keep_all=True)
+    fdef, functions = pick(source, file, function)
+    checker = FunctionCheck(d, net, file, source, fdef, functions, maps or {}, names)
+    return checker.results()
+
+
+def pick(source: str, file: str, function: str | None):
+    """The function to check, and every function of the file (for calls between them)."""
+    try:
+        tree = ast.parse(source, filename=file)
+    except SyntaxError as exc:
+        raise SpecError(
+            f"cannot read the code: {exc.msg}", file, exc.lineno or 1, exc.offset or 1
+        ) from None
+    except (RecursionError, MemoryError, ValueError):
+        raise SpecError("the code is nested too deeply or not text", file, 1, 1) from None
+    functions = {}
+    for node in tree.body:
+        body = node.body if isinstance(node, ast.ClassDef) else [node]
+        functions.update({f.name: f for f in body if isinstance(f, ast.FunctionDef)})
+    if function is not None:
+        if function not in functions:
+            raise SpecError(
+                f"no function {function!r}; found: {', '.join(functions) or 'none'}", file, 1, 1
+            )
+        return functions[function], functions
+    likely = [f for f in functions if "backward" in f or "backprop" in f] or list(functions)
+    if len(likely) != 1:
+        raise SpecError(
+            f"give --function NAME; found: {', '.join(functions) or 'no function'}", file, 1, 1
+        )
+    return functions[likely[0]], functions
+
+
+class FunctionCheck:
+    """Runs the function four times (exact/numeric, as written/repaired) and judges lines."""
+
+    def __init__(self, d, user_net, file, source, fdef, functions, maps, names):
+        self.d, self.net, self.file = d, d.network, file
+        self.source_lines = source.splitlines()
+        self.fdef, self.functions, self.maps, self.names = fdef, functions, maps, names
+        self.exact = Evaluator(d, exact=True)
+        self.numeric = Evaluator(d, exact=False, seed=1)
+        self.with_delta = {k for k in user_net.quantities if f"delta_{k}" in self.exact.env}
+        # by value, any adjoint of the derivation (named pre-activations included)
+        self.by_value_candidates = sorted(  # intermediates first: δz before an equal ∂L/∂b
+            (k for k in self.net.quantities if f"delta_{k}" in self.exact.env),
+            key=lambda k: self.net.quantities[k].kind == "param",
+        )
+        self.by_value: dict[int, tuple[str, bool]] = {}
+        self.batch = batch_dim(self.net)
+        self.partial = partial_lines(fdef)
+        self.inplace = {  # x[mask] = 0 turns ∂L/∂h into ∂L/∂(pre-activation) under h's name
+            n.lineno
+            for n in ast.walk(fdef)
+            if isinstance(n, ast.Assign) and isinstance(n.targets[0], ast.Subscript)
+        }
+
+    def results(self) -> list[Result]:
+        self.run(self.numeric, repair=False, discover=True)
+        actual, clash = self.run(self.exact, repair=False)
+        num_actual, _ = self.run(self.numeric, repair=False)
+        repaired = num_repaired = {}
+        if any(line.wrong for line in actual.values()):  # only then: each line on its own
+            repaired, _ = self.run(self.exact, repair=True)
+            num_repaired, _ = self.run(self.numeric, repair=True)
+        out, first = [], None
+        for n in sorted(actual):
+            line = actual[n]
+            own = repaired.get(n)
+            result = self.verdict(line, own, num_actual.get(n), num_repaired.get(n), first)
+            if result.verdict != "correct" and first is None:
+                first = n
+            out.append(result)
+        if clash is not None:
+            out.append(self.ill_formed(clash))
+        if not out:
+            raise SpecError(
+                f"nothing was checked in {self.fdef.name}(): no line assigns a gradient by name "
+                "(dW, grad_W, dL_dW, delta_z) and --map names none",
+                self.file,
+                self.fdef.lineno,
+                1,
+            )
+        return out
+
+    # -- running --------------------------------------------------------------------------------
+    def run(self, ev: Evaluator, repair: bool, discover: bool = False):
+        lines: dict[int, Line] = {}
+        calls = [0]  # the k-th assignment: the same in every run (control flow has no values)
+        lists: dict[int, str] = {}  # id of a gradient list -> the --map key it mirrors
+        mode = {"per_example": False}  # the function writes m·∂L/∂Z for intermediates (Ng)
+
+        def hook(lineno, name, index, value, env):
+            k = calls[0]
+            calls[0] += 1
+            if index is None and lineno in self.partial:
+                return  # accumulated or rescaled later: only the final value is a gradient
+            q = self.adjoint(name, index, env, lists)
+            if discover:
+                self.discover(k, q, value)
+                return
+            found = self.by_value.get(k)
+            renamed = found is not None and found[1] and lineno in self.inplace
+            if found is not None and (q is None or (renamed and found[0] != q)):
+                q = found[0]  # the value says which adjoint (cs231n's dh1 after its mask)
+            if q is None:
+                return
+            truth = ev.truth(q)
+            got = fit(value, truth)
+            rec = lines.setdefault(lineno, Line(lineno, self.text(lineno), name))
+            rec.qs.append(q)
+            same = got is not None and self.same(ev, got, truth)
+            if not same and got is not None and self.per_example(q):
+                scaled = truth * ev.dims[self.batch]
+                if self.same(ev, got, scaled):  # Ng's dZ = A - Y: m·∂L/∂Z, the 1/m comes later
+                    same, truth = True, scaled
+                    rec.per_example = mode["per_example"] = True
+            if not same and mode["per_example"] and self.per_example(q):
+                truth = truth * ev.dims[self.batch]  # repair in the function's own convention
+            if not same:
+                rec.wrong.append((q, got if got is not None else value, truth))
+            if repair and not same:
+                fixed = truth if got is None else np.asarray(truth).reshape(np.shape(value))
+                if index is None:
+                    env[name] = fixed
+                else:
+                    env[name][index] = fixed
+
+        interp = Interpreter(self.file, ev.exact, self.functions, hook)
+        env = self.bind(ev, lists)
+        try:
+            interp.run(self.fdef, env)
+        except Clash as exc:
+            return lines, exc
+        return lines, None
+
+    def discover(self, k: int, named: str | None, value):
+        """Which adjoint an assignment holds, by value (numeric): equal to it, m times it (a
+        per-example adjoint) or a named constant times it (a mistake on that adjoint)."""
+        if not isinstance(value, np.ndarray) or value.dtype == object or not np.any(value):
+            return
+        ev = self.numeric
+        cands = ([named] if named else []) + [q for q in self.by_value_candidates if q != named]
+        scaled = None
+        for q in cands:
+            truth = np.asarray(ev.truth(q), float)
+            got = fit(value, truth)
+            if got is None:
+                continue
+            ks = [1.0] + ([float(ev.dims[self.batch])] if self.per_example(q) else [])
+            if any(np.allclose(got, k * truth, rtol=1e-7, atol=1e-9) for k in ks):
+                self.by_value[k] = (q, True)
+                return
+            mask = np.abs(got) > 1e-9
+            ratios = truth[mask] / got[mask] if mask.any() else np.array([])
+            constant = ratios.size and np.allclose(ratios, ratios[0], rtol=1e-7)
+            if scaled is None and constant and name_value(self, ratios[0]) is not None:
+                scaled = q
+        if scaled is not None:
+            self.by_value[k] = (scaled, False)
+
+    def per_example(self, q: str) -> bool:
+        return self.batch is not None and self.net.quantities[q].kind != "param"
+
+    def same(self, ev, got, truth) -> bool:
+        if not ev.exact:
+            return bool(
+                np.allclose(np.asarray(got, float), np.asarray(truth, float), rtol=1e-7, atol=1e-9)
+            )
+        return all(is_zero(a - b) for a, b in zip(np.ravel(got), np.ravel(truth), strict=True))
+
+    def adjoint(self, name, index, env, lists):
+        """The quantity whose gradient this assignment holds, if its name (or --map) says."""
+        if index is not None:
+            key = lists.get(id(env.get(name)))
+            spec_names = self.maps.get(key, []) if key else []
+            return spec_names[index] if index < len(spec_names) else None
+        if name in self.maps and len(self.maps[name]) == 1:
+            q = self.maps[name][0]
+            return q if q in self.with_delta else None
+        value = env.get(name)
+        if isinstance(value, list):
+            key = self.list_key(name)
+            if key:
+                lists[id(value)] = key
+            return None
+        if not self.names:
+            return None
+        q = adjoint_of(name, self.net, self.with_delta)
+        key = self.list_key(name, single=True)
+        return q if q is not None else (self.maps[key][0] if key else None)
+
+    def list_key(self, name: str, single: bool = False) -> str | None:
+        """``nabla_w`` mirrors the --map list whose name starts with ``w`` (weights);
+        with ``single``, ``dweights`` the --map name ``weights=W1``."""
+        for prefix in ("nabla_", "grad_", "d"):
+            if name.startswith(prefix):
+                rest = name[len(prefix) :]
+                keys = [
+                    k
+                    for k in self.maps
+                    if (len(self.maps[k]) == 1) == single
+                    and (k == rest if single else k.startswith(rest))
+                ]
+                if rest and len(keys) == 1:
+                    return keys[0]
+        return None
+
+    def bind(self, ev: Evaluator, lists) -> dict:
+        env = {}
+        known = set(self.net.quantities) | set(self.net.consts)
+
+        def find(name):
+            if not isinstance(name, str):
+                return None
+            if name in self.maps:
+                values = [value_of(ev, q, self.net, self.with_delta) for q in self.maps[name]]
+                return values[0] if len(values) == 1 else values
+            if name == "num_layers" and self.maps:
+                return 1 + max(len(v) for v in self.maps.values())
+            spec = resolve([name], known)
+            if spec in known:
+                return value_of(ev, spec, self.net, self.with_delta)
+            q = adjoint_of(name, self.net, self.with_delta)
+            if q is not None:
+                return ev.truth(q)
+            raise SpecError(
+                f"cannot bind {name!r} to the spec: give --map {name}=SPEC_NAME",
+                self.file,
+                self.fdef.lineno,
+                1,
+            )
+
+        for a in self.fdef.args.args:
+            if a.arg in ("self", "cache", "parameters", "params", "grads", "caches"):
+                env[a.arg] = Lookup(a.arg, find)
+            else:
+                env[a.arg] = find(a.arg)
+        return env
+
+    # -- verdicts -------------------------------------------------------------------------------
+    def text(self, lineno: int) -> str:
+        return self.source_lines[lineno - 1].strip() if lineno <= len(self.source_lines) else ""
+
+    def verdict(self, line: Line, own: Line | None, num: Line | None, num_own, first) -> Result:
+        qs = ", ".join(dict.fromkeys(f"∂{self.net.loss}/∂{q}" for q in line.qs))
+        normalized = f"{line.target} = {qs}"
+        if not line.wrong:
+            if num is not None and num.wrong:
+                raise SpecError(
+                    f"internal: exact and numeric checks disagree on line {line.line}",
+                    self.file,
+                    line.line,
+                    1,
+                )
+            reason = "equal to the derived gradient (exact, entry by entry); confirmed numerically"
+            if line.per_example:
+                reason = (
+                    f"equal to {self.batch}·∂{self.net.loss}/∂{line.qs[0]}: the per-example "
+                    f"adjoint of the mean loss (the 1/{self.batch} is applied later)"
+                )
+            return Result(line.text, normalized, "correct", reason, line=line.line, file=self.file)
+        result = Result(line.text, normalized, "incorrect", "differs from the derived gradient")
+        result.line, result.file = line.line, self.file
+        q = line.wrong[0][0]
+        result.expected = self.d.step(q).text()
+        if own is not None and not own.wrong and first is not None:
+            result.built_on = first
+            result.reason = (
+                f"its own step is right (exact, given the true values of the lines before it), "
+                f"but it is built on line {first}, which is wrong"
+            )
+            return result
+        if num_own is not None and num_own.wrong:
+            result.diagnosis = value_diagnosis(
+                self, num_own.wrong[0], own.wrong[0] if own and own.wrong else None
+            )
+            _, got, want = num_own.wrong[0]
+            if got is not None and np.shape(got) == np.shape(want):
+                idx = np.unravel_index(
+                    int(np.argmax(np.abs(np.asarray(got, float) - np.asarray(want, float)))),
+                    np.shape(want),
+                )
+                result.counterexample = {
+                    "sizes": dict(self.numeric.dims),
+                    "seed": 1,
+                    "entry": [int(i) for i in idx],
+                    "formula": float(np.asarray(got, float)[idx]),
+                    "gradient": float(np.asarray(want, float)[idx]),
+                }
+        return result
+
+    def ill_formed(self, clash: Clash) -> Result:
+        text = self.text(clash.line)
+        return Result(
+            text,
+            text,
+            "ill-formed",
+            f"shapes do not fit: {clash.message}",
+            line=clash.line,
+            file=self.file,
+        )
+
+
+def value_diagnosis(check: FunctionCheck, num_wrong, exact_wrong) -> str | None:
+    """Named mistakes decided on the values of the line (given true inputs)."""
+    q, got, want = num_wrong
+    got, want = np.asarray(got, float), np.asarray(want, float)
+    if got.shape != want.shape:
+        if got.T.shape == want.shape and np.allclose(got.T, want, rtol=1e-7, atol=1e-9):
+            return f"transposed: the line holds (∂{check.net.loss}/∂{q})ᵀ"
+        return batch_sum(got, want)
+    for test in (factor_of, transposed_of, term_of, derivative_of):
+        found = test(check, q, got, want, exact_wrong)
+        if found:
+            return found
+    return None
+
+
+_FORMS = {  # f'(z) from its input z, and from its output a = f(z)
+    "sigmoid": (lambda z: np.exp(-z) / (1 + np.exp(-z)) ** 2, lambda a: a * (1 - a)),
+    "tanh": (lambda z: 1 - np.tanh(z) ** 2, lambda a: 1 - a**2),
+}
+
+
+def derivative_of(check, q, got, want, exact_wrong) -> str | None:
+    """A derivative factor at the wrong point (``1 - Z1**2`` for ``1 - A1**2``) or of the wrong
+    activation (σ' where tanh' belongs): the line equals the gradient with that factor swapped."""
+    ev = check.numeric
+    scales = [1.0] + ([float(ev.dims[check.batch])] if check.per_example(q) else [])
+    for eq in check.net.equations:
+        if not (isinstance(eq.expr, ir.Call) and eq.expr.fn in _FORMS):
+            continue
+        z = np.asarray(ev.np_env.get(_arg_name(eq.expr)), dtype=float)
+        right = _FORMS[eq.expr.fn][0](z) if z.shape == want.shape else None
+        if right is None:
+            continue
+        for fn, (of_input, of_output) in _FORMS.items():
+            for name, x in ev.np_env.items():
+                x = np.asarray(x, dtype=float)
+                if x.shape != want.shape:
+                    continue
+                for form, how in (
+                    (of_input, f"{fn}'({name})"),
+                    (of_output, f"{fn}' computed from {name} as if it were {fn}'s output"),
+                ):
+                    for k in scales:
+                        if np.allclose(got, k * want / right * form(x), rtol=1e-6, atol=1e-9):
+                            if form is _FORMS[eq.expr.fn][1] and name == eq.name:
+                                continue  # that is the right factor
+                            if fn != eq.expr.fn:
+                                return (
+                                    f"the derivative of the wrong function: {how} where "
+                                    f"{eq.expr.fn}' belongs"
+                                )
+                            return (
+                                f"a derivative taken at the wrong point: {how} where "
+                                f"{eq.expr.fn}'({_arg_name(eq.expr)}) belongs"
+                            )
+    return None
+
+
+def _arg_name(call: ir.Call) -> str | None:
+    return call.arg.name if isinstance(call.arg, ir.Ref) else None
+
+
+def batch_sum(got, want) -> str | None:
+    for axis in range(got.ndim):
+        summed = got.sum(axis=axis)
+        if summed.size == want.size and np.allclose(summed.reshape(want.shape), want):
+            return f"a missing sum over axis {axis} (the batch)"
+    return None
+
+
+def factor_of(check, q, got, want, exact_wrong) -> str | None:
+    from .diagnose import why
+
+    mask = np.abs(got) > 1e-9
+    if not mask.any():
+        return None
+    ratios = want[mask] / got[mask]
+    if not np.allclose(ratios, ratios[0], rtol=1e-7):
+        return None
+    c = name_value(check, ratios[0])
+    if c is None or not confirm(check, exact_wrong, c):
+        return None
+    if c == -1:
+        return "sign: the line is the negative of the gradient"
+    return f"off by a constant factor: the gradient is {c} times the line{why(c)}"
+
+
+def transposed_of(check, q, got, want, exact_wrong) -> str | None:
+    if got.ndim == 2 and got.shape[0] == got.shape[1] and np.allclose(got.T, want, atol=1e-9):
+        return f"transposed: the line holds (∂{check.net.loss}/∂{q})ᵀ"
+    return None
+
+
+def term_of(check, q, got, want, exact_wrong) -> str | None:
+    """A term of the gradient missing, or with the wrong factor (the 2 of an L2 penalty)."""
+    from ..numeric import evaluate
+    from ..printing import text as text_of
+    from .diagnose import use_of
+
+    form = check.d.step(q).matrix
+    if not isinstance(form, sp.MatAdd):
+        return None
+    ev = check.numeric
+    for t in form.args:
+        part = np.asarray(evaluate(t, ev.env, ev.funcs), dtype=float)
+        if part.size != want.size:
+            continue
+        part = np.broadcast_to(part.reshape(-1), want.size).reshape(want.shape)
+        if np.allclose(got, want - part, rtol=1e-7, atol=1e-9):
+            return f"a term is missing: {text_of(t)}{use_of(check, t, q)}"
+        mask = np.abs(part) > 1e-9
+        k = (want - got)[mask] / part[mask] if mask.any() else np.array([0.0])
+        if mask.any() and np.allclose(got, want - k[0] * part, rtol=1e-7, atol=1e-9):
+            c = name_value(check, 1 - k[0])
+            if c is not None:
+                return f"a term off by a constant factor: {c} × ({text_of(t)})"
+    return None
+
+
+def name_value(check, ratio):
+    from .diagnose import name_factor
+
+    class View:  # name_factor reads net and numeric only
+        net, numeric = check.net, check.numeric
+
+    return name_factor(View, ratio)
+
+
+def confirm(check, exact_wrong, c) -> bool:
+    if exact_wrong is None or exact_wrong[1] is None:
+        return False
+    _, got, want = exact_wrong
+    subs = {sp.Symbol(k, integer=True, positive=True): v for k, v in check.exact.dims.items()}
+    subs.update({sp.Symbol(k, real=True): check.exact.values[k] for k in check.net.consts})
+    cv = sp.sympify(c).subs(subs)
+    return all(is_zero(cv * a - b) for a, b in zip(np.ravel(got), np.ravel(want), strict=True))
+
+
+def fit(value, truth):
+    """The value in the gradient's shape: (n, 1) or (1, n) for a vector of n is the same."""
+    if not isinstance(value, np.ndarray):
+        value = np.asarray(value)
+    truth = np.asarray(truth)
+    if value.shape == truth.shape:
+        return value
+    if (
+        value.size == truth.size
+        and (value.ndim <= 1 or 1 in value.shape)
+        and (truth.ndim <= 1 or 1 in truth.shape)
+    ):
+        return value.reshape(truth.shape)
+    return None
+
+
+def value_of(ev: Evaluator, name: str, net, with_delta):
+    """A spec quantity's forward value, or (for ``dZ``-like names) its true gradient."""
+    if name in ev.np_env:
+        return np.asarray(ev.np_env[name])
+    q = adjoint_of(name, net, with_delta)
+    if q is not None:
+        return ev.truth(q)
+    if name in net.consts:
+        return ev.values[name]
+    raise SpecError(f"{name!r} is not a quantity of the spec", "<options>", 1, 1)
+
+
+def partial_lines(fdef: ast.FunctionDef) -> set[int]:
+    """Lines assigning a name that a later line of the function assigns again (``dx = …``
+    then ``dx += …``, or Ng's ``dA2 = dA2 * D2; dA2 /= keep_prob``): partial values."""
+    last: dict[str, int] = {}
+    lines: dict[str, list[int]] = {}
+    for node in ast.walk(fdef):
+        if isinstance(node, (ast.Assign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for t in targets:
+                if isinstance(t, ast.Name):
+                    lines.setdefault(t.id, []).append(node.lineno)
+                    last[t.id] = max(last.get(t.id, 0), node.lineno)
+    return {n for name, ns in lines.items() for n in ns if n != last[name]}
+
+
+def batch_dim(net: ir.Network) -> str | None:
+    """The dimension every input and target has: the batch (None if there is not one)."""
+    shapes = [q.shape for q in net.quantities.values() if q.kind in ("input", "target")]
+    common = set.intersection(*(set(s) for s in shapes)) if shapes else set()
+    common = [str(d) for d in common if not d.is_number]
+    return common[0] if len(common) == 1 else None

@@ -1,0 +1,407 @@
+"""A small interpreter of ours for backward functions: it walks a whitelist of Python's
+``ast`` on arrays whose entries are SymPy expressions (exact) or float64 (numeric).
+
+User code is never executed by Python: there is no ``exec``, ``eval`` or ``compile``;
+every node kind has its own handler here, and anything else is refused with its line.
+Loops, lists, tuple unpacking, masks and in-place updates get their meaning from NumPy
+on the concrete arrays.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+from collections.abc import Callable
+
+import numpy as np
+import sympy as sp
+
+from ..errors import SpecError
+from ..rules import RULES
+
+MAX_STEPS = 20_000  # statements executed per run: loops are bounded
+MAX_CALLS = 16  # nesting of calls to functions of the same file
+
+
+class Return(Exception):
+    def __init__(self, value):
+        self.value = value
+
+
+class Library:
+    """``np``/``numpy``/``torch``/``math``: functions resolved by name."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+
+class Lookup:
+    """A ``cache`` tuple or dict, or ``self``: names looked up in the spec on use."""
+
+    def __init__(self, name: str, find: Callable[[str], object]):
+        self.name, self.lookup = name, find
+        self.attrs: dict = {}
+
+    def find(self, name):
+        return self.attrs[name] if name in self.attrs else self.lookup(name)
+
+
+class Bound:
+    def __init__(self, obj, name: str):
+        self.obj, self.name = obj, name
+
+
+class Interpreter:
+    """Runs one function's body; ``hook(line, target, value, env)`` sees every assignment."""
+
+    def __init__(self, file: str, exact: bool, functions: dict, hook):
+        self.file, self.exact, self.functions, self.hook = file, exact, functions, hook
+        self.steps = 0
+        self.depth = 0
+
+    def error(self, node, message: str):
+        raise SpecError(
+            message, self.file, getattr(node, "lineno", 1), getattr(node, "col_offset", 0) + 1
+        )
+
+    # -- statements -----------------------------------------------------------------------------
+    def run(self, fn: ast.FunctionDef, env: dict, top: bool = True):
+        self.depth += 1
+        if self.depth > MAX_CALLS:
+            self.error(fn, f"calls nested more than {MAX_CALLS} deep")
+        try:
+            self.block(fn.body, env, top)
+        except Return as r:
+            return r.value
+        finally:
+            self.depth -= 1
+        return None
+
+    def block(self, body: list, env: dict, top: bool):
+        for stmt in body:
+            self.steps += 1
+            if self.steps > MAX_STEPS:
+                self.error(stmt, f"more than {MAX_STEPS} statements run: is a loop unbounded?")
+            self.statement(stmt, env, top)
+
+    def statement(self, s, env, top):
+        if isinstance(s, ast.Assign):
+            value = self.expr(s.value, env)
+            for t in s.targets:
+                self.assign(t, value, env, s, top)
+        elif isinstance(s, ast.AugAssign):
+            op = ast.BinOp(_load(s.target), s.op, s.value)
+            self.assign(s.target, self.expr(ast.copy_location(op, s), env), env, s, top)
+        elif isinstance(s, ast.AnnAssign) and s.value is not None:
+            self.assign(s.target, self.expr(s.value, env), env, s, top)
+        elif isinstance(s, ast.Return):
+            raise Return(None if s.value is None else self.expr(s.value, env))
+        elif isinstance(s, ast.For):
+            self.loop(s, env, top)
+        elif isinstance(s, ast.If):
+            test = self.expr(s.test, env)
+            if not isinstance(test, (bool, int)):
+                self.error(s, "an if on array values is not supported")
+            self.block(s.body if test else s.orelse, env, top)
+        elif isinstance(s, ast.Expr):
+            if not isinstance(s.value, ast.Constant):  # a docstring is skipped
+                self.expr(s.value, env)
+        elif not isinstance(s, (ast.Pass, ast.Assert, ast.Import, ast.ImportFrom)):
+            self.error(s, f"unsupported statement ({type(s).__name__})")
+
+    def loop(self, s: ast.For, env, top):
+        items = self.expr(s.iter, env)
+        if isinstance(items, np.ndarray):
+            self.error(s, "a loop over an array is not supported; loop over range(...)")
+        for item in list(items):
+            self.assign(s.target, item, env, s, top, judge=False)
+            self.block(s.body, env, top)
+
+    def assign(self, target, value, env, stmt, top, judge=True):
+        if isinstance(target, ast.Name):
+            env[target.id] = value
+            if top and judge:
+                self.hook(stmt.lineno, target.id, None, value, env)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            values = self.unpack(value, target, stmt)
+            for t, v in zip(target.elts, values, strict=True):
+                self.assign(t, v, env, stmt, top, judge)
+        elif isinstance(target, ast.Subscript):
+            self.store(target, value, env, stmt, top and judge)
+        elif isinstance(target, ast.Attribute) and isinstance(
+            self.expr(target.value, env), Lookup
+        ):  # self.dweights = ...: an attribute of self, judged by its name
+            self.expr(target.value, env).attrs[target.attr] = value
+            if top and judge:
+                self.hook(stmt.lineno, target.attr, None, value, env)
+        else:
+            self.error(stmt, f"unsupported assignment target ({type(target).__name__})")
+
+    def unpack(self, value, target, stmt):
+        if isinstance(value, Lookup):  # x, w, b = cache: each name from the spec
+            return [value.find(t.id) if isinstance(t, ast.Name) else None for t in target.elts]
+        values = list(value) if isinstance(value, (list, tuple)) else None
+        if values is None or len(values) != len(target.elts):
+            self.error(stmt, f"cannot unpack into {len(target.elts)} names")
+        return values
+
+    def store(self, target: ast.Subscript, value, env, stmt, judge: bool):
+        base = self.expr(target.value, env)
+        index = self.expr(target.slice, env)
+        if isinstance(base, list):
+            i = int(index)
+            base[i] = value
+            if judge and isinstance(target.value, ast.Name):
+                self.hook(stmt.lineno, target.value.id, i % len(base), value, env)
+            return
+        if not isinstance(base, np.ndarray):
+            self.error(stmt, "only lists and arrays can be assigned into")
+        if isinstance(index, np.ndarray) and index.shape == base.shape:  # x[mask] = v
+            new = (1 - index) * base + index * value
+        else:
+            new = base.copy()
+            new[_index(index)] = value
+        name = target.value.id if isinstance(target.value, ast.Name) else None
+        if name is None:
+            self.error(stmt, "expected NAME[...] = value")
+        env[name] = new
+        if judge:
+            self.hook(stmt.lineno, name, None, new, env)
+
+    # -- expressions ----------------------------------------------------------------------------
+    def expr(self, node, env):
+        method = getattr(self, "e_" + type(node).__name__, None)
+        if method is None:
+            self.error(node, f"unsupported syntax ({type(node).__name__})")
+        return method(node, env)
+
+    def e_Constant(self, node, env):
+        v = node.value
+        if isinstance(v, bool) or v is None or isinstance(v, str):
+            return v
+        if isinstance(v, (int, float)) and abs(v) <= 1e12:
+            if not self.exact:
+                return float(v) if isinstance(v, float) else v
+            return sp.Integer(v) if isinstance(v, int) else sp.nsimplify(v, rational=True)
+        self.error(node, f"unsupported constant {v!r}")
+
+    def e_Name(self, node, env):
+        if node.id in env:
+            return env[node.id]
+        if node.id in ("np", "numpy", "torch", "math", "F"):
+            return Library(node.id)
+        if node.id in BUILTINS:
+            return Bound(None, node.id)
+        if node.id in self.functions:
+            return Bound(None, node.id)
+        self.error(node, f"unknown name {node.id!r}")
+
+    def e_Tuple(self, node, env):
+        return tuple(self.expr(e, env) for e in node.elts)
+
+    def e_List(self, node, env):
+        return [self.expr(e, env) for e in node.elts]
+
+    def e_Dict(self, node, env):
+        keys = [self.expr(k, env) for k in node.keys if k is not None]
+        return dict(zip(keys, [self.expr(v, env) for v in node.values], strict=False))
+
+    def e_ListComp(self, node, env):
+        if len(node.generators) != 1 or node.generators[0].ifs:
+            self.error(node, "only [expr for x in items] is supported")
+        gen, out = node.generators[0], []
+        for item in list(self.expr(gen.iter, env)):
+            inner = dict(env)
+            self.assign(gen.target, item, inner, node, False)
+            out.append(self.expr(node.elt, inner))
+        return out
+
+    def e_Slice(self, node, env):
+        part = [
+            None if p is None else int(self.expr(p, env))
+            for p in (node.lower, node.upper, node.step)
+        ]
+        return slice(*part)
+
+    def e_UnaryOp(self, node, env):
+        v = self.expr(node.operand, env)
+        if isinstance(node.op, ast.USub):
+            return -v
+        if isinstance(node.op, ast.UAdd):
+            return v
+        if isinstance(node.op, ast.Not):
+            return not v
+        self.error(node, "unsupported unary operator")
+
+    def e_BinOp(self, node, env):
+        a, b = self.expr(node.left, env), self.expr(node.right, env)
+        op = type(node.op)
+        try:
+            if op is ast.Add:
+                return a + b
+            if op is ast.Sub:
+                return a - b
+            if op is ast.Mult:
+                return a * b
+            if op is ast.Div:
+                return a / b
+            if op is ast.MatMult:
+                return self.matmul(node, a, b)
+            if op is ast.Pow:
+                return self.power(node, a, b)
+        except ValueError as exc:
+            raise Clash(node.lineno, str(exc)) from None
+        self.error(node, f"unsupported operator {op.__name__}")
+
+    def matmul(self, node, a, b):
+        if np.ndim(a) == 0 or np.ndim(b) == 0:
+            return a * b
+        a, b = np.asarray(a), np.asarray(b)
+        if a.shape[-1] != b.shape[0]:
+            raise Clash(node.lineno, f"shapes {a.shape} and {b.shape} do not fit for a product")
+        return a @ b
+
+    def power(self, node, a, b):
+        if np.ndim(b) != 0 or abs(float(b)) > 64:
+            self.error(node, "expected a number up to 64 as the exponent")
+        return a**b
+
+    def e_Compare(self, node, env):
+        if len(node.ops) != 1:
+            self.error(node, "only one comparison at a time")
+        a, b = self.expr(node.left, env), self.expr(node.comparators[0], env)
+        op = type(node.ops[0])
+        if op in (ast.Eq, ast.NotEq, ast.Is, ast.IsNot) or not (
+            isinstance(a, np.ndarray) or isinstance(b, np.ndarray)
+        ):
+            return _python_compare(op, a, b, self, node)
+        above = self.step(a - b)  # (a < b) is 1 − (a > b): one atom for both, up to ties
+        return above if op in (ast.Gt, ast.GtE) else 1 - above
+
+    def step(self, x):
+        """1 where x > 0: relu'(x), with relu'(relu(z)) = relu'(z)."""
+        if not self.exact:
+            return (np.asarray(x, dtype=float) > 0).astype(float)
+        relu, prime = RULES["relu"].cls, RULES["relu_prime"].cls
+
+        def one(e):
+            return prime(e.args[0]) if isinstance(e, relu) else prime(e)
+
+        return _each(one, np.asarray(x, dtype=object))
+
+    def e_Subscript(self, node, env):
+        base = self.expr(node.value, env)
+        index = self.expr(node.slice, env)
+        if isinstance(base, Lookup):
+            return base.find(index)
+        if isinstance(base, dict):
+            return base[index]
+        if isinstance(base, (list, tuple)):
+            return base[index] if isinstance(index, slice) else base[int(index)]
+        if isinstance(base, np.ndarray):
+            return base[_index(index)]
+        self.error(node, "cannot index this value")
+
+    def e_Attribute(self, node, env):
+        obj = self.expr(node.value, env)
+        if isinstance(obj, Library):
+            return Bound(obj, node.attr)
+        if isinstance(obj, Lookup):
+            if node.attr in self.functions and node.attr not in obj.attrs:
+                return Bound(obj, node.attr)  # self.cost_derivative(...): a method of the file
+            return obj.find(node.attr)
+        if node.attr == "T" and isinstance(obj, np.ndarray):
+            return obj.T
+        if node.attr == "shape" and isinstance(obj, np.ndarray):
+            return tuple(sp.Integer(d) if self.exact else d for d in obj.shape)
+        if node.attr in ("ndim", "size") and isinstance(obj, np.ndarray):
+            return getattr(obj, node.attr)
+        return Bound(obj, node.attr)
+
+    def e_Call(self, node, env):
+        fn = self.expr(node.func, env)
+        args = [self.expr(a, env) for a in node.args]
+        kw = {k.arg: self.expr(k.value, env) for k in node.keywords if k.arg}
+        if not isinstance(fn, Bound):
+            self.error(node, "only functions and methods can be called")
+        if fn.obj is None and fn.name in self.functions:
+            return self.call_user(node, self.functions[fn.name], None, args, kw)
+        if isinstance(fn.obj, Lookup) and fn.name in self.functions:
+            return self.call_user(node, self.functions[fn.name], fn.obj, args, kw)
+        from .library import call
+
+        try:
+            return call(self, node, fn, args, kw)
+        except ValueError as exc:
+            raise Clash(node.lineno, str(exc)) from None
+
+    def call_user(self, node, fdef: ast.FunctionDef, self_obj, args, kw):
+        params = [a.arg for a in fdef.args.args]
+        if self_obj is not None and params and params[0] == "self":
+            args = [self_obj, *args]
+        defaults = fdef.args.defaults
+        local = dict(
+            zip(
+                params[len(params) - len(defaults) :],
+                [self.expr(d, {}) for d in defaults],
+                strict=False,
+            )
+        )
+        local.update(zip(params, args, strict=False))
+        local.update(kw)
+        missing = [p for p in params if p not in local]
+        if missing:
+            self.error(node, f"{fdef.name}() needs {', '.join(missing)}")
+        return self.run(fdef, local, top=False)
+
+
+class Clash(Exception):
+    """Shapes that do not fit at a line: the line is ill-formed."""
+
+    def __init__(self, line: int, message: str):
+        super().__init__(message)
+        self.line, self.message = line, message
+
+
+BUILTINS = {"range", "len", "zip", "reversed", "list", "enumerate", "float", "int", "tuple", "abs"}
+
+
+def _load(target):
+    """The same target, read instead of written."""
+    out = copy.deepcopy(target)
+    for n in ast.walk(out):
+        if hasattr(n, "ctx"):
+            n.ctx = ast.Load()
+    return out
+
+
+def _index(index):
+    if isinstance(index, tuple):
+        return tuple(_index(i) for i in index)
+    if isinstance(index, sp.Basic):
+        return int(index)
+    return index
+
+
+def _each(fn, x: np.ndarray):
+    out = np.empty(x.shape, dtype=object)
+    for idx in np.ndindex(x.shape):
+        out[idx] = fn(x[idx])
+    return out
+
+
+def _python_compare(op, a, b, interp, node):
+    table = {
+        ast.Gt: lambda: a > b,
+        ast.GtE: lambda: a >= b,
+        ast.Lt: lambda: a < b,
+        ast.LtE: lambda: a <= b,
+        ast.Eq: lambda: a == b,
+        ast.NotEq: lambda: a != b,
+        ast.Is: lambda: a is b,
+        ast.IsNot: lambda: a is not b,
+    }
+    value = table[op]()
+    if isinstance(value, sp.Basic) and not value.is_Boolean:
+        interp.error(node, "this comparison cannot be decided")
+    return bool(value)

@@ -1,0 +1,150 @@
+"""The NumPy/PyTorch functions and methods the interpreter knows, on float arrays (numeric)
+or arrays of SymPy expressions (exact).  A name not listed here is refused."""
+
+from __future__ import annotations
+
+import numpy as np
+import sympy as sp
+
+from ..rules import RULES
+
+
+def _map(interp, fn_exact, fn_float, x):
+    if interp.exact:
+        x = np.asarray(x, dtype=object)
+        out = np.empty(x.shape, dtype=object)
+        for idx in np.ndindex(x.shape):
+            out[idx] = fn_exact(x[idx])
+        return out if out.shape else out[()]
+    return fn_float(np.asarray(x, dtype=float))
+
+
+def _reduce(op, x, kw, args):
+    axis = kw.get("axis", kw.get("dim", args[0] if args else None))
+    keep = bool(kw.get("keepdims", kw.get("keepdim", args[1] if len(args) > 1 else False)))
+    axis = (
+        None
+        if axis is None
+        else (tuple(int(a) for a in axis) if isinstance(axis, tuple) else int(axis))
+    )
+    x = np.asarray(x)
+    total = np.sum(x, axis=axis, keepdims=keep)
+    if op == "mean":
+        count = x.size if axis is None else int(np.prod([x.shape[a] for a in np.atleast_1d(axis)]))
+        total = total / (sp.Integer(count) if x.dtype == object else count)
+    return total
+
+
+def _relu(interp, x):
+    return _map(interp, RULES["relu"].cls, lambda v: np.maximum(v, 0), x)
+
+
+def _maximum(interp, node, a, b):
+    if np.ndim(a) == 0 and a == 0:
+        return _relu(interp, b)
+    if np.ndim(b) == 0 and b == 0:
+        return _relu(interp, a)
+    interp.error(node, "maximum is read only as maximum(0, x) (a relu)")
+
+
+def _zeros(interp, shape):
+    shape = tuple(int(d) for d in (shape if isinstance(shape, tuple) else (shape,)))
+    return np.zeros(shape, dtype=object if interp.exact else float) * (
+        sp.Integer(0) if interp.exact else 1
+    )
+
+
+def _zeros_like(interp, x):
+    x = np.asarray(x)
+    if interp.exact:
+        out = np.empty(x.shape, dtype=object)
+        out[...] = sp.Integer(0)
+        return out
+    return np.zeros(x.shape)
+
+
+FUNCTIONS = {
+    "dot": lambda i, n, a, b: i.matmul(n, a, b),
+    "matmul": lambda i, n, a, b: i.matmul(n, a, b),
+    "mm": lambda i, n, a, b: i.matmul(n, a, b),
+    "multiply": lambda i, n, a, b: a * b,
+    "mul": lambda i, n, a, b: a * b,
+    "divide": lambda i, n, a, b: a / b,
+    "div": lambda i, n, a, b: a / b,
+    "add": lambda i, n, a, b: a + b,
+    "subtract": lambda i, n, a, b: a - b,
+    "power": lambda i, n, a, b: i.power(n, a, b),
+    "pow": lambda i, n, a, b: i.power(n, a, b),
+    "square": lambda i, n, a: a * a,
+    "sqrt": lambda i, n, a: _map(i, sp.sqrt, np.sqrt, a),
+    "exp": lambda i, n, a: _map(i, sp.exp, np.exp, a),
+    "log": lambda i, n, a: _map(i, sp.log, np.log, a),
+    "tanh": lambda i, n, a: _map(i, sp.tanh, np.tanh, a),
+    "sigmoid": lambda i, n, a: _map(
+        i, lambda z: 1 / (1 + sp.exp(-z)), lambda z: 1 / (1 + np.exp(-z)), a
+    ),
+    "relu": lambda i, n, a: _relu(i, a),
+    "maximum": _maximum,
+    "outer": lambda i, n, a, b: np.multiply.outer(np.ravel(a), np.ravel(b)),
+    "transpose": lambda i, n, a: np.asarray(a).T,
+    "t": lambda i, n, a: np.asarray(a).T,
+    "zeros": lambda i, n, shape, *rest: _zeros(i, shape),
+    "zeros_like": lambda i, n, a, *rest: _zeros_like(i, a),
+    "ones_like": lambda i, n, a, *rest: _zeros_like(i, a) + 1,
+    "where": lambda i, n, c, a, b: c * a + (1 - c) * b,
+    "reshape": lambda i, n, a, *shape: np.reshape(
+        a,
+        tuple(
+            int(d) for d in (shape[0] if len(shape) == 1 and isinstance(shape[0], tuple) else shape)
+        ),
+    ),
+    "copy": lambda i, n, a: np.array(a, copy=True) if isinstance(a, np.ndarray) else a,
+    "clone": lambda i, n, a: np.array(a, copy=True),
+    "array": lambda i, n, a, *rest: np.asarray(a),
+    "asarray": lambda i, n, a, *rest: np.asarray(a),
+    "astype": lambda i, n, a, *rest: a,
+    "int64": lambda i, n, a: a,
+    "float64": lambda i, n, a: a,
+    "float32": lambda i, n, a: a,
+    "float": lambda i, n, a: a,
+    "double": lambda i, n, a: a,
+    "detach": lambda i, n, a: a,
+}
+
+BUILTIN = {
+    "range": lambda *a: range(*[int(x) for x in a]),
+    "len": lambda a: len(a),
+    "zip": lambda *a: list(zip(*a, strict=False)),
+    "reversed": lambda a: list(reversed(list(a))),
+    "list": lambda a=(): list(a),
+    "tuple": lambda a=(): tuple(a),
+    "enumerate": lambda a: list(enumerate(a)),
+    "int": lambda a: int(a),
+    "float": lambda a: a,
+    "abs": lambda a: abs(a),
+}
+
+
+def call(interp, node, fn, args, kw):
+    """Apply a library function, builtin or method to evaluated arguments."""
+    from .interpret import Library
+
+    name = fn.name
+    if fn.obj is None:
+        if name in BUILTIN:
+            return BUILTIN[name](*args)
+    elif isinstance(fn.obj, Library):
+        if name in ("sum", "mean"):
+            return _reduce(name, args[0], kw, args[1:])
+        if name in FUNCTIONS:
+            return FUNCTIONS[name](interp, node, *args)
+    elif isinstance(fn.obj, list) and name == "append" and len(args) == 1:
+        fn.obj.append(args[0])
+        return None
+    elif isinstance(fn.obj, (np.ndarray, sp.Basic, int, float)):
+        obj = np.asarray(fn.obj) if not isinstance(fn.obj, np.ndarray) else fn.obj
+        if name in ("sum", "mean"):
+            return _reduce(name, obj, kw, args)
+        if name in FUNCTIONS:
+            return FUNCTIONS[name](interp, node, obj, *args)
+    interp.error(node, f"unsupported function or method {name!r}")
