@@ -17,8 +17,8 @@ from typing import Any, Literal
 import sympy as sp
 
 Shape = tuple[sp.Expr, ...]
-QuantityKind = Literal["input", "target", "param", "intermediate"]
-"""What a declared or defined name is: data in, data to match, learned, or computed."""
+QuantityKind = Literal["input", "target", "param", "intermediate", "claim"]
+"""What a name is: data in, data to match, learned, computed, or (verify) a claimed value."""
 Pos = tuple[int, int]  # 1-based line and column
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import sympy as sp
@@ -301,7 +302,7 @@ def without_addend(node: ir.Node, gone: ir.Node):
 def swap(tree: ir.Node, old: ir.Node, new: ir.Node) -> ir.Node:
     if tree is old:
         return new
-    kids = {
+    kids: dict[str, Any] = {
         f: swap(getattr(tree, f), old, new)
         for f in ("a", "b", "base", "arg")
         if isinstance(getattr(tree, f, None), ir.Node)
