@@ -28,6 +28,8 @@ __all__ = [
     "generate",
     "parse_bindings",
     "parse_consts",
+    "prepare",
+    "render",
     "write_atomic",
     "train",
     "evaluate",
@@ -53,12 +55,30 @@ def generate(
     >>> "DTYPE = np.float32" in source and "def train(" in source
     True
     """
+    from .model import context
+
+    d, header, name, values = prepare(source, dtype, bind, consts)
+    ctx = context(d, dtype, header, name)
+    ctx["consts"] = list(values.items())
+    return render("module.py.j2", ctx)
+
+
+def prepare(
+    source,
+    dtype: str = "float64",
+    bind: dict[str, str] | None = None,
+    consts: dict[str, float] | None = None,
+    claimed: frozenset | None = None,
+    what: str = "module",
+):
+    """(derivation, header, spec name, const values) of a spec with every option and
+    name checked: what every code target starts from (``codegen.targets`` too).
+    ``claimed``: the names the target's module uses (default: this module's)."""
     import derive
     from derive import derive as derive_network
     from derive import ir
     from derive.forms import RULES, activations
 
-    from .model import context
     from .names import check_names
     from .text import number
 
@@ -67,7 +87,7 @@ def generate(
             f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}", "<options>", 1, 1
         )
     net = derive.load_network(source)
-    check_names(net)
+    check_names(net, claimed, what)
     bind = dict(bind or {})
     for name, fn in bind.items():
         if name not in net.funcs:
@@ -101,15 +121,18 @@ def generate(
     spec_text = net.source
     net = ir.bind(net, bind)
     d = derive_network(net)
-    check_names(d.network)  # and the names the derivation gave to hoisted values
+    check_names(d.network, claimed, what)  # and the names the derivation gave to hoisted values
     header = spec_text
     if bind:
         header += "\n# bound: " + ", ".join(f"{k}={v}" for k, v in bind.items())
     if consts:
         header += "\n# consts: " + ", ".join(f"{k}={number(v)}" for k, v in consts.items())
-    ctx = context(d, dtype, header, net.name)
-    ctx["consts"] = list(values.items())
-    code = env().get_template("module.py.j2").render(**ctx)
+    return d, header, net.name, values
+
+
+def render(template: str, ctx: dict) -> str:
+    """``template`` rendered with ``ctx``, checked with :func:`ast.parse`."""
+    code = env().get_template(template).render(**ctx)
     try:
         ast.parse(code)
     except SyntaxError as exc:  # our bug, never the user's: nothing may run it

@@ -126,10 +126,18 @@ def register(subparsers) -> None:
 
 
 def _register_gen(subparsers) -> None:
-    g = subparsers.add_parser("gen", help="generate a standalone NumPy training module")
+    g = subparsers.add_parser(
+        "gen", help="generate a standalone training module (NumPy, PyTorch, JAX or Numba)"
+    )
     g.add_argument("spec", help="a .nn file or the name of a bundled spec")
     g.add_argument("-o", "--output", help="file to write (default: standard output)")
     g.add_argument("--dtype", choices=DTYPES, default="float64", help="floating-point type")
+    g.add_argument(
+        "--target",
+        choices=("numpy", "torch", "jax", "numba"),
+        default="numpy",
+        help="what the module runs on (default numpy); see README, Other targets",
+    )
     g.add_argument(
         "--bind",
         action="append",

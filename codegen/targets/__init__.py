@@ -1,0 +1,97 @@
+"""Code targets beyond NumPy: PyTorch, JAX and Numba modules from the same derivation.
+
+``generate_target(spec, target)`` renders one of the templates
+``torch.py.j2``, ``jax.py.j2`` or ``numba.py.j2`` with the context
+:mod:`codegen.targets.context` works out from a derivation; every
+expression is printed by a printer subclass (:mod:`codegen.targets.printer`),
+every spec name checked against the names the module uses (:mod:`codegen.names`),
+and the result is parsed
+with ``ast`` before it is returned.  ``--target numpy`` is
+:func:`codegen.generate`.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from derive.errors import SpecError
+
+from .. import generate, prepare, render
+from .context import framework_context
+from .numba_context import numba_context
+from .printer import JaxPrinter, TorchPrinter
+
+__all__ = ["TARGETS", "generate_target"]
+
+TARGETS = ("numpy", "torch", "jax", "numba")
+HERE = Path(__file__).parent
+
+
+def kernel_sources(path: Path, names) -> list[str]:
+    """The source of the named top-level functions of ``path``, read with ``ast``."""
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    found = {  # from the first decorator to the end of the body
+        node.name: "\n".join(
+            lines[
+                min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1 : node.end_lineno
+            ]
+        )
+        for node in ast.parse(text).body
+        if isinstance(node, ast.FunctionDef)
+    }
+    return [found[name] for name in names]
+
+
+def _own_names(template: str, kernels_file: Path) -> set[str]:
+    """The names a module from ``template`` defines or imports at top level (and the
+    kernels it may embed): spec names may not take them."""
+    names: set[str] = set()
+    for node in ast.parse(kernels_file.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.FunctionDef):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return names | OWN[template]
+
+
+# names of each template's module (top level, and locals next to spec names)
+_SHARED = "DTYPE PARAMS INPUTS TARGETS CONSTS DIMS DIM_SOURCES LOSS init_params loss dims_of"
+_LOCALS = "params data dims seed std limit shape"
+OWN = {
+    "torch": set(f"{_SHARED} {_LOCALS} DerivedLoss Model autograd_loss uniform generator".split()),
+    "jax": set(f"{_SHARED} {_LOCALS} derived_loss autograd_loss key sub".split()),
+    "numba": set(
+        f"{_SHARED} {_LOCALS} BLAS_MIN bind_step train_step step rng ws buf lr args arrays "
+        "range max abs min float".split()
+    ),
+}
+
+
+def generate_target(
+    source,
+    target: str = "numpy",
+    dtype: str = "float64",
+    bind: dict[str, str] | None = None,
+    consts: dict[str, float] | None = None,
+) -> str:
+    """The source of a ``target`` module for a spec (path, bundled name or text)."""
+    if target == "numpy":
+        return generate(source, dtype=dtype, bind=bind, consts=consts)
+    if target not in TARGETS:
+        raise SpecError(
+            f"unknown target {target!r}; expected one of {', '.join(TARGETS)}", "<options>", 1, 1
+        )
+    kernels_file = HERE / f"{target}_kernels.py"
+    claimed = frozenset(_own_names(target, kernels_file))
+    d, header, name, values = prepare(source, dtype, bind, consts, claimed, f"{target} module")
+    if target == "numba":
+        ctx = numba_context(d, dtype, header, name)
+    else:
+        printer = TorchPrinter() if target == "torch" else JaxPrinter()
+        ctx = framework_context(d, dtype, header, name, printer)
+    ctx["consts"] = list(values.items())
+    ctx["kernel_sources"] = kernel_sources(kernels_file, ctx["kernels"])
+    ctx["uses_math"] = any("math." in src for src in ctx["kernel_sources"])
+    return render(f"{target}.py.j2", ctx)

@@ -1,0 +1,86 @@
+"""Shared by the target tests: every spec to generate, random workloads, module loading."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import derive
+from codegen.targets import generate_target
+
+ROOT = Path(__file__).resolve().parents[1]
+TEST_SPECS = ROOT / "tests" / "specs"
+# generic functions bound to a mix of activations, so that most kernels run
+BIND = {
+    "seed000_generic": {"f": "tanh"},
+    "seed003": {"f1": "sigmoid", "f2": "tanh", "f3": "softplus"},
+    "generic": {"f": "tanh", "g": "sigmoid"},
+}
+# test specs no module can hold: they name an equation ``loss``, a function of every module
+# (tests/test_targets_torch.py checks that such names are refused)
+REFUSED = {"karpathy", "nnfs"}
+# every bundled spec and every other test spec: name -> source for derive.load_network
+SPECS = {name: name for name in derive.bundled()} | {
+    p.stem: str(p) for p in sorted(TEST_SPECS.glob("*.nn")) if p.stem not in REFUSED
+}
+
+
+def load_module(path: Path, name: str):
+    """Import a generated module from ``path`` (its source was ``ast.parse``d already)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def generate_all(target: str, directory: Path) -> dict:
+    """Generate, write and import the ``target`` module of every spec; ruff checks them all."""
+    paths = {}
+    for name, source in SPECS.items():
+        path = directory / f"{target}_{name}.py"
+        path.write_text(generate_target(source, target, bind=BIND.get(name)), encoding="utf-8")
+        paths[name] = path
+    ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
+    config = str(ROOT / "pyproject.toml")
+    files = [str(p) for p in paths.values()]
+    check = subprocess.run([ruff, "check", "--config", config, *files], capture_output=True)
+    assert check.returncode == 0, check.stdout.decode()
+    fmt = subprocess.run(
+        [ruff, "format", "--check", "--config", config, *files], capture_output=True
+    )
+    assert fmt.returncode == 0, fmt.stdout.decode()
+    return {name: load_module(path, f"{target}_{name}") for name, path in paths.items()}
+
+
+def workload(name: str, mod, seed: int = 0):
+    """Random dims (2 to 4), params from the module's ``init_params`` as NumPy arrays
+    plus noise (so zero biases matter), inputs, and targets that suit the loss:
+    one-hot where the spec says so, 0/1 for cross-entropy of a sigmoid, normal else."""
+    rng = np.random.default_rng(seed)
+    net = derive.load_network(SPECS[name])
+    dims = {d: int(rng.integers(2, 5)) for d in mod.DIMS}
+    params = {
+        k: np.asarray(v.detach() if hasattr(v, "detach") else v, dtype=float)
+        for k, v in mod.init_params(dims, seed=seed).items()
+    }
+    params = {k: v + rng.normal(scale=0.3, size=v.shape) for k, v in params.items()}
+    data = {}
+    for tname, shape in mod.TARGETS.items():
+        s = tuple(int(d) if d.isdigit() else dims[d] for d in shape)
+        axis = net.quantities[tname].onehot_axis
+        if axis is not None:
+            labels = rng.integers(0, s[axis], s[1 - axis])
+            onehot = np.eye(s[axis])[labels]
+            data[tname] = onehot if axis == 1 else onehot.T
+        elif name.startswith("seed004"):
+            data[tname] = rng.integers(0, 2, s).astype(float)
+        else:
+            data[tname] = rng.normal(size=s)
+    for iname, shape in mod.INPUTS.items():
+        data[iname] = rng.normal(size=tuple(int(d) if d.isdigit() else dims[d] for d in shape))
+    return dims, params, data
