@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from . import DTYPES, generate, parse_bindings, parse_consts, write_atomic
+from . import DTYPES, parse_bindings, parse_consts, write_atomic
 from .defaults import TRAIN_DEFAULTS
 
 
@@ -27,8 +27,11 @@ def run_gen(args) -> int:
     """``derive gen SPEC``: write the generated module (``-`` reads the spec from stdin)."""
     from derive.cli import read_stdin
 
-    source = generate(
+    from .targets import generate_target
+
+    source = generate_target(
         read_stdin() if args.spec == "-" else args.spec,
+        args.target,
         dtype=args.dtype,
         bind=parse_bindings(args.bind),
         consts=parse_consts(args.const),
