@@ -35,6 +35,8 @@ KNOWN_PRIVATE = {
     ("derive.verify.reader", "derive.spec", "_Parser"),
     ("derive.verify.evaluate", "derive.numeric", "_run"),
     ("derive.verify.evaluate", "derive.check", "_shape"),
+    ("codegen.targets.context", "codegen.model", "_init_rules"),
+    ("codegen.targets.numba_context", "codegen.model", "_init_rules"),
 }
 
 
