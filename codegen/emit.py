@@ -16,10 +16,18 @@ import re
 
 import sympy as sp
 
-from derive.matexpr import Broadcast, Map, Softmax, SumAxis, Vector
-from derive.printing import as_coeff, np_rank, text
-from derive.recover import scale
-from derive.rules import rule_of
+from derive.forms import (
+    Broadcast,
+    Map,
+    Softmax,
+    SumAxis,
+    Vector,
+    as_coeff,
+    np_rank,
+    rule_for,
+    scale,
+    text,
+)
 
 from .printer import CodePrinter, LogSoftmax
 
@@ -61,6 +69,7 @@ class Emitter:
         return f'buf["{name}"]'
 
     def scalar(self, e) -> str:
+        """A scalar form as code."""
         return self.printer.paren(e)
 
     def assign(self, name: str, e, into: str | None = None) -> None:
@@ -143,7 +152,7 @@ class Emitter:
             return self._emit(f"np.power({base}, {self.scalar(e.exp)}, out={buf})")
         if isinstance(e, Map):
             arg = self.value(e.arg)
-            rule = rule_of(e.func_class)
+            rule = rule_for(e.func_class)
             params = "".join(", " + self.printer.doprint(p) for p in e.params)
             return self._emit(f"{rule.name}({arg}{params}, out={out or self.buffer(e)})")
         if isinstance(e, Softmax):
@@ -261,6 +270,7 @@ class Emitter:
                 continue
             op = "subtract" if negative else "add"
             acc = self._emit(f"np.{op}({acc}, {code}, out={buf})")
+        assert acc is not None  # a MatAdd has terms
         return acc
 
 

@@ -114,7 +114,7 @@ class ExpressionReader(SourceReader):
 
     def expr_Constant(self, node: ast.Constant) -> ir.Node:
         v = node.value
-        if type(v) not in (int, float):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
             self.node_error(node, f"expected a number, got {v!r}")
         if type(v) is float and not abs(v) < float("inf"):
             self.node_error(node, "this number is not finite; numbers are at most 1e12")
@@ -223,7 +223,7 @@ class ExpressionReader(SourceReader):
         params = []
         for pname, _ in rule.params:
             value = kw[pname]
-            if isinstance(value, ast.AST):
+            if isinstance(value, ast.expr):
                 scalar = self.expr(value)
                 if not isinstance(scalar, ir.Scalar):
                     self.node_error(value, f"{name}'s {pname} must be a number or a const")

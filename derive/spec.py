@@ -29,6 +29,7 @@ import keyword
 import re
 import unicodedata
 from pathlib import Path
+from typing import cast
 
 import sympy as sp
 
@@ -211,7 +212,7 @@ class DeclarationReader(ExpressionReader):
                     )
                 axis = onehot_axis % len(shape)
             pos = (self.line_no, item_col + 1)
-            self.quantities[name] = ir.Quantity(name, kind, shape, pos, axis)
+            self.quantities[name] = ir.Quantity(name, cast(ir.QuantityKind, kind), shape, pos, axis)
 
     def onehot(self, args: str | None, col: int) -> int:
         if not args:
@@ -353,7 +354,7 @@ class SpecParser(DeclarationReader):
             self.error(f"too many equations: at most {MAX_EQUATIONS}", self.base_col)
         self.code = code
         hint = "; expected NAME = expression or a declaration (input, target, param, const, func)"
-        tree = self.parse_ast(code, mode="exec", hint=hint)
+        tree = cast(ast.Module, self.parse_ast(code, mode="exec", hint=hint))
         stmt = tree.body[0] if len(tree.body) == 1 else None
         if (
             not isinstance(stmt, ast.Assign)
