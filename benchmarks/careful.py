@@ -14,7 +14,7 @@ update in ``self.loss``.
 
 The module also describes the workloads (:data:`WORKLOADS`: sizes, names,
 dtypes, learning rates, data) for ``step_speed.py``, and checks itself
-against a plain textbook float64 step:  ``python benchmarks/careful.py``.
+against a plain textbook float64 step:  ``python -m benchmarks.careful``.
 """
 
 from __future__ import annotations
@@ -435,7 +435,7 @@ def rel_diff(a, b) -> float:
     return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), np.finfo(np.float64).tiny))
 
 
-def self_check(tol=1e-6, steps=3) -> bool:
+def self_check(tol=1e-6, steps=3, names=None) -> bool:
     """Every careful step against the textbook float64 reference, for ``steps`` steps.
 
     The careful classes are dtype-generic: they run once in float64 and once in
@@ -446,7 +446,7 @@ def self_check(tol=1e-6, steps=3) -> bool:
     gradients that the size of the params cannot hide.
     """
     ok = True
-    for w in WORKLOADS.values():
+    for w in [WORKLOADS[n] for n in names or WORKLOADS]:
         for dtype in dict.fromkeys(["float64", w.dtype]):
             data = {k: v.astype(dtype) for k, v in w.make_data(seed=1).items()}
             params = {k: v.astype(dtype) for k, v in w.make_params(seed=2).items()}
@@ -474,5 +474,18 @@ def self_check(tol=1e-6, steps=3) -> bool:
     return ok
 
 
+def main(argv=None) -> int:
+    """``python -m benchmarks.careful [--quick]``: the self-check (quick: one step)."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description="check the careful steps against the textbook")
+    ap.add_argument("--quick", action="store_true", help="one step of the two smallest workloads")
+    args = ap.parse_args(argv)
+    if args.quick:
+        smallest = sorted(WORKLOADS, key=lambda n: WORKLOADS[n].batch * sum(WORKLOADS[n].widths))
+        return 0 if self_check(steps=1, names=smallest[:2]) else 1
+    return 0 if self_check() else 1
+
+
 if __name__ == "__main__":
-    sys.exit(0 if self_check() else 1)
+    sys.exit(main())

@@ -2,13 +2,14 @@
 
 Times parsing + reverse sweep + matrix recovery in-process (the proofs are
 not included), median of ``--repeat`` runs, and prints Markdown tables for the
-README.  Run: ``python benchmarks/derivation_speed.py``.
+README.  Run: ``python -m benchmarks.derivation_speed``.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 
 import derive
@@ -43,15 +44,19 @@ def timed(source, repeat: int) -> float:
     return statistics.median(runs)
 
 
-def main() -> None:
+def main(argv=None) -> int:
+    """Print the two tables; ``--quick``: one run of seed000 and depths 1, 2."""
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--depths", default="1,2,3,5,8,12,16,20")
-    args = ap.parse_args()
+    ap.add_argument("--quick", action="store_true", help="one run, small depths: a smoke run")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.repeat, args.depths = 1, "1,2"
     derive.load("seed000")  # warm-up: imports and SymPy caches
 
     print("| spec | derivation + recovery (median) |\n|---|---|")
-    for name in derive.bundled():
+    for name in ["seed000"] if args.quick else derive.bundled():
         print(f"| {name} | {timed(name, args.repeat) * 1000:.0f} ms |")
 
     depths = [int(d) for d in args.depths.split(",")]
@@ -65,7 +70,8 @@ def main() -> None:
             f"| {depth} | {t_sym * 1000:.0f} ms | {t_8 * 1000:.0f} ms | "
             f"{t_1024 * 1000:.0f} ms | {t_sym / depth * 1000:.0f} ms |"
         )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -70,9 +70,9 @@ N, ``torch.set_num_threads(N)``, for N = 1 the XLA flags
 ``--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1``, and every
 thread pinned to N CPUs (XLA keeps a second core busy otherwise)::
 
-    python benchmarks/frameworks.py              # default threads (all cores)
-    python benchmarks/frameworks.py --threads 1  # re-runs itself: one thread, pinned to one CPU
-    python benchmarks/frameworks.py --quick --only iris,seed000
+    python -m benchmarks.frameworks              # default threads (all cores)
+    python -m benchmarks.frameworks --threads 1  # re-runs itself: one thread, pinned to one CPU
+    python -m benchmarks.frameworks --quick --only iris,seed000
 """
 
 from __future__ import annotations
@@ -91,8 +91,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from careful import WORKLOADS, Workload, rel_diff
-from step_speed import (
+
+from benchmarks.careful import WORKLOADS, Workload, rel_diff
+from benchmarks.harness import (
+    SMALLEST,
     THREAD_VARS,
     Contender,
     CpuSnapshot,
@@ -432,8 +434,6 @@ class Digits:
 
 
 def load_digits(dtype: str, max_epochs: int) -> Digits:
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
     from codegen import data as datasets
     from codegen.train import module_for
 
@@ -670,7 +670,7 @@ def jax_runner(d: Digits):
 
 
 def time_to_accuracy(args) -> int:
-    d = load_digits(args.digits_dtype, 30 if args.quick else 100)
+    d = load_digits(args.digits_dtype, 2 if args.quick else 100)
     runners = {"generated train": None, "generated gradients + adam_step": numpy_runner(d)}
     if torch is not None:
         runners["PyTorch"] = torch_runner(d)
@@ -689,7 +689,7 @@ def time_to_accuracy(args) -> int:
         run(name, 1, 2.0)
         warm[name] = time.perf_counter() - t0
     runs = {name: [] for name in runners}
-    repeats = 2 if args.quick else args.repeats
+    repeats = 1 if args.quick else args.repeats
     for r in range(repeats):
         names = list(runners)
         shift = r % len(names)
@@ -772,6 +772,9 @@ def main(argv=None) -> int:
     ap.add_argument("--skip-steps", action="store_true", help="only the digits part")
     ap.add_argument("--skip-digits", action="store_true", help="only the step part")
     args = ap.parse_args(argv)
+    if args.quick:  # a smoke run of a few seconds (tests/test_benchmarks.py runs it)
+        args.only = args.only or SMALLEST
+        args.rounds = 1
 
     if args.threads and os.environ.get(CHILD_MARK) != str(args.threads):
         env = dict(os.environ, **{v: str(args.threads) for v in THREAD_VARS})
@@ -779,7 +782,9 @@ def main(argv=None) -> int:
         if args.threads == 1:
             env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + XLA_ONE_THREAD).strip()
         argv = sys.argv[1:] if argv is None else argv
-        return subprocess.call([sys.executable, str(Path(__file__).resolve()), *argv], env=env)
+        return subprocess.call(
+            [sys.executable, "-m", "benchmarks.frameworks", *argv], env=env, cwd=ROOT
+        )
 
     if args.threads:
         pin(args.threads)

@@ -7,22 +7,20 @@ in-process, side by side: the derivation, the symbolic, exact and numeric
 proofs, and the total against its target (3 s for the seed networks, 10 s
 for the others).  Prints a Markdown table for the README.
 
-Run: ``python benchmarks/proof_speed.py`` (``--quick``: two small networks,
+Run: ``python -m benchmarks.proof_speed`` (``--quick``: two small networks,
 what the test suite runs so this script cannot rot).
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+import derive
+from derive import check
 
-import derive  # noqa: E402
-from derive import check  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 SEEDS = ["seed000", "seed002", "seed003", "seed004"]
 

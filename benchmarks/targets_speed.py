@@ -30,9 +30,9 @@ contenders); a time is the median over rounds of the per-round median step.
 
 Run from the repository root::
 
-    python benchmarks/targets_speed.py                 # all cores
-    python benchmarks/targets_speed.py --threads 1     # re-runs itself: one thread, one CPU
-    python benchmarks/targets_speed.py --quick --only xor,iris
+    python -m benchmarks.targets_speed                 # all cores
+    python -m benchmarks.targets_speed --threads 1     # re-runs itself: one thread, one CPU
+    python -m benchmarks.targets_speed --quick --only xor,iris
 """
 
 from __future__ import annotations
@@ -49,8 +49,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from careful import SPECS, WORKLOADS, Workload
-from step_speed import (
+
+from benchmarks.careful import SPECS, WORKLOADS, Workload
+from benchmarks.harness import (
     THREAD_VARS,
     check_against,
     check_finite,
@@ -132,7 +133,7 @@ def dims_of(mod, net: Net) -> dict:
 
 
 def numpy_like(name, mod, params, data, lr):
-    from frameworks import PeerContender
+    from benchmarks.frameworks import PeerContender
 
     own = copy_params(params)
     step = mod.bind_step(own, data)
@@ -141,7 +142,8 @@ def numpy_like(name, mod, params, data, lr):
 
 def torch_contender(name, loss_fn, params, data, lr, compile_it=False):
     import torch
-    from frameworks import PeerContender
+
+    from benchmarks.frameworks import PeerContender
 
     own = copy_params(params)
     P = {k: torch.from_numpy(v).requires_grad_() for k, v in own.items()}
@@ -160,7 +162,8 @@ def torch_contender(name, loss_fn, params, data, lr, compile_it=False):
 def jax_contender(name, loss_fn, params, data, lr):
     import jax
     import jax.numpy as jnp
-    from frameworks import LiveParams, PeerContender
+
+    from benchmarks.frameworks import LiveParams, PeerContender
 
     initial = copy_params(params)
     D = {k: jnp.asarray(v) for k, v in data.items()}
@@ -198,8 +201,8 @@ def pytensor_contender(net: Net, params, data, lr):
     """PyTensor's compiled graph (Numba backend) of the forward pass the targets print."""
     import pytensor
     import pytensor.tensor as pt
-    from frameworks import LiveParams, PeerContender
 
+    from benchmarks.frameworks import LiveParams, PeerContender
     from codegen import prepare
     from codegen.targets.context import framework_context
     from codegen.targets.printer import ArrayPrinter
@@ -317,7 +320,7 @@ def run_network(net: Net, directory: Path, args) -> dict:
 
 
 def careful(net: Net, params, data):
-    from frameworks import PeerContender
+    from benchmarks.frameworks import PeerContender
 
     if net.workload is None:
         return None
@@ -364,11 +367,11 @@ def main(argv=None) -> int:
         if args.threads == 1:
             env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
         argv = sys.argv[1:] if argv is None else argv
-        return subprocess.call([sys.executable, str(Path(__file__).resolve()), *argv], env=env)
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
+        return subprocess.call(
+            [sys.executable, "-m", "benchmarks.targets_speed", *argv], env=env, cwd=ROOT
+        )
     if args.threads:  # XLA sizes its pools by the affinity mask, not by its flags alone
-        from frameworks import pin
+        from benchmarks.frameworks import pin
 
         pin(args.threads)
     try:

@@ -7,12 +7,13 @@ train`` does.  ``MLPClassifier()`` keeps every default (one hidden layer of
 100 ReLU units, Adam, lr 1e-3, 200 epochs, batch 200).  Several seeds;
 the table gives the mean and the worst test accuracy of each.
 
-    python benchmarks/train_defaults.py [--seeds 5]
+    python -m benchmarks.train_defaults [--seeds 5] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 import warnings
 
@@ -45,16 +46,21 @@ def derive_accuracy(spec: str, source: str, seed: int) -> tuple[float, int]:
     return model.evaluate(source)["accuracy"], len(model.history["loss"])
 
 
-def main() -> None:
+def main(argv=None) -> int:
+    """Print the table; ``--quick``: one seed of the first case (a smoke run)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=5)
-    args = ap.parse_args()
+    ap.add_argument("--quick", action="store_true", help="one seed, first case: a smoke run")
+    args = ap.parse_args(argv)
+    cases = CASES[:1] if args.quick else CASES
+    if args.quick:
+        args.seeds = 1
     print(
         "| spec | data | derive train (defaults): mean / worst | epochs run | "
         "MLPClassifier(): mean / worst | floor | time derive / sklearn (s) |"
     )
     print("|---|---|---|---|---|---|---|")
-    for spec, source in CASES:
+    for spec, source in cases:
         ours, theirs, epochs, t_ours, t_theirs = [], [], [], 0.0, 0.0
         for seed in range(args.seeds):
             t = time.perf_counter()
@@ -72,7 +78,8 @@ def main() -> None:
             f"{t_theirs / args.seeds:.1f} |",
             flush=True,
         )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -13,51 +13,29 @@ import ast
 import math
 import sys
 import types
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from derive.errors import SpecError
 
+from .environment import env
+
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from derive import ir
 
-__all__ = ["const_values", "generate", "prepare", "render", "write_atomic", "train", "evaluate"]
+__all__ = [
+    "const_values",
+    "generate",
+    "parse_bindings",
+    "parse_consts",
+    "prepare",
+    "render",
+    "write_atomic",
+    "train",
+    "evaluate",
+]
 
 DTYPES = ("float32", "float64")
-
-
-@cache
-def _env():
-    # built on first use: `derive --help` registers this package's commands
-    # without loading Jinja2, SymPy or NumPy
-    import jinja2
-
-    from .text import comment, comment_lines, doc, number
-
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("codegen", "templates"),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,  # noqa: S701 - renders Python source, not HTML
-    )
-    env.filters["pytuple"] = _pytuple
-    env.filters["comment"] = comment
-    env.filters["comment_lines"] = comment_lines
-    env.filters["doc"] = doc
-    env.filters["number"] = number
-    env.filters["pykey"] = lambda names: (
-        f"({names[0]},)" if len(names) == 1 else f"({', '.join(names)})"
-    )
-    return env
-
-
-def _pytuple(items) -> str:
-    """A tuple of strings as ruff formats it: ("a", "b") and ("a",)."""
-    inner = ", ".join(f'"{x}"' for x in items)
-    return f"({inner},)" if len(items) == 1 else f"({inner})"
 
 
 def generate(
@@ -97,9 +75,9 @@ def prepare(
     name checked: what every code target starts from (``codegen.targets`` too).
     ``claimed``: the names the target's module uses (default: this module's)."""
     import derive
+    from derive import derive as derive_network
     from derive import ir
-    from derive.derivation import derive as derive_network
-    from derive.rules import RULES, activations
+    from derive.forms import RULES, activations
 
     from .names import check_names
     from .text import number
@@ -154,7 +132,7 @@ def prepare(
 
 def render(template: str, ctx: dict) -> str:
     """``template`` rendered with ``ctx``, checked with :func:`ast.parse`."""
-    code = _env().get_template(template).render(**ctx)
+    code = env().get_template(template).render(**ctx)
     try:
         ast.parse(code)
     except SyntaxError as exc:  # our bug, never the user's: nothing may run it
@@ -165,6 +143,7 @@ def render(template: str, ctx: dict) -> str:
 def const_values(net: ir.Network, given: dict[str, float] | None) -> dict[str, float | None]:
     """Every const's value: given (``--const``), else the spec's default (None: none)."""
     given = dict(given or {})
+    value: float | None
     for name, value in given.items():
         if name not in net.consts:
             raise SpecError(
@@ -178,7 +157,7 @@ def const_values(net: ir.Network, given: dict[str, float] | None) -> dict[str, f
             raise SpecError(f"--const {name}: expected a finite number, got {value!r}", "<options>")
     from . import names
 
-    out = {}
+    out: dict[str, float | None] = {}
     for name, default in net.consts.items():
         value = given.get(name, default)
         if value is not None and not math.isfinite(float(value)):
@@ -187,6 +166,38 @@ def const_values(net: ir.Network, given: dict[str, float] | None) -> dict[str, f
                 f"const {name} = {value}: expected a finite number", net.file, line, col
             )
         out[name] = None if value is None else float(value)
+    return out
+
+
+def parse_bindings(items: list[str]) -> dict[str, str]:
+    """``["f=tanh", …]`` (the ``--bind`` options) as ``{"f": "tanh", …}``."""
+    out = {}
+    for item in items:
+        name, sep, fn = item.partition("=")
+        if not sep or not name.isidentifier() or not fn.isidentifier():
+            raise SpecError(
+                f"--bind expects NAME=FUNCTION (e.g. f=tanh), got {item!r}", "<options>", 1, 1
+            )
+        out[name] = fn
+    return out
+
+
+def parse_consts(items: list[str]) -> dict[str, float]:
+    """``--const NAME=VALUE`` options: finite numbers by name."""
+    out = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        try:
+            value = float(text)
+        except ValueError:
+            value = None
+        if not sep or not name.isidentifier() or value is None:
+            raise SpecError(
+                f"--const expects NAME=NUMBER (e.g. lam=0.01), got {item!r}", "<options>", 1, 1
+            )
+        if not math.isfinite(value):
+            raise SpecError(f"--const {name}: expected a finite number, got {text!r}", "<options>")
+        out[name] = value
     return out
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .cli import TRAIN_DEFAULTS
+from .defaults import TRAIN_DEFAULTS
 
 __all__ = ["train", "evaluate", "TRAIN_DEFAULTS"]
 

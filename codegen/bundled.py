@@ -26,6 +26,7 @@ def modules() -> dict[str, str]:
 
 
 def main() -> None:
+    """Regenerate ``generated/`` from the bundled specs."""
     OUT.mkdir(exist_ok=True)
     for filename, source in modules().items():
         write_atomic(OUT / filename, source)

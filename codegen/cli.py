@@ -7,54 +7,10 @@ the command line reaches the code generator without ``derive`` importing
 
 from __future__ import annotations
 
-import math
 import sys
 
-from derive.errors import SpecError
-
-from . import DTYPES, write_atomic
-
-# what `derive train` does with no option but --data (benchmarks/train_defaults.py
-# measures them against scikit-learn's MLPClassifier())
-TRAIN_DEFAULTS = {
-    "epochs": 500,
-    "batch_size": 32,
-    "lr": 0.003,
-    "optimizer": "adam",
-    "val_fraction": 0.1,
-    "patience": 50,
-}
-
-
-def parse_bindings(items: list[str]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        name, sep, fn = item.partition("=")
-        if not sep or not name.isidentifier() or not fn.isidentifier():
-            raise SpecError(
-                f"--bind expects NAME=FUNCTION (e.g. f=tanh), got {item!r}", "<options>", 1, 1
-            )
-        out[name] = fn
-    return out
-
-
-def parse_consts(items: list[str]) -> dict[str, float]:
-    """``--const NAME=VALUE`` options: finite numbers by name."""
-    out = {}
-    for item in items:
-        name, sep, text = item.partition("=")
-        try:
-            value = float(text)
-        except ValueError:
-            value = None
-        if not sep or not name.isidentifier() or value is None:
-            raise SpecError(
-                f"--const expects NAME=NUMBER (e.g. lam=0.01), got {item!r}", "<options>", 1, 1
-            )
-        if not math.isfinite(value):
-            raise SpecError(f"--const {name}: expected a finite number, got {text!r}", "<options>")
-        out[name] = value
-    return out
+from . import DTYPES, parse_bindings, parse_consts, write_atomic
+from .defaults import TRAIN_DEFAULTS
 
 
 def _const_option(p) -> None:
@@ -68,10 +24,13 @@ def _const_option(p) -> None:
 
 
 def run_gen(args) -> int:
+    """``derive gen SPEC``: write the generated module (``-`` reads the spec from stdin)."""
+    from derive.cli import read_stdin
+
     from .targets import generate_target
 
     source = generate_target(
-        args.spec,
+        read_stdin() if args.spec == "-" else args.spec,
         args.target,
         dtype=args.dtype,
         bind=parse_bindings(args.bind),

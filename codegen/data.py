@@ -208,6 +208,7 @@ def idx_candidates(name: str) -> list[str]:
 
 
 def find_idx_file(directory: Path, name: str) -> Path:
+    """The IDX file (possibly gzipped) of an MNIST part in ``directory``."""
     candidates = idx_candidates(name)
     for candidate in candidates:
         path = directory / candidate
@@ -245,6 +246,7 @@ class _Reader:
         try:
             if not self.gzip:
                 return self.raw.read(n)
+            assert self.inflate is not None  # made with self.gzip
             out, have = [], 0
             while have < n and not self.inflate.eof:
                 chunk = self.inflate.unconsumed_tail or self.raw.read(1 << 16)
@@ -433,6 +435,7 @@ def _read_npy(member, declared: int, name: str, file: str, source: str) -> np.nd
 
 
 def existing_file(source: str) -> Path:
+    """``path`` if it names an existing file, else a one-line error."""
     path = Path(source).expanduser()
     if not path.is_file():
         raise SpecError(f"data file {source!r} not found", source, 1, 1)
@@ -440,6 +443,7 @@ def existing_file(source: str) -> Path:
 
 
 def pick_array(arrays: dict[str, np.ndarray], keys: tuple[str, ...], what: str, source: str):
+    """The array of an ``.npz`` archive stored under one of ``names``."""
     for key in keys:
         if key in arrays:
             return arrays[key]
@@ -640,6 +644,7 @@ def split(ds: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset]:
 
 
 def subset(ds: Dataset, rows: np.ndarray) -> Dataset:
+    """The examples of ``ds`` at ``index``, as a data set of its own."""
     return replace(ds, features=ds.features[rows], targets=ds.targets[rows])
 
 

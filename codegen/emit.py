@@ -16,10 +16,20 @@ import re
 
 import sympy as sp
 
-from derive.matexpr import Broadcast, Map, OneHot, Pick, Softmax, SumAxis, Vector
-from derive.printing import as_coeff, np_rank, text
-from derive.recover import scale
-from derive.rules import rule_of
+from derive.forms import (
+    Broadcast,
+    Map,
+    OneHot,
+    Pick,
+    Softmax,
+    SumAxis,
+    Vector,
+    as_coeff,
+    np_rank,
+    rule_for,
+    scale,
+    text,
+)
 
 from .printer import CodePrinter, LogSoftmax, split_onehot
 
@@ -61,6 +71,7 @@ class Emitter:
         return f'buf["{name}"]'
 
     def scalar(self, e) -> str:
+        """A scalar form as code."""
         return self.printer.paren(e)
 
     def assign(self, name: str, e, into: str | None = None) -> None:
@@ -146,7 +157,7 @@ class Emitter:
             return self._emit(f"np.power({base}, {self.scalar(e.exp)}, out={buf})")
         if isinstance(e, Map):
             arg = self.value(e.arg)
-            rule = rule_of(e.func_class)
+            rule = rule_for(e.func_class)
             params = "".join(", " + self.printer.doprint(p) for p in e.params)
             return self._emit(f"{rule.name}({arg}{params}, out={out or self.buffer(e)})")
         if isinstance(e, Softmax):
@@ -251,13 +262,13 @@ class Emitter:
         if hot and rest:  # p − onehot(y): the rest in the buffer, then a scatter into it
             buf = out or self.buffer(e)
             whole = rest[0] if len(rest) == 1 else sp.MatAdd(*rest)
-            acc = self.value(whole, out=buf if self._fits(whole, e) else None)
+            code = self.value(whole, out=buf if self._fits(whole, e) else None)
             for coeff, onehot in hot:
                 c = self.printer.doprint(coeff)
-                acc = self._emit(f"add_labels({acc}, {onehot.labels}, {c}, out={buf})")
-            return acc
+                code = self._emit(f"add_labels({code}, {onehot.labels}, {c}, out={buf})")
+            return code
         buf = out or self.buffer(e)
-        acc = None
+        acc: str | None = None
         terms = sorted(
             e.args, key=lambda a: (as_coeff(a)[0].could_extract_minus_sign(), not self._fits(a, e))
         )
@@ -277,6 +288,7 @@ class Emitter:
                 continue
             op = "subtract" if negative else "add"
             acc = self._emit(f"np.{op}({acc}, {code}, out={buf})")
+        assert acc is not None  # a MatAdd has terms
         return acc
 
 

@@ -8,16 +8,25 @@ written as strings here; every expression comes from a matrix form.
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, field
+from typing import Literal
 
 import sympy as sp
 
-from derive import ir
-from derive.derivation import Derivation
-from derive.matexpr import Broadcast, Map, OneHot, Pick, Softmax, forward_form
-from derive.printing import numpy_code, text
-from derive.rules import rule_of
+from derive import Derivation, ir
+from derive.forms import (
+    RULES,
+    SOFTMAX,
+    Broadcast,
+    Map,
+    OneHot,
+    Pick,
+    Softmax,
+    forward_form,
+    numpy_code,
+    rule_of,
+    text,
+)
 
 from . import kernels
 from .emit import Emitter
@@ -40,11 +49,14 @@ class Line:
     notes: list[str] = field(default_factory=list)  # the stable rewrites the code uses
 
 
+InitKind = Literal["zeros", "he", "glorot"]
+
+
 @dataclass
 class Init:
     name: str
     shape: list[str]
-    kind: str  # zeros | he | glorot
+    kind: InitKind
     fan_in: str = "1"
     fan_out: str = "1"
 
@@ -90,14 +102,16 @@ def _symbols(forms) -> set[str]:
 
 
 def _init_rules(net: ir.Network) -> list[Init]:
-    """He (normal, std √(2/fan_in)) for weights feeding ReLU-like layers, Glorot
+    """He (normal, std √(2/fan_in)) for weights feeding a function whose rule asks
+    for it (``init="he"``: ReLU-like), Glorot
     (uniform, ±√(6/(fan_in+fan_out))) for other weights, zeros for biases."""
     relu_inputs = {
         node.arg.name
         for eq in net.equations
         for node in ir.walk(eq.expr)
         if isinstance(node, ir.Call)
-        and node.fn in ("relu", "leaky_relu")
+        and node.fn in RULES
+        and RULES[node.fn].init == "he"
         and isinstance(node.arg, ir.Ref)
     }
     out = []
@@ -106,7 +120,8 @@ def _init_rules(net: ir.Network) -> list[Init]:
         if len(p.shape) == 1 or 1 in p.shape:
             out.append(Init(p.name, shape, "zeros"))
             continue
-        kind, fan_in, fan_out = "glorot", shape[0], shape[1]
+        kind: InitKind = "glorot"
+        fan_in, fan_out = shape[0], shape[1]
         for eq in net.equations:
             for node in ir.walk(eq.expr):
                 if not isinstance(node, ir.MatMul):
@@ -143,10 +158,9 @@ def _batch_axes(net: ir.Network) -> tuple[str, dict[str, int]]:
 
 
 def _in_place_safe(form) -> bool:
-    """Kernels that may write their result over their argument."""
-    if isinstance(form, Softmax):
-        return True
-    return rule_of(form.func_class).name in {"relu", "sigmoid", "tanh", "softplus", "exp", "log"}
+    """Kernels that may write their result over their argument (the rule says so)."""
+    rule = SOFTMAX if isinstance(form, Softmax) else rule_of(form.func_class)
+    return rule is not None and rule.in_place
 
 
 def _times_lr(form):
@@ -199,6 +213,7 @@ def _preamble(
 
 
 def context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
+    """The template context of the module generated from ``d``."""
     net = d.network
     printer = CodePrinter()
     defs = {eq.name: forward_form(eq.expr) for eq in net.equations}
@@ -234,7 +249,7 @@ def context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
     ]
     forms = [*defs.values(), *(s.matrix for s in [*d.steps, *d.gradients.values()])]
     used = kernel_names([stabilise(f, defs) for f in defs.values()]) | kernel_names(forms)
-    kernel_src = [inspect.getsource(kernels.KERNELS[k]) for k in sorted(used)]
+    kernel_src = [kernels.kernel_source(k) for k in sorted(used)]
     batch_dim, batch_axes = _batch_axes(net)
     dim_sources = {}
     for q in [*net.of_kind("input"), *net.of_kind("param"), *net.of_kind("target")]:
@@ -243,11 +258,13 @@ def context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
                 if isinstance(dim, sp.Symbol) and str(dim) not in dim_sources:
                     dim_sources[str(dim)] = (q.kind, q.name, axis)
     onehot = [(q.name, q.onehot_axis) for q in net.of_kind("target") if q.onehot_axis is not None]
+    predicted = net.equation(prediction).expr
     binary = (
         not onehot
         and not any(q.classes is not None for q in net.of_kind("target"))
-        and isinstance(net.equation(prediction).expr, ir.Call)
-        and net.equation(prediction).expr.fn == "sigmoid"
+        and isinstance(predicted, ir.Call)
+        and predicted.fn in RULES
+        and RULES[predicted.fn].probability
     )
     fwd_used = _symbols(stable.values())
     pred_used = _symbols(stable[x.name] for x in predict)
@@ -275,11 +292,11 @@ def context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
             and str(arg.name) not in _symbols(later[n + 1 :])
             and str(arg.name) in emitter.buffers
         )
-        if in_place:
+        if in_place and arg is not None:
             emitter.lines.append(
                 comment(f"(in {arg.name}'s buffer: nothing after this line reads {arg.name})")
             )
-        emitter.assign(eq.name, form, into=str(arg.name) if in_place else None)
+        emitter.assign(eq.name, form, into=str(arg.name) if in_place and arg is not None else None)
     for s in d.steps:
         note = ", times lr" if scaled[s.symbol] != s.matrix else ""
         emitter.lines.append(comment(f"{s.text()}{note}"))

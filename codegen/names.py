@@ -67,7 +67,7 @@ def names_of_template(
 
 def _skeletons(sentinel: str) -> list[str]:
     """The module template rendered with ``sentinel`` in every role, each branch taken."""
-    from . import _env
+    from .environment import env
     from .kernels import KERNELS
     from .model import Init, Line
 
@@ -102,7 +102,7 @@ def _skeletons(sentinel: str) -> list[str]:
         "batch_dim": s,
         "batch_axes": {s: 0},
     }
-    template = _env().get_template("module.py.j2")
+    template = env().get_template("module.py.j2")
     # onehot, binary, regression, labels
     variants = [([(s, 1)], False, []), ([], True, []), ([], False, []), ([], False, [s])]
     return [template.render(**base, onehot=o, binary=b, labels=y) for o, b, y in variants]
@@ -121,8 +121,8 @@ def position(net: ir.Network, name: str) -> tuple[int, int]:
     if name in net.func_pos:
         return net.func_pos[name]
     key = nfkc(name)
-    for number, line in enumerate(net.source.splitlines(), 1):
-        for word in re.finditer(r"\w+", line.split("#", 1)[0]):
+    for number, source_line in enumerate(net.source.splitlines(), 1):
+        for word in re.finditer(r"\w+", source_line.split("#", 1)[0]):
             if nfkc(word.group()) == key:
                 return number, word.start() + 1
     return 1, 1
@@ -143,8 +143,8 @@ def check_names(net: ir.Network, claimed: frozenset | None = None, what: str = "
     names Python would read as one.
     """
     claimed = module_names() if claimed is None else claimed
-    for number, line in enumerate(net.source.splitlines(), 1):
-        for word in re.finditer(r"\w+", line.split("#", 1)[0]):
+    for number, source_line in enumerate(net.source.splitlines(), 1):
+        for word in re.finditer(r"\w+", source_line.split("#", 1)[0]):
             key = nfkc(word.group())
             if key != word.group():  # µ, ﬁ, 𝑥: Python would read another name (a dict key differs)
                 raise SpecError(

@@ -18,9 +18,19 @@ from __future__ import annotations
 import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixExpr
 
-from derive.matexpr import Broadcast, Map, OneHot, Pick, Softmax
-from derive.printing import NumpyFormPrinter, np_rank
-from derive.rules import RULES, rule_of
+from derive.forms import (
+    RULES,
+    Broadcast,
+    Map,
+    NumpyFormPrinter,
+    OneHot,
+    Pick,
+    Softmax,
+    as_coeff,
+    np_rank,
+    rule_for,
+    rule_of,
+)
 
 
 class LogSoftmax(MatrixExpr):
@@ -87,7 +97,7 @@ def rewrite_notes(form, definitions: dict) -> list[str]:
     ``log(y_hat)`` with ``y_hat = softmax(z3)`` reads ``log(y_hat) as
     log_softmax(z3): stable where y_hat rounds to 0``.
     """
-    from derive.printing import text
+    from derive.forms import text
 
     def show(e) -> str:
         if isinstance(e, LogSoftmax):
@@ -106,6 +116,7 @@ class CodePrinter(NumpyFormPrinter):
     """Prints forms for generated modules: kernel calls, no inline ``np`` math."""
 
     def call(self, e, arg: str) -> str:
+        """A call of the module's own stable kernel (``sigmoid(z1)``)."""
         rule = rule_of(e.func_class if isinstance(e, Map) else e.func)
         if rule is None:
             raise ValueError(f"unbound function {e}: bind it with --bind NAME=FUNCTION")
@@ -123,9 +134,6 @@ class CodePrinter(NumpyFormPrinter):
 
     def _print_SumAll(self, e):
         """Σ of a square or of a product of two same-shaped arrays: one ``np.vdot`` call."""
-        from derive.matexpr import Broadcast
-        from derive.printing import np_rank
-
         arg = e.arg
         pair = None
         if isinstance(arg, sp.HadamardPower) and arg.exp == 2:
@@ -158,9 +166,8 @@ class CodePrinter(NumpyFormPrinter):
 
 def split_onehot(e: sp.MatAdd) -> tuple[list, list]:
     """The terms ``c · onehot(y)`` of a sum, as (c, onehot) pairs, and the other terms."""
-    from derive.printing import as_coeff, np_rank
-
-    hot, rest = [], []
+    hot: list[tuple[sp.Expr, OneHot]] = []
+    rest: list[sp.Expr] = []
     for a in e.args:
         coeff, body = as_coeff(a)
         if isinstance(body, OneHot):
@@ -189,9 +196,9 @@ def kernel_names(forms) -> set[str]:
     for form in forms:
         for node in sp.preorder_traversal(form):
             if isinstance(node, Map):
-                names.add(rule_of(node.func_class).name)
-            elif isinstance(node, sp.Function) and rule_of(node.func):
-                names.add(rule_of(node.func).name)
+                names.add(rule_for(node.func_class).name)
+            elif isinstance(node, sp.Function) and (rule := rule_of(node.func)):
+                names.add(rule.name)
             elif isinstance(node, Softmax):
                 names.add("softmax")
             elif isinstance(node, LogSoftmax):

@@ -22,6 +22,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +30,7 @@ import derive
 from derive.errors import SpecError
 
 from . import data as datasets
-from . import generate, output
+from . import generate, output, parse_bindings, parse_consts
 
 DEFAULT_WIDTH = 64  # a hidden dimension no option and no data set fixes
 
@@ -92,6 +93,7 @@ def bind(mod: ModuleType, net, ds: datasets.Dataset, spec: str) -> tuple[dict, d
             1,
         )
     if target.classes is not None:  # the labels as they are: one integer per example
+        assert ds.n_classes is not None  # refused above
         datasets.check_labels(ds, ds.n_classes, spec)
         t = ds.targets.astype(np.int64)
     elif ds.n_classes is not None:
@@ -106,7 +108,7 @@ def bind(mod: ModuleType, net, ds: datasets.Dataset, spec: str) -> tuple[dict, d
         t = ds.targets.reshape(len(ds.targets), -1)
     x = ds.features
     data = {x_name: x if x_axis == 0 else x.T, t_name: t if t_axis == 0 else t.T}
-    dims = {}
+    dims: dict[str, int] = {}
     for name, arr in data.items():
         shape = mod.INPUTS.get(name) or mod.TARGETS[name]
         for dim, size in zip(shape, arr.shape, strict=True):
@@ -123,7 +125,7 @@ def bind(mod: ModuleType, net, ds: datasets.Dataset, spec: str) -> tuple[dict, d
                 raise SpecError(
                     f"{name} has a fixed dimension {dim} but the data has {size}", spec, 1, 1
                 )
-    if target.classes is not None:  # the number of classes is the data set's
+    if target.classes is not None and ds.n_classes is not None:  # the data set's classes
         n = str(target.classes)
         if n.isdigit() and int(n) != ds.n_classes:
             raise SpecError(
@@ -169,7 +171,8 @@ class Progress:
     """
 
     def __init__(self, epochs: int, quiet: bool = False, desc: str = "training"):
-        self.epochs, self.quiet, self.desc, self.bar = epochs, quiet, desc, None
+        self.epochs, self.quiet, self.desc = epochs, quiet, desc
+        self.bar: Any = None  # a tqdm bar once the first epoch ends
 
     def __call__(self, epoch: int, history: dict) -> None:
         if self.quiet:
@@ -195,6 +198,7 @@ class Progress:
         self.bar.update(epoch + 1 - self.bar.n)
 
     def close(self) -> None:
+        """End the progress display."""
         if self.bar is not None:
             self.bar.close()
 
@@ -444,6 +448,7 @@ def check_train_options(args) -> None:
 
 
 def check_seed(args) -> None:
+    """``--seed`` must be a whole number NumPy's generators accept."""
     if not 0 <= args.seed < 2**63:
         raise SpecError(f"--seed {args.seed}: expected a whole number from 0", "<options>", 1, 1)
 
@@ -521,8 +526,7 @@ class Trained:
 
 
 def run_train(args) -> Trained:
-    from .cli import parse_bindings, parse_consts
-
+    """``derive train``: train a spec's generated module on a data set and save the weights."""
     check_train_options(args)
     net = derive.load_network(args.spec)
     mod = module_for(args.spec, args.dtype, parse_bindings(args.bind), parse_consts(args.const))
@@ -604,7 +608,7 @@ def regression_metrics(mod: ModuleType, params: dict, data: dict) -> dict:
         residual = out - t
         spread = float(np.sum((t - t.mean(axis=axis, keepdims=True)) ** 2))
         sse = float(np.sum(residual**2))
-        metrics = {
+        metrics: dict[str, float | str | None] = {
             "mse": float(np.mean(residual**2)),
             "mae": float(np.mean(np.abs(residual))),
             "r2": 1.0 - sse / spread if spread > 0 else None,
@@ -635,9 +639,9 @@ def evaluation(
     ds = datasets.load(source, part="test", seed=seed)
     if "mean" in extra:
         mean, std = extra.get("mean"), extra.get("std")
-        if std is None or mean.shape != (ds.n_features,) or std.shape != mean.shape:
+        if mean is None or std is None or mean.shape != (ds.n_features,) or std.shape != mean.shape:
             raise SpecError(
-                f"the weights' standardisation is for {mean.size} features, "
+                f"the weights' standardisation is for {getattr(mean, 'size', 0)} features, "
                 f"the data has {ds.n_features}: were they trained on this data?",
                 where,
                 1,
@@ -662,8 +666,7 @@ def evaluation(
 
 
 def run_test(args) -> dict:
-    from .cli import parse_bindings, parse_consts
-
+    """``derive test``: evaluate saved weights on a data set's test part."""
     check_seed(args)
     net = derive.load_network(args.spec)
     mod = module_for(args.spec, args.dtype, parse_bindings(args.bind), parse_consts(args.const))

@@ -96,6 +96,7 @@ class Verification:
         return self.results[i]
 
     def as_dict(self) -> dict:
+        """The verdicts as JSON-ready data."""
         return {
             "spec": self.spec,
             "ok": self.ok,
@@ -104,7 +105,7 @@ class Verification:
         }
 
     def __repr__(self) -> str:
-        counts = {}
+        counts: dict[str, int] = {}
         for r in self.results:
             counts[r.verdict] = counts.get(r.verdict, 0) + 1
         summary = ", ".join(f"{n} {v}" for v, n in counts.items()) or "no statements"
@@ -118,6 +119,7 @@ class Verification:
         return "\n".join([*lines, *(str(e) for e in self.errors)])
 
     def html(self, standalone: bool = False) -> str:
+        """The verdicts as an HTML page."""
         from . import html
 
         body = html.verdicts_body(

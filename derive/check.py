@@ -303,6 +303,7 @@ def exact(d: Derivation, points: int = decide.POINTS, stand_in=None) -> Proof:
 
 def random_labels(q: ir.Quantity, rng: np.random.Generator, dims: dict[str, int]) -> np.ndarray:
     """Integer class labels in ``[0, classes)`` for a ``labels`` target."""
+    assert q.classes is not None, q.name  # a labels target
     classes = int(
         q.classes.xreplace({sp.Symbol(k, integer=True, positive=True): v for k, v in dims.items()})
     )

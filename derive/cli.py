@@ -23,6 +23,7 @@ import sys
 from collections.abc import Sequence
 
 # only light imports here: `derive --help` must not load SymPy or NumPy
+from . import __version__
 from .errors import DerivationError, SpecError
 
 
@@ -38,13 +39,17 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``derive`` argument parser, with every plugin's subcommands."""
     p = _Parser(prog="derive", description="Derive, prove and generate backpropagation.")
+    p.add_argument("--version", action="version", version=f"derive {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     sub.add_parser("list", help="list the bundled example specs")
 
     g = sub.add_parser("grad", help="derive and print every delta and gradient of a spec")
-    g.add_argument("spec", help="a .nn file or the name of a bundled spec (see `derive list`)")
+    g.add_argument(
+        "spec", help="a .nn file, a bundled spec's name (see `derive list`) or - (standard input)"
+    )
     g.add_argument(
         "--format",
         choices=["text", "latex", "markdown", "json", "html"],
@@ -109,10 +114,14 @@ def _plugins():
     """Subcommands other packages register in the ``derive.commands`` entry-point group."""
     from importlib.metadata import entry_points
 
-    return [ep.load() for ep in entry_points(group="derive.commands")]
+    # one plugin per target even when an old install of the same code left its own entry
+    # point behind (the distribution was renamed from "derive" to "derive-backprop")
+    unique = {ep.value: ep for ep in entry_points(group="derive.commands")}
+    return [ep.load() for ep in unique.values()]
 
 
 def cmd_list(args) -> int:
+    """``derive list``: the bundled specs and their first comment line."""
     from .spec import bundled
 
     for name, path in bundled().items():
@@ -124,13 +133,31 @@ def cmd_list(args) -> int:
     return 0
 
 
-def cmd_grad(args) -> int:
-    from . import check, report
+def read_stdin() -> str:
+    """The spec text on standard input (for the spec argument ``-``)."""
+    try:
+        return sys.stdin.buffer.read().decode("utf-8")
+    except UnicodeDecodeError:
+        raise SpecError("standard input is not UTF-8 text", "<stdin>", 1, 1) from None
+
+
+def read_network(spec: str):
+    """The network of a spec argument: a path, a bundled name, or ``-`` for standard input."""
     from .api import load_network
+    from .spec import parse
+
+    if spec == "-":
+        return parse(read_stdin(), file="<stdin>", name="stdin")
+    return load_network(spec)
+
+
+def cmd_grad(args) -> int:
+    """``derive grad``: print (and with ``--check`` prove) every delta and gradient."""
+    from . import check, report
     from .derivation import derive
     from .term import colour_marks, use_colour
 
-    d = derive(load_network(args.spec))
+    d = derive(read_network(args.spec))
     proofs = check.run_all(d, seed=args.seed) if args.check else None
     if args.format == "json":
         out = report.as_json(d, proofs)
@@ -163,6 +190,7 @@ def _emit(text: str, output: str | None) -> None:
 
 
 def cmd_verify(args) -> int:
+    """``derive verify``: judge gradient claims against a spec, or scalar identities."""
     import json
 
     from .term import use_colour, verdict_text
@@ -196,8 +224,8 @@ def cmd_verify(args) -> int:
         first = next((r for r in results if r.verdict != "correct" and r.line), None)
         text = "\n".join(verdict_text(r, colour, first is r) for r in results)
         _emit(text, args.output)
-    for exc in errors:  # statements that could not be read: bad input, after the others
-        print(exc, file=sys.stderr)
+    for error in errors:  # statements that could not be read: bad input, after the others
+        print(error, file=sys.stderr)
     if errors:
         return 2
     return 0 if all(r.verdict == "correct" for r in results) else 1
@@ -219,11 +247,10 @@ def _verify_spec(args):
     """Verdicts for a claim set (--claim flags and a claims file) or a backward function."""
     from pathlib import Path
 
-    from .api import load_network
     from .verify import verify_set
     from .verify.function import verify_function
 
-    net = load_network(args.spec)
+    net = read_network(args.spec)
     texts = [("<claim>", t) for t in args.claim]
     if args.claims:
         path = Path(args.claims)

@@ -169,7 +169,9 @@ class Value:
 
     __slots__ = ("f", "r", "deg", "den", "op", "args", "point")
 
-    def __init__(self, f: int, r: float, deg: int, den: dict, point: Point, op=None, args=()):
+    def __init__(
+        self, f: tuple[int, int], r: float, deg: int, den: dict, point: Point, op=None, args=()
+    ):
         self.f, self.r, self.deg, self.den, self.point = f, r, deg, den, point
         self.op, self.args = op, args
         if point.tape is not None and op is not None:
@@ -238,6 +240,7 @@ class Value:
     __rmul__ = __mul__
 
     def inverse(self) -> Value:
+        """1 / self (resampled when the denominator vanishes at the point)."""
         if self.f == ZERO:
             raise Resample("a denominator vanishes at the point")
         if self.deg == 0 and not self.den:
@@ -278,6 +281,7 @@ class Value:
         return self.point.atom(("root", b), (), self)
 
     def ipow(self, k: int) -> Value:
+        """self ** k for an integer k."""
         if k == 0:
             return self.point.const(1)
         if k < 0:
@@ -324,6 +328,7 @@ class Point:
         self.branched = False  # a piecewise function chose a branch at this point
 
     def const(self, x) -> Value:
+        """``x`` (a number, bool or SymPy number) as a value at this point."""
         if isinstance(x, Value):
             return x
         if isinstance(x, (bool, np.bool_)):
@@ -347,6 +352,7 @@ class Point:
         return Value((self.rng.randrange(P), 0), float(real), 1, {}, self)
 
     def symbol(self, name: str) -> Value:
+        """The value of the scalar symbol ``name`` at this point (drawn once)."""
         if name not in self.symbols:
             self.symbols[name] = self.fresh(self.nprng.normal())
         return self.symbols[name]
@@ -370,8 +376,7 @@ class Point:
 
 
 def _real_atom(key, params, r) -> float:
-    from .numeric import GENERIC_BINDINGS
-    from .rules import RULES, generic_base, generic_function
+    from .rules import GENERIC_BINDINGS, RULES, generic_base, generic_function
 
     with np.errstate(all="ignore"):
         kind = key[0]

@@ -17,17 +17,23 @@ local and the cost grows linearly with depth, independent of widths.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import sympy as sp
 
 from . import ir
 from .elementwise import Term, element, fresh_indices, lower, normalise, summation
 from .indices import dim_of, named_index
+from .printing import numpy_code, step_latex, step_text
 from .recover import recover
 from .simplify import Simplifier, forward_patterns, resubstitute
 
+StepKind = Literal["delta", "gradient"]
+"""A step is the adjoint of an intermediate (``delta``) or of a param (``gradient``)."""
+
 
 def delta_name(name: str) -> str:
+    """The identifier of the adjoint of ``name``: ``delta_name``."""
     return "delta_" + name
 
 
@@ -45,7 +51,7 @@ class Step:
     """The adjoint of one quantity: a delta (intermediate) or a gradient (param)."""
 
     name: str
-    kind: str  # "delta" or "gradient"
+    kind: StepKind
     shape: ir.Shape
     indices: tuple
     terms: list[Term]
@@ -67,18 +73,15 @@ class Step:
         return sp.Eq(lhs, rhs, evaluate=False)
 
     def text(self) -> str:
-        from .printing import step_text
-
+        """``δu = δh ⊙ relu'(u)`` (Unicode)."""
         return step_text(self)
 
     def latex(self) -> str:
-        from .printing import step_latex
-
+        """The step in LaTeX."""
         return step_latex(self)
 
     def numpy(self) -> str:
-        from .printing import numpy_code
-
+        """NumPy code computing the step's matrix form."""
         return numpy_code(self.matrix, self.shape)
 
     # display: a short repr, the formula as str, rich forms for notebooks
@@ -123,6 +126,7 @@ class Derivation:
     proofs: list | None = field(default=None, compare=False)  # set by check()
 
     def step(self, name: str) -> Step:
+        """The step (delta or gradient) of the quantity ``name``."""
         for s in [*self.steps, *self.gradients.values()]:
             if s.name == name:
                 return s
@@ -166,6 +170,7 @@ class Derivation:
         return as_latex(self, standalone=standalone, proofs=self.proofs)
 
     def markdown(self) -> str:
+        """The derivation as Markdown."""
         from .report import as_markdown
 
         return as_markdown(self, self.proofs)
@@ -205,7 +210,7 @@ def derive(net: ir.Network, keep_all: bool = False) -> Derivation:
         if eq.name not in needs:
             continue
         if eq.name != net.loss:
-            steps.append(simplifier.finish(eq.name, "delta", pending.pop(eq.name)))
+            steps.append(_finish(simplifier, eq.name, "delta", pending.pop(eq.name)))
         out = fresh_indices(eq.shape, "o")
         rhs = lower(eq.expr, out)
         seed = 1 if eq.name == net.loss else element(delta_name(eq.name), out)
@@ -219,7 +224,7 @@ def derive(net: ir.Network, keep_all: bool = False) -> Derivation:
             )
 
     gradients = {
-        p.name: simplifier.finish(p.name, "gradient", pending.pop(p.name)) for p in net.params
+        p.name: _finish(simplifier, p.name, "gradient", pending.pop(p.name)) for p in net.params
     }
     if not keep_all:
         steps = simplifier.prune(steps, list(gradients.values()))
@@ -227,6 +232,15 @@ def derive(net: ir.Network, keep_all: bool = False) -> Derivation:
         step.matrix = recover(step.terms, step.indices)
         step.loss = net.loss
     return Derivation(net, steps, gradients)
+
+
+def _finish(simplifier: Simplifier, name: str, kind: StepKind, contributions) -> Step:
+    """The simplified, fused adjoint of ``name`` as a step, recorded for later fusing."""
+    terms, inlined = simplifier.fuse(contributions)
+    shape = simplifier.net.quantities[name].shape
+    step = Step(name, kind, shape, simplifier.index[name], terms, None, contributions, inlined)
+    simplifier.done[name] = step
+    return step
 
 
 # ---------------------------------------------------------------------------

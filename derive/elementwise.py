@@ -34,10 +34,12 @@ def onehot_name(labels: str) -> str:
 
 
 def element(name: str, idx: tuple) -> sp.Expr:
+    """The entry ``name[idx]`` (a scalar symbol for ``idx == ()``)."""
     return sp.IndexedBase(name)[idx] if idx else sp.Symbol(name, real=True)
 
 
 def summation(body: sp.Expr, indices) -> sp.Expr:
+    """``Σ body`` over ``indices`` (``body`` itself when there are none)."""
     for k in indices:
         if is_index(k):
             body = sp.Sum(body, (k, 0, dim_of(k) - 1))
@@ -45,6 +47,7 @@ def summation(body: sp.Expr, indices) -> sp.Expr:
 
 
 def fresh_indices(shape: ir.Shape, stem: str = "k") -> tuple:
+    """New index symbols, one per dimension of ``shape``."""
     return tuple(new_index(d, stem) for d in shape)
 
 
@@ -57,7 +60,7 @@ def lower(node: ir.Node, idx: tuple) -> sp.Expr:
     if isinstance(node, ir.Binary):
         a = lower(node.a, _align(node.a.shape, idx))
         b = lower(node.b, _align(node.b.shape, idx))
-        return {"+": a + b, "-": a - b, "*": a * b, "/": a / b}[node.op]
+        return ir.BINARY_OPS[node.op](a, b)
     if isinstance(node, ir.Neg):
         return -lower(node.a, idx)
     if isinstance(node, ir.Power):
@@ -130,19 +133,21 @@ class Term:
     summed: tuple = ()
 
     def as_expr(self) -> sp.Expr:
+        """The term as one SymPy expression (its sums written out)."""
         return summation(self.factor, self.summed)
 
 
 def has_delta(expr: sp.Basic) -> bool:
+    """True when ``expr`` still holds a Kronecker delta."""
     return expr.has(sp.KroneckerDelta)
 
 
-def _open_sum(expr: sp.Basic) -> bool:
+def open_sum(expr: sp.Basic) -> bool:
     """A Sum reachable through + * ** only (not inside a function's argument)."""
     if isinstance(expr, sp.Sum):
         return True
     if isinstance(expr, (sp.Add, sp.Mul, sp.Pow)):
-        return any(_open_sum(a) for a in expr.args)
+        return any(open_sum(a) for a in expr.args)
     return False
 
 
@@ -165,7 +170,7 @@ def distribute(expr: sp.Expr, needs=has_delta) -> list[Term]:
             out = [Term(a.factor * b.factor, a.summed + b.summed) for a in out for b in parts]
         return out
     if isinstance(expr, sp.Sum):
-        body, renamed = expr.function, ()
+        body, renamed = expr.function, tuple[sp.Symbol, ...]()
         for k, _, _ in expr.limits:
             fresh = new_index(dim_of(k), "k")
             body, renamed = body.xreplace({k: fresh}), renamed + (fresh,)
@@ -231,7 +236,7 @@ def flatten(terms: list[Term]) -> list[Term]:
     """Distribute every sum not inside a function: the form used to compare."""
     out = []
     for t in terms:
-        for u in distribute(t.factor, _open_sum):
+        for u in distribute(t.factor, open_sum):
             c = contract(Term(u.factor, t.summed + u.summed))
             if c is not None:
                 out.append(c)
@@ -245,7 +250,7 @@ def flatten(terms: list[Term]) -> list[Term]:
 def canonical_bound(expr: sp.Basic, depth: int = 0) -> sp.Basic:
     """Rename the bound variables of inner Sums and softmaxes by depth and extent."""
     if isinstance(expr, sp.Sum):
-        body, limits = expr.function, []
+        body, limits = expr.function, list[tuple]()
         for n, (k, lo, hi) in enumerate(expr.limits):
             c = sp.Symbol(f"_b{depth}_{n}_{dim_of(k)}", integer=True)
             body, limits = body.xreplace({k: c}), [*limits, (c, lo, hi)]

@@ -113,8 +113,9 @@ class ExpressionReader(SourceReader):
             self._depth -= 1
 
     def expr_Constant(self, node: ast.Constant) -> ir.Node:
+        """A number literal (not a bool, not a string)."""
         v = node.value
-        if type(v) not in (int, float):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
             self.node_error(node, f"expected a number, got {v!r}")
         if type(v) is float and not abs(v) < float("inf"):
             self.node_error(node, "this number is not finite; numbers are at most 1e12")
@@ -127,6 +128,7 @@ class ExpressionReader(SourceReader):
         return ir.Scalar((), self.pos(node), self.number(node, value))
 
     def expr_Name(self, node: ast.Name) -> ir.Node:
+        """A declared quantity, constant or dimension name."""
         name = node.id
         if name in self.quantities:
             if self.quantities[name].classes is not None:
@@ -146,6 +148,7 @@ class ExpressionReader(SourceReader):
         self.node_error(node, f"unknown name {name!r}; defined so far: {known}")
 
     def expr_UnaryOp(self, node: ast.UnaryOp) -> ir.Node:
+        """``-x`` or ``+x``."""
         if not isinstance(node.op, (ast.UAdd, ast.USub)):
             self.node_error(node, "unsupported unary operator: expected - or +")
         operand = self.expr(node.operand)
@@ -156,6 +159,7 @@ class ExpressionReader(SourceReader):
         return ir.Neg(operand.shape, self.pos(node), operand)
 
     def expr_BinOp(self, node: ast.BinOp) -> ir.Node:
+        """``a + b``, ``a - b``, ``a * b``, ``a / b``, ``a @ b`` or ``a ** c``, shapes checked."""
         if isinstance(node.op, ast.Pow):
             return self.power(node)
         a = self.expr(node.left)
@@ -195,6 +199,7 @@ class ExpressionReader(SourceReader):
         return ir.Power(a.shape, self.pos(node), a, e)
 
     def expr_Attribute(self, node: ast.Attribute) -> ir.Node:
+        """``x.T``, the only attribute."""
         if node.attr != "T":
             self.node_error(node, f"unsupported attribute .{node.attr}: only .T (transpose)")
         a = self.expr(node.value)
@@ -203,6 +208,7 @@ class ExpressionReader(SourceReader):
         return ir.Transpose(tuple(reversed(a.shape)), self.pos(node), a)
 
     def expr_Call(self, node: ast.Call) -> ir.Node:
+        """A call of a registered, generic or NumPy-style function (by its name)."""
         if not isinstance(node.func, ast.Name):
             self.node_error(node, "expected a function name before '('")
         name = node.func.id
@@ -415,7 +421,7 @@ class ExpressionReader(SourceReader):
         params = []
         for pname, _ in rule.params:
             value = kw[pname]
-            if isinstance(value, ast.AST):
+            if isinstance(value, ast.expr):
                 scalar = self.expr(value)
                 if not isinstance(scalar, ir.Scalar):
                     self.node_error(value, f"{name}'s {pname} must be a number or a const")
@@ -453,6 +459,7 @@ class ExpressionReader(SourceReader):
         return args, kw
 
     def int_literal(self, node: ast.expr, what: str) -> int:
+        """An integer literal (optionally negated) for ``what``; anything else is an error."""
         sign = 1
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
             sign, node = -1, node.operand
@@ -461,12 +468,15 @@ class ExpressionReader(SourceReader):
         self.node_error(node, f"expected an integer for {what}")
 
     def axis(self, node, value, shape) -> int:
+        """An ``axis=`` value checked against ``shape``, made non-negative."""
         axis = value if isinstance(value, int) else self.int_literal(value, "axis")
         if not -len(shape) <= axis < len(shape):
             self.node_error(node, f"axis {axis} is out of range for shape {fmt_shape(shape)}")
         return axis % len(shape)
 
-    def reduction(self, node: ast.Call, name: str, arg: ir.Node | None = None, kw=None) -> ir.Node:
+    def reduction(
+        self, node: ast.Call, name: str, arg: ir.Node | None = None, kw=None
+    ) -> ir.Reduce:
         """``sum``/``mean`` of a call, or of ``arg`` with ``kw`` (ast values or Python ones)."""
         if arg is None:
             args, kw = self.call_args(node, name, 1, {"axis": None, "keepdims": False})
@@ -486,12 +496,14 @@ class ExpressionReader(SourceReader):
 
     # -- shapes --------------------------------------------------------------
     def matmul_shape(self, node, a: ir.Node, b: ir.Node) -> ir.Shape:
+        """The shape of ``a @ b``, or an error at ``node``."""
         try:
             return matmul_shape(a.shape, b.shape)
         except ShapeError as exc:
             self.node_error(node, str(exc))
 
     def broadcast(self, node, sa: ir.Shape, sb: ir.Shape) -> ir.Shape:
+        """NumPy's broadcast of two shapes, or an error at ``node``."""
         try:
             return broadcast_shape(sa, sb)
         except ShapeError as exc:

@@ -129,6 +129,7 @@ def _name(name: str) -> str:
 
 
 def proofs_list(proofs) -> str:
+    """The proofs as an HTML list."""
     out = ["<ul>"]
     for p in proofs:
         mark = '<span class="ok">✓</span>' if p.passed else '<span class="bad">✗</span>'

@@ -57,6 +57,7 @@ def dim_of(index: sp.Expr) -> sp.Expr:
 
 
 def is_index(sym: sp.Basic) -> bool:
+    """True for an index symbol made by :func:`new_index` or :func:`named_index`."""
     return isinstance(sym, sp.Symbol) and sym in _DIM
 
 

@@ -9,11 +9,16 @@ positive integer symbol, a literal size an Integer; ``()`` is a scalar.
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any, Literal
 
 import sympy as sp
 
 Shape = tuple[sp.Expr, ...]
+QuantityKind = Literal["input", "target", "param", "intermediate", "claim"]
+"""What a name is: data in, data to match, learned, computed, or (verify) a claimed value."""
 Pos = tuple[int, int]  # 1-based line and column
 
 
@@ -23,6 +28,7 @@ class Node:
     pos: Pos
 
     def children(self) -> tuple[Node, ...]:
+        """The operand nodes, in order (empty for leaves)."""
         return ()
 
 
@@ -47,6 +53,19 @@ class MatMul(Node):
 
     def children(self):
         return (self.a, self.b)
+
+
+BINARY_OPS: dict[str, Callable[[Any, Any], Any]] = {
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+    "/": operator.truediv,
+}
+"""The element-wise operators of :class:`Binary`, and how each applies to values.
+
+The one operator table: the parser folds constants with it, lowering,
+forward forms and numeric evaluation apply it to SymPy and NumPy values.
+"""
 
 
 @dataclass(frozen=True, eq=False)
@@ -171,7 +190,7 @@ def walk(node: Node):
 @dataclass
 class Quantity:
     name: str
-    kind: str  # input | target | param | intermediate
+    kind: QuantityKind
     shape: Shape
     pos: Pos
     onehot_axis: int | None = None  # targets only: the axis along which entries sum to 1
@@ -218,7 +237,8 @@ class Network:
     def loss(self) -> str:
         return self.equations[-1].name
 
-    def of_kind(self, kind: str) -> list[Quantity]:
+    def of_kind(self, kind: QuantityKind) -> list[Quantity]:
+        """The quantities declared as ``kind`` (``input``, ``target``, ``param``…), in order."""
         return [q for q in self.quantities.values() if q.kind == kind]
 
     @property
@@ -226,6 +246,7 @@ class Network:
         return self.of_kind("param")
 
     def equation(self, name: str) -> Equation:
+        """The equation defining ``name``."""
         return next(eq for eq in self.equations if eq.name == name)
 
     def depends_on(self) -> dict[str, set[str]]:
@@ -310,7 +331,7 @@ class _ArgumentNamer:
         # sums, differences, negation, transposes and reductions pass a linear
         # position on; powers, functions and matrix products do not
         keeps = isinstance(node, (Binary, Neg, Transpose, Reduce, Pick, Column))
-        kids = {
+        kids: dict[str, Any] = {
             f: self.visit(getattr(node, f), owner, linear and keeps)
             for f in ("a", "b", "base", "arg")
             if isinstance(getattr(node, f, None), Node)
@@ -319,7 +340,7 @@ class _ArgumentNamer:
 
     def product(self, node: Binary, owner: str, linear: bool) -> Node:
         """A product's derivative holds the other factor: name costly factors."""
-        kids = {}
+        kids: dict[str, Any] = {}
         for f in ("a", "b"):
             original = getattr(node, f)
             other = node.b if f == "a" else node.a
@@ -346,7 +367,7 @@ def bind(net: Network, mapping: dict[str, str]) -> Network:
     """The network with generic functions replaced by registered ones (``f=tanh``)."""
 
     def visit(node: Node) -> Node:
-        kids = {
+        kids: dict[str, Any] = {
             f: visit(getattr(node, f))
             for f in ("a", "b", "base", "arg")
             if isinstance(getattr(node, f, None), Node)

@@ -101,6 +101,7 @@ def _sub_part(part: str) -> str:
     if part.isdigit():
         return part
     m = _BASE.match(part)
+    assert m is not None  # _BASE matches any string (both groups may be empty)
     word, digits = m.group("word"), m.group("digits")
     if len(word) == 1 and word.isascii() and word.isalpha():
         return word + digits  # h1 → h1 in one group: the caller braces it
@@ -115,6 +116,7 @@ def latex_name(name: str) -> str:
     if not head:  # a leading underscore: not a spec name, but print it readably
         return rf"\mathrm{{{_tt(name)}}}" if name.isascii() else rf"\text{{{_tt(name)}}}"
     m = _BASE.match(head)
+    assert m is not None  # _BASE matches any string (both groups may be empty)
     word, digits = m.group("word"), m.group("digits")
     if not word:  # all digits cannot start an identifier; keep it as text
         return head
@@ -142,5 +144,6 @@ def latex_shape(shape: tuple) -> str:
 
 
 def latex_dim(d) -> str:
+    """A dimension as LaTeX."""
     s = str(d)
     return s if s.isdigit() else latex_name(s)

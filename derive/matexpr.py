@@ -141,6 +141,7 @@ class SumAll(sp.Expr):
     arg = property(lambda self: self.args[0])
 
     def elementwise(self) -> sp.Expr:
+        """The sum written over the entries of its argument."""
         r, c = self.arg.shape
         i, j = new_index(r), new_index(c)
         body = self.arg._entry(i, j)
@@ -257,7 +258,7 @@ def forward_form(node) -> sp.Expr:
     if isinstance(node, ir.Binary):
         a, b = forward_form(node.a), forward_form(node.b)
         if not node.shape:
-            return {"+": a + b, "-": a - b, "*": a * b, "/": a / b}[node.op]
+            return ir.BINARY_OPS[node.op](a, b)
         if node.op in "*/" and (not node.a.shape or not node.b.shape):
             return (
                 a * b

@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 
 from .errors import SpecError
+from .rules import function_names
 
 GREEK = {
     "α": "alpha",
@@ -52,20 +53,8 @@ UNICODE = {
     "×": r" \cdot ",
     "∇": r"\nabla ",
 }
-FUNCTION_NAMES = {
-    "sum": "sum",
-    "mean": "mean",
-    "sigma": "sigmoid",
-    "relu": "relu",
-    "tanh": "tanh",
-    "exp": "exp",
-    "log": "log",
-    "ln": "log",
-    "softmax": "softmax",
-    "sigmoid": "sigmoid",
-    "softplus": "softplus",
-    "leaky_relu": "leaky_relu",
-}
+# name in a formula (lower case) → function: the reductions, then the rule table's names
+FUNCTION_NAMES = {"sum": "sum", "mean": "mean", **function_names()}
 WRAPPERS = {"mathbf", "mathrm", "boldsymbol", "bm", "mathit", "mathsf", "vec", "mathbb"}
 SPACING = {
     ",",

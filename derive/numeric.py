@@ -24,16 +24,7 @@ import sympy as sp
 from . import ir
 from .indices import as_expr
 from .matexpr import Broadcast, Map, OneHot, Pick, Softmax, SumAll, SumAxis, Vector
-from .rules import RULES, GenericFunction, generic_base, np_softmax, rule_of
-
-# Smooth stand-ins for generic functions in numeric checks; each layer gets a
-# different one so a derivative taken with the wrong function shows up.
-GENERIC_BINDINGS: list[tuple[Callable, Callable]] = [
-    (np.tanh, lambda z: 1 - np.tanh(z) ** 2),
-    (np.sin, np.cos),
-    (lambda z: np.logaddexp(0, z), lambda z: np.exp(-np.logaddexp(0, -z))),
-    (lambda z: z**3 / 3 + z, lambda z: z**2 + 1),
-]
+from .rules import GENERIC_BINDINGS, RULES, GenericFunction, generic_base, np_softmax, rule_for
 
 
 class Functions:
@@ -45,6 +36,7 @@ class Functions:
         self.point = point  # a decide.Point: exact values instead of SymPy expressions
 
     def apply(self, func, params: tuple, x):
+        """``func(x, *params)`` entry by entry: a rule's kernel, a generic binding, or exact."""
         if self.point is not None:
             from .decide import apply
 
@@ -57,10 +49,10 @@ class Functions:
             if key not in self.generic:
                 raise KeyError(f"no binding for the generic function {key}")
             return self.generic[key](x)
-        rule = rule_of(func)
-        return rule.np_impl(x, *[float(p) for p in params])
+        return rule_for(func).kernel(x, *[float(p) for p in params])
 
     def softmax(self, x, axis: int):
+        """Softmax of ``x`` along ``axis`` (stable numerically, exact SymPy otherwise)."""
         if not self.exact:
             return np_softmax(x, axis=axis)
         e = self.apply(sp.exp, (), x)
@@ -125,9 +117,7 @@ def _run(node: ir.Node, env: dict, scalars: dict, funcs: Functions):
         return run(node.a) @ run(node.b)
     if isinstance(node, ir.Binary):
         a, b = run(node.a), run(node.b)
-        return {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b, "/": lambda: a / b}[
-            node.op
-        ]()
+        return ir.BINARY_OPS[node.op](a, b)
     if isinstance(node, ir.Power):
         exponent = node.exponent if funcs.exact else float(node.exponent)
         return run(node.base) ** exponent
@@ -190,9 +180,10 @@ def as_2d(value, shape: tuple):
 
 def _extent(shape, env: dict) -> tuple[int, int]:
     """A matrix shape with the dims' sizes put in."""
-    return tuple(
+    rows, cols = (
         int(as_expr(d).xreplace({s: env[s.name] for s in as_expr(d).free_symbols})) for d in shape
     )
+    return rows, cols
 
 
 def evaluate(e, env: dict, funcs: Functions):

@@ -17,6 +17,7 @@ a result to the shape of the array it is assigned to.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
@@ -70,15 +71,21 @@ class _Forms:
     hadamard = " ⊙ "
     divide = " ⊘ "
     minus = " − "
+    # provided by the SymPy printer and the format class this mixes into
+    _print: Callable[..., str]
+    function_name: Callable[..., str]
     juxtapose = " "  # between the factors of a matrix product
 
     def name(self, name: str) -> str:
+        """How a quantity's name prints (``delta_u`` → ``δu``, ``\\delta_{u}``)."""
         raise NotImplementedError
 
     def transpose(self, inner: str) -> str:
+        """The transpose of an already printed operand."""
         raise NotImplementedError
 
     def paren(self, e) -> str:
+        """``e`` printed, in parentheses if it is compound or negative."""
         s = self._print(e)
         return (
             f"({s})"
@@ -106,6 +113,7 @@ class _Forms:
         return self.scaled(coeff, body, len(mats) > 1)
 
     def scaled(self, coeff, body: str, compound: bool) -> str:
+        """``body`` times a scalar coefficient, as a reader writes it (``-x``, ``2 x``, ``x/B``)."""
         if coeff == 1:
             return body
         if coeff == -1:
@@ -118,9 +126,11 @@ class _Forms:
         return out if den == 1 else self.fraction(out, self.paren(den))
 
     def fraction(self, num: str, den: str) -> str:
+        """``num`` over ``den``."""
         return f"{num}/{den}"
 
     def coefficient(self, c) -> str:
+        """A scalar coefficient, parenthesised if it is a sum."""
         s = self._print(c)
         return f"({s})" if isinstance(c, sp.Add) else s
 
@@ -162,6 +172,7 @@ class _Forms:
         return super()._print_Function(e)
 
     def call(self, e, arg: str) -> str:
+        """A registered or generic function applied to ``arg`` (with its params)."""
         rule, func, params = _function_parts(e)
         name = self.function_name(rule, func)
         extra = "".join(", " + self._print(p) for p in params)
@@ -195,6 +206,7 @@ class TextPrinter(_Forms, StrPrinter):
         return self.power_base(e.base) + sup
 
     def function_name(self, rule, func) -> str:
+        """The Unicode name of a function (``σ``; ``f'`` for generic derivatives)."""
         return rule.text if rule else func.__name__
 
     def _print_Softmax(self, e):
@@ -252,6 +264,7 @@ class LatexFormPrinter(_Forms, LatexPrinter):
         return f"{self.power_base(e.base, sp.Transpose)}^{{{self._print(e.exp)}}}"
 
     def function_name(self, rule, func) -> str:
+        """The LaTeX name of a function (``\\sigma``; ``f'`` for generic derivatives)."""
         if rule:
             return rule.latex
         base, order = generic_base(func)
@@ -457,6 +470,7 @@ class NumpyFormPrinter(NumPyPrinter):
         return super()._print_Function(e)
 
     def call(self, e, arg: str) -> str:
+        """A function applied to ``arg`` (atomic): the rule's template, or ``f_prime(arg)``."""
         rule, func, params = _function_parts(e)
         if rule:
             atom = self.wrap(e.arg if isinstance(e, Map) else e.args[0], arg)
@@ -577,10 +591,12 @@ def as_coeff(e):
 
 
 def text(e) -> str:
+    """``e`` as Unicode math (``xᵀ δu``)."""
     return TextPrinter().doprint(e)
 
 
 def latex(e) -> str:
+    """``e`` as LaTeX."""
     return LatexFormPrinter().doprint(e)
 
 
@@ -619,15 +635,18 @@ def _needs_broadcast(e) -> bool:
 
 
 def fmt_dims(shape: tuple) -> str:
+    """A shape as ``[B×n]`` (``[scalar]`` for ``()``)."""
     return "[" + "×".join(str(d) for d in shape) + "]" if shape else "[scalar]"
 
 
 def step_text(step) -> str:
+    """``∂L/∂W = xᵀ δu`` or ``δu = δh ⊙ relu'(u)``: a step in Unicode."""
     lhs = f"∂{step_loss(step)}/∂{step.name}" if step.kind == "gradient" else f"δ{step.name}"
     return f"{lhs} = {text(step.matrix)}"
 
 
 def step_latex(step) -> str:
+    """A step in LaTeX, with ``\\frac{\\partial L}{\\partial W}`` for gradients."""
     name = LatexFormPrinter().name(step.name)
     if step.kind == "gradient":
         lhs = rf"\frac{{\partial {LatexFormPrinter().name(step_loss(step))}}}{{\partial {name}}}"
@@ -637,6 +656,7 @@ def step_latex(step) -> str:
 
 
 def step_loss(step) -> str:
+    """The name of the loss a step differentiates (``L`` by default)."""
     return getattr(step, "loss", "L")
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .elementwise import Term, _open_sum, distribute
+from .elementwise import Term, distribute, open_sum
 from .errors import DerivationError
 from .indices import dim_of, indices_in, is_index
 from .matexpr import Broadcast, Map, Softmax, SumAll, SumAxis, matrix_symbol
@@ -104,14 +104,17 @@ def _flat(cls, args):
 
 
 def matmul(*args):
+    """The matrix product of ``args``, flattened and without trivial factors."""
     return _flat(sp.MatMul, args)
 
 
 def hadamard(*args):
+    """The Hadamard product of ``args``, flattened."""
     return _flat(sp.HadamardProduct, args)
 
 
 def matadd(*args):
+    """The sum of ``args``, flattened."""
     return _flat(sp.MatAdd, args)
 
 
@@ -307,7 +310,7 @@ def place(expr: sp.Expr, rows, cols) -> sp.Expr:
         axis = 0 if expr.k == rows else 1
         inner = place(expr.at(expr.k), rows, cols)
         return Softmax(inner, axis)
-    if isinstance(expr, sp.Sum) or _open_sum(expr):
+    if isinstance(expr, sp.Sum) or open_sum(expr):
         return recover(_flat_terms(expr), _out_of(rows, cols))
     if isinstance(expr, (sp.Function, GenericFunction)) and expr.args:
         z = sp.Dummy("z")
@@ -319,7 +322,7 @@ def place(expr: sp.Expr, rows, cols) -> sp.Expr:
 def _flat_terms(expr) -> list[Term]:
     from .elementwise import contract
 
-    return [c for t in distribute(expr, _open_sum) if (c := contract(t)) is not None]
+    return [c for t in distribute(expr, open_sum) if (c := contract(t)) is not None]
 
 
 def _out_of(rows, cols) -> tuple:

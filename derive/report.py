@@ -27,6 +27,7 @@ class Line:
     step: Step | None = None
 
     def as_dict(self) -> dict:
+        """The line as JSON-ready data."""
         out = {
             "name": self.name,
             "shape": [str(d) for d in self.shape],
@@ -43,6 +44,7 @@ class Line:
 
 
 def lines(d: Derivation) -> tuple[list[Line], list[Line], list[Line]]:
+    """The forward, delta and gradient lines of a derivation, in printing order."""
     lp = LatexFormPrinter()
     forward = [
         Line(eq.name, eq.name, lp.name(eq.name), eq.shape, forward_form(eq.expr))
@@ -71,6 +73,7 @@ def lines(d: Derivation) -> tuple[list[Line], list[Line], list[Line]]:
 
 
 def as_json(d: Derivation, proofs: list[Proof] | None = None) -> str:
+    """The derivation (and proofs, if given) as a JSON document."""
     forward, deltas, grads = lines(d)
     out = {
         "spec": d.network.name,
@@ -89,6 +92,7 @@ def as_json(d: Derivation, proofs: list[Proof] | None = None) -> str:
 def as_text(
     d: Derivation, elementwise: bool = False, steps: bool = False, proofs: list[Proof] | None = None
 ) -> str:
+    """The derivation as the terminal report of ``derive grad``."""
     forward, deltas, grads = lines(d)
     out = [f"{d.network.name}  ({d.network.file})", ""]
     width = max(len(f"{x.lhs_text} = {text(x.form)}") for x in [*forward, *deltas, *grads])
@@ -104,10 +108,10 @@ def as_text(
         out += ["", title]
         for x in group:
             out.append(row(x))
-            if elementwise:
+            if elementwise and x.step is not None:
                 lhs, rhs = display_elementwise(x.step)
                 out.append(f"      {text(lhs)} = {text(rhs)}")
-            if steps:
+            if steps and x.step is not None:
                 out += ["      " + s for s in chain_text(x.step)]
     if proofs is not None:
         out += ["", "proofs"]
@@ -224,6 +228,7 @@ def as_html(d: Derivation, steps: bool = False, proofs: list[Proof] | None = Non
 
 
 def as_markdown(d: Derivation, proofs: list[Proof] | None = None) -> str:
+    """The derivation (and proofs, if given) as Markdown."""
     forward, deltas, grads = lines(d)
     out = [f"# {d.network.name}", ""]
     for title, group in (("Forward", forward), ("Deltas", deltas), ("Gradients", grads)):

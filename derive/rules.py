@@ -1,25 +1,13 @@
 """The registry of every function the spec language knows: one entry per function.
 
-Contract of an entry (:class:`Rule`):
-
-* ``name``: how the function is called in a spec (``sigmoid(z)``);
-  ``params``: its extra scalar arguments with defaults (``leaky_relu(z, alpha)``).
-* ``value(z, *params)``: its explicit SymPy value, the mathematical truth.
-  The tests prove that ``derivative`` is ``d value / dz`` from this.
-* ``derivative(z, *params)``: its derivative, written with registered
-  functions (``sigmoid(z) * (1 - sigmoid(z))``, ``relu_prime(z)``).  The
-  SymPy function class of the entry returns it from ``fdiff``, so SymPy's
-  own ``diff`` applies the chain rule; writing it through the function
-  itself lets the engine re-express it with forward values
-  (``h ⊙ (1 − h)`` when ``h = σ(u)``).
-* ``text`` / ``latex``: how its name prints in Unicode and LaTeX;
-  ``numpy``: a format string of a NumPy expression (``{0}`` the argument,
-  ``{1}``… the params) that needs nothing but ``np`` in scope;
-  ``np_impl``: the same as a Python function, for numeric checks.
-* ``smooth``: differentiable everywhere (numeric checks may sample anywhere).
-
-Adding an activation is adding one entry to :data:`RULES`; the parser,
-the printers, the code generator and the tests all read this table.
+Everything any module needs to know about a function lives in its
+:class:`Rule`; the spec parser, the notation reader of :mod:`derive.verify`,
+the printers, the numeric checks, the code generator (kernels, in-place
+buffers, initialisation, the binary-output check) and the tests all read
+:data:`RULES`.  Adding an activation is adding one ``Rule`` (and, for its
+kernel, one function in :mod:`derive.kernels`); ``tests/test_rules.py``
+then proves its derivative, checks its kernel against its value and checks
+the README's list of functions.
 
 Softmax is the one function that is not element-wise; its rule lives in
 :class:`SoftmaxAt`, the value of one entry of a softmax, whose
@@ -32,51 +20,90 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 import sympy as sp
 
+from . import kernels
 from .indices import as_expr, dim_of, new_index
 
-# ---------------------------------------------------------------------------
-# numeric kernels (stable: finite for |z| ~ 1000)
 
-
-def _np_sigmoid(z):
-    return np.exp(-np.logaddexp(0, -z))
-
-
-def _np_softplus(z):
-    return np.logaddexp(0, z)
-
-
-def np_softmax(z, axis=-1):
+def np_softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Softmax along ``axis`` as ``exp(z − logsumexp(z))``: no overflow."""
     return np.exp(z - np.logaddexp.reduce(z, axis=axis, keepdims=True))
-
-
-# ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Rule:
+    """Everything about one function, in one place.
+
+    * ``name``: how the function is called in a spec (``sigmoid(z)``), and the
+      name of its kernel in generated code; ``params``: its extra scalar
+      arguments with defaults (``leaky_relu(z, alpha)``).
+    * ``value(z, *params)``: its explicit SymPy value, the mathematical truth.
+      The tests prove that ``derivative`` is ``d value / dz`` from this.
+    * ``derivative(z, *params)``: its derivative, written with registered
+      functions (``sigmoid(z) * (1 - sigmoid(z))``, ``relu_prime(z)``).  The
+      SymPy function class of the entry returns it from ``fdiff``, so SymPy's
+      own ``diff`` applies the chain rule; writing it through the function
+      itself lets the engine re-express it with forward values
+      (``h ⊙ (1 − h)`` when ``h = σ(u)``).
+    * ``text`` / ``latex``: how its name prints in Unicode and LaTeX.
+    * ``aliases``: other names a formula may call it by, as the notation
+      reader sees them once Unicode and LaTeX are mapped and lower-cased
+      (``σ``, ``\\sigma`` → ``sigma``; ``\\text{ReLU}`` → ``relu``;
+      ``\\ln`` → ``ln``).  ``name`` is always accepted.
+    * ``numpy``: a format string of a NumPy expression that needs nothing but
+      ``np`` in scope.  Contract with the printers: ``{0}`` receives the
+      argument already *atomic* (a name, a call, or parenthesised), so the
+      template may put it next to any operator (``{1} * {0}``); ``{1}``… receive
+      the printed params.  In turn the template's own result must be atomic
+      (a call, or wrapped in parentheses): printers treat an applied
+      function as an atom and put it next to any operator unparenthesised.
+    * ``kernel``: the stable NumPy function of :mod:`derive.kernels`
+      (``(z, *params, out=None)``) that numeric checks call and generated
+      modules embed by source.
+    * ``in_place``: the kernel is correct when ``out`` is its argument, so the
+      generated step may run it in its argument's buffer.
+    * ``init``: the initialisation this function asks of the weights of the
+      layer feeding it: ``"he"`` (ReLU-like) or ``"glorot"``.
+    * ``probability``: its values lie in (0, 1), so a network predicting with
+      it (without one-hot targets) is a binary classifier.
+    * ``smooth``: differentiable everywhere (numeric checks may sample anywhere).
+    * ``internal``: a derivative-only function (``relu'``), not callable from specs.
+    * ``sympy``: the SymPy class to use instead of a new one (``sp.exp``), for
+      functions SymPy already knows.
+    """
+
     name: str
     value: Callable[..., sp.Expr]
     derivative: Callable[..., sp.Expr]
     text: str
     latex: str
     numpy: str
-    np_impl: Callable[..., np.ndarray]
+    kernel: Callable[..., np.ndarray]
     params: tuple[tuple[str, float], ...] = ()
+    aliases: tuple[str, ...] = ()
+    in_place: bool = False
+    init: Literal["he", "glorot"] = "glorot"
+    probability: bool = False
     smooth: bool = True
-    internal: bool = False  # a derivative-only function, not callable from specs
-    cls: type = field(default=None, compare=False, repr=False)
+    internal: bool = False
+    sympy: Any = None
+    cls: Any = field(default=None, compare=False, repr=False)
+
+    @property
+    def np_impl(self) -> Callable[..., np.ndarray]:
+        """The kernel, under the name numeric code used before kernels joined the rule."""
+        return self.kernel
 
 
 _CLASSES: dict[str, type] = {}
 
 
-def fn(name: str) -> type:
-    """The SymPy function class of a registered or generic function."""
+def fn(name: str) -> Any:
+    """The SymPy function class of a registered function."""
     return _CLASSES[name]
 
 
@@ -88,8 +115,8 @@ RULES: dict[str, Rule] = {}
 
 
 def _register(rule: Rule) -> None:
-    if rule.name in ("exp", "log", "tanh"):
-        cls = {"exp": sp.exp, "log": sp.log, "tanh": sp.tanh}[rule.name]
+    if rule.sympy is not None:
+        cls = rule.sympy
     else:
 
         def fdiff(self, argindex=1, _rule=rule):
@@ -102,6 +129,15 @@ def _register(rule: Rule) -> None:
     RULES[rule.name] = Rule(**{**rule.__dict__, "cls": cls})
 
 
+_GELU_C = sp.sqrt(2 / sp.pi)  # the tanh form's constants, exact
+_GELU_K = sp.Rational(44715, 1000000)
+
+
+def _gelu_prime(z):
+    t = sp.tanh(_GELU_C * (z + _GELU_K * z**3))
+    return (1 + t) / 2 + z * (1 - t**2) * _GELU_C * (1 + 3 * _GELU_K * z**2) / 2
+
+
 for _rule in [
     Rule(
         "relu",
@@ -110,7 +146,9 @@ for _rule in [
         text="relu",
         latex=r"\operatorname{relu}",
         numpy="np.maximum({0}, 0)",
-        np_impl=lambda z: np.maximum(z, 0),
+        kernel=kernels.relu,
+        in_place=True,
+        init="he",
         smooth=False,
     ),
     Rule(
@@ -120,7 +158,7 @@ for _rule in [
         text="relu'",
         latex=r"\operatorname{relu}'",
         numpy="({0} > 0)",
-        np_impl=lambda z: (z > 0).astype(float),
+        kernel=kernels.relu_prime,
         smooth=False,
         internal=True,
     ),
@@ -131,8 +169,10 @@ for _rule in [
         text="leaky_relu",
         latex=r"\operatorname{leaky\_relu}",
         numpy="np.where({0} > 0, {0}, {1} * {0})",
-        np_impl=lambda z, a: np.where(z > 0, z, a * z),
+        kernel=kernels.leaky_relu,
         params=(("alpha", 0.01),),
+        aliases=("leakyrelu",),
+        init="he",
         smooth=False,
     ),
     Rule(
@@ -142,7 +182,7 @@ for _rule in [
         text="leaky_relu'",
         latex=r"\operatorname{leaky\_relu}'",
         numpy="np.where({0} > 0, 1.0, {1})",
-        np_impl=lambda z, a: np.where(z > 0, 1.0, a),
+        kernel=kernels.leaky_relu_prime,
         params=(("alpha", 0.01),),
         smooth=False,
         internal=True,
@@ -154,7 +194,10 @@ for _rule in [
         text="σ",
         latex=r"\sigma",
         numpy="np.exp(-np.logaddexp(0, -{0}))",
-        np_impl=_np_sigmoid,
+        kernel=kernels.sigmoid,
+        aliases=("sigma",),
+        in_place=True,
+        probability=True,
     ),
     Rule(
         "tanh",
@@ -163,7 +206,9 @@ for _rule in [
         text="tanh",
         latex=r"\tanh",
         numpy="np.tanh({0})",
-        np_impl=np.tanh,
+        kernel=kernels.tanh,
+        in_place=True,
+        sympy=sp.tanh,
     ),
     Rule(
         "softplus",
@@ -172,7 +217,8 @@ for _rule in [
         text="softplus",
         latex=r"\operatorname{softplus}",
         numpy="np.logaddexp(0, {0})",
-        np_impl=_np_softplus,
+        kernel=kernels.softplus,
+        in_place=True,
     ),
     Rule(
         "exp",
@@ -181,7 +227,9 @@ for _rule in [
         text="exp",
         latex=r"\exp",
         numpy="np.exp({0})",
-        np_impl=np.exp,
+        kernel=kernels.exp,
+        in_place=True,
+        sympy=sp.exp,
     ),
     Rule(
         "log",
@@ -190,15 +238,101 @@ for _rule in [
         text="log",
         latex=r"\log",
         numpy="np.log({0})",
-        np_impl=np.log,
+        kernel=kernels.log,
+        aliases=("ln",),
+        in_place=True,
+        sympy=sp.log,
     ),
-]:
-    _register(_rule)
-
-
-# Element-wise functions NumPy spells the same way: ``abs`` (L1 penalties),
-# ``sqrt`` (norms, batch-norm's standard deviation) and ``square``.
-for _rule in [
+    Rule(
+        "silu",
+        value=lambda z: z / (1 + sp.exp(-z)),
+        derivative=lambda z: fn("sigmoid")(z) * (1 + z * (1 - fn("sigmoid")(z))),
+        text="silu",
+        latex=r"\operatorname{SiLU}",
+        numpy="({0} * np.exp(-np.logaddexp(0, -{0})))",
+        kernel=kernels.silu,
+        aliases=("swish",),
+        in_place=True,
+        init="he",
+    ),
+    Rule(
+        "elu",
+        value=lambda z, a: sp.Piecewise((z, z > 0), (a * (sp.exp(z) - 1), True)),
+        derivative=lambda z, a: fn("elu_prime")(z, a),
+        text="elu",
+        latex=r"\operatorname{ELU}",
+        numpy="np.where({0} > 0, {0}, {1} * np.expm1(np.minimum({0}, 0)))",
+        kernel=kernels.elu,
+        params=(("alpha", 1.0),),
+        in_place=True,
+        init="he",
+        smooth=False,
+    ),
+    Rule(
+        "elu_prime",
+        value=lambda z, a: sp.Piecewise((1, z > 0), (a * sp.exp(z), True)),
+        # 0 for z > 0 and α eᶻ below: elu'(z) − step(z) on both sides
+        derivative=lambda z, a: fn("elu_prime")(z, a) - fn("relu_prime")(z),
+        text="elu'",
+        latex=r"\operatorname{ELU}'",
+        numpy="np.where({0} > 0, 1.0, {1} * np.exp(np.minimum({0}, 0)))",
+        kernel=kernels.elu_prime,
+        params=(("alpha", 1.0),),
+        in_place=True,
+        smooth=False,
+        internal=True,
+    ),
+    Rule(
+        "gelu",
+        value=lambda z: z * (1 + sp.tanh(_GELU_C * (z + _GELU_K * z**3))) / 2,
+        derivative=lambda z: fn("gelu_prime")(z),
+        text="gelu",
+        latex=r"\operatorname{GELU}",
+        numpy="(0.5 * {0} * (1 + np.tanh(np.sqrt(2 / np.pi) * ({0} + 0.044715 * {0}**3))))",
+        kernel=kernels.gelu,
+        in_place=True,
+        init="he",
+    ),
+    Rule(
+        "gelu_prime",
+        value=_gelu_prime,
+        derivative=lambda z: sp.diff(_gelu_prime(z), z),
+        text="gelu'",
+        latex=r"\operatorname{GELU}'",
+        numpy=(
+            "(0.5 * (1 + np.tanh(np.sqrt(2 / np.pi) * ({0} + 0.044715 * {0}**3)))"
+            " + 0.5 * {0} * (1 - np.tanh(np.sqrt(2 / np.pi) * ({0} + 0.044715 * {0}**3))**2)"
+            " * np.sqrt(2 / np.pi) * (1 + 3 * 0.044715 * {0}**2))"
+        ),
+        kernel=kernels.gelu_prime,
+        in_place=True,
+        internal=True,
+    ),
+    Rule(
+        "softsign",
+        # by sign rather than with Abs: SymPy differentiates Abs only on declared-real symbols
+        value=lambda z: sp.Piecewise((z / (1 + z), z >= 0), (z / (1 - z), True)),
+        derivative=lambda z: fn("softsign_prime")(z),
+        text="softsign",
+        latex=r"\operatorname{softsign}",
+        numpy="({0} / (1 + np.abs({0})))",
+        kernel=kernels.softsign,
+        in_place=True,
+    ),
+    Rule(
+        "softsign_prime",
+        value=lambda z: sp.Piecewise((1 / (1 + z) ** 2, z >= 0), (1 / (1 - z) ** 2, True)),
+        derivative=lambda z: sp.Piecewise((-2 / (1 + z) ** 3, z >= 0), (2 / (1 - z) ** 3, True)),
+        text="softsign'",
+        latex=r"\operatorname{softsign}'",
+        numpy="(1 / (1 + np.abs({0})) ** 2)",
+        kernel=kernels.softsign_prime,
+        in_place=True,
+        smooth=False,
+        internal=True,
+    ),
+    # Element-wise functions NumPy spells the same way: ``abs`` (L1 penalties),
+    # ``sqrt`` (norms, batch-norm's standard deviation) and ``square``.
     Rule(
         "abs",
         value=sp.Abs,
@@ -206,17 +340,20 @@ for _rule in [
         text="abs",
         latex=r"\operatorname{abs}",
         numpy="np.abs({0})",
-        np_impl=np.abs,
+        kernel=kernels.abs,
+        in_place=True,
         smooth=False,
     ),
     Rule(
         "sign",
-        value=sp.sign,
+        # piecewise rather than sp.sign: its derivative is 0, not SymPy's 2 δ(z)
+        value=lambda z: sp.Piecewise((1, z > 0), (-1, z < 0), (0, True)),
         derivative=lambda z: sp.Integer(0),
         text="sign",
         latex=r"\operatorname{sign}",
         numpy="np.sign({0})",
-        np_impl=np.sign,
+        kernel=kernels.sign,
+        in_place=True,
         smooth=False,
         internal=True,
     ),
@@ -227,7 +364,8 @@ for _rule in [
         text="sqrt",
         latex=r"\operatorname{sqrt}",
         numpy="np.sqrt({0})",
-        np_impl=np.sqrt,
+        kernel=kernels.sqrt,
+        in_place=True,
     ),
     Rule(
         "square",
@@ -236,7 +374,8 @@ for _rule in [
         text="square",
         latex=r"\operatorname{square}",
         numpy="np.square({0})",
-        np_impl=np.square,
+        kernel=kernels.square,
+        in_place=True,
     ),
 ]:
     _register(_rule)
@@ -248,6 +387,14 @@ def rule_of(func: type) -> Rule | None:
         if rule.cls is func:
             return rule
     return None
+
+
+def rule_for(func: type) -> Rule:
+    """The registry entry of a SymPy function class that must have one."""
+    rule = rule_of(func)
+    if rule is None:
+        raise KeyError(f"no rule for the function {func}")
+    return rule
 
 
 def activations() -> list[str]:
@@ -266,6 +413,16 @@ class GenericFunction(sp.Function):
 
     def fdiff(self, argindex=1):
         return generic_function(self.func.__name__ + "'")(self.args[0])
+
+
+# Smooth stand-ins for generic functions in numeric checks; each layer gets a
+# different one so a derivative taken with the wrong function shows up.
+GENERIC_BINDINGS: list[tuple[Callable[..., Any], Callable[..., Any]]] = [
+    (np.tanh, lambda z: 1 - np.tanh(z) ** 2),
+    (np.sin, np.cos),
+    (lambda z: np.logaddexp(0, z), lambda z: np.exp(-np.logaddexp(0, -z))),
+    (lambda z: z**3 / 3 + z, lambda z: z**2 + 1),
+]
 
 
 _GENERIC: dict[str, type] = {}
@@ -339,6 +496,34 @@ SOFTMAX = Rule(
     text="softmax",
     latex=r"\operatorname{softmax}",
     numpy="np.exp({0} - np.logaddexp.reduce({0}, axis={1}, keepdims=True))",
-    np_impl=np_softmax,
+    kernel=kernels.softmax,
     params=(("axis", -1),),
+    in_place=True,
 )
+"""The rule of ``softmax``: not in :data:`RULES` (it is row-wise), but printed,
+evaluated and embedded through the same fields."""
+
+
+def function_names() -> dict[str, str]:
+    """Every name a formula may call a spec function by (lower case) → its rule's name.
+
+    The notation reader's table: each callable rule's name and aliases, and softmax.
+    """
+    out = {SOFTMAX.name: SOFTMAX.name}
+    for rule in RULES.values():
+        if not rule.internal:
+            for alias in (rule.name, *rule.aliases):
+                out[alias.lower()] = rule.name
+    return out
+
+
+def explicit(expr: sp.Expr) -> sp.Expr:
+    """``expr`` with every registered function replaced by its explicit value."""
+    for rule in RULES.values():
+        if rule.sympy is not None:
+            continue
+        expr = expr.replace(
+            lambda e, c=rule.cls: isinstance(e, sp.Function) and e.func is c,
+            lambda e, r=rule: r.value(*e.args),
+        )
+    return expr

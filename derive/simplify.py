@@ -7,7 +7,7 @@ Three rewrites, each an identity SymPy can check, none tied to a layer:
   ``σ(u) (1 − σ(u))`` becomes ``h (1 − h)`` when ``h = σ(u)``.
 * **one-hot targets**: ``Σ_k t[b, k] = 1`` along a target's one-hot axis,
   the assumption a spec declares with ``onehot``.
-* **fusing a delta** (:meth:`Simplifier.finish`): a delta that is an
+* **fusing a delta** (:meth:`Simplifier.fuse`): a delta that is an
   element-wise expression of forward values (``δp = −t ⊘ (B p)``) is
   substituted into the adjoint that uses it when the simplified result is
   cheaper.  This is how softmax with cross-entropy and sigmoid with binary
@@ -131,11 +131,14 @@ class Simplifier:
             {onehot_name(q.name): 1 for q in net.of_kind("target") if q.classes is not None}
         )
 
-    def finish(self, name: str, kind: str, contributions) -> object:
-        from .derivation import Step
+    def fuse(self, contributions) -> tuple[list[Term], list[str]]:
+        """The simplified terms of an adjoint, and the local deltas fused into them.
 
+        The caller records the finished adjoint in :attr:`done` (by name) so
+        that later adjoints may fuse it in turn.
+        """
         best = self.tidy([t for c in contributions for t in c.terms])
-        inlined = []
+        inlined: list[str] = []
         for r in self.local_deltas(best):
             candidate = self.tidy(self.inline(best, r))
             # fusing pays when the fused form costs less than this adjoint and δr
@@ -149,18 +152,7 @@ class Simplifier:
             small = cost(candidate) <= MAX_FUSED_OPS
             if small and (cost(candidate) < before or (cost(candidate) == before and elementwise)):
                 best, inlined = candidate, [*inlined, r]
-        step = Step(
-            name,
-            kind,
-            self.net.quantities[name].shape,
-            self.index[name],
-            best,
-            None,
-            contributions,
-            inlined,
-        )
-        self.done[name] = step
-        return step
+        return best, inlined
 
     # -- fusing -----------------------------------------------------------------
     def local_deltas(self, terms: list[Term]) -> list[str]:
@@ -178,6 +170,7 @@ class Simplifier:
         return used
 
     def inline(self, terms: list[Term], name: str) -> list[Term]:
+        """``terms`` with the local delta ``name`` replaced by its value."""
         step = self.done[name]
         value = sp.Add(*[t.factor for t in step.terms])
         symbols = [i for i in step.indices if isinstance(i, sp.Symbol)]
@@ -198,6 +191,7 @@ class Simplifier:
 
     # -- tidying ----------------------------------------------------------------
     def tidy(self, terms: list[Term]) -> list[Term]:
+        """``terms`` merged and simplified factor by factor (cheapest form kept)."""
         terms = [self.onehot_sums(t) for t in terms]
         plain = [t for t in terms if not t.summed]
         summed = [t for t in terms if t.summed]

@@ -52,7 +52,9 @@ class SourceReader:
         self.error(message, self.base_col + char_col(self.code, offset))
 
     def pos(self, node: ast.AST) -> ir.Pos:
-        return (self.line_no, self.base_col + char_col(self.code, node.col_offset) + 1)
+        """(line, column) in the spec of an ``ast`` node of the code being read."""
+        offset = getattr(node, "col_offset", 0)
+        return (self.line_no, self.base_col + char_col(self.code, offset) + 1)
 
     # -- reading text ------------------------------------------------------
     def check_code(self, code: str) -> None:
@@ -84,7 +86,7 @@ class SourceReader:
         except (ValueError, UnicodeError, OverflowError, RecursionError, MemoryError) as exc:
             self.error(f"cannot read this line: {type(exc).__name__}", self.base_col)
         self.check_tree(tree)
-        return tree.body if mode == "eval" else tree
+        return tree.body if isinstance(tree, ast.Expression) else tree
 
     def check_tree(self, tree: ast.AST) -> None:
         """At most :data:`MAX_NODES` nodes, :data:`MAX_DEPTH` deep (checked without recursion)."""

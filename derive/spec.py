@@ -29,6 +29,7 @@ import keyword
 import re
 import unicodedata
 from pathlib import Path
+from typing import cast
 
 import sympy as sp
 
@@ -150,6 +151,7 @@ class DeclarationReader(ExpressionReader):
             self.error(f"too many declarations: at most {MAX_NAMES} names", col)
 
     def declaration(self, kind: str, rest: str, col: int) -> None:
+        """One declaration line: ``dim``, ``func``, ``const``, ``input``, ``target``, ``param``."""
         if not rest:
             self.error(f"expected a name after {kind!r}", col)
         if kind == "func":
@@ -160,6 +162,7 @@ class DeclarationReader(ExpressionReader):
             self.array_declaration(kind, rest, col)
 
     def func_declaration(self, rest: str, col: int) -> None:
+        """``func f, g``: generic functions."""
         for m in re.finditer(r"[^,\s]+", rest):
             name = m.group()
             self.check_new_name(name, col + m.start())
@@ -167,6 +170,7 @@ class DeclarationReader(ExpressionReader):
             self.func_pos[name] = (self.line_no, col + m.start() + 1)
 
     def const_declaration(self, rest: str, col: int) -> None:
+        """``const lam = 0.01, mu``: named scalar constants, with optional defaults."""
         for m in re.finditer(r"[^,]+", rest):
             part = m.group()
             start = col + m.start() + len(part) - len(part.lstrip())
@@ -176,6 +180,7 @@ class DeclarationReader(ExpressionReader):
             self.const_symbols[name] = sp.Symbol(name, real=True)
 
     def const_default(self, name: str, default: str, col: int) -> float:
+        """The default value of a const: a finite number of bounded magnitude."""
         try:
             value = float(default)
         except ValueError:
@@ -232,9 +237,12 @@ class DeclarationReader(ExpressionReader):
                         item_col,
                     )
                 classes = classes_node
-            self.quantities[name] = ir.Quantity(name, kind, shape, pos, axis, classes)
+            self.quantities[name] = ir.Quantity(
+                name, cast(ir.QuantityKind, kind), shape, pos, axis, classes
+            )
 
     def onehot(self, args: str | None, col: int) -> int:
+        """The axis of ``onehot(axis=k)`` (-1 without arguments)."""
         if not args:
             return -1
         self.code, self.base_col = "onehot" + args, col
@@ -287,6 +295,7 @@ class SpecParser(DeclarationReader):
 
     # -- top level ---------------------------------------------------------
     def run(self) -> ir.Network:
+        """Parse the whole spec into a network (or raise a SpecError)."""
         if len(self.text) > MAX_SPEC_CHARS:
             self.error(f"spec too long: at most {MAX_SPEC_CHARS} characters", 0, 1)
         for line_no, raw in enumerate(split_lines(self.text), start=1):
@@ -336,6 +345,7 @@ class SpecParser(DeclarationReader):
                 )
 
     def finish(self) -> ir.Network:
+        """Check the parsed lines make a network (equations, a scalar loss) and build it."""
         if not self.equations:
             self.error(
                 "no equations: the last equation must define the scalar loss",
@@ -382,7 +392,7 @@ class SpecParser(DeclarationReader):
             self.error(f"too many equations: at most {MAX_EQUATIONS}", self.base_col)
         self.code = code
         hint = "; expected NAME = expression or a declaration (input, target, param, const, func)"
-        tree = self.parse_ast(code, mode="exec", hint=hint)
+        tree = cast(ast.Module, self.parse_ast(code, mode="exec", hint=hint))
         stmt = tree.body[0] if len(tree.body) == 1 else None
         if (
             not isinstance(stmt, ast.Assign)

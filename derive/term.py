@@ -26,6 +26,7 @@ def use_colour(stream=None) -> bool:
 
 
 def paint(text: str, code: str, colour: bool) -> str:
+    """``text`` in the ANSI colour ``code`` when ``colour`` is on."""
     return f"{code}{text}{RESET}" if colour else text
 
 

@@ -80,6 +80,7 @@ def add_labels(x, labels, c, out=None):
 
 
 def log(z, out=None):
+    """log(z) for z > 0."""
     return np.log(z, out=out)
 
 

@@ -69,6 +69,7 @@ LOSS = "J"
 
 
 def log(z, out=None):
+    """log(z) for z > 0."""
     return np.log(z, out=out)
 
 
@@ -83,12 +84,9 @@ def relu_prime(z, out=None):
 
 
 def sigmoid(z, out=None):
-    """1 / (1 + exp(-z)) as (1 + tanh(z / 2)) / 2: no overflow for any z."""
-    out = np.multiply(z, 0.5, out=out)
-    np.tanh(out, out=out)
-    out += 1
-    out *= 0.5
-    return out
+    """1 / (1 + exp(-z)) as exp(-logaddexp(0, -z)): no overflow, and full relative
+    precision where σ is tiny ((1 + tanh(z/2)) / 2 loses it to cancellation)."""
+    return np.exp(np.negative(np.logaddexp(0, np.negative(z))), out=out)
 
 
 def softplus(z, out=None):

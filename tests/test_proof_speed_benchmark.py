@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_proof_speed_benchmark_quick_mode_runs():
     out = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "proof_speed.py"), "--quick"],
+        [sys.executable, "-m", "benchmarks.proof_speed", "--quick"],
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=300,

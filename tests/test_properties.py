@@ -95,7 +95,7 @@ def build(depth, layout, acts, bias, loss, penalty, widths, share):
                 steps.append(("act", a, z, np.sin))
             else:
                 lines.append(f"{a} = {act}({z})")
-                steps.append(("act", a, z, np_act(act, [0.01] * len(RULES[act].params))))
+                steps.append(("act", a, z, np_act(act, [d for _, d in RULES[act].params])))
             h = a
     out = f"z{depth}"
     axis = 1 if row else 0

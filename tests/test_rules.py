@@ -10,21 +10,14 @@ import sympy as sp
 
 from derive.indices import new_index
 from derive.printing import NumpyFormPrinter
-from derive.rules import RULES, SoftmaxAt
+from derive.rules import RULES, SOFTMAX, SoftmaxAt, activations, explicit, function_names
 
 NAMES = sorted(RULES)
 
 
 def _value(expr):
     """Replace every registered function by its explicit value."""
-    for rule in RULES.values():
-        expr = expr.replace(
-            lambda e, c=rule.cls: (
-                isinstance(e, sp.Function) and e.func is c and c not in (sp.exp, sp.log, sp.tanh)
-            ),
-            lambda e, r=rule: r.value(*e.args),
-        )
-    return expr
+    return explicit(expr)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -92,3 +85,166 @@ def test_softmax_kernel_is_stable_and_normalised():
     assert np.all(np.isfinite(p))
     np.testing.assert_allclose(p.sum(axis=-1), 1.0)
     np.testing.assert_allclose(p[0], [1.0, 0.0, 0.0])
+
+
+# --- every kernel against its rule's mathematics ---------------------------------------------
+
+_RNG = np.random.default_rng(12)
+# random points, moderate and large, and the extremes: |z| ~ 1000, 0, ±1e-8
+_POINTS = np.concatenate(
+    [
+        _RNG.normal(scale=2.0, size=12),
+        _RNG.uniform(-40, 40, size=8),
+        [-1000.0, -1e-8, 0.0, 1e-8, 1000.0, -1.0, 1.0, -30.0, 30.0],
+    ]
+)
+
+
+def _domain(name: str) -> np.ndarray:
+    if name in ("log", "sqrt"):  # sqrt: its derivative is infinite at 0
+        return np.abs(_POINTS[_POINTS != 0])
+    if name == "exp":
+        return _POINTS[_POINTS < 700]  # exp overflows beyond, as it should
+    return _POINTS
+
+
+def _truth(expr, z, points):
+    """High-precision values of a SymPy expression of ``z`` (mpmath, 50 digits)."""
+    import mpmath
+
+    f = sp.lambdify(z, expr, "mpmath")
+    with mpmath.workdps(50):
+        return np.array([float(f(mpmath.mpf(float(x)))) for x in points])
+
+
+def _kernels_namespace():
+    """Registered function classes evaluated by their kernels (as generated code does)."""
+    return {rule.cls.__name__: rule.kernel for rule in RULES.values() if rule.sympy is None}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_kernel_computes_the_rules_value(name):
+    rule = RULES[name]
+    z = sp.Symbol("z", real=True)
+    params = [sp.Rational(3, 10)] * len(rule.params)
+    points = _domain(name)
+    want = _truth(rule.value(z, *params), z, points)
+    got = rule.kernel(points.copy(), *[float(p) for p in params])
+    # below 1e-200 counts as 0: 50 digits cannot resolve 1 + tanh(u) for u ≪ −100
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-200, err_msg=name)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_kernels_compute_the_rules_derivative(name):
+    """The derivative as generated code computes it: the rule's ``derivative``,
+    its functions evaluated by their kernels, against d value/dz in mpmath."""
+    rule = RULES[name]
+    z = sp.Symbol("z", real=True)
+    params = [sp.Rational(3, 10)] * len(rule.params)
+    points = _domain(name)
+    want = _truth(sp.diff(rule.value(z, *params), z), z, points)
+    derivative = sp.lambdify(z, rule.derivative(z, *params), [_kernels_namespace(), "numpy"])
+    with np.errstate(divide="ignore"):  # NumPy evaluates every branch of a Piecewise
+        got = np.broadcast_to(derivative(points.copy()), points.shape)
+    # absolute 1e-12: a derivative formula such as σ(1 − σ) or 1 − tanh² cancels where the
+    # derivative is far below 1, as generated code computes it too; a wrong kernel is off by
+    # far more at the moderate points
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize("name", [*NAMES, "softmax"])
+def test_kernel_writes_out_keeps_float32_and_honours_in_place(name):
+    rule = SOFTMAX if name == "softmax" else RULES[name]
+    params = [0.3] * len(rule.params) if name != "softmax" else [-1]
+    points = _domain(name).reshape(1, -1)
+    want = rule.kernel(points.copy(), *params)
+    out = np.empty_like(points)
+    assert rule.kernel(points.copy(), *params, out=out) is out
+    np.testing.assert_array_equal(out, want)
+    if rule.in_place:  # the generated step may run it in its argument's buffer
+        z = points.copy()
+        rule.kernel(z, *params, out=z)
+        np.testing.assert_array_equal(z, want)
+    for x, w in zip(
+        points[0, :5], want[0, :5] if name != "softmax" else [], strict=False
+    ):  # scalars too
+        assert rule.kernel(np.float64(x), *params) == pytest.approx(w, rel=1e-12)
+    small = points.astype(np.float32)
+    got32 = rule.kernel(small, *params)
+    assert got32.dtype == np.float32, name
+    if name != "exp":
+        assert np.all(np.isfinite(got32)), name
+
+
+def test_softmax_kernel_matches_the_explicit_softmax():
+    z = np.array([[1000.0, -1000.0, 0.0], [0.3, -1.2, 2.0]])
+    p = SOFTMAX.kernel(z.copy(), axis=-1)
+    np.testing.assert_allclose(p, np_softmax_reference(z))
+
+
+def np_softmax_reference(z):
+    import mpmath
+
+    with mpmath.workdps(50):
+        return np.array(
+            [[float(mpmath.exp(x) / sum(mpmath.exp(y) for y in row)) for x in row] for row in z]
+        )
+
+
+# --- the names every reader takes from the table ---------------------------------------------
+
+
+def test_notation_reads_every_function_by_its_names():
+    from derive.notation import FUNCTION_NAMES
+
+    for name in activations():
+        assert FUNCTION_NAMES[name] == name
+        for alias in RULES[name].aliases:
+            assert FUNCTION_NAMES[alias] == name
+    assert function_names()["sigma"] == "sigmoid"
+
+
+def test_readme_lists_every_function_of_the_table():
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("* Equations, one per name") :].split("\n* ", 2)[0]
+    listed = set(re.findall(r"`([a-z_]+)(?:\(|`)", section))
+    assert set(activations()) <= listed, set(activations()) - listed
+
+
+def _outer_parens(code: str) -> bool:
+    depth = 0
+    for n, ch in enumerate(code):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth == 0 and n < len(code) - 1:
+            return False
+    return code.startswith("(")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_numpy_template_is_atomic_and_takes_an_atomic_argument(name):
+    """The printer contract of ``Rule.numpy``: an atomic result from an atomic argument."""
+    import ast
+
+    rule = RULES[name]
+    params = [0.3] * len(rule.params)
+    code = rule.numpy.format("(a + b)", *map(str, params))
+    assert isinstance(ast.parse(code, mode="eval").body, ast.Call) or _outer_parens(code), code
+    a, b = np.array([0.5, -2.0, 3.0]), np.array([0.25, 2.5, -1.0])  # sums > 0: log too
+    got = eval(code + " * 2", {"np": np, "a": a, "b": b})  # noqa: S307 - the registry's own
+    np.testing.assert_allclose(got, 2 * rule.kernel(a + b, *params), rtol=1e-12)
+
+
+def test_every_code_target_has_a_kernel_for_every_rule():
+    """Targets that keep kernels of their own (``codegen/targets/*_kernels.py``, read by
+    name) must have one per rule, so a new function reaches every target or none."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).parent.parent / "codegen" / "targets"
+    for path in sorted(root.glob("*_kernels.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+        assert set(RULES) <= defined, (path.name, sorted(set(RULES) - defined))

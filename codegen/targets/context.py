@@ -14,11 +14,8 @@ import re
 
 import sympy as sp
 
-from derive import ir
-from derive.derivation import Derivation
-from derive.matexpr import forward_form
-from derive.printing import text
-from derive.recover import scale
+from derive import Derivation, ir
+from derive.forms import forward_form, scale, text
 
 from ..model import Line, _init_rules
 from ..printer import kernel_names, stabilise

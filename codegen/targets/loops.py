@@ -22,9 +22,17 @@ from __future__ import annotations
 
 import sympy as sp
 
-from derive.matexpr import Broadcast, Map, Softmax, SumAll, SumAxis, Vector
-from derive.printing import NumpyFormPrinter, np_rank
-from derive.rules import rule_of
+from derive.forms import (
+    Broadcast,
+    Map,
+    NumpyFormPrinter,
+    Softmax,
+    SumAll,
+    SumAxis,
+    Vector,
+    np_rank,
+    rule_of,
+)
 
 from ..emit import np_shape
 from ..printer import LogSoftmax

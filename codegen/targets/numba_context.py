@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import sympy as sp
 
-from derive.derivation import Derivation
+from derive import Derivation
 from derive.errors import SpecError
-from derive.matexpr import Vector, forward_form
+from derive.forms import RULES, Vector, forward_form
 
 from ..emit import np_shape
 from ..model import _init_rules
@@ -157,16 +157,6 @@ def _dim_sources(net) -> dict:
     return out
 
 
-KERNELS = {
-    "relu",
-    "relu_prime",
-    "leaky_relu",
-    "leaky_relu_prime",
-    "sigmoid",
-    "tanh",
-    "softplus",
-    "exp",
-    "log",
-    "softmax_rows",
-    "log_softmax_rows",
-}
+# every rule's scalar kernel (numba_kernels.py has one per rule: tests/test_rules.py), and
+# the row kernels of softmax and log-softmax
+KERNELS = {*RULES, "softmax_rows", "log_softmax_rows"}

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from derive.matexpr import Broadcast, Map
-from derive.printing import NumpyFormPrinter, as_coeff, np_rank
-from derive.rules import rule_of
+from derive.forms import Broadcast, Map, NumpyFormPrinter, as_coeff, np_rank, rule_of
 
 from ..printer import LogSoftmax
 

@@ -52,3 +52,60 @@ def softmax(z, axis):
 
 def log_softmax(z, axis):
     return torch.log_softmax(z, dim=axis)
+
+
+def silu(z):
+    """z σ(z), PyTorch's own (stable for any z)."""
+    return torch.nn.functional.silu(z)
+
+
+def elu(z, alpha):
+    """z where z > 0, alpha (exp(z) − 1) elsewhere; expm1 only sees z <= 0 (no overflow)."""
+    return torch.where(z > 0, z, alpha * torch.expm1(torch.clamp(z, max=0)))
+
+
+def elu_prime(z, alpha):
+    """1 where z > 0, alpha exp(z) elsewhere; exp only sees z <= 0 (no overflow)."""
+    return torch.where(z > 0, torch.ones_like(z), alpha * torch.exp(torch.clamp(z, max=0)))
+
+
+def gelu(z):
+    """GELU, tanh form, as z σ(2u), u = √(2/π) (z + 0.044715 z³): no cancellation."""
+    return z * torch.sigmoid(1.5957691216057308 * (z + 0.044715 * z**3))
+
+
+def gelu_prime(z):
+    """σ(2u) + 2 z σ(2u) σ(−2u) u′: the tanh-form GELU's derivative, without cancellation."""
+    two_u = 1.5957691216057308 * (z + 0.044715 * z**3)
+    up, down = torch.sigmoid(two_u), torch.sigmoid(-two_u)
+    return up + 2 * z * up * down * 0.7978845608028654 * (1 + 0.134145 * z * z)
+
+
+def softsign(z):
+    """z / (1 + |z|)."""
+    return z / (1 + torch.abs(z))
+
+
+def softsign_prime(z):
+    """1 / (1 + |z|)²."""
+    return 1 / (1 + torch.abs(z)) ** 2
+
+
+def abs(z):  # noqa: A001 - named as its rule
+    """|z|."""
+    return torch.abs(z)
+
+
+def sign(z):
+    """-1, 0 or 1: the derivative of abs, with the subgradient 0 at z = 0."""
+    return torch.sign(z)
+
+
+def sqrt(z):
+    """√z for z >= 0."""
+    return torch.sqrt(z)
+
+
+def square(z):
+    """z²."""
+    return torch.square(z)

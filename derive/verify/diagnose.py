@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import sympy as sp
@@ -178,7 +179,7 @@ def reduction(v, node, head) -> str | None:
                 fixes.append(("keepdims", replace(r, keepdims=True, shape=_kept(r))))
             for kind, fix in fixes:
                 if repaired_holds(v, node, head, owner, tree, r, fix):
-                    if kind == "axis":
+                    if kind == "axis" and r.axis is not None:
                         return (
                             f"a reduction over the wrong axis: {r.op}(…, axis={r.axis}) where "
                             f"axis={1 - r.axis} belongs"
@@ -301,7 +302,7 @@ def without_addend(node: ir.Node, gone: ir.Node):
 def swap(tree: ir.Node, old: ir.Node, new: ir.Node) -> ir.Node:
     if tree is old:
         return new
-    kids = {
+    kids: dict[str, Any] = {
         f: swap(getattr(tree, f), old, new)
         for f in ("a", "b", "base", "arg")
         if isinstance(getattr(tree, f, None), ir.Node)
@@ -367,9 +368,9 @@ def dropped_keepdims(v, code: str, head) -> str | None:
     tree = ast.parse(code, mode="eval")
     changed = False
     for call in ast.walk(tree):
-        name = (
-            call.func.id if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) else ""
-        )
+        if not isinstance(call, ast.Call):
+            continue
+        name = call.func.id if isinstance(call.func, ast.Name) else ""
         if name.removeprefix("_m_") in ("sum", "mean"):
             keys = {k.arg for k in call.keywords}
             has_axis = "axis" in keys or "dim" in keys or len(call.args) > 1

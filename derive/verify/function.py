@@ -538,5 +538,5 @@ def batch_dim(net: ir.Network) -> str | None:
     """The dimension every input and target has: the batch (None if there is not one)."""
     shapes = [q.shape for q in net.quantities.values() if q.kind in ("input", "target")]
     common = set.intersection(*(set(s) for s in shapes)) if shapes else set()
-    common = [str(d) for d in common if not d.is_number]
-    return common[0] if len(common) == 1 else None
+    names = [str(d) for d in common if not d.is_number]
+    return names[0] if len(names) == 1 else None

@@ -365,7 +365,8 @@ class ClaimParser(_Parser):
         if name in ("exp", "log", "tanh", "sigmoid") and len(args) == 1:
             call = ast.Call(ast.Name(name), args, [])
             return self.expr(ast.copy_location(call, node))
-        ops = {"dot": ast.MatMult, "matmul": ast.MatMult, "mm": ast.MatMult}
+        ops: dict[str, type[ast.operator]] = {"dot": ast.MatMult, "matmul": ast.MatMult}
+        ops["mm"] = ast.MatMult
         ops |= {"multiply": ast.Mult, "mul": ast.Mult, "divide": ast.Div, "div": ast.Div}
         ops |= {"power": ast.Pow, "pow": ast.Pow, "add": ast.Add, "subtract": ast.Sub}
         if name in ops and len(args) == 2:

@@ -1,0 +1,78 @@
+"""Every public function, class and method of derive and codegen has a docstring.
+
+Checked on the imported objects with :func:`inspect.getdoc`, so a method that
+overrides a documented one (a printer's ``_print_X``, a ``children``) inherits
+its base's docstring.  Private names (``_x``) and properties are exempt.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).parent.parent
+
+
+def module_names() -> list[str]:
+    names = []
+    for package in ("derive", "codegen"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            if "templates" in parts or parts[-1] == "__main__":
+                continue
+            names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return names
+
+
+def undocumented() -> list[tuple[str, str]]:
+    """(module, public name) of everything without a docstring."""
+    missing = []
+    for name in module_names():
+        module = importlib.import_module(name)
+        if not inspect.getdoc(module):
+            missing.append((name, ""))
+        for attr, obj in vars(module).items():
+            if attr.startswith("_") or getattr(obj, "__module__", None) != name:
+                continue
+            if not (inspect.isfunction(obj) or inspect.isclass(obj)):
+                continue
+            if not inspect.getdoc(obj):
+                missing.append((name, attr))
+            if inspect.isclass(obj):
+                for meth, value in vars(obj).items():
+                    if meth.startswith("_") or not inspect.isfunction(value):
+                        continue
+                    if not inspect.getdoc(getattr(obj, meth)):
+                        missing.append((name, f"{attr}.{meth}"))
+    return missing
+
+
+# modules being split by other work in flight when this test was written, with the
+# number of undocumented names they had then: they may not get worse (lower the
+# numbers, and drop an entry at 0, as they are documented)
+PENDING = {
+    "codegen.targets.jax_kernels": 9,
+    "codegen.targets.loops": 6,
+    "codegen.targets.numba_context": 1,
+    "codegen.targets.printer": 1,
+    "codegen.targets.torch_kernels": 9,
+    "derive.check": 3,
+    "derive.notation": 18,
+    "derive.verify.diagnose": 8,
+    "derive.verify.evaluate": 1,
+    "derive.verify.function": 13,
+    "derive.verify.interpret": 27,
+    "derive.verify.judge": 5,
+    "derive.verify.reader": 2,
+    "derive.verify.result": 1,
+}
+
+
+def test_every_public_function_and_class_has_a_docstring():
+    missing = undocumented()
+    counts = Counter(module for module, _ in missing)
+    worse = {m: n for m, n in counts.items() if n > PENDING.get(m, 0)}
+    listed = ", ".join(f"{m}.{n}" for m, n in missing if m in worse)
+    assert not worse, f"without a docstring: {listed}"
