@@ -113,7 +113,7 @@ class ExpressionReader(SourceReader):
             self._depth -= 1
 
     def expr_Constant(self, node: ast.Constant) -> ir.Node:
-        """A number literal (not a bool, not a string)."""
+        """A number literal (finite; booleans and strings refused)."""
         v = node.value
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             self.node_error(node, f"expected a number, got {v!r}")
@@ -128,7 +128,7 @@ class ExpressionReader(SourceReader):
         return ir.Scalar((), self.pos(node), self.number(node, value))
 
     def expr_Name(self, node: ast.Name) -> ir.Node:
-        """A declared quantity, constant or dimension name."""
+        """A declared quantity, const or dim, by name."""
         name = node.id
         if name in self.quantities:
             if self.quantities[name].classes is not None:
@@ -159,7 +159,7 @@ class ExpressionReader(SourceReader):
         return ir.Neg(operand.shape, self.pos(node), operand)
 
     def expr_BinOp(self, node: ast.BinOp) -> ir.Node:
-        """``a + b``, ``a - b``, ``a * b``, ``a / b``, ``a @ b`` or ``a ** c``, shapes checked."""
+        """An arithmetic operator or ``@``, with NumPy broadcasting of the shapes."""
         if isinstance(node.op, ast.Pow):
             return self.power(node)
         a = self.expr(node.left)
@@ -199,7 +199,7 @@ class ExpressionReader(SourceReader):
         return ir.Power(a.shape, self.pos(node), a, e)
 
     def expr_Attribute(self, node: ast.Attribute) -> ir.Node:
-        """``x.T``, the only attribute."""
+        """``x.T``, the only attribute: a transpose."""
         if node.attr != "T":
             self.node_error(node, f"unsupported attribute .{node.attr}: only .T (transpose)")
         a = self.expr(node.value)
@@ -459,7 +459,7 @@ class ExpressionReader(SourceReader):
         return args, kw
 
     def int_literal(self, node: ast.expr, what: str) -> int:
-        """An integer literal (optionally negated) for ``what``; anything else is an error."""
+        """The value of an integer literal (optionally negated) given for ``what``."""
         sign = 1
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
             sign, node = -1, node.operand
@@ -468,7 +468,7 @@ class ExpressionReader(SourceReader):
         self.node_error(node, f"expected an integer for {what}")
 
     def axis(self, node, value, shape) -> int:
-        """An ``axis=`` value checked against ``shape``, made non-negative."""
+        """An axis argument, checked against ``shape`` and made non-negative."""
         axis = value if isinstance(value, int) else self.int_literal(value, "axis")
         if not -len(shape) <= axis < len(shape):
             self.node_error(node, f"axis {axis} is out of range for shape {fmt_shape(shape)}")
@@ -496,14 +496,14 @@ class ExpressionReader(SourceReader):
 
     # -- shapes --------------------------------------------------------------
     def matmul_shape(self, node, a: ir.Node, b: ir.Node) -> ir.Shape:
-        """The shape of ``a @ b``, or an error at ``node``."""
+        """The shape of ``a @ b``, or a spec error at ``node``."""
         try:
             return matmul_shape(a.shape, b.shape)
         except ShapeError as exc:
             self.node_error(node, str(exc))
 
     def broadcast(self, node, sa: ir.Shape, sb: ir.Shape) -> ir.Shape:
-        """NumPy's broadcast of two shapes, or an error at ``node``."""
+        """The broadcast of shapes ``sa`` and ``sb``, or a spec error at ``node``."""
         try:
             return broadcast_shape(sa, sb)
         except ShapeError as exc:

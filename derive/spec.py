@@ -151,7 +151,7 @@ class DeclarationReader(ExpressionReader):
             self.error(f"too many declarations: at most {MAX_NAMES} names", col)
 
     def declaration(self, kind: str, rest: str, col: int) -> None:
-        """One declaration line: ``dim``, ``func``, ``const``, ``input``, ``target``, ``param``."""
+        """A declaration line: ``func``, ``const`` or a kind of quantity."""
         if not rest:
             self.error(f"expected a name after {kind!r}", col)
         if kind == "func":
@@ -162,7 +162,7 @@ class DeclarationReader(ExpressionReader):
             self.array_declaration(kind, rest, col)
 
     def func_declaration(self, rest: str, col: int) -> None:
-        """``func f, g``: generic functions."""
+        """Names declared as generic functions by ``func f, g``."""
         for m in re.finditer(r"[^,\s]+", rest):
             name = m.group()
             self.check_new_name(name, col + m.start())
@@ -170,7 +170,7 @@ class DeclarationReader(ExpressionReader):
             self.func_pos[name] = (self.line_no, col + m.start() + 1)
 
     def const_declaration(self, rest: str, col: int) -> None:
-        """``const lam = 0.01, mu``: named scalar constants, with optional defaults."""
+        """Names declared by ``const a, b = 0.5``, with optional defaults."""
         for m in re.finditer(r"[^,]+", rest):
             part = m.group()
             start = col + m.start() + len(part) - len(part.lstrip())
@@ -180,7 +180,7 @@ class DeclarationReader(ExpressionReader):
             self.const_symbols[name] = sp.Symbol(name, real=True)
 
     def const_default(self, name: str, default: str, col: int) -> float:
-        """The default value of a const: a finite number of bounded magnitude."""
+        """The default value of const ``name``: a finite number."""
         try:
             value = float(default)
         except ValueError:
@@ -242,7 +242,7 @@ class DeclarationReader(ExpressionReader):
             )
 
     def onehot(self, args: str | None, col: int) -> int:
-        """The axis of ``onehot(axis=k)`` (-1 without arguments)."""
+        """The axis of a ``onehot(axis=…)`` marker (-1 when none is given)."""
         if not args:
             return -1
         self.code, self.base_col = "onehot" + args, col
@@ -295,7 +295,7 @@ class SpecParser(DeclarationReader):
 
     # -- top level ---------------------------------------------------------
     def run(self) -> ir.Network:
-        """Parse the whole spec into a network (or raise a SpecError)."""
+        """Read the whole spec, line by line, into a network."""
         if len(self.text) > MAX_SPEC_CHARS:
             self.error(f"spec too long: at most {MAX_SPEC_CHARS} characters", 0, 1)
         for line_no, raw in enumerate(split_lines(self.text), start=1):
@@ -345,7 +345,7 @@ class SpecParser(DeclarationReader):
                 )
 
     def finish(self) -> ir.Network:
-        """Check the parsed lines make a network (equations, a scalar loss) and build it."""
+        """The network, after the checks that need every line (a scalar loss last)."""
         if not self.equations:
             self.error(
                 "no equations: the last equation must define the scalar loss",
