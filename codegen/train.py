@@ -497,9 +497,14 @@ class Trained:
 
     def __repr__(self) -> str:
         epochs = len(self.history["loss"])
-        last = self.history["val_accuracy"][-1] if self.history.get("val_accuracy") else None
-        acc = f", val acc {100 * last:.1f}%" if last is not None else ""
-        return f"<Trained {self.spec} on {self.data}: {epochs} epochs{acc}>"
+        val, accs = self.history.get("val_loss") or [], self.history.get("val_accuracy") or []
+        if not val or not accs:
+            return f"<Trained {self.spec} on {self.data}: {epochs} epochs>"
+        # the epoch whose params were kept: with early stopping (a note) the first lowest
+        # validation loss, as the module's train() restores it; without, the last
+        best = int(np.argmin(val)) if self.note else len(val) - 1
+        acc = f", val acc {100 * accs[best]:.1f}%" if accs[best] is not None else ""
+        return f"<Trained {self.spec} on {self.data}: {epochs} epochs, kept epoch {best + 1}{acc}>"
 
 
 def run_train(args) -> Trained:
