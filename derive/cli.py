@@ -162,7 +162,7 @@ def cmd_grad(args) -> int:
     if args.format == "json":
         out = report.as_json(d, proofs)
     elif args.format == "latex":
-        out = report.as_latex(d, standalone=args.standalone, proofs=proofs)
+        out = report.as_latex(d, standalone=args.standalone, proofs=proofs, steps=args.steps)
     elif args.format == "markdown":
         out = report.as_markdown(d, proofs)
     elif args.format == "html":

@@ -33,7 +33,9 @@ def _fragments(capsys) -> list[tuple[str, bool]]:
         d = derive.load(spec)
         for flags in ([], ["--steps"], ["--check"]):
             assert cli.main(["grad", spec, "--format", "latex", *flags]) in (0, 1)
-            out.append((capsys.readouterr().out, True))
+            tex = capsys.readouterr().out
+            assert (r"\text{through }" in tex) == (flags == ["--steps"])  # the chain rule
+            out.append((tex, True))
         out.append((d._repr_latex_().strip("$"), False))
         out.append((latex_name(d.network.loss), False))
         forward, deltas, grads = report.lines(d)
@@ -41,10 +43,11 @@ def _fragments(capsys) -> list[tuple[str, bool]]:
             out += [(x.lhs_latex, False), (derive.printing.latex(x.form), False)]
             out.append((latex_shape(x.shape), False))
             if x.step is not None:
+                out += [(row, True) for row in report.chain_latex(x.step)]
                 out.append((x.step.latex(), True))
                 out.append((x.step._repr_latex_().strip("$"), False))
         # the standalone document's align* bodies (KaTeX reads align* in display mode)
-        doc = report.as_latex(d, standalone=True)
+        doc = report.as_latex(d, standalone=True, steps=True)
         body = doc.split(r"\begin{align*}")[1:]
         out += [
             (r"\begin{align*}" + b.split(r"\end{align*}")[0] + r"\end{align*}", True) for b in body
@@ -93,7 +96,7 @@ def test_katex_check_can_fail():
 def test_standalone_document_compiles_with_pdflatex(spec, tmp_path, capsys):
     pdflatex = shutil.which("pdflatex")
     assert pdflatex, "pdflatex is not installed: apt-get install texlive-latex-base (.ci/run does)"
-    assert cli.main(["grad", spec, "--format", "latex", "--standalone", "--check"]) == 0
+    assert cli.main(["grad", spec, "--format", "latex", "--standalone", "--check", "--steps"]) == 0
     (tmp_path / "doc.tex").write_text(capsys.readouterr().out)
     done = subprocess.run(
         [pdflatex, "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape", "doc.tex"],
@@ -106,3 +109,4 @@ def test_standalone_document_compiles_with_pdflatex(spec, tmp_path, capsys):
     assert (tmp_path / "doc.pdf").stat().st_size > 10_000
     log = (tmp_path / "doc.log").read_text(errors="replace")
     assert "Undefined control sequence" not in log and "Missing $" not in log
+    assert "Double subscript" not in log
