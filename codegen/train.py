@@ -32,7 +32,7 @@ from derive.errors import SpecError
 from . import data as datasets
 from . import generate, output, parse_bindings, parse_consts
 
-DEFAULT_WIDTH = 64  # a hidden dimension no option and no data set fixes
+DEFAULT_WIDTH = 100  # a hidden dimension no option and no data set fixes (MLPClassifier()'s)
 
 
 def module_for(
