@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Literal, NoReturn, cast
 
 from .errors import SpecError
 from .rules import function_names
@@ -84,9 +85,13 @@ SYNONYMS = {
 }
 
 
+TokenKind = Literal["name", "num", "cmd", "op"]
+"""A token is a name, a number, a backslash command (``\\frac``) or an operator."""
+
+
 @dataclass
 class Token:
-    kind: str  # name | num | cmd | op
+    kind: TokenKind
     text: str
     pos: int
 
@@ -174,7 +179,7 @@ class Names:
 class FormulaParser:
     """Recursive descent over the tokens of one side of a formula, emitting Python syntax."""
 
-    def __init__(self, text: str, known: set[str], functions: set[str], where: tuple):
+    def __init__(self, text: str, known: set[str], functions: set[str], where: tuple[str, int]):
         self.source = text
         self.file, self.line = where
         bad = next((n for n, ch in enumerate(text) if "\ud800" <= ch <= "\udfff"), None)
@@ -210,7 +215,7 @@ class FormulaParser:
             self.fail(f"expected {text!r}, got {tok.text!r}", tok)
         return tok
 
-    def fail(self, message: str, tok: Token | None = None):
+    def fail(self, message: str, tok: Token | None = None) -> NoReturn:
         col = (tok.pos if tok else len(self.source)) + 1
         raise SpecError(
             f"cannot read formula {_short(self.source.strip())!r}: {message}",
@@ -228,7 +233,7 @@ class FormulaParser:
         out = self.compare()
         self.skip_spacing()
         if self.peek() is not None and not (self.at("op", ".") and self.peek(1) is None):
-            self.fail(f"unexpected {self.peek().text!r}", self.peek())
+            self.fail(f"unexpected {cast(Token, self.peek()).text!r}", self.peek())
         return out
 
     def compare(self) -> str:
@@ -419,11 +424,10 @@ class FormulaParser:
             self.atom()  # the loss
             return self.gradient_name(wrt, transposed)
         if name in WRAPPERS:
-            inner = self.group_tokens()
-            return self.named(inner)
+            return self.named(self.group_tokens())
         if name == "hat":
-            inner = self.group_tokens() if self.at("op", "{") else [self.next().text]
-            return self.named([inner[0] + "_hat", *inner[1:]])
+            parts = self.group_tokens() if self.at("op", "{") else [self.next().text]
+            return self.named([parts[0] + "_hat", *parts[1:]])
         if name == "mathcal":
             return self.named(self.group_tokens())
         if name in ("text", "operatorname", "mathrm"):
@@ -435,7 +439,8 @@ class FormulaParser:
 
     def wrt_name(self) -> tuple[str, bool]:
         """The quantity after ∂ or ∇_: a name, maybe transposed (``y^T``)."""
-        words, transposed = [], False
+        words: list[str] = []
+        transposed = False
         braced = self.at("op", "{")
         if braced:
             self.next()
@@ -737,7 +742,7 @@ def _split_partials(p: FormulaParser) -> list[str]:
 
 def split_statements(text: str) -> list[str]:
     """Statements of a claim: one a line, or separated by ``;``."""
-    out = []
+    out: list[str] = []
     for line in text.splitlines():
         if line.lstrip().startswith("#"):
             continue

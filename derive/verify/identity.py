@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import re
+from typing import cast
 
 import sympy as sp
 
@@ -55,7 +56,7 @@ def _scalar(node: ast.AST, code: str) -> sp.Expr:
     if isinstance(node, ast.Name) and node.id in ("z", "x"):
         return z
     if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-        if abs(node.value) > 1e12:
+        if abs(cast(float, node.value)) > 1e12:
             raise SpecError(f"the number {node.value!r} is too large", WHERE, 1, 1)
         return sp.nsimplify(node.value)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):

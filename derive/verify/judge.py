@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from typing import cast
 
 import numpy as np
 import sympy as sp
@@ -287,7 +288,7 @@ class Verifier:
         if tuple(reversed(got_shape)) == tuple(want_shape) and self.holds(
             node, flipped, self.exact, self.parser
         ):
-            diagnosis = f"transposed: the formula is (∂{loss}/∂{wrt})ᵀ"
+            diagnosis: str | None = f"transposed: the formula is (∂{loss}/∂{wrt})ᵀ"
             example = diagnose.counterexample(self, node, head)
             return Result(text, code, "incorrect", reason, diagnosis, example, expected)
         diagnosis = diagnose.shape_diagnosis(self, node, head)
@@ -302,8 +303,8 @@ class Verifier:
         truth = {}
         for n in used:
             if n in self.def_adjoint and self.parser.claim_nodes[n] is not None:
-                shape = self.parser.claim_nodes[n].shape
-                ref = ir.Ref(shape, (1, 1), "_g_" + self.def_adjoint[n])
+                shape = cast(ir.Node, self.parser.claim_nodes[n]).shape
+                ref: ir.Node = ir.Ref(shape, (1, 1), "_g_" + self.def_adjoint[n])
                 scale = self.def_scale.get(n)
                 if scale is None and self.def_scale and self.per_example(self.def_adjoint[n]):
                     scale = next(iter(self.def_scale.values()))  # the claim's own convention

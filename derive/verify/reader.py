@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass
+from typing import NoReturn, cast
 
 import sympy as sp
 
@@ -19,7 +20,7 @@ from .. import ir
 from ..errors import SpecError
 from ..notation import MAX_EXPONENT
 from ..rules import RULES
-from ..spec import _Parser
+from ..spec import SpecParser
 from .result import Shapes
 
 _LIMIT = 10**12  # the largest scalar a claim may compute (10^{10^{10}} is refused, not computed)
@@ -98,7 +99,7 @@ _IDENTITY = {"int64", "int32", "float64", "float32", "float", "int", "array", "a
 _IDENTITY |= {"clone", "astype", "type", "double", "detach", "contiguous"}
 
 
-class ClaimParser(_Parser):
+class ClaimParser(SpecParser):
     """The spec's expression walker, with derivatives, juxtaposition and library spellings."""
 
     def __init__(self, net: ir.Network, quantities: dict, file: str):
@@ -115,7 +116,7 @@ class ClaimParser(_Parser):
         self.claim_nodes: dict[str, ir.Node | None] = {}
         self.names = True  # the naming convention (dW, δu) is on
 
-    def node_error(self, node, message):
+    def node_error(self, node, message) -> NoReturn:
         if (
             "do not fit" in message
             or "do not broadcast" in message
@@ -145,16 +146,16 @@ class ClaimParser(_Parser):
         if name in self.claim_nodes and self.claim_nodes[name] is None:
             raise Shapes(f"it uses {node.id}, which is ill-formed", self.file, self.line_no, 1)
         if name.startswith("_g_") and name[3:] in self.gradients:
-            q = self.quantities.get(name[3:])
+            q = cast(ir.Quantity, self.quantities.get(name[3:]))
             return ir.Ref(q.shape, self.pos(node), name)
         if name.startswith("_gradf_"):
             return self._grad_of_function(node, name[len("_gradf_") :])
         if name != node.id:
             return super().expr_Name(ast.copy_location(ast.Name(name, ast.Load()), node))
         known = name in self.quantities or name in self.consts or name in self.dims
-        q = None if known or not self.names else adjoint_of(name, self.net, self.gradients)
-        if q is not None:  # δu, delta_u, dW used undefined: the true gradient, as given
-            return ir.Ref(self.quantities[q].shape, self.pos(node), "_g_" + q)
+        adj = None if known or not self.names else adjoint_of(name, self.net, self.gradients)
+        if adj is not None:  # δu, delta_u, dW used undefined: the true gradient, as given
+            return ir.Ref(self.quantities[adj].shape, self.pos(node), "_g_" + adj)
         return super().expr_Name(node)
 
     def _grad_of_function(self, node, fn: str) -> ir.Node:
@@ -218,7 +219,7 @@ class ClaimParser(_Parser):
         batch: v's shape is M's, or M's transposed)."""
         pos = self.pos(node)
         rows = isinstance(a, Diag)
-        v, m = (a.v, b) if rows else (b.v, a)
+        v, m = (cast(Diag, a).v, b) if rows else (cast(Diag, b).v, a)
         if isinstance(m, Diag) or not m.shape:
             self.node_error(node, "diag(v) needs a matrix on the other side of the product")
         along = m.shape[0] if rows else m.shape[-1]
@@ -327,7 +328,7 @@ class ClaimParser(_Parser):
         """``sum(x, 0)``, ``x.sum(dim=0, keepdim=True)`` as ``sum(x, axis=…, keepdims=…)``."""
         keywords = []
         for k in node.keywords:
-            arg = {"dim": "axis", "keepdim": "keepdims"}.get(k.arg, k.arg)
+            arg = {"dim": "axis", "keepdim": "keepdims"}.get(k.arg or "", k.arg)
             keywords.append(ast.keyword(arg, k.value))
         for key, value in zip(("axis", "keepdims"), node.args[1:], strict=False):
             keywords.append(ast.keyword(key, value))
