@@ -284,7 +284,10 @@ def run_network(net: Net, directory: Path, args) -> dict:
         ),
         "pytensor": lambda: pytensor_contender(net, params, data, net.lr),
     }
-    if args.compile:
+    if args.contenders:  # a contender pair, run alternately: less noise on a shared machine
+        keep = set(args.contenders.split(","))
+        makers = {n: m for n, m in makers.items() if n in keep}
+    if args.compile and (not args.contenders or "torch.compile" in args.contenders):
         makers["torch.compile"] = lambda: torch_contender(
             "torch.compile", mods["torch"].autograd_loss, params, data, net.lr, compile_it=True
         )
@@ -360,6 +363,7 @@ def main(argv=None) -> int:
     ap.add_argument("--only", help="comma-separated networks: xor, " + ", ".join(WORKLOADS))
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--compile", action="store_true", help="also time torch.compile")
+    ap.add_argument("--contenders", help="comma-separated contenders beside numpy, e.g. numba")
     args = ap.parse_args(argv)
     if args.threads and os.environ.get(CHILD_MARK) != str(args.threads):
         env = dict(os.environ, **{v: str(args.threads) for v in THREAD_VARS})
