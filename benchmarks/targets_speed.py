@@ -323,9 +323,8 @@ def run_network(net: Net, directory: Path, args) -> dict:
 
 
 def careful(net: Net, params, data):
-    from benchmarks.frameworks import PeerContender
-
     from benchmarks.careful import CarefulXor
+    from benchmarks.frameworks import PeerContender
 
     own = copy_params(params)
     step = CarefulXor(own, data) if net.name == "xor" else net.workload.careful(own, data)
