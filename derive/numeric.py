@@ -197,6 +197,8 @@ def evaluate(e, env: dict, funcs: Functions):
         return ev(e.arg).T
     if isinstance(e, sp.OneMatrix):
         return np.ones(_extent(e.shape, env), dtype=int)
+    if isinstance(e, sp.ZeroMatrix):  # an adjoint whose terms all cancelled
+        return np.zeros(_extent(e.shape, env), dtype=int)
     if isinstance(e, Map):
         params = tuple(ev(p) for p in e.params)
         return funcs.apply(e.func_class, params, ev(e.arg))
