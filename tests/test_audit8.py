@@ -92,3 +92,58 @@ def test_a_recovery_error_points_at_its_declaration(tmp_path, capsys, monkeypatc
     assert main(["grad", str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"{path}:3:"), err
+
+
+CLASSES = """input x[B, n_in]
+target t[B, n_out] onehot(axis=1)
+param W[n_in, n_out], b[n_out]
+z = x @ W + b
+L = -sum(t * log(softmax(z, axis=1))) / B
+"""
+
+VALUES = """input x[B, n_in]
+target t[B, 1]
+param W[n_in, 1], b[1]
+y = x @ W + b
+L = sum((y - t)**2) / B
+"""
+
+
+def _csv(path, low, high):
+    rng = np.random.default_rng(0)
+    rows = [
+        f"{a:.3f},{b:.3f},{int(c)}"
+        for a, b, c in zip(*rng.random((2, 30)), rng.integers(low, high, 30), strict=True)
+    ]
+    path.write_text("a,b,target\n" + "\n".join(rows) + "\n")
+    return str(path)
+
+
+def test_whole_number_targets_above_the_class_limit_are_named_for_a_class_spec(tmp_path, capsys):
+    spec = tmp_path / "cls.nn"
+    spec.write_text(CLASSES)
+    data = _csv(tmp_path / "big.csv", 10_000, 20_000)
+    assert (
+        main(
+            ["train", str(spec), "--data", data, "--epochs", "1", "--out", str(tmp_path / "w.npz")]
+        )
+        == 2
+    )
+    err = capsys.readouterr().err.strip()
+    assert "whole numbers up to" in err and "below 10000" in err, err
+    assert not (tmp_path / "w.npz").exists()
+
+
+def test_whole_number_targets_of_a_one_column_value_spec_are_values(tmp_path, capsys):
+    # ages 18..89 in a column named target: a regression, not 90 one-hot classes
+    spec = tmp_path / "reg.nn"
+    spec.write_text(VALUES)
+    data = _csv(tmp_path / "ages.csv", 18, 90)
+    out = str(tmp_path / "w.npz")
+    assert main(["train", str(spec), "--data", data, "--epochs", "2", "--out", out]) == 0, (
+        capsys.readouterr().err
+    )
+    capsys.readouterr()
+    assert main(["test", str(spec), "--weights", out, "--data", data]) == 0
+    report = capsys.readouterr().out
+    assert "mse" in report and "accuracy" not in report, report
