@@ -422,7 +422,7 @@ class FormulaParser:
             inner = self.group_tokens()
             return self.named(inner)
         if name == "hat":
-            inner = self.group_tokens() if self.at("op", "{") else [self.next().text]
+            inner = self.hat_words()
             return self.named([inner[0] + "_hat", *inner[1:]])
         if name == "mathcal":
             return self.named(self.group_tokens())
@@ -467,7 +467,7 @@ class FormulaParser:
             elif tok.kind == "cmd" and tok.text in WRAPPERS | {"mathcal"}:
                 words.extend(self.group_tokens())
             elif tok.kind == "cmd" and tok.text == "hat":
-                inner = self.group_tokens() if self.at("op", "{") else [self.next().text]
+                inner = self.hat_words()
                 words.append(inner[0] + "_hat")
             elif tok.text == "_":
                 words.extend(self.group_tokens() if self.at("op", "{") else [self.next().text])
@@ -509,6 +509,13 @@ class FormulaParser:
             wrt, transposed = self.wrt_name()
         return self.gradient_name(wrt, transposed)
 
+    def hat_words(self) -> list[str]:
+        """The words under ``\\hat``: a group or one token, never nothing (``\\hat{}``)."""
+        inner = self.group_tokens() if self.at("op", "{") else [self.next().text]
+        if not inner:
+            self.fail("\\hat needs a name under it")
+        return inner
+
     def group_tokens(self) -> list[str]:
         """The raw words inside ``{ … }`` (for wrappers such as ``\\mathbf{X}``)."""
         self.expect("op", "{")
@@ -520,7 +527,7 @@ class FormulaParser:
             if tok.kind == "cmd" and tok.text in WRAPPERS:
                 words.extend(self.group_tokens())
             elif tok.kind == "cmd" and tok.text == "hat":
-                inner = self.group_tokens() if self.at("op", "{") else [self.next().text]
+                inner = self.hat_words()
                 words.append(inner[0] + "_hat")
             elif tok.text != "_":
                 words.append(tok.text)

@@ -147,3 +147,26 @@ def test_whole_number_targets_of_a_one_column_value_spec_are_values(tmp_path, ca
     assert main(["test", str(spec), "--weights", out, "--data", data]) == 0
     report = capsys.readouterr().out
     assert "mse" in report and "accuracy" not in report, report
+
+
+@pytest.mark.parametrize(
+    "claim",
+    [
+        "\\frac{\\partial J}{\\partial \\mathbf{\\hat{}}} = 1",  # IndexError in the reader
+        "dL/dW = \\hat{} + 1",
+        "a_\\frac{\\partial E}{\\partial W_{3}} = X_{2}^{T} \\delta_{ = 3}",  # a lost factor
+    ],
+)
+def test_claims_found_by_the_audit_fuzz_are_one_line_errors(claim, capsys):
+    assert main(["verify", "seed003", "--claim", claim]) == 2
+    err = capsys.readouterr().err
+    assert "internal error" not in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("fn", ["elu", "leaky_relu", "sigmoid"])
+def test_the_derivative_of_a_function_with_other_params_is_diagnosed(fn, capsys):
+    # relu belongs; elu/leaky_relu take an alpha that relu has not (a TypeError, exit 3)
+    claim = f"grad_u = grad_h * {fn}'(u); dL/du = grad_u"
+    assert main(["verify", "seed000", "--claim", claim]) == 1
+    out = capsys.readouterr().out
+    assert f"the derivative of the wrong function: {fn}' where relu' belongs" in out, out
