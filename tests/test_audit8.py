@@ -170,3 +170,11 @@ def test_the_derivative_of_a_function_with_other_params_is_diagnosed(fn, capsys)
     assert main(["verify", "seed000", "--claim", claim]) == 1
     out = capsys.readouterr().out
     assert f"the derivative of the wrong function: {fn}' where relu' belongs" in out, out
+
+
+def test_invalid_utf8_in_a_spec_points_at_its_line_and_column(tmp_path, capsys):
+    path = tmp_path / "bad.nn"
+    path.write_bytes(b"input x[B, n]\nparam W[n, m]\ny = x @ W \xed\xa0\x80\nL = sum(y)\n")
+    assert main(["grad", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"{path}:3:11: error: spec is not UTF-8 text"), err
