@@ -178,3 +178,23 @@ def test_invalid_utf8_in_a_spec_points_at_its_line_and_column(tmp_path, capsys):
     assert main(["grad", str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"{path}:3:11: error: spec is not UTF-8 text"), err
+
+
+def test_a_false_identity_is_answered_without_unbounded_simplify():
+    # found by the audit fuzz: sympy.simplify ran for minutes on this false identity
+    import signal
+
+    from derive.verify import verify_identity
+
+    def ring(signum, frame):
+        raise TimeoutError("no answer within 20 s: a hang")
+
+    old = signal.signal(signal.SIGALRM, ring)
+    signal.alarm(20)  # far above the honest answer (well under a second): only a hang trips it
+    try:
+        result = verify_identity("tanh'(1e9[-1]99z) = 1 - tanh(z)**2")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    assert result.verdict == "incorrect"
+    assert verify_identity("tanh'(z) = 1 - tanh(z)**2").verdict == "correct"
