@@ -143,9 +143,6 @@ def forward(params, data):
     W3 = params["W3"]
     b3 = params["b3"]
     B = X.shape[0]
-    n_out = W3.shape[1]
-    n_h1 = W1.shape[1]
-    n_h2 = W2.shape[1]
     # z1 = X W1 + b1
     z1 = X @ W1 + b1
     # a1 = σ(z1)
@@ -186,10 +183,6 @@ def predict(params, data):
     b2 = params["b2"]
     W3 = params["W3"]
     b3 = params["b3"]
-    B = X.shape[0]
-    n_out = W3.shape[1]
-    n_h1 = W1.shape[1]
-    n_h2 = W2.shape[1]
     # z1 = X W1 + b1
     z1 = X @ W1 + b1
     # a1 = σ(z1)
