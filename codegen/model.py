@@ -67,9 +67,8 @@ def _symbols(forms) -> set[str]:
             return
         if isinstance(node, (sp.OneMatrix, sp.Identity, sp.Lambda)):
             return
-        if isinstance(node, Broadcast):  # its argument, stretched to its shape when
-            visit(node.arg)  # NumPy cannot broadcast it (``np.broadcast_to(a, (B, n))``)
-            names.update(str(s) for dim in node.shape for s in sp.sympify(dim).free_symbols)
+        if isinstance(node, Broadcast):  # printed as its argument; NumPy broadcasts it
+            visit(node.arg)
             return
         for arg in node.args:
             visit(arg)
