@@ -77,12 +77,26 @@ def bind(mod: ModuleType, net, ds: datasets.Dataset, spec: str) -> tuple[dict, d
     t_axis = mod.BATCH_AXES[t_name]
     target = net.quantities[t_name]
     if target.onehot_axis is not None and ds.n_classes is None:
+        values = np.asarray(ds.targets)
+        if values.size and np.all(values == np.round(values)) and values.min() >= 0:
+            what = (
+                f"whole numbers up to {values.max():.0f} (class labels must be below "
+                f"{datasets.MAX_CLASSES}; values this large are read as values)"
+            )
+        else:
+            what = "value targets, not whole-number labels"
         raise SpecError(
-            f"the spec's target {t_name} is onehot (class labels), but {ds.name} has value "
-            "targets, not whole-number labels",
+            f"the spec's target {t_name} is onehot (class labels), but {ds.name} has {what}",
             spec,
             1,
             1,
+        )
+    # a target with one column and no onehot is a value: whole numbers (ages, counts)
+    # stay numbers there; only 0/1 labels for a sigmoid output are checked as labels
+    single = len(target.shape) == 2 and target.shape[1 - t_axis] == 1
+    if ds.n_classes is not None and ds.n_classes > 2 and target.onehot_axis is None and single:
+        ds = datasets.Dataset(
+            ds.name, ds.features, np.asarray(ds.targets, np.float64).reshape(-1, 1), None
         )
     if ds.n_classes is not None:
         onehot = target.onehot_axis is not None or len(target.shape) == 2 and ds.n_classes > 2

@@ -288,7 +288,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except DerivationError as exc:
         spec = getattr(args, "spec", None) or "<spec>"
-        print(f"{spec}:1:1: error: cannot derive this network: {exc}", file=sys.stderr)
+        line, col = exc.pos or (1, 1)
+        print(f"{spec}:{line}:{col}: error: cannot derive this network: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         _quiet_stdout()
