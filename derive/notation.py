@@ -426,8 +426,8 @@ class FormulaParser:
         if name in WRAPPERS:
             return self.named(self.group_tokens())
         if name == "hat":
-            inner = self.hat_words()
-            return self.named([inner[0] + "_hat", *inner[1:]])
+            words = self.hat_words()
+            return self.named([words[0] + "_hat", *words[1:]])
         if name == "mathcal":
             return self.named(self.group_tokens())
         if name in ("text", "operatorname", "mathrm"):
