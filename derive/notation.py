@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NoReturn
 
 from .errors import SpecError
 from .rules import function_names
@@ -179,7 +180,9 @@ class FormulaParser:
         self.file, self.line = where
         bad = next((n for n, ch in enumerate(text) if "\ud800" <= ch <= "\udfff"), None)
         if bad is not None:  # a lone surrogate: not text any encoder can write
-            raise SpecError("the formula is not valid text (a lone surrogate)", *where, bad + 1)
+            raise SpecError(
+                "the formula is not valid text (a lone surrogate)", where[0], where[1], bad + 1
+            )
         self.code = is_code(text)
         self.tokens = tokenize(premap(text, self.code), self.code)
         self.i = 0
@@ -210,7 +213,7 @@ class FormulaParser:
             self.fail(f"expected {text!r}, got {tok.text!r}", tok)
         return tok
 
-    def fail(self, message: str, tok: Token | None = None):
+    def fail(self, message: str, tok: Token | None = None) -> NoReturn:
         col = (tok.pos if tok else len(self.source)) + 1
         raise SpecError(
             f"cannot read formula {_short(self.source.strip())!r}: {message}",
@@ -228,7 +231,8 @@ class FormulaParser:
         out = self.compare()
         self.skip_spacing()
         if self.peek() is not None and not (self.at("op", ".") and self.peek(1) is None):
-            self.fail(f"unexpected {self.peek().text!r}", self.peek())
+            tok = self.peek()
+            self.fail(f"unexpected {tok.text if tok else ''!r}", tok)
         return out
 
     def compare(self) -> str:
@@ -419,11 +423,10 @@ class FormulaParser:
             self.atom()  # the loss
             return self.gradient_name(wrt, transposed)
         if name in WRAPPERS:
-            inner = self.group_tokens()
-            return self.named(inner)
+            return self.named(self.group_tokens())
         if name == "hat":
-            inner = self.group_tokens() if self.at("op", "{") else [self.next().text]
-            return self.named([inner[0] + "_hat", *inner[1:]])
+            hatted = self.group_tokens() if self.at("op", "{") else [self.next().text]
+            return self.named([hatted[0] + "_hat", *hatted[1:]])
         if name == "mathcal":
             return self.named(self.group_tokens())
         if name in ("text", "operatorname", "mathrm"):
@@ -435,7 +438,8 @@ class FormulaParser:
 
     def wrt_name(self) -> tuple[str, bool]:
         """The quantity after ∂ or ∇_: a name, maybe transposed (``y^T``)."""
-        words, transposed = [], False
+        words: list[str] = []
+        transposed = False
         braced = self.at("op", "{")
         if braced:
             self.next()
@@ -737,7 +741,7 @@ def _split_partials(p: FormulaParser) -> list[str]:
 
 def split_statements(text: str) -> list[str]:
     """Statements of a claim: one a line, or separated by ``;``."""
-    out = []
+    out: list[str] = []
     for line in text.splitlines():
         if line.lstrip().startswith("#"):
             continue

@@ -290,8 +290,8 @@ class Verifier:
             diagnosis = f"transposed: the formula is (∂{loss}/∂{wrt})ᵀ"
             example = diagnose.counterexample(self, node, head)
             return Result(text, code, "incorrect", reason, diagnosis, example, expected)
-        diagnosis = diagnose.shape_diagnosis(self, node, head)
-        return Result(text, code, "ill-formed", reason, diagnosis, expected=expected)
+        named = diagnose.shape_diagnosis(self, node, head)
+        return Result(text, code, "ill-formed", reason, named, expected=expected)
 
     def built_on(self, node, head) -> int | None:
         """The first wrong earlier line this formula uses, if it is right given the truth there."""
@@ -301,9 +301,10 @@ class Verifier:
             return None
         truth = {}
         for n in used:
-            if n in self.def_adjoint and self.parser.claim_nodes[n] is not None:
-                shape = self.parser.claim_nodes[n].shape
-                ref = ir.Ref(shape, (1, 1), "_g_" + self.def_adjoint[n])
+            defined = self.parser.claim_nodes[n]
+            if n in self.def_adjoint and defined is not None:
+                shape = defined.shape
+                ref: ir.Node = ir.Ref(shape, (1, 1), "_g_" + self.def_adjoint[n])
                 scale = self.def_scale.get(n)
                 if scale is None and self.def_scale and self.per_example(self.def_adjoint[n]):
                     scale = next(iter(self.def_scale.values()))  # the claim's own convention

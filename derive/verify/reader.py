@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass
+from typing import NoReturn
 
 import sympy as sp
 
@@ -115,7 +116,7 @@ class ClaimParser(_Parser):
         self.claim_nodes: dict[str, ir.Node | None] = {}
         self.names = True  # the naming convention (dW, δu) is on
 
-    def node_error(self, node, message):
+    def node_error(self, node: ast.AST, message: str) -> NoReturn:
         if (
             "do not fit" in message
             or "do not broadcast" in message
@@ -145,16 +146,15 @@ class ClaimParser(_Parser):
         if name in self.claim_nodes and self.claim_nodes[name] is None:
             raise Shapes(f"it uses {node.id}, which is ill-formed", self.file, self.line_no, 1)
         if name.startswith("_g_") and name[3:] in self.gradients:
-            q = self.quantities.get(name[3:])
-            return ir.Ref(q.shape, self.pos(node), name)
+            return ir.Ref(self.quantities[name[3:]].shape, self.pos(node), name)
         if name.startswith("_gradf_"):
             return self._grad_of_function(node, name[len("_gradf_") :])
         if name != node.id:
             return super().expr_Name(ast.copy_location(ast.Name(name, ast.Load()), node))
         known = name in self.quantities or name in self.consts or name in self.dims
-        q = None if known or not self.names else adjoint_of(name, self.net, self.gradients)
-        if q is not None:  # δu, delta_u, dW used undefined: the true gradient, as given
-            return ir.Ref(self.quantities[q].shape, self.pos(node), "_g_" + q)
+        adj = None if known or not self.names else adjoint_of(name, self.net, self.gradients)
+        if adj is not None:  # δu, delta_u, dW used undefined: the true gradient, as given
+            return ir.Ref(self.quantities[adj].shape, self.pos(node), "_g_" + adj)
         return super().expr_Name(node)
 
     def _grad_of_function(self, node, fn: str) -> ir.Node:
@@ -193,6 +193,7 @@ class ClaimParser(_Parser):
         value = exponent.value if isinstance(exponent, ir.Scalar) else None
         if value is None or not value.is_number:
             self.node_error(node.right, "expected a constant number as the exponent")
+        assert value is not None  # node_error raised otherwise
         if abs(value) > MAX_EXPONENT:
             self.node_error(node.right, f"the exponent {value} is larger than {MAX_EXPONENT}")
         base = self.expr(node.left)
@@ -218,7 +219,9 @@ class ClaimParser(_Parser):
         batch: v's shape is M's, or M's transposed)."""
         pos = self.pos(node)
         rows = isinstance(a, Diag)
-        v, m = (a.v, b) if rows else (b.v, a)
+        d, m = (a, b) if rows else (b, a)
+        assert isinstance(d, Diag)
+        v = d.v
         if isinstance(m, Diag) or not m.shape:
             self.node_error(node, "diag(v) needs a matrix on the other side of the product")
         along = m.shape[0] if rows else m.shape[-1]
@@ -327,7 +330,7 @@ class ClaimParser(_Parser):
         """``sum(x, 0)``, ``x.sum(dim=0, keepdim=True)`` as ``sum(x, axis=…, keepdims=…)``."""
         keywords = []
         for k in node.keywords:
-            arg = {"dim": "axis", "keepdim": "keepdims"}.get(k.arg, k.arg)
+            arg = {"dim": "axis", "keepdim": "keepdims"}.get(k.arg or "", k.arg)
             keywords.append(ast.keyword(arg, k.value))
         for key, value in zip(("axis", "keepdims"), node.args[1:], strict=False):
             keywords.append(ast.keyword(key, value))
