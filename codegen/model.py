@@ -78,7 +78,7 @@ def _symbols(forms) -> set[str]:
     return names
 
 
-def _init_rules(net: ir.Network) -> list[Init]:
+def init_rules(net: ir.Network) -> list[Init]:
     """He (normal, std √(2/fan_in)) for weights feeding a function whose rule asks
     for it (``init="he"``: ReLU-like), Glorot
     (uniform, ±√(6/(fan_in+fan_out))) for other weights, zeros for biases."""
@@ -315,7 +315,7 @@ def context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
         "backward": backward,
         "grads": grads,
         "derived": [x.comment for x in [*backward, *grads]],
-        "inits": _init_rules(net),
+        "inits": init_rules(net),
         "kernels": kernel_src,
         "batch_dim": batch_dim,
         "batch_axes": batch_axes,

@@ -46,10 +46,12 @@ class Proof:
     details: dict[str, str] = field(default_factory=dict)  # step name -> outcome
 
     def as_dict(self) -> dict:
+        """The proof as JSON-ready data: passed, seconds, per-step details."""
         return {"passed": self.passed, "seconds": round(self.seconds, 3), "steps": self.details}
 
 
 def run_all(d: Derivation, seed: int = 0) -> list[Proof]:
+    """The three proofs of every step (symbolic, exact, numeric), in that order."""
     stand_in = proof_network(d)
     return [symbolic(d, stand_in), exact(d, stand_in=stand_in), numeric(d, seed, stand_in=stand_in)]
 
@@ -59,6 +61,7 @@ def _all_steps(d: Derivation):
 
 
 def symbolic(d: Derivation, stand_in=None) -> Proof:
+    """Proof by SymPy: each matrix form, lowered, equals the element-wise adjoint."""
     start = time.perf_counter()
     proven, _ = stand_in or proof_network(d)
     details = {}
@@ -89,11 +92,15 @@ def _symbol_array(name: str, shape: tuple[int, ...]) -> np.ndarray:
     return out
 
 
-def _shape(q: ir.Quantity, dims: dict[str, int]) -> tuple[int, ...]:
+def array_shape(q: ir.Quantity, dims: dict[str, int]) -> tuple[int, ...]:
+    """The concrete shape of quantity ``q`` with the dims' sizes ``dims`` put in."""
     return tuple(
         int(d.xreplace({sp.Symbol(k, integer=True, positive=True): v for k, v in dims.items()}))
         for d in q.shape
     )
+
+
+_shape = array_shape  # the old private name, while its importers move to the public one
 
 
 def _onehot_exact(value: np.ndarray, axis: int) -> np.ndarray:
@@ -130,7 +137,7 @@ def symbol_values(net: ir.Network, dims: dict[str, int]) -> dict:
     values: dict = dict(dims)
     for q in net.quantities.values():
         if q.kind in ("input", "target", "param"):
-            arr = _symbol_array(q.name, _shape(q, dims))
+            arr = _symbol_array(q.name, array_shape(q, dims))
             values[q.name] = arr if q.onehot_axis is None else _onehot_exact(arr, q.onehot_axis)
     for c in net.consts:
         values[c] = sp.Symbol(c, real=True)
@@ -302,7 +309,7 @@ def random_values(net: ir.Network, rng: np.random.Generator, dims: dict[str, int
     for q in net.quantities.values():
         if q.kind not in ("input", "target", "param"):
             continue
-        shape = _shape(q, dims)
+        shape = array_shape(q, dims)
         if q.onehot_axis is not None:
             n = shape[q.onehot_axis]
             labels = rng.integers(0, n, size=int(np.prod(shape)) // n)

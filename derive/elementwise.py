@@ -15,6 +15,7 @@ opaque factors.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 
@@ -44,60 +45,94 @@ def fresh_indices(shape: ir.Shape, stem: str = "k") -> tuple:
     return tuple(new_index(d, stem) for d in shape)
 
 
+@functools.singledispatch
 def lower(node: ir.Node, idx: tuple) -> sp.Expr:
-    """The element ``idx`` of an expression, as an indexed SymPy expression."""
-    if isinstance(node, ir.Ref):
-        return element(node.name, idx)
-    if isinstance(node, ir.Scalar):
-        return node.value
-    if isinstance(node, ir.Binary):
-        a = lower(node.a, _align(node.a.shape, idx))
-        b = lower(node.b, _align(node.b.shape, idx))
-        return ir.BINARY_OPS[node.op](a, b)
-    if isinstance(node, ir.Neg):
-        return -lower(node.a, idx)
-    if isinstance(node, ir.Power):
-        return lower(node.base, idx) ** node.exponent
-    if isinstance(node, ir.Transpose):
-        return lower(node.a, tuple(reversed(idx)))
-    if isinstance(node, ir.MatMul):
-        k = new_index(node.a.shape[-1])
-        ia = idx[:1] + (k,) if len(node.a.shape) == 2 else (k,)
-        ib = (k,) + idx[-1:] if len(node.b.shape) == 2 else (k,)
-        return summation(lower(node.a, ia) * lower(node.b, ib), [k])
-    if isinstance(node, ir.Call):
-        arg = lower(node.arg, idx)
-        if node.generic:
-            return generic_function(node.fn)(arg)
-        return RULES[node.fn].cls(arg, *node.params)
-    if isinstance(node, ir.Softmax):
-        kappa = new_index(node.shape[node.axis], "c")
-        inner = idx[: node.axis] + (kappa,) + idx[node.axis + 1 :]
-        body = lower(node.arg, inner)
-        if not is_index(kappa):  # softmax over an axis of size 1 is identically 1
-            return sp.Integer(1)
-        return SoftmaxAt(body, kappa, idx[node.axis], node.shape[node.axis])
-    if isinstance(node, ir.Reduce):
-        arg_shape = node.arg.shape
-        if node.axis is None:
-            inner = fresh_indices(arg_shape)
-        else:
-            k = new_index(arg_shape[node.axis])
-            outer = list(idx)
-            if node.keepdims:
-                outer.pop(node.axis)
-            inner = tuple(outer[: node.axis]) + (k,) + tuple(outer[node.axis :])
-        summed = [
-            k
-            for k, i in zip(inner, range(len(arg_shape)), strict=True)
-            if node.axis is None or i == node.axis
-        ]
-        value = summation(lower(node.arg, inner), summed)
-        if node.op == "mean":
-            count = sp.Mul(*[dim_of(k) for k in summed])
-            value = value / count
-        return value
+    """The element ``idx`` of an expression, as an indexed SymPy expression.
+
+    One function per node type, registered on this one (``lower.register``).
+    """
     raise DerivationError(f"cannot lower {type(node).__name__}")
+
+
+@lower.register(ir.Ref)
+def _lower_ref(node: ir.Ref, idx: tuple) -> sp.Expr:
+    return element(node.name, idx)
+
+
+@lower.register(ir.Scalar)
+def _lower_scalar(node: ir.Scalar, idx: tuple) -> sp.Expr:
+    return node.value
+
+
+@lower.register(ir.Binary)
+def _lower_binary(node: ir.Binary, idx: tuple) -> sp.Expr:
+    a = lower(node.a, _align(node.a.shape, idx))
+    b = lower(node.b, _align(node.b.shape, idx))
+    return ir.BINARY_OPS[node.op](a, b)
+
+
+@lower.register(ir.Neg)
+def _lower_neg(node: ir.Neg, idx: tuple) -> sp.Expr:
+    return -lower(node.a, idx)
+
+
+@lower.register(ir.Power)
+def _lower_power(node: ir.Power, idx: tuple) -> sp.Expr:
+    return lower(node.base, idx) ** node.exponent
+
+
+@lower.register(ir.Transpose)
+def _lower_transpose(node: ir.Transpose, idx: tuple) -> sp.Expr:
+    return lower(node.a, tuple(reversed(idx)))
+
+
+@lower.register(ir.MatMul)
+def _lower_matmul(node: ir.MatMul, idx: tuple) -> sp.Expr:
+    k = new_index(node.a.shape[-1])
+    ia = idx[:1] + (k,) if len(node.a.shape) == 2 else (k,)
+    ib = (k,) + idx[-1:] if len(node.b.shape) == 2 else (k,)
+    return summation(lower(node.a, ia) * lower(node.b, ib), [k])
+
+
+@lower.register(ir.Call)
+def _lower_call(node: ir.Call, idx: tuple) -> sp.Expr:
+    arg = lower(node.arg, idx)
+    if node.generic:
+        return generic_function(node.fn)(arg)
+    return RULES[node.fn].cls(arg, *node.params)
+
+
+@lower.register(ir.Softmax)
+def _lower_softmax(node: ir.Softmax, idx: tuple) -> sp.Expr:
+    kappa = new_index(node.shape[node.axis], "c")
+    inner = idx[: node.axis] + (kappa,) + idx[node.axis + 1 :]
+    body = lower(node.arg, inner)
+    if not is_index(kappa):  # softmax over an axis of size 1 is identically 1
+        return sp.Integer(1)
+    return SoftmaxAt(body, kappa, idx[node.axis], node.shape[node.axis])
+
+
+@lower.register(ir.Reduce)
+def _lower_reduce(node: ir.Reduce, idx: tuple) -> sp.Expr:
+    arg_shape = node.arg.shape
+    if node.axis is None:
+        inner = fresh_indices(arg_shape)
+    else:
+        k = new_index(arg_shape[node.axis])
+        outer = list(idx)
+        if node.keepdims:
+            outer.pop(node.axis)
+        inner = tuple(outer[: node.axis]) + (k,) + tuple(outer[node.axis :])
+    summed = [
+        k
+        for k, i in zip(inner, range(len(arg_shape)), strict=True)
+        if node.axis is None or i == node.axis
+    ]
+    value = summation(lower(node.arg, inner), summed)
+    if node.op == "mean":
+        count = sp.Mul(*[dim_of(k) for k in summed])
+        value = value / count
+    return value
 
 
 def _align(shape: ir.Shape, idx: tuple) -> tuple:

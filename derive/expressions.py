@@ -113,6 +113,7 @@ class ExpressionReader(SourceReader):
             self._depth -= 1
 
     def expr_Constant(self, node: ast.Constant) -> ir.Node:
+        """A number literal (finite; booleans and strings refused)."""
         v = node.value
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             self.node_error(node, f"expected a number, got {v!r}")
@@ -127,6 +128,7 @@ class ExpressionReader(SourceReader):
         return ir.Scalar((), self.pos(node), self.number(node, value))
 
     def expr_Name(self, node: ast.Name) -> ir.Node:
+        """A declared quantity, const or dim, by name."""
         name = node.id
         if name in self.quantities:
             return ir.Ref(self.quantities[name].shape, self.pos(node), name)
@@ -140,6 +142,7 @@ class ExpressionReader(SourceReader):
         self.node_error(node, f"unknown name {name!r}; defined so far: {known}")
 
     def expr_UnaryOp(self, node: ast.UnaryOp) -> ir.Node:
+        """``-x`` or ``+x``."""
         if not isinstance(node.op, (ast.UAdd, ast.USub)):
             self.node_error(node, "unsupported unary operator: expected - or +")
         operand = self.expr(node.operand)
@@ -150,6 +153,7 @@ class ExpressionReader(SourceReader):
         return ir.Neg(operand.shape, self.pos(node), operand)
 
     def expr_BinOp(self, node: ast.BinOp) -> ir.Node:
+        """An arithmetic operator or ``@``, with NumPy broadcasting of the shapes."""
         if isinstance(node.op, ast.Pow):
             return self.power(node)
         a = self.expr(node.left)
@@ -189,6 +193,7 @@ class ExpressionReader(SourceReader):
         return ir.Power(a.shape, self.pos(node), a, e)
 
     def expr_Attribute(self, node: ast.Attribute) -> ir.Node:
+        """``x.T``, the only attribute: a transpose."""
         if node.attr != "T":
             self.node_error(node, f"unsupported attribute .{node.attr}: only .T (transpose)")
         a = self.expr(node.value)
@@ -197,6 +202,7 @@ class ExpressionReader(SourceReader):
         return ir.Transpose(tuple(reversed(a.shape)), self.pos(node), a)
 
     def expr_Call(self, node: ast.Call) -> ir.Node:
+        """A reduction, softmax, a rule's function or a declared generic function."""
         if not isinstance(node.func, ast.Name):
             self.node_error(node, "expected a function name before '('")
         name = node.func.id
@@ -261,6 +267,7 @@ class ExpressionReader(SourceReader):
         return args, kw
 
     def int_literal(self, node: ast.expr, what: str) -> int:
+        """The value of an integer literal (optionally negated) given for ``what``."""
         sign = 1
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
             sign, node = -1, node.operand
@@ -269,12 +276,14 @@ class ExpressionReader(SourceReader):
         self.node_error(node, f"expected an integer for {what}")
 
     def axis(self, node, value, shape) -> int:
+        """An axis argument, checked against ``shape`` and made non-negative."""
         axis = value if isinstance(value, int) else self.int_literal(value, "axis")
         if not -len(shape) <= axis < len(shape):
             self.node_error(node, f"axis {axis} is out of range for shape {fmt_shape(shape)}")
         return axis % len(shape)
 
     def reduction(self, node: ast.Call, name: str) -> ir.Node:
+        """``sum``/``mean`` with optional ``axis`` and ``keepdims``."""
         args, kw = self.call_args(node, name, 1, {"axis": None, "keepdims": False})
         arg = args[0]
         axis = kw["axis"]
@@ -292,12 +301,14 @@ class ExpressionReader(SourceReader):
 
     # -- shapes --------------------------------------------------------------
     def matmul_shape(self, node, a: ir.Node, b: ir.Node) -> ir.Shape:
+        """The shape of ``a @ b``, or a spec error at ``node``."""
         try:
             return matmul_shape(a.shape, b.shape)
         except ShapeError as exc:
             self.node_error(node, str(exc))
 
     def broadcast(self, node, sa: ir.Shape, sb: ir.Shape) -> ir.Shape:
+        """The broadcast of shapes ``sa`` and ``sb``, or a spec error at ``node``."""
         try:
             return broadcast_shape(sa, sb)
         except ShapeError as exc:

@@ -16,11 +16,14 @@ any matrix form back to indices (the symbolic proof relies on it):
 
 from __future__ import annotations
 
+import functools
+
 import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixExpr
 
+from . import ir
 from .indices import as_expr, dim_of, is_index, new_index
-from .rules import SoftmaxAt
+from .rules import RULES, SoftmaxAt, generic_function
 
 
 class Vector(sp.MatrixSymbol):
@@ -194,76 +197,106 @@ def _lift(expr: sp.Expr, shape: tuple, target: tuple) -> sp.Expr:
     return expr if expr.shape == (rows, cols) else Broadcast(expr, rows, cols)
 
 
-def forward_form(node) -> sp.Expr:
-    """The matrix form of a forward expression (a 1-D array is a ``1 × n`` row)."""
-    from . import ir
+@functools.singledispatch
+def forward_form(node: ir.Node) -> sp.Expr:
+    """The matrix form of a forward expression (a 1-D array is a ``1 × n`` row).
 
-    if isinstance(node, ir.Ref):
-        return symbol_for(node.name, node.shape)
-    if isinstance(node, ir.Scalar):
-        return node.value
-    if isinstance(node, ir.Neg):
-        return -forward_form(node.a)
-    if isinstance(node, ir.Power):
-        base = forward_form(node.base)
-        return sp.HadamardPower(base, node.exponent) if node.shape else base**node.exponent
-    if isinstance(node, ir.Transpose):
-        a = forward_form(node.a)
-        return a.T if len(node.a.shape) == 2 else a
-    if isinstance(node, ir.Binary):
-        a, b = forward_form(node.a), forward_form(node.b)
-        if not node.shape:
-            return ir.BINARY_OPS[node.op](a, b)
-        if node.op in "*/" and (not node.a.shape or not node.b.shape):
-            return (
-                a * b
-                if node.op == "*"
-                else a * (1 / b)
-                if not node.b.shape
-                else (a * sp.HadamardPower(_lift(b, node.b.shape, node.shape), -1))
-            )
-        rows, cols = (sp.Integer(1), node.shape[0]) if len(node.shape) == 1 else node.shape
-        la = _lift(a, node.a.shape, node.shape) if node.a.shape else a * sp.OneMatrix(rows, cols)
-        lb = _lift(b, node.b.shape, node.shape) if node.b.shape else b * sp.OneMatrix(rows, cols)
-        if node.op == "+":
-            return sp.MatAdd(la, lb)
-        if node.op == "-":
-            return sp.MatAdd(la, -lb)
-        if node.op == "*":
-            return sp.HadamardProduct(la, lb)
-        return sp.HadamardProduct(la, sp.HadamardPower(lb, -1))
-    if isinstance(node, ir.MatMul):
-        a, b = forward_form(node.a), forward_form(node.b)
-        ra, rb = len(node.a.shape), len(node.b.shape)
-        if ra == 1 and rb == 1:
-            return SumAll(sp.HadamardProduct(a, b))
-        if rb == 1:  # M @ v is a 1-D array: the row v Mᵀ
-            return sp.MatMul(b, a.T)
-        return sp.MatMul(a, b)
-    if isinstance(node, ir.Call):
-        from .rules import RULES, generic_function
-
-        cls = generic_function(node.fn) if node.generic else RULES[node.fn].cls
-        arg = forward_form(node.arg)
-        if not node.shape:
-            return cls(arg, *node.params)
-        z = sp.Dummy("z")
-        return Map(sp.Lambda(z, cls(z, *node.params)), arg)
-    if isinstance(node, ir.Softmax):
-        axis = 1 if len(node.shape) == 1 else node.axis
-        return Softmax(forward_form(node.arg), axis)
-    if isinstance(node, ir.Reduce):
-        arg = forward_form(node.arg)
-        shape = node.arg.shape
-        if node.axis is None or len(shape) == 1:
-            value = SumAll(arg)
-            count = sp.Mul(*shape)
-            if node.keepdims:
-                value = value * sp.OneMatrix(*((1, 1) if len(shape) == 2 else (1, 1)))
-        else:
-            value = SumAxis(arg, node.axis)
-            if node.axis == 1 and not node.keepdims:
-                value = value.T
-            count = shape[node.axis]
-        return value / count if node.op == "mean" else value
+    One function per node type, registered on this one (``forward_form.register``).
+    """
     raise TypeError(f"no matrix form for {type(node).__name__}")
+
+
+@forward_form.register(ir.Ref)
+def _form_ref(node: ir.Ref) -> sp.Expr:
+    return symbol_for(node.name, node.shape)
+
+
+@forward_form.register(ir.Scalar)
+def _form_scalar(node: ir.Scalar) -> sp.Expr:
+    return node.value
+
+
+@forward_form.register(ir.Neg)
+def _form_neg(node: ir.Neg) -> sp.Expr:
+    return -forward_form(node.a)
+
+
+@forward_form.register(ir.Power)
+def _form_power(node: ir.Power) -> sp.Expr:
+    base = forward_form(node.base)
+    return sp.HadamardPower(base, node.exponent) if node.shape else base**node.exponent
+
+
+@forward_form.register(ir.Transpose)
+def _form_transpose(node: ir.Transpose) -> sp.Expr:
+    a = forward_form(node.a)
+    return a.T if len(node.a.shape) == 2 else a
+
+
+@forward_form.register(ir.Binary)
+def _form_binary(node: ir.Binary) -> sp.Expr:
+    a, b = forward_form(node.a), forward_form(node.b)
+    if not node.shape:
+        return ir.BINARY_OPS[node.op](a, b)
+    if node.op in "*/" and (not node.a.shape or not node.b.shape):
+        return (
+            a * b
+            if node.op == "*"
+            else a * (1 / b)
+            if not node.b.shape
+            else (a * sp.HadamardPower(_lift(b, node.b.shape, node.shape), -1))
+        )
+    rows, cols = (sp.Integer(1), node.shape[0]) if len(node.shape) == 1 else node.shape
+    la = _lift(a, node.a.shape, node.shape) if node.a.shape else a * sp.OneMatrix(rows, cols)
+    lb = _lift(b, node.b.shape, node.shape) if node.b.shape else b * sp.OneMatrix(rows, cols)
+    if node.op == "+":
+        return sp.MatAdd(la, lb)
+    if node.op == "-":
+        return sp.MatAdd(la, -lb)
+    if node.op == "*":
+        return sp.HadamardProduct(la, lb)
+    return sp.HadamardProduct(la, sp.HadamardPower(lb, -1))
+
+
+@forward_form.register(ir.MatMul)
+def _form_matmul(node: ir.MatMul) -> sp.Expr:
+    a, b = forward_form(node.a), forward_form(node.b)
+    ra, rb = len(node.a.shape), len(node.b.shape)
+    if ra == 1 and rb == 1:
+        return SumAll(sp.HadamardProduct(a, b))
+    if rb == 1:  # M @ v is a 1-D array: the row v Mᵀ
+        return sp.MatMul(b, a.T)
+    return sp.MatMul(a, b)
+
+
+@forward_form.register(ir.Call)
+def _form_call(node: ir.Call) -> sp.Expr:
+    cls = generic_function(node.fn) if node.generic else RULES[node.fn].cls
+    arg = forward_form(node.arg)
+    if not node.shape:
+        return cls(arg, *node.params)
+    z = sp.Dummy("z")
+    return Map(sp.Lambda(z, cls(z, *node.params)), arg)
+
+
+@forward_form.register(ir.Softmax)
+def _form_softmax(node: ir.Softmax) -> sp.Expr:
+    axis = 1 if len(node.shape) == 1 else node.axis
+    return Softmax(forward_form(node.arg), axis)
+
+
+@forward_form.register(ir.Reduce)
+def _form_reduce(node: ir.Reduce) -> sp.Expr:
+    arg = forward_form(node.arg)
+    shape = node.arg.shape
+    if node.axis is None or len(shape) == 1:
+        value = SumAll(arg)
+        count = sp.Mul(*shape)
+        if node.keepdims:
+            value = value * sp.OneMatrix(*((1, 1) if len(shape) == 2 else (1, 1)))
+    else:
+        value = SumAxis(arg, node.axis)
+        if node.axis == 1 and not node.keepdims:
+            value = value.T
+        count = shape[node.axis]
+    return value / count if node.op == "mean" else value

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import Literal, NoReturn, cast
 
 from .errors import SpecError
 from .rules import function_names
@@ -85,9 +85,13 @@ SYNONYMS = {
 }
 
 
+TokenKind = Literal["name", "num", "cmd", "op"]
+"""A token is a name, a number, a backslash command (``\\frac``) or an operator."""
+
+
 @dataclass
 class Token:
-    kind: str  # name | num | cmd | op
+    kind: TokenKind
     text: str
     pos: int
 
@@ -175,7 +179,7 @@ class Names:
 class FormulaParser:
     """Recursive descent over the tokens of one side of a formula, emitting Python syntax."""
 
-    def __init__(self, text: str, known: set[str], functions: set[str], where: tuple):
+    def __init__(self, text: str, known: set[str], functions: set[str], where: tuple[str, int]):
         self.source = text
         self.file, self.line = where
         bad = next((n for n, ch in enumerate(text) if "\ud800" <= ch <= "\udfff"), None)
@@ -231,8 +235,7 @@ class FormulaParser:
         out = self.compare()
         self.skip_spacing()
         if self.peek() is not None and not (self.at("op", ".") and self.peek(1) is None):
-            tok = self.peek()
-            self.fail(f"unexpected {tok.text if tok else ''!r}", tok)
+            self.fail(f"unexpected {cast(Token, self.peek()).text!r}", self.peek())
         return out
 
     def compare(self) -> str:
@@ -425,8 +428,8 @@ class FormulaParser:
         if name in WRAPPERS:
             return self.named(self.group_tokens())
         if name == "hat":
-            hatted = self.group_tokens() if self.at("op", "{") else [self.next().text]
-            return self.named([hatted[0] + "_hat", *hatted[1:]])
+            parts = self.group_tokens() if self.at("op", "{") else [self.next().text]
+            return self.named([parts[0] + "_hat", *parts[1:]])
         if name == "mathcal":
             return self.named(self.group_tokens())
         if name in ("text", "operatorname", "mathrm"):

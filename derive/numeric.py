@@ -16,6 +16,7 @@ No generated code is ``exec``-ed: the forms are walked.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
@@ -23,8 +24,16 @@ import sympy as sp
 
 from . import ir
 from .indices import as_expr
-from .matexpr import Broadcast, Map, Softmax, SumAll, SumAxis, Vector
-from .rules import GENERIC_BINDINGS, RULES, GenericFunction, generic_base, np_softmax, rule_for
+from .matexpr import Broadcast, Map, Softmax, SumAll, SumAxis
+from .rules import (
+    GENERIC_BINDINGS,
+    RULES,
+    GenericFunction,
+    generic_base,
+    generic_function,
+    np_softmax,
+    rule_for,
+)
 
 
 class Functions:
@@ -103,44 +112,81 @@ def forward(net: ir.Network, values: dict, funcs: Functions) -> dict:
         **{k: v for k, v in values.items() if k in net.dims},
     }
     for eq in net.equations:
-        env[eq.name] = _run(eq.expr, env, scalars, funcs)
+        env[eq.name] = run_node(eq.expr, env, scalars, funcs)
     return env
 
 
-def _run(node: ir.Node, env: dict, scalars: dict, funcs: Functions):
-    run = lambda n: _run(n, env, scalars, funcs)  # noqa: E731
-    if isinstance(node, ir.Ref):
-        return env[node.name]
-    if isinstance(node, ir.Scalar):
-        return _scalar(node.value, scalars, funcs.exact, funcs.point)
-    if isinstance(node, ir.MatMul):
-        return run(node.a) @ run(node.b)
-    if isinstance(node, ir.Binary):
-        a, b = run(node.a), run(node.b)
-        return ir.BINARY_OPS[node.op](a, b)
-    if isinstance(node, ir.Power):
-        exponent = node.exponent if funcs.exact else float(node.exponent)
-        return run(node.base) ** exponent
-    if isinstance(node, ir.Neg):
-        return -run(node.a)
-    if isinstance(node, ir.Transpose):
-        return run(node.a).T
-    if isinstance(node, ir.Call):
-        from .rules import generic_function
+@functools.singledispatch
+def run_node(node: ir.Node, env: dict, scalars: dict, funcs: Functions):
+    """The value of one forward expression, its operands read from ``env`` by name.
 
-        func = generic_function(node.fn) if node.generic else RULES[node.fn].cls
-        params = tuple(_scalar(p, scalars, funcs.exact, funcs.point) for p in node.params)
-        return funcs.apply(func, params, run(node.arg))
-    if isinstance(node, ir.Softmax):
-        return funcs.softmax(run(node.arg), node.axis)
-    if isinstance(node, ir.Reduce):
-        x = run(node.arg)
-        total = np.sum(x, axis=node.axis, keepdims=node.keepdims)
-        if node.op == "mean":
-            count = x.size if node.axis is None else x.shape[node.axis]
-            total = total / (count if not funcs.exact else sp.Integer(count))
-        return total
+    ``scalars`` holds the consts' and dims' values; ``funcs`` says how to compute
+    (floats, exact values, a point of a finite field).  One function per node type,
+    registered on this one (``run_node.register``).
+    """
     raise TypeError(type(node).__name__)
+
+
+_run = run_node  # the old private name, while its importers move to the public one
+
+
+@run_node.register(ir.Ref)
+def _run_ref(node: ir.Ref, env: dict, scalars: dict, funcs: Functions):
+    return env[node.name]
+
+
+@run_node.register(ir.Scalar)
+def _run_scalar(node: ir.Scalar, env: dict, scalars: dict, funcs: Functions):
+    return _scalar(node.value, scalars, funcs.exact, funcs.point)
+
+
+@run_node.register(ir.MatMul)
+def _run_matmul(node: ir.MatMul, env: dict, scalars: dict, funcs: Functions):
+    return run_node(node.a, env, scalars, funcs) @ run_node(node.b, env, scalars, funcs)
+
+
+@run_node.register(ir.Binary)
+def _run_binary(node: ir.Binary, env: dict, scalars: dict, funcs: Functions):
+    a, b = run_node(node.a, env, scalars, funcs), run_node(node.b, env, scalars, funcs)
+    return ir.BINARY_OPS[node.op](a, b)
+
+
+@run_node.register(ir.Power)
+def _run_power(node: ir.Power, env: dict, scalars: dict, funcs: Functions):
+    exponent = node.exponent if funcs.exact else float(node.exponent)
+    return run_node(node.base, env, scalars, funcs) ** exponent
+
+
+@run_node.register(ir.Neg)
+def _run_neg(node: ir.Neg, env: dict, scalars: dict, funcs: Functions):
+    return -run_node(node.a, env, scalars, funcs)
+
+
+@run_node.register(ir.Transpose)
+def _run_transpose(node: ir.Transpose, env: dict, scalars: dict, funcs: Functions):
+    return run_node(node.a, env, scalars, funcs).T
+
+
+@run_node.register(ir.Call)
+def _run_call(node: ir.Call, env: dict, scalars: dict, funcs: Functions):
+    func = generic_function(node.fn) if node.generic else RULES[node.fn].cls
+    params = tuple(_scalar(p, scalars, funcs.exact, funcs.point) for p in node.params)
+    return funcs.apply(func, params, run_node(node.arg, env, scalars, funcs))
+
+
+@run_node.register(ir.Softmax)
+def _run_softmax(node: ir.Softmax, env: dict, scalars: dict, funcs: Functions):
+    return funcs.softmax(run_node(node.arg, env, scalars, funcs), node.axis)
+
+
+@run_node.register(ir.Reduce)
+def _run_reduce(node: ir.Reduce, env: dict, scalars: dict, funcs: Functions):
+    x = run_node(node.arg, env, scalars, funcs)
+    total = np.sum(x, axis=node.axis, keepdims=node.keepdims)
+    if node.op == "mean":
+        count = x.size if node.axis is None else x.shape[node.axis]
+        total = total / (count if not funcs.exact else sp.Integer(count))
+    return total
 
 
 # ---------------------------------------------------------------------------
@@ -161,60 +207,116 @@ def _extent(shape, env: dict) -> tuple[int, int]:
     return rows, cols
 
 
+@functools.singledispatch
 def evaluate(e, env: dict, funcs: Functions):
-    """The value of a matrix form; ``env`` holds 2-D arrays, scalars and dims by name."""
-    ev = lambda x: evaluate(x, env, funcs)  # noqa: E731
-    if isinstance(e, (sp.MatrixSymbol, Vector)):
-        return env[str(e.name)]
-    if isinstance(e, sp.Symbol):
-        value = env[e.name]
-        return funcs.point.const(value) if funcs.point and isinstance(value, int) else value
-    if isinstance(e, sp.Number):
-        if funcs.point is not None:  # exact values: √10 in a coefficient is a field element
-            return funcs.point.const(e)
-        return e if funcs.exact else float(e)
-    if isinstance(e, sp.MatMul):
-        coeff, mats = e.as_coeff_matrices()
-        out = ev(mats[0])
-        for m in mats[1:]:
-            out = out @ ev(m)
-        return ev(coeff) * out if coeff != 1 else out
-    if isinstance(e, (sp.MatAdd, sp.Add)):
-        out = ev(e.args[0])
-        for a in e.args[1:]:
-            out = out + ev(a)
-        return out
-    if isinstance(e, (sp.HadamardProduct, sp.Mul)):
-        out = ev(e.args[0])
-        for a in e.args[1:]:
-            out = out * ev(a)
-        return out
-    if isinstance(e, (sp.HadamardPower, sp.Pow)):
-        base, exp = (e.base, e.exp)
-        exponent = exp if funcs.exact else float(exp)
-        return ev(base) ** exponent
-    if isinstance(e, sp.Transpose):
-        return ev(e.arg).T
-    if isinstance(e, sp.OneMatrix):
-        return np.ones(_extent(e.shape, env), dtype=int)
-    if isinstance(e, Map):
-        params = tuple(ev(p) for p in e.params)
-        return funcs.apply(e.func_class, params, ev(e.arg))
-    if isinstance(e, Softmax):
-        return funcs.softmax(ev(e.arg), e.axis)
-    if isinstance(e, SumAxis):
-        return np.sum(ev(e.arg), axis=e.axis, keepdims=True)
-    if isinstance(e, SumAll):
-        return np.sum(ev(e.arg))
-    if isinstance(e, Broadcast):
-        return np.broadcast_to(ev(e.arg), _extent(e.shape, env))
-    if isinstance(e, sp.Function) and e.args:
-        params = tuple(ev(p) for p in e.args[1:])
-        return funcs.apply(e.func, params, ev(e.args[0]))
-    if isinstance(e, sp.Indexed):  # an entry along a size-1 dimension, e.g. b3[0]
-        arr = np.asarray(env[str(e.base.label)])
-        idx = tuple(int(i) for i in e.indices)
-        if arr.ndim == 2 and len(idx) == 1:  # a vector, kept as a 1 × n row
-            arr = arr[0]
-        return arr[idx]
+    """The value of a matrix form; ``env`` holds 2-D arrays, scalars and dims by name.
+
+    One function per matrix-form class, registered on this one (``evaluate.register``).
+    """
     raise TypeError(f"cannot evaluate {type(e).__name__}")
+
+
+@evaluate.register(sp.MatrixSymbol)
+def _eval_array(e: sp.MatrixSymbol, env: dict, funcs: Functions):
+    return env[str(e.name)]
+
+
+@evaluate.register(sp.Symbol)
+def _eval_symbol(e: sp.Symbol, env: dict, funcs: Functions):
+    value = env[e.name]
+    return funcs.point.const(value) if funcs.point and isinstance(value, int) else value
+
+
+@evaluate.register(sp.Number)
+def _eval_number(e: sp.Number, env: dict, funcs: Functions):
+    if funcs.point is not None:  # exact values: √10 in a coefficient is a field element
+        return funcs.point.const(e)
+    return e if funcs.exact else float(e)
+
+
+@evaluate.register(sp.MatMul)
+def _eval_matmul(e: sp.MatMul, env: dict, funcs: Functions):
+    coeff, mats = e.as_coeff_matrices()
+    out = evaluate(mats[0], env, funcs)
+    for m in mats[1:]:
+        out = out @ evaluate(m, env, funcs)
+    return evaluate(coeff, env, funcs) * out if coeff != 1 else out
+
+
+@evaluate.register(sp.MatAdd)
+@evaluate.register(sp.Add)
+def _eval_sum(e: sp.Expr, env: dict, funcs: Functions):
+    out = evaluate(e.args[0], env, funcs)
+    for a in e.args[1:]:
+        out = out + evaluate(a, env, funcs)
+    return out
+
+
+@evaluate.register(sp.HadamardProduct)
+@evaluate.register(sp.Mul)
+def _eval_product(e: sp.Expr, env: dict, funcs: Functions):
+    out = evaluate(e.args[0], env, funcs)
+    for a in e.args[1:]:
+        out = out * evaluate(a, env, funcs)
+    return out
+
+
+@evaluate.register(sp.HadamardPower)
+@evaluate.register(sp.Pow)
+def _eval_power(e: sp.Expr, env: dict, funcs: Functions):
+    exponent = e.exp if funcs.exact else float(e.exp)
+    return evaluate(e.base, env, funcs) ** exponent
+
+
+@evaluate.register(sp.Transpose)
+def _eval_transpose(e: sp.Transpose, env: dict, funcs: Functions):
+    return evaluate(e.arg, env, funcs).T
+
+
+@evaluate.register(sp.OneMatrix)
+def _eval_ones(e: sp.OneMatrix, env: dict, funcs: Functions):
+    return np.ones(_extent(e.shape, env), dtype=int)
+
+
+@evaluate.register(Map)
+def _eval_map(e: Map, env: dict, funcs: Functions):
+    params = tuple(evaluate(p, env, funcs) for p in e.params)
+    return funcs.apply(e.func_class, params, evaluate(e.arg, env, funcs))
+
+
+@evaluate.register(Softmax)
+def _eval_softmax(e: Softmax, env: dict, funcs: Functions):
+    return funcs.softmax(evaluate(e.arg, env, funcs), e.axis)
+
+
+@evaluate.register(SumAxis)
+def _eval_sum_axis(e: SumAxis, env: dict, funcs: Functions):
+    return np.sum(evaluate(e.arg, env, funcs), axis=e.axis, keepdims=True)
+
+
+@evaluate.register(SumAll)
+def _eval_sum_all(e: SumAll, env: dict, funcs: Functions):
+    return np.sum(evaluate(e.arg, env, funcs))
+
+
+@evaluate.register(Broadcast)
+def _eval_broadcast(e: Broadcast, env: dict, funcs: Functions):
+    return np.broadcast_to(evaluate(e.arg, env, funcs), _extent(e.shape, env))
+
+
+@evaluate.register(sp.Function)
+def _eval_function(e: sp.Function, env: dict, funcs: Functions):
+    if not e.args:
+        raise TypeError(f"cannot evaluate {type(e).__name__}")
+    params = tuple(evaluate(p, env, funcs) for p in e.args[1:])
+    return funcs.apply(e.func, params, evaluate(e.args[0], env, funcs))
+
+
+@evaluate.register(sp.Indexed)
+def _eval_entry(e: sp.Indexed, env: dict, funcs: Functions):
+    """An entry along a size-1 dimension, e.g. ``b3[0]``."""
+    arr = np.asarray(env[str(e.base.label)])
+    idx = tuple(int(i) for i in e.indices)
+    if arr.ndim == 2 and len(idx) == 1:  # a vector, kept as a 1 × n row
+        arr = arr[0]
+    return arr[idx]

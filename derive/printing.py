@@ -16,6 +16,7 @@ a result to the shape of the array it is assigned to.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 
@@ -283,30 +284,70 @@ class LatexFormPrinter(_Forms, LatexPrinter):
 # NumPy
 
 
+@functools.singledispatch
 def np_rank(e) -> int:
-    """The ``ndim`` of the array the NumPy printer's code for ``e`` evaluates to."""
-    if isinstance(e, Vector):
-        return 1
-    if isinstance(e, sp.MatrixSymbol):
-        return 2
-    if isinstance(e, sp.Transpose):
-        return 1 if isinstance(e.arg, SumAxis) and e.arg.axis == 1 else 2
-    if isinstance(e, sp.MatMul):
-        _, mats = e.as_coeff_matrices()
-        if isinstance(mats[0], Broadcast) or _stretched(mats[0]):
-            return 2  # printed stretched: np.broadcast_to(row, (r, c)) @ …
-        return np_rank(mats[0]) if len(mats) == 1 else (1 if np_rank(mats[0]) == 1 else 2)
-    if isinstance(e, SumAxis):
-        return 1 if e.axis == 0 else 2
-    if isinstance(e, (sp.HadamardProduct, sp.MatAdd)):
-        return max(np_rank(a) for a in e.args)
-    if isinstance(e, Softmax) and _stretched(e.arg):
-        return 2
-    if isinstance(e, (Map, Softmax, sp.HadamardPower, Broadcast)):
-        return np_rank(e.args[0] if not isinstance(e, Map) else e.arg)
-    if isinstance(e, sp.MatrixExpr):  # other element-wise nodes: the rank of their operands
-        return max((np_rank(a) for a in e.args if isinstance(a, sp.MatrixExpr)), default=2)
+    """The ``ndim`` of the array the NumPy printer's code for ``e`` evaluates to.
+
+    One function per matrix-form class, registered on this one (``np_rank.register``);
+    anything that is not a matrix form is a scalar.
+    """
     return 0
+
+
+@np_rank.register(Vector)
+def _rank_vector(e: Vector) -> int:
+    return 1
+
+
+@np_rank.register(sp.MatrixSymbol)
+def _rank_symbol(e: sp.MatrixSymbol) -> int:
+    return 2
+
+
+@np_rank.register(sp.Transpose)
+def _rank_transpose(e: sp.Transpose) -> int:
+    return 1 if isinstance(e.arg, SumAxis) and e.arg.axis == 1 else 2
+
+
+@np_rank.register(sp.MatMul)
+def _rank_matmul(e: sp.MatMul) -> int:
+    _, mats = e.as_coeff_matrices()
+    if isinstance(mats[0], Broadcast) or _stretched(mats[0]):
+        return 2  # printed stretched: np.broadcast_to(row, (r, c)) @ …
+    return np_rank(mats[0]) if len(mats) == 1 else (1 if np_rank(mats[0]) == 1 else 2)
+
+
+@np_rank.register(SumAxis)
+def _rank_sum_axis(e: SumAxis) -> int:
+    return 1 if e.axis == 0 else 2
+
+
+@np_rank.register(sp.HadamardProduct)
+@np_rank.register(sp.MatAdd)
+def _rank_elementwise(e: sp.MatrixExpr) -> int:
+    return max(np_rank(a) for a in e.args)
+
+
+@np_rank.register(Softmax)
+def _rank_softmax(e: Softmax) -> int:
+    return 2 if _stretched(e.arg) else np_rank(e.args[0])
+
+
+@np_rank.register(Map)
+def _rank_map(e: Map) -> int:
+    return np_rank(e.arg)
+
+
+@np_rank.register(sp.HadamardPower)
+@np_rank.register(Broadcast)
+def _rank_of_operand(e: sp.MatrixExpr) -> int:
+    return np_rank(e.args[0])
+
+
+@np_rank.register(sp.MatrixExpr)
+def _rank_matrix(e: sp.MatrixExpr) -> int:
+    """Other element-wise nodes: the rank of their operands."""
+    return max((np_rank(a) for a in e.args if isinstance(a, sp.MatrixExpr)), default=2)
 
 
 class NumpyFormPrinter(NumPyPrinter):
@@ -595,20 +636,41 @@ def _stretched(e) -> bool:
     return isinstance(e, sp.MatrixExpr) and e.shape[0] != 1 and _needs_broadcast(e)
 
 
+@functools.singledispatch
 def _needs_broadcast(e) -> bool:
-    """True when no operand carries the full 2-D shape (all are stretched rows or columns)."""
-    if isinstance(e, Broadcast):
-        return True
-    if isinstance(e, sp.Transpose):
-        return _needs_broadcast(e.arg)
-    if isinstance(e, (sp.HadamardProduct, sp.MatAdd)):
-        return all(_needs_broadcast(a) or isinstance(as_coeff(a)[1], sp.OneMatrix) for a in e.args)
-    if isinstance(e, sp.MatMul):
-        _, mats = e.as_coeff_matrices()
-        return len(mats) == 1 and _needs_broadcast(mats[0])
-    if isinstance(e, (Map, sp.HadamardPower)):
-        return _needs_broadcast(e.args[0] if isinstance(e, sp.HadamardPower) else e.arg)
+    """True when no operand carries the full 2-D shape (all are stretched rows or columns).
+
+    One function per matrix-form class, registered on this one; other forms are full.
+    """
     return False
+
+
+@_needs_broadcast.register(Broadcast)
+def _broadcast_stretched(e: Broadcast) -> bool:
+    return True
+
+
+@_needs_broadcast.register(sp.Transpose)
+@_needs_broadcast.register(Map)
+def _operand_stretched(e: sp.MatrixExpr) -> bool:
+    return _needs_broadcast(e.arg)
+
+
+@_needs_broadcast.register(sp.HadamardPower)
+def _base_stretched(e: sp.HadamardPower) -> bool:
+    return _needs_broadcast(e.args[0])
+
+
+@_needs_broadcast.register(sp.HadamardProduct)
+@_needs_broadcast.register(sp.MatAdd)
+def _all_stretched(e: sp.MatrixExpr) -> bool:
+    return all(_needs_broadcast(a) or isinstance(as_coeff(a)[1], sp.OneMatrix) for a in e.args)
+
+
+@_needs_broadcast.register(sp.MatMul)
+def _product_stretched(e: sp.MatMul) -> bool:
+    _, mats = e.as_coeff_matrices()
+    return len(mats) == 1 and _needs_broadcast(mats[0])
 
 
 def fmt_dims(shape: tuple) -> str:

@@ -52,6 +52,7 @@ class SourceReader:
         self.error(message, self.base_col + char_col(self.code, offset))
 
     def pos(self, node: ast.AST) -> ir.Pos:
+        """The (line, column) of an AST node of the current line, 1-based, in characters."""
         offset = getattr(node, "col_offset", 0)
         return (self.line_no, self.base_col + char_col(self.code, offset) + 1)
 

@@ -143,6 +143,7 @@ class DeclarationReader(ExpressionReader):
             self.error(f"too many declarations: at most {MAX_NAMES} names", col)
 
     def declaration(self, kind: str, rest: str, col: int) -> None:
+        """A declaration line: ``func``, ``const`` or a kind of quantity."""
         if not rest:
             self.error(f"expected a name after {kind!r}", col)
         if kind == "func":
@@ -153,6 +154,7 @@ class DeclarationReader(ExpressionReader):
             self.array_declaration(kind, rest, col)
 
     def func_declaration(self, rest: str, col: int) -> None:
+        """Names declared as generic functions by ``func f, g``."""
         for m in re.finditer(r"[^,\s]+", rest):
             name = m.group()
             self.check_new_name(name, col + m.start())
@@ -160,6 +162,7 @@ class DeclarationReader(ExpressionReader):
             self.func_pos[name] = (self.line_no, col + m.start() + 1)
 
     def const_declaration(self, rest: str, col: int) -> None:
+        """Names declared by ``const a, b = 0.5``, with optional defaults."""
         for m in re.finditer(r"[^,]+", rest):
             part = m.group()
             start = col + m.start() + len(part) - len(part.lstrip())
@@ -169,6 +172,7 @@ class DeclarationReader(ExpressionReader):
             self.const_symbols[name] = sp.Symbol(name, real=True)
 
     def const_default(self, name: str, default: str, col: int) -> float:
+        """The default value of const ``name``: a finite number."""
         try:
             value = float(default)
         except ValueError:
@@ -215,6 +219,7 @@ class DeclarationReader(ExpressionReader):
             self.quantities[name] = ir.Quantity(name, cast(ir.QuantityKind, kind), shape, pos, axis)
 
     def onehot(self, args: str | None, col: int) -> int:
+        """The axis of a ``onehot(axis=…)`` marker (-1 when none is given)."""
         if not args:
             return -1
         self.code, self.base_col = "onehot" + args, col
@@ -259,6 +264,7 @@ class SpecParser(DeclarationReader):
 
     # -- top level ---------------------------------------------------------
     def run(self) -> ir.Network:
+        """Read the whole spec, line by line, into a network."""
         if len(self.text) > MAX_SPEC_CHARS:
             self.error(f"spec too long: at most {MAX_SPEC_CHARS} characters", 0, 1)
         for line_no, raw in enumerate(split_lines(self.text), start=1):
@@ -308,6 +314,7 @@ class SpecParser(DeclarationReader):
                 )
 
     def finish(self) -> ir.Network:
+        """The network, after the checks that need every line (a scalar loss last)."""
         if not self.equations:
             self.error(
                 "no equations: the last equation must define the scalar loss",

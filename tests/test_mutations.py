@@ -21,7 +21,7 @@ import derive
 from derive.check import random_values
 from derive.errors import SpecError
 from derive.notation import FormulaParser, read_head, split_equals, split_statements
-from derive.numeric import Functions, _run, forward, generic_bindings
+from derive.numeric import Functions, forward, generic_bindings, run_node
 from derive.verify import ClaimParser, verify
 
 CORRECT = [
@@ -117,7 +117,7 @@ def finite_difference_label(net, statements, seed=5) -> bool:
     try:
         for head, code in statements:
             node = parser.claim(code, 1)
-            value = _run(node, env, scalars, funcs)
+            value = run_node(node, env, scalars, funcs)
             if "/" in head:
                 wrt = read_head(head, set(net.quantities), ("<t>", 1)).name
                 break

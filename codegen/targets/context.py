@@ -17,7 +17,7 @@ import sympy as sp
 from derive import Derivation, ir
 from derive.forms import forward_form, scale, text
 
-from ..model import Line, _init_rules
+from ..model import Line, init_rules
 from ..printer import kernel_names, stabilise
 from .printer import ArrayPrinter, array_code
 
@@ -127,5 +127,5 @@ def framework_context(
         "backward": backward,
         "grads": grads,
         "kernels": sorted(kernel_names([*stable.values(), *(s.matrix for s in steps)])),
-        "inits": _init_rules(net),
+        "inits": init_rules(net),
     }

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 
 
 def relu(z):
+    """max(z, 0)."""
     return jax.nn.relu(z)
 
 
@@ -19,18 +20,22 @@ def relu_prime(z):
 
 
 def leaky_relu(z, alpha):
+    """z where z > 0, else alpha z."""
     return jnp.where(z > 0, z, alpha * z)
 
 
 def leaky_relu_prime(z, alpha):
+    """1 where z > 0, else alpha."""
     return jnp.where(z > 0, 1.0, alpha).astype(z.dtype)
 
 
 def sigmoid(z):
+    """1 / (1 + exp(-z)), the library's stable form."""
     return jax.nn.sigmoid(z)
 
 
 def tanh(z):
+    """The hyperbolic tangent."""
     return jnp.tanh(z)
 
 
@@ -40,18 +45,22 @@ def softplus(z):
 
 
 def exp(z):
+    """e to the z."""
     return jnp.exp(z)
 
 
 def log(z):
+    """The natural logarithm."""
     return jnp.log(z)
 
 
 def softmax(z, axis):
+    """exp(z) / Σ exp(z) along ``axis``, the library's stable form."""
     return jax.nn.softmax(z, axis=axis)
 
 
 def log_softmax(z, axis):
+    """log softmax(z) along ``axis``, without forming softmax (stable)."""
     return jax.nn.log_softmax(z, axis=axis)
 
 

@@ -93,9 +93,11 @@ class LoopEmitter:
         self.blas = blas
 
     def code(self, e) -> str:
+        """The Numba code of a scalar expression."""
         return self.printer.doprint(e)
 
     def emit(self, line: str, depth: int = 0) -> None:
+        """One line of code, indented ``depth`` levels inside the current body."""
         self.lines.append("    " * depth + line)
 
     def statement(self, target: str, op: str, value, depth: int) -> None:
@@ -187,9 +189,11 @@ class LoopEmitter:
         return None
 
     def target(self, dest, i, j) -> str:
+        """The code of entry ``(i, j)`` of the destination ``dest``."""
         return self.code(dest[i, j])
 
     def matmul(self, dest, e: sp.MatMul) -> None:
+        """Loops writing the matrix product ``e`` into ``dest``."""
         coeff, mats = e.as_coeff_matrices()
         while len(mats) > 2:  # a chain: the first product into a buffer, then the next
             mats = [self.temporary(sp.MatMul(mats[0], mats[1])), *mats[2:]]
@@ -215,9 +219,11 @@ class LoopEmitter:
         self.emit(f"{self.target(dest, I, J)} = {value}", depth + 2)
 
     def array(self, m) -> str:
+        """The code naming a stored array (``W.T`` for a transposed one)."""
         return f"{m.arg.name}.T" if isinstance(m, sp.Transpose) else str(m.name)
 
     def sum_axis(self, dest, e: SumAxis) -> None:
+        """Loops writing the axis sum ``e`` into ``dest``."""
         arg = self.operand(e.arg)
         rows, cols = e.shape
         self.emit(f"for _i in range({self.code(rows)}):")

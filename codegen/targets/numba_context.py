@@ -16,7 +16,7 @@ from derive.errors import SpecError
 from derive.forms import RULES, Vector, forward_form
 
 from ..emit import np_shape
-from ..model import _init_rules
+from ..model import init_rules
 from ..printer import stabilise
 from .context import times_seed, words
 from .loops import I, J, LoopEmitter
@@ -59,6 +59,7 @@ def _function(net, emitter: LoopEmitter, buffers: dict, consts: list[str], extra
 
 
 def numba_context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
+    """The template context of a ``--target numba`` module for derivation ``d``."""
     net = d.network
     for p in net.params:
         if not p.shape:  # the compiled step updates params in place: arrays only
@@ -98,11 +99,11 @@ def numba_context(d: Derivation, dtype: str, source: str, spec_name: str) -> dic
             continue
         named[s.symbol] = tuple(s.shape)
         step.assign(_symbol(s.symbol, form), form)
-    for p, s in d.gradients.items():
+    for wrt, s in d.gradients.items():
         form = times_seed(s.matrix, LR)
-        named["grad_" + p] = tuple(s.shape)
-        step.emit(f"# grad_{p}, times the learning rate")
-        step.assign(_symbol("grad_" + p, form), form)
+        named["grad_" + wrt] = tuple(s.shape)
+        step.emit(f"# grad_{wrt}, times the learning rate")
+        step.assign(_symbol("grad_" + wrt, form), form)
     for p in net.params:
         kind = Vector if len(p.shape) == 1 else sp.MatrixSymbol
         target = kind(p.name, *_matrix_shape(p.shape))
@@ -129,7 +130,7 @@ def numba_context(d: Derivation, dtype: str, source: str, spec_name: str) -> dic
         "dim_sources": _dim_sources(net),
         "loss": net.loss,
         "kernels": kernels,
-        "inits": _init_rules(net),
+        "inits": init_rules(net),
         "loss_args": loss_args,
         "loss_dims": loss_dims,
         "loss_lines": loss_emitter.lines,

@@ -58,6 +58,7 @@ class ArrayPrinter(NumpyFormPrinter):
         return f"{self.lib}.sum({self._print(e.arg)})"
 
     def broadcast(self, code: str, dims: list[str]) -> str:
+        """Code stretching ``code`` to the shape ``dims``."""
         inner = ", ".join(dims) + ("," if len(dims) == 1 else "")
         return f"{self.lib}.broadcast_to({code}, ({inner}))"
 

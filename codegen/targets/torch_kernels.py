@@ -9,6 +9,7 @@ import torch
 
 
 def relu(z):
+    """max(z, 0)."""
     return torch.relu(z)
 
 
@@ -18,18 +19,22 @@ def relu_prime(z):
 
 
 def leaky_relu(z, alpha):
+    """z where z > 0, else alpha z."""
     return torch.where(z > 0, z, alpha * z)
 
 
 def leaky_relu_prime(z, alpha):
+    """1 where z > 0, else alpha."""
     return torch.where(z > 0, torch.ones_like(z), torch.full_like(z, alpha))
 
 
 def sigmoid(z):
+    """1 / (1 + exp(-z)), the library's stable form."""
     return torch.sigmoid(z)
 
 
 def tanh(z):
+    """The hyperbolic tangent."""
     return torch.tanh(z)
 
 
@@ -39,18 +44,22 @@ def softplus(z):
 
 
 def exp(z):
+    """e to the z."""
     return torch.exp(z)
 
 
 def log(z):
+    """The natural logarithm."""
     return torch.log(z)
 
 
 def softmax(z, axis):
+    """exp(z) / Σ exp(z) along ``axis``, the library's stable form."""
     return torch.softmax(z, dim=axis)
 
 
 def log_softmax(z, axis):
+    """log softmax(z) along ``axis``, without forming softmax (stable)."""
     return torch.log_softmax(z, dim=axis)
 
 

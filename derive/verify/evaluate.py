@@ -10,9 +10,9 @@ import numpy as np
 import sympy as sp
 
 from .. import decide, ir
-from ..check import _shape, concrete_sizes, derived_values, random_values, symbol_values
+from ..check import array_shape, concrete_sizes, derived_values, random_values, symbol_values
 from ..derivation import Derivation
-from ..numeric import Functions, _run, generic_bindings
+from ..numeric import Functions, generic_bindings, run_node
 from ..rules import RULES
 
 EXACT_SIZES = (2, 3, 4, 5)
@@ -87,7 +87,7 @@ class Evaluator:
     def truth(self, wrt: str) -> np.ndarray:
         """∂loss/∂wrt in the spec's shape (transposed in the transposed layout)."""
         q = self.net.quantities[wrt]
-        value = np.asarray(self.env["delta_" + wrt]).reshape(_shape(q, self.dims))
+        value = np.asarray(self.env["delta_" + wrt]).reshape(array_shape(q, self.dims))
         return transpose(value) if self.transposed else value
 
     def claim(self, node: ir.Node, env_extra: dict):
@@ -96,7 +96,7 @@ class Evaluator:
             for r in ir.walk(node)
             if isinstance(r, ir.Ref) and r.name.startswith("_g_")
         }
-        return _run(node, {**self.np_env, **grads, **env_extra}, self.scalars, self.funcs)
+        return run_node(node, {**self.np_env, **grads, **env_extra}, self.scalars, self.funcs)
 
 
 def transpose(v):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import re
+from typing import cast
 
 import sympy as sp
 
@@ -54,11 +55,10 @@ def _scalar(node: ast.AST, code: str) -> sp.Expr:
     z = sp.Symbol("z", real=True)
     if isinstance(node, ast.Name) and node.id in ("z", "x"):
         return z
-    value = node.value if isinstance(node, ast.Constant) else None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if abs(value) > 1e12:
-            raise SpecError(f"the number {value!r} is too large", WHERE, 1, 1)
-        return sp.nsimplify(value)
+    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        if abs(cast(float, node.value)) > 1e12:
+            raise SpecError(f"the number {node.value!r} is too large", WHERE, 1, 1)
+        return sp.nsimplify(node.value)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         inner = _scalar(node.operand, code)
         return -inner if isinstance(node.op, ast.USub) else inner

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from typing import cast
 
 import numpy as np
 import sympy as sp
@@ -290,7 +291,7 @@ class Verifier:
         if tuple(reversed(got_shape)) == tuple(want_shape) and self.holds(
             node, flipped, self.exact, self.parser
         ):
-            diagnosis = f"transposed: the formula is (∂{loss}/∂{wrt})ᵀ"
+            diagnosis: str | None = f"transposed: the formula is (∂{loss}/∂{wrt})ᵀ"
             example = diagnose.counterexample(self, node, head)
             return Result(text, code, "incorrect", reason, diagnosis, example, expected)
         named = diagnose.shape_diagnosis(self, node, head)
@@ -304,9 +305,8 @@ class Verifier:
             return None
         truth = {}
         for n in used:
-            defined = self.parser.claim_nodes[n]
-            if n in self.def_adjoint and defined is not None:
-                shape = defined.shape
+            if n in self.def_adjoint and self.parser.claim_nodes[n] is not None:
+                shape = cast(ir.Node, self.parser.claim_nodes[n]).shape
                 ref: ir.Node = ir.Ref(shape, (1, 1), "_g_" + self.def_adjoint[n])
                 scale = self.def_scale.get(n)
                 if scale is None and self.def_scale and self.per_example(self.def_adjoint[n]):

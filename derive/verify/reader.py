@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import NoReturn, cast
 
 import sympy as sp
 
@@ -20,7 +20,7 @@ from .. import ir
 from ..errors import SpecError
 from ..notation import MAX_EXPONENT
 from ..rules import RULES
-from ..spec import _Parser
+from ..spec import SpecParser
 from .result import Shapes
 
 _LIMIT = 10**12  # the largest scalar a claim may compute (10^{10^{10}} is refused, not computed)
@@ -99,7 +99,7 @@ _IDENTITY = {"int64", "int32", "float64", "float32", "float", "int", "array", "a
 _IDENTITY |= {"clone", "astype", "type", "double", "detach", "contiguous"}
 
 
-class ClaimParser(_Parser):
+class ClaimParser(SpecParser):
     """The spec's expression walker, with derivatives, juxtaposition and library spellings."""
 
     def __init__(self, net: ir.Network, quantities: dict, file: str):
@@ -116,7 +116,7 @@ class ClaimParser(_Parser):
         self.claim_nodes: dict[str, ir.Node | None] = {}
         self.names = True  # the naming convention (dW, δu) is on
 
-    def node_error(self, node: ast.AST, message: str) -> NoReturn:
+    def node_error(self, node, message) -> NoReturn:
         if (
             "do not fit" in message
             or "do not broadcast" in message
@@ -146,7 +146,8 @@ class ClaimParser(_Parser):
         if name in self.claim_nodes and self.claim_nodes[name] is None:
             raise Shapes(f"it uses {node.id}, which is ill-formed", self.file, self.line_no, 1)
         if name.startswith("_g_") and name[3:] in self.gradients:
-            return ir.Ref(self.quantities[name[3:]].shape, self.pos(node), name)
+            q = cast(ir.Quantity, self.quantities.get(name[3:]))
+            return ir.Ref(q.shape, self.pos(node), name)
         if name.startswith("_gradf_"):
             return self._grad_of_function(node, name[len("_gradf_") :])
         if name != node.id:
@@ -219,9 +220,7 @@ class ClaimParser(_Parser):
         batch: v's shape is M's, or M's transposed)."""
         pos = self.pos(node)
         rows = isinstance(a, Diag)
-        d, m = (a, b) if rows else (b, a)
-        assert isinstance(d, Diag)
-        v = d.v
+        v, m = (cast(Diag, a).v, b) if rows else (cast(Diag, b).v, a)
         if isinstance(m, Diag) or not m.shape:
             self.node_error(node, "diag(v) needs a matrix on the other side of the product")
         along = m.shape[0] if rows else m.shape[-1]

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from ..errors import SpecError
+
+Verdict = Literal["correct", "incorrect", "ill-formed"]
+"""What :func:`derive.verify` says of a statement."""
 
 
 @dataclass
@@ -13,7 +17,7 @@ class Result:
 
     text: str
     normalized: str
-    verdict: str  # correct | incorrect | ill-formed
+    verdict: Verdict
     reason: str
     diagnosis: str | None = None
     counterexample: dict | None = None
