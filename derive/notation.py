@@ -184,7 +184,9 @@ class FormulaParser:
         self.file, self.line = where
         bad = next((n for n, ch in enumerate(text) if "\ud800" <= ch <= "\udfff"), None)
         if bad is not None:  # a lone surrogate: not text any encoder can write
-            raise SpecError("the formula is not valid text (a lone surrogate)", *where, bad + 1)
+            raise SpecError(
+                "the formula is not valid text (a lone surrogate)", where[0], where[1], bad + 1
+            )
         self.code = is_code(text)
         self.tokens = tokenize(premap(text, self.code), self.code)
         self.i = 0

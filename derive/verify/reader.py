@@ -194,6 +194,7 @@ class ClaimParser(SpecParser):
         value = exponent.value if isinstance(exponent, ir.Scalar) else None
         if value is None or not value.is_number:
             self.node_error(node.right, "expected a constant number as the exponent")
+        assert value is not None  # node_error raised otherwise
         if abs(value) > MAX_EXPONENT:
             self.node_error(node.right, f"the exponent {value} is larger than {MAX_EXPONENT}")
         base = self.expr(node.left)
