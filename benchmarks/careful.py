@@ -233,6 +233,42 @@ class CarefulWide:
         _update_(self.W1, self.b1, x, d1, g["W1"], g["b1"])
 
 
+class CarefulXor:
+    """xor (``specs/xor.nn``, for ``targets_speed.py``): ReLU hidden layer with biases,
+    sigmoid output, binary cross-entropy averaged over B·n_out.  The loss comes from
+    the logits, -(y log σ(z) + (1 - y) log(1 - σ(z))) = softplus(z) - y z."""
+
+    def __init__(self, params, data):
+        self.X, self.Y = data["X"], data["Y"]
+        self.W1, self.b1 = params["W1"], params["b1"]
+        self.W2, self.b2 = params["W2"], params["b2"]
+        B = self.X.shape[0]
+        like = self.W1
+        self.h, self.d1 = _empty((B, self.W1.shape[1]), like), _empty((B, self.W1.shape[1]), like)
+        self.mask = np.empty((B, self.W1.shape[1]), dtype=bool)
+        self.z2, self.p = _empty((B, self.W2.shape[1]), like), _empty((B, self.W2.shape[1]), like)
+        self.g = {k: np.empty_like(v) for k, v in params.items()}
+        self.loss = math.nan
+
+    def step(self, lr):
+        X, h, z2, p, d1, g = self.X, self.h, self.z2, self.p, self.d1, self.g
+        n = z2.size
+        _affine(X, self.W1, self.b1, h)
+        np.maximum(h, 0, out=h)
+        _affine(h, self.W2, self.b2, z2)
+        self.loss = (float(np.logaddexp(0, z2, out=p).sum()) - float(np.vdot(self.Y, z2))) / n
+        np.negative(z2, out=p)  # p = σ(z2) = 1 / (1 + exp(-z2))
+        np.exp(p, out=p)
+        p += 1
+        np.reciprocal(p, out=p)
+        p -= self.Y
+        p *= lr / n  # lr δz2 = lr (p - y) / (B n_out)
+        np.matmul(p, self.W2.T, out=d1)
+        _update_(self.W2, self.b2, h, p, g["W2"], g["b2"])
+        _relu_back_(d1, h, self.mask)
+        _update_(self.W1, self.b1, X, d1, g["W1"], g["b1"])
+
+
 # --- the workloads -------------------------------------------------------------------------
 
 

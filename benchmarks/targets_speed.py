@@ -7,7 +7,7 @@ update) of
 
 * ``numpy``:  the NumPy target's fused ``bind_step(params, data)`` → ``step(lr)``;
 * ``numba``:  the Numba target's ``bind_step`` (one compiled call per step);
-* ``careful``:  the hand-written NumPy step of ``careful.py`` (not for xor);
+* ``careful``:  the hand-written NumPy step of ``careful.py`` (``CarefulXor`` for xor);
 * ``torch (derived)``:  the PyTorch target's ``loss`` (its ``autograd.Function``
   runs the derived backward), ``torch.autograd.grad``, ``p.sub_(g, alpha=lr)``;
 * ``torch autograd``:  the same module's ``autograd_loss`` (the same forward
@@ -284,7 +284,10 @@ def run_network(net: Net, directory: Path, args) -> dict:
         ),
         "pytensor": lambda: pytensor_contender(net, params, data, net.lr),
     }
-    if args.compile:
+    if args.contenders:  # a contender pair, run alternately: less noise on a shared machine
+        keep = set(args.contenders.split(","))
+        makers = {n: m for n, m in makers.items() if n in keep}
+    if args.compile and (not args.contenders or "torch.compile" in args.contenders):
         makers["torch.compile"] = lambda: torch_contender(
             "torch.compile", mods["torch"].autograd_loss, params, data, net.lr, compile_it=True
         )
@@ -320,12 +323,11 @@ def run_network(net: Net, directory: Path, args) -> dict:
 
 
 def careful(net: Net, params, data):
+    from benchmarks.careful import CarefulXor
     from benchmarks.frameworks import PeerContender
 
-    if net.workload is None:
-        return None
     own = copy_params(params)
-    step = net.workload.careful(own, data)
+    step = CarefulXor(own, data) if net.name == "xor" else net.workload.careful(own, data)
     return PeerContender("careful", lambda: step.step(net.lr), own)
 
 
@@ -360,6 +362,7 @@ def main(argv=None) -> int:
     ap.add_argument("--only", help="comma-separated networks: xor, " + ", ".join(WORKLOADS))
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--compile", action="store_true", help="also time torch.compile")
+    ap.add_argument("--contenders", help="comma-separated contenders beside numpy, e.g. numba")
     args = ap.parse_args(argv)
     if args.threads and os.environ.get(CHILD_MARK) != str(args.threads):
         env = dict(os.environ, **{v: str(args.threads) for v in THREAD_VARS})

@@ -120,7 +120,7 @@ def register(subparsers) -> None:
         action="append",
         default=[],
         metavar="NAME=SIZE",
-        help="size of a hidden dimension the data does not fix (default size 64)",
+        help="size of a hidden dimension the data does not fix (default size 100)",
     )
     train.set_defaults(handler=_train)
     test.add_argument("--weights", required=True, help="weights saved by derive train")

@@ -183,6 +183,9 @@ class Emitter:
         if isinstance(e, sp.OneMatrix):
             buf = out or self.buffer(e)
             return self._emit(f"np.copyto({buf}, 1)", result=buf)
+        if isinstance(e, sp.ZeroMatrix):  # a gradient that is exactly zero
+            buf = out or self.buffer(e)
+            return self._emit(f"np.copyto({buf}, 0)", result=buf)
         raise TypeError(f"cannot emit {type(e).__name__}")
 
     def _emit(self, call: str, result: str | None = None) -> str:

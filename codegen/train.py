@@ -32,7 +32,7 @@ from derive.errors import SpecError
 from . import data as datasets
 from . import generate, output, parse_bindings, parse_consts
 
-DEFAULT_WIDTH = 64  # a hidden dimension no option and no data set fixes
+DEFAULT_WIDTH = 100  # a hidden dimension no option and no data set fixes (MLPClassifier()'s)
 
 
 def module_for(
@@ -85,12 +85,26 @@ def bind(mod: ModuleType, net, ds: datasets.Dataset, spec: str) -> tuple[dict, d
             1,
         )
     if target.onehot_axis is not None and ds.n_classes is None:
+        values = np.asarray(ds.targets)
+        if values.size and np.all(values == np.round(values)) and values.min() >= 0:
+            what = (
+                f"whole numbers up to {values.max():.0f} (class labels must be below "
+                f"{datasets.MAX_CLASSES}; values this large are read as values)"
+            )
+        else:
+            what = "value targets, not whole-number labels"
         raise SpecError(
-            f"the spec's target {t_name} is onehot (class labels), but {ds.name} has value "
-            "targets, not whole-number labels",
+            f"the spec's target {t_name} is onehot (class labels), but {ds.name} has {what}",
             spec,
             1,
             1,
+        )
+    # a target with one column and no onehot is a value: whole numbers (ages, counts)
+    # stay numbers there; only 0/1 labels for a sigmoid output are checked as labels
+    single = len(target.shape) == 2 and target.shape[1 - t_axis] == 1
+    if ds.n_classes is not None and ds.n_classes > 2 and target.onehot_axis is None and single:
+        ds = datasets.Dataset(
+            ds.name, ds.features, np.asarray(ds.targets, np.float64).reshape(-1, 1), None
         )
     if target.classes is not None:  # the labels as they are: one integer per example
         assert ds.n_classes is not None  # refused above
@@ -520,9 +534,14 @@ class Trained:
 
     def __repr__(self) -> str:
         epochs = len(self.history["loss"])
-        last = self.history["val_accuracy"][-1] if self.history.get("val_accuracy") else None
-        acc = f", val acc {100 * last:.1f}%" if last is not None else ""
-        return f"<Trained {self.spec} on {self.data}: {epochs} epochs{acc}>"
+        val, accs = self.history.get("val_loss") or [], self.history.get("val_accuracy") or []
+        if not val or not accs:
+            return f"<Trained {self.spec} on {self.data}: {epochs} epochs>"
+        # the epoch whose params were kept: with early stopping (a note) the first lowest
+        # validation loss, as the module's train() restores it; without, the last
+        best = int(np.argmin(val)) if self.note else len(val) - 1
+        acc = f", val acc {100 * accs[best]:.1f}%" if accs[best] is not None else ""
+        return f"<Trained {self.spec} on {self.data}: {epochs} epochs, kept epoch {best + 1}{acc}>"
 
 
 def run_train(args) -> Trained:

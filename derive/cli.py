@@ -162,7 +162,7 @@ def cmd_grad(args) -> int:
     if args.format == "json":
         out = report.as_json(d, proofs)
     elif args.format == "latex":
-        out = report.as_latex(d, standalone=args.standalone, proofs=proofs)
+        out = report.as_latex(d, standalone=args.standalone, proofs=proofs, steps=args.steps)
     elif args.format == "markdown":
         out = report.as_markdown(d, proofs)
     elif args.format == "html":
@@ -288,7 +288,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except DerivationError as exc:
         spec = getattr(args, "spec", None) or "<spec>"
-        print(f"{spec}:1:1: error: cannot derive this network: {exc}", file=sys.stderr)
+        line, col = exc.pos or (1, 1)
+        print(f"{spec}:{line}:{col}: error: cannot derive this network: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         _quiet_stdout()

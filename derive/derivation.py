@@ -16,6 +16,7 @@ local and the cost grows linearly with depth, independent of widths.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -23,6 +24,7 @@ import sympy as sp
 
 from . import ir
 from .elementwise import Term, element, fresh_indices, lower, normalise, summation
+from .errors import DerivationError
 from .indices import dim_of, named_index
 from .printing import numpy_code, step_latex, step_text
 from .recover import recover
@@ -209,29 +211,48 @@ def derive(net: ir.Network, keep_all: bool = False) -> Derivation:
     for eq in reversed(net.equations):
         if eq.name not in needs:
             continue
-        if eq.name != net.loss:
-            steps.append(_finish(simplifier, eq.name, "delta", pending.pop(eq.name)))
-        out = fresh_indices(eq.shape, "o")
-        rhs = lower(eq.expr, out)
-        seed = 1 if eq.name == net.loss else element(delta_name(eq.name), out)
-        for v in eq.refs():
-            if v not in needs:
-                continue
-            local = resubstitute(sp.diff(rhs, element(v, index[v])), patterns)
-            raw = seed * local
-            pending.setdefault(v, []).append(
-                Contribution(eq.name, summation(raw, out), normalise(raw, out))
-            )
+        with _located(eq.pos):
+            _sweep(eq, net, needs, index, simplifier, patterns, pending, steps)
 
-    gradients = {
-        p.name: _finish(simplifier, p.name, "gradient", pending.pop(p.name)) for p in net.params
-    }
+    gradients = {}
+    for p in net.params:
+        with _located(p.pos):
+            gradients[p.name] = _finish(simplifier, p.name, "gradient", pending.pop(p.name))
     if not keep_all:
         steps = simplifier.prune(steps, list(gradients.values()))
     for step in [*steps, *gradients.values()]:
-        step.matrix = recover(step.terms, step.indices)
+        with _located(net.quantities[step.name].pos):
+            step.matrix = recover(step.terms, step.indices)
         step.loss = net.loss
     return Derivation(net, steps, gradients)
+
+
+@contextmanager
+def _located(pos):
+    """Give a :class:`DerivationError` raised inside the position of what was being derived."""
+    try:
+        yield
+    except DerivationError as exc:
+        if exc.pos is None:
+            exc.pos = tuple(pos) if pos else None
+        raise
+
+
+def _sweep(eq, net, needs, index, simplifier, patterns, pending, steps) -> None:
+    """One equation of the reverse sweep: its delta, then its contributions to its inputs."""
+    if eq.name != net.loss:
+        steps.append(_finish(simplifier, eq.name, "delta", pending.pop(eq.name)))
+    out = fresh_indices(eq.shape, "o")
+    rhs = lower(eq.expr, out)
+    seed = 1 if eq.name == net.loss else element(delta_name(eq.name), out)
+    for v in eq.refs():
+        if v not in needs:
+            continue
+        local = resubstitute(sp.diff(rhs, element(v, index[v])), patterns)
+        raw = seed * local
+        pending.setdefault(v, []).append(
+            Contribution(eq.name, summation(raw, out), normalise(raw, out))
+        )
 
 
 def _finish(simplifier: Simplifier, name: str, kind: StepKind, contributions) -> Step:

@@ -29,4 +29,9 @@ class DerivationError(Exception):
 
     Raised, for example, when an element-wise adjoint has no matrix form
     expressible with products, transposes, Hadamard products and sums.
+    ``pos`` is the 1-based (line, column) of the equation or declaration
+    being derived when it was raised (set by :func:`derive.derivation.derive`),
+    so the command can point at it.
     """
+
+    pos: tuple[int, int] | None = None

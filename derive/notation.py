@@ -184,7 +184,9 @@ class FormulaParser:
         self.file, self.line = where
         bad = next((n for n, ch in enumerate(text) if "\ud800" <= ch <= "\udfff"), None)
         if bad is not None:  # a lone surrogate: not text any encoder can write
-            raise SpecError("the formula is not valid text (a lone surrogate)", *where, bad + 1)
+            raise SpecError(
+                "the formula is not valid text (a lone surrogate)", where[0], where[1], bad + 1
+            )
         self.code = is_code(text)
         self.tokens = tokenize(premap(text, self.code), self.code)
         self.i = 0
@@ -426,8 +428,8 @@ class FormulaParser:
         if name in WRAPPERS:
             return self.named(self.group_tokens())
         if name == "hat":
-            parts = self.group_tokens() if self.at("op", "{") else [self.next().text]
-            return self.named([parts[0] + "_hat", *parts[1:]])
+            words = self.hat_words()
+            return self.named([words[0] + "_hat", *words[1:]])
         if name == "mathcal":
             return self.named(self.group_tokens())
         if name in ("text", "operatorname", "mathrm"):
@@ -472,7 +474,7 @@ class FormulaParser:
             elif tok.kind == "cmd" and tok.text in WRAPPERS | {"mathcal"}:
                 words.extend(self.group_tokens())
             elif tok.kind == "cmd" and tok.text == "hat":
-                inner = self.group_tokens() if self.at("op", "{") else [self.next().text]
+                inner = self.hat_words()
                 words.append(inner[0] + "_hat")
             elif tok.text == "_":
                 words.extend(self.group_tokens() if self.at("op", "{") else [self.next().text])
@@ -514,6 +516,13 @@ class FormulaParser:
             wrt, transposed = self.wrt_name()
         return self.gradient_name(wrt, transposed)
 
+    def hat_words(self) -> list[str]:
+        """The words under ``\\hat``: a group or one token, never nothing (``\\hat{}``)."""
+        inner = self.group_tokens() if self.at("op", "{") else [self.next().text]
+        if not inner:
+            self.fail("\\hat needs a name under it")
+        return inner
+
     def group_tokens(self) -> list[str]:
         """The raw words inside ``{ … }`` (for wrappers such as ``\\mathbf{X}``)."""
         self.expect("op", "{")
@@ -525,7 +534,7 @@ class FormulaParser:
             if tok.kind == "cmd" and tok.text in WRAPPERS:
                 words.extend(self.group_tokens())
             elif tok.kind == "cmd" and tok.text == "hat":
-                inner = self.group_tokens() if self.at("op", "{") else [self.next().text]
+                inner = self.hat_words()
                 words.append(inner[0] + "_hat")
             elif tok.text != "_":
                 words.append(tok.text)

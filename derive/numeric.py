@@ -324,6 +324,12 @@ def _eval_ones(e: sp.OneMatrix, env: dict, funcs: Functions):
     return np.ones(_extent(e.shape, env), dtype=int)
 
 
+@evaluate.register(sp.ZeroMatrix)
+def _eval_zeros(e: sp.ZeroMatrix, env: dict, funcs: Functions):
+    # an adjoint whose terms all cancelled (a bias removed by centering)
+    return np.zeros(_extent(e.shape, env), dtype=int)
+
+
 @evaluate.register(Map)
 def _eval_map(e: Map, env: dict, funcs: Functions):
     params = tuple(evaluate(p, env, funcs) for p in e.params)

@@ -289,9 +289,18 @@ class LatexFormPrinter(_Forms, LatexPrinter):
         return rf"\operatorname{{softmax}}\left({arg}\right)_{{{k}}}"
 
     def _print_Indexed(self, e):
+        # the name in braces: X_{3} indexed is {X_{3}}_{k,l}, never a double subscript
         return (
-            f"{self.name(str(e.base))}" + "_{" + ",".join(self._print(i) for i in e.indices) + "}"
+            "{" + self.name(str(e.base)) + "}_{" + ",".join(self._print(i) for i in e.indices) + "}"
         )
+
+    def _print_KroneckerDelta(self, e):
+        # Iverson brackets, as the text form: \delta would read as a backprop delta
+        return f"[{self._print(e.args[0])} = {self._print(e.args[1])}]"
+
+    def _print_Sum(self, e):
+        names = ",".join(self._print(lim[0]) for lim in e.limits)
+        return rf"\sum_{{{names}}} {self.paren(e.function)}"
 
 
 # ---------------------------------------------------------------------------

@@ -114,15 +114,42 @@ def hadamard(*args):
 
 
 def matadd(*args):
-    """The sum of ``args``, flattened."""
-    return _flat(sp.MatAdd, args)
+    """The sum of ``args``, flattened; terms that cancel exactly are dropped.
+
+    Element-wise terms can cancel only once a summed index's extent is counted
+    (``Σ_b δ[b,j] − Σ_k Σ_b δ[b,j]/B``), so the recovered forms are compared here.
+    """
+    out = _flat(sp.MatAdd, args)
+    if not isinstance(out, sp.MatAdd):
+        return out
+    coeffs: dict[sp.Expr, sp.Expr] = {}
+    for a in out.args:
+        c, m = _split_coeff(a)
+        coeffs[m] = coeffs.get(m, 0) + c
+    if all(c != 0 for c in coeffs.values()) and len(coeffs) == len(out.args):
+        return out  # nothing cancels: keep the form as it was built
+    kept = [scale(c, m) for m, c in coeffs.items() if c != 0]
+    if not kept:
+        return sp.ZeroMatrix(*out.shape)
+    return _flat(sp.MatAdd, kept)
+
+
+def _split_coeff(a: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
+    """``a`` as a scalar coefficient times a matrix expression."""
+    if isinstance(a, sp.MatMul):
+        c, mats = a.as_coeff_matrices()
+        if mats:
+            return c, mats[0] if len(mats) == 1 else sp.MatMul(*mats)
+    return sp.Integer(1), a
 
 
 def recover(terms: list[Term], out: tuple) -> sp.Expr:
     """The matrix form of ``Σ terms`` whose free indices are ``out`` (literal 0 for size 1)."""
-    if not terms:
-        raise DerivationError("an adjoint with no terms")
     rows, cols = _out_axes(out)
+    if not terms:  # every term cancelled: the adjoint is exactly zero (``z − mean(z)`` summed)
+        if rows is None and cols is None:
+            return sp.Integer(0)
+        return sp.ZeroMatrix(_dim(rows), _dim(cols))
     parts = [_recover_term(t, rows, cols) for t in terms]
     form = matadd(*parts) if isinstance(parts[0], sp.MatrixExpr) else sp.Add(*parts)
     # a forward sum over every index left inside a coefficient (Σ_{b,j} (μ − h[b, j]) of

@@ -145,6 +145,30 @@ def chain_text(step: Step) -> list[str]:
     return out
 
 
+def chain_latex(step: Step) -> list[str]:
+    """:func:`chain_text` in LaTeX: one row per stage of the chain rule."""
+    out = []
+    names = _readable(step)
+    lhs = (
+        latex(sp.Indexed(sp.IndexedBase(step.symbol), *step.indices).xreplace(names))
+        if step.indices
+        else latex_name(step.symbol)
+    )
+    for c in step.contributions:
+        out.append(
+            rf"\text{{through }} {latex_name(c.source)}\colon\ {lhs} \ni "
+            + latex(c.raw.xreplace(names))
+        )
+        summed = " + ".join(latex(t.as_expr().xreplace(names)) for t in c.terms) or "0"
+        out.append(rf"\quad \text{{Kronecker deltas summed: }} {summed}")
+    if step.inlined:
+        fused = ", ".join(latex_name(f"delta_{n}") for n in step.inlined)
+        total = " + ".join(latex(t.as_expr().xreplace(names)) for t in step.terms)
+        out.append(rf"\text{{fusing }} {fused} \text{{ and simplifying: }} {total}")
+    out.append(rf"\text{{matrix form: }} {latex(step.matrix)}")
+    return out
+
+
 def _readable(step: Step) -> dict:
     """Index names for display: the free ones i, j; the summed ones k, l, m, … ."""
     pool = iter("klmnpqrsuvw")
@@ -170,12 +194,26 @@ def _bound(expr) -> set:
     return {lim[0] for s in expr.atoms(sp.Sum) for lim in s.limits}
 
 
-def as_latex(d: Derivation, standalone: bool = False, proofs: list[Proof] | None = None) -> str:
+def as_latex(
+    d: Derivation,
+    standalone: bool = False,
+    proofs: list[Proof] | None = None,
+    steps: bool = False,
+) -> str:
     """The equations in an ``aligned`` block, or (``standalone``) a complete amsmath document
-    with the forward pass, the deltas and the gradients, each equation with its shape."""
+    with the forward pass, the deltas and the gradients, each equation with its shape;
+    ``steps``: each delta and gradient followed by its chain rule (:func:`chain_latex`)."""
     forward, deltas, grads = lines(d)
+
+    def chain(x, cols: str) -> list[str]:
+        if not steps or x.step is None:
+            return []
+        return [rf"&\qquad {row}{cols}" for row in chain_latex(x.step)]
+
     if not standalone:
-        rows = [rf"{x.lhs_latex} &= {latex(x.form)}" for x in [*forward, *deltas, *grads]]
+        rows = []
+        for x in [*forward, *deltas, *grads]:
+            rows += [rf"{x.lhs_latex} &= {latex(x.form)}", *chain(x, "")]
         return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
     out = [
         r"\documentclass[11pt]{article}",
@@ -190,11 +228,10 @@ def as_latex(d: Derivation, standalone: bool = False, proofs: list[Proof] | None
     for title, group in (("Forward pass", forward), ("Deltas", deltas), ("Gradients", grads)):
         out.append(rf"\subsection*{{{title}}}")
         out.append(r"\begin{align*}")
-        out.append(
-            " \\\\\n".join(
-                rf"{x.lhs_latex} &= {latex(x.form)} && {latex_shape(x.shape)}" for x in group
-            )
-        )
+        rows = []
+        for x in group:
+            rows += [rf"{x.lhs_latex} &= {latex(x.form)} && {latex_shape(x.shape)}", *chain(x, "")]
+        out.append(" \\\\\n".join(rows))
         out.append(r"\end{align*}")
     if proofs is not None:
         out.append(r"\subsection*{Proofs}")

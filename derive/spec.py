@@ -92,6 +92,14 @@ def bundled() -> dict[str, Path]:
     return {p.stem: p for p in sorted(SPECS_DIR.glob("*.nn"))}
 
 
+def _byte_position(data: bytes, offset: int) -> tuple[int, int]:
+    """The 1-based line and column (in characters of the valid text before it) of a byte."""
+    before = data[:offset]
+    line_start = before.rfind(b"\n") + 1
+    col = len(before[line_start:].decode("utf-8", errors="replace")) + 1
+    return before.count(b"\n") + 1, col
+
+
 def parse_file(path: str | Path) -> ir.Network:
     """Read and parse a spec file (UTF-8)."""
     path = Path(path)
@@ -100,7 +108,13 @@ def parse_file(path: str | Path) -> ir.Network:
     except OSError as exc:
         raise SpecError(f"cannot read spec: {exc.strerror or exc}", str(path), 1, 1) from None
     except UnicodeDecodeError as exc:
-        raise SpecError(f"spec is not UTF-8 text (byte {exc.start})", str(path), 1, 1) from None
+        line, col = _byte_position(exc.object, exc.start)
+        raise SpecError(
+            f"spec is not UTF-8 text (byte {exc.start}: {exc.object[exc.start]:#04x})",
+            str(path),
+            line,
+            col,
+        ) from None
     except ValueError as exc:  # an embedded NUL in the path
         raise SpecError(f"cannot read spec: {exc}", repr(str(path)), 1, 1) from None
     return parse(text, file=str(path), name=path.stem)

@@ -65,9 +65,13 @@ LOSS = "E"
 
 
 def sigmoid(z, out=None):
-    """1 / (1 + exp(-z)) as exp(-logaddexp(0, -z)): no overflow, and full relative
-    precision where σ is tiny ((1 + tanh(z/2)) / 2 loses it to cancellation)."""
-    return np.exp(np.negative(np.logaddexp(0, np.negative(z))), out=out)
+    """1 / (1 + exp(-z)): full relative precision where σ is tiny ((1 + tanh(z/2)) / 2
+    loses it to cancellation), and four cheap passes (logaddexp costs 7x, 30x in float32).
+    Where exp(-z) overflows (z < -709 in float64) the reciprocal of inf is σ's 0 to
+    within underflow, so that overflow is expected and silenced."""
+    with np.errstate(over="ignore"):
+        e = np.exp(np.negative(z, out=out), out=out)
+    return np.reciprocal(np.add(e, 1, out=out), out=out)
 
 
 # --- model ---------------------------------------------------------------------------------

@@ -123,3 +123,22 @@ def test_plot_for_a_report_svg(tmp_path, capsys):
     for label in ("training loss", "validation loss", "validation accuracy", "kept params"):
         assert label in text
     assert not list(tmp_path.glob("*.tmp*"))
+
+
+def test_trained_repr_shows_the_kept_epochs_accuracy_not_the_last():
+    from codegen.train import Trained
+
+    history = {
+        "loss": [3.0, 2.0, 1.0],
+        "val_loss": [3.0, 1.0, 2.0],
+        "val_accuracy": [0.5, 0.9, 0.7],
+    }
+    kept = Trained("s", "d", {}, history, None, None, None, note="early stopping …")
+    assert repr(kept) == "<Trained s on d: 3 epochs, kept epoch 2, val acc 90.0%>"
+    # no early stopping (no note): the module keeps the last epoch's params
+    last = Trained("s", "d", {}, history, None, None, None)
+    assert repr(last) == "<Trained s on d: 3 epochs, kept epoch 3, val acc 70.0%>"
+    bare = Trained(
+        "s", "d", {}, {"loss": [1.0], "val_loss": [], "val_accuracy": []}, None, None, None
+    )
+    assert repr(bare) == "<Trained s on d: 1 epochs>"

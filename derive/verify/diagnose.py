@@ -16,6 +16,7 @@ import sympy as sp
 from .. import ir
 from ..numeric import evaluate
 from ..printing import text as text_of
+from ..rules import RULES
 from .reader import derivative_ir
 from .show import show
 
@@ -233,7 +234,9 @@ def wrong_derivative(v, node, head) -> str | None:
     ]
     for owner, where in spots:
         for fn, arg in alternatives(v, where):
-            new = derivative_ir(fn, arg, where.params, fn in v.net.funcs)
+            # another function takes its own params (relu none, elu alpha): its defaults
+            params = where.params if fn == where.fn else _default_params(fn)
+            new = derivative_ir(fn, arg, params, fn in v.net.funcs)
             if owner is None:
                 fixed, override = swap(node, where.node, new), None
             else:
@@ -246,6 +249,12 @@ def wrong_derivative(v, node, head) -> str | None:
                     f" should be {fn}'({show(arg)})"
                 )
     return None
+
+
+def _default_params(fn: str) -> tuple:
+    """The default params of a registered function (none for a generic ``func``)."""
+    rule = RULES.get(fn)
+    return tuple(sp.Float(value) for _, value in rule.params) if rule else ()
 
 
 def alternatives(v, where):

@@ -325,7 +325,7 @@ class FunctionCheck:
         if num_own is not None and num_own.wrong:
             result.diagnosis = value_diagnosis(
                 self, num_own.wrong[0], own.wrong[0] if own and own.wrong else None
-            )
+            ) or reduction_fix(self, line.line)
             _, got, want = num_own.wrong[0]
             if got is not None and np.shape(got) == np.shape(want):
                 idx = np.unravel_index(
@@ -343,7 +343,7 @@ class FunctionCheck:
 
     def ill_formed(self, clash: Clash) -> Result:
         text = self.text(clash.line)
-        return Result(
+        result = Result(
             text,
             text,
             "ill-formed",
@@ -351,6 +351,8 @@ class FunctionCheck:
             line=clash.line,
             file=self.file,
         )
+        result.diagnosis = reduction_fix(self, clash.line)
+        return result
 
 
 def value_diagnosis(check: FunctionCheck, num_wrong, exact_wrong) -> str | None:
@@ -540,3 +542,92 @@ def batch_dim(net: ir.Network) -> str | None:
     common = set.intersection(*(set(s) for s in shapes)) if shapes else set()
     names = [str(d) for d in common if not d.is_number]
     return names[0] if len(names) == 1 else None
+
+
+_REDUCTIONS = ("sum", "mean")
+
+
+def reduction_fix(check: FunctionCheck, lineno: int) -> str | None:
+    """A reduction on this line or before it over the wrong axis, or without the keepdims its
+    broadcast needs: the one edit of the source (flip the axis, keep the axis) after which the
+    line holds, found by running the edited function numerically (nothing is executed)."""
+    calls = [
+        n
+        for n in ast.walk(check.fdef)
+        if isinstance(n, ast.Call)
+        and isinstance(n.func, ast.Attribute)
+        and n.func.attr in _REDUCTIONS
+        and n.lineno <= lineno
+    ]
+    for call in sorted(calls, key=lambda n: -n.lineno)[:12]:
+        axis, where = _axis_of(call)
+        if not isinstance(axis, int) or isinstance(axis, bool):
+            continue
+        keys = {k.arg for k in call.keywords}
+        edits = []
+        if axis in (0, 1):
+            edits.append(("axis", 1 - axis))
+        if not keys & {"keepdims", "keepdim"}:
+            edits.append(("keepdims", True))
+        for kind, value in edits:
+            if _holds_after(check, call, where, kind, value, lineno):
+                op = call.func.attr  # type: ignore[attr-defined]
+                if kind == "axis":
+                    return (
+                        f"a reduction over the wrong axis: {op}(…, axis={axis}) on line "
+                        f"{call.lineno} where axis={value} belongs"
+                    )
+                return (
+                    f"a dropped keepdims: {op}(…, axis={axis}) on line {call.lineno} must "
+                    "keep its axis (keepdims=True) to broadcast"
+                )
+    return None
+
+
+def _axis_of(call: ast.Call):
+    """The axis of a reduction call and where it is written (a keyword or a position)."""
+    for k in call.keywords:
+        if k.arg in ("axis", "dim"):
+            return (k.value.value if isinstance(k.value, ast.Constant) else None), k.arg
+    func = call.func
+    module = isinstance(func, ast.Attribute) and (
+        isinstance(func.value, ast.Name) and func.value.id in ("np", "numpy", "torch")
+    )
+    position = 1 if module else 0
+    if len(call.args) > position and isinstance(call.args[position], ast.Constant):
+        return call.args[position].value, position  # type: ignore[attr-defined]
+    return None, None
+
+
+def _holds_after(check: FunctionCheck, call: ast.Call, where, kind, value, lineno) -> bool:
+    import copy
+
+    index = next(i for i, n in enumerate(ast.walk(check.fdef)) if n is call)
+    edited = copy.deepcopy(check.fdef)
+    twin = next(n for i, n in enumerate(ast.walk(edited)) if i == index)
+    assert isinstance(twin, ast.Call)
+    if kind == "axis":
+        if isinstance(where, int):
+            twin.args[where] = ast.Constant(value)
+        else:
+            for k in twin.keywords:
+                if k.arg == where:
+                    k.value = ast.Constant(value)
+    else:
+        twin.keywords.append(ast.keyword("keepdims", ast.Constant(True)))
+    original = check.fdef
+    check.fdef = edited
+    try:
+        lines, clash = check.run(check.numeric, repair=False)
+    except SpecError:
+        return False
+    finally:
+        check.fdef = original
+    if clash is not None and clash.line <= lineno:
+        return False
+    judged = [line for n, line in lines.items() if n <= lineno]
+    return (
+        bool(judged)
+        and not any(line.wrong for line in judged)
+        and (lineno not in lines or not lines[lineno].wrong)
+    )

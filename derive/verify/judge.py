@@ -17,6 +17,7 @@ from ..notation import FormulaParser, Head, read_head, split_equals, split_state
 from ..spec import fmt_shape
 from . import diagnose
 from .evaluate import Evaluator, equal, transpose
+from .layers import layer_instances
 from .reader import ClaimParser, adjoint_of, rewrite_statement
 from .result import Broken, Result, Shapes
 from .show import display, show
@@ -62,7 +63,9 @@ class Verifier:
         for n, (line, raw) in enumerate(statements):
             self.index = n
             try:
-                self.results += self.statement(rewrite_statement(raw), raw.strip(), line)
+                for text, layer in layer_instances(raw, self.net):  # Nielsen's δ^l: each l
+                    shown = raw.strip() + (f"   [at l = {layer}]" if layer is not None else "")
+                    self.results += self.statement(rewrite_statement(text), shown, line)
             except SpecError as exc:  # unreadable: report it, check the other statements
                 self.errors.append(exc)
         return self.results[start:]
@@ -291,8 +294,8 @@ class Verifier:
             diagnosis: str | None = f"transposed: the formula is (∂{loss}/∂{wrt})ᵀ"
             example = diagnose.counterexample(self, node, head)
             return Result(text, code, "incorrect", reason, diagnosis, example, expected)
-        diagnosis = diagnose.shape_diagnosis(self, node, head)
-        return Result(text, code, "ill-formed", reason, diagnosis, expected=expected)
+        named = diagnose.shape_diagnosis(self, node, head)
+        return Result(text, code, "ill-formed", reason, named, expected=expected)
 
     def built_on(self, node, head) -> int | None:
         """The first wrong earlier line this formula uses, if it is right given the truth there."""

@@ -194,6 +194,7 @@ class ClaimParser(SpecParser):
         value = exponent.value if isinstance(exponent, ir.Scalar) else None
         if value is None or not value.is_number:
             self.node_error(node.right, "expected a constant number as the exponent")
+        assert value is not None  # node_error raised otherwise
         if abs(value) > MAX_EXPONENT:
             self.node_error(node.right, f"the exponent {value} is larger than {MAX_EXPONENT}")
         base = self.expr(node.left)
@@ -276,6 +277,8 @@ class ClaimParser(SpecParser):
         if isinstance(node.args[0], ast.Name) and node.args[0].id == "_onesT":
             x = self.expr(node.args[1])  # 1ᵀ X: the sum over X's rows
             return ir.Reduce(tuple(x.shape[1:]), self.pos(node), "sum", x, 0, False)
+        if len(node.args) != 2:  # e.g. ``\delta_{ = 3}``: a juxtaposition lost a side
+            self.node_error(node, "a product with a missing factor")
         a, b = (self.expr(x) for x in node.args)
         pos = self.pos(node)
         if isinstance(a, Diag) or isinstance(b, Diag):

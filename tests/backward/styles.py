@@ -50,6 +50,20 @@ def ng_backward_wrong_point(parameters, cache, X, Y):
     return {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}
 
 
+def ng_backward_axis(parameters, cache, X, Y):
+    m = X.shape[1]
+    W2 = parameters["W2"]
+    A1 = cache["A1"]
+    A2 = cache["A2"]
+    dZ2 = A2 - Y
+    dW2 = 1 / m * np.dot(dZ2, A1.T)
+    db2 = 1 / m * np.sum(dZ2, axis=0, keepdims=True)  # mistake
+    dZ1 = np.dot(W2.T, dZ2) * (1 - np.power(A1, 2))
+    dW1 = 1 / m * np.dot(dZ1, X.T)
+    db1 = 1 / m * np.sum(dZ1, axis=1, keepdims=True)
+    return {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}
+
+
 # --- cs231n: rows are examples, softmax loss, L2 with reg -------------------------------------
 def cs231n_backward(X, T, W1, b1, W2, b2, h1, p, reg):
     N = X.shape[0]
@@ -140,6 +154,28 @@ def karpathy_backward_bessel(
     dhprebn += 1.0 / n * (np.ones_like(hprebn) * dbnmeani)
     dW1 = X.T @ dhprebn
     return {"W1": dW1, "bngain": dbngain, "bnbias": dbnbias, "W2": dW2, "b2": db2}
+
+
+def karpathy_softmax(
+    X, Y, W1, bngain, W2, hprebn, bndiff, bndiff2, bnvar, bnvar_inv, bnraw, hact, probs
+):
+    n = X.shape[0]
+    dprobs = -Y / probs / n
+    dlogits = probs * (dprobs - (dprobs * probs).sum(1, keepdims=True))
+    dW2 = hact.T @ dlogits
+    db2 = dlogits.sum(0)
+    return {"W2": dW2, "b2": db2}
+
+
+def karpathy_softmax_keepdims(
+    X, Y, W1, bngain, W2, hprebn, bndiff, bndiff2, bnvar, bnvar_inv, bnraw, hact, probs
+):
+    n = X.shape[0]
+    dprobs = -Y / probs / n
+    dlogits = probs * (dprobs - (dprobs * probs).sum(1))  # mistake
+    dW2 = hact.T @ dlogits
+    db2 = dlogits.sum(0)
+    return {"W2": dW2, "b2": db2}
 
 
 # --- Nielsen, network.py: lists of layers, one example as a column ----------------------------
