@@ -15,10 +15,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parent.parent
+# targets_speed's quick mode runs in tests/test_targets_bench.py, in-process, with every
+# contender checked against the NumPy target's step; a second run in a fresh
+# interpreter here would only pay the torch, JAX, PyTensor and Numba start-up again
+IN_PROCESS = {"targets_speed"}
 SCRIPTS = sorted(
     p.stem
     for p in (ROOT / "benchmarks").glob("*.py")
-    if p.stem not in ("__init__", "harness") and "def main(" in p.read_text(encoding="utf-8")
+    if p.stem not in ("__init__", "harness", *IN_PROCESS)
+    and "def main(" in p.read_text(encoding="utf-8")
 )
 
 
