@@ -112,17 +112,22 @@ def rewrite_notes(form, definitions: dict) -> list[str]:
     return notes
 
 
+def kernel_call(printer: NumpyFormPrinter, e, arg: str) -> str:
+    """A call of the generated module's own stable kernel (``sigmoid(z1)``), every target's."""
+    rule = rule_of(e.func_class if isinstance(e, Map) else e.func)
+    if rule is None:
+        raise ValueError(f"unbound function {e}: bind it with --bind NAME=FUNCTION")
+    params = e.params if isinstance(e, Map) else e.args[1:]
+    extra = "".join(", " + printer._print(p) for p in params)
+    return f"{rule.name}({arg}{extra})"
+
+
 class CodePrinter(NumpyFormPrinter):
     """Prints forms for generated modules: kernel calls, no inline ``np`` math."""
 
     def call(self, e, arg: str) -> str:
         """A call of the module's own stable kernel (``sigmoid(z1)``)."""
-        rule = rule_of(e.func_class if isinstance(e, Map) else e.func)
-        if rule is None:
-            raise ValueError(f"unbound function {e}: bind it with --bind NAME=FUNCTION")
-        params = e.params if isinstance(e, Map) else e.args[1:]
-        extra = "".join(", " + self._print(p) for p in params)
-        return f"{rule.name}({arg}{extra})"
+        return kernel_call(self, e, arg)
 
     def _print_Softmax(self, e):
         axis = -1 if np_rank(e.arg) == 1 else e.axis

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import sympy as sp
 
-from derive.forms import Broadcast, Map, NumpyFormPrinter, as_coeff, np_rank, rule_of
+from derive.forms import Broadcast, Map, NumpyFormPrinter, as_coeff, np_rank
 
-from ..printer import LogSoftmax
+from ..printer import LogSoftmax, kernel_call
 
 
 class ArrayPrinter(NumpyFormPrinter):
@@ -32,12 +32,8 @@ class ArrayPrinter(NumpyFormPrinter):
         return super().paren(e)
 
     def call(self, e, arg: str) -> str:
-        rule = rule_of(e.func_class if isinstance(e, Map) else e.func)
-        if rule is None:
-            raise ValueError(f"unbound function {e}: bind it with --bind NAME=FUNCTION")
-        params = e.params if isinstance(e, Map) else e.args[1:]
-        extra = "".join(", " + self._print(p) for p in params)
-        return f"{rule.name}({arg}{extra})"
+        """A call of the module's own kernel, as the NumPy target prints it."""
+        return kernel_call(self, e, arg)
 
     def _print_Softmax(self, e):
         axis = -1 if np_rank(e.arg) == 1 else e.axis
