@@ -68,6 +68,8 @@ from collections.abc import Iterable
 import numpy as np
 import sympy as sp
 
+from .indices import as_expr
+
 # A prime p ≡ 3 (mod 4), so −1 is not a square and F_p(i), i² = −1, is the field
 # with p² elements; every prime below 60 is a square mod p, so square roots of
 # the constants networks use (eps = 1e-5, 1/√d…) are in F_p and multiply.
@@ -550,7 +552,7 @@ def evaluate_scalar(expr: sp.Expr, point: Point, bindings: dict) -> Value:
 
 def is_zero(expr, points: int = POINTS) -> bool:
     """Whether ``expr`` is identically zero, in the sense of the module docstring."""
-    expr = sp.sympify(expr) if not isinstance(expr, sp.Basic) else expr
+    expr = as_expr(expr)
     if expr == 0:
         return True
     return _decide([expr], points)
@@ -561,7 +563,7 @@ def equal(a, b, points: int = POINTS) -> bool:
     a, b = np.asarray(a, dtype=object), np.asarray(b, dtype=object)
     if a.shape != b.shape:
         return False
-    diffs = [sp.sympify(x - y) for x, y in zip(a.flat, b.flat, strict=True)]
+    diffs = [as_expr(x - y) for x, y in zip(a.flat, b.flat, strict=True)]
     diffs = [d for d in diffs if d != 0]
     return not diffs or _decide(diffs, points)
 

@@ -179,10 +179,10 @@ class Derivation:
 
     def html(self, steps: bool = False, standalone: bool = False) -> str:
         """HTML with MathML: a notebook fragment, or (``standalone``) a whole page."""
-        from . import html, report
+        from . import html
 
         if standalone:
-            return report.as_html(self, steps=steps, proofs=self.proofs)
+            return html.derivation_page(self, steps=steps, proofs=self.proofs)
         return html.fragment(html.derivation_body(self, steps=steps, proofs=self.proofs))
 
     def _repr_html_(self) -> str:

@@ -85,6 +85,12 @@ def _equations(rows: Iterable[tuple[str, str, str, list[str] | None]]) -> str:
     return "\n".join(out)
 
 
+def derivation_page(d, steps: bool = False, proofs=None) -> str:
+    """A standalone HTML page of a derivation (MathML, no JavaScript, no network)."""
+    body = derivation_body(d, steps=steps, proofs=proofs, spec_text=True)
+    return page(f"{d.network.name}: derivation", body)
+
+
 def derivation_body(d, steps: bool = False, proofs=None, spec_text: bool = False) -> str:
     """The body of a derivation: forward pass, deltas and gradients, with shapes and proofs."""
     from .latexnames import latex_shape

@@ -25,8 +25,8 @@ def as_expr(x) -> sp.Expr:
     """
     if isinstance(x, sp.Basic):
         return x
-    if isinstance(x, bool):
-        raise TypeError("a boolean is not a number here")
+    if isinstance(x, (bool, str, bytes)):  # text is never converted here
+        raise TypeError(f"not a number: {type(x).__name__}")
     return sp.Integer(int(x)) if float(x).is_integer() and isinstance(x, int) else sp.Float(x)
 
 

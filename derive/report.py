@@ -256,14 +256,6 @@ def _latex_text(s: str) -> str:
     return "".join(_LATEX_SPECIAL.get(c, c) if c.isascii() else "?" for c in s)
 
 
-def as_html(d: Derivation, steps: bool = False, proofs: list[Proof] | None = None) -> str:
-    """A standalone HTML page (MathML, no JavaScript, no network)."""
-    from . import html
-
-    body = html.derivation_body(d, steps=steps, proofs=proofs, spec_text=True)
-    return html.page(f"{d.network.name}: derivation", body)
-
-
 def as_markdown(d: Derivation, proofs: list[Proof] | None = None) -> str:
     """The derivation (and proofs, if given) as Markdown."""
     forward, deltas, grads = lines(d)

@@ -23,7 +23,6 @@ FACADE_EDGES = {
     ("derive.derivation", "derive.check"),
     ("derive.derivation", "derive.report"),
     ("derive.derivation", "derive.html"),
-    ("derive.report", "derive.html"),
     # not a facade: verify's diagnoses and its backward-function reader call each other
     # (lazily); landed with the verify split, left to its owner to untangle
     ("derive.verify.diagnose", "derive.verify.function"),

@@ -7,11 +7,11 @@ from __future__ import annotations
 import copy
 
 import numpy as np
-import sympy as sp
 
 from .. import decide, ir
 from ..check import array_shape, concrete_sizes, derived_values, random_values, symbol_values
 from ..derivation import Derivation
+from ..indices import as_expr
 from ..numeric import Functions, generic_bindings, run_node
 from ..rules import RULES
 
@@ -26,7 +26,7 @@ def is_zero(expr) -> bool:
     computes them (``1 / (1 + np.exp(-z))``); the procedure takes every function value as
     an atom, so ``sigmoid(z)`` and its explicit form would otherwise be different atoms.
     """
-    expr = sp.sympify(expr)
+    expr = as_expr(expr)
     if expr == 0:
         return True
     return decide.is_zero(_explicit(expr, {}))

@@ -20,6 +20,7 @@ import sympy as sp
 from .. import ir
 from ..derivation import derive
 from ..errors import SpecError
+from ..indices import as_expr
 from ..notation import resolve
 from .evaluate import Evaluator, is_zero
 from .interpret import Clash, Interpreter, Lookup
@@ -489,7 +490,7 @@ def confirm(check, exact_wrong, c) -> bool:
     _, got, want = exact_wrong
     subs = {sp.Symbol(k, integer=True, positive=True): v for k, v in check.exact.dims.items()}
     subs.update({sp.Symbol(k, real=True): check.exact.values[k] for k in check.net.consts})
-    cv = sp.sympify(c).subs(subs)
+    cv = as_expr(c).subs(subs)
     return all(is_zero(cv * a - b) for a, b in zip(np.ravel(got), np.ravel(want), strict=True))
 
 
