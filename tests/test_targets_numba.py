@@ -3,7 +3,7 @@
 The step must equal the NumPy target's fused step (params after several
 steps, and the losses) to 1e-10 on specs that cover softmax cross-entropy
 with biases, sigmoid cross-entropy, ReLU, consts, column layout (softmax
-over axis 0, column biases) and 1-D quantities; once more with every matrix
+over axis 0, column biases), 1-D quantities and class labels; once more with every matrix
 product sent to BLAS (``BLAS_MIN = 0``).  Every spec generates ruff-clean code.
 """
 
@@ -15,6 +15,10 @@ import pytest
 from codegen.targets import generate_target
 from tests.targets_helpers import BIND, SPECS, generate_all, load_module, workload
 
+# softmax CE with biases, sigmoid CE, column layout, 1-D quantities, consts, and class
+# labels (x[range(N), y] and p − onehot(y), in softmax CE and in the SVM's margins)
+STEP_SPECS = ["seed002", "seed004", "column", "vec", "penalty", "cs231n_softmax", "cs231n_svm"]
+
 
 @pytest.fixture(scope="module")
 def modules(tmp_path_factory):
@@ -25,7 +29,7 @@ def modules(tmp_path_factory):
 def numpy_modules(tmp_path_factory):
     directory = tmp_path_factory.mktemp("numpy")
     out = {}
-    for name in ("seed002", "seed004", "column", "vec", "penalty"):
+    for name in STEP_SPECS:
         path = directory / f"numpy_{name}.py"
         path.write_text(generate_target(SPECS[name], "numpy", bind=BIND.get(name)), "utf-8")
         out[name] = load_module(path, f"numpy_{name}")
@@ -48,7 +52,7 @@ def assert_same_steps(mod, reference, name, seed):
         assert not np.array_equal(ours[key], params[key])  # the step updated it
 
 
-@pytest.mark.parametrize("name", ["seed002", "seed004", "column", "vec", "penalty"])
+@pytest.mark.parametrize("name", STEP_SPECS)
 def test_step_equals_the_numpy_targets_step(name, modules, numpy_modules):
     assert_same_steps(modules[name], numpy_modules[name], name, seed=0)
 

@@ -57,13 +57,15 @@ def _own_names(template: str, kernels_file: Path) -> set[str]:
 
 
 # names of each template's module (top level, and locals next to spec names)
-_SHARED = "DTYPE PARAMS INPUTS TARGETS CONSTS DIMS DIM_SOURCES LOSS init_params loss dims_of"
+_SHARED = (
+    "DTYPE PARAMS INPUTS TARGETS CONSTS DIMS DIM_SOURCES LOSS init_params loss dims_of class_labels"
+)
 _LOCALS = "params data dims seed std limit shape"
 OWN = {
     "torch": set(f"{_SHARED} {_LOCALS} DerivedLoss Model autograd_loss uniform generator".split()),
     "jax": set(f"{_SHARED} {_LOCALS} derived_loss autograd_loss key sub".split()),
     "numba": set(
-        f"{_SHARED} {_LOCALS} BLAS_MIN bind_step train_step step rng ws buf lr args arrays "
+        f"{_SHARED} {_LOCALS} BLAS_MIN LABELS bind_step train_step step rng ws buf lr args arrays "
         "range max abs min float".split()
     ),
 }
@@ -86,15 +88,6 @@ def generate_target(
     kernels_file = HERE / f"{target}_kernels.py"
     claimed = frozenset(_own_names(target, kernels_file))
     d, header, name, values = prepare(source, dtype, bind, consts, claimed, f"{target} module")
-    labels = [q.name for q in d.network.of_kind("target") if q.classes is not None]
-    if labels:  # issue 10: add_labels/x[range(B), y] have no kernels in these targets yet
-        raise SpecError(
-            f"the {target} target does not support class labels ({labels[0]} is declared "
-            "labels(n)) yet; generate the numpy target",
-            "<options>",
-            1,
-            1,
-        )
     if target == "numba":
         ctx = numba_context(d, dtype, header, name)
     else:

@@ -118,6 +118,7 @@ def framework_context(
         "arg_names": [*arrays, *consts],
         "param_names": params,
         "data_names": [*inputs, *targets],
+        "label_names": [q.name for q in net.of_kind("target") if q.classes is not None],
         "const_names": consts,
         "forward_dims": dim_lines(net, fwd_dims, arrays),
         "forward": forward,

@@ -12,7 +12,11 @@ or straight into the destination:
   large (at least ``BLAS_MIN`` multiply-adds, decided at run time),
   ``np.dot(a, b, out)``, which Numba sends to BLAS;
 * a sum over an axis: an accumulation loop;
-* softmax and log-softmax: the module's row kernels.
+* softmax and log-softmax: the module's row kernels;
+* ``x[range(B), y]`` (class labels ``y``): a loop over the rows reading ``x[b, y[b]]``.
+
+The one-hot matrix of class labels is never built: its entry ``(i, j)``
+prints as ``(1.0 if y[i] == j else 0.0)``.
 
 Sums over all entries (in the loss) accumulate into scalars.  No statement
 allocates: buffers are allocated once, outside the compiled step.
@@ -26,6 +30,8 @@ from derive.forms import (
     Broadcast,
     Map,
     NumpyFormPrinter,
+    OneHot,
+    Pick,
     Softmax,
     SumAll,
     SumAxis,
@@ -54,6 +60,8 @@ class LoopPrinter(NumpyFormPrinter):
 
     def _print_MatrixElement(self, e):
         parent, i, j = e.args
+        if isinstance(parent, OneHot):  # never built: a comparison with the label
+            return f"(1.0 if {parent.labels}[{self._print(i)}] == {self._print(j)} else 0.0)"
         name = str(parent.name)
         if isinstance(parent, Vector):  # a 1-D array: the row index is always 0
             return f"{name}[{self._print(j)}]"
@@ -79,7 +87,7 @@ def _elementwise(e) -> bool:
     if isinstance(e, sp.MatMul):
         _, mats = e.as_coeff_matrices()
         return len(mats) == 1
-    return not isinstance(e, (SumAxis, Softmax, LogSoftmax))
+    return not isinstance(e, (SumAxis, Softmax, LogSoftmax, Pick))
 
 
 class LoopEmitter:
@@ -171,6 +179,8 @@ class LoopEmitter:
             return self.matmul(dest, e)
         if isinstance(e, SumAxis):
             return self.sum_axis(dest, e)
+        if isinstance(e, Pick):
+            return self.pick(dest, e)
         if isinstance(e, (Softmax, LogSoftmax)):
             kernel = "softmax" if isinstance(e, Softmax) else "log_softmax"
             arg = self.operand(e.arg)
@@ -234,6 +244,13 @@ class LoopEmitter:
         entry = arg[K, J] if e.axis == 0 else arg[I, K]
         self.emit(f"_acc += {self.code(entry)}", 3)
         self.emit(f"{self.target(dest, I, J)} = _acc", 2)
+
+    def pick(self, dest, e: Pick) -> None:
+        """A loop writing ``x[range(B), y]`` (entry ``y[b]`` of each row ``b``) into ``dest``."""
+        arg = self.operand(e.arg)
+        label = sp.Symbol(f"{e.onehot.labels}[_j]", integer=True)
+        self.emit(f"for _j in range({self.code(e.arg.shape[0])}):")
+        self.emit(f"{self.target(dest, 0, J)} = {self.code(arg[J, label])}", 1)
 
     def scalar(self, name: str, e) -> None:
         """``name = e`` for a scalar form: each sum over all entries is an accumulation."""

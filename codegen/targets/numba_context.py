@@ -140,6 +140,7 @@ def numba_context(d: Derivation, dtype: str, source: str, spec_name: str) -> dic
         "step_lines": step.lines,
         "step_buffers": {k: shape_code(v) for k, v in step_buffers.items()},
         "param_names": [p.name for p in net.params],
+        "label_names": [q.name for q in net.of_kind("target") if q.classes is not None],
         "data_names": [q.name for q in net.quantities.values() if q.kind in ("input", "target")],
         "const_names": consts,
     }
