@@ -4,7 +4,8 @@ The step must equal the NumPy target's fused step (params after several
 steps, and the losses) to 1e-10 on specs that cover softmax cross-entropy
 with biases, sigmoid cross-entropy, ReLU, consts, column layout (softmax
 over axis 0, column biases), 1-D quantities and class labels; once more with every matrix
-product sent to BLAS (``BLAS_MIN = 0``).  Every spec generates ruff-clean code.
+product sent to BLAS (``BLAS_MIN = 0``), through Numba's ``np.dot`` and through
+NumPy's ``np.matmul`` in object mode (``NUMPY_MIN = 0``).  Every spec generates ruff-clean code.
 """
 
 from __future__ import annotations
@@ -67,11 +68,15 @@ L = r / B
 """
 
 
-def test_step_with_blas_products_equals_the_numpy_targets_step(numpy_modules, tmp_path):
-    path = tmp_path / "numba_blas_seed002.py"
+@pytest.mark.parametrize("numpy_min", [10**9, 0])
+def test_step_with_blas_products_equals_the_numpy_targets_step(numpy_min, numpy_modules, tmp_path):
+    """Every product of 2-D arrays on np.dot, then every one on np.matmul in object mode."""
+    name = f"numba_blas{numpy_min}_seed002"
+    path = tmp_path / f"{name}.py"
     path.write_text(generate_target("seed002", "numba"), encoding="utf-8")
-    mod = load_module(path, "numba_blas_seed002")
-    mod.BLAS_MIN = 0  # read when the step compiles: every product of 2-D arrays goes to np.dot
+    mod = load_module(path, name)
+    mod.BLAS_MIN = 0  # read when the step compiles
+    mod.NUMPY_MIN = numpy_min
     assert_same_steps(mod, numpy_modules["seed002"], "seed002", seed=1)
 
 

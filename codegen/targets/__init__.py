@@ -29,19 +29,25 @@ HERE = Path(__file__).parent
 
 
 def kernel_sources(path: Path, names) -> list[str]:
-    """The source of the named top-level functions of ``path``, read with ``ast``."""
+    """The source of the named top-level functions of ``path``, read with ``ast``, after
+    the functions of the same file they call (``_exp``, ``sigmoid`` in ``silu``)."""
     text = path.read_text(encoding="utf-8")
     lines = text.splitlines()
-    found = {  # from the first decorator to the end of the body
-        node.name: "\n".join(
-            lines[
-                min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1 : node.end_lineno
-            ]
-        )
-        for node in ast.parse(text).body
-        if isinstance(node, ast.FunctionDef)
+    functions = {
+        node.name: node for node in ast.parse(text).body if isinstance(node, ast.FunctionDef)
     }
-    return [found[name] for name in names]
+    wanted = list(names)
+    for name in wanted:  # grows while it is walked: the helpers of the helpers too
+        for node in ast.walk(functions[name]):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                callee = node.func.id
+                if callee in functions and callee != name and callee not in wanted:
+                    wanted.append(callee)
+    ordered = sorted(wanted, key=lambda n: functions[n].lineno)  # the file's order
+    return [
+        "\n".join(lines[min([f.lineno] + [d.lineno for d in f.decorator_list]) - 1 : f.end_lineno])
+        for f in (functions[n] for n in ordered)
+    ]
 
 
 def _own_names(template: str, kernels_file: Path) -> set[str]:
@@ -65,7 +71,7 @@ OWN = {
     "torch": set(f"{_SHARED} {_LOCALS} DerivedLoss Model autograd_loss uniform generator".split()),
     "jax": set(f"{_SHARED} {_LOCALS} derived_loss autograd_loss key sub".split()),
     "numba": set(
-        f"{_SHARED} {_LOCALS} BLAS_MIN LABELS bind_step train_step step rng ws buf lr args arrays "
+        f"{_SHARED} {_LOCALS} BLAS_MIN NUMPY_MIN LABELS bind_step train_step step rng ws buf lr args arrays "
         "range max abs min float".split()
     ),
 }
