@@ -71,8 +71,8 @@ OWN = {
     "torch": set(f"{_SHARED} {_LOCALS} DerivedLoss Model autograd_loss uniform generator".split()),
     "jax": set(f"{_SHARED} {_LOCALS} derived_loss autograd_loss key sub".split()),
     "numba": set(
-        f"{_SHARED} {_LOCALS} BLAS_MIN NUMPY_MIN LABELS bind_step train_step step rng ws buf lr args arrays "
-        "range max abs min float".split()
+        f"{_SHARED} {_LOCALS} BLAS_MIN NUMPY_MIN LABELS bind_step train_step step rng ws buf lr "
+        "args arrays range max abs min float".split()
     ),
 }
 
