@@ -380,8 +380,8 @@ def main(argv=None) -> int:
     try:
         import torch
 
-        if args.threads:
-            torch.set_num_threads(args.threads)
+        if args.threads or args.quick:  # a smoke run: one thread (a spinning pool is slow)
+            torch.set_num_threads(args.threads or 1)
     except ImportError:
         pass
     try:
