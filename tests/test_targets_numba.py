@@ -103,3 +103,12 @@ def test_init_params_is_the_numpy_targets(modules, numpy_modules):
     ours = modules["seed002"].init_params(dims, seed=3)
     theirs = numpy_modules["seed002"].init_params(dims, seed=3)
     assert all(np.array_equal(ours[k], theirs[k]) for k in theirs)
+
+
+@pytest.mark.parametrize("bad", [[0, -1], [0.5, 1.0]])
+def test_class_labels_must_be_whole_and_not_negative(bad, modules):
+    mod = modules["cs231n_svm"]
+    _, params, data = workload("cs231n_svm", mod)
+    data["X"], data["y"] = data["X"][:2], np.asarray(bad)
+    with pytest.raises(ValueError, match="class labels"):
+        mod.bind_step(params, data)
