@@ -331,6 +331,23 @@ def careful(net: Net, params, data):
     return PeerContender("careful", lambda: step.step(net.lr), own)
 
 
+# ratios reported beside the times (the median over rounds of the per-round ratio)
+RATIOS = [
+    ("numba", "numpy"),
+    ("numpy", "careful"),
+    ("torch (derived)", "torch autograd"),
+    ("jax (derived)", "jax jit(grad)"),
+]
+
+
+def ratio(cs: dict, a: str, b: str) -> str:
+    """``a``'s time over ``b``'s: the median of the per-round ratios ("–" if one is missing)."""
+    if a not in cs or b not in cs:
+        return "–"
+    pairs = zip(cs[a].rounds, cs[b].rounds, strict=True)
+    return f"{statistics.median(x / y for x, y in pairs):.2f}"
+
+
 def print_report(results, args) -> None:
     threads = os.environ.get("OPENBLAS_NUM_THREADS") or f"default ({os.cpu_count()} cores)"
     print(
@@ -338,18 +355,19 @@ def print_report(results, args) -> None:
         f"{args.rounds} rounds{' (quick)' if args.quick else ''}\n"
     )
     present = [n for n in ORDER if any(n in r["contenders"] for r in results)]
-    print("| network | " + " | ".join(f"{n} µs" for n in present) + " | numba / numpy |")
-    print("|---|" + "---|" * (len(present) + 1))
+    ratios = [(a, b) for a, b in RATIOS if any(a in r["contenders"] for r in results)]
+    ratios = [(a, b) for a, b in ratios if any(b in r["contenders"] for r in results)]
+    print(
+        "| network | "
+        + " | ".join([f"{n} µs" for n in present] + [f"{a} / {b}" for a, b in ratios])
+        + " |"
+    )
+    print("|---|" + "---|" * (len(present) + len(ratios)))
     for r in results:
         cs = r["contenders"]
         row = [fmt_us(cs[n].seconds) if n in cs else "–" for n in present]
-        ratio = "–"
-        if "numba" in cs:
-            ratio = statistics.median(
-                a / b for a, b in zip(cs["numba"].rounds, cs["numpy"].rounds, strict=True)
-            )
-            ratio = f"{ratio:.2f}"
-        print(f"| {r['net'].name} ({r['net'].dtype}) | " + " | ".join(row) + f" | {ratio} |")
+        row += [ratio(cs, a, b) for a, b in ratios]
+        print(f"| {r['net'].name} ({r['net'].dtype}) | " + " | ".join(row) + " |")
     for r in results:
         for problem in r["problems"]:
             print(f"\n**{r['net'].name}: {problem}**")
