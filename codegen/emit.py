@@ -190,9 +190,9 @@ def _emit_array(e: sp.MatrixSymbol, em: Emitter, out: str | None) -> str:
 
 @emit_value.register(sp.Transpose)
 def _emit_transpose(e: sp.Transpose, em: Emitter, out: str | None) -> str:
-    inner = em.value(e.arg)
-    if isinstance(e.arg, SumAxis) and e.arg.axis == 1:
+    if isinstance(e.arg, SumAxis) and e.arg.axis == 1:  # (X 1)ᵀ: the 1-D row sums
         return em.sum_into(e.arg, out, axis=1, keepdims=False, shape_of=e)
+    inner = em.value(e.arg)
     view = f"{inner}[:, None]" if np_rank(e.arg) == 1 else f"{inner}.T"
     return em.copy(view, e, out)
 
@@ -270,6 +270,8 @@ def _emit_matmul(e: sp.MatMul, em: Emitter, out: str | None) -> str:
     if len(mats) == 1:  # c X: compute X in the result's buffer, then scale in place
         buf = out or em.buffer(e)
         x = em.value(mats[0], out=buf if em.fits(mats[0], e) else None)
+        if coeff == -1:
+            return em.emit(f"np.negative({x}, out={buf})")
         return em.emit(f"np.multiply({x}, {em.scalar(coeff)}, out={buf})")
     acc = _operand(em, mats[0], first=True)
     for n, m in enumerate(mats[1:], start=1):
@@ -357,6 +359,8 @@ def _describe(e) -> str:
 
 def _compound(a, whole) -> bool:
     """Computed (not a named array or view) and of the full shape: a buffer can hold it."""
+    if isinstance(a, sp.Transpose) and isinstance(a.arg, SumAxis) and a.arg.axis == 1:
+        return np_shape(a) == np_shape(whole)  # the row sums, computed (not a view)
     if isinstance(a, (sp.MatrixSymbol, Vector, sp.Transpose, Broadcast, sp.OneMatrix)):
         return False
     return isinstance(a, sp.MatrixExpr) and np_shape(a) == np_shape(whole)

@@ -22,7 +22,9 @@ from derive.forms import (
     OneHot,
     Pick,
     Softmax,
+    Vector,
     forward_form,
+    np_rank,
     numpy_code,
     rule_of,
     text,
@@ -34,6 +36,7 @@ from .printer import (
     CodePrinter,
     LogSoftmax,
     kernel_names,
+    printed_twice,
     rewrite_notes,
     split_onehot,
     stabilise,
@@ -43,10 +46,13 @@ from .text import comment
 
 @dataclass
 class Line:
+    """One statement of a readable function: ``name = code`` under its formula."""
+
     name: str
     code: str
     comment: str
     notes: list[str] = field(default_factory=list)  # the stable rewrites the code uses
+    setup: list[str] = field(default_factory=list)  # temporaries it reads, bound just before
 
 
 InitKind = Literal["zeros", "he", "glorot"]
@@ -54,6 +60,8 @@ InitKind = Literal["zeros", "he", "glorot"]
 
 @dataclass
 class Init:
+    """How a param starts: zeros, He or Glorot, with the fans that scale it."""
+
     name: str
     shape: list[str]
     kind: InitKind
@@ -62,6 +70,7 @@ class Init:
 
     @property
     def shape_code(self) -> str:
+        """The param's shape as code reading the module's ``dims``."""
         items = [d if d.isdigit() else f'dims["{d}"]' for d in self.shape]
         return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
 
@@ -212,6 +221,19 @@ def _preamble(
     return lines
 
 
+def _bind_repeats(form, printer: CodePrinter, taken: list[str]) -> tuple[list[str], sp.Basic]:
+    """``form`` with each sub-form its code would compute twice (``y − t`` in
+    ``np.vdot(y - t, y - t)``) read from a temporary bound first: (setup lines, form)."""
+    setup = []
+    for sub in printed_twice(form):
+        name = f"_t{len(taken) + 1}"  # a spec name cannot start with _
+        taken.append(name)
+        setup.append(f"{name} = {printer.doprint(sub)}")
+        local = (Vector if np_rank(sub) == 1 else sp.MatrixSymbol)(name, *sub.shape)
+        form = form.xreplace({sub: local})
+    return setup, form
+
+
 def context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
     """The template context of the module generated from ``d``."""
     net = d.network
@@ -221,13 +243,15 @@ def context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
     forward, predict = [], []
     stable = {name: stabilise(form, defs) for name, form in defs.items()}
     rewrites = {name: rewrite_notes(defs[name], defs) for name in defs}
+    temps: list[str] = []
     for eq in net.equations:
-        form = stable[eq.name]
+        setup, form = _bind_repeats(stable[eq.name], printer, temps)
         line = Line(
             eq.name,
             numpy_code(form, eq.shape, printer),
             f"{eq.name} = {text(defs[eq.name])}",
             rewrites[eq.name],
+            setup,
         )
         forward.append(line)
         refs = set(eq.refs())
