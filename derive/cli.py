@@ -153,7 +153,7 @@ def read_network(spec: str):
 
 def cmd_grad(args) -> int:
     """``derive grad``: print (and with ``--check`` prove) every delta and gradient."""
-    from . import check, html, report
+    from . import check, report
     from .derivation import derive
     from .term import colour_marks, use_colour
 
@@ -166,7 +166,7 @@ def cmd_grad(args) -> int:
     elif args.format == "markdown":
         out = report.as_markdown(d, proofs)
     elif args.format == "html":
-        out = html.derivation_page(d, steps=args.steps, proofs=proofs)
+        out = report.as_html(d, steps=args.steps, proofs=proofs, standalone=True)
     else:
         out = report.as_text(d, elementwise=args.elementwise, steps=args.steps, proofs=proofs)
         if not args.output:
