@@ -8,6 +8,7 @@ when it is hidden from the interpreter by a deferred import.
 from __future__ import annotations
 
 import ast
+import functools
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +29,18 @@ PENDING_CYCLES = {
 KNOWN_PRIVATE: set[tuple[str, str, str]] = set()
 
 
+@functools.cache
+def parsed(path: Path) -> ast.Module:
+    """A module's syntax tree (read once per test session: the tests only read them)."""
+    return ast.parse(path.read_text(encoding="utf-8"))
+
+
+@functools.cache
+def nodes(path: Path) -> tuple[ast.AST, ...]:
+    """Every node of a module's tree, function bodies included (walked once per session)."""
+    return tuple(ast.walk(parsed(path)))
+
+
 def modules() -> dict[str, Path]:
     out = {}
     for package in PACKAGES:
@@ -45,7 +58,7 @@ def imports(name: str, path: Path, known: set[str]) -> list[tuple[str, str | Non
     is_package = path.name == "__init__.py"
     here = name if is_package else name.rpartition(".")[0]
     out = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in nodes(path):
         if isinstance(node, ast.Import):
             out += [(a.name, None) for a in node.names if a.name.split(".")[0] in PACKAGES]
         elif isinstance(node, ast.ImportFrom):
@@ -115,7 +128,7 @@ def test_pending_cycles_are_lazy_imports_and_only_in_verify():
     mods = modules()
     for src, dst in PENDING_CYCLES:
         assert src.startswith("derive.verify.") and dst.startswith("derive.verify."), (src, dst)
-        tree = ast.parse(mods[src].read_text(encoding="utf-8"))
+        tree = parsed(mods[src])
         top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
         top_targets = {m for n in top for m, _ in _node_imports(src, mods[src], n, set(mods))}
         assert dst not in top_targets, (src, dst)
@@ -174,9 +187,25 @@ def test_public_forms_api_names_what_it_exports():
         assert hasattr(derive.forms, name), name
 
 
+# Each module's source is compiled once and the code object reused: every import still
+# runs the module's body afresh, but 64 imports of the same chain no longer recompile it
+# (with PYTHONDONTWRITEBYTECODE no .pyc is kept: compiling was half the test's time).
+_COMPILE_ONCE = """
+import importlib.machinery
+_code = {}
+_compile = importlib.machinery.SourceFileLoader.source_to_code
+def _cached(self, data, path, *args, **kwargs):
+    key = (path, bytes(data))
+    if key not in _code:
+        _code[key] = _compile(self, data, path, *args, **kwargs)
+    return _code[key]
+importlib.machinery.SourceFileLoader.source_to_code = _cached
+"""
+
+
 def test_each_module_imports_alone():
     """Each module imported first, in a fresh interpreter state of our packages."""
-    script = (
+    script = _COMPILE_ONCE + (
         "import importlib, sys\n"
         f"names = {sorted(modules())!r}\n"
         "for name in names:\n"
@@ -206,7 +235,7 @@ def long_functions(limit: int = MAX_LINES) -> dict[tuple[str, str], int]:
     (its ``def`` line to its last line, docstring included)."""
     out = {}
     for path in modules().values():
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in nodes(path):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 lines = node.end_lineno - node.lineno + 1
                 if lines > limit:
