@@ -8,7 +8,8 @@ written as strings here; every expression comes from a matrix form.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import sympy as sp
@@ -24,6 +25,7 @@ from derive.forms import (
     Softmax,
     Vector,
     forward_form,
+    matrix_symbol,
     np_rank,
     numpy_code,
     rule_of,
@@ -254,8 +256,41 @@ class Forms:
         )
 
 
+def _reading_deltas(d: Derivation) -> Derivation:
+    """``d`` with each delta's form, where a later step holds it whole, read from that delta
+    instead (``δscores = δgap + …``, not ``relu'(gap)/N + …`` computed again).  Exact: the
+    delta holds that very value; the comments print the forms the code computes."""
+    earlier: dict[str, sp.Expr] = {}  # the form's key -> the delta holding it
+
+    def reading(form):
+        if not earlier:
+            return form
+        return form.replace(
+            lambda n: isinstance(n, sp.MatrixExpr) and _same(n) in earlier,
+            lambda n: earlier[_same(n)],
+        )
+
+    steps = []
+    for s in d.steps:
+        matrix = reading(s.matrix)
+        steps.append(replace(s, matrix=matrix) if matrix != s.matrix else s)
+        local = matrix_symbol(s.symbol, s.indices)
+        computed = isinstance(matrix, sp.MatrixExpr) and not isinstance(matrix, sp.MatrixSymbol)
+        if computed and getattr(local, "shape", None) == s.matrix.shape:
+            earlier[_same(s.matrix)] = earlier[_same(matrix)] = local
+    grads = {p: replace(s, matrix=reading(s.matrix)) for p, s in d.gradients.items()}
+    return replace(d, steps=steps, gradients=grads)
+
+
+def _same(form) -> str:
+    """A key equal for equal forms: ``srepr`` without the indices of the dummies that each
+    :class:`Map`'s function binds (every Map gets fresh ones)."""
+    return re.sub(r", dummy_index=\d+", "", sp.srepr(form))
+
+
 def context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
     """The template context of the module generated from ``d``."""
+    d = _reading_deltas(d)
     net = d.network
     printer = CodePrinter()
     forms = Forms.of(net)

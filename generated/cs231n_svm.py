@@ -4,7 +4,7 @@ Derived by derive (element-wise with SymPy, matrix forms proven equal):
 
     δgap = relu'(gap)/N
     δcorrect = -(δgap 1)ᵀ
-    δscores = relu'(gap)/N + δcorrectᵀ ⊙ onehot(y)
+    δscores = δgap + δcorrectᵀ ⊙ onehot(y)
     ∂L/∂W = 2*reg W + Xᵀ δscores
     ∂L/∂b = 1ᵀ δscores
 
@@ -161,8 +161,8 @@ def gradients(params, data, fwd=None):
     delta_gap = relu_prime(gap) / N
     # δcorrect = -(δgap 1)ᵀ
     delta_correct = -delta_gap.sum(axis=1)
-    # δscores = relu'(gap)/N + δcorrectᵀ ⊙ onehot(y)
-    delta_scores = add_labels(relu_prime(gap) / N, y, delta_correct)
+    # δscores = δgap + δcorrectᵀ ⊙ onehot(y)
+    delta_scores = add_labels(delta_gap, y, delta_correct)
     return {
         # ∂L/∂W = 2*reg W + Xᵀ δscores
         "W": (2 * reg) * W + X.T @ delta_scores,
@@ -224,10 +224,8 @@ def bind_step(params, data, ws=None):
         # δcorrect = -(δgap 1)ᵀ
         delta_correct = np.sum(delta_gap, axis=1, out=buf["delta_correct"])
         delta_correct = np.negative(delta_correct, out=buf["delta_correct"])
-        # δscores = relu'(gap)/N + δcorrectᵀ ⊙ onehot(y), times lr
-        delta_scores = relu_prime(gap, out=buf["delta_scores"])
-        delta_scores = np.multiply(delta_scores, (lr / N), out=buf["delta_scores"])
-        delta_scores = add_labels(delta_scores, y, delta_correct, out=buf["delta_scores"])
+        # δscores = δgap + δcorrectᵀ ⊙ onehot(y)
+        delta_scores = add_labels(delta_gap, y, delta_correct, out=buf["delta_scores"])
         # ∂L/∂W = 2*reg W + Xᵀ δscores, times lr
         grad_W = np.multiply(W, (2 * lr * reg), out=buf["grad_W"])
         _t1 = np.matmul(X.T, delta_scores, out=buf["_t1"])

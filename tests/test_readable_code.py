@@ -43,9 +43,9 @@ def repeated(node: ast.AST, numbers: set[str]) -> dict[str, int]:
 
 
 @pytest.mark.parametrize("path", GENERATED, ids=lambda p: p.stem)
-def test_forward_and_predict_compute_nothing_twice(path):
+def test_forward_predict_and_gradients_compute_nothing_twice(path):
     defs, numbers = functions(path), scalars(path)
-    for name in ("forward", "predict"):
+    for name in ("forward", "predict", "gradients"):
         assert not repeated(defs[name], numbers), (name, repeated(defs[name], numbers))
 
 
