@@ -229,8 +229,6 @@ LONG_PENDING = {
     ("codegen/train.py", "bind"),
     ("codegen/train.py", "_plot"),
     ("codegen/train.py", "run_train"),
-    ("codegen/targets/numba_context.py", "numba_context"),
-    ("codegen/targets/context.py", "framework_context"),
 }
 MAX_LINES = 60
 
