@@ -4,8 +4,8 @@ The step must equal the NumPy target's fused step (params after several
 steps, and the losses) to 1e-10 on specs that cover softmax cross-entropy
 with biases, sigmoid cross-entropy, ReLU, consts, column layout (softmax
 over axis 0, column biases), 1-D quantities and class labels; once more with every matrix
-product sent to BLAS (``BLAS_MIN = 0``), through Numba's ``np.dot`` and through
-NumPy's ``np.matmul`` in object mode (``NUMPY_MIN = 0``).  Every spec generates ruff-clean code.
+product sent to BLAS (``BLAS_MIN = 0``): through Numba's ``np.dot``, and through
+NumPy's own BLAS in object mode (``NUMPY_MIN = 0``).  Every spec generates ruff-clean code.
 """
 
 from __future__ import annotations
@@ -68,20 +68,19 @@ L = r / B
 """
 
 
-@pytest.mark.parametrize("numpy_min", [10**9, 0])
-def test_step_with_blas_products_equals_the_numpy_targets_step(numpy_min, numpy_modules, tmp_path):
-    """Every product of 2-D arrays on np.dot, then every one on np.matmul in object mode."""
-    name = f"numba_blas{numpy_min}_seed002"
-    path = tmp_path / f"{name}.py"
+def test_step_with_blas_products_equals_the_numpy_targets_step(numpy_modules, tmp_path):
+    """Every product of 2-D arrays on NumPy's BLAS in object mode (Numba's np.dot path:
+    test_scalar_intermediate_and_scaled_blas_product below)."""
+    path = tmp_path / "numba_blas_seed002.py"
     path.write_text(generate_target("seed002", "numba"), encoding="utf-8")
-    mod = load_module(path, name)
-    mod.BLAS_MIN = 0  # read when the step compiles
-    mod.NUMPY_MIN = numpy_min
+    mod = load_module(path, "numba_blas_seed002")
+    mod.BLAS_MIN = mod.NUMPY_MIN = 0  # read when the step compiles
     assert_same_steps(mod, numpy_modules["seed002"], "seed002", seed=1)
 
 
 def test_scalar_intermediate_and_scaled_blas_product(tmp_path):
-    """A scalar equation (a local, not a buffer); the lr-scaled gradient xᵀ δy on BLAS."""
+    """A scalar equation (a local, not a buffer); the lr-scaled gradient xᵀ δy on BLAS
+    through Numba's np.dot (below NUMPY_MIN)."""
     mods = {}
     for target in ("numpy", "numba"):
         path = tmp_path / f"{target}_scalar.py"
