@@ -67,8 +67,8 @@ def factor(v, node, head) -> str | None:
     ratios = want[mask] / got[mask]
     if not np.allclose(ratios, ratios[0], rtol=1e-7):
         return None
-    c = name_factor(v, ratios[0])
-    if c is None or not scaled_holds(v, node, head, c):
+    c = next((c for c in name_factors(v, ratios[0]) if scaled_holds(v, node, head, c)), None)
+    if c is None:
         return None
     if c == -1:
         return "sign: the formula is the negative of the gradient"
@@ -90,6 +90,12 @@ def why(c) -> str:
 
 def name_factor(v, ratio: float):
     """A short expression in dims, consts and small numbers that equals ``ratio``."""
+    return next(iter(name_factors(v, ratio)), None)
+
+
+def name_factors(v, ratio: float) -> list:
+    """Every short expression in dims, consts and small numbers that equals ``ratio`` at
+    the numeric sizes (``1/3`` and ``1/n`` when n is 3 there): the exact check picks."""
     ev = v.numeric
     syms = [sp.Symbol(d, integer=True, positive=True) for d in v.net.dims]
     syms += [sp.Symbol(c, real=True) for c in v.net.consts]
@@ -100,14 +106,15 @@ def name_factor(v, ratio: float):
         candidates += [1 / s, s, -1 / s, 2 / s, 2 * s]
     for s1, s2 in itertools.combinations(syms, 2):
         candidates += [1 / (s1 * s2), s1 * s2, s1 / s2, s2 / s1]
+    found = []
     for c in candidates:
         try:
             value = float(c.subs(values))
         except (TypeError, ZeroDivisionError):
             continue
         if np.isclose(value, ratio, rtol=1e-9):
-            return c
-    return None
+            found.append(c)
+    return found
 
 
 def scaled_holds(v, node, head, c) -> bool:

@@ -205,7 +205,11 @@ class FunctionCheck:
                 return
             mask = np.abs(got) > 1e-9
             ratios = truth[mask] / got[mask] if mask.any() else np.array([])
-            constant = ratios.size and np.allclose(ratios, ratios[0], rtol=1e-7)
+            constant = (  # the zeros must be where the gradient's are (svm's margins)
+                ratios.size
+                and np.array_equal(mask, np.abs(truth) > 1e-9)
+                and np.allclose(ratios, ratios[0], rtol=1e-7)
+            )
             if scaled is None and constant and name_value(self, ratios[0]) is not None:
                 scaled = q
         if scaled is not None:
@@ -364,10 +368,53 @@ def value_diagnosis(check: FunctionCheck, num_wrong, exact_wrong) -> str | None:
         if got.T.shape == want.shape and np.allclose(got.T, want, rtol=1e-7, atol=1e-9):
             return f"transposed: the line holds (∂{check.net.loss}/∂{q})ᵀ"
         return batch_sum(got, want)
-    for test in (factor_of, transposed_of, term_of, derivative_of):
+    for test in (factor_of, transposed_of, term_of, derivative_of, label_entries):
         found = test(check, q, got, want, exact_wrong)
         if found:
             return found
+    return None
+
+
+def label_entries(check, q, got, want, exact_wrong) -> str | None:
+    """Wrong only at the entries ``[range(N), y]`` of a labels target: the one-hot term of a
+    softmax or SVM gradient (``dscores[range(N), y] -= 1``) missing or wrong."""
+    ev = check.numeric
+    for t in check.net.quantities.values():
+        if t.classes is None or want.ndim != 2:
+            continue
+        y = np.asarray(ev.values[t.name]).ravel()
+        if want.shape[0] != y.size or not np.all(y < want.shape[1]):
+            continue
+        picked = np.zeros(want.shape, dtype=bool)
+        picked[np.arange(y.size), y] = True
+        diff = got - want
+        if not np.allclose(diff[~picked], 0, atol=1e-9) or np.allclose(diff[picked], 0):
+            continue
+        where = f"[range({t.shape[0]}), {t.name}]"
+        named = _label_offset(check, t.name, diff[picked], exact_wrong)
+        by = f" (line − gradient = {named} there)" if named is not None else ""
+        return (
+            f"wrong only at the labels' entries {where}{by}: the one-hot term "
+            f"(d{q}{where} -= …) is missing or wrong"
+        )
+    return None
+
+
+def _label_offset(check, labels: str, offsets, exact_wrong):
+    """The named constant by which a line is off at every label entry, confirmed exactly."""
+    if exact_wrong is None or exact_wrong[1] is None or not np.allclose(offsets, offsets[0]):
+        return None
+    _, got, want = exact_wrong
+    got, want = np.asarray(got, dtype=object), np.asarray(want, dtype=object)
+    if got.shape != want.shape:
+        return None
+    y = np.asarray(check.exact.values[labels]).ravel()
+    at = (np.arange(y.size), y)
+    subs = {sp.Symbol(k, integer=True, positive=True): v for k, v in check.exact.dims.items()}
+    for c in name_values(check, float(offsets[0])):
+        cv = as_expr(c).subs(subs)
+        if all(is_zero(a - b - cv) for a, b in zip(got[at], want[at], strict=True)):
+            return c
     return None
 
 
@@ -435,8 +482,8 @@ def factor_of(check, q, got, want, exact_wrong) -> str | None:
     ratios = want[mask] / got[mask]
     if not np.allclose(ratios, ratios[0], rtol=1e-7):
         return None
-    c = name_value(check, ratios[0])
-    if c is None or not confirm(check, exact_wrong, c):
+    c = next((c for c in name_values(check, ratios[0]) if confirm(check, exact_wrong, c)), None)
+    if c is None:
         return None
     if c == -1:
         return "sign: the line is the negative of the gradient"
@@ -476,12 +523,18 @@ def term_of(check, q, got, want, exact_wrong) -> str | None:
 
 
 def name_value(check, ratio):
-    from .diagnose import name_factor
+    """A short expression in dims and consts equal to ``ratio`` (see :func:`name_values`)."""
+    return next(iter(name_values(check, ratio)), None)
 
-    class View:  # name_factor reads net and numeric only
+
+def name_values(check, ratio) -> list:
+    """The named constants equal to ``ratio`` at the numeric sizes."""
+    from .diagnose import name_factors
+
+    class View:  # name_factors reads net and numeric only
         net, numeric = check.net, check.numeric
 
-    return name_factor(View, ratio)
+    return name_factors(View, ratio)
 
 
 def confirm(check, exact_wrong, c) -> bool:
@@ -531,10 +584,19 @@ def partial_lines(fdef: ast.FunctionDef) -> set[int]:
         if isinstance(node, (ast.Assign, ast.AugAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             for t in targets:
+                if isinstance(t, ast.Subscript) and _entries(t):  # d[range(n), y] -= 1
+                    t = t.value
                 if isinstance(t, ast.Name):
                     lines.setdefault(t.id, []).append(node.lineno)
                     last[t.id] = max(last.get(t.id, 0), node.lineno)
     return {n for name, ns in lines.items() for n in ns if n != last[name]}
+
+
+def _entries(target: ast.Subscript) -> bool:
+    """Whether a store writes chosen entries (``d[range(n), y] = …``), completing a value
+    built on the lines before; a mask store (``dh[h <= 0] = 0``) turns one adjoint into
+    another, and the value before it is judged on its own."""
+    return isinstance(target.value, ast.Name) and isinstance(target.slice, ast.Tuple)
 
 
 def batch_dim(net: ir.Network) -> str | None:

@@ -58,6 +58,12 @@ class Interpreter:
         self.file, self.exact, self.functions, self.hook = file, exact, functions, hook
         self.steps = 0
         self.depth = 0
+        self.symbols = 0
+
+    def fresh(self, what: str) -> sp.Symbol:
+        """A new real symbol (an exact ``max`` whose value no verdict may rely on)."""
+        self.symbols += 1
+        return sp.Symbol(f"_{what}{self.symbols}", real=True)
 
     def error(self, node, message: str):
         raise SpecError(
@@ -305,7 +311,7 @@ class Interpreter:
     def e_Attribute(self, node, env):
         obj = self.expr(node.value, env)
         if isinstance(obj, Library):
-            return Bound(obj, node.attr)
+            return None if node.attr == "newaxis" else Bound(obj, node.attr)
         if isinstance(obj, Lookup):
             if node.attr in self.functions and node.attr not in obj.attrs:
                 return Bound(obj, node.attr)  # self.cost_derivative(...): a method of the file

@@ -18,7 +18,7 @@ from ..spec import fmt_shape
 from . import diagnose
 from .evaluate import Evaluator, equal, transpose
 from .layers import layer_instances
-from .reader import ClaimParser, adjoint_of, rewrite_statement
+from .reader import FANCY, ClaimParser, adjoint_of, rewrite_statement
 from .result import Broken, Result, Shapes
 from .show import display, show
 
@@ -82,7 +82,8 @@ class Verifier:
         self.line = line
         out = []
         for rhs in parts[1:]:
-            code = FormulaParser(rhs, known, self.functions, (self.file, line)).parse()
+            markers = self.functions | set(FANCY.values())  # x[range(N), y] -= e, rewritten
+            code = FormulaParser(rhs, known, markers, (self.file, line)).parse()
             self.parser.jx_ops = {}
             node, error = self.parse(self.parser, code, line)
             shown = display(code, self.parser.jx_ops)
@@ -349,7 +350,7 @@ def partial_statements(statements: list[str]) -> set[int]:
     names = []
     for n, raw in enumerate(statements):
         m = _ASSIGNED.match(raw)
-        names.append(m.group(1) if m and "/" not in raw.split("=")[0] else None)
+        names.append(m.group(1) if m else None)
         if names[-1]:
             last[names[-1]] = n
     return {n for n, name in enumerate(names) if name and last[name] != n}

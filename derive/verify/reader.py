@@ -266,6 +266,8 @@ class ClaimParser(SpecParser):
             return self._library(node, name[3:], list(node.args), method=True)
         if name == "_shape":
             return self._shape_of(node)
+        if name in FANCY.values():
+            return self.fancy(node, name[len("_fancy_") :])
         if name.startswith("_d_"):
             return self._derivative(node, name[3:])
         if name in _REDUCTIONS:
@@ -305,6 +307,31 @@ class ClaimParser(SpecParser):
             return above
         one = ir.Scalar((), pos, sp.Integer(1))
         return ir.Binary(above.shape, pos, "-", one, above)
+
+    def fancy(self, node: ast.Call, op: str) -> ir.Node:
+        """``x[range(N), y] op= e``: ``x`` changed at one entry per row, the labels' (as the
+        one-hot matrix of ``y`` times ``e``, a number or one value per row)."""
+        x, pick, e = (self.expr(a) for a in node.args)
+        pos = self.pos(node)
+        if not isinstance(pick, ir.Pick):
+            self.node_error(node, "expected x[range(N), y] = … with y a labels target")
+        classes = self.quantities[pick.labels.name].classes
+        hot = ir.OneHot(tuple(x.shape), pos, pick.labels, classes)
+        if tuple(e.shape) == tuple(x.shape[:1]):  # one value per row: -row_sum
+            e = ir.Column((x.shape[0], sp.Integer(1)), pos, e)
+        elif e.shape:
+            self.node_error(node, f"expected a number or one value per row, got shape {_fmt(e.shape)}")
+        one = ir.Scalar((), pos, sp.Integer(1))
+        he = ir.Binary(x.shape, pos, "*", hot, e)
+        if op in ("add", "sub"):
+            return ir.Binary(x.shape, pos, "+" if op == "add" else "-", x, he)
+        if op == "set":  # x − onehot ⊙ x + onehot ⊙ e
+            kept = ir.Binary(x.shape, pos, "-", x, ir.Binary(x.shape, pos, "*", hot, x))
+            return ir.Binary(x.shape, pos, "+", kept, he)
+        # x ⊙ (1 + onehot ⊙ (e − 1)) for *=, x ⊘ (…) for /=
+        shifted = ir.Binary(e.shape, pos, "-", e, one)
+        scale = ir.Binary(x.shape, pos, "+", one, ir.Binary(x.shape, pos, "*", hot, shifted))
+        return ir.Binary(x.shape, pos, "*" if op == "mul" else "/", x, scale)
 
     def _shape_of(self, node: ast.Call) -> ir.Node:
         arr = self.expr(node.args[0])
@@ -414,8 +441,18 @@ _AUGMENTED = re.compile(r"^\s*([^\W\d]\w*)\s*([-+*/])=(?!=)\s*(.+)$", re.S)
 _MASKED = re.compile(r"^\s*([^\W\d]\w*)\s*\[(.+)\]\s*=(?!=)\s*(.+)$", re.S)
 
 
+_FANCY = re.compile(r"^\s*([^\W\d]\w*)\s*\[(.+)\]\s*([-+*/]?)=(?!=)\s*(.+)$", re.S)
+FANCY = {"-": "_fancy_sub", "+": "_fancy_add", "*": "_fancy_mul", "/": "_fancy_div", "": "_fancy_set"}
+
+
 def rewrite_statement(raw: str) -> str:
-    """``x += e`` → ``x = x + (e)``; ``x[m] = e`` → ``x = (1 - (m)) * x + (m) * (e)``."""
+    """``x += e`` → ``x = x + (e)``; ``x[m] = e`` → ``x = (1 - (m)) * x + (m) * (e)``;
+    ``x[range(N), y] -= e`` → ``x = _fancy_sub(x, x[range(N), y], (e))`` (one entry per
+    row, at the labels: read by :meth:`ClaimParser.fancy`)."""
+    m = _FANCY.match(raw)
+    if m and _top_level_comma(m.group(2)):
+        name, index, op, rhs = m.groups()
+        return f"{name} = {FANCY[op]}({name}, {name}[{index}], ({rhs.strip()}))"
     m = _AUGMENTED.match(raw)
     if m:
         name, op, rhs = m.groups()
@@ -428,6 +465,16 @@ def rewrite_statement(raw: str) -> str:
             return f"{name} = (1 - ({mask})) * {name}"
         return f"{name} = (1 - ({mask})) * {name} + ({mask}) * ({rhs})"
     return raw
+
+
+def _top_level_comma(index: str) -> bool:
+    depth = 0
+    for ch in index:
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if ch == "," and depth == 0:
+            return True
+    return False
 
 
 # ---------------------------------------------------------------------------
