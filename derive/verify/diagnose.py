@@ -17,6 +17,7 @@ from .. import ir
 from ..numeric import evaluate
 from ..printing import text as text_of
 from ..rules import RULES
+from .evidence import derivative_of, label_entries, name_factor, name_factors, use_of, why
 from .reader import derivative_ir
 from .show import show
 
@@ -24,7 +25,7 @@ from .show import show
 def diagnose(v, node, head) -> str | None:
     """The first diagnosis that explains the difference, or None."""
     tests = (factor, transposed, term, extra_term, reduction, flipped_sign, wrong_derivative)
-    for test in (*tests, missing_factor, by_value):
+    for test in (*tests, missing_factor, by_value, labels):
         found = test(v, node, head)
         if found:
             return found
@@ -75,48 +76,6 @@ def factor(v, node, head) -> str | None:
     return f"off by a constant factor: the gradient is {text_of(c)} times the formula{why(c)}"
 
 
-def why(c) -> str:
-    """Which factor people drop: a batch mean's 1/m, the 2 of a square, 1/keep_prob."""
-    names = sorted(str(s) for s in c.free_symbols)
-    if not names:
-        return " (the 2 of a square?)" if abs(c) in (2, sp.Rational(1, 2)) else ""
-    num, den = sp.fraction(sp.together(c))
-    if num == 1:
-        return f" (a missing 1/{text_of(den)})"
-    if den == 1:
-        return f" (an extra 1/{text_of(num)})"
-    return ""
-
-
-def name_factor(v, ratio: float):
-    """A short expression in dims, consts and small numbers that equals ``ratio``."""
-    return next(iter(name_factors(v, ratio)), None)
-
-
-def name_factors(v, ratio: float) -> list:
-    """Every short expression in dims, consts and small numbers that equals ``ratio`` at
-    the numeric sizes (``1/3`` and ``1/n`` when n is 3 there): the exact check picks."""
-    ev = v.numeric
-    syms = [sp.Symbol(d, integer=True, positive=True) for d in v.net.dims]
-    syms += [sp.Symbol(c, real=True) for c in v.net.consts]
-    values = {s: ev.dims.get(str(s), ev.scalars.get(str(s))) for s in syms}
-    candidates = [sp.Integer(k) for k in (-1, 2, -2, 3, -3, 4)]
-    candidates += [sp.Rational(1, k) for k in (2, -2, 3, -3)]
-    for s in syms:
-        candidates += [1 / s, s, -1 / s, 2 / s, 2 * s]
-    for s1, s2 in itertools.combinations(syms, 2):
-        candidates += [1 / (s1 * s2), s1 * s2, s1 / s2, s2 / s1]
-    found = []
-    for c in candidates:
-        try:
-            value = float(c.subs(values))
-        except (TypeError, ZeroDivisionError):
-            continue
-        if np.isclose(value, ratio, rtol=1e-9):
-            found.append(c)
-    return found
-
-
 def scaled_holds(v, node, head, c) -> bool:
     scaled = ir.Binary(node.shape, node.pos, "*", ir.Scalar((), node.pos, c), node)
     return v.holds(scaled, head, v.exact, v.parser)
@@ -156,16 +115,6 @@ def term(v, node, head) -> str | None:
             if c is not None:
                 return f"a term off by a constant factor: {text_of(c)} × ({text_of(t)})"
     return None
-
-
-def use_of(v, t, wrt: str) -> str:
-    """Which use of ``wrt`` a term of its gradient comes from (for shared weights)."""
-    deltas = [str(s.name)[6:] for s in t.atoms(sp.MatrixSymbol) if str(s.name).startswith("delta_")]
-    uses = [e.name for e in v.net.equations if wrt in e.refs()]
-    for name in deltas:
-        if name in uses and len(uses) > 1:
-            return f" (from the use of {wrt} in {name}, use {uses.index(name) + 1} of {len(uses)})"
-    return ""
 
 
 def extra_term(v, node, head) -> str | None:
@@ -328,8 +277,6 @@ def swap(tree: ir.Node, old: ir.Node, new: ir.Node) -> ir.Node:
 
 def by_value(v, node, head) -> str | None:
     """Derivative factors written out (``1 - Z1**2``): found on the values, as for code."""
-    from .function import derivative_of
-
     got, want = numeric_values(v, node, head)
     if got.size != want.size:
         return None
@@ -342,13 +289,23 @@ def by_value(v, node, head) -> str | None:
     return derivative_of(View, head.name, got.reshape(want.shape), want, None)
 
 
+def labels(v, node, head) -> str | None:
+    """Wrong only at the entries ``[range(N), y]`` of a labels target (the one-hot term)."""
+    got, want = numeric_values(v, node, head)
+    if got.shape != want.shape:
+        return None
+    ev = v.exact
+    exact = (head.name, ev.claim(node, v.defs_env(ev, v.parser, node=node)), ev.truth(head.name))
+    return label_entries(v, head.name, got, want, exact)
+
+
 def flipped_sign(v, node, head) -> str | None:
     """``y + t`` where ``y - t`` belongs, in the formula or a definition it uses."""
     for owner, tree in places(v, node):
         for b in [n for n in ir.walk(tree) if isinstance(n, ir.Binary) and n.op in "+-"]:
             fix = replace(b, op="-" if b.op == "+" else "+")
             if repaired_holds(v, node, head, owner, tree, b, fix):
-                where = f" (in {owner})" if owner else ""
+                where = f" (in {owner.split('__')[0]})" if owner else ""
                 return f"a flipped sign: {show(b)} where {show(fix)} belongs{where}"
     return None
 

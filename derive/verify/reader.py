@@ -320,7 +320,9 @@ class ClaimParser(SpecParser):
         if tuple(e.shape) == tuple(x.shape[:1]):  # one value per row: -row_sum
             e = ir.Column((x.shape[0], sp.Integer(1)), pos, e)
         elif e.shape:
-            self.node_error(node, f"expected a number or one value per row, got shape {_fmt(e.shape)}")
+            self.node_error(
+                node, f"expected a number or one value per row, got shape {_fmt(e.shape)}"
+            )
         one = ir.Scalar((), pos, sp.Integer(1))
         he = ir.Binary(x.shape, pos, "*", hot, e)
         if op in ("add", "sub"):
@@ -442,7 +444,13 @@ _MASKED = re.compile(r"^\s*([^\W\d]\w*)\s*\[(.+)\]\s*=(?!=)\s*(.+)$", re.S)
 
 
 _FANCY = re.compile(r"^\s*([^\W\d]\w*)\s*\[(.+)\]\s*([-+*/]?)=(?!=)\s*(.+)$", re.S)
-FANCY = {"-": "_fancy_sub", "+": "_fancy_add", "*": "_fancy_mul", "/": "_fancy_div", "": "_fancy_set"}
+FANCY = {
+    "-": "_fancy_sub",
+    "+": "_fancy_add",
+    "*": "_fancy_mul",
+    "/": "_fancy_div",
+    "": "_fancy_set",
+}
 
 
 def rewrite_statement(raw: str) -> str:

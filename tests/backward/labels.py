@@ -43,6 +43,23 @@ def softmax_loss_vectorized_no_onehot(W, X, y, reg):
     return loss, dW
 
 
+def softmax_grad(X, y, W, probs, reg):
+    N = X.shape[0]
+    dscores = probs.copy()
+    dscores[np.arange(N), y] -= 1
+    dscores /= N
+    dW = X.T.dot(dscores) + 2 * reg * W
+    return dW
+
+
+def softmax_grad_plus(X, y, W, probs, reg):
+    N = X.shape[0]
+    dscores = probs / N
+    dscores[np.arange(N), y] += 1 / N  # mistake
+    dW = X.T.dot(dscores) + 2 * reg * W
+    return dW
+
+
 # --- cs231n, svm_loss_vectorized --------------------------------------------------------------
 def svm_loss_vectorized(W, X, y, reg):
     num_train = X.shape[0]
@@ -122,7 +139,7 @@ def karpathy_ce_fused_no_mean(
 ):
     n = h.shape[0]
     dlogits = _softmax(logits, 1)
-    dlogits[range(n), Yb] -= 1  # mistake
-    dW2 = h.T @ dlogits
+    dlogits[range(n), Yb] -= 1  # n·∂loss/∂logits, a per-example adjoint: not yet wrong
+    dW2 = h.T @ dlogits  # mistake
     db2 = dlogits.sum(0)
     return dW2, db2
