@@ -195,3 +195,56 @@ def test_picked_entries_in_a_claim():
     assert verify(net, right)[-1].verdict == "correct"
     wrong = right.replace("-1 /", "1 /")
     assert verify(net, wrong)[-1].diagnosis.startswith("sign")
+
+
+# --- np.outer and .reshape in claims (issue 9 item 1) -----------------------------------------
+def _nielsen_truth():
+    """The claims' values computed for real by NumPy, and the gradient by central differences
+    of Nielsen's forward pass: which of them hold is decided here, not by the verifier."""
+    x, y = RNG.normal(size=(3, 1)), RNG.uniform(size=(2, 1))
+    W1, b1 = RNG.normal(size=(4, 3)), RNG.normal(size=(4, 1))
+    W2, b2 = RNG.normal(size=(2, 4)), RNG.normal(size=(2, 1))
+
+    def sig(z):
+        return 1 / (1 + np.exp(-z))
+
+    def cost(W2):
+        return 0.5 * np.sum((sig(W2 @ sig(W1 @ x + b1) + b2) - y) ** 2)
+
+    a1 = sig(W1 @ x + b1)
+    a2 = sig(W2 @ a1 + b2)
+    delta = (a2 - y) * a2 * (1 - a2)
+    def holds(value) -> bool:
+        got = {"W2": np.asarray(value)}
+        return finite_difference_labels({"W2": W2.copy()}, lambda P: (cost(P["W2"]), {}), got)["W2"]
+
+    return delta, a1, holds
+
+
+@pytest.mark.parametrize(
+    ("claim", "numpy_value"),
+    [
+        ("dL/dW2 = np.outer(delta, a1)", lambda d, a: np.outer(d, a)),
+        ("dL/dW2 = np.outer(a1, delta)", lambda d, a: np.outer(a, d)),
+        (
+            "dL/dW2 = delta.reshape(-1, 1) @ a1.reshape(1, -1)",
+            lambda d, a: d.reshape(-1, 1) @ a.reshape(1, -1),
+        ),
+        (
+            "dL/dW2 = np.outer(delta.reshape(-1), a1.reshape(n1))",
+            lambda d, a: np.outer(d.reshape(-1), a.reshape(4)),
+        ),
+        ("dL/dW2 = delta.reshape(n2) @ a1.T", lambda d, a: d.reshape(2) @ a.T),
+    ],
+)
+def test_outer_and_reshape_in_claims(claim, numpy_value):
+    delta, a1, holds = _nielsen_truth()
+    try:
+        value = numpy_value(delta, a1)
+        right = holds(value) if value.shape == (2, 4) else False
+    except ValueError:  # NumPy cannot compute it: ill-formed
+        right = False
+    net = _net("nielsen.nn")
+    text = "delta = (a2 - y) * a2 * (1 - a2); " + claim.replace("dL/", "dC/")
+    result = verify(net, text)[-1]
+    assert (result.verdict == "correct") == right, (claim, result.verdict, result.reason)

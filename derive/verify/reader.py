@@ -308,6 +308,41 @@ class ClaimParser(SpecParser):
         one = ir.Scalar((), pos, sp.Integer(1))
         return ir.Binary(above.shape, pos, "-", one, above)
 
+    def reshape(self, node: ast.Call, x: ir.Node, args: list) -> ir.Node:
+        """``x.reshape(n, 1)``, ``x.reshape(-1)``, ``np.reshape(x, (1, -1))``: axes of length
+        1 added or dropped (a column, a row, a flat vector); other reshapes are refused."""
+        if len(args) == 1 and isinstance(args[0], (ast.Tuple, ast.List)):
+            args = list(args[0].elts)
+        want = [self.expr(a) for a in args]
+        if not all(isinstance(w, ir.Scalar) for w in want):
+            self.node_error(node, "expected sizes (numbers, dims or -1) in reshape")
+        sizes = [cast(ir.Scalar, w).value for w in want]
+        if tuple(sizes) == tuple(x.shape):
+            return x
+        core = [d for d in x.shape if d != 1]
+        if len(core) == 1 and sizes.count(-1) == 1 and set(sizes) <= {-1, 1}:
+            sizes = [core[0] if d == -1 else d for d in sizes]
+        if len(core) != 1 or len(sizes) > 2 or [d for d in sizes if d != 1] != core:
+            self.node_error(
+                node,
+                f"reshape of shape {_fmt(x.shape)} to ({', '.join(map(str, sizes))}): claims "
+                "read only axes of length 1 added or dropped (a column, a row, a vector)",
+            )
+        v, pos = self.vector(node, x), self.pos(node)
+        if len(sizes) == 1:
+            return v
+        column = ir.Column((core[0], sp.Integer(1)), pos, v)
+        return column if sizes[1] == 1 else ir.Transpose((sp.Integer(1), core[0]), pos, column)
+
+    def vector(self, node, x: ir.Node) -> ir.Node:
+        """``x`` as a 1-D vector: a column or a row lose their axis of length 1."""
+        if len(x.shape) == 1:
+            return x
+        if len(x.shape) == 2 and 1 in x.shape:
+            axis = 1 if x.shape[1] == 1 else 0
+            return ir.Reduce((x.shape[1 - axis],), self.pos(node), "sum", x, axis, False)
+        self.node_error(node, f"expected a vector, got shape {_fmt(x.shape)}")
+
     def fancy(self, node: ast.Call, op: str) -> ir.Node:
         """``x[range(N), y] op= e``: ``x`` changed at one entry per row, the labels' (as the
         one-hot matrix of ``y`` times ``e``, a number or one value per row)."""
@@ -378,6 +413,12 @@ class ClaimParser(SpecParser):
         if name in ("T", "t", "transpose") and len(args) == 1:
             a = self.expr(args[0])
             return a if not a.shape else ir.Transpose(tuple(reversed(a.shape)), pos, a)
+        if name == "reshape" and len(args) >= 2:
+            return self.reshape(node, self.expr(args[0]), args[1:])
+        if name == "outer" and len(args) == 2:
+            a, b = (self.vector(node, self.expr(x)) for x in args)
+            column = ir.Column((a.shape[0], sp.Integer(1)), pos, a)
+            return ir.Binary((a.shape[0], b.shape[0]), pos, "*", column, b)
         if name == "diag" and len(args) == 1:
             v = self.expr(args[0])
             return Diag(v.shape, pos, v)
