@@ -214,6 +214,7 @@ def _nielsen_truth():
     a1 = sig(W1 @ x + b1)
     a2 = sig(W2 @ a1 + b2)
     delta = (a2 - y) * a2 * (1 - a2)
+
     def holds(value) -> bool:
         got = {"W2": np.asarray(value)}
         return finite_difference_labels({"W2": W2.copy()}, lambda P: (cost(P["W2"]), {}), got)["W2"]
@@ -248,3 +249,33 @@ def test_outer_and_reshape_in_claims(claim, numpy_value):
     text = "delta = (a2 - y) * a2 * (1 - a2); " + claim.replace("dL/", "dC/")
     result = verify(net, text)[-1]
     assert (result.verdict == "correct") == right, (claim, result.verdict, result.reason)
+
+
+def test_the_attention_benchmark_function_is_right():
+    """benchmarks/verify_speed.py requires every line of it judged right: the truth, by
+    central differences of its forward pass (benchmarks/specs/attention_bn.nn in NumPy)."""
+    from tests.backward.attention import attention_bn_backward
+
+    x, y = RNG.normal(size=(4, 3)), RNG.normal(size=(4, 2))
+    P = {"Wq": RNG.normal(size=(3, 5)), "Wk": RNG.normal(size=(3, 5))}
+    P |= {"Wv": RNG.normal(size=(3, 2)), "gamma": RNG.normal(size=2)}
+    P |= {"beta": RNG.normal(size=2), "Wo": RNG.normal(size=(2, 2))}
+
+    def forward(P):
+        q, k, v = x @ P["Wq"], x @ P["Wk"], x @ P["Wv"]
+        e = np.exp(q @ k.T / 2)
+        esum = e.sum(1, keepdims=True)
+        a = e / esum
+        oc = a @ v - (a @ v).mean(0)
+        bvar = (oc**2).mean(0)
+        inv = (bvar + 1e-5) ** -0.5
+        on = oc * inv
+        h = np.tanh(P["gamma"] * on + P["beta"])
+        diff = h @ P["Wo"] - y
+        values = dict(q=q, k=k, v=v, e=e, esum=esum, a=a, oc=oc, bvar=bvar, inv=inv, on=on)
+        return np.sum(diff**2) / 4, values | dict(h=h, diff=diff)
+
+    args = {k: P[k] for k in ("Wq", "Wk", "Wv", "gamma", "Wo")}
+    grads = attention_bn_backward(x, y, **args, **forward(P)[1])
+    got = dict(zip(("Wq", "Wk", "Wv", "gamma", "beta", "Wo"), grads, strict=True))
+    assert all(finite_difference_labels(P, forward, got).values())

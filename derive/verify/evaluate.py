@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 
 import numpy as np
+import sympy as sp
 
 from .. import decide, ir
 from ..check import array_shape, concrete_sizes, derived_values, random_values, symbol_values
@@ -18,18 +19,34 @@ from ..rules import RULES
 EXACT_SIZES = (2, 3, 4, 5)
 
 
-def is_zero(expr) -> bool:
+def is_zero(expr, explicit: bool = True) -> bool:
     """Whether ``expr`` (SymPy) is identically zero: the one exact decision procedure of
     :mod:`derive.decide`, shared with ``derive grad --check``.
 
     σ and softplus are written out first (once per shared sub-expression), as code
     computes them (``1 / (1 + np.exp(-z))``); the procedure takes every function value as
     an atom, so ``sigmoid(z)`` and its explicit form would otherwise be different atoms.
+    Writing them out costs a rebuild of the expression: ``explicit=False`` skips it where
+    no σ or softplus can occur (:func:`needs_explicit`).
     """
     expr = as_expr(expr)
     if expr == 0:
         return True
-    return decide.is_zero(_explicit(expr, {}))
+    return decide.is_zero(_explicit(expr, {}) if explicit else expr)
+
+
+def needs_explicit(net: ir.Network) -> bool:
+    """Whether σ or softplus can appear in the network's values or gradients: a function of
+    the network is one of them or has one in its derivative (softplus' = σ, silu' …)."""
+    z = sp.Symbol("z")
+    for eq in net.equations:
+        for node in ir.walk(eq.expr):
+            if not isinstance(node, ir.Call) or node.fn not in RULES:
+                continue
+            rule = RULES[node.fn]
+            if rule.cls in _EXPLICIT or rule.derivative(z, *node.params).has(*_EXPLICIT):
+                return True
+    return False
 
 
 _EXPLICIT = {RULES[n].cls: RULES[n].value for n in ("sigmoid", "softplus")}
@@ -49,10 +66,12 @@ def _explicit(expr, memo: dict):
     return out
 
 
-def equal(a, b) -> bool:
+def equal(a, b, explicit: bool = True) -> bool:
     """Entry-by-entry exact equality of two arrays of SymPy expressions."""
     a, b = np.asarray(a, dtype=object), np.asarray(b, dtype=object)
-    return a.shape == b.shape and all(is_zero(x - y) for x, y in zip(a.flat, b.flat, strict=True))
+    return a.shape == b.shape and all(
+        is_zero(x - y, explicit) for x, y in zip(a.flat, b.flat, strict=True)
+    )
 
 
 class Evaluator:
@@ -62,6 +81,7 @@ class Evaluator:
         net = self.net = d.network
         self.exact = exact
         self.transposed = False
+        self.explicit = needs_explicit(net)  # σ/softplus written out for the zero test
         if exact:
             self.dims = concrete_sizes(net, EXACT_SIZES)
             values = symbol_values(net, self.dims)

@@ -208,7 +208,7 @@ class Verifier:
         if numeric:
             got, want = np.asarray(got, float), np.asarray(want, float)
             return bool(np.allclose(got, want, rtol=1e-7, atol=1e-9))
-        return equal(got, want)
+        return equal(got, want, ev.explicit)
 
     # -- the verdict ----------------------------------------------------------------------------
     def judge(self, text, code, head, node, error, tnode, terror) -> Result:
