@@ -23,10 +23,6 @@ FACADE_EDGES = {
     ("derive.derivation", "derive.check"),
     ("derive.derivation", "derive.report"),
     ("derive.derivation", "derive.html"),
-    # not a facade: verify's diagnoses and its backward-function reader call each other
-    # (lazily); landed with the verify split, left to its owner to untangle
-    ("derive.verify.diagnose", "derive.verify.function"),
-    ("derive.verify.interpret", "derive.verify.library"),
 }
 # private names imported across modules (module, from module, name): none any more; a
 # listed one would be a decision to keep (the test fails on any unlisted one)

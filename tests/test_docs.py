@@ -54,13 +54,6 @@ def undocumented() -> list[tuple[str, str]]:
 # numbers, and drop an entry at 0, as they are documented)
 PENDING = {
     "derive.notation": 18,
-    "derive.verify.diagnose": 8,
-    "derive.verify.evaluate": 1,
-    "derive.verify.function": 13,
-    "derive.verify.interpret": 27,
-    "derive.verify.judge": 5,
-    "derive.verify.reader": 2,
-    "derive.verify.result": 1,
 }
 
 

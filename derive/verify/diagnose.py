@@ -77,6 +77,7 @@ def factor(v, node, head) -> str | None:
 
 
 def scaled_holds(v, node, head, c) -> bool:
+    """Whether ``c`` times the formula is the gradient (exact)."""
     scaled = ir.Binary(node.shape, node.pos, "*", ir.Scalar((), node.pos, c), node)
     return v.holds(scaled, head, v.exact, v.parser)
 
@@ -118,6 +119,7 @@ def term(v, node, head) -> str | None:
 
 
 def extra_term(v, node, head) -> str | None:
+    """An addend whose removal makes the formula hold: an extra term."""
     for extra in addends(node):
         rest = without_addend(node, extra)
         if rest is not None and v.holds(rest, head, v.exact, v.parser):
@@ -166,6 +168,9 @@ def places(v, node):
 
 
 def repaired_holds(v, node, head, owner, tree, old, new) -> bool:
+    """Whether the formula holds with ``old`` replaced by ``new`` in ``tree``
+    (the formula itself when ``owner`` is None, else the definition ``owner``).
+    """
     fixed = swap(tree, old, new)
     if owner is None:
         return _safe_holds(v, fixed, head, None)
@@ -214,6 +219,9 @@ def _default_params(fn: str) -> tuple:
 
 
 def alternatives(v, where):
+    """(function, argument) pairs a derivative might have been meant at: the
+    network's functions and the arguments of its calls, inputs and intermediates of that shape.
+    """
     user = v.user_net
     args = [eq.expr.arg for eq in user.equations if isinstance(eq.expr, (ir.Call, ir.Softmax))]
     args += [
@@ -231,6 +239,9 @@ def alternatives(v, where):
 
 
 def counterexample(v, node, head) -> dict:
+    """One entry where the formula and the gradient differ most (numerically), with
+    the sizes and seed to reproduce it, or both shapes when they differ.
+    """
     got, want = numeric_values(v, node, head)
     out = {"sizes": dict(v.numeric.dims), "seed": 1}
     if got.size == want.size:
@@ -249,12 +260,14 @@ def counterexample(v, node, head) -> dict:
 
 
 def addends(node: ir.Node) -> list:
+    """The two sides of a top-level sum or difference (none otherwise)."""
     if isinstance(node, ir.Binary) and node.op in "+-":
         return [node.a, node.b]
     return []
 
 
 def without_addend(node: ir.Node, gone: ir.Node):
+    """The formula with the addend ``gone`` left out (None if it is not one)."""
     if not isinstance(node, ir.Binary) or node.op not in "+-":
         return None
     if node.b is gone:
@@ -265,6 +278,7 @@ def without_addend(node: ir.Node, gone: ir.Node):
 
 
 def swap(tree: ir.Node, old: ir.Node, new: ir.Node) -> ir.Node:
+    """``tree`` with the node ``old`` (by identity) replaced by ``new``."""
     if tree is old:
         return new
     kids: dict[str, Any] = {

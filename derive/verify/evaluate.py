@@ -111,6 +111,9 @@ class Evaluator:
         return transpose(value) if self.transposed else value
 
     def claim(self, node: ir.Node, env_extra: dict):
+        """A claim's value: ``node`` run on the network's values, the true gradients
+        (``_g_q``) and the claim's own definitions ``env_extra``.
+        """
         grads = {
             "_g_" + r.name[3:]: self.truth(r.name[3:])
             for r in ir.walk(node)

@@ -187,6 +187,7 @@ def _arg_name(call: ir.Call) -> str | None:
 
 
 def batch_sum(got, want) -> str | None:
+    """A missing sum over one axis (the batch): the line summed over it is the gradient."""
     for axis in range(got.ndim):
         summed = got.sum(axis=axis)
         if summed.size == want.size and np.allclose(summed.reshape(want.shape), want):
@@ -195,6 +196,7 @@ def batch_sum(got, want) -> str | None:
 
 
 def factor_of(check, q, got, want, exact_wrong) -> str | None:
+    """Off by a named constant factor (a sign, 1/m, 1/keep_prob), confirmed exactly."""
     mask = np.abs(got) > 1e-9
     if not mask.any():
         return None
@@ -210,6 +212,7 @@ def factor_of(check, q, got, want, exact_wrong) -> str | None:
 
 
 def transposed_of(check, q, got, want, exact_wrong) -> str | None:
+    """A square gradient's transpose, decided by value."""
     if got.ndim == 2 and got.shape[0] == got.shape[1] and np.allclose(got.T, want, atol=1e-9):
         return f"transposed: the line holds (∂{check.net.loss}/∂{q})ᵀ"
     return None

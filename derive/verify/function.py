@@ -108,6 +108,7 @@ class FunctionCheck:
         }
 
     def results(self) -> list[Result]:
+        """A verdict for every judged line, in order, and for a line whose shapes clash."""
         self.run(self.numeric, repair=False, discover=True)
         actual, clash = self.run(self.exact, repair=False)
         num_actual, _ = self.run(self.numeric, repair=False)
@@ -137,6 +138,10 @@ class FunctionCheck:
 
     # -- running --------------------------------------------------------------------------------
     def run(self, ev: Evaluator, repair: bool, discover: bool = False):
+        """Run the function once at ``ev``'s sizes; with ``repair`` each wrong gradient is
+        replaced by the truth for the lines after it; with ``discover`` (numeric) only record which
+        adjoint each assignment holds by value.  Returns the judged lines and a shape clash, if any.
+        """
         lines: dict[int, Line] = {}
         calls = [0]  # the k-th assignment: the same in every run (control flow has no values)
         lists: dict[int, str] = {}  # id of a gradient list -> the --map key it mirrors
@@ -216,9 +221,11 @@ class FunctionCheck:
             self.by_value[k] = (scaled, False)
 
     def per_example(self, q: str) -> bool:
+        """Whether ``q`` may be held per example (m·∂L/∂q): an intermediate of a batch."""
         return self.batch is not None and self.net.quantities[q].kind != "param"
 
     def same(self, ev, got, truth) -> bool:
+        """Whether a line's value is the truth: exactly (the one zero test) or in float64."""
         if not ev.exact:
             return bool(
                 np.allclose(np.asarray(got, float), np.asarray(truth, float), rtol=1e-7, atol=1e-9)
@@ -265,6 +272,9 @@ class FunctionCheck:
         return None
 
     def bind(self, ev: Evaluator, lists) -> dict:
+        """The function's arguments bound to the spec's values (``cache``, ``self`` and
+        ``parameters`` as lookups by name; ``--map`` lists as lists).
+        """
         env = {}
         known = set(self.net.quantities) | set(self.net.consts)
 
@@ -298,9 +308,11 @@ class FunctionCheck:
 
     # -- verdicts -------------------------------------------------------------------------------
     def text(self, lineno: int) -> str:
+        """The source text of a line."""
         return self.source_lines[lineno - 1].strip() if lineno <= len(self.source_lines) else ""
 
     def verdict(self, line: Line, own: Line | None, num: Line | None, num_own, first) -> Result:
+        """The verdict of one line from its four runs (exact/numeric, as written/repaired)."""
         qs = ", ".join(dict.fromkeys(f"∂{self.net.loss}/∂{q}" for q in line.qs))
         normalized = f"{line.target} = {qs}"
         sizes = num is not None and num.wrong and not line.wrong  # equal only at the exact sizes
@@ -346,6 +358,7 @@ class FunctionCheck:
         return result
 
     def ill_formed(self, clash: Clash) -> Result:
+        """The verdict of a line whose shapes clash, with a reduction fix if one repairs it."""
         text = self.text(clash.line)
         result = Result(
             text,

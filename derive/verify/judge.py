@@ -71,6 +71,9 @@ class Verifier:
         return self.results[start:]
 
     def statement(self, raw: str, text: str, line: int) -> list[Result]:
+        """Judge one statement: a definition (judged when its name says which adjoint it
+        is) or a gradient statement, for each right-hand side of ``a = b = c``.
+        """
         parts = split_equals(raw)
         if len(parts) < 2:
             raise SpecError(
@@ -99,6 +102,7 @@ class Verifier:
         return out
 
     def definition(self, name, text, code, shown, node, error, tnode, derivs) -> list[Result]:
+        """Record a definition, and judge it as ∂L/∂q when its name is one of q's."""
         internal = self.parser.define(name, node, self.line)
         self.tparser.define(name, tnode, self.line)
         self.defs[internal] = (node, tnode, error)
@@ -147,6 +151,7 @@ class Verifier:
         return self.batch is not None and self.net.quantities[q].kind != "param"
 
     def placed(self, result: Result, line: int) -> Result:
+        """The result with its line and file."""
         result.line, result.file = line, self.file
         return result
 
@@ -212,6 +217,9 @@ class Verifier:
 
     # -- the verdict ----------------------------------------------------------------------------
     def judge(self, text, code, head, node, error, tnode, terror) -> Result:
+        """The verdict of one formula for ∂L/∂q: ill-formed, correct or incorrect (with a
+        diagnosis, a counterexample or the wrong line it is built on).
+        """
         self.check_head(text, head)
         expected = self.expected(head.name)
         broken = [
@@ -261,6 +269,7 @@ class Verifier:
         return result
 
     def check_head(self, text: str, head: Head):
+        """Refuse a head whose loss is not the spec's or whose quantity has no gradient."""
         wrt, net = head.name, self.net
         if head.loss != net.loss:
             raise SpecError(

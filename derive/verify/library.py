@@ -9,6 +9,20 @@ import sympy as sp
 from ..rules import RULES
 
 
+class Library:
+    """``np``/``numpy``/``torch``/``math``: functions resolved by name."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+
+class Bound:
+    """A function or method not yet called: ``np.sum``, ``x.sum``, ``range``, ``self.f``."""
+
+    def __init__(self, obj, name: str):
+        self.obj, self.name = obj, name
+
+
 def _map(interp, fn_exact, fn_float, x):
     if interp.exact:
         x = np.asarray(x, dtype=object)
@@ -159,8 +173,6 @@ BUILTIN = {
 
 def call(interp, node, fn, args, kw):
     """Apply a library function, builtin or method to evaluated arguments."""
-    from .interpret import Library
-
     name = fn.name
     if fn.obj is None:
         if name in BUILTIN:

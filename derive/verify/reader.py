@@ -20,7 +20,7 @@ from .. import ir
 from ..errors import SpecError
 from ..notation import MAX_EXPONENT
 from ..rules import RULES
-from ..spec import SpecParser
+from ..spec import SpecParser, fmt_shape
 from .result import Shapes
 
 _LIMIT = 10**12  # the largest scalar a claim may compute (10^{10^{10}} is refused, not computed)
@@ -251,6 +251,7 @@ class ClaimParser(SpecParser):
         return common[0] if len(common) == 1 else None
 
     def expr_Compare(self, node: ast.Compare) -> ir.Node:
+        """A bare comparison is refused: comparisons are read only as masks."""
         self.node_error(node, "a comparison is read only as a mask, e.g. (A > 0)")
 
     # -- calls ----------------------------------------------------------------------------------
@@ -458,6 +459,7 @@ class ClaimParser(SpecParser):
         self.node_error(node, f"unsupported {what} with {len(args)} argument(s)")
 
     def claim(self, code: str, line: int) -> ir.Node:
+        """The IR of one formula (already in Python syntax) at claim line ``line``."""
         self.code, self.base_col, self.line_no = code, 0, line
         try:
             tree = ast.parse(code, mode="eval").body
@@ -472,8 +474,6 @@ class ClaimParser(SpecParser):
 
 
 def _fmt(shape) -> str:
-    from ..spec import fmt_shape
-
     return fmt_shape(shape)
 
 
