@@ -24,7 +24,7 @@ from ..notation import resolve
 from .evaluate import Evaluator, is_zero
 from .evidence import name_value, value_diagnosis
 from .interpret import Clash, Interpreter, Lookup
-from .reader import adjoint_of
+from .reader import adjoint_of, gradient_name
 from .result import Result
 
 
@@ -186,7 +186,8 @@ class FunctionCheck:
         interp = Interpreter(self.file, ev.exact, self.functions, hook)
         env = self.bind(ev, lists)
         try:
-            interp.run(self.fdef, env)
+            with np.errstate(all="ignore"):  # a repair tried on the way may take sqrt(-1)
+                interp.run(self.fdef, env)
         except Clash as exc:
             return lines, exc
         return lines, None
@@ -240,9 +241,9 @@ class FunctionCheck:
             key = lists.get(id(env.get(name)))
             spec_names = self.maps.get(key, []) if key else []
             return spec_names[index] if index < len(spec_names) else None
-        if name in self.maps and len(self.maps[name]) == 1:
+        if name in self.maps and len(self.maps[name]) == 1:  # --map dW=W: a gradient's name
             q = self.maps[name][0]
-            return q if q in self.with_delta else None
+            return q if q in self.with_delta and gradient_name(name) else None
         value = env.get(name)
         if isinstance(value, list):
             key = self.list_key(name)

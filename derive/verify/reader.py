@@ -538,6 +538,12 @@ _PATTERNS = [
 ]
 
 
+def gradient_name(name: str) -> bool:
+    """Whether a name is spelled as a gradient (``dW``, ``grad_W``, ``W_grad``, ``δu``): a
+    ``--map var=bvar`` binds a value, a ``--map dvar=bvar`` names a gradient."""
+    return any(p.match(name) for p in _PATTERNS)
+
+
 def adjoint_of(name: str, net: ir.Network, with_delta: set[str]) -> str | None:
     """The quantity ``q`` whose gradient a name like ``dW2`` or ``δu`` stands for, if any."""
     if name in net.quantities or name in net.consts or name in net.dims:
