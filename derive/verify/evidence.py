@@ -84,10 +84,28 @@ def value_diagnosis(check, num_wrong, exact_wrong) -> str | None:
         if got.T.shape == want.shape and np.allclose(got.T, want, rtol=1e-7, atol=1e-9):
             return f"transposed: the line holds (∂{check.net.loss}/∂{q})ᵀ"
         return batch_sum(got, want)
-    for test in (factor_of, transposed_of, term_of, derivative_of, label_entries):
+    tests = (factor_of, transposed_of, term_of, derivative_of, label_entries, missing_array)
+    for test in tests:
         found = test(check, q, got, want, exact_wrong)
         if found:
             return found
+    return None
+
+
+def missing_array(check, q, got, want, exact_wrong) -> str | None:
+    """A whole factor left out (``dx = (x > 0)`` for ``dout * (x > 0)``): the line times a
+    value of the network, or times another gradient (the incoming one), is the gradient."""
+    ev = check.numeric
+    arrays = {n: v for n, v in ev.np_env.items() if n in check.net.quantities}
+    arrays |= {
+        f"∂{check.net.loss}/∂{k}": ev.truth(k)
+        for k in check.net.quantities
+        if k != q and f"delta_{k}" in ev.env
+    }
+    for name, value in arrays.items():
+        value = np.asarray(value, dtype=float)
+        if value.shape == want.shape and np.any(value) and np.allclose(got * value, want):
+            return f"a factor is missing: the line times {name} is the gradient"
     return None
 
 

@@ -92,7 +92,8 @@ class FunctionCheck:
         self.fdef, self.functions, self.maps, self.names = fdef, functions, maps, names
         self.exact = Evaluator(d, exact=True)
         self.numeric = Evaluator(d, exact=False, seed=1)
-        self.with_delta = {k for k in user_net.quantities if f"delta_{k}" in self.exact.env}
+        # named pre-activations (tanh's input) too: cs231n's dtanh names one
+        self.with_delta = {k for k in self.net.quantities if f"delta_{k}" in self.exact.env}
         # by value, any adjoint of the derivation (named pre-activations included)
         self.by_value_candidates = sorted(  # intermediates first: δz before an equal ∂L/∂b
             (k for k in self.net.quantities if f"delta_{k}" in self.exact.env),
@@ -101,6 +102,7 @@ class FunctionCheck:
         self.by_value: dict[int, tuple[str, bool]] = {}
         self.batch = batch_dim(self.net)
         self.partial = partial_lines(fdef)
+        self.unmasked = before_masks(fdef)  # dx = dout.copy() before dx[x < 0] = 0
         self.inplace = {  # x[mask] = 0 turns ∂L/∂h into ∂L/∂(pre-activation) under h's name
             n.lineno
             for n in ast.walk(fdef)
@@ -121,6 +123,8 @@ class FunctionCheck:
             line = actual[n]
             own = repaired.get(n)
             result = self.verdict(line, own, num_actual.get(n), num_repaired.get(n), first)
+            if line.per_example and not self.closed(n, actual):
+                result = self.unclosed(result)
             if result.verdict != "correct" and first is None:
                 first = n
             out.append(result)
@@ -136,6 +140,25 @@ class FunctionCheck:
             )
         return out
 
+    def closed(self, n: int, lines: dict) -> bool:
+        """Whether a per-example adjoint (m·∂L/∂Z) on line ``n`` is followed by a param's
+        gradient, where the 1/m is applied: else the function ends m times too large."""
+        kinds = (self.net.quantities[q].kind for k, line in lines.items() if k > n for q in line.qs)
+        return "param" in kinds
+
+    def unclosed(self, result: Result) -> Result:
+        """A per-example line no later line divides by m: the last value is wrong."""
+        result.verdict = "incorrect"
+        held = result.normalized.split(" = ")[1]
+        result.reason = (
+            f"equal to {self.batch}·{held}, and no later line applies the 1/{self.batch}"
+        )
+        result.diagnosis = (
+            f"off by a constant factor: the gradient is 1/{self.batch} times the line "
+            f"(a missing 1/{self.batch})"
+        )
+        return result
+
     # -- running --------------------------------------------------------------------------------
     def run(self, ev: Evaluator, repair: bool, discover: bool = False):
         """Run the function once at ``ev``'s sizes; with ``repair`` each wrong gradient is
@@ -150,14 +173,16 @@ class FunctionCheck:
         def hook(lineno, name, index, value, env):
             k = calls[0]
             calls[0] += 1
-            if index is None and lineno in self.partial:
+            if value is None or (index is None and lineno in self.partial):
                 return  # accumulated or rescaled later: only the final value is a gradient
             q = self.adjoint(name, index, env, lists)
             if discover:
                 self.discover(k, q, value)
                 return
             found = self.by_value.get(k)
-            renamed = found is not None and found[1] and lineno in self.inplace
+            renamed = found is not None and (
+                (found[1] and lineno in self.inplace) or lineno in self.unmasked
+            )
             if found is not None and (q is None or (renamed and found[0] != q)):
                 q = found[0]  # the value says which adjoint (cs231n's dh1 after its mask)
             if q is None:
@@ -409,20 +434,56 @@ def partial_lines(fdef: ast.FunctionDef) -> set[int]:
     for node in ast.walk(fdef):
         if isinstance(node, (ast.Assign, ast.AugAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            for t in targets:
-                if isinstance(t, ast.Subscript) and _entries(t):  # d[range(n), y] -= 1
-                    t = t.value
-                if isinstance(t, ast.Name):
-                    lines.setdefault(t.id, []).append(node.lineno)
-                    last[t.id] = max(last.get(t.id, 0), node.lineno)
+            for name in (k for t in targets for k in _target_names(t)):
+                lines.setdefault(name, []).append(node.lineno)
+                last[name] = max(last.get(name, 0), node.lineno)
     return {n for name, ns in lines.items() for n in ns if n != last[name]}
+
+
+def before_masks(fdef: ast.FunctionDef) -> set[int]:
+    """Lines giving a name the value a later mask store (``dx[x < 0] = 0``) edits: such a
+    value is judged by what it holds (cs231n's ``dx = dout.copy()`` holds ∂L/∂out)."""
+    assigned: dict[str, int] = {}
+    out = set()
+    nodes = sorted(
+        (n for n in ast.walk(fdef) if isinstance(n, ast.Assign) and len(n.targets) == 1),
+        key=lambda n: n.lineno,
+    )
+    for node in nodes:
+        t = node.targets[0]
+        if isinstance(t, ast.Name):
+            assigned[t.id] = node.lineno
+        elif (
+            isinstance(t, ast.Subscript)
+            and isinstance(t.value, ast.Name)
+            and not _entries(t)
+            and t.value.id in assigned
+        ):
+            out.add(assigned[t.value.id])
+    return out
+
+
+def _target_names(t) -> list[str]:
+    """The names an assignment target gives a whole new value: ``x``, ``self.x``, the names
+    of ``a, b = …``, and ``x`` of ``x[range(n), y] = …``."""
+    if isinstance(t, (ast.Tuple, ast.List)):
+        return [k for e in t.elts for k in _target_names(e)]
+    if isinstance(t, ast.Subscript) and _entries(t):  # d[range(n), y] -= 1
+        t = t.value
+    if isinstance(t, ast.Name):
+        return [t.id]
+    if isinstance(t, ast.Attribute):
+        return [t.attr]
+    return []
 
 
 def _entries(target: ast.Subscript) -> bool:
     """Whether a store writes chosen entries (``d[range(n), y] = …``), completing a value
     built on the lines before; a mask store (``dh[h <= 0] = 0``) turns one adjoint into
     another, and the value before it is judged on its own."""
-    return isinstance(target.value, ast.Name) and isinstance(target.slice, ast.Tuple)
+    return isinstance(target.value, (ast.Name, ast.Attribute)) and isinstance(
+        target.slice, ast.Tuple
+    )
 
 
 def batch_dim(net: ir.Network) -> str | None:

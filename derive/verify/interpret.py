@@ -78,12 +78,17 @@ class Interpreter:
         return None
 
     def block(self, body: list, env: dict, top: bool):
-        """Run statements in order (bounded: at most MAX_STEPS in a run)."""
+        """Run statements in order (bounded: at most MAX_STEPS in a run).  A value the code
+        cannot compute with (a number compared with a cache, an index out of range) is the
+        code's error, reported at its line."""
         for stmt in body:
             self.steps += 1
             if self.steps > MAX_STEPS:
                 self.error(stmt, f"more than {MAX_STEPS} statements run: is a loop unbounded?")
-            self.statement(stmt, env, top)
+            try:
+                self.statement(stmt, env, top)
+            except (TypeError, IndexError, KeyError, ZeroDivisionError, AttributeError) as exc:
+                self.error(stmt, f"cannot run this line on the spec's values: {exc}")
 
     def statement(self, s, env, top):
         """Run one statement of the whitelist; anything else is refused."""
@@ -125,6 +130,8 @@ class Interpreter:
         the hook sees assignments of the checked function itself (``top``).
         """
         if isinstance(target, ast.Name):
+            if isinstance(value, Lookup) and target.id not in _CONTAINERS:
+                value = value.find(target.id)  # x = cache: the cached x (cs231n's relu)
             env[target.id] = value
             if top and judge:
                 self.hook(stmt.lineno, target.id, None, value, env)
@@ -171,10 +178,14 @@ class Interpreter:
         else:
             new = base.copy()
             new[_index(index)] = value
-        name = target.value.id if isinstance(target.value, ast.Name) else None
+        owner, name = env, target.value.id if isinstance(target.value, ast.Name) else None
+        if isinstance(target.value, ast.Attribute):  # self.dinputs[range(n), y] -= 1
+            obj = self.expr(target.value.value, env)
+            if isinstance(obj, Lookup):
+                owner, name = obj.attrs, target.value.attr
         if name is None:
             self.error(stmt, "expected NAME[...] = value")
-        env[name] = new
+        owner[name] = new
         if judge:
             self.hook(stmt.lineno, name, None, new, env)
 
@@ -390,6 +401,7 @@ class Clash(Exception):
         self.line, self.message = line, message
 
 
+_CONTAINERS = {"self", "cache", "caches", "parameters", "params", "grads"}
 BUILTINS = {"range", "len", "zip", "reversed", "list", "enumerate", "float", "int", "tuple", "abs"}
 
 

@@ -559,6 +559,17 @@ def adjoint_of(name: str, net: ir.Network, with_delta: set[str]) -> str | None:
         for cand in (q, q.lstrip("_"), _unhat(q)):
             if cand in with_delta:
                 return cand
+    return _function_input(name, net, with_delta)
+
+
+def _function_input(name: str, net: ir.Network, with_delta: set[str]) -> str | None:
+    """``dtanh``, ``drelu``, ``dsigmoid``: the gradient with respect to the input of the one
+    application of that function in the network (cs231n's ``dtanh = (1 - h**2) * dh``,
+    nnfs's ``drelu``), when the input is a named quantity."""
+    fn = name[1:] if name.startswith("d") else None
+    calls = [e.expr for e in net.equations if isinstance(e.expr, ir.Call) and e.expr.fn == fn]
+    if len(calls) == 1 and isinstance(calls[0].arg, ir.Ref) and calls[0].arg.name in with_delta:
+        return calls[0].arg.name
     return None
 
 
