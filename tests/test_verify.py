@@ -239,6 +239,10 @@ def test_code_claims_give_the_verdicts_of_finite_differences(spec, name):
         # derive grad's own names read back: δu, delta_u
         ("seed000", "∂L/∂W = xᵀ δu"),
         ("seed000", "dL/dW = x.T @ delta_u"),
+        # np.square and np.sqrt are the powers they compute (a2 − a2² is a2(1 − a2), and
+        # xc / sqrt(v) is xc · v^(−1/2)), not opaque functions
+        ("seed002", "dz3 = (y_hat - T) / B; dz2 = np.multiply(dz3 @ W3.T, a2 - np.square(a2))"),
+        ("tests/specs/batchnorm.nn", "dgamma = np.sum((out - t) * xc / np.sqrt(bvar + eps), 0)"),
     ],
 )
 def test_code_spellings_are_read(spec, claim):

@@ -23,9 +23,10 @@ def is_zero(expr, explicit: bool = True) -> bool:
     """Whether ``expr`` (SymPy) is identically zero: the one exact decision procedure of
     :mod:`derive.decide`, shared with ``derive grad --check``.
 
-    σ and softplus are written out first (once per shared sub-expression), as code
-    computes them (``1 / (1 + np.exp(-z))``); the procedure takes every function value as
-    an atom, so ``sigmoid(z)`` and its explicit form would otherwise be different atoms.
+    σ, softplus, silu, square and sqrt are written out first (once per shared
+    sub-expression), as code computes them (``1 / (1 + np.exp(-z))``, ``x**2``); the
+    procedure takes every function value as an atom, so ``sigmoid(z)`` and its explicit form
+    would otherwise be different atoms.
     Writing them out costs a rebuild of the expression: ``explicit=False`` skips it where
     no σ or softplus can occur (:func:`needs_explicit`).
     """
@@ -49,7 +50,11 @@ def needs_explicit(net: ir.Network) -> bool:
     return False
 
 
-_EXPLICIT = {RULES[n].cls: RULES[n].value for n in ("sigmoid", "softplus")}
+# written out as code computes them: np.square(x) is x**2 and np.sqrt(x) is x**(1/2) to the
+# decision procedure, which takes every function value (the rules' square(x)) as an atom
+_EXPLICIT = {
+    RULES[n].cls: RULES[n].value for n in ("sigmoid", "softplus", "silu", "square", "sqrt")
+}
 
 
 def _explicit(expr, memo: dict):
