@@ -333,3 +333,12 @@ def test_reduction_diagnoses(claim, verdict, words):
     )
     assert finite_difference_label(net, statements)
     assert verify(net, fixed)[-1].verdict == "correct"
+
+
+def test_equal_only_at_the_exact_sizes_is_wrong():
+    # the truth: ∂L/∂beta is sum(out - t, axis=0) for every N; divided by N - 1 it is right
+    # only where N - 1 = 1, and the exact sizes give the batch N = 2
+    net = derive.load_network("tests/specs/batchnorm.nn")
+    result = verify(net, "dbeta = np.sum(out - t, axis=0) / (N - 1)")[-1]
+    assert result.verdict == "incorrect" and "equal at" in result.reason
+    assert verify(net, "dbeta = np.sum(out - t, axis=0)")[-1].verdict == "correct"
