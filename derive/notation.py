@@ -358,9 +358,11 @@ class FormulaParser:
                 self.next()
                 items.append(":")
                 continue
-            if self.at("name") and self.peek().text in MODULES and self.at("op", ".", 1):
-                self.i += 2  # np.newaxis, np.arange(N)
-            word = self.peek().text if self.at("name") else ""
+            tok = self.peek()
+            if tok is not None and tok.kind == "name" and tok.text in MODULES:
+                self.i += 2 if self.at("op", ".", 1) else 0  # np.newaxis, np.arange(N)
+            tok = self.peek()
+            word = tok.text if tok is not None and tok.kind == "name" else ""
             if word in ("None", "newaxis"):
                 self.next()
                 items.append("None")
