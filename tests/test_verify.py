@@ -342,3 +342,11 @@ def test_equal_only_at_the_exact_sizes_is_wrong():
     result = verify(net, "dbeta = np.sum(out - t, axis=0) / (N - 1)")[-1]
     assert result.verdict == "incorrect" and "equal at" in result.reason
     assert verify(net, "dbeta = np.sum(out - t, axis=0)")[-1].verdict == "correct"
+
+
+def test_a_division_by_zero_is_a_verdict_not_a_crash():
+    # the truth: W / (W - W) is infinite everywhere, no gradient is
+    net = derive.load_network("tests/specs/softmax_linear.nn")
+    assert verify(net, "dW = W / (W - W)")[-1].verdict == "incorrect"
+    result = verify(net, "dscores = probs; dscores[np.arange(N), y] /= 0")[-1]
+    assert result.verdict == "incorrect"

@@ -33,7 +33,13 @@ def is_zero(expr, explicit: bool = True) -> bool:
     expr = as_expr(expr)
     if expr == 0:
         return True
-    return decide.is_zero(_explicit(expr, {}) if explicit else expr)
+    expr = _explicit(expr, {}) if explicit else expr
+    try:
+        return decide.is_zero(expr)
+    except TypeError:  # x / (x - x): a division by zero is no gradient (and not a bug)
+        if expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+            return False
+        raise
 
 
 def needs_explicit(net: ir.Network) -> bool:
