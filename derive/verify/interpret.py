@@ -129,6 +129,8 @@ class Interpreter:
         """Bind ``value`` to a name, a tuple of names, an entry or an attribute of ``self``;
         the hook sees assignments of the checked function itself (``top``).
         """
+        if isinstance(value, Bound):  # dx = dout.foo: a name of no value we know
+            self.error(stmt, f"unsupported attribute or function {value.name!r} used as a value")
         if isinstance(target, ast.Name):
             if isinstance(value, Lookup) and target.id not in _CONTAINERS:
                 value = value.find(target.id)  # x = cache: the cached x (cs231n's relu)
