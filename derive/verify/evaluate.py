@@ -11,12 +11,27 @@ import sympy as sp
 
 from .. import decide, ir
 from ..check import array_shape, concrete_sizes, derived_values, random_values, symbol_values
-from ..derivation import Derivation
+from ..derivation import Derivation, derive
 from ..indices import as_expr
 from ..numeric import Functions, generic_bindings, run_node
 from ..rules import RULES
 
 EXACT_SIZES = (2, 3, 4, 5)
+_DERIVED: dict[int, tuple[ir.Network, Derivation]] = {}
+
+
+def derivation(net: ir.Network) -> Derivation:
+    """``derive(net, keep_all=True)``, remembered for the same network object: a claim set
+    verified statement by statement, or mutant by mutant, derives once (the derivation is
+    most of a one-line verdict's time)."""
+    hit = _DERIVED.get(id(net))
+    if hit is not None and hit[0] is net:  # the object itself is kept: its id stays its own
+        return hit[1]
+    d = derive(net, keep_all=True)
+    if len(_DERIVED) >= 16:
+        _DERIVED.pop(next(iter(_DERIVED)))
+    _DERIVED[id(net)] = (net, d)
+    return d
 
 
 def is_zero(expr, explicit: bool = True) -> bool:

@@ -18,10 +18,9 @@ from typing import cast
 import numpy as np
 
 from .. import ir
-from ..derivation import derive
 from ..errors import SpecError
 from ..notation import resolve
-from .evaluate import Evaluator, is_zero
+from .evaluate import Evaluator, derivation, is_zero
 from .evidence import name_value, value_diagnosis
 from .interpret import Clash, Interpreter, Lookup
 from .reader import adjoint_of, gradient_name
@@ -49,7 +48,7 @@ def verify_function(
     names: bool = True,
 ) -> list[Result]:
     """Verdicts for every gradient-holding line of one function of ``source``."""
-    d = derive(net, keep_all=True)
+    d = derivation(net)
     fdef, functions = pick(source, file, function)
     checker = FunctionCheck(d, net, file, source, fdef, functions, maps or {}, names)
     with np.errstate(all="ignore"):  # dx = dout / (x - x) is a verdict, not a warning
