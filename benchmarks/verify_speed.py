@@ -27,9 +27,9 @@ BENCH_SPECS = Path(__file__).parent / "specs"
 # (spec, module, function, --map, whether every line is right)
 ATTENTION = (BENCH_SPECS / "attention_bn.nn", attention, "attention_bn_backward", {}, True)
 LABELS = [
-    (SPECS / "softmax_linear.nn", labels, "softmax_loss_vectorized", {}, True),
-    (SPECS / "svm_linear.nn", labels, "svm_loss_vectorized", {}, True),
-    (SPECS / "karpathy_ce.nn", labels, "karpathy_ce_backward", {}, True),
+    (SPECS / "verify/softmax_linear.nn", labels, "softmax_loss_vectorized", {}, True),
+    (SPECS / "verify/svm_linear.nn", labels, "svm_loss_vectorized", {}, True),
+    (SPECS / "verify/karpathy_ce.nn", labels, "karpathy_ce_backward", {}, True),
 ]
 FUNCTIONS = [
     (SPECS / "ng.nn", styles, "ng_backward_wrong_point", {}, False),

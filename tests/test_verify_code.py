@@ -172,7 +172,7 @@ def batchnorm_case():
         dx, dgamma, dbeta = fn(v["out"] - t, cache)
         return {"x": dx, "gamma": dgamma, "beta": dbeta}
 
-    return "batchnorm.nn", P, forward, call, {"var": ["bvar"]}
+    return "verify/batchnorm.nn", P, forward, call, {"var": ["bvar"]}
 
 
 def finite_difference_labels(P, forward, got) -> dict[str, bool]:

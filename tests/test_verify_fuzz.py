@@ -120,7 +120,7 @@ def test_odd_function_lines_are_verdicts_or_line_errors(body):
     from derive.verify.function import verify_function
 
     source = f"def relu_backward(dout, cache):\n    x = cache\n    {body}\n    return dx\n"
-    net = derive.load_network("tests/specs/relu_layer.nn")
+    net = derive.load_network("tests/specs/verify/relu_layer.nn")
     try:
         results = verify_function(net, source, "f.py")
     except SpecError as exc:

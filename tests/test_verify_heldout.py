@@ -34,7 +34,7 @@ def relu_case():
     def call(fn, P):
         return {"x": fn(forward(P)[1]["out"] - t, P["x"])}
 
-    return "relu_layer.nn", P, forward, call, {}
+    return "verify/relu_layer.nn", P, forward, call, {}
 
 
 def rnn_case():
@@ -52,7 +52,7 @@ def rnn_case():
         grads = fn(next_h - t, cache)
         return dict(zip(("x", "prev_h", "Wx", "Wh", "b"), grads, strict=True))
 
-    return "rnn_step.nn", P, forward, call, {}
+    return "verify/rnn_step.nn", P, forward, call, {}
 
 
 def nnfs_case():
@@ -71,7 +71,7 @@ def nnfs_case():
             )
         }
 
-    return "nnfs_ce.nn", P, forward, call, {"dvalues": ["probs"], "y_true": ["y"]}
+    return "verify/nnfs_ce.nn", P, forward, call, {"dvalues": ["probs"], "y_true": ["y"]}
 
 
 def karpathy_case():
@@ -143,6 +143,6 @@ def test_heldout_functions(case, name):
 def test_a_missing_factor_is_named():
     # the truth: relu_backward_wrong returns (x > 0) where dout * (x > 0) belongs, which
     # test_heldout_functions labels wrong by finite differences
-    net = derive.load_network(SPECS / "relu_layer.nn")
+    net = derive.load_network(SPECS / "verify/relu_layer.nn")
     first = verify_function(net, SOURCE, "heldout.py", "relu_backward_wrong", {})[0]
     assert first.diagnosis == "a factor is missing: the line times ∂L/∂out is the gradient"

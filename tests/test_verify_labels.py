@@ -46,7 +46,7 @@ def softmax_case():
             return {"W": fn(P["W"], X, y, reg)[1]}
         return {"W": fn(X, y, P["W"], forward(P)[1]["probs"], reg)}
 
-    return "softmax_linear.nn", P, forward, call
+    return "verify/softmax_linear.nn", P, forward, call
 
 
 def svm_case():
@@ -62,7 +62,7 @@ def svm_case():
     def call(fn, P):
         return {"W": fn(P["W"], X, y, reg)[1]}
 
-    return "svm_linear.nn", P, forward, call
+    return "verify/svm_linear.nn", P, forward, call
 
 
 def karpathy_case():
@@ -84,7 +84,7 @@ def karpathy_case():
         dW2, db2 = fn(h, Yb, P["W2"], **forward(P)[1])
         return {"W2": dW2, "b2": db2}
 
-    return "karpathy_ce.nn", P, forward, call
+    return "verify/karpathy_ce.nn", P, forward, call
 
 
 def finite_difference_labels(P, forward, got) -> dict[str, bool]:
@@ -189,7 +189,7 @@ def test_picked_entries_in_a_claim():
     # the truth: the spec's own loss is -mean(log(probs)[range(N), y]); its gradient with
     # respect to probs is -onehot(y)/(N probs), which finite differences of it confirm in
     # test_label_claims_give_the_verdicts_of_finite_differences through dprobs
-    net = _net("karpathy_ce.nn")
+    net = _net("verify/karpathy_ce.nn")
     right = "dprobs = np.zeros_like(probs); "
     right += "dprobs[np.arange(n), Yb] = -1 / (n * probs[range(n), Yb])"
     assert verify(net, right)[-1].verdict == "correct"
