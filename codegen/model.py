@@ -33,7 +33,7 @@ from derive.forms import (
 )
 
 from . import kernels
-from .emit import Emitter
+from .emit import Emitter, buffer_local
 from .printer import (
     CodePrinter,
     LogSoftmax,
@@ -407,6 +407,7 @@ def _preambles(d: Derivation, forms: Forms, predict: list[Line], emitter: Emitte
         "step_preamble": _preamble(net, step_used, defined_fwd | bwd_defined, False, dim_sources),
         "step_lines": emitter.lines,
         "step_buffers": emitter.buffers,
+        "step_locals": {buffer_local(name): name for name in emitter.buffers},
         "step_key": sorted(
             _dims_in_buffers(net, list(emitter.buffers.values())), key=list(net.dims).index
         ),

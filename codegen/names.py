@@ -77,6 +77,7 @@ def _skeletons(sentinel: str) -> list[str]:
         "step_preamble": [f"{s} = 0"],
         "step_lines": [f"{s} = {s}"],
         "step_buffers": {s: "(1,)"},
+        "step_locals": {s: s},
         "step_key": [s],
         "forward_preamble": [f"{s} = 0"],
         "predict_preamble": [f"{s} = 0"],

@@ -203,35 +203,46 @@ def bind_step(params, data, ws=None):
             "_t1": np.empty((D, C), DTYPE),
             "grad_b": np.empty((C,), DTYPE),
         }
+    # each buffer bound to a local once: the step reads closure cells, not the dict
+    _out_scores = buf["scores"]
+    _out_correct = buf["correct"]
+    _out_gap = buf["gap"]
+    _out_margins = buf["margins"]
+    _out_delta_gap = buf["delta_gap"]
+    _out_delta_correct = buf["delta_correct"]
+    _out_delta_scores = buf["delta_scores"]
+    _out_grad_W = buf["grad_W"]
+    _out__t1 = buf["_t1"]
+    _out_grad_b = buf["grad_b"]
 
     def step(lr):
         # the learning rate rides on the first deltas: every adjoint after them,
         # each gradient included, is lr times its value, so p -= grad is the update
         # scores = X W + b
-        scores = np.matmul(X, W, out=buf["scores"])
-        scores = np.add(scores, b, out=buf["scores"])
+        scores = np.dot(X, W, out=_out_scores)
+        scores = np.add(scores, b, out=_out_scores)
         # correct = scores[range(N), y]
-        np.copyto(buf["correct"], scores[np.arange(len(y)), y])
-        correct = buf["correct"]
+        np.copyto(_out_correct, scores[np.arange(len(y)), y])
+        correct = _out_correct
         # gap = scores − correctᵀ + 1
-        gap = np.subtract(scores, correct[:, None], out=buf["gap"])
-        gap = np.add(gap, 1, out=buf["gap"])
+        gap = np.subtract(scores, correct[:, None], out=_out_gap)
+        gap = np.add(gap, 1, out=_out_gap)
         # margins = relu(gap)
-        margins = relu(gap, out=buf["margins"])
+        margins = relu(gap, out=_out_margins)
         # δgap = relu'(gap)/N, times lr
-        delta_gap = relu_prime(gap, out=buf["delta_gap"])
-        delta_gap = np.multiply(delta_gap, (lr / N), out=buf["delta_gap"])
+        delta_gap = relu_prime(gap, out=_out_delta_gap)
+        delta_gap = np.multiply(delta_gap, (lr / N), out=_out_delta_gap)
         # δcorrect = -(δgap 1)ᵀ
-        delta_correct = np.sum(delta_gap, axis=1, out=buf["delta_correct"])
-        delta_correct = np.negative(delta_correct, out=buf["delta_correct"])
+        delta_correct = np.add.reduce(delta_gap, axis=1, out=_out_delta_correct)
+        delta_correct = np.negative(delta_correct, out=_out_delta_correct)
         # δscores = δgap + δcorrectᵀ ⊙ onehot(y)
-        delta_scores = add_labels(delta_gap, y, delta_correct, out=buf["delta_scores"])
+        delta_scores = add_labels(delta_gap, y, delta_correct, out=_out_delta_scores)
         # ∂L/∂W = 2*reg W + Xᵀ δscores, times lr
-        grad_W = np.multiply(W, (2 * lr * reg), out=buf["grad_W"])
-        _t1 = np.matmul(X.T, delta_scores, out=buf["_t1"])
-        grad_W = np.add(grad_W, _t1, out=buf["grad_W"])
+        grad_W = np.multiply(W, (2 * lr * reg), out=_out_grad_W)
+        _t1 = np.dot(X.T, delta_scores, out=_out__t1)
+        grad_W = np.add(grad_W, _t1, out=_out_grad_W)
         # ∂L/∂b = 1ᵀ δscores, times lr
-        grad_b = np.sum(delta_scores, axis=0, out=buf["grad_b"])
+        grad_b = np.add.reduce(delta_scores, axis=0, out=_out_grad_b)
         # L = reg*sum(W ⊙ W) + (-N + sum(margins))/N
         L = reg * np.vdot(W, W) + (-N + np.sum(margins)) / N
         np.subtract(W, grad_W, out=W)

@@ -191,29 +191,39 @@ def bind_step(params, data, ws=None):
             "grad_W": np.empty((n_x, n_h), DTYPE),
             "grad_S": np.empty((n_h, n_y), DTYPE),
         }
+    # each buffer bound to a local once: the step reads closure cells, not the dict
+    _out_u = buf["u"]
+    _out_h = buf["h"]
+    _out_y = buf["y"]
+    _out_delta_y = buf["delta_y"]
+    _out__t1 = buf["_t1"]
+    _out_delta_h = buf["delta_h"]
+    _out_delta_u = buf["delta_u"]
+    _out_grad_W = buf["grad_W"]
+    _out_grad_S = buf["grad_S"]
 
     def step(lr):
         # the learning rate rides on the first deltas: every adjoint after them,
         # each gradient included, is lr times its value, so p -= grad is the update
         # u = x W
-        u = np.matmul(x, W, out=buf["u"])
+        u = np.dot(x, W, out=_out_u)
         # h = relu(u)
-        h = relu(u, out=buf["h"])
+        h = relu(u, out=_out_h)
         # y = h S
-        y = np.matmul(h, S, out=buf["y"])
+        y = np.dot(h, S, out=_out_y)
         # δy = 2 (y − t), times lr
         # _t1 = y − t, read again below
-        _t1 = np.subtract(y, t, out=buf["_t1"])
-        delta_y = np.multiply(_t1, (2 * lr), out=buf["delta_y"])
+        _t1 = np.subtract(y, t, out=_out__t1)
+        delta_y = np.multiply(_t1, (2 * lr), out=_out_delta_y)
         # δh = δy Sᵀ
-        delta_h = np.matmul(delta_y, S.T, out=buf["delta_h"])
+        delta_h = np.dot(delta_y, S.T, out=_out_delta_h)
         # δu = δh ⊙ relu'(u)
-        delta_u = relu_prime(u, out=buf["delta_u"])
-        delta_u = np.multiply(delta_u, delta_h, out=buf["delta_u"])
+        delta_u = relu_prime(u, out=_out_delta_u)
+        delta_u = np.multiply(delta_u, delta_h, out=_out_delta_u)
         # ∂L/∂W = xᵀ δu, times lr
-        grad_W = np.matmul(x.T, delta_u, out=buf["grad_W"])
+        grad_W = np.dot(x.T, delta_u, out=_out_grad_W)
         # ∂L/∂S = hᵀ δy, times lr
-        grad_S = np.matmul(h.T, delta_y, out=buf["grad_S"])
+        grad_S = np.dot(h.T, delta_y, out=_out_grad_S)
         # L = sum((y − t)²)
         L = np.vdot(_t1, _t1)
         np.subtract(W, grad_W, out=W)

@@ -282,56 +282,73 @@ def bind_step(params, data, ws=None):
             "grad_W3": np.empty((n_h2, n_out), DTYPE),
             "grad_b3": np.empty((n_out,), DTYPE),
         }
+    # each buffer bound to a local once: the step reads closure cells, not the dict
+    _out_z1 = buf["z1"]
+    _out_z2 = buf["z2"]
+    _out_z3 = buf["z3"]
+    _out_y_hat = buf["y_hat"]
+    _out__log_softmax_z3 = buf["_log_softmax_z3"]
+    _out_delta_z3 = buf["delta_z3"]
+    _out_delta_a2 = buf["delta_a2"]
+    _out_delta_z2 = buf["delta_z2"]
+    _out_delta_a1 = buf["delta_a1"]
+    _out_delta_z1 = buf["delta_z1"]
+    _out_grad_W1 = buf["grad_W1"]
+    _out_grad_b1 = buf["grad_b1"]
+    _out_grad_W2 = buf["grad_W2"]
+    _out_grad_b2 = buf["grad_b2"]
+    _out_grad_W3 = buf["grad_W3"]
+    _out_grad_b3 = buf["grad_b3"]
 
     def step(lr):
         # the learning rate rides on the first deltas: every adjoint after them,
         # each gradient included, is lr times its value, so p -= grad is the update
         # z1 = X W1 + b1
-        z1 = np.matmul(X, W1, out=buf["z1"])
-        z1 = np.add(z1, b1, out=buf["z1"])
+        z1 = np.dot(X, W1, out=_out_z1)
+        z1 = np.add(z1, b1, out=_out_z1)
         # a1 = σ(z1)
         # (in z1's buffer: nothing after this line reads z1)
-        a1 = sigmoid(z1, out=buf["z1"])
+        a1 = sigmoid(z1, out=_out_z1)
         # z2 = a1 W2 + b2
-        z2 = np.matmul(a1, W2, out=buf["z2"])
-        z2 = np.add(z2, b2, out=buf["z2"])
+        z2 = np.dot(a1, W2, out=_out_z2)
+        z2 = np.add(z2, b2, out=_out_z2)
         # a2 = σ(z2)
         # (in z2's buffer: nothing after this line reads z2)
-        a2 = sigmoid(z2, out=buf["z2"])
+        a2 = sigmoid(z2, out=_out_z2)
         # z3 = a2 W3 + b3
-        z3 = np.matmul(a2, W3, out=buf["z3"])
-        z3 = np.add(z3, b3, out=buf["z3"])
+        z3 = np.dot(a2, W3, out=_out_z3)
+        z3 = np.add(z3, b3, out=_out_z3)
         # y_hat = softmax(z3)
         # (as exp(log_softmax(z3)): the loss reads the log-softmax)
-        _log_softmax_z3 = log_softmax(z3, axis=1, out=buf["_log_softmax_z3"])
-        y_hat = np.exp(_log_softmax_z3, out=buf["y_hat"])
+        _log_softmax_z3 = log_softmax(z3, axis=1, out=_out__log_softmax_z3)
+        y_hat = np.exp(_log_softmax_z3, out=_out_y_hat)
         # δz3 = (y_hat − T)/B, times lr
-        delta_z3 = np.subtract(y_hat, T, out=buf["delta_z3"])
-        delta_z3 = np.multiply(delta_z3, (lr / B), out=buf["delta_z3"])
+        delta_z3 = np.subtract(y_hat, T, out=_out_delta_z3)
+        delta_z3 = np.multiply(delta_z3, (lr / B), out=_out_delta_z3)
         # δa2 = δz3 W3ᵀ
-        delta_a2 = np.matmul(delta_z3, W3.T, out=buf["delta_a2"])
+        delta_a2 = np.dot(delta_z3, W3.T, out=_out_delta_a2)
         # δz2 = δa2 ⊙ a2 ⊙ (1 − a2)
-        delta_z2 = np.subtract(1, a2, out=buf["delta_z2"])
-        delta_z2 = np.multiply(delta_z2, a2, out=buf["delta_z2"])
-        delta_z2 = np.multiply(delta_z2, delta_a2, out=buf["delta_z2"])
+        delta_z2 = np.subtract(1, a2, out=_out_delta_z2)
+        delta_z2 = np.multiply(delta_z2, a2, out=_out_delta_z2)
+        delta_z2 = np.multiply(delta_z2, delta_a2, out=_out_delta_z2)
         # δa1 = δz2 W2ᵀ
-        delta_a1 = np.matmul(delta_z2, W2.T, out=buf["delta_a1"])
+        delta_a1 = np.dot(delta_z2, W2.T, out=_out_delta_a1)
         # δz1 = δa1 ⊙ a1 ⊙ (1 − a1)
-        delta_z1 = np.subtract(1, a1, out=buf["delta_z1"])
-        delta_z1 = np.multiply(delta_z1, a1, out=buf["delta_z1"])
-        delta_z1 = np.multiply(delta_z1, delta_a1, out=buf["delta_z1"])
+        delta_z1 = np.subtract(1, a1, out=_out_delta_z1)
+        delta_z1 = np.multiply(delta_z1, a1, out=_out_delta_z1)
+        delta_z1 = np.multiply(delta_z1, delta_a1, out=_out_delta_z1)
         # ∂L/∂W1 = Xᵀ δz1, times lr
-        grad_W1 = np.matmul(X.T, delta_z1, out=buf["grad_W1"])
+        grad_W1 = np.dot(X.T, delta_z1, out=_out_grad_W1)
         # ∂L/∂b1 = 1ᵀ δz1, times lr
-        grad_b1 = np.sum(delta_z1, axis=0, out=buf["grad_b1"])
+        grad_b1 = np.add.reduce(delta_z1, axis=0, out=_out_grad_b1)
         # ∂L/∂W2 = a1ᵀ δz2, times lr
-        grad_W2 = np.matmul(a1.T, delta_z2, out=buf["grad_W2"])
+        grad_W2 = np.dot(a1.T, delta_z2, out=_out_grad_W2)
         # ∂L/∂b2 = 1ᵀ δz2, times lr
-        grad_b2 = np.sum(delta_z2, axis=0, out=buf["grad_b2"])
+        grad_b2 = np.add.reduce(delta_z2, axis=0, out=_out_grad_b2)
         # ∂L/∂W3 = a2ᵀ δz3, times lr
-        grad_W3 = np.matmul(a2.T, delta_z3, out=buf["grad_W3"])
+        grad_W3 = np.dot(a2.T, delta_z3, out=_out_grad_W3)
         # ∂L/∂b3 = 1ᵀ δz3, times lr
-        grad_b3 = np.sum(delta_z3, axis=0, out=buf["grad_b3"])
+        grad_b3 = np.add.reduce(delta_z3, axis=0, out=_out_grad_b3)
         # L = -sum(T ⊙ log(y_hat))/B
         #   log(y_hat) as log_softmax(z3): finite where y_hat rounds to 0
         L = -(np.vdot(T, _log_softmax_z3) / B)

@@ -220,30 +220,40 @@ def bind_step(params, data, ws=None):
             "grad_W1": np.empty((n_in, n_h), DTYPE),
             "grad_W2": np.empty((n_h, n_out), DTYPE),
         }
+    # each buffer bound to a local once: the step reads closure cells, not the dict
+    _out_Z1 = buf["Z1"]
+    _out_X2 = buf["X2"]
+    _out_Z2 = buf["Z2"]
+    _out_Y_hat = buf["Y_hat"]
+    _out_delta_Z2 = buf["delta_Z2"]
+    _out_delta_X2 = buf["delta_X2"]
+    _out_delta_Z1 = buf["delta_Z1"]
+    _out_grad_W1 = buf["grad_W1"]
+    _out_grad_W2 = buf["grad_W2"]
 
     def step(lr):
         # the learning rate rides on the first deltas: every adjoint after them,
         # each gradient included, is lr times its value, so p -= grad is the update
         # Z1 = X1 W1
-        Z1 = np.matmul(X1, W1, out=buf["Z1"])
+        Z1 = np.dot(X1, W1, out=_out_Z1)
         # X2 = relu(Z1)
-        X2 = relu(Z1, out=buf["X2"])
+        X2 = relu(Z1, out=_out_X2)
         # Z2 = X2 W2
-        Z2 = np.matmul(X2, W2, out=buf["Z2"])
+        Z2 = np.dot(X2, W2, out=_out_Z2)
         # Y_hat = σ(Z2)
-        Y_hat = sigmoid(Z2, out=buf["Y_hat"])
+        Y_hat = sigmoid(Z2, out=_out_Y_hat)
         # δZ2 = (Y_hat − Y)/(B*n_out), times lr
-        delta_Z2 = np.subtract(Y_hat, Y, out=buf["delta_Z2"])
-        delta_Z2 = np.multiply(delta_Z2, (lr / (B * n_out)), out=buf["delta_Z2"])
+        delta_Z2 = np.subtract(Y_hat, Y, out=_out_delta_Z2)
+        delta_Z2 = np.multiply(delta_Z2, (lr / (B * n_out)), out=_out_delta_Z2)
         # δX2 = δZ2 W2ᵀ
-        delta_X2 = np.matmul(delta_Z2, W2.T, out=buf["delta_X2"])
+        delta_X2 = np.dot(delta_Z2, W2.T, out=_out_delta_X2)
         # δZ1 = δX2 ⊙ relu'(Z1)
-        delta_Z1 = relu_prime(Z1, out=buf["delta_Z1"])
-        delta_Z1 = np.multiply(delta_Z1, delta_X2, out=buf["delta_Z1"])
+        delta_Z1 = relu_prime(Z1, out=_out_delta_Z1)
+        delta_Z1 = np.multiply(delta_Z1, delta_X2, out=_out_delta_Z1)
         # ∂J/∂W1 = X1ᵀ δZ1, times lr
-        grad_W1 = np.matmul(X1.T, delta_Z1, out=buf["grad_W1"])
+        grad_W1 = np.dot(X1.T, delta_Z1, out=_out_grad_W1)
         # ∂J/∂W2 = X2ᵀ δZ2, times lr
-        grad_W2 = np.matmul(X2.T, delta_Z2, out=buf["grad_W2"])
+        grad_W2 = np.dot(X2.T, delta_Z2, out=_out_grad_W2)
         # J = -sum(Y ⊙ log(Y_hat) + (1 − Y) ⊙ log(1 − Y_hat))/(B*n_out)
         #   the cross-entropy as Y ⊙ Z2 − softplus(Z2): finite for every logit
         J = -((np.vdot(Y, Z2) - np.sum(softplus(Z2))) / (B * n_out))
