@@ -282,12 +282,12 @@ def bind_step(params, data, ws=None):
         # the learning rate rides on the first deltas: every adjoint after them,
         # each gradient included, is lr times its value, so p -= grad is the update
         # hidden_in = X W1 + b1
-        hidden_in = np.dot(X, W1, out=_out_hidden_in)
+        hidden_in = X.dot(W1, out=_out_hidden_in)
         hidden_in = np.add(hidden_in, b1, out=_out_hidden_in)
         # hidden = relu(hidden_in)
         hidden = relu(hidden_in, out=_out_hidden)
         # scores = hidden W2 + b2
-        scores = np.dot(hidden, W2, out=_out_scores)
+        scores = hidden.dot(W2, out=_out_scores)
         scores = np.add(scores, b2, out=_out_scores)
         # probs = softmax(scores)
         probs = softmax(scores, axis=1, out=_out_probs)
@@ -299,19 +299,19 @@ def bind_step(params, data, ws=None):
         delta_scores = add_labels(probs, y, -1, out=_out_delta_scores)
         delta_scores = np.multiply(delta_scores, (lr / N), out=_out_delta_scores)
         # δhidden = δscores W2ᵀ
-        delta_hidden = np.dot(delta_scores, W2.T, out=_out_delta_hidden)
+        delta_hidden = delta_scores.dot(W2.T, out=_out_delta_hidden)
         # δhidden_in = δhidden ⊙ relu'(hidden_in)
         delta_hidden_in = relu_prime(hidden_in, out=_out_delta_hidden_in)
         delta_hidden_in = np.multiply(delta_hidden_in, delta_hidden, out=_out_delta_hidden_in)
         # ∂L/∂W1 = 2*reg W1 + Xᵀ δhidden_in, times lr
         grad_W1 = np.multiply(W1, (2 * lr * reg), out=_out_grad_W1)
-        _t1 = np.dot(X.T, delta_hidden_in, out=_out__t1)
+        _t1 = X.T.dot(delta_hidden_in, out=_out__t1)
         grad_W1 = np.add(grad_W1, _t1, out=_out_grad_W1)
         # ∂L/∂b1 = 1ᵀ δhidden_in, times lr
         grad_b1 = np.add.reduce(delta_hidden_in, axis=0, out=_out_grad_b1)
         # ∂L/∂W2 = 2*reg W2 + hiddenᵀ δscores, times lr
         grad_W2 = np.multiply(W2, (2 * lr * reg), out=_out_grad_W2)
-        _t2 = np.dot(hidden.T, delta_scores, out=_out__t2)
+        _t2 = hidden.T.dot(delta_scores, out=_out__t2)
         grad_W2 = np.add(grad_W2, _t2, out=_out_grad_W2)
         # ∂L/∂b2 = 1ᵀ δscores, times lr
         grad_b2 = np.add.reduce(delta_scores, axis=0, out=_out_grad_b2)

@@ -219,7 +219,7 @@ def bind_step(params, data, ws=None):
         # the learning rate rides on the first deltas: every adjoint after them,
         # each gradient included, is lr times its value, so p -= grad is the update
         # scores = X W + b
-        scores = np.dot(X, W, out=_out_scores)
+        scores = X.dot(W, out=_out_scores)
         scores = np.add(scores, b, out=_out_scores)
         # correct = scores[range(N), y]
         np.copyto(_out_correct, scores[np.arange(len(y)), y])
@@ -239,7 +239,7 @@ def bind_step(params, data, ws=None):
         delta_scores = add_labels(delta_gap, y, delta_correct, out=_out_delta_scores)
         # ∂L/∂W = 2*reg W + Xᵀ δscores, times lr
         grad_W = np.multiply(W, (2 * lr * reg), out=_out_grad_W)
-        _t1 = np.dot(X.T, delta_scores, out=_out__t1)
+        _t1 = X.T.dot(delta_scores, out=_out__t1)
         grad_W = np.add(grad_W, _t1, out=_out_grad_W)
         # ∂L/∂b = 1ᵀ δscores, times lr
         grad_b = np.add.reduce(delta_scores, axis=0, out=_out_grad_b)

@@ -206,24 +206,24 @@ def bind_step(params, data, ws=None):
         # the learning rate rides on the first deltas: every adjoint after them,
         # each gradient included, is lr times its value, so p -= grad is the update
         # u = x W
-        u = np.dot(x, W, out=_out_u)
+        u = x.dot(W, out=_out_u)
         # h = relu(u)
         h = relu(u, out=_out_h)
         # y = h S
-        y = np.dot(h, S, out=_out_y)
+        y = h.dot(S, out=_out_y)
         # δy = 2 (y − t), times lr
         # _t1 = y − t, read again below
         _t1 = np.subtract(y, t, out=_out__t1)
         delta_y = np.multiply(_t1, (2 * lr), out=_out_delta_y)
         # δh = δy Sᵀ
-        delta_h = np.dot(delta_y, S.T, out=_out_delta_h)
+        delta_h = delta_y.dot(S.T, out=_out_delta_h)
         # δu = δh ⊙ relu'(u)
         delta_u = relu_prime(u, out=_out_delta_u)
         delta_u = np.multiply(delta_u, delta_h, out=_out_delta_u)
         # ∂L/∂W = xᵀ δu, times lr
-        grad_W = np.dot(x.T, delta_u, out=_out_grad_W)
+        grad_W = x.T.dot(delta_u, out=_out_grad_W)
         # ∂L/∂S = hᵀ δy, times lr
-        grad_S = np.dot(h.T, delta_y, out=_out_grad_S)
+        grad_S = h.T.dot(delta_y, out=_out_grad_S)
         # L = sum((y − t)²)
         L = np.vdot(_t1, _t1)
         np.subtract(W, grad_W, out=W)

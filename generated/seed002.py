@@ -304,19 +304,19 @@ def bind_step(params, data, ws=None):
         # the learning rate rides on the first deltas: every adjoint after them,
         # each gradient included, is lr times its value, so p -= grad is the update
         # z1 = X W1 + b1
-        z1 = np.dot(X, W1, out=_out_z1)
+        z1 = X.dot(W1, out=_out_z1)
         z1 = np.add(z1, b1, out=_out_z1)
         # a1 = σ(z1)
         # (in z1's buffer: nothing after this line reads z1)
         a1 = sigmoid(z1, out=_out_z1)
         # z2 = a1 W2 + b2
-        z2 = np.dot(a1, W2, out=_out_z2)
+        z2 = a1.dot(W2, out=_out_z2)
         z2 = np.add(z2, b2, out=_out_z2)
         # a2 = σ(z2)
         # (in z2's buffer: nothing after this line reads z2)
         a2 = sigmoid(z2, out=_out_z2)
         # z3 = a2 W3 + b3
-        z3 = np.dot(a2, W3, out=_out_z3)
+        z3 = a2.dot(W3, out=_out_z3)
         z3 = np.add(z3, b3, out=_out_z3)
         # y_hat = softmax(z3)
         # (as exp(log_softmax(z3)): the loss reads the log-softmax)
@@ -326,27 +326,27 @@ def bind_step(params, data, ws=None):
         delta_z3 = np.subtract(y_hat, T, out=_out_delta_z3)
         delta_z3 = np.multiply(delta_z3, (lr / B), out=_out_delta_z3)
         # δa2 = δz3 W3ᵀ
-        delta_a2 = np.dot(delta_z3, W3.T, out=_out_delta_a2)
+        delta_a2 = delta_z3.dot(W3.T, out=_out_delta_a2)
         # δz2 = δa2 ⊙ a2 ⊙ (1 − a2)
         delta_z2 = np.subtract(1, a2, out=_out_delta_z2)
         delta_z2 = np.multiply(delta_z2, a2, out=_out_delta_z2)
         delta_z2 = np.multiply(delta_z2, delta_a2, out=_out_delta_z2)
         # δa1 = δz2 W2ᵀ
-        delta_a1 = np.dot(delta_z2, W2.T, out=_out_delta_a1)
+        delta_a1 = delta_z2.dot(W2.T, out=_out_delta_a1)
         # δz1 = δa1 ⊙ a1 ⊙ (1 − a1)
         delta_z1 = np.subtract(1, a1, out=_out_delta_z1)
         delta_z1 = np.multiply(delta_z1, a1, out=_out_delta_z1)
         delta_z1 = np.multiply(delta_z1, delta_a1, out=_out_delta_z1)
         # ∂L/∂W1 = Xᵀ δz1, times lr
-        grad_W1 = np.dot(X.T, delta_z1, out=_out_grad_W1)
+        grad_W1 = X.T.dot(delta_z1, out=_out_grad_W1)
         # ∂L/∂b1 = 1ᵀ δz1, times lr
         grad_b1 = np.add.reduce(delta_z1, axis=0, out=_out_grad_b1)
         # ∂L/∂W2 = a1ᵀ δz2, times lr
-        grad_W2 = np.dot(a1.T, delta_z2, out=_out_grad_W2)
+        grad_W2 = a1.T.dot(delta_z2, out=_out_grad_W2)
         # ∂L/∂b2 = 1ᵀ δz2, times lr
         grad_b2 = np.add.reduce(delta_z2, axis=0, out=_out_grad_b2)
         # ∂L/∂W3 = a2ᵀ δz3, times lr
-        grad_W3 = np.dot(a2.T, delta_z3, out=_out_grad_W3)
+        grad_W3 = a2.T.dot(delta_z3, out=_out_grad_W3)
         # ∂L/∂b3 = 1ᵀ δz3, times lr
         grad_b3 = np.add.reduce(delta_z3, axis=0, out=_out_grad_b3)
         # L = -sum(T ⊙ log(y_hat))/B

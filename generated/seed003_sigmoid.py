@@ -244,17 +244,17 @@ def bind_step(params, data, ws=None):
         # the learning rate rides on the first deltas: every adjoint after them,
         # each gradient included, is lr times its value, so p -= grad is the update
         # X1_in = X0 W1
-        X1_in = np.dot(X0, W1, out=_out_X1_in)
+        X1_in = X0.dot(W1, out=_out_X1_in)
         # X1 = σ(X1_in)
         # (in X1_in's buffer: nothing after this line reads X1_in)
         X1 = sigmoid(X1_in, out=_out_X1_in)
         # X2_in = X1 W2
-        X2_in = np.dot(X1, W2, out=_out_X2_in)
+        X2_in = X1.dot(W2, out=_out_X2_in)
         # X2 = σ(X2_in)
         # (in X2_in's buffer: nothing after this line reads X2_in)
         X2 = sigmoid(X2_in, out=_out_X2_in)
         # X3_in = X2 W3
-        X3_in = np.dot(X2, W3, out=_out_X3_in)
+        X3_in = X2.dot(W3, out=_out_X3_in)
         # X3 = σ(X3_in)
         # (in X3_in's buffer: nothing after this line reads X3_in)
         X3 = sigmoid(X3_in, out=_out_X3_in)
@@ -266,23 +266,23 @@ def bind_step(params, data, ws=None):
         delta_X3_in = np.multiply(delta_X3_in, X3, out=_out_delta_X3_in)
         delta_X3_in = np.multiply(delta_X3_in, lr, out=_out_delta_X3_in)
         # δX2 = δX3_in W3ᵀ
-        delta_X2 = np.dot(delta_X3_in, W3.T, out=_out_delta_X2)
+        delta_X2 = delta_X3_in.dot(W3.T, out=_out_delta_X2)
         # δX2_in = δX2 ⊙ X2 ⊙ (1 − X2)
         delta_X2_in = np.subtract(1, X2, out=_out_delta_X2_in)
         delta_X2_in = np.multiply(delta_X2_in, X2, out=_out_delta_X2_in)
         delta_X2_in = np.multiply(delta_X2_in, delta_X2, out=_out_delta_X2_in)
         # δX1 = δX2_in W2ᵀ
-        delta_X1 = np.dot(delta_X2_in, W2.T, out=_out_delta_X1)
+        delta_X1 = delta_X2_in.dot(W2.T, out=_out_delta_X1)
         # δX1_in = δX1 ⊙ X1 ⊙ (1 − X1)
         delta_X1_in = np.subtract(1, X1, out=_out_delta_X1_in)
         delta_X1_in = np.multiply(delta_X1_in, X1, out=_out_delta_X1_in)
         delta_X1_in = np.multiply(delta_X1_in, delta_X1, out=_out_delta_X1_in)
         # ∂E/∂W1 = X0ᵀ δX1_in, times lr
-        grad_W1 = np.dot(X0.T, delta_X1_in, out=_out_grad_W1)
+        grad_W1 = X0.T.dot(delta_X1_in, out=_out_grad_W1)
         # ∂E/∂W2 = X1ᵀ δX2_in, times lr
-        grad_W2 = np.dot(X1.T, delta_X2_in, out=_out_grad_W2)
+        grad_W2 = X1.T.dot(delta_X2_in, out=_out_grad_W2)
         # ∂E/∂W3 = X2ᵀ δX3_in, times lr
-        grad_W3 = np.dot(X2.T, delta_X3_in, out=_out_grad_W3)
+        grad_W3 = X2.T.dot(delta_X3_in, out=_out_grad_W3)
         # E = sum((X3 − T)²)/2
         E = np.vdot(_t1, _t1) / 2
         np.subtract(W1, grad_W1, out=W1)

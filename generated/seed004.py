@@ -235,25 +235,25 @@ def bind_step(params, data, ws=None):
         # the learning rate rides on the first deltas: every adjoint after them,
         # each gradient included, is lr times its value, so p -= grad is the update
         # Z1 = X1 W1
-        Z1 = np.dot(X1, W1, out=_out_Z1)
+        Z1 = X1.dot(W1, out=_out_Z1)
         # X2 = relu(Z1)
         X2 = relu(Z1, out=_out_X2)
         # Z2 = X2 W2
-        Z2 = np.dot(X2, W2, out=_out_Z2)
+        Z2 = X2.dot(W2, out=_out_Z2)
         # Y_hat = σ(Z2)
         Y_hat = sigmoid(Z2, out=_out_Y_hat)
         # δZ2 = (Y_hat − Y)/(B*n_out), times lr
         delta_Z2 = np.subtract(Y_hat, Y, out=_out_delta_Z2)
         delta_Z2 = np.multiply(delta_Z2, (lr / (B * n_out)), out=_out_delta_Z2)
         # δX2 = δZ2 W2ᵀ
-        delta_X2 = np.dot(delta_Z2, W2.T, out=_out_delta_X2)
+        delta_X2 = delta_Z2.dot(W2.T, out=_out_delta_X2)
         # δZ1 = δX2 ⊙ relu'(Z1)
         delta_Z1 = relu_prime(Z1, out=_out_delta_Z1)
         delta_Z1 = np.multiply(delta_Z1, delta_X2, out=_out_delta_Z1)
         # ∂J/∂W1 = X1ᵀ δZ1, times lr
-        grad_W1 = np.dot(X1.T, delta_Z1, out=_out_grad_W1)
+        grad_W1 = X1.T.dot(delta_Z1, out=_out_grad_W1)
         # ∂J/∂W2 = X2ᵀ δZ2, times lr
-        grad_W2 = np.dot(X2.T, delta_Z2, out=_out_grad_W2)
+        grad_W2 = X2.T.dot(delta_Z2, out=_out_grad_W2)
         # J = -sum(Y ⊙ log(Y_hat) + (1 − Y) ⊙ log(1 − Y_hat))/(B*n_out)
         #   the cross-entropy as Y ⊙ Z2 − softplus(Z2): finite for every logit
         J = -((np.vdot(Y, Z2) - np.sum(softplus(Z2))) / (B * n_out))
