@@ -180,6 +180,71 @@ class Column(Node):
         return (self.a,)
 
 
+@dataclass(frozen=True, eq=False)
+class Permute(Node):
+    """``x.transpose(0, 2, 1)`` or ``swapaxes(x, 1, 2)``: axis ``i`` of the result is
+    axis ``axes[i]`` of ``a``."""
+
+    a: Node
+    axes: tuple[int, ...]
+
+    def children(self):
+        return (self.a,)
+
+
+@dataclass(frozen=True, eq=False)
+class Reshape(Node):
+    """``x.reshape(B, T * D)``: the entries of ``a`` in C order, in the shape ``shape``."""
+
+    a: Node
+
+    def children(self):
+        return (self.a,)
+
+
+@dataclass(frozen=True, eq=False)
+class Slice(Node):
+    """``a[:, H:2 * H]``: along each axis the entries ``start ≤ i < start + shape[axis]``."""
+
+    a: Node
+    starts: tuple[sp.Expr, ...]
+
+    def children(self):
+        return (self.a,)
+
+
+@dataclass(frozen=True, eq=False)
+class Concat(Node):
+    """``concatenate([a, b], axis=1)``."""
+
+    parts: tuple[Node, ...]
+    axis: int
+
+    def children(self):
+        return self.parts
+
+
+@dataclass(frozen=True, eq=False)
+class Einsum(Node):
+    """``einsum("bqd,bkd->bqk", q, k)``: explicit subscripts, one string per operand."""
+
+    inputs: tuple[str, ...]
+    output: str
+    operands: tuple[Node, ...]
+
+    def children(self):
+        return self.operands
+
+
+TENSOR_NODES = (Permute, Reshape, Slice, Concat, Einsum)
+"""The layout nodes: their matrix forms are always einsum forms (any rank)."""
+
+
+def is_tensor(node: Node) -> bool:
+    """Whether an expression has a value of rank above 2 or a layout node anywhere in it."""
+    return any(len(n.shape) > 2 or isinstance(n, TENSOR_NODES) for n in walk(node))
+
+
 def walk(node: Node):
     """All nodes of an expression, parents first."""
     yield node
@@ -294,7 +359,8 @@ def name_arguments(net: Network) -> Network:
 
 
 def _expensive(node: Node) -> bool:
-    return any(isinstance(n, (MatMul, Softmax, Reduce)) for n in walk(node))
+    # a slice too: its adjoint is a padded array, so the function sees the slice by name
+    return any(isinstance(n, (MatMul, Softmax, Reduce, Slice)) for n in walk(node))
 
 
 class _ArgumentNamer:
@@ -330,12 +396,14 @@ class _ArgumentNamer:
             return self.product(node, owner, linear)
         # sums, differences, negation, transposes and reductions pass a linear
         # position on; powers, functions and matrix products do not
-        keeps = isinstance(node, (Binary, Neg, Transpose, Reduce, Pick, Column))
+        keeps = isinstance(node, (Binary, Neg, Transpose, Reduce, Pick, Column, *TENSOR_NODES))
+        keeps = keeps and not isinstance(node, Einsum)
         kids: dict[str, Any] = {
             f: self.visit(getattr(node, f), owner, linear and keeps)
             for f in ("a", "b", "base", "arg")
             if isinstance(getattr(node, f, None), Node)
         }
+        kids |= _tuple_kids(node, lambda n: self.visit(n, owner, linear and keeps))
         return replace(node, **kids) if kids else node
 
     def product(self, node: Binary, owner: str, linear: bool) -> Node:
@@ -363,6 +431,15 @@ class _ArgumentNamer:
         return replace(node, **kids)
 
 
+def _tuple_kids(node: Node, visit) -> dict[str, Any]:
+    """The operand tuples of a node (``concatenate``'s parts, ``einsum``'s operands), visited."""
+    return {
+        f: tuple(visit(n) for n in getattr(node, f))
+        for f in ("parts", "operands")
+        if isinstance(getattr(node, f, None), tuple)
+    }
+
+
 def bind(net: Network, mapping: dict[str, str]) -> Network:
     """The network with generic functions replaced by registered ones (``f=tanh``)."""
 
@@ -372,6 +449,7 @@ def bind(net: Network, mapping: dict[str, str]) -> Network:
             for f in ("a", "b", "base", "arg")
             if isinstance(getattr(node, f, None), Node)
         }
+        kids |= _tuple_kids(node, visit)
         node = replace(node, **kids) if kids else node
         if isinstance(node, Call) and node.generic and node.fn in mapping:
             node = replace(node, fn=mapping[node.fn], generic=False)

@@ -26,7 +26,7 @@ from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.str import StrPrinter
 
 from .latexnames import latex_name
-from .matexpr import Broadcast, Map, Pick, Softmax, SumAxis, Vector
+from .matexpr import Broadcast, Einsum, Map, Pick, Softmax, SumAxis, Vector
 from .rules import SOFTMAX, GenericFunction, generic_base, rule_of
 
 _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
@@ -232,6 +232,16 @@ class TextPrinter(_Forms, StrPrinter):
             f"[{self._print(e.kappa)}={self._print(e.k)}]"
         )
 
+    def _print_Einsum(self, e):
+        """``[Σ_p δa[i, j, p] v[i, p, k]]_(i,j,k)``: the contraction in index notation."""
+        from .contraction import readable
+
+        free, terms = readable(e)
+        body = " + ".join(
+            (f"Σ_{','.join(map(str, s))} " if s else "") + self.paren(f) for f, s in terms
+        )
+        return f"[{body or '0'}]_({','.join(map(str, free))})"
+
 
 class LatexFormPrinter(_Forms, LatexPrinter):
     """LaTeX: ``\\delta_{u} = \\delta_{h} \\odot f'(u)``."""
@@ -302,6 +312,15 @@ class LatexFormPrinter(_Forms, LatexPrinter):
         names = ",".join(self._print(lim[0]) for lim in e.limits)
         return rf"\sum_{{{names}}} {self.paren(e.function)}"
 
+    def _print_Einsum(self, e):
+        from .contraction import readable
+
+        free, terms = readable(e)
+        body = " + ".join(
+            (rf"\sum_{{{','.join(map(str, s))}}} " if s else "") + self.paren(f) for f, s in terms
+        )
+        return rf"\left[{body or '0'}\right]_{{{''.join(map(str, free))}}}"
+
 
 # ---------------------------------------------------------------------------
 # NumPy
@@ -321,6 +340,11 @@ def np_rank(e) -> int:
 @np_rank.register(Vector)
 def _rank_vector(e: Vector | Pick) -> int:
     return 1
+
+
+@np_rank.register(Einsum)
+def _rank_einsum(e: Einsum) -> int:
+    return len(e.out)
 
 
 @np_rank.register(sp.MatrixSymbol)
@@ -402,6 +426,17 @@ class NumpyFormPrinter(NumPyPrinter):
 
     def _print_Symbol(self, e):
         return e.name
+
+    def _print_Einsum(self, e):
+        """Views, element-wise blocks, sums over an axis, then one einsum or batched ``@``."""
+        from .contraction import code, plan
+
+        return code(plan(e), self)
+
+    def softmax_code(self, arg: str, axis: int) -> str:
+        """Softmax of printed code along ``axis`` (the rule's template)."""
+        atom = arg if _atomic(arg) else f"({arg})"
+        return fill(SOFTMAX.numpy, [arg, str(axis)], [atom, str(axis)])
 
     def _print_OneHot(self, e):
         return f"np.eye({self._print(e.shape[1])})[{e.labels}]"
@@ -676,6 +711,11 @@ def _needs_broadcast(e) -> bool:
     One function per matrix-form class, registered on this one; other forms are full.
     """
     return False
+
+
+@_needs_broadcast.register(Einsum)
+def _einsum_full(e: Einsum) -> bool:
+    return False  # its code broadcasts to the full shape itself
 
 
 @_needs_broadcast.register(Broadcast)

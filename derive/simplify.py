@@ -22,6 +22,7 @@ import sympy as sp
 from . import ir
 from .elementwise import Term, element, fresh_indices, lower, onehot_name
 from .rules import SoftmaxAt
+from .tensorindex import InRange
 
 MAX_FUSED_OPS = 40  # operations a fused delta may hold (keeps the sweep linear in depth)
 
@@ -150,6 +151,9 @@ class Simplifier:
             # and never past MAX_FUSED_OPS: a chain of element-wise layers would
             # otherwise fuse into one ever-growing delta (quadratic work)
             small = cost(candidate) <= MAX_FUSED_OPS
+            # a slice's adjoint is zero-padded: fused into it, a delta would be
+            # computed on the padded width; it keeps its own name instead
+            small = small and not any(t.factor.has(InRange) for t in best)
             if small and (cost(candidate) < before or (cost(candidate) == before and elementwise)):
                 best, inlined = candidate, [*inlined, r]
         return best, inlined
