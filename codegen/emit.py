@@ -18,6 +18,7 @@ import sympy as sp
 
 from derive.forms import (
     Broadcast,
+    Einsum,
     Map,
     OneHot,
     Pick,
@@ -330,8 +331,15 @@ def _has_delta(e) -> bool:
 
 def scale_terms(form, factor):
     """``factor`` times a form, applied to the terms that hold no delta only."""
+    if isinstance(form, Einsum):
+        return Einsum(form.out, [(f if _indexed_delta(f) else factor * f, s) for f, s in form.terms])
     if not isinstance(form, sp.MatrixExpr):
         return factor * form
     if isinstance(form, sp.MatAdd):
         return sp.MatAdd(*[a if _has_delta(a) else scale(factor, a) for a in form.args])
     return form if _has_delta(form) else scale(factor, form)
+
+
+def _indexed_delta(e) -> bool:
+    """Whether an einsum form's term reads a delta (``delta_h[i, j]``)."""
+    return any(str(i.base).startswith("delta_") for i in e.atoms(sp.Indexed))

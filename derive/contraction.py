@@ -40,6 +40,7 @@ class _Term:
     """Bookkeeping while planning one term: ranges that ``InRange`` factors give."""
 
     ranges: dict = field(default_factory=dict)  # position expression -> axis size
+    shapes: dict = field(default_factory=dict)  # array name -> shape, where known
 
 
 # ---------------------------------------------------------------------------
@@ -51,7 +52,9 @@ def plan(form) -> Plan:
     out = form.out
     want = tuple(i for i in out if is_index(i))
     parts = [
-        _term(a, tuple(s), want, full=True) for f, s in form.terms for a in sp.Add.make_args(f)
+        _term(a, tuple(s), want, full=True, shapes=form.shapes)
+        for f, s in form.terms
+        for a in sp.Add.make_args(f)
     ]
     result: Plan = ("num", sp.Integer(0)) if not parts else parts[0]
     if len(parts) > 1:
@@ -86,10 +89,13 @@ def _order(idx, want: tuple, summed: tuple) -> tuple:
     return tuple(sorted(idx, key=lambda k: pref.index(k) if k in pref else len(pref)))
 
 
-def _term(factor: sp.Expr, summed: tuple, want: tuple, full: bool = False) -> Plan:
+def _term(
+    factor: sp.Expr, summed: tuple, want: tuple, full: bool = False, shapes=None, ctx=None
+) -> Plan:
     """One term ``Σ_{summed} factor``, its axes in the order ``want`` (size 1 where absent)."""
-    ctx = _Term()
+    ctx = _Term(shapes=dict(shapes or (ctx.shapes if ctx else {})))
     coeff = sp.Integer(1)
+    factor = sp.factor_terms(factor)  # 2 (z − y) / B rather than (−2 y + 2 z) / B
     blocks: dict[frozenset, list] = {}
     factors = list(sp.Mul.make_args(factor))
     entries = [p for f in factors for e in f.atoms(sp.Indexed) for p in e.indices]
@@ -104,7 +110,7 @@ def _term(factor: sp.Expr, summed: tuple, want: tuple, full: bool = False) -> Pl
         kept.append(f)
     for f in kept:
         idx = frozenset(indices_in(f))
-        if idx:
+        if idx or _has_arrays(f):  # a full sum of arrays is a block over no index
             blocks.setdefault(idx, []).append(f)
         else:
             coeff *= f
@@ -227,7 +233,7 @@ def _elem(e: sp.Expr, axes: tuple, ctx: _Term) -> Plan:
         idx = indices_in(e)
         inner = tuple(k for k, _, _ in e.limits)
         want = tuple(i for i in axes if i in idx)
-        p = _term(e.function, inner, want)
+        p = _term(e.function, inner, want, ctx=ctx)
         return _expand_to(p, want, axes)
     if isinstance(e, SoftmaxAt):
         if e.k not in axes:
@@ -298,7 +304,11 @@ def _view(e: sp.Indexed, ctx: _Term) -> tuple[Plan, tuple]:
     # 2. numbers select, shifted indices window, bare indices stay
     own: list = []
     axis = 0
-    for x in new_pos:
+    known = ctx.shapes.get(name)
+    for n, x in enumerate(new_pos):
+        if known is not None and not reshaped and is_index(x) and x not in ctx.ranges:
+            if sp.simplify(known[n] - dim_of(x)) != 0:  # a slice from 0: fewer entries
+                ctx.ranges[x] = known[n]
         if x.is_Integer:
             p = ("take", p, axis, int(x))
             continue
@@ -445,11 +455,9 @@ def code(p: Plan, pr) -> str:
     if kind == "num":
         return pr._print(p[1])
     if kind == "op":
-        parts = [_atom(code(x, pr)) for x in p[2]]
         if p[1] == "*":
-            negate = p[2][0] == ("num", sp.Integer(-1)) and len(parts) > 1
-            body = " * ".join(parts[1:] if negate else parts)
-            return f"-{_atom(body)}" if negate else body
+            return _product_code(p[2], pr)
+        parts = sorted((code(x, pr) for x in p[2]), key=lambda c: c.startswith("-"))
         out = parts[0]
         for part in parts[1:]:
             out += f" - {part[1:]}" if part.startswith("-") else f" + {part}"
@@ -473,6 +481,8 @@ def code(p: Plan, pr) -> str:
         return f"{_atom(code(p[1], pr))}.transpose({', '.join(map(str, p[2]))})"
     if kind == "expand":
         axes = p[2][0] if len(p[2]) == 1 else tuple(p[2])
+        if p[1][0] == "sum" and tuple(p[1][2]) == tuple(p[2]):
+            return f"{_atom(code(p[1][1], pr))}.sum(axis={axes}, keepdims=True)"
         return f"np.expand_dims({code(p[1], pr)}, {axes})"
     if kind == "broadcast":
         dims = ", ".join(pr._print(d) for d in p[2])
@@ -494,6 +504,26 @@ def code(p: Plan, pr) -> str:
         n, lo, hi = (pr._print(v) for v in p[1:])
         return f"((np.arange({n}) >= {lo}) & (np.arange({n}) < {hi}))"
     raise TypeError(f"unknown plan node {kind}")
+
+
+def _product_code(factors: list, pr) -> str:
+    """``c * x * y / n``: numbers first, a numeric denominator last, a sign in front."""
+    coeff = sp.Integer(1)
+    rest = []
+    for f in factors:
+        if f[0] == "num":
+            coeff *= f[1]
+        else:
+            rest.append(_atom(code(f, pr)))
+    num, den = sp.fraction(sp.factor_terms(coeff))
+    sign = ""
+    if num.could_extract_minus_sign():
+        sign, num = "-", -num
+    parts = ([] if num == 1 else [_atom(pr._print(num))]) + rest
+    body = " * ".join(parts) or "1"
+    if den != 1:
+        body = f"{body} / {_atom(pr._print(den))}"
+    return f"{sign}{_atom(body)}" if sign else body
 
 
 def _window_code(p: Plan, pr) -> str:
@@ -520,12 +550,19 @@ def _einsum_code(p: Plan, pr) -> str:
     _, subs, out, operands = p
     ops = [code(x, pr) for x in operands]
     if len(subs) == 2:
-        mm = _as_matmul(subs, out)
-        if mm is not None:
-            pa, pb, after = mm
-            a, b = (_perm(_atom(c), perm) for c, perm in ((ops[0], pa), (ops[1], pb)))
-            product = f"{a} @ {b}"
-            return product if after is None else f"({product}).transpose({after})"
+        found = []
+        for (sa, ca), (sb, cb) in (((subs[0], ops[0]), (subs[1], ops[1])),
+                                   ((subs[1], ops[1]), (subs[0], ops[0]))):
+            mm = _as_matmul(sa, sb, out)
+            if mm is not None:
+                pa, pb, after = mm
+                a, b = _perm(_atom(ca), pa), _perm(_atom(cb), pb)
+                product = f"{a} @ {b}"
+                text = product if after is None else f"({product}).transpose({after})"
+                cost = (after is not None, text.count("transpose") + text.count(".T"))
+                found.append((cost, text))
+        if found:
+            return min(found)[1]
     return f"np.einsum('{','.join(subs)}->{out}', {', '.join(ops)}, optimize=True)"
 
 
@@ -537,14 +574,15 @@ def _perm(c: str, perm: tuple) -> str:
     return f"{c}.transpose({', '.join(map(str, perm))})"
 
 
-def _as_matmul(subs: tuple, out: str):
-    """A batched product ``A @ B`` for ``'bik,bkj->bij'`` in any axis order, or None."""
-    a, b = subs
+def _as_matmul(a: str, b: str, out: str):
+    """``A @ B`` for ``'bik,bkj->bij'`` in any axis order (or ``'tik,kj->tij'``), or None."""
     batch = [c for c in out if c in a and c in b]
     k = [c for c in a if c in b and c not in out]
     i = [c for c in a if c not in b]
     j = [c for c in b if c not in a]
-    if len(k) != 1 or len(i) != 1 or len(j) != 1 or set(batch + i + j) != set(out):
+    if len(k) != 1 or len(j) != 1 or not i or set(batch + i + j) != set(out):
+        return None
+    if len(i) > 1 and batch:  # leading axes of A broadcast against B's only without a batch
         return None
     order_a, order_b, res = batch + i + k, batch + k + j, batch + i + j
     pa = tuple(a.index(c) for c in order_a)

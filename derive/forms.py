@@ -4,8 +4,9 @@ A derivation's results are *matrix forms*: SymPy matrix expressions
 (``MatrixSymbol``, ``MatMul``, ``Transpose``, ``HadamardProduct``,
 ``HadamardPower``, ``MatAdd``, ``OneMatrix``) plus derive's own nodes
 (:class:`Map`, :class:`Softmax`, :class:`SumAxis`, :class:`SumAll`,
-:class:`Broadcast`, :class:`Vector`, and for class labels :class:`OneHot`
-and :class:`Pick`).  This module names everything a
+:class:`Broadcast`, :class:`Vector`, for class labels :class:`OneHot`
+and :class:`Pick`, and :class:`Einsum`: a contraction of index expressions,
+the form of whatever has no matrix form, such as rank 3 and 4 or layout).  This module names everything a
 consumer of forms needs, in one place:
 
 * the nodes, and :func:`forward_form` (a forward equation as a form),
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 from .matexpr import (
     Broadcast,
+    Einsum,
     Map,
     OneHot,
     Pick,
@@ -49,10 +51,11 @@ from .printing import (
     text,
 )
 from .recover import scale
-from .rules import RULES, SOFTMAX, Rule, activations, rule_for, rule_of
+from .rules import RULES, SOFTMAX, Rule, SoftmaxAt, activations, rule_for, rule_of
 
 __all__ = [
     "Broadcast",
+    "Einsum",
     "Map",
     "OneHot",
     "Pick",
@@ -77,6 +80,7 @@ __all__ = [
     "RULES",
     "SOFTMAX",
     "Rule",
+    "SoftmaxAt",
     "activations",
     "rule_for",
     "rule_of",

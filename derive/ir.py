@@ -349,6 +349,7 @@ def name_arguments(net: Network) -> Network:
     """
     namer = _ArgumentNamer(net)
     for eq in net.equations:
+        namer.top = eq.expr
         expr = namer.visit(eq.expr, eq.name)
         namer.equations.append(Equation(eq.name, expr, eq.pos))
     # keep declaration order, then equations in order
@@ -359,8 +360,7 @@ def name_arguments(net: Network) -> Network:
 
 
 def _expensive(node: Node) -> bool:
-    # a slice too: its adjoint is a padded array, so the function sees the slice by name
-    return any(isinstance(n, (MatMul, Softmax, Reduce, Slice)) for n in walk(node))
+    return any(isinstance(n, (MatMul, Softmax, Reduce)) for n in walk(node))
 
 
 class _ArgumentNamer:
@@ -369,6 +369,7 @@ class _ArgumentNamer:
     def __init__(self, net: Network):
         self.quantities = dict(net.quantities)
         self.equations: list[Equation] = []
+        self.top: Node | None = None  # the right-hand side being visited
         self.taken = set(self.quantities) | set(net.consts) | set(net.dims) | set(net.funcs)
 
     def fresh(self, base: str) -> str:
@@ -386,6 +387,10 @@ class _ArgumentNamer:
 
     def visit(self, node: Node, owner: str, linear: bool = True) -> Node:
         """``node`` with its costly parts named; ``linear``: no non-linear operation above."""
+        if isinstance(node, Slice) and node is not self.top:
+            # a slice is an equation of its own: its adjoint is the zero-padded delta,
+            # and whatever reads it sees an array of its own width
+            return self.hoist(replace(node, a=self.visit(node.a, owner)), self.fresh(owner + "_in"))
         if isinstance(node, Reduce) and not linear:
             reduced = replace(node, arg=self.visit(node.arg, owner))
             return self.hoist(reduced, self.fresh(f"{owner}_{node.op}"))

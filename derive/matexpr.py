@@ -169,9 +169,15 @@ class Einsum(sp.Expr):
 
     is_commutative = True
 
-    def __new__(cls, out, terms):
+    def __new__(cls, out, terms, shapes=()):
         packed = [sp.Tuple(f, sp.Tuple(*summed)) for f, summed in terms]
-        return sp.Expr.__new__(cls, sp.Tuple(*out), sp.Tuple(*packed))
+        known = [sp.Tuple(sp.Symbol(str(n)), sp.Tuple(*shape)) for n, shape in shapes]
+        return sp.Expr.__new__(cls, sp.Tuple(*out), sp.Tuple(*packed), sp.Tuple(*known))
+
+    @property
+    def shapes(self) -> dict[str, tuple]:
+        """The shapes of arrays read, where known (forward forms): views need them."""
+        return {str(n): tuple(shape) for n, shape in self.args[2]} if len(self.args) > 2 else {}
 
     @property
     def out(self) -> tuple:
@@ -207,7 +213,8 @@ def tensor_form(node: ir.Node) -> Einsum:
     from .elementwise import fresh_indices, lower
 
     idx = fresh_indices(node.shape, "f")
-    return Einsum(idx, [(lower(node, idx), ())])
+    shapes = {n.name: n.shape for n in ir.walk(node) if isinstance(n, ir.Ref)}
+    return Einsum(idx, [(lower(node, idx), ())], sorted(shapes.items()))
 
 
 def matrix_symbol(name: str, indices: tuple) -> sp.Expr:
