@@ -332,7 +332,9 @@ def _has_delta(e) -> bool:
 def scale_terms(form, factor):
     """``factor`` times a form, applied to the terms that hold no delta only."""
     if isinstance(form, Einsum):
-        return Einsum(form.out, [(f if _indexed_delta(f) else factor * f, s) for f, s in form.terms])
+        return Einsum(
+            form.out, [(f if _indexed_delta(f) else factor * f, s) for f, s in form.terms]
+        )
     if not isinstance(form, sp.MatrixExpr):
         return factor * form
     if isinstance(form, sp.MatAdd):

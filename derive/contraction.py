@@ -30,7 +30,7 @@ import sympy as sp
 from .errors import DerivationError
 from .indices import dim_of, indices_in, is_index
 from .rules import GenericFunction, SoftmaxAt
-from .tensorindex import Digit, InRange
+from .tensorindex import Digit, InRange, unwrap
 
 Plan = tuple  # ("op", ...) nodes, see the module docstring
 
@@ -86,7 +86,7 @@ def _concatenation(parts: list) -> Plan | None:
 
 def _order(idx, want: tuple, summed: tuple) -> tuple:
     pref = list(want) + [k for k in summed if k not in want]
-    return tuple(sorted(idx, key=lambda k: pref.index(k) if k in pref else len(pref)))
+    return tuple(sorted(idx, key=lambda k: (pref.index(k) if k in pref else len(pref), str(k))))
 
 
 def _term(
@@ -98,7 +98,9 @@ def _term(
     factor = sp.factor_terms(factor)  # 2 (z − y) / B rather than (−2 y + 2 z) / B
     blocks: dict[frozenset, list] = {}
     factors = list(sp.Mul.make_args(factor))
-    entries = [p for f in factors for e in f.atoms(sp.Indexed) for p in e.indices]
+    # an InRange is absorbed by a zero-padded window only when that entry is itself a
+    # factor (zero outside the array); inside a function it stays a mask: σ(0) ≠ 0
+    entries = [p for f in factors if isinstance(f, sp.Indexed) for p in f.indices]
     kept = []
     for f in factors:
         if isinstance(f, InRange):
@@ -162,7 +164,7 @@ def _reduce(items, live: set, want: tuple, summed: tuple):
                 break
         if changed:
             continue
-        for k in list(live):
+        for k in [k for k in summed if k in live]:  # in order: the printed code is stable
             holders = [x for x in items if k in x[1]]
             if len(holders) == 1:
                 (p, axes), alone = holders[0], [k]
@@ -174,7 +176,7 @@ def _reduce(items, live: set, want: tuple, summed: tuple):
                     and all(j not in x[1] for x in items if x is not holders[0])
                 ]
                 keep = tuple(i for i in axes if i not in alone)
-                summed_axes = tuple(axes.index(j) for j in alone)
+                summed_axes = tuple(sorted(axes.index(j) for j in alone))
                 reduced = (("sum", p, summed_axes), keep)
                 items = [x for x in items if x is not holders[0]] + [reduced]
                 live -= set(alone)
@@ -260,7 +262,7 @@ def _mask(e: InRange, axes: tuple) -> Plan:
     if len(idx) != 1:
         raise DerivationError(f"no array form for {e}")
     (j,) = idx
-    shift = sp.expand(x - j)
+    shift = sp.expand(unwrap(x) - j)
     p: Plan = ("mask", dim_of(j), sp.expand(lo - shift), sp.expand(hi - shift))
     return _expand_to(p, (j,), axes)
 
@@ -320,7 +322,7 @@ def _view(e: sp.Indexed, ctx: _Term) -> tuple[Plan, tuple]:
         if len(idx) != 1:
             raise DerivationError(f"no array form for the entry {e}")
         (j,) = idx
-        shift = sp.expand(x - j)
+        shift = sp.expand(unwrap(x) - j)
         if indices_in(shift):
             raise DerivationError(f"no array form for the entry {e}")
         size = ctx.ranges.get(sp.expand(x))
@@ -551,8 +553,10 @@ def _einsum_code(p: Plan, pr) -> str:
     ops = [code(x, pr) for x in operands]
     if len(subs) == 2:
         found = []
-        for (sa, ca), (sb, cb) in (((subs[0], ops[0]), (subs[1], ops[1])),
-                                   ((subs[1], ops[1]), (subs[0], ops[0]))):
+        for (sa, ca), (sb, cb) in (
+            ((subs[0], ops[0]), (subs[1], ops[1])),
+            ((subs[1], ops[1]), (subs[0], ops[0])),
+        ):
             mm = _as_matmul(sa, sb, out)
             if mm is not None:
                 pa, pb, after = mm

@@ -26,7 +26,7 @@ from .errors import DerivationError
 from .indices import dim_of, indices_in, is_index, new_index
 from .rules import RULES, SoftmaxAt, generic_function
 from .shapes import reshape_chunks
-from .tensorindex import InRange, solve_delta
+from .tensorindex import InRange, solve_delta, window
 
 ONEHOT_PREFIX = "_onehot_"  # spec names cannot start with "_": no collision
 
@@ -145,7 +145,10 @@ def _lower_reshape(node: ir.Reshape, idx: tuple) -> sp.Expr:
 
 @lower.register(ir.Slice)
 def _lower_slice(node: ir.Slice, idx: tuple) -> sp.Expr:
-    return lower(node.a, tuple(i + s for i, s in zip(idx, node.starts, strict=True)))
+    return lower(
+        node.a,
+        tuple(window(i + s, n) for i, s, n in zip(idx, node.starts, node.a.shape, strict=True)),
+    )
 
 
 @lower.register(ir.Concat)
@@ -154,8 +157,9 @@ def _lower_concat(node: ir.Concat, idx: tuple) -> sp.Expr:
     out, offset, i = sp.Integer(0), sp.Integer(0), idx[node.axis]
     for part in node.parts:
         n = part.shape[node.axis]
-        inner = tuple(idx[: node.axis]) + (i - offset,) + tuple(idx[node.axis + 1 :])
-        out += InRange(i, offset, offset + n) * lower(part, inner)
+        at = window(i - offset, n)
+        inner = tuple(idx[: node.axis]) + (at,) + tuple(idx[node.axis + 1 :])
+        out += InRange(at, 0, n) * lower(part, inner)
         offset += n
     return out
 

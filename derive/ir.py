@@ -387,6 +387,18 @@ class _ArgumentNamer:
 
     def visit(self, node: Node, owner: str, linear: bool = True) -> Node:
         """``node`` with its costly parts named; ``linear``: no non-linear operation above."""
+        if isinstance(node, Concat):  # each part by name: its adjoint is a slice of the delta
+            top = node is self.top
+            parts = tuple(
+                p
+                if isinstance(p, Ref)
+                else self.hoist(self.visit(p, owner), self.fresh(owner + "_in"))
+                for p in node.parts
+            )
+            node = replace(node, parts=parts)
+            if not top:
+                return self.hoist(node, self.fresh(owner + "_cat"))
+            return node
         if isinstance(node, Slice) and node is not self.top:
             # a slice is an equation of its own: its adjoint is the zero-padded delta,
             # and whatever reads it sees an array of its own width

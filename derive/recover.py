@@ -28,7 +28,7 @@ from .errors import DerivationError
 from .indices import dim_of, indices_in, is_index
 from .matexpr import Broadcast, Einsum, Map, Softmax, SumAll, SumAxis, matrix_symbol
 from .rules import GenericFunction, SoftmaxAt
-from .tensorindex import Digit, InRange
+from .tensorindex import Digit, InRange, Window
 
 
 @dataclass
@@ -324,7 +324,7 @@ def _outer(a: Tensor, b: Tensor) -> Tensor:
 def place(expr: sp.Expr, rows, cols) -> sp.Expr:
     """The element-wise expression ``expr`` (indices ⊆ {rows, cols}) as a matrix."""
     shape = (_dim(rows), _dim(cols))
-    if expr.has(InRange, Digit):
+    if expr.has(InRange, Digit, Window):
         raise DerivationError(f"no matrix form for the layout in {expr}")
     if not indices_in(expr):
         return scale(expr, sp.OneMatrix(*shape))

@@ -36,6 +36,7 @@ def value_range(e: sp.Expr) -> tuple[sp.Expr, sp.Expr] | None:
         return sp.Integer(0), dim_of(e)
     if isinstance(e, Digit):
         return sp.Integer(0), e.args[2]
+    e = unwrap(e)
     idx = indices_in(e)
     if len(idx) == 1:
         (j,) = idx
@@ -43,6 +44,40 @@ def value_range(e: sp.Expr) -> tuple[sp.Expr, sp.Expr] | None:
         if not indices_in(c):
             return c, dim_of(j) + c
     return None
+
+
+class Window(sp.Function):
+    """``Window(j, c) = j + c`` while ``j`` is a bare index: an entry of a longer or
+    shorter axis (a slice, a part of a concatenation), never mistaken for the whole axis.
+
+    With anything but a bare index as ``j`` it is the plain sum.
+    """
+
+    is_integer = True
+
+    @classmethod
+    def eval(cls, j, c):
+        if not is_index(j):
+            return j + c
+        return None
+
+
+def unwrap(e: sp.Expr) -> sp.Expr:
+    """``e`` with every ``Window(j, c)`` written as ``j + c``."""
+    return e.replace(lambda x: isinstance(x, Window), lambda x: x.args[0] + x.args[1])
+
+
+def window(value: sp.Expr, extent: sp.Expr) -> sp.Expr:
+    """An index expression for an axis of ``extent``: a bare index of another extent, or
+    one shifted, is kept as a :class:`Window` (printers and recovery see it is not the axis)."""
+    idx = indices_in(value)
+    if len(idx) != 1 or value.has(Digit):
+        return value
+    (j,) = idx
+    shift = sp.expand(value - j)
+    if indices_in(shift) or (shift == 0 and sp.simplify(dim_of(j) - extent) == 0):
+        return value
+    return Window(j, shift)
 
 
 class Digit(sp.Function):
@@ -115,7 +150,7 @@ def solve_delta(delta: sp.KroneckerDelta, factor: sp.Expr, summed: list):
     for side in (x, y):
         if isinstance(side, Digit) and side.args[0] in summed:
             return _undigit(side.args[0], factor, summed)
-    e = sp.expand(x - y)
+    e = sp.expand(unwrap(x - y))
     mine = [k for k in indices_in(e) if k in summed]
     if not mine:
         return None
@@ -134,7 +169,7 @@ def solve_delta(delta: sp.KroneckerDelta, factor: sp.Expr, summed: list):
     c = e.coeff(k)
     if c not in (1, -1) or indices_in(sp.expand(e - c * k)) & set(summed):
         return None
-    value = sp.expand(-(e - c * k) / c)
+    value = window(sp.expand(-(e - c * k) / c), dim_of(k))
     return {k: value}, [delta], InRange(value, 0, dim_of(k))
 
 

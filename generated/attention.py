@@ -136,7 +136,7 @@ def forward(params, data):
     # out = [Σ_p (att[i, j, p]*v[i, p, k])]_(i,j,k)
     out = att @ v
     # L = [(Σ_p,q,r (out[p, q, r] - y[p, q, r])**2/B)]_()
-    L = ((out - y) ** 2).sum(axis=(2, 0, 1)) / B
+    L = ((out - y) ** 2).sum(axis=(0, 1, 2)) / B
     return {
         "q": q,
         "k": k,
@@ -188,12 +188,16 @@ def gradients(params, data, fwd=None):
     x = np.asarray(data["x"], DTYPE)
     y = np.asarray(data["y"], DTYPE)
     Wq = params["Wq"]
+    Wv = params["Wv"]
     q = fwd["q"]
     k = fwd["k"]
     v = fwd["v"]
     att = fwd["att"]
     out = fwd["out"]
     B = x.shape[0]
+    T = x.shape[1]
+    D = x.shape[2]
+    E = Wv.shape[1]
     d = Wq.shape[1]
     # δout = [((2*out[i, j, k] - 2*y[i, j, k])/B)]_(i,j,k)
     delta_out = 2 * (out - y) / B
@@ -211,11 +215,11 @@ def gradients(params, data, fwd=None):
     delta_q = delta_att_mm @ k
     return {
         # ∂L/∂Wq = [Σ_p,q (δq[p, q, j]*x[p, q, i])]_(i,j)
-        "Wq": np.einsum('abc,abd->dc', delta_q, x, optimize=True),
+        "Wq": np.einsum("abc,abd->dc", delta_q, x, optimize=True),
         # ∂L/∂Wk = [Σ_p,q (δk[p, q, j]*x[p, q, i])]_(i,j)
-        "Wk": np.einsum('abc,abd->dc', delta_k, x, optimize=True),
+        "Wk": np.einsum("abc,abd->dc", delta_k, x, optimize=True),
         # ∂L/∂Wv = [Σ_p,q (δv[p, q, j]*x[p, q, i])]_(i,j)
-        "Wv": np.einsum('abc,abd->dc', delta_v, x, optimize=True),
+        "Wv": np.einsum("abc,abd->dc", delta_v, x, optimize=True),
     }
 
 
@@ -241,8 +245,7 @@ def bind_step(params, data, ws=None):
     # buffers for these sizes: allocated once, reused by every step
     buf = ws.get(())
     if buf is None:
-        buf = ws[()] = {
-        }
+        buf = ws[()] = {}
 
     def step(lr):
         # the learning rate rides on the first deltas: every adjoint after them,
@@ -276,13 +279,13 @@ def bind_step(params, data, ws=None):
         # δq = [Σ_p (δatt_mm[i, j, p]*k[i, p, k])]_(i,j,k)
         delta_q = delta_att_mm @ k
         # ∂L/∂Wq = [Σ_p,q (δq[p, q, j]*x[p, q, i])]_(i,j), times lr
-        grad_Wq = np.einsum('abc,abd->dc', delta_q, x, optimize=True)
+        grad_Wq = np.einsum("abc,abd->dc", delta_q, x, optimize=True)
         # ∂L/∂Wk = [Σ_p,q (δk[p, q, j]*x[p, q, i])]_(i,j), times lr
-        grad_Wk = np.einsum('abc,abd->dc', delta_k, x, optimize=True)
+        grad_Wk = np.einsum("abc,abd->dc", delta_k, x, optimize=True)
         # ∂L/∂Wv = [Σ_p,q (δv[p, q, j]*x[p, q, i])]_(i,j), times lr
-        grad_Wv = np.einsum('abc,abd->dc', delta_v, x, optimize=True)
+        grad_Wv = np.einsum("abc,abd->dc", delta_v, x, optimize=True)
         # L = [(Σ_p,q,r (out[p, q, r] - y[p, q, r])**2/B)]_()
-        L = ((out - y) ** 2).sum(axis=(2, 0, 1)) / B
+        L = ((out - y) ** 2).sum(axis=(0, 1, 2)) / B
         np.subtract(Wq, grad_Wq, out=Wq)
         np.subtract(Wk, grad_Wk, out=Wk)
         np.subtract(Wv, grad_Wv, out=Wv)

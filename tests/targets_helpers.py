@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 import derive
-from derive import ir
 from codegen.targets import generate_target
+from derive import ir
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_SPECS = ROOT / "tests" / "specs"
