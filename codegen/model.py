@@ -18,10 +18,12 @@ from derive.forms import (
     RULES,
     SOFTMAX,
     Broadcast,
+    Einsum,
     Map,
     OneHot,
     Pick,
     Softmax,
+    einsum_names,
     forward_form,
     numpy_code,
     rule_of,
@@ -83,7 +85,17 @@ class Init:
 def dims_code(d: sp.Expr) -> str:
     """Dim arithmetic as Python over the ``dims`` dict: ``4 * dims["H"]``; exact ``//``."""
     num, den = sp.fraction(sp.factor(d))
-    text = str(num.xreplace({s: sp.Symbol(f'dims["{s}"]') for s in num.free_symbols}))
+
+    def factor(f) -> list[str]:
+        if isinstance(f, sp.Pow) and f.exp.is_Integer and f.exp > 0:
+            return factor(f.base) * int(f.exp)
+        return [str(f) if f.is_Number else f'dims["{f}"]']
+
+    terms = [
+        " * ".join(x for f in sp.Mul.make_args(t) for x in factor(f))
+        for t in sp.Add.make_args(sp.expand(num))
+    ]
+    text = " + ".join(terms)
     return f"({text}) // {den}" if den != 1 else f"({text})"
 
 
@@ -105,6 +117,9 @@ def _symbols(forms) -> set[str]:
             names.update(h.labels for _, h in hot)
             for arg in rest:
                 visit(arg)
+            return
+        if isinstance(node, Einsum):  # the names its printed code reads
+            names.update(einsum_names(node))
             return
         if isinstance(node, (sp.MatrixSymbol, sp.Symbol)):
             names.add(str(node.name))

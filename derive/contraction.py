@@ -308,9 +308,14 @@ def _view(e: sp.Indexed, ctx: _Term) -> tuple[Plan, tuple]:
     axis = 0
     known = ctx.shapes.get(name)
     for n, x in enumerate(new_pos):
-        if known is not None and not reshaped and is_index(x) and x not in ctx.ranges:
-            if sp.simplify(known[n] - dim_of(x)) != 0:  # a slice from 0: fewer entries
-                ctx.ranges[x] = known[n]
+        if (
+            known is not None
+            and not reshaped
+            and is_index(x)
+            and x not in ctx.ranges
+            and sp.simplify(known[n] - dim_of(x)) != 0
+        ):  # an axis of another length than the index's: a window of it
+            ctx.ranges[x] = known[n]
         if x.is_Integer:
             p = ("take", p, axis, int(x))
             continue
@@ -535,7 +540,10 @@ def _window_code(p: Plan, pr) -> str:
     if _nonneg(start) and (size is None or _nonneg(size - start - length)):
         stop = pr._print(sp.expand(start + length))
         begin = "" if start == 0 else pr._print(start)
-        return f"{inner}[{lead}{begin}:{stop}]"
+        colon = ":"
+        if " " in begin + stop:  # as ruff formats a slice of compound bounds
+            colon = " : " if begin else ": "
+        return f"{inner}[{lead}{begin}{colon}{stop}]"
     if size is not None and _nonneg(-start) and _nonneg(length + start - size):
         widths = ["(0, 0)"] * (axis + 1)
         widths[axis] = f"({pr._print(-start)}, {pr._print(sp.expand(length + start - size))})"
@@ -567,7 +575,7 @@ def _einsum_code(p: Plan, pr) -> str:
                 found.append((cost, text))
         if found:
             return min(found)[1]
-    return f"np.einsum('{','.join(subs)}->{out}', {', '.join(ops)}, optimize=True)"
+    return f'np.einsum("{",".join(subs)}->{out}", {", ".join(ops)}, optimize=True)'
 
 
 def _perm(c: str, perm: tuple) -> str:
@@ -617,7 +625,7 @@ def _atom(s: str) -> str:
 # printing in index notation
 
 
-_FREE = "ijklmn"
+_FREE = "ijklmnabcefgh"
 _BOUND = "pqrstuvwxyz"
 
 
@@ -625,8 +633,11 @@ def readable(form):
     """The form's terms with indices renamed ``i, j, k`` (free) and ``p, q, r`` (summed)."""
     from .indices import named_index
 
+    taken = {str(i.base) for f, _ in form.terms for i in f.atoms(sp.Indexed)}
+    free = [c for c in _FREE if c not in taken]
+    bound_names = [c for c in _BOUND if c not in taken]
     ren = {
-        o: named_index(_FREE[n % len(_FREE)], dim_of(o))
+        o: named_index(free[n % len(free)], dim_of(o))
         for n, o in enumerate(form.out)
         if is_index(o)
     }
@@ -634,15 +645,15 @@ def readable(form):
     for factor, summed in form.terms:
         local = dict(ren)
         for k in summed:
-            local[k] = named_index(_BOUND[bound % len(_BOUND)], dim_of(k))
+            local[k] = named_index(bound_names[bound % len(bound_names)], dim_of(k))
             bound += 1
         names = [local[k] for k in summed]
-        body = _rename_inner(factor.xreplace(local), bound)
+        body = _rename_inner(sp.factor_terms(factor).xreplace(local), bound, bound_names)
         out.append((body, names))
     return [ren[o] for o in form.out if is_index(o)], out
 
 
-def _rename_inner(e: sp.Expr, start: int) -> sp.Expr:
+def _rename_inner(e: sp.Expr, start: int, names: list) -> sp.Expr:
     """Inner sums and softmaxes: bound indices named ``p, q, …`` too."""
     from .indices import named_index
 
@@ -650,7 +661,7 @@ def _rename_inner(e: sp.Expr, start: int) -> sp.Expr:
 
     def fresh(k):
         nonlocal n
-        s = named_index(_BOUND[n % len(_BOUND)], dim_of(k))
+        s = named_index(names[n % len(names)], dim_of(k))
         n += 1
         return s
 

@@ -6,8 +6,8 @@ A derivation's results are *matrix forms*: SymPy matrix expressions
 (:class:`Map`, :class:`Softmax`, :class:`SumAxis`, :class:`SumAll`,
 :class:`Broadcast`, :class:`Vector`, for class labels :class:`OneHot`
 and :class:`Pick`, and :class:`Einsum`: a contraction of index expressions,
-the form of whatever has no matrix form, such as rank 3 and 4 or layout).  This module names everything a
-consumer of forms needs, in one place:
+the form of whatever has no matrix form, such as rank 3 and 4 or layout).
+This module names everything a consumer of forms needs, in one place:
 
 * the nodes, and :func:`forward_form` (a forward equation as a form),
   :func:`elementwise_of` (a form back to indices);
@@ -45,6 +45,7 @@ from .printing import (
     NumpyFormPrinter,
     TextPrinter,
     as_coeff,
+    einsum_names,
     latex,
     np_rank,
     numpy_code,
@@ -72,6 +73,7 @@ __all__ = [
     "NumpyFormPrinter",
     "TextPrinter",
     "as_coeff",
+    "einsum_names",
     "latex",
     "np_rank",
     "numpy_code",

@@ -169,18 +169,10 @@ class Einsum(sp.Expr):
 
     is_commutative = True
 
-    def __new__(cls, out, terms, shapes=(), extents=None):
+    def __new__(cls, out, terms, shapes=()):
         packed = [sp.Tuple(f, sp.Tuple(*summed)) for f, summed in terms]
         known = [sp.Tuple(sp.Symbol(str(n)), sp.Tuple(*shape)) for n, shape in shapes]
-        # the extents of its indices, as arguments: walks over a form's symbols see the
-        # dims its code uses (a slice's end, a reshape's sizes)
-        idx = {i for i in out if is_index(i)} | {
-            s for f, _ in terms for s in f.atoms(sp.Symbol) if is_index(s)
-        }
-        dims = sorted({dim_of(i) for i in idx}, key=sp.default_sort_key)
-        return sp.Expr.__new__(
-            cls, sp.Tuple(*out), sp.Tuple(*packed), sp.Tuple(*known), sp.Tuple(*dims)
-        )
+        return sp.Expr.__new__(cls, sp.Tuple(*out), sp.Tuple(*packed), sp.Tuple(*known))
 
     @property
     def shapes(self) -> dict[str, tuple]:

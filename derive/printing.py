@@ -233,14 +233,27 @@ class TextPrinter(_Forms, StrPrinter):
         )
 
     def _print_Einsum(self, e):
-        """``[Σ_p δa[i, j, p] v[i, p, k]]_(i,j,k)``: the contraction in index notation."""
-        from .contraction import readable
+        """``[Σ_p δa[i,j,p]*v[i,p,k]]`` (free indices i, j, k in order), or a view of
+        one array in NumPy's spelling: ``δc[:, Ha:Ha + Hb]``, ``concatenate([…], axis=1)``."""
+        from .contraction import code, plan, readable
 
+        p = plan(e)
+        if p[0] == "concat" or (p[0] in ("window", "reshape") and p[1][0] == "arr"):
+            view = code(p, NumpyFormPrinter()).replace("np.", "")
+            return re.sub(r"\bdelta_(\w+)", r"δ\1", view)
         free, terms = readable(e)
-        body = " + ".join(
-            (f"Σ_{','.join(map(str, s))} " if s else "") + self.paren(f) for f, s in terms
-        )
-        return f"[{body or '0'}]_({','.join(map(str, free))})"
+        out = ""
+        for n, (f, s) in enumerate(terms):
+            sign = f.could_extract_minus_sign()
+            body = self._print(-f if sign else f)
+            if s:
+                last = n == len(terms) - 1
+                body = f"Σ_{','.join(map(str, s))} " + (body if last else f"({body})")
+            out += (" − " if sign else " + ") + body if n else ("−" if sign else "") + body
+        names = "".join(map(str, free))
+        # free indices are i, j, k… for the axes in order; other letters are named
+        axes = "" if "ijklmn".startswith(names) else f"_({','.join(names)})"
+        return "[" + re.sub(r", (?=[^\[\]]*\])", ",", out or "0") + "]" + axes
 
 
 class LatexFormPrinter(_Forms, LatexPrinter):
@@ -699,6 +712,16 @@ def numpy_code(e, shape: tuple, printer: NumpyFormPrinter | None = None) -> str:
     return code
 
 
+def einsum_names(e: Einsum) -> set[str]:
+    """The names an einsum form's NumPy code reads: arrays, consts and dims."""
+    import ast
+
+    from .contraction import code, plan
+
+    tree = ast.parse(code(plan(e), NumpyFormPrinter()), mode="eval")
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+
+
 def _stretched(e) -> bool:
     """A matrix form whose NumPy code is a row or column standing for a taller matrix."""
     return isinstance(e, sp.MatrixExpr) and e.shape[0] != 1 and _needs_broadcast(e)
@@ -772,4 +795,12 @@ def step_loss(step) -> str:
     return getattr(step, "loss", "L")
 
 
-__all__ = ["text", "latex", "numpy_code", "TextPrinter", "LatexFormPrinter", "NumpyFormPrinter"]
+__all__ = [
+    "text",
+    "latex",
+    "numpy_code",
+    "einsum_names",
+    "TextPrinter",
+    "LatexFormPrinter",
+    "NumpyFormPrinter",
+]

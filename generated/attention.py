@@ -2,16 +2,16 @@
 
 Derived by derive (element-wise with SymPy, matrix forms proven equal):
 
-    δout = [((2*out[i, j, k] - 2*y[i, j, k])/B)]_(i,j,k)
-    δatt = [Σ_p (δout[i, j, p]*v[i, k, p])]_(i,j,k)
-    δatt_in = [(att[i, j, k]*δatt[i, j, k]) + Σ_p (-att[i, j, k]*att[i, j, p]*δatt[i, j, p])]_(i,j,k)
-    δatt_mm = [(δatt_in[i, j, k]/sqrt(d))]_(i,j,k)
-    δv = [Σ_p (att[i, p, j]*δout[i, p, k])]_(i,j,k)
-    δk = [Σ_p (δatt_mm[i, p, j]*q[i, p, k])]_(i,j,k)
-    δq = [Σ_p (δatt_mm[i, j, p]*k[i, p, k])]_(i,j,k)
-    ∂L/∂Wq = [Σ_p,q (δq[p, q, j]*x[p, q, i])]_(i,j)
-    ∂L/∂Wk = [Σ_p,q (δk[p, q, j]*x[p, q, i])]_(i,j)
-    ∂L/∂Wv = [Σ_p,q (δv[p, q, j]*x[p, q, i])]_(i,j)
+    δout = [2*(out[i,j,k] - y[i,j,k])/B]
+    δatt = [Σ_p δout[i,j,p]*v[i,k,p]]
+    δatt_in = [att[i,j,k]*δatt[i,j,k] − Σ_p att[i,j,k]*att[i,j,p]*δatt[i,j,p]]
+    δatt_mm = [δatt_in[i,j,k]/sqrt(d)]
+    δv = [Σ_p att[i,p,j]*δout[i,p,k]]
+    δk = [Σ_p δatt_mm[i,p,j]*q[i,p,k]]
+    δq = [Σ_p δatt_mm[i,j,p]*k[i,p,l]]_(i,j,l)
+    ∂L/∂Wq = [Σ_p,q δq[p,q,j]*x[p,q,i]]
+    ∂L/∂Wk = [Σ_p,q δk[p,q,j]*x[p,q,i]]
+    ∂L/∂Wv = [Σ_p,q δv[p,q,j]*x[p,q,i]]
 
 The spec it was generated from follows as comments.
 """
@@ -117,25 +117,22 @@ def forward(params, data):
     Wk = params["Wk"]
     Wv = params["Wv"]
     B = x.shape[0]
-    T = x.shape[1]
-    D = x.shape[2]
-    E = Wv.shape[1]
     d = Wq.shape[1]
-    # q = [Σ_p (Wq[p, k]*x[i, j, p])]_(i,j,k)
+    # q = [Σ_p (Wq[p,k]*x[i,j,p])]
     q = x @ Wq
-    # k = [Σ_p (Wk[p, k]*x[i, j, p])]_(i,j,k)
+    # k = [Σ_p (Wk[p,k]*x[i,j,p])]
     k = x @ Wk
-    # v = [Σ_p (Wv[p, k]*x[i, j, p])]_(i,j,k)
+    # v = [Σ_p (Wv[p,k]*x[i,j,p])]
     v = x @ Wv
-    # att_mm = [Σ_p (k[i, k, p]*q[i, j, p])]_(i,j,k)
+    # att_mm = [Σ_p (k[i,l,p]*q[i,j,p])]_(i,j,l)
     att_mm = q @ k.transpose(0, 2, 1)
-    # att_in = [(att_mm[i, j, k]/sqrt(d))]_(i,j,k)
+    # att_in = [att_mm[i,j,k]/sqrt(d)]
     att_in = att_mm / sqrt(d)
-    # att = [softmax_k(att_in[i, j, p])]_(i,j,k)
+    # att = [softmax_k(att_in[i,j,p])]
     att = softmax(att_in, axis=2)
-    # out = [Σ_p (att[i, j, p]*v[i, p, k])]_(i,j,k)
+    # out = [Σ_p (att[i,j,p]*v[i,p,k])]
     out = att @ v
-    # L = [(Σ_p,q,r (out[p, q, r] - y[p, q, r])**2/B)]_()
+    # L = [Σ_p,q,r (out[p,q,r] - y[p,q,r])**2/B]
     L = ((out - y) ** 2).sum(axis=(0, 1, 2)) / B
     return {
         "q": q,
@@ -160,24 +157,20 @@ def predict(params, data):
     Wq = params["Wq"]
     Wk = params["Wk"]
     Wv = params["Wv"]
-    B = x.shape[0]
-    T = x.shape[1]
-    D = x.shape[2]
-    E = Wv.shape[1]
     d = Wq.shape[1]
-    # q = [Σ_p (Wq[p, k]*x[i, j, p])]_(i,j,k)
+    # q = [Σ_p (Wq[p,k]*x[i,j,p])]
     q = x @ Wq
-    # k = [Σ_p (Wk[p, k]*x[i, j, p])]_(i,j,k)
+    # k = [Σ_p (Wk[p,k]*x[i,j,p])]
     k = x @ Wk
-    # v = [Σ_p (Wv[p, k]*x[i, j, p])]_(i,j,k)
+    # v = [Σ_p (Wv[p,k]*x[i,j,p])]
     v = x @ Wv
-    # att_mm = [Σ_p (k[i, k, p]*q[i, j, p])]_(i,j,k)
+    # att_mm = [Σ_p (k[i,l,p]*q[i,j,p])]_(i,j,l)
     att_mm = q @ k.transpose(0, 2, 1)
-    # att_in = [(att_mm[i, j, k]/sqrt(d))]_(i,j,k)
+    # att_in = [att_mm[i,j,k]/sqrt(d)]
     att_in = att_mm / sqrt(d)
-    # att = [softmax_k(att_in[i, j, p])]_(i,j,k)
+    # att = [softmax_k(att_in[i,j,p])]
     att = softmax(att_in, axis=2)
-    # out = [Σ_p (att[i, j, p]*v[i, p, k])]_(i,j,k)
+    # out = [Σ_p (att[i,j,p]*v[i,p,k])]
     out = att @ v
     return out
 
@@ -188,37 +181,33 @@ def gradients(params, data, fwd=None):
     x = np.asarray(data["x"], DTYPE)
     y = np.asarray(data["y"], DTYPE)
     Wq = params["Wq"]
-    Wv = params["Wv"]
     q = fwd["q"]
     k = fwd["k"]
     v = fwd["v"]
     att = fwd["att"]
     out = fwd["out"]
     B = x.shape[0]
-    T = x.shape[1]
-    D = x.shape[2]
-    E = Wv.shape[1]
     d = Wq.shape[1]
-    # δout = [((2*out[i, j, k] - 2*y[i, j, k])/B)]_(i,j,k)
+    # δout = [2*(out[i,j,k] - y[i,j,k])/B]
     delta_out = 2 * (out - y) / B
-    # δatt = [Σ_p (δout[i, j, p]*v[i, k, p])]_(i,j,k)
+    # δatt = [Σ_p δout[i,j,p]*v[i,k,p]]
     delta_att = delta_out @ v.transpose(0, 2, 1)
-    # δatt_in = [(att[i, j, k]*δatt[i, j, k]) + Σ_p (-att[i, j, k]*att[i, j, p]*δatt[i, j, p])]_(i,j,k)
+    # δatt_in = [att[i,j,k]*δatt[i,j,k] − Σ_p att[i,j,k]*att[i,j,p]*δatt[i,j,p]]
     delta_att_in = att * delta_att - (att * (att * delta_att).sum(axis=2, keepdims=True))
-    # δatt_mm = [(δatt_in[i, j, k]/sqrt(d))]_(i,j,k)
+    # δatt_mm = [δatt_in[i,j,k]/sqrt(d)]
     delta_att_mm = delta_att_in / sqrt(d)
-    # δv = [Σ_p (att[i, p, j]*δout[i, p, k])]_(i,j,k)
+    # δv = [Σ_p att[i,p,j]*δout[i,p,k]]
     delta_v = att.transpose(0, 2, 1) @ delta_out
-    # δk = [Σ_p (δatt_mm[i, p, j]*q[i, p, k])]_(i,j,k)
+    # δk = [Σ_p δatt_mm[i,p,j]*q[i,p,k]]
     delta_k = delta_att_mm.transpose(0, 2, 1) @ q
-    # δq = [Σ_p (δatt_mm[i, j, p]*k[i, p, k])]_(i,j,k)
+    # δq = [Σ_p δatt_mm[i,j,p]*k[i,p,l]]_(i,j,l)
     delta_q = delta_att_mm @ k
     return {
-        # ∂L/∂Wq = [Σ_p,q (δq[p, q, j]*x[p, q, i])]_(i,j)
+        # ∂L/∂Wq = [Σ_p,q δq[p,q,j]*x[p,q,i]]
         "Wq": np.einsum("abc,abd->dc", delta_q, x, optimize=True),
-        # ∂L/∂Wk = [Σ_p,q (δk[p, q, j]*x[p, q, i])]_(i,j)
+        # ∂L/∂Wk = [Σ_p,q δk[p,q,j]*x[p,q,i]]
         "Wk": np.einsum("abc,abd->dc", delta_k, x, optimize=True),
-        # ∂L/∂Wv = [Σ_p,q (δv[p, q, j]*x[p, q, i])]_(i,j)
+        # ∂L/∂Wv = [Σ_p,q δv[p,q,j]*x[p,q,i]]
         "Wv": np.einsum("abc,abd->dc", delta_v, x, optimize=True),
     }
 
@@ -238,9 +227,6 @@ def bind_step(params, data, ws=None):
     Wk = params["Wk"]
     Wv = params["Wv"]
     B = x.shape[0]
-    T = x.shape[1]
-    D = x.shape[2]
-    E = Wv.shape[1]
     d = Wq.shape[1]
     # buffers for these sizes: allocated once, reused by every step
     buf = ws.get(())
@@ -250,41 +236,41 @@ def bind_step(params, data, ws=None):
     def step(lr):
         # the learning rate rides on the first deltas: every adjoint after them,
         # each gradient included, is lr times its value, so p -= grad is the update
-        # q = [Σ_p (Wq[p, k]*x[i, j, p])]_(i,j,k)
+        # q = [Σ_p (Wq[p,k]*x[i,j,p])]
         q = x @ Wq
-        # k = [Σ_p (Wk[p, k]*x[i, j, p])]_(i,j,k)
+        # k = [Σ_p (Wk[p,k]*x[i,j,p])]
         k = x @ Wk
-        # v = [Σ_p (Wv[p, k]*x[i, j, p])]_(i,j,k)
+        # v = [Σ_p (Wv[p,k]*x[i,j,p])]
         v = x @ Wv
-        # att_mm = [Σ_p (k[i, k, p]*q[i, j, p])]_(i,j,k)
+        # att_mm = [Σ_p (k[i,l,p]*q[i,j,p])]_(i,j,l)
         att_mm = q @ k.transpose(0, 2, 1)
-        # att_in = [(att_mm[i, j, k]/sqrt(d))]_(i,j,k)
+        # att_in = [att_mm[i,j,k]/sqrt(d)]
         att_in = att_mm / sqrt(d)
-        # att = [softmax_k(att_in[i, j, p])]_(i,j,k)
+        # att = [softmax_k(att_in[i,j,p])]
         att = softmax(att_in, axis=2)
-        # out = [Σ_p (att[i, j, p]*v[i, p, k])]_(i,j,k)
+        # out = [Σ_p (att[i,j,p]*v[i,p,k])]
         out = att @ v
-        # δout = [((2*out[i, j, k] - 2*y[i, j, k])/B)]_(i,j,k), times lr
+        # δout = [2*(out[i,j,k] - y[i,j,k])/B], times lr
         delta_out = (2 * lr) * (out - y) / B
-        # δatt = [Σ_p (δout[i, j, p]*v[i, k, p])]_(i,j,k)
+        # δatt = [Σ_p δout[i,j,p]*v[i,k,p]]
         delta_att = delta_out @ v.transpose(0, 2, 1)
-        # δatt_in = [(att[i, j, k]*δatt[i, j, k]) + Σ_p (-att[i, j, k]*att[i, j, p]*δatt[i, j, p])]_(i,j,k)
+        # δatt_in = [att[i,j,k]*δatt[i,j,k] − Σ_p att[i,j,k]*att[i,j,p]*δatt[i,j,p]]
         delta_att_in = att * delta_att - (att * (att * delta_att).sum(axis=2, keepdims=True))
-        # δatt_mm = [(δatt_in[i, j, k]/sqrt(d))]_(i,j,k)
+        # δatt_mm = [δatt_in[i,j,k]/sqrt(d)]
         delta_att_mm = delta_att_in / sqrt(d)
-        # δv = [Σ_p (att[i, p, j]*δout[i, p, k])]_(i,j,k)
+        # δv = [Σ_p att[i,p,j]*δout[i,p,k]]
         delta_v = att.transpose(0, 2, 1) @ delta_out
-        # δk = [Σ_p (δatt_mm[i, p, j]*q[i, p, k])]_(i,j,k)
+        # δk = [Σ_p δatt_mm[i,p,j]*q[i,p,k]]
         delta_k = delta_att_mm.transpose(0, 2, 1) @ q
-        # δq = [Σ_p (δatt_mm[i, j, p]*k[i, p, k])]_(i,j,k)
+        # δq = [Σ_p δatt_mm[i,j,p]*k[i,p,l]]_(i,j,l)
         delta_q = delta_att_mm @ k
-        # ∂L/∂Wq = [Σ_p,q (δq[p, q, j]*x[p, q, i])]_(i,j), times lr
+        # ∂L/∂Wq = [Σ_p,q δq[p,q,j]*x[p,q,i]], times lr
         grad_Wq = np.einsum("abc,abd->dc", delta_q, x, optimize=True)
-        # ∂L/∂Wk = [Σ_p,q (δk[p, q, j]*x[p, q, i])]_(i,j), times lr
+        # ∂L/∂Wk = [Σ_p,q δk[p,q,j]*x[p,q,i]], times lr
         grad_Wk = np.einsum("abc,abd->dc", delta_k, x, optimize=True)
-        # ∂L/∂Wv = [Σ_p,q (δv[p, q, j]*x[p, q, i])]_(i,j), times lr
+        # ∂L/∂Wv = [Σ_p,q δv[p,q,j]*x[p,q,i]], times lr
         grad_Wv = np.einsum("abc,abd->dc", delta_v, x, optimize=True)
-        # L = [(Σ_p,q,r (out[p, q, r] - y[p, q, r])**2/B)]_()
+        # L = [Σ_p,q,r (out[p,q,r] - y[p,q,r])**2/B]
         L = ((out - y) ** 2).sum(axis=(0, 1, 2)) / B
         np.subtract(Wq, grad_Wq, out=Wq)
         np.subtract(Wk, grad_Wk, out=Wk)

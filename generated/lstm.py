@@ -6,7 +6,7 @@ Derived by derive (element-wise with SymPy, matrix forms proven equal):
     δo_in = 2 (o ⊙ (1 − o) ⊙ (next_h − t) ⊙ tanh(next_c))/B
     δf_in = (f ⊙ o ⊙ prev_c ⊙ (1 − tanh(next_c)²) ⊙ (1 − f) ⊙ (2 (next_h − t)))/B
     δi_in = (g ⊙ i ⊙ o ⊙ (1 − tanh(next_c)²) ⊙ (1 − i) ⊙ (2 (next_h − t)))/B
-    δa = [(InRange(Window(j, 0), 0, H)*δi_in[i, Window(j, 0)] + InRange(Window(j, -3*H), 0, H)*δg_in[i, Window(j, -3*H)] + InRange(Window(j, -2*H), 0, H)*δo_in[i, Window(j, -2*H)] + InRange(Window(j, -H), 0, H)*δf_in[i, Window(j, -H)])]_(i,j)
+    δa = concatenate([δi_in, δf_in, δo_in, δg_in], axis=1)
     ∂L/∂Wx = xᵀ δa
     ∂L/∂Wh = prev_hᵀ δa
     ∂L/∂b = 1ᵀ δa
@@ -124,19 +124,19 @@ def forward(params, data):
     H = prev_h.shape[1]
     # a = x Wx + prev_h Wh + b
     a = x @ Wx + prev_h @ Wh + b
-    # i_in = [a[i, Window(j, 0)]]_(i,j)
+    # i_in = a[:, :H]
     i_in = a[:, :H]
     # i = σ(i_in)
     i = sigmoid(i_in)
-    # f_in = [a[i, Window(j, H)]]_(i,j)
+    # f_in = a[:, H : 2 * H]
     f_in = a[:, H : 2 * H]
     # f = σ(f_in)
     f = sigmoid(f_in)
-    # o_in = [a[i, Window(j, 2*H)]]_(i,j)
+    # o_in = a[:, 2 * H : 3 * H]
     o_in = a[:, 2 * H : 3 * H]
     # o = σ(o_in)
     o = sigmoid(o_in)
-    # g_in = [a[i, Window(j, 3*H)]]_(i,j)
+    # g_in = a[:, 3 * H : 4 * H]
     g_in = a[:, 3 * H : 4 * H]
     # g = tanh(g_in)
     g = tanh(g_in)
@@ -175,23 +175,22 @@ def predict(params, data):
     Wx = params["Wx"]
     Wh = params["Wh"]
     b = params["b"]
-    B = x.shape[0]
     H = prev_h.shape[1]
     # a = x Wx + prev_h Wh + b
     a = x @ Wx + prev_h @ Wh + b
-    # i_in = [a[i, Window(j, 0)]]_(i,j)
+    # i_in = a[:, :H]
     i_in = a[:, :H]
     # i = σ(i_in)
     i = sigmoid(i_in)
-    # f_in = [a[i, Window(j, H)]]_(i,j)
+    # f_in = a[:, H : 2 * H]
     f_in = a[:, H : 2 * H]
     # f = σ(f_in)
     f = sigmoid(f_in)
-    # o_in = [a[i, Window(j, 2*H)]]_(i,j)
+    # o_in = a[:, 2 * H : 3 * H]
     o_in = a[:, 2 * H : 3 * H]
     # o = σ(o_in)
     o = sigmoid(o_in)
-    # g_in = [a[i, Window(j, 3*H)]]_(i,j)
+    # g_in = a[:, 3 * H : 4 * H]
     g_in = a[:, 3 * H : 4 * H]
     # g = tanh(g_in)
     g = tanh(g_in)
@@ -216,7 +215,6 @@ def gradients(params, data, fwd=None):
     next_c = fwd["next_c"]
     next_h = fwd["next_h"]
     B = x.shape[0]
-    H = prev_h.shape[1]
     # δg_in = (i ⊙ o ⊙ (1 − g²) ⊙ (1 − tanh(next_c)²) ⊙ (2 (next_h − t)))/B
     delta_g_in = (i * o * (1 - (g**2)) * (1 - (tanh(next_c) ** 2)) * (2 * (next_h - t))) / B
     # δo_in = 2 (o ⊙ (1 − o) ⊙ (next_h − t) ⊙ tanh(next_c))/B
@@ -225,7 +223,7 @@ def gradients(params, data, fwd=None):
     delta_f_in = (f * o * prev_c * (1 - (tanh(next_c) ** 2)) * (1 - f) * (2 * (next_h - t))) / B
     # δi_in = (g ⊙ i ⊙ o ⊙ (1 − tanh(next_c)²) ⊙ (1 − i) ⊙ (2 (next_h − t)))/B
     delta_i_in = (g * i * o * (1 - (tanh(next_c) ** 2)) * (1 - i) * (2 * (next_h - t))) / B
-    # δa = [(InRange(Window(j, 0), 0, H)*δi_in[i, Window(j, 0)] + InRange(Window(j, -3*H), 0, H)*δg_in[i, Window(j, -3*H)] + InRange(Window(j, -2*H), 0, H)*δo_in[i, Window(j, -2*H)] + InRange(Window(j, -H), 0, H)*δf_in[i, Window(j, -H)])]_(i,j)
+    # δa = concatenate([δi_in, δf_in, δo_in, δg_in], axis=1)
     delta_a = np.concatenate([delta_i_in, delta_f_in, delta_o_in, delta_g_in], axis=1)
     return {
         # ∂L/∂Wx = xᵀ δa
@@ -299,19 +297,19 @@ def bind_step(params, data, ws=None):
         _t1 = np.matmul(prev_h, Wh, out=buf["_t1"])
         a = np.add(a, _t1, out=buf["a"])
         a = np.add(a, b, out=buf["a"])
-        # i_in = [a[i, Window(j, 0)]]_(i,j)
+        # i_in = a[:, :H]
         i_in = a[:, :H]
         # i = σ(i_in)
         i = sigmoid(i_in, out=buf["i"])
-        # f_in = [a[i, Window(j, H)]]_(i,j)
+        # f_in = a[:, H : 2 * H]
         f_in = a[:, H : 2 * H]
         # f = σ(f_in)
         f = sigmoid(f_in, out=buf["f"])
-        # o_in = [a[i, Window(j, 2*H)]]_(i,j)
+        # o_in = a[:, 2 * H : 3 * H]
         o_in = a[:, 2 * H : 3 * H]
         # o = σ(o_in)
         o = sigmoid(o_in, out=buf["o"])
-        # g_in = [a[i, Window(j, 3*H)]]_(i,j)
+        # g_in = a[:, 3 * H : 4 * H]
         g_in = a[:, 3 * H : 4 * H]
         # g = tanh(g_in)
         g = tanh(g_in, out=buf["g"])
@@ -365,7 +363,7 @@ def bind_step(params, data, ws=None):
         delta_i_in = np.multiply(delta_i_in, i, out=buf["delta_i_in"])
         delta_i_in = np.multiply(delta_i_in, o, out=buf["delta_i_in"])
         delta_i_in = np.multiply(delta_i_in, (lr / B), out=buf["delta_i_in"])
-        # δa = [(InRange(Window(j, 0), 0, H)*δi_in[i, Window(j, 0)] + InRange(Window(j, -3*H), 0, H)*δg_in[i, Window(j, -3*H)] + InRange(Window(j, -2*H), 0, H)*δo_in[i, Window(j, -2*H)] + InRange(Window(j, -H), 0, H)*δf_in[i, Window(j, -H)])]_(i,j)
+        # δa = concatenate([δi_in, δf_in, δo_in, δg_in], axis=1)
         delta_a = np.concatenate([delta_i_in, delta_f_in, delta_o_in, delta_g_in], axis=1)
         # ∂L/∂Wx = xᵀ δa, times lr
         grad_Wx = np.matmul(x.T, delta_a, out=buf["grad_Wx"])
