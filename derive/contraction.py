@@ -177,7 +177,7 @@ def _reduce(items, live: set, want: tuple, summed: tuple):
                 ]
                 keep = tuple(i for i in axes if i not in alone)
                 summed_axes = tuple(sorted(axes.index(j) for j in alone))
-                reduced = (("sum", p, summed_axes), keep)
+                reduced = (("sum", p, summed_axes, not keep), keep)
                 items = [x for x in items if x is not holders[0]] + [reduced]
                 live -= set(alone)
                 changed = True
@@ -188,7 +188,7 @@ def _reduce(items, live: set, want: tuple, summed: tuple):
 
 
 def _einsum(items, out: tuple) -> Plan:
-    letters = {}
+    letters: dict = {}
     for _, axes in items:
         for i in axes:
             letters.setdefault(i, string.ascii_letters[len(letters)])
@@ -480,6 +480,12 @@ def code(p: Plan, pr) -> str:
     if kind == "softmax":
         return pr.softmax_code(code(p[1], pr), p[2])
     if kind == "sum":
+        if len(p) > 3 and p[3]:  # every axis: Σ z² as one dot product
+            inner = p[1]
+            if inner[0] == "pow" and inner[2] == 2:
+                z = code(inner[1], pr)
+                return f"np.vdot({z}, {z})"
+            return f"{_atom(code(inner, pr))}.sum()"
         axes = p[2][0] if len(p[2]) == 1 else tuple(p[2])
         return f"{_atom(code(p[1], pr))}.sum(axis={axes})"
     if kind == "einsum":
@@ -492,7 +498,7 @@ def code(p: Plan, pr) -> str:
             return f"{_atom(code(p[1][1], pr))}.sum(axis={axes}, keepdims=True)"
         return f"np.expand_dims({code(p[1], pr)}, {axes})"
     if kind == "broadcast":
-        dims = ", ".join(pr._print(d) for d in p[2])
+        dims = ", ".join(_size(d, pr) for d in p[2])
         return f"np.broadcast_to({code(p[1], pr)}, ({dims}{',' if len(p[2]) == 1 else ''}))"
     if kind == "take":
         return f"{_atom(code(p[1], pr))}[{':, ' * p[2]}{p[3]}]"
@@ -500,7 +506,7 @@ def code(p: Plan, pr) -> str:
         name = p[1][1]
         sizes, k = [], 0
         for size, consumed in p[2]:
-            sizes.append(f"{name}.shape[{k}]" if size is None else pr._print(size))
+            sizes.append(f"{name}.shape[{k}]" if size is None else _size(size, pr))
             k += consumed
         return f"{name}.reshape({', '.join(sizes)})"
     if kind == "window":
@@ -508,7 +514,7 @@ def code(p: Plan, pr) -> str:
     if kind == "concat":
         return f"np.concatenate([{', '.join(code(x, pr) for x in p[1])}], axis={p[2]})"
     if kind == "mask":
-        n, lo, hi = (pr._print(v) for v in p[1:])
+        n, lo, hi = (_size(v, pr) for v in p[1:])
         return f"((np.arange({n}) >= {lo}) & (np.arange({n}) < {hi}))"
     raise TypeError(f"unknown plan node {kind}")
 
@@ -533,20 +539,28 @@ def _product_code(factors: list, pr) -> str:
     return f"{sign}{_atom(body)}" if sign else body
 
 
+def _size(d, pr) -> str:
+    """A size as integer code: ``N // 2`` for an exact division (never a float)."""
+    num, den = sp.fraction(sp.factor(d))
+    if den == 1:
+        return pr._print(d)
+    return f"{_atom(pr._print(num))} // {pr._print(den)}"
+
+
 def _window_code(p: Plan, pr) -> str:
     _, x, axis, start, length, size = p
     inner = _atom(code(x, pr))
     lead = ":, " * axis
     if _nonneg(start) and (size is None or _nonneg(size - start - length)):
-        stop = pr._print(sp.expand(start + length))
-        begin = "" if start == 0 else pr._print(start)
+        stop = _size(sp.expand(start + length), pr)
+        begin = "" if start == 0 else _size(start, pr)
         colon = ":"
         if " " in begin + stop:  # as ruff formats a slice of compound bounds
             colon = " : " if begin else ": "
         return f"{inner}[{lead}{begin}{colon}{stop}]"
     if size is not None and _nonneg(-start) and _nonneg(length + start - size):
         widths = ["(0, 0)"] * (axis + 1)
-        widths[axis] = f"({pr._print(-start)}, {pr._print(sp.expand(length + start - size))})"
+        widths[axis] = f"({_size(-start, pr)}, {_size(sp.expand(length + start - size), pr)})"
         return f"np.pad({inner}, ({', '.join(widths)}{',' if axis == 0 else ''}))"
     raise DerivationError(f"no NumPy view for a window at {start} of length {length}")
 
@@ -575,7 +589,23 @@ def _einsum_code(p: Plan, pr) -> str:
                 found.append((cost, text))
         if found:
             return min(found)[1]
+        flat = _as_flat_matmul(subs, out, ops)
+        if flat is not None:
+            return flat
     return f'np.einsum("{",".join(subs)}->{out}", {", ".join(ops)}, optimize=True)'
+
+
+def _as_flat_matmul(subs: tuple, out: str, ops: list) -> str | None:
+    """``'bti,btj->ij'`` (a sum over the same leading axes of both): one flat product,
+    ``x.reshape(-1, n).T @ d.reshape(-1, m)`` (a view of each, no copy)."""
+    a, b = subs
+    if len(out) != 2 or len(a) != len(b) or a[:-1] != b[:-1] or set(out) != {a[-1], b[-1]}:
+        return None
+    left = f"{_atom(ops[0])}.reshape(-1, {_atom(ops[0])}.shape[-1])"
+    right = f"{_atom(ops[1])}.reshape(-1, {_atom(ops[1])}.shape[-1])"
+    if out == a[-1] + b[-1]:
+        return f"{left}.T @ {right}"
+    return f"{right}.T @ {left}"
 
 
 def _perm(c: str, perm: tuple) -> str:

@@ -91,6 +91,7 @@ class LayoutReader:
         return self.permuted(node, a, axes)
 
     def permuted(self, node, a: ir.Node, axes: tuple[int, ...]) -> ir.Node:
+        """``a`` with its axes in the order ``axes`` (itself for the identity)."""
         if axes == tuple(range(len(axes))):
             return a
         shape = tuple(a.shape[i] for i in axes)
@@ -152,6 +153,7 @@ class LayoutReader:
         )
 
     def slicing(self, node: ast.Subscript) -> ir.Node:
+        """``a[:, H:2 * H]``: bounds checked to lie within each axis, non-empty."""
         a = self.expr(node.value)
         items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
         if len(items) > len(a.shape):

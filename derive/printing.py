@@ -167,10 +167,12 @@ class _Forms:
     def _print_Map(self, e):
         return self.call(e, self._print(e.arg))
 
-    def _print_Function(self, e):
+    def _print_Function(self, e, exp=None):
+        # LaTeX passes the exponent of a power of a function (tanh(c)²) here
         if rule_of(e.func) or isinstance(e, GenericFunction):
-            return self.call(e, self._print(e.args[0]))
-        return super()._print_Function(e)
+            call = self.call(e, self._print(e.args[0]))
+            return call if exp is None else f"{call}^{{{exp}}}"
+        return super()._print_Function(e) if exp is None else super()._print_Function(e, exp)
 
     def call(self, e, arg: str) -> str:
         """A registered or generic function applied to ``arg`` (with its params)."""
@@ -231,6 +233,17 @@ class TextPrinter(_Forms, StrPrinter):
             f"softmax({self._print(e.at(e.kappa))} over {self._print(e.kappa)})"
             f"[{self._print(e.kappa)}={self._print(e.k)}]"
         )
+
+    def _print_Window(self, e):
+        return self._print(e.args[0] + e.args[1])
+
+    def _print_InRange(self, e):
+        x, lo, hi = (self._print(a) for a in e.args)
+        return f"[{lo} ≤ {x} < {hi}]"
+
+    def _print_Digit(self, e):
+        m, stride, n = (self._print(a) for a in e.args)
+        return f"(⌊{m}/{stride}⌋ mod {n})"
 
     def _print_Einsum(self, e):
         """``[Σ_p δa[i,j,p]*v[i,p,k]]`` (free indices i, j, k in order), or a view of
@@ -326,13 +339,29 @@ class LatexFormPrinter(_Forms, LatexPrinter):
         return rf"\sum_{{{names}}} {self.paren(e.function)}"
 
     def _print_Einsum(self, e):
-        from .contraction import readable
+        """``\\left[\\sum_{p} …\right]_{ijk}``, or ``\\operatorname{concatenate}(…)``."""
+        from .contraction import plan, readable
 
+        p = plan(e)
+        if p[0] == "concat" and all(x[0] == "arr" for x in p[1]):
+            names = ", ".join(self.name(x[1]) for x in p[1])
+            return rf"\operatorname{{concatenate}}\left(\left[{names}\right], {p[2]}\right)"
         free, terms = readable(e)
         body = " + ".join(
             (rf"\sum_{{{','.join(map(str, s))}}} " if s else "") + self.paren(f) for f, s in terms
         )
         return rf"\left[{body or '0'}\right]_{{{''.join(map(str, free))}}}"
+
+    def _print_Window(self, e, exp=None):
+        return self._print(e.args[0] + e.args[1])
+
+    def _print_InRange(self, e, exp=None):
+        x, lo, hi = (self._print(a) for a in e.args)
+        return rf"[{lo} \le {x} < {hi}]"
+
+    def _print_Digit(self, e, exp=None):
+        m, stride, n = (self._print(a) for a in e.args)
+        return rf"(\lfloor {m} / {stride} \rfloor \bmod {n})"
 
 
 # ---------------------------------------------------------------------------

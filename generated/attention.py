@@ -133,7 +133,7 @@ def forward(params, data):
     # out = [Σ_p (att[i,j,p]*v[i,p,k])]
     out = att @ v
     # L = [Σ_p,q,r (out[p,q,r] - y[p,q,r])**2/B]
-    L = ((out - y) ** 2).sum(axis=(0, 1, 2)) / B
+    L = np.vdot(out - y, out - y) / B
     return {
         "q": q,
         "k": k,
@@ -204,11 +204,11 @@ def gradients(params, data, fwd=None):
     delta_q = delta_att_mm @ k
     return {
         # ∂L/∂Wq = [Σ_p,q δq[p,q,j]*x[p,q,i]]
-        "Wq": np.einsum("abc,abd->dc", delta_q, x, optimize=True),
+        "Wq": x.reshape(-1, x.shape[-1]).T @ delta_q.reshape(-1, delta_q.shape[-1]),
         # ∂L/∂Wk = [Σ_p,q δk[p,q,j]*x[p,q,i]]
-        "Wk": np.einsum("abc,abd->dc", delta_k, x, optimize=True),
+        "Wk": x.reshape(-1, x.shape[-1]).T @ delta_k.reshape(-1, delta_k.shape[-1]),
         # ∂L/∂Wv = [Σ_p,q δv[p,q,j]*x[p,q,i]]
-        "Wv": np.einsum("abc,abd->dc", delta_v, x, optimize=True),
+        "Wv": x.reshape(-1, x.shape[-1]).T @ delta_v.reshape(-1, delta_v.shape[-1]),
     }
 
 
@@ -227,6 +227,7 @@ def bind_step(params, data, ws=None):
     Wk = params["Wk"]
     Wv = params["Wv"]
     B = x.shape[0]
+    T = x.shape[1]
     d = Wq.shape[1]
     # buffers for these sizes: allocated once, reused by every step
     buf = ws.get(())
@@ -265,13 +266,13 @@ def bind_step(params, data, ws=None):
         # δq = [Σ_p δatt_mm[i,j,p]*k[i,p,l]]_(i,j,l)
         delta_q = delta_att_mm @ k
         # ∂L/∂Wq = [Σ_p,q δq[p,q,j]*x[p,q,i]], times lr
-        grad_Wq = np.einsum("abc,abd->dc", delta_q, x, optimize=True)
+        grad_Wq = x.reshape(-1, x.shape[-1]).T @ delta_q.reshape(-1, delta_q.shape[-1])
         # ∂L/∂Wk = [Σ_p,q δk[p,q,j]*x[p,q,i]], times lr
-        grad_Wk = np.einsum("abc,abd->dc", delta_k, x, optimize=True)
+        grad_Wk = x.reshape(-1, x.shape[-1]).T @ delta_k.reshape(-1, delta_k.shape[-1])
         # ∂L/∂Wv = [Σ_p,q δv[p,q,j]*x[p,q,i]], times lr
-        grad_Wv = np.einsum("abc,abd->dc", delta_v, x, optimize=True)
+        grad_Wv = x.reshape(-1, x.shape[-1]).T @ delta_v.reshape(-1, delta_v.shape[-1])
         # L = [Σ_p,q,r (out[p,q,r] - y[p,q,r])**2/B]
-        L = ((out - y) ** 2).sum(axis=(0, 1, 2)) / B
+        L = np.vdot(out - y, out - y) / B
         np.subtract(Wq, grad_Wq, out=Wq)
         np.subtract(Wk, grad_Wk, out=Wk)
         np.subtract(Wv, grad_Wv, out=Wv)

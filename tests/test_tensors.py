@@ -87,6 +87,16 @@ L = sum((c @ V) ** 2)
             ** 2
         ),
     ),
+    "exact_division": (
+        """\
+input  x[B, N]
+param  U[N / 2, K]
+h = x.reshape(B, 2, N / 2)
+L = sum(tanh(h @ U))
+""",
+        {"B": 2, "N": 6, "K": 2},
+        lambda p, d: np.sum(np.tanh(d["x"].reshape(d["x"].shape[0], 2, -1) @ p["U"])),
+    ),
     "rank4_transpose_broadcast": (
         """\
 input  img[B, C, P, Q]
@@ -147,7 +157,8 @@ def test_batched_products_print_as_matmul_and_weight_gradients_sum_batch_and_tim
     assert code["delta_att"] == "delta_out @ v.transpose(0, 2, 1)"
     assert code["delta_v"] == "att.transpose(0, 2, 1) @ delta_out"
     assert "keepdims=True" in code["delta_att_in"]  # the softmax Jacobian, row by row
-    assert "np.einsum" in code["Wq"]  # Σ over batch and time: one contraction
+    # Σ over batch and time: one product of flat views
+    assert code["Wq"] == "x.reshape(-1, x.shape[-1]).T @ delta_q.reshape(-1, delta_q.shape[-1])"
     source = (OUT / "attention.py").read_text()  # kept in sync by tests/test_codegen.py
     assert "q = x @ Wq" in source and "q @ k.transpose(0, 2, 1)" in source
 
@@ -177,6 +188,7 @@ def test_bundled_references_match_finite_differences(mod, name):
     ("bad", "words"),
     [
         ("input  x[B, T, D]\nparam W[6 / 4, H]", "not divisible"),
+        ("input  x[B, T, D]\nparam W[D / H, H]", "divided by a positive integer"),
         ("input  x[B, T, D]\nparam W[D, H]\nz = x.reshape(B, T * H)", "cannot reshape"),
         ("input  x[B, T, D]\nparam W[D, H]\nz = x[:, 0:2 * T]", "within axis 1"),
         ("input  x[B, T, D]\nparam W[D, H]\nz = einsum('btd,dh', x, W)", "explicit output"),
