@@ -225,7 +225,8 @@ def _dims_in_buffers(net: ir.Network, lines: list[str]) -> set[str]:
     """Dimensions that buffer shapes in emitted lines mention."""
     import re
 
-    words = {w for line in lines for w in re.findall(r"[^\W\d]\w*", line)}  # any identifier
+    # any identifier, not an attribute (``x.T`` does not read a dim named T)
+    words = {w for line in lines for w in re.findall(r"(?<![.\w])[^\W\d]\w*", line)}
     return {d for d in net.dims if d in words}
 
 

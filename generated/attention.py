@@ -227,7 +227,6 @@ def bind_step(params, data, ws=None):
     Wk = params["Wk"]
     Wv = params["Wv"]
     B = x.shape[0]
-    T = x.shape[1]
     d = Wq.shape[1]
     # buffers for these sizes: allocated once, reused by every step
     buf = ws.get(())
