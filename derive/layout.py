@@ -152,6 +152,26 @@ class LayoutReader:
             i.lower is not None or i.upper is not None for i in items if isinstance(i, ast.Slice)
         )
 
+    @staticmethod
+    def is_new_axis(node: ast.Subscript) -> bool:
+        """``x[:, None]``, ``x[:, :, None]``: whole axes and new size-1 ones only."""
+        items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        whole = [isinstance(i, ast.Slice) and i.lower is i.upper is i.step is None for i in items]
+        none = [isinstance(i, ast.Constant) and i.value is None for i in items]
+        return any(none) and all(w or n for w, n in zip(whole, none, strict=True))
+
+    def new_axis(self, node: ast.Subscript, a: ir.Node) -> ir.Node:
+        """``x[:, None]`` on any rank: a reshape that inserts size-1 axes."""
+        items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        kept = sum(not (isinstance(i, ast.Constant) and i.value is None) for i in items)
+        if kept > len(a.shape):
+            self.node_error(node, f"too many ':' for shape {fmt_shape(a.shape)}")
+        shape, axes = [], iter(a.shape)
+        for i in items:
+            shape.append(sp.Integer(1) if isinstance(i, ast.Constant) else next(axes))
+        shape += list(axes)
+        return ir.Reshape(tuple(shape), self.pos(node), a)
+
     def slicing(self, node: ast.Subscript) -> ir.Node:
         """``a[:, H:2 * H]``: bounds checked to lie within each axis, non-empty."""
         a = self.expr(node.value)

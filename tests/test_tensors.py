@@ -97,6 +97,17 @@ L = sum(tanh(h @ U))
         {"B": 2, "N": 6, "K": 2},
         lambda p, d: np.sum(np.tanh(d["x"].reshape(d["x"].shape[0], 2, -1) @ p["U"])),
     ),
+    "new_axes_outer": (
+        """\
+input  x[B, N]
+param  W[N, K]
+h = x @ W
+s = h[:, :, None] * h[:, None]
+L = sum(tanh(s))
+""",
+        {"B": 2, "N": 3, "K": 2},
+        lambda p, d: np.sum(np.tanh((d["x"] @ p["W"])[:, :, None] * (d["x"] @ p["W"])[:, None])),
+    ),
     "rank4_transpose_broadcast": (
         """\
 input  img[B, C, P, Q]
