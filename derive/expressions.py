@@ -379,8 +379,8 @@ class ExpressionReader(LayoutReader, SourceReader):
             return self.slicing(node)
         if self.is_new_axis(node):
             a = self.expr(node.value)
-            column = isinstance(node.slice, ast.Tuple) and len(node.slice.elts) == 2
-            column = column and isinstance(node.slice.elts[0], ast.Slice)
+            items = node.slice.elts if isinstance(node.slice, ast.Tuple) else []
+            column = len(items) == 2 and isinstance(items[0], ast.Slice)
             if len(a.shape) != 1 or not column:  # v[:, None] of a 1-D v: a column, below
                 return self.new_axis(node, a)
         items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
