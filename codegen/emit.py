@@ -26,9 +26,11 @@ from derive.forms import (
     SumAxis,
     Vector,
     as_coeff,
+    einsum_matmul,
     np_rank,
     rule_for,
     scale,
+    size_code,
     text,
 )
 
@@ -77,6 +79,8 @@ class Emitter:
 
     def assign(self, name: str, e, into: str | None = None) -> None:
         """``name = e``, computed into the workspace buffer ``name`` (or ``into``'s)."""
+        if isinstance(e, Einsum) and self._einsum_product(name, e):
+            return
         if not isinstance(e, sp.MatrixExpr):
             self.lines.append(f"{name} = {self.printer.doprint(e)}")
             return
@@ -88,6 +92,16 @@ class Emitter:
             self.lines[-1] = f"{name} = " + last[len(code) + 3 :]
         else:
             self.lines.append(f"{name} = {code}")
+
+    def _einsum_product(self, name: str, e) -> bool:
+        """An einsum form that is one (batched) product: ``np.matmul`` into its buffer."""
+        parts = einsum_matmul(e, self.printer)
+        if parts is None:
+            return False
+        dims = [size_code(d, self.printer) for d in e.shape]
+        self.buffers[name] = f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
+        self._emit(f'np.matmul({parts[0]}, {parts[1]}, out=buf["{name}"])')
+        return True
 
     def _fits(self, a, whole) -> bool:
         """``a`` may be computed in ``whole``'s buffer: compound, full shape, not read again."""

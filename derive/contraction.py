@@ -193,7 +193,8 @@ def _einsum(items, out: tuple) -> Plan:
         for i in axes:
             letters.setdefault(i, string.ascii_letters[len(letters)])
     subs = tuple("".join(letters[i] for i in axes) for _, axes in items)
-    return ("einsum", subs, "".join(letters[i] for i in out), [p for p, _ in items])
+    sizes = {c: dim_of(i) for i, c in letters.items()}
+    return ("einsum", subs, "".join(letters[i] for i in out), [p for p, _ in items], sizes)
 
 
 def _align(p: Plan, axes: tuple, order: tuple) -> Plan:
@@ -498,7 +499,7 @@ def code(p: Plan, pr) -> str:
             return f"{_atom(code(p[1][1], pr))}.sum(axis={axes}, keepdims=True)"
         return f"np.expand_dims({code(p[1], pr)}, {axes})"
     if kind == "broadcast":
-        dims = ", ".join(_size(d, pr) for d in p[2])
+        dims = ", ".join(size_text(d, pr) for d in p[2])
         return f"np.broadcast_to({code(p[1], pr)}, ({dims}{',' if len(p[2]) == 1 else ''}))"
     if kind == "take":
         return f"{_atom(code(p[1], pr))}[{':, ' * p[2]}{p[3]}]"
@@ -506,7 +507,7 @@ def code(p: Plan, pr) -> str:
         name = p[1][1]
         sizes, k = [], 0
         for size, consumed in p[2]:
-            sizes.append(f"{name}.shape[{k}]" if size is None else _size(size, pr))
+            sizes.append(f"{name}.shape[{k}]" if size is None else size_text(size, pr))
             k += consumed
         return f"{name}.reshape({', '.join(sizes)})"
     if kind == "window":
@@ -514,7 +515,7 @@ def code(p: Plan, pr) -> str:
     if kind == "concat":
         return f"np.concatenate([{', '.join(code(x, pr) for x in p[1])}], axis={p[2]})"
     if kind == "mask":
-        n, lo, hi = (_size(v, pr) for v in p[1:])
+        n, lo, hi = (size_text(v, pr) for v in p[1:])
         return f"((np.arange({n}) >= {lo}) & (np.arange({n}) < {hi}))"
     raise TypeError(f"unknown plan node {kind}")
 
@@ -539,7 +540,7 @@ def _product_code(factors: list, pr) -> str:
     return f"{sign}{_atom(body)}" if sign else body
 
 
-def _size(d, pr) -> str:
+def size_text(d, pr) -> str:
     """A size as integer code: ``N // 2`` for an exact division (never a float)."""
     num, den = sp.fraction(sp.factor(d))
     if den == 1:
@@ -552,15 +553,17 @@ def _window_code(p: Plan, pr) -> str:
     inner = _atom(code(x, pr))
     lead = ":, " * axis
     if _nonneg(start) and (size is None or _nonneg(size - start - length)):
-        stop = _size(sp.expand(start + length), pr)
-        begin = "" if start == 0 else _size(start, pr)
+        stop = size_text(sp.expand(start + length), pr)
+        begin = "" if start == 0 else size_text(start, pr)
         colon = ":"
         if " " in begin + stop:  # as ruff formats a slice of compound bounds
             colon = " : " if begin else ": "
         return f"{inner}[{lead}{begin}{colon}{stop}]"
     if size is not None and _nonneg(-start) and _nonneg(length + start - size):
         widths = ["(0, 0)"] * (axis + 1)
-        widths[axis] = f"({_size(-start, pr)}, {_size(sp.expand(length + start - size), pr)})"
+        widths[axis] = (
+            f"({size_text(-start, pr)}, {size_text(sp.expand(length + start - size), pr)})"
+        )
         return f"np.pad({inner}, ({', '.join(widths)}{',' if axis == 0 else ''}))"
     raise DerivationError(f"no NumPy view for a window at {start} of length {length}")
 
@@ -571,41 +574,48 @@ def _nonneg(e) -> bool:
 
 
 def _einsum_code(p: Plan, pr) -> str:
-    _, subs, out, operands = p
+    parts = matmul_parts(p, pr)
+    if parts is not None:
+        a, b, after = parts
+        return f"{a} @ {b}" if after is None else f"({a} @ {b}).transpose({after})"
+    subs, out, operands = p[1:4]
     ops = [code(x, pr) for x in operands]
-    if len(subs) == 2:
-        found = []
-        for (sa, ca), (sb, cb) in (
-            ((subs[0], ops[0]), (subs[1], ops[1])),
-            ((subs[1], ops[1]), (subs[0], ops[0])),
-        ):
-            mm = _as_matmul(sa, sb, out)
-            if mm is not None:
-                pa, pb, after = mm
-                a, b = _perm(_atom(ca), pa), _perm(_atom(cb), pb)
-                product = f"{a} @ {b}"
-                text = product if after is None else f"({product}).transpose({after})"
-                cost = (after is not None, text.count("transpose") + text.count(".T"))
-                found.append((cost, text))
-        if found:
-            return min(found)[1]
-        flat = _as_flat_matmul(subs, out, ops)
-        if flat is not None:
-            return flat
     return f'np.einsum("{",".join(subs)}->{out}", {", ".join(ops)}, optimize=True)'
 
 
-def _as_flat_matmul(subs: tuple, out: str, ops: list) -> str | None:
+def matmul_parts(p: Plan, pr) -> tuple[str, str, str | None] | None:
+    """A two-array einsum as ``A @ B`` (then a transpose, or None): the operands' code."""
+    if p[0] != "einsum" or len(p[1]) != 2:
+        return None
+    subs, out, operands, sizes = p[1:5]
+    ops = [code(x, pr) for x in operands]
+    found = []
+    for (sa, ca), (sb, cb) in (
+        ((subs[0], ops[0]), (subs[1], ops[1])),
+        ((subs[1], ops[1]), (subs[0], ops[0])),
+    ):
+        mm = _as_matmul(sa, sb, out)
+        if mm is not None:
+            pa, pb, after = mm
+            a, b = _perm(_atom(ca), pa), _perm(_atom(cb), pb)
+            cost = (after is not None, (a + b).count("transpose") + (a + b).count(".T"))
+            found.append((cost, (a, b, after)))
+    if found:
+        return min(found)[1]
+    return _as_flat_matmul(subs, out, ops, [size_text(sizes[s[-1]], pr) for s in subs])
+
+
+def _as_flat_matmul(subs: tuple, out: str, ops: list, last: list) -> tuple[str, str, None] | None:
     """``'bti,btj->ij'`` (a sum over the same leading axes of both): one flat product,
     ``x.reshape(-1, n).T @ d.reshape(-1, m)`` (a view of each, no copy)."""
     a, b = subs
     if len(out) != 2 or len(a) != len(b) or a[:-1] != b[:-1] or set(out) != {a[-1], b[-1]}:
         return None
-    left = f"{_atom(ops[0])}.reshape(-1, {_atom(ops[0])}.shape[-1])"
-    right = f"{_atom(ops[1])}.reshape(-1, {_atom(ops[1])}.shape[-1])"
+    left = f"{_atom(ops[0])}.reshape(-1, {last[0]})"
+    right = f"{_atom(ops[1])}.reshape(-1, {last[1]})"
     if out == a[-1] + b[-1]:
-        return f"{left}.T @ {right}"
-    return f"{right}.T @ {left}"
+        return f"{left}.T", right, None
+    return f"{right}.T", left, None
 
 
 def _perm(c: str, perm: tuple) -> str:

@@ -751,6 +751,24 @@ def einsum_names(e: Einsum) -> set[str]:
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
 
 
+def size_code(d, printer: NumpyFormPrinter | None = None) -> str:
+    """A size (dim arithmetic) as integer code: ``N // 2`` for an exact division."""
+    from .contraction import size_text
+
+    return size_text(d, printer or NumpyFormPrinter())
+
+
+def einsum_matmul(e: Einsum, printer: NumpyFormPrinter | None = None) -> tuple[str, str] | None:
+    """``(A, B)`` when an einsum form's code is the one product ``A @ B`` (batched or of
+    flat views): code may then write it into a buffer with ``np.matmul(A, B, out=…)``."""
+    from .contraction import matmul_parts, plan
+
+    parts = matmul_parts(plan(e), printer or NumpyFormPrinter())
+    if parts is None or parts[2] is not None:
+        return None
+    return parts[0], parts[1]
+
+
 def _stretched(e) -> bool:
     """A matrix form whose NumPy code is a row or column standing for a taller matrix."""
     return isinstance(e, sp.MatrixExpr) and e.shape[0] != 1 and _needs_broadcast(e)
@@ -829,6 +847,8 @@ __all__ = [
     "latex",
     "numpy_code",
     "einsum_names",
+    "einsum_matmul",
+    "size_code",
     "TextPrinter",
     "LatexFormPrinter",
     "NumpyFormPrinter",

@@ -181,12 +181,15 @@ def gradients(params, data, fwd=None):
     x = np.asarray(data["x"], DTYPE)
     y = np.asarray(data["y"], DTYPE)
     Wq = params["Wq"]
+    Wv = params["Wv"]
     q = fwd["q"]
     k = fwd["k"]
     v = fwd["v"]
     att = fwd["att"]
     out = fwd["out"]
     B = x.shape[0]
+    D = x.shape[2]
+    E = Wv.shape[1]
     d = Wq.shape[1]
     # δout = [2*(out[i,j,k] - y[i,j,k])/B]
     delta_out = 2 * (out - y) / B
@@ -204,11 +207,11 @@ def gradients(params, data, fwd=None):
     delta_q = delta_att_mm @ k
     return {
         # ∂L/∂Wq = [Σ_p,q δq[p,q,j]*x[p,q,i]]
-        "Wq": x.reshape(-1, x.shape[-1]).T @ delta_q.reshape(-1, delta_q.shape[-1]),
+        "Wq": x.reshape(-1, D).T @ delta_q.reshape(-1, d),
         # ∂L/∂Wk = [Σ_p,q δk[p,q,j]*x[p,q,i]]
-        "Wk": x.reshape(-1, x.shape[-1]).T @ delta_k.reshape(-1, delta_k.shape[-1]),
+        "Wk": x.reshape(-1, D).T @ delta_k.reshape(-1, d),
         # ∂L/∂Wv = [Σ_p,q δv[p,q,j]*x[p,q,i]]
-        "Wv": x.reshape(-1, x.shape[-1]).T @ delta_v.reshape(-1, delta_v.shape[-1]),
+        "Wv": x.reshape(-1, D).T @ delta_v.reshape(-1, E),
     }
 
 
@@ -227,49 +230,65 @@ def bind_step(params, data, ws=None):
     Wk = params["Wk"]
     Wv = params["Wv"]
     B = x.shape[0]
+    T = x.shape[1]
+    D = x.shape[2]
+    E = Wv.shape[1]
     d = Wq.shape[1]
     # buffers for these sizes: allocated once, reused by every step
-    buf = ws.get(())
+    buf = ws.get((B, T, D, E, d))
     if buf is None:
-        buf = ws[()] = {}
+        buf = ws[(B, T, D, E, d)] = {
+            "q": np.empty((B, T, d), DTYPE),
+            "k": np.empty((B, T, d), DTYPE),
+            "v": np.empty((B, T, E), DTYPE),
+            "att_mm": np.empty((B, T, T), DTYPE),
+            "out": np.empty((B, T, E), DTYPE),
+            "delta_att": np.empty((B, T, T), DTYPE),
+            "delta_v": np.empty((B, T, E), DTYPE),
+            "delta_k": np.empty((B, T, d), DTYPE),
+            "delta_q": np.empty((B, T, d), DTYPE),
+            "grad_Wq": np.empty((D, d), DTYPE),
+            "grad_Wk": np.empty((D, d), DTYPE),
+            "grad_Wv": np.empty((D, E), DTYPE),
+        }
 
     def step(lr):
         # the learning rate rides on the first deltas: every adjoint after them,
         # each gradient included, is lr times its value, so p -= grad is the update
         # q = [Σ_p (Wq[p,k]*x[i,j,p])]
-        q = x @ Wq
+        q = np.matmul(x, Wq, out=buf["q"])
         # k = [Σ_p (Wk[p,k]*x[i,j,p])]
-        k = x @ Wk
+        k = np.matmul(x, Wk, out=buf["k"])
         # v = [Σ_p (Wv[p,k]*x[i,j,p])]
-        v = x @ Wv
+        v = np.matmul(x, Wv, out=buf["v"])
         # att_mm = [Σ_p (k[i,l,p]*q[i,j,p])]_(i,j,l)
-        att_mm = q @ k.transpose(0, 2, 1)
+        att_mm = np.matmul(q, k.transpose(0, 2, 1), out=buf["att_mm"])
         # att_in = [att_mm[i,j,k]/sqrt(d)]
         att_in = att_mm / sqrt(d)
         # att = [softmax_k(att_in[i,j,p])]
         att = softmax(att_in, axis=2)
         # out = [Σ_p (att[i,j,p]*v[i,p,k])]
-        out = att @ v
+        out = np.matmul(att, v, out=buf["out"])
         # δout = [2*(out[i,j,k] - y[i,j,k])/B], times lr
         delta_out = (2 * lr) * (out - y) / B
         # δatt = [Σ_p δout[i,j,p]*v[i,k,p]]
-        delta_att = delta_out @ v.transpose(0, 2, 1)
+        delta_att = np.matmul(delta_out, v.transpose(0, 2, 1), out=buf["delta_att"])
         # δatt_in = [att[i,j,k]*δatt[i,j,k] − Σ_p att[i,j,k]*att[i,j,p]*δatt[i,j,p]]
         delta_att_in = att * delta_att - (att * (att * delta_att).sum(axis=2, keepdims=True))
         # δatt_mm = [δatt_in[i,j,k]/sqrt(d)]
         delta_att_mm = delta_att_in / sqrt(d)
         # δv = [Σ_p att[i,p,j]*δout[i,p,k]]
-        delta_v = att.transpose(0, 2, 1) @ delta_out
+        delta_v = np.matmul(att.transpose(0, 2, 1), delta_out, out=buf["delta_v"])
         # δk = [Σ_p δatt_mm[i,p,j]*q[i,p,k]]
-        delta_k = delta_att_mm.transpose(0, 2, 1) @ q
+        delta_k = np.matmul(delta_att_mm.transpose(0, 2, 1), q, out=buf["delta_k"])
         # δq = [Σ_p δatt_mm[i,j,p]*k[i,p,l]]_(i,j,l)
-        delta_q = delta_att_mm @ k
+        delta_q = np.matmul(delta_att_mm, k, out=buf["delta_q"])
         # ∂L/∂Wq = [Σ_p,q δq[p,q,j]*x[p,q,i]], times lr
-        grad_Wq = x.reshape(-1, x.shape[-1]).T @ delta_q.reshape(-1, delta_q.shape[-1])
+        grad_Wq = np.matmul(x.reshape(-1, D).T, delta_q.reshape(-1, d), out=buf["grad_Wq"])
         # ∂L/∂Wk = [Σ_p,q δk[p,q,j]*x[p,q,i]], times lr
-        grad_Wk = x.reshape(-1, x.shape[-1]).T @ delta_k.reshape(-1, delta_k.shape[-1])
+        grad_Wk = np.matmul(x.reshape(-1, D).T, delta_k.reshape(-1, d), out=buf["grad_Wk"])
         # ∂L/∂Wv = [Σ_p,q δv[p,q,j]*x[p,q,i]], times lr
-        grad_Wv = x.reshape(-1, x.shape[-1]).T @ delta_v.reshape(-1, delta_v.shape[-1])
+        grad_Wv = np.matmul(x.reshape(-1, D).T, delta_v.reshape(-1, E), out=buf["grad_Wv"])
         # L = [Σ_p,q,r (out[p,q,r] - y[p,q,r])**2/B]
         L = np.vdot(out - y, out - y) / B
         np.subtract(Wq, grad_Wq, out=Wq)

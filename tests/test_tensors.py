@@ -169,7 +169,7 @@ def test_batched_products_print_as_matmul_and_weight_gradients_sum_batch_and_tim
     assert code["delta_v"] == "att.transpose(0, 2, 1) @ delta_out"
     assert "keepdims=True" in code["delta_att_in"]  # the softmax Jacobian, row by row
     # Σ over batch and time: one product of flat views
-    assert code["Wq"] == "x.reshape(-1, x.shape[-1]).T @ delta_q.reshape(-1, delta_q.shape[-1])"
+    assert code["Wq"] == "x.reshape(-1, D).T @ delta_q.reshape(-1, d)"
     source = (OUT / "attention.py").read_text()  # kept in sync by tests/test_codegen.py
     assert "q = x @ Wq" in source and "q @ k.transpose(0, 2, 1)" in source
 
