@@ -328,11 +328,12 @@ def contract(term: Term) -> Term | None:
             solved = solve_delta(base, factor, summed)
             if solved is None:
                 raise DerivationError(f"cannot sum {base} over {summed}")
-            subs, used, cond = solved
+            subs, used, cond, fresh = solved
             factor = factor.xreplace({u: sp.Integer(1) for u in [delta, *used]})
             factor = factor.xreplace(subs) * cond
             for k in subs:
                 summed.remove(k)
+            summed.extend(fresh)  # digits of a flat index no delta fixed stay summed
             continue
         if a in summed:
             gone, keep = a, b

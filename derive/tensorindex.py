@@ -164,33 +164,48 @@ def solve_delta(delta: sp.KroneckerDelta, factor: sp.Expr, summed: list):
             return None
         total = sp.Mul(*[dim_of(k) for k, _ in order])
         subs = {k: Digit(rest, s, dim_of(k)) for k, s in order}
-        return subs, [delta], InRange(rest, 0, total)
+        return subs, [delta], InRange(rest, 0, total), []
     (k,) = mine
     c = e.coeff(k)
     if c not in (1, -1) or indices_in(sp.expand(e - c * k)) & set(summed):
         return None
     value = window(sp.expand(-(e - c * k) / c), dim_of(k))
-    return {k: value}, [delta], InRange(value, 0, dim_of(k))
+    return {k: value}, [delta], InRange(value, 0, dim_of(k)), []
 
 
 def _undigit(m, factor: sp.Expr, summed: list):
-    """``Σ_m Π_i δ(Digit(m, s_i, n_i), y_i) g(m) = g(Σ_i y_i s_i)`` (all digits present)."""
-    found = {}
+    """``Σ_m Π_i δ(Digit(m, s_i, n_i), y_i) g(m) = Σ_rest g(Σ_i y_i s_i + …)``.
+
+    The digits of ``m`` fixed by a delta take its other side; a digit no delta
+    fixes (``m``'s other digits read elsewhere in ``factor``) becomes a fresh
+    summed index over its size.
+    """
+    from .indices import new_index
+
+    sizes = {d.args[1]: d.args[2] for d in factor.atoms(Digit) if d.args[0] == m}
+    fixed = {}
     for f in sp.Mul.make_args(factor):
         base = f.base if isinstance(f, sp.Pow) else f
         if not isinstance(base, sp.KroneckerDelta):
             continue
         for side, other in (base.args, base.args[::-1]):
-            if isinstance(side, Digit) and side.args[0] == m:
-                found[side.args[1]] = (side.args[2], other, f)
-    stride, value, used, cond = sp.Integer(1), sp.Integer(0), [], sp.Integer(1)
-    while stride in found or any(sp.simplify(s - stride) == 0 for s in found):
-        key = next(s for s in found if sp.simplify(s - stride) == 0)
-        n, other, f = found.pop(key)
+            if isinstance(side, Digit) and side.args[0] == m and not other.has(m):
+                fixed[side.args[1]] = (other, f)
+    stride, value, used, cond, fresh = sp.Integer(1), sp.Integer(0), [], sp.Integer(1), []
+    while True:
+        key = next((s for s in sizes if sp.simplify(s - stride) == 0), None)
+        if key is None:
+            break
+        n = sizes.pop(key)
+        if key in fixed:
+            other, f = fixed.pop(key)
+            used.append(f)
+            cond *= InRange(other, 0, n)
+        else:
+            other = new_index(n, "k")
+            fresh.append(other)
         value += other * stride
-        used.append(f)
-        cond *= InRange(other, 0, n)
         stride *= n
-    if found or sp.simplify(stride - dim_of(m)) != 0:
+    if fixed or sizes or sp.simplify(stride - dim_of(m)) != 0 or not used:
         return None
-    return {m: value}, used, cond
+    return {m: value}, used, cond, [k for k in fresh if is_index(k)]

@@ -45,6 +45,16 @@ L = sum(h ** 2)
         {"B": 3, "T": 2, "D": 3, "E": 2, "H": 3},
         lambda p, d: np.sum(np.tanh((d["x"] @ p["Wp"]).reshape(d["x"].shape[0], -1) @ p["W"]) ** 2),
     ),
+    "reshape_of_a_product": (
+        """\
+input  x[B, T, D]
+param  W[D, H], V[T * H, K]
+z = (x @ W).reshape(B, T * H)
+L = sum(sigmoid(z @ V))
+""",
+        {"B": 2, "T": 3, "D": 2, "H": 2, "K": 2},
+        lambda p, d: np.sum(_sig((d["x"] @ p["W"]).reshape(d["x"].shape[0], -1) @ p["V"])),
+    ),
     "reshape_split_softmax": (
         """\
 input  x[B, D]
