@@ -288,7 +288,12 @@ def _view(e: sp.Indexed, ctx: _Term) -> tuple[Plan, tuple]:
                     break
                 run.append(positions[n])
                 n += 1
-            sizes.append((sp.Mul(*[d.args[2] for d in run]), len(run)))
+            total = sp.Mul(*[d.args[2] for d in run])
+            strides = [d.args[1] for d in run]
+            whole = sp.simplify(total - dim_of(m)) == 0 and sp.simplify(strides[-1] - 1) == 0
+            if not whole:  # some digits only: no view of this array has that axis
+                raise DerivationError(f"no array view for the entry {e}")
+            sizes.append((total, len(run)))
             new_pos.append(m)
             reshaped = True
             continue

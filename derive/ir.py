@@ -399,6 +399,10 @@ class _ArgumentNamer:
             if not top:
                 return self.hoist(node, self.fresh(owner + "_cat"))
             return node
+        if isinstance(node, Reshape) and not isinstance(node.a, Ref):
+            # a reshape reads a named array: its views and its adjoint stay reshapes
+            inner = self.hoist(self.visit(node.a, owner), self.fresh(owner + "_in"))
+            return replace(node, a=inner)
         if isinstance(node, Slice) and node is not self.top:
             # a slice is an equation of its own: its adjoint is the zero-padded delta,
             # and whatever reads it sees an array of its own width
