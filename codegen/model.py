@@ -176,11 +176,26 @@ def _times_lr(form):
     return scale_terms(form, sp.Symbol("lr"))
 
 
+def _names_read(code: list[str]) -> set[str]:
+    """Every name the printed code reads (``ast``, so exactly the names Python looks up).
+
+    The preambles bind these and nothing else: a dimension that only a
+    broadcast's shape mentions is bound, and nothing is bound that the code
+    never reads (which would be an unused variable in the generated module).
+    """
+    import ast
+
+    return {
+        node.id
+        for line in code
+        for node in ast.walk(ast.parse(line.strip()))
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
+    }
+
+
 def _dims_in_buffers(net: ir.Network, lines: list[str]) -> set[str]:
     """Dimensions that buffer shapes in emitted lines mention."""
-    import re
-
-    words = {w for line in lines for w in re.findall(r"[^\W\d]\w*", line)}  # any identifier
+    words = _names_read(lines)
     return {d for d in net.dims if d in words}
 
 
@@ -266,9 +281,9 @@ def context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
         and predicted.fn in RULES
         and RULES[predicted.fn].probability
     )
-    fwd_used = _symbols(stable.values())
-    pred_used = _symbols(stable[x.name] for x in predict)
-    bwd_used = _symbols(s.matrix for s in [*d.steps, *d.gradients.values()])
+    fwd_used = _names_read([x.code for x in forward])
+    pred_used = _names_read([x.code for x in predict])
+    bwd_used = _names_read([x.code for x in [*backward, *grads]])
     bwd_defined = {s.symbol for s in d.steps}
     emitter = Emitter(printer)
     emitter.log_softmax = {
@@ -304,16 +319,17 @@ def context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
     for p, s in d.gradients.items():
         emitter.lines.append(comment(f"{s.text()}, times lr"))
         emitter.assign("grad_" + p, grads_lr[p])
+        # a gradient has its param's shape: a zero form of a bias is a 1×k matrix,
+        # and ``np.subtract(b, grad_b, out=b)`` cannot write (1, k) into (k,)
+        dims = [printer.doprint(dim) for dim in net.quantities[p].shape]
+        emitter.buffers["grad_" + p] = f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
     # the loss last, reusing what the forward and backward lines hold (X3 − T, log_softmax)
     emitter.lines.append(comment(f"{net.loss} = {text(defs[net.loss])}"))
     emitter.lines += [comment(note) for note in rewrites[net.loss]]
     emitter.lines.append(f"{net.loss} = {printer.doprint(emitter.reuse(stable[net.loss]))}")
-    step_used = (
-        fwd_used
-        | bwd_used
-        | {p.name for p in net.params}
-        | _dims_in_buffers(net, emitter.lines + list(emitter.buffers.values()))
-    )
+    step_used = _names_read(emitter.lines + list(emitter.buffers.values())) | {
+        p.name for p in net.params
+    }
     defined_fwd = {eq.name for eq in net.equations}
     return {
         "step_preamble": _preamble(net, step_used, defined_fwd | bwd_defined, False, dim_sources),
