@@ -444,7 +444,7 @@ class SpecParser(DeclarationReader):
         around a ``log`` or a fractional power doubles it; and every equation
         adds its own terms to the sweep.
         """
-        stack = [(value, 0)]
+        stack: list[tuple[ast.AST, int]] = [(value, 0)]
         while stack:
             node, calls = stack.pop()
             if isinstance(node, ast.Call):
