@@ -70,7 +70,7 @@ class Emitter:
                 name = f"_t{self.count}"
             if _key(e) in self.shared:  # say what it holds and why it has its own buffer
                 self.lines.append(f"# {name} = {_describe(e)}, read again below")
-        shape = ", ".join(self.printer.doprint(d) for d in np_shape(e))
+        shape = ", ".join(size_code(d, self.printer) for d in np_shape(e))  # N // 2: an int
         self.buffers[name] = f"({shape},)" if len(np_shape(e)) == 1 else f"({shape})"
         return f'buf["{name}"]'
 

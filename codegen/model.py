@@ -32,6 +32,7 @@ from derive.forms import (
     np_rank,
     numpy_code,
     rule_of,
+    size_code,
     text,
 )
 
@@ -501,7 +502,7 @@ def _fused_step(d: Derivation, forms: Forms, printer: CodePrinter) -> Emitter:
         emitter.assign("grad_" + p, grads_lr[p])
         # a gradient has its param's shape: a zero form of a bias is a 1×k matrix,
         # and ``np.subtract(b, grad_b, out=b)`` cannot write (1, k) into (k,)
-        dims = [emitter.printer.doprint(dim) for dim in net.quantities[p].shape]
+        dims = [size_code(dim, emitter.printer) for dim in net.quantities[p].shape]
         emitter.buffers["grad_" + p] = f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
     emitter.lines.append(comment(f"{net.loss} = {text(forms.defs[net.loss])}"))
     emitter.lines += [comment(note) for note in forms.rewrites[net.loss]]
