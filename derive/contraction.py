@@ -351,7 +351,8 @@ def _view(e: sp.Indexed, ctx: _Term) -> tuple[Plan, tuple]:
             size = ctx.ranges.get(sp.expand(x))
             if size is None and known is not None and not reshaped:
                 size = known[n]
-            p, pair = _slide_view(p, axis, x, size)
+            rank = len(own) + len(extra) + len(new_pos) - n
+            p, pair = _slide_view(p, axis, x, size, rank)
             own.append(pair[0])
             extra.append(pair[1])
             axis += 1
@@ -372,7 +373,7 @@ def _view(e: sp.Indexed, ctx: _Term) -> tuple[Plan, tuple]:
     return p, tuple(own)
 
 
-def _slide_view(p: Plan, axis: int, x: sp.Expr, size) -> tuple[Plan, tuple]:
+def _slide_view(p: Plan, axis: int, x: sp.Expr, size, rank: int) -> tuple[Plan, tuple]:
     """``x[…, a u + b v + c, …]``: a zero-padded window of the axis, slid (the window axis
     last), strided and flipped where a coefficient is negative.  ``(plan, (u, v))``."""
     e = sp.expand(plain(unwrap(x)))
@@ -387,7 +388,7 @@ def _slide_view(p: Plan, axis: int, x: sp.Expr, size) -> tuple[Plan, tuple]:
     length = sp.expand(abs(a) * (big_u - 1) + abs(b) * (big_v - 1) + 1)
     # without a known size the position is in range (no padding, nothing absorbed)
     if not (start == 0 and (size is None or sp.simplify(size - length) == 0)):
-        p = ("window", p, axis, start, length, size)
+        p = ("window", p, axis, start, length, size, rank)
     return ("slide", p, axis, a, b, sp.expand(abs(b) * (big_v - 1) + 1)), (u, v)
 
 
@@ -590,13 +591,17 @@ def code(p: Plan, pr) -> str:
         _, x, axis, a, b, width = p
         w = size_text(width, pr)
         at = [":"] * axis + [_step(a), "...", _step(b)]
+        if _step(a) == ":":
+            at = ["...", _step(b)]
         while at and at[-1] in (":", "..."):
             at.pop()
         view = f"np.lib.stride_tricks.sliding_window_view({code(x, pr)}, {w}, axis={axis})"
         return f"{view}[{', '.join(at)}]" if at else view
     if kind == "slidemask":
         (n_u, a), (n_v, b), lo, hi = p[1:]
-        e = f"{_coef(a)}np.arange({size_text(n_u, pr)})[:, None] + {_coef(b)}np.arange({size_text(n_v, pr)})"
+        e = f"{_coef(a)}np.arange({size_text(n_u, pr)})[:, None]"
+        e += f" - {_coef(-b)}" if b < 0 else f" + {_coef(b)}"
+        e += f"np.arange({size_text(n_v, pr)})"
         return f"(({e} >= {size_text(lo, pr)}) & ({e} < {size_text(hi, pr)}))"
     if kind == "concat":
         return f"np.concatenate([{', '.join(code(x, pr) for x in p[1])}], axis={p[2]})"
@@ -644,7 +649,8 @@ def size_text(d, pr) -> str:
 
 
 def _window_code(p: Plan, pr) -> str:
-    _, x, axis, start, length, size = p
+    _, x, axis, start, length, size = p[:6]
+    rank = p[6] if len(p) > 6 else axis + 1  # np.pad wants every axis' widths
     inner = _atom(code(x, pr))
     lead = ":, " * axis
     if _nonneg(start) and (size is None or _nonneg(size - start - length)):
@@ -655,11 +661,19 @@ def _window_code(p: Plan, pr) -> str:
             colon = " : " if begin else ": "
         return f"{inner}[{lead}{begin}{colon}{stop}]"
     if size is not None and _nonneg(-start) and _nonneg(length + start - size):
-        widths = ["(0, 0)"] * (axis + 1)
+        widths = ["(0, 0)"] * max(rank, axis + 1)
         widths[axis] = (
             f"({size_text(-start, pr)}, {size_text(sp.expand(length + start - size), pr)})"
         )
-        return f"np.pad({inner}, ({', '.join(widths)}{',' if axis == 0 else ''}))"
+        return f"np.pad({inner}, ({', '.join(widths)}{',' if len(widths) == 1 else ''}))"
+    if size is not None and len(p) > 6:  # signs unknown symbolically: pad, then slice
+        left = size_text(sp.expand(-start), pr)
+        right = size_text(sp.expand(length + start - size), pr)
+        widths = ["(0, 0)"] * rank
+        widths[axis] = f"(max(0, {left}), max(0, {right}))"
+        begin = f"max(0, {size_text(start, pr)})"
+        padded = f"np.pad({inner}, ({', '.join(widths)}))"
+        return f"{padded}[{lead}{begin} : {begin} + {size_text(length, pr)}]"
     raise DerivationError(f"no NumPy view for a window at {start} of length {length}")
 
 

@@ -429,7 +429,9 @@ class _ArgumentNamer:
         if isinstance(node, (Conv2d, Pool2d)):
             # windows are views of named arrays (sliding_window_view), in the derivation too
             kids = {
-                f: k if isinstance(k, Ref) else self.hoist(self.visit(k, owner), self.fresh(owner + "_in"))
+                f: k
+                if isinstance(k, Ref)
+                else self.hoist(self.visit(k, owner), self.fresh(owner + "_in"))
                 for f in ("a", "b")
                 if isinstance(k := getattr(node, f, None), Node)
             }
