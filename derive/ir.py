@@ -428,14 +428,12 @@ class _ArgumentNamer:
             return node
         if isinstance(node, (Conv2d, Pool2d)):
             # windows are views of named arrays (sliding_window_view), in the derivation too
-            kids = {
-                f: k
-                if isinstance(k, Ref)
-                else self.hoist(self.visit(k, owner), self.fresh(owner + "_in"))
-                for f in ("a", "b")
-                if isinstance(k := getattr(node, f, None), Node)
-            }
-            return replace(node, **kids)
+            named: dict[str, Any] = {}
+            for f in ("a", "b"):
+                kid = getattr(node, f, None)
+                if isinstance(kid, Node) and not isinstance(kid, Ref):
+                    named[f] = self.hoist(self.visit(kid, owner), self.fresh(owner + "_in"))
+            return replace(node, **named)
         if isinstance(node, Reshape) and not isinstance(node.a, Ref):
             # a reshape reads a named array: its views and its adjoint stay reshapes
             inner = self.hoist(self.visit(node.a, owner), self.fresh(owner + "_in"))

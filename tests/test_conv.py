@@ -151,6 +151,17 @@ def test_adjoints_are_a_correlation_and_a_full_convolution_with_the_flipped_kern
     assert code.count("[..., ::-1]") == 2 and "K2" in code
 
 
+def test_forms_print_as_correlations_in_math_notation():
+    full = derive.load(CASES["full_convolution"][0])
+    assert full.step("h").text() == "δh = pad₁(δz) ⋆ rot180(K2)"
+    assert full.gradients["K2"].text() == "∂L/∂K2 = h ⋆ δz"
+    assert r"\operatorname{rot180}" in full.step("h").latex()
+    strided = derive.load(CASES["padded_then_strided"][0])
+    assert strided.gradients["K1"].text() == "∂L/∂K1 = pad₁(x) ⋆ δh_in"
+    assert strided.gradients["K2"].text() == "∂L/∂K2 = h ⋆₂ δz"
+    assert strided.step("h").text() == "δh = convᵀ₂(δz, K2)"
+
+
 @pytest.mark.parametrize(
     ("bad", "words"),
     [
