@@ -316,7 +316,7 @@ class DeclarationReader(ExpressionReader):
         ops = {ast.Add: "+", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "/"}
         op = ops.get(type(node.op))
         if op is None:
-            self.node_error(node, "expected + * or / between dimensions")
+            self.node_error(node, "expected a dimension: dims and integers with + * or /")
         a, b = self.dim(node.left), self.dim(node.right)
         if op == "/":
             if not (isinstance(b, sp.Integer) and b > 0):

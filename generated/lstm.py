@@ -145,7 +145,8 @@ def forward(params, data):
     # next_h = o ⊙ tanh(next_c)
     next_h = o * tanh(next_c)
     # L = sum((next_h − t)²)/B
-    L = np.vdot(next_h - t, next_h - t) / B
+    _t1 = next_h - t
+    L = np.vdot(_t1, _t1) / B
     return {
         "a": a,
         "i_in": i_in,
