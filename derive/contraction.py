@@ -348,13 +348,8 @@ def _view(e: sp.Indexed, ctx: _Term) -> tuple[Plan, tuple]:
             continue
         idx = indices_in(x)
         if len(idx) == 2:  # a window position s i + p + c: a sliding-window view
-            size = ctx.ranges.get(sp.expand(x))
-            if size is None and known is not None and not reshaped:
-                size = known[n]
-            rank = len(own) + len(extra) + len(new_pos) - n
-            p, pair = _slide_view(p, axis, x, size, rank)
-            own.append(pair[0])
-            extra.append(pair[1])
+            size = ctx.ranges.get(sp.expand(x), None if known is None or reshaped else known[n])
+            p = _slide_view(p, axis, x, size, (own, extra, len(new_pos) - n))
             axis += 1
             continue
         if len(idx) != 1:
@@ -373,9 +368,13 @@ def _view(e: sp.Indexed, ctx: _Term) -> tuple[Plan, tuple]:
     return p, tuple(own)
 
 
-def _slide_view(p: Plan, axis: int, x: sp.Expr, size, rank: int) -> tuple[Plan, tuple]:
+def _slide_view(p: Plan, axis: int, x: sp.Expr, size, axes: tuple) -> Plan:
     """``x[…, a u + b v + c, …]``: a zero-padded window of the axis, slid (the window axis
-    last), strided and flipped where a coefficient is negative.  ``(plan, (u, v))``."""
+    last), strided and flipped where a coefficient is negative.  ``axes``: the view's
+    axes so far and its window axes (``u`` and ``v`` are added), how many positions are
+    left."""
+    own, extra, left = axes
+    rank = len(own) + len(extra) + left
     e = sp.expand(plain(unwrap(x)))
     u, v = sorted(indices_in(e), key=lambda k: (-_big(dim_of(k)), str(k)))
     a, b = e.coeff(u), e.coeff(v)
@@ -389,7 +388,9 @@ def _slide_view(p: Plan, axis: int, x: sp.Expr, size, rank: int) -> tuple[Plan, 
     # without a known size the position is in range (no padding, nothing absorbed)
     if not (start == 0 and (size is None or sp.simplify(size - length) == 0)):
         p = ("window", p, axis, start, length, size, rank)
-    return ("slide", p, axis, a, b, sp.expand(abs(b) * (big_v - 1) + 1)), (u, v)
+    own.append(u)
+    extra.append(v)
+    return ("slide", p, axis, a, b, sp.expand(abs(b) * (big_v - 1) + 1))
 
 
 def _big(d) -> float:
@@ -470,12 +471,8 @@ def run(p: Plan, env: dict, funcs, scalar) -> Any:
     if kind == "window":
         x = run(p[1], env, funcs, scalar)
         return _window(x, p[2], _int(p[3], env), _int(p[4], env))
-    if kind == "slide":
-        return _slide(run(p[1], env, funcs, scalar), p[2], p[3], p[4], _int(p[5], env))
-    if kind == "slidemask":
-        (n_u, a), (n_v, b), lo, hi = p[1:]
-        e = a * np.arange(_int(n_u, env))[:, None] + b * np.arange(_int(n_v, env))
-        return ((e >= _int(lo, env)) & (e < _int(hi, env))).astype(int)
+    if kind in ("slide", "slidemask"):
+        return _run_slide(p, env, funcs, scalar)
     if kind == "concat":
         return np.concatenate([run(x, env, funcs, scalar) for x in p[1]], axis=p[2])
     if kind == "mask":
@@ -483,6 +480,15 @@ def run(p: Plan, env: dict, funcs, scalar) -> Any:
         r = np.arange(n)
         return ((r >= lo) & (r < hi)).astype(int)
     raise TypeError(f"unknown plan node {kind}")
+
+
+def _run_slide(p: Plan, env: dict, funcs, scalar) -> np.ndarray:
+    """A sliding-window view, or the 0/1 matrix of a window position's range."""
+    if p[0] == "slide":
+        return _slide(run(p[1], env, funcs, scalar), p[2], p[3], p[4], _int(p[5], env))
+    (n_u, a), (n_v, b), lo, hi = p[1:]
+    e = a * np.arange(_int(n_u, env))[:, None] + b * np.arange(_int(n_v, env))
+    return ((e >= _int(lo, env)) & (e < _int(hi, env))).astype(int)
 
 
 def _slide(x: np.ndarray, axis: int, a: int, b: int, width: int) -> np.ndarray:
@@ -587,7 +593,20 @@ def code(p: Plan, pr) -> str:
         return f"{name}.reshape({', '.join(sizes)})"
     if kind == "window":
         return _window_code(p, pr)
-    if kind == "slide":
+    if kind in ("slide", "slidemask"):
+        return _slide_code(p, pr)
+    if kind == "concat":
+        return f"np.concatenate([{', '.join(code(x, pr) for x in p[1])}], axis={p[2]})"
+    if kind == "mask":
+        n, lo, hi = (size_text(v, pr) for v in p[1:])
+        return f"((np.arange({n}) >= {lo}) & (np.arange({n}) < {hi}))"
+    raise TypeError(f"unknown plan node {kind}")
+
+
+def _slide_code(p: Plan, pr) -> str:
+    """``np.lib.stride_tricks.sliding_window_view(x, 3, axis=2)[:, :, ::2]``, or the 0/1
+    matrix of a window position's range (pooling routing)."""
+    if p[0] == "slide":
         _, x, axis, a, b, width = p
         w = size_text(width, pr)
         at = [":"] * axis + [_step(a), "...", _step(b)]
@@ -597,18 +616,11 @@ def code(p: Plan, pr) -> str:
             at.pop()
         view = f"np.lib.stride_tricks.sliding_window_view({code(x, pr)}, {w}, axis={axis})"
         return f"{view}[{', '.join(at)}]" if at else view
-    if kind == "slidemask":
-        (n_u, a), (n_v, b), lo, hi = p[1:]
-        e = f"{_coef(a)}np.arange({size_text(n_u, pr)})[:, None]"
-        e += f" - {_coef(-b)}" if b < 0 else f" + {_coef(b)}"
-        e += f"np.arange({size_text(n_v, pr)})"
-        return f"(({e} >= {size_text(lo, pr)}) & ({e} < {size_text(hi, pr)}))"
-    if kind == "concat":
-        return f"np.concatenate([{', '.join(code(x, pr) for x in p[1])}], axis={p[2]})"
-    if kind == "mask":
-        n, lo, hi = (size_text(v, pr) for v in p[1:])
-        return f"((np.arange({n}) >= {lo}) & (np.arange({n}) < {hi}))"
-    raise TypeError(f"unknown plan node {kind}")
+    (n_u, a), (n_v, b), lo, hi = p[1:]
+    e = f"{_coef(a)}np.arange({size_text(n_u, pr)})[:, None]"
+    e += f" - {_coef(-b)}" if b < 0 else f" + {_coef(b)}"
+    e += f"np.arange({size_text(n_v, pr)})"
+    return f"(({e} >= {size_text(lo, pr)}) & ({e} < {size_text(hi, pr)}))"
 
 
 def _step(a: int) -> str:

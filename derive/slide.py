@@ -44,10 +44,9 @@ def _extent(d: sp.Expr) -> float:
     return float(d.xreplace({s: 64 for s in d.free_symbols}))
 
 
-def solve(delta: sp.KroneckerDelta, summed: list):
-    """Sum ``δ(m, Slide(i, p, s, c))`` away over ``i`` or ``p``: as ``solve_delta``."""
-    from .tensorindex import InRange
-
+def solve(delta: sp.KroneckerDelta, summed: list) -> tuple[sp.Symbol, sp.Expr] | None:
+    """Which summed index ``δ(m, Slide(i, p, s, c))`` fixes, and to what: ``(k, value)``
+    (``value`` holds where ``0 ≤ value < dim(k)``), or None."""
     x, y = delta.args
     slide, other = (x, y) if isinstance(x, Slide) else (y, x)
     if not isinstance(slide, Slide) or indices_in(other) & set(summed):
@@ -55,9 +54,7 @@ def solve(delta: sp.KroneckerDelta, summed: list):
     i, p, s, c = slide.args
     rid_i = i in summed and s == 1 and (p not in summed or _extent(dim_of(i)) > _extent(dim_of(p)))
     if rid_i:
-        value = sp.expand(other - p - c)
-        return {i: value}, [delta], InRange(value, 0, dim_of(i)), []
+        return i, sp.expand(other - p - c)
     if p in summed:
-        value = sp.expand(other - s * i - c)
-        return {p: value}, [delta], InRange(value, 0, dim_of(p)), []
+        return p, sp.expand(other - s * i - c)
     return None

@@ -20,6 +20,7 @@ from __future__ import annotations
 import sympy as sp
 
 from .indices import dim_of, indices_in, is_index
+from . import slide
 from .slide import Slide
 
 
@@ -148,9 +149,11 @@ def solve_delta(delta: sp.KroneckerDelta, factor: sp.Expr, summed: list):
     """
     x, y = delta.args
     if x.has(Slide) or y.has(Slide):  # a window position: its own rules
-        from .slide import solve
-
-        return solve(delta, summed)
+        fixed = slide.solve(delta, summed)
+        if fixed is None:
+            return None
+        k, value = fixed
+        return {k: value}, [delta], InRange(value, 0, dim_of(k)), []
     # digits of one summed flat index, against free indices: m = Σ y_i s_i
     for side in (x, y):
         if isinstance(side, Digit) and side.args[0] in summed:
