@@ -111,7 +111,7 @@ def bench(sizes: dict, rounds: int, steps: int) -> tuple[dict, list[str]]:
     params, data = workload(mod, sizes)
     runners = contenders(mod, params, data, lr=1e-3)
     problems = []
-    for own, step in runners.values():
+    for _, step in runners.values():
         step()
     for who, (own, _) in runners.items():
         for k in own:

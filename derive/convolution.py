@@ -77,6 +77,7 @@ class ConvReader:
         return n
 
     def four_d(self, node: ast.AST, a: ir.Node, what: str) -> None:
+        """Refuse an argument that is not of rank 4 (NCHW)."""
         if len(a.shape) != 4:
             self.node_error(node, f"expected {what} (rank 4), got shape {fmt_shape(a.shape)}")
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .indices import dim_of, indices_in, is_index
 from . import slide
+from .indices import dim_of, indices_in, is_index
 from .slide import Slide
 
 
