@@ -31,7 +31,7 @@ from .errors import DerivationError
 from .indices import dim_of, indices_in, is_index
 from .rules import GenericFunction, SoftmaxAt
 from .slide import plain
-from .tensorindex import Digit, InRange, unwrap
+from .tensorindex import Digit, InRange, Window, unwrap
 
 Plan = tuple  # ("op", ...) nodes, see the module docstring
 
@@ -52,11 +52,12 @@ def plan(form) -> Plan:
     """The plan computing an Einsum form: an array with one axis per output index."""
     out = form.out
     want = tuple(i for i in out if is_index(i))
-    parts = [
-        _term(a, tuple(s), want, full=True, shapes=form.shapes)
-        for f, s in form.terms
-        for a in sp.Add.make_args(f)
-    ]
+    common = _common_factor(form.terms)
+    if common is not None:  # a ⊙ (δ − Σ_p a δ): the shared factor once
+        terms: list = [(common, ())]
+    else:
+        terms = [(a, tuple(s)) for f, s in form.terms for a in sp.Add.make_args(f)]
+    parts = [_term(a, s, want, full=True, shapes=form.shapes) for a, s in terms]
     result: Plan = ("num", sp.Integer(0)) if not parts else parts[0]
     if len(parts) > 1:
         result = _concatenation(parts) or ("op", "+", parts)
@@ -65,6 +66,25 @@ def plan(form) -> Plan:
     if len(want) != len(out):  # size-1 axes of the result: literal index 0
         result = ("expand", result, tuple(n for n, i in enumerate(out) if not is_index(i)))
     return result
+
+
+def _common_factor(terms: list) -> sp.Expr | None:
+    """The terms as one product with their common factors pulled out, if they share one."""
+    if len(terms) < 2 and all(not isinstance(f, sp.Add) for f, _ in terms):
+        return None
+    total = sp.Integer(0)
+    for f, summed in terms:
+        if f.has(InRange, Window, Digit):
+            return None
+        outer = sp.Mul(*[a for a in sp.Mul.make_args(f) if not set(summed) & indices_in(a)])
+        inner = sp.Mul(*[a for a in sp.Mul.make_args(f) if set(summed) & indices_in(a)])
+        for k in summed:
+            inner = sp.Sum(inner, (k, 0, dim_of(k) - 1))
+        total += outer * inner
+    factored = sp.factor_terms(total)
+    if not isinstance(factored, sp.Mul) or not any(isinstance(a, sp.Add) for a in factored.args):
+        return None
+    return factored
 
 
 def _concatenation(parts: list) -> Plan | None:
@@ -289,40 +309,7 @@ def _view(e: sp.Indexed, ctx: _Term) -> tuple[Plan, tuple]:
     name = str(e.base.label)
     positions = list(e.indices)
     p: Plan = ("arr", name, len(positions))
-    # 1. reshape: split axes read as flat indices, merge runs of digits;
-    #    each new axis: (size or None to keep, how many source axes it consumes)
-    sizes: list[tuple] = []
-    new_pos: list = []
-    n = 0
-    reshaped = False
-    while n < len(positions):
-        x = positions[n]
-        if isinstance(x, Digit):
-            m, run = x.args[0], []
-            while n < len(positions) and isinstance(positions[n], Digit):
-                if positions[n].args[0] != m:
-                    break
-                run.append(positions[n])
-                n += 1
-            total = sp.Mul(*[d.args[2] for d in run])
-            strides = [d.args[1] for d in run]
-            whole = sp.simplify(total - dim_of(m)) == 0 and sp.simplify(strides[-1] - 1) == 0
-            if not whole:  # some digits only: no view of this array has that axis
-                raise DerivationError(f"no array view for the entry {e}")
-            sizes.append((total, len(run)))
-            new_pos.append(m)
-            reshaped = True
-            continue
-        split = _flat_digits(x)
-        if split is not None:
-            for c, k in enumerate(split):
-                sizes.append((dim_of(k), 1 if c == 0 else 0))
-                new_pos.append(k)
-            reshaped = True
-        else:
-            sizes.append((None, 1))
-            new_pos.append(x)
-        n += 1
+    sizes, new_pos, reshaped = _reshape_view(positions)
     if reshaped:
         p = ("reshape", p, tuple(sizes))
     # 2. numbers select, shifted indices window, bare indices stay
@@ -398,6 +385,47 @@ def _big(d) -> float:
     window."""
     d = sp.sympify(d)
     return float(d.xreplace({s: 64 for s in d.free_symbols}))
+
+
+def _reshape_view(positions: list) -> tuple[list, list, bool]:
+    """Reshape: split axes read as flat indices, merge runs of digits.
+
+    Each new axis: (its size, or None to keep the source axis; how many source
+    axes it consumes), the index it carries, and whether any axis changed.
+    """
+    sizes: list[tuple] = []
+    new_pos: list = []
+    n = 0
+    reshaped = False
+    while n < len(positions):
+        x = positions[n]
+        if isinstance(x, Digit):
+            m, run = x.args[0], []
+            while n < len(positions) and isinstance(positions[n], Digit):
+                if positions[n].args[0] != m:
+                    break
+                run.append(positions[n])
+                n += 1
+            total = sp.Mul(*[d.args[2] for d in run])
+            strides = [d.args[1] for d in run]
+            whole = sp.simplify(total - dim_of(m)) == 0 and sp.simplify(strides[-1] - 1) == 0
+            if not whole:  # some digits only: no view of this array has that axis
+                raise DerivationError(f"no array view for the digits {run} of {m}")
+            sizes.append((total, len(run)))
+            new_pos.append(m)
+            reshaped = True
+            continue
+        split = _flat_digits(x)
+        if split is not None:
+            for c, k in enumerate(split):
+                sizes.append((dim_of(k), 1 if c == 0 else 0))
+                new_pos.append(k)
+            reshaped = True
+        else:
+            sizes.append((None, 1))
+            new_pos.append(x)
+        n += 1
+    return sizes, new_pos, reshaped
 
 
 def _flat_digits(x: sp.Expr) -> list | None:
@@ -538,6 +566,10 @@ def _int(d, env: dict) -> int:
 
 def code(p: Plan, pr) -> str:
     """NumPy code for a plan; ``pr`` is a :class:`~derive.printing.NumpyFormPrinter`."""
+    if p[0] in ("perm", "expand", "broadcast", "take", "reshape", "window", "concat", "mask"):
+        return _layout_code(p, pr)
+    if p[0] in ("slide", "slidemask"):
+        return _slide_code(p, pr)
     kind = p[0]
     if kind == "arr":
         return p[1]
@@ -564,42 +596,14 @@ def code(p: Plan, pr) -> str:
     if kind == "sum":
         if len(p) > 3 and p[3]:  # every axis: Σ z² as one dot product
             inner = p[1]
-            if inner[0] == "pow" and inner[2] == 2:
+            if inner[0] == "pow" and inner[2] == 2 and _is_atom(code(inner[1], pr)):
                 z = code(inner[1], pr)
-                return f"np.vdot({z}, {z})"
+                return f"np.vdot({z}, {z})"  # (a compound z is not computed twice)
             return f"{_atom(code(inner, pr))}.sum()"
         axes = p[2][0] if len(p[2]) == 1 else tuple(p[2])
         return f"{_atom(code(p[1], pr))}.sum(axis={axes})"
     if kind == "einsum":
         return _einsum_code(p, pr)
-    if kind == "perm":
-        return f"{_atom(code(p[1], pr))}.transpose({', '.join(map(str, p[2]))})"
-    if kind == "expand":
-        axes = p[2][0] if len(p[2]) == 1 else tuple(p[2])
-        if p[1][0] == "sum" and tuple(p[1][2]) == tuple(p[2]):
-            return f"{_atom(code(p[1][1], pr))}.sum(axis={axes}, keepdims=True)"
-        return f"np.expand_dims({code(p[1], pr)}, {axes})"
-    if kind == "broadcast":
-        dims = ", ".join(size_text(d, pr) for d in p[2])
-        return f"np.broadcast_to({code(p[1], pr)}, ({dims}{',' if len(p[2]) == 1 else ''}))"
-    if kind == "take":
-        return f"{_atom(code(p[1], pr))}[{':, ' * p[2]}{p[3]}]"
-    if kind == "reshape":
-        name = p[1][1]
-        sizes, k = [], 0
-        for size, consumed in p[2]:
-            sizes.append(f"{name}.shape[{k}]" if size is None else size_text(size, pr))
-            k += consumed
-        return f"{name}.reshape({', '.join(sizes)})"
-    if kind == "window":
-        return _window_code(p, pr)
-    if kind in ("slide", "slidemask"):
-        return _slide_code(p, pr)
-    if kind == "concat":
-        return f"np.concatenate([{', '.join(code(x, pr) for x in p[1])}], axis={p[2]})"
-    if kind == "mask":
-        n, lo, hi = (size_text(v, pr) for v in p[1:])
-        return f"((np.arange({n}) >= {lo}) & (np.arange({n}) < {hi}))"
     raise TypeError(f"unknown plan node {kind}")
 
 
@@ -660,6 +664,38 @@ def size_text(d, pr) -> str:
     return f"{_atom(pr._print(num))} // {pr._print(den)}"
 
 
+def _layout_code(p: Plan, pr) -> str:
+    """Views and placements: transposes, new axes, reshapes, slices, pads, concatenation."""
+    kind = p[0]
+    if kind == "perm":
+        return f"{_atom(code(p[1], pr))}.transpose({', '.join(map(str, p[2]))})"
+    if kind == "expand":
+        axes = p[2][0] if len(p[2]) == 1 else tuple(p[2])
+        if p[1][0] == "sum" and tuple(p[1][2]) == tuple(p[2]):
+            return f"{_atom(code(p[1][1], pr))}.sum(axis={axes}, keepdims=True)"
+        return f"np.expand_dims({code(p[1], pr)}, {axes})"
+    if kind == "broadcast":
+        dims = ", ".join(size_text(d, pr) for d in p[2])
+        return f"np.broadcast_to({code(p[1], pr)}, ({dims}{',' if len(p[2]) == 1 else ''}))"
+    if kind == "take":
+        return f"{_atom(code(p[1], pr))}[{':, ' * p[2]}{p[3]}]"
+    if kind == "reshape":
+        name = p[1][1]
+        sizes, k = [], 0
+        for size, consumed in p[2]:
+            sizes.append(f"{name}.shape[{k}]" if size is None else size_text(size, pr))
+            k += consumed
+        return f"{name}.reshape({', '.join(sizes)})"
+    if kind == "window":
+        return _window_code(p, pr)
+    if kind == "concat":
+        return f"np.concatenate([{', '.join(code(x, pr) for x in p[1])}], axis={p[2]})"
+    if kind == "mask":
+        n, lo, hi = (size_text(v, pr) for v in p[1:])
+        return f"((np.arange({n}) >= {lo}) & (np.arange({n}) < {hi}))"
+    raise TypeError(f"unknown plan node {kind}")
+
+
 def _window_code(p: Plan, pr) -> str:
     _, x, axis, start, length, size = p[:6]
     rank = p[6] if len(p) > 6 else axis + 1  # np.pad wants every axis' widths
@@ -695,6 +731,14 @@ def _nonneg(e) -> bool:
 
 
 def _einsum_code(p: Plan, pr) -> str:
+    subs, out = p[1], p[2]
+    if len(subs) == 2 and _as_flat_matmul(subs, out, ["", ""], ["", ""]) is not None:
+        # Σ over the same leading axes of both: one BLAS product of the arrays as they are
+        a, b = (code(x, pr) for x in p[3])
+        if out != subs[0][-1] + subs[1][-1]:
+            a, b = b, a
+        axes = list(range(len(subs[0]) - 1))
+        return f"np.tensordot({a}, {b}, axes=({axes}, {axes}))"
     parts = matmul_parts(p, pr)
     if parts is not None:
         a, b, after = parts

@@ -133,7 +133,7 @@ def forward(params, data):
     # out = [Σ_p (att[i,j,p]*v[i,p,k])]
     out = att @ v
     # L = [Σ_p,q,r (out[p,q,r] - y[p,q,r])**2/B]
-    L = np.vdot(out - y, out - y) / B
+    L = ((out - y) ** 2).sum() / B
     return {
         "q": q,
         "k": k,
@@ -181,22 +181,19 @@ def gradients(params, data, fwd=None):
     x = np.asarray(data["x"], DTYPE)
     y = np.asarray(data["y"], DTYPE)
     Wq = params["Wq"]
-    Wv = params["Wv"]
     q = fwd["q"]
     k = fwd["k"]
     v = fwd["v"]
     att = fwd["att"]
     out = fwd["out"]
     B = x.shape[0]
-    D = x.shape[2]
-    E = Wv.shape[1]
     d = Wq.shape[1]
     # δout = [2*(out[i,j,k] - y[i,j,k])/B]
     delta_out = 2 * (out - y) / B
     # δatt = [Σ_p δout[i,j,p]*v[i,k,p]]
     delta_att = delta_out @ v.transpose(0, 2, 1)
     # δatt_in = [att[i,j,k]*δatt[i,j,k] − Σ_p att[i,j,k]*att[i,j,p]*δatt[i,j,p]]
-    delta_att_in = att * delta_att - (att * (att * delta_att).sum(axis=2, keepdims=True))
+    delta_att_in = (delta_att - (att * delta_att).sum(axis=2, keepdims=True)) * att
     # δatt_mm = [δatt_in[i,j,k]/sqrt(d)]
     delta_att_mm = delta_att_in / sqrt(d)
     # δv = [Σ_p att[i,p,j]*δout[i,p,k]]
@@ -207,11 +204,11 @@ def gradients(params, data, fwd=None):
     delta_q = delta_att_mm @ k
     return {
         # ∂L/∂Wq = [Σ_p,q δq[p,q,j]*x[p,q,i]]
-        "Wq": x.reshape(-1, D).T @ delta_q.reshape(-1, d),
+        "Wq": np.tensordot(x, delta_q, axes=([0, 1], [0, 1])),
         # ∂L/∂Wk = [Σ_p,q δk[p,q,j]*x[p,q,i]]
-        "Wk": x.reshape(-1, D).T @ delta_k.reshape(-1, d),
+        "Wk": np.tensordot(x, delta_k, axes=([0, 1], [0, 1])),
         # ∂L/∂Wv = [Σ_p,q δv[p,q,j]*x[p,q,i]]
-        "Wv": x.reshape(-1, D).T @ delta_v.reshape(-1, E),
+        "Wv": np.tensordot(x, delta_v, axes=([0, 1], [0, 1])),
     }
 
 
@@ -274,7 +271,7 @@ def bind_step(params, data, ws=None):
         # δatt = [Σ_p δout[i,j,p]*v[i,k,p]]
         delta_att = np.matmul(delta_out, v.transpose(0, 2, 1), out=buf["delta_att"])
         # δatt_in = [att[i,j,k]*δatt[i,j,k] − Σ_p att[i,j,k]*att[i,j,p]*δatt[i,j,p]]
-        delta_att_in = att * delta_att - (att * (att * delta_att).sum(axis=2, keepdims=True))
+        delta_att_in = (delta_att - (att * delta_att).sum(axis=2, keepdims=True)) * att
         # δatt_mm = [δatt_in[i,j,k]/sqrt(d)]
         delta_att_mm = delta_att_in / sqrt(d)
         # δv = [Σ_p att[i,p,j]*δout[i,p,k]]
@@ -290,7 +287,7 @@ def bind_step(params, data, ws=None):
         # ∂L/∂Wv = [Σ_p,q δv[p,q,j]*x[p,q,i]], times lr
         grad_Wv = np.matmul(x.reshape(-1, D).T, delta_v.reshape(-1, E), out=buf["grad_Wv"])
         # L = [Σ_p,q,r (out[p,q,r] - y[p,q,r])**2/B]
-        L = np.vdot(out - y, out - y) / B
+        L = ((out - y) ** 2).sum() / B
         np.subtract(Wq, grad_Wq, out=Wq)
         np.subtract(Wk, grad_Wk, out=Wk)
         np.subtract(Wv, grad_Wv, out=Wv)

@@ -2,10 +2,17 @@
 
 Derived by derive (element-wise with SymPy, matrix forms proven equal):
 
-    δg_in = (i ⊙ o ⊙ (1 − g²) ⊙ (1 − tanh(next_c)²) ⊙ (2 (next_h − t)))/B
-    δo_in = 2 (o ⊙ (1 − o) ⊙ (next_h − t) ⊙ tanh(next_c))/B
-    δf_in = (f ⊙ o ⊙ prev_c ⊙ (1 − tanh(next_c)²) ⊙ (1 − f) ⊙ (2 (next_h − t)))/B
-    δi_in = (g ⊙ i ⊙ o ⊙ (1 − tanh(next_c)²) ⊙ (1 − i) ⊙ (2 (next_h − t)))/B
+    δnext_h = 2 (next_h − t)/B
+    δtanh_c = δnext_h ⊙ o
+    δnext_c = δtanh_c ⊙ (1 − tanh_c²)
+    δg = δnext_c ⊙ i
+    δg_in = δg ⊙ (1 − g²)
+    δo = δnext_h ⊙ tanh_c
+    δo_in = δo ⊙ o ⊙ (1 − o)
+    δf = δnext_c ⊙ prev_c
+    δf_in = δf ⊙ f ⊙ (1 − f)
+    δi = δnext_c ⊙ g
+    δi_in = δi ⊙ i ⊙ (1 − i)
     δa = concatenate([δi_in, δf_in, δo_in, δg_in], axis=1)
     ∂L/∂Wx = xᵀ δa
     ∂L/∂Wh = prev_hᵀ δa
@@ -18,6 +25,7 @@ The spec it was generated from follows as comments.
 #
 #     # One LSTM step as cs231n writes it: one affine map into (B, 4H), sliced into the
 #     # input, forget and output gates and the candidate; a squared-error loss on h.
+#     # (tanh(next_c) is named, as the backward pass reads it twice.)
 #     input  x[B, D], prev_h[B, H], prev_c[B, H]
 #     target t[B, H]
 #     param  Wx[D, 4 * H], Wh[H, 4 * H], b[4 * H]
@@ -27,7 +35,8 @@ The spec it was generated from follows as comments.
 #     o = sigmoid(a[:, 2 * H:3 * H])
 #     g = tanh(a[:, 3 * H:4 * H])
 #     next_c = f * prev_c + i * g
-#     next_h = o * tanh(next_c)
+#     tanh_c = tanh(next_c)
+#     next_h = o * tanh_c
 #     L = sum((next_h - t) ** 2) / B
 
 import os
@@ -142,8 +151,10 @@ def forward(params, data):
     g = tanh(g_in)
     # next_c = f ⊙ prev_c + i ⊙ g
     next_c = f * prev_c + i * g
-    # next_h = o ⊙ tanh(next_c)
-    next_h = o * tanh(next_c)
+    # tanh_c = tanh(next_c)
+    tanh_c = tanh(next_c)
+    # next_h = o ⊙ tanh_c
+    next_h = o * tanh_c
     # L = sum((next_h − t)²)/B
     _t1 = next_h - t
     L = np.vdot(_t1, _t1) / B
@@ -158,6 +169,7 @@ def forward(params, data):
         "g_in": g_in,
         "g": g,
         "next_c": next_c,
+        "tanh_c": tanh_c,
         "next_h": next_h,
         "L": float(L),
     }
@@ -197,8 +209,10 @@ def predict(params, data):
     g = tanh(g_in)
     # next_c = f ⊙ prev_c + i ⊙ g
     next_c = f * prev_c + i * g
-    # next_h = o ⊙ tanh(next_c)
-    next_h = o * tanh(next_c)
+    # tanh_c = tanh(next_c)
+    tanh_c = tanh(next_c)
+    # next_h = o ⊙ tanh_c
+    next_h = o * tanh_c
     return next_h
 
 
@@ -213,17 +227,31 @@ def gradients(params, data, fwd=None):
     f = fwd["f"]
     o = fwd["o"]
     g = fwd["g"]
-    next_c = fwd["next_c"]
+    tanh_c = fwd["tanh_c"]
     next_h = fwd["next_h"]
     B = x.shape[0]
-    # δg_in = (i ⊙ o ⊙ (1 − g²) ⊙ (1 − tanh(next_c)²) ⊙ (2 (next_h − t)))/B
-    delta_g_in = (i * o * (1 - (g**2)) * (1 - (tanh(next_c) ** 2)) * (2 * (next_h - t))) / B
-    # δo_in = 2 (o ⊙ (1 − o) ⊙ (next_h − t) ⊙ tanh(next_c))/B
-    delta_o_in = 2 * (o * (1 - o) * (next_h - t) * tanh(next_c)) / B
-    # δf_in = (f ⊙ o ⊙ prev_c ⊙ (1 − tanh(next_c)²) ⊙ (1 − f) ⊙ (2 (next_h − t)))/B
-    delta_f_in = (f * o * prev_c * (1 - (tanh(next_c) ** 2)) * (1 - f) * (2 * (next_h - t))) / B
-    # δi_in = (g ⊙ i ⊙ o ⊙ (1 − tanh(next_c)²) ⊙ (1 − i) ⊙ (2 (next_h − t)))/B
-    delta_i_in = (g * i * o * (1 - (tanh(next_c) ** 2)) * (1 - i) * (2 * (next_h - t))) / B
+    # δnext_h = 2 (next_h − t)/B
+    delta_next_h = 2 * (next_h - t) / B
+    # δtanh_c = δnext_h ⊙ o
+    delta_tanh_c = delta_next_h * o
+    # δnext_c = δtanh_c ⊙ (1 − tanh_c²)
+    delta_next_c = delta_tanh_c * (1 - (tanh_c**2))
+    # δg = δnext_c ⊙ i
+    delta_g = delta_next_c * i
+    # δg_in = δg ⊙ (1 − g²)
+    delta_g_in = delta_g * (1 - (g**2))
+    # δo = δnext_h ⊙ tanh_c
+    delta_o = delta_next_h * tanh_c
+    # δo_in = δo ⊙ o ⊙ (1 − o)
+    delta_o_in = delta_o * o * (1 - o)
+    # δf = δnext_c ⊙ prev_c
+    delta_f = delta_next_c * prev_c
+    # δf_in = δf ⊙ f ⊙ (1 − f)
+    delta_f_in = delta_f * f * (1 - f)
+    # δi = δnext_c ⊙ g
+    delta_i = delta_next_c * g
+    # δi_in = δi ⊙ i ⊙ (1 − i)
+    delta_i_in = delta_i * i * (1 - i)
     # δa = concatenate([δi_in, δf_in, δo_in, δg_in], axis=1)
     delta_a = np.concatenate([delta_i_in, delta_f_in, delta_o_in, delta_g_in], axis=1)
     return {
@@ -268,23 +296,20 @@ def bind_step(params, data, ws=None):
             "next_c": np.empty((B, H), DTYPE),
             "_t2": np.empty((B, H), DTYPE),
             "next_h": np.empty((B, H), DTYPE),
-            "delta_g_in": np.empty((B, H), DTYPE),
+            "delta_next_h": np.empty((B, H), DTYPE),
             "_t3": np.empty((B, H), DTYPE),
+            "delta_tanh_c": np.empty((B, H), DTYPE),
+            "delta_next_c": np.empty((B, H), DTYPE),
             "_t4": np.empty((B, H), DTYPE),
+            "delta_g": np.empty((B, H), DTYPE),
+            "delta_g_in": np.empty((B, H), DTYPE),
             "_t5": np.empty((B, H), DTYPE),
-            "_t6": np.empty((B, H), DTYPE),
-            "_t7": np.empty((B, H), DTYPE),
-            "_t8": np.empty((B, H), DTYPE),
+            "delta_o": np.empty((B, H), DTYPE),
             "delta_o_in": np.empty((B, H), DTYPE),
-            "_t9": np.empty((B, H), DTYPE),
+            "delta_f": np.empty((B, H), DTYPE),
             "delta_f_in": np.empty((B, H), DTYPE),
-            "_t10": np.empty((B, H), DTYPE),
-            "_t11": np.empty((B, H), DTYPE),
-            "_t12": np.empty((B, H), DTYPE),
+            "delta_i": np.empty((B, H), DTYPE),
             "delta_i_in": np.empty((B, H), DTYPE),
-            "_t13": np.empty((B, H), DTYPE),
-            "_t14": np.empty((B, H), DTYPE),
-            "_t15": np.empty((B, H), DTYPE),
             "grad_Wx": np.empty((D, 4 * H), DTYPE),
             "grad_Wh": np.empty((H, 4 * H), DTYPE),
             "grad_b": np.empty((4 * H,), DTYPE),
@@ -318,52 +343,45 @@ def bind_step(params, data, ws=None):
         next_c = np.multiply(f, prev_c, out=buf["next_c"])
         _t2 = np.multiply(i, g, out=buf["_t2"])
         next_c = np.add(next_c, _t2, out=buf["next_c"])
-        # next_h = o ⊙ tanh(next_c)
-        next_h = tanh(next_c, out=buf["next_h"])
-        next_h = np.multiply(next_h, o, out=buf["next_h"])
-        # δg_in = (i ⊙ o ⊙ (1 − g²) ⊙ (1 − tanh(next_c)²) ⊙ (2 (next_h − t)))/B, times lr
-        _t3 = np.multiply(g, g, out=buf["_t3"])
-        delta_g_in = np.subtract(1, _t3, out=buf["delta_g_in"])
-        _t5 = tanh(next_c, out=buf["_t5"])
-        _t6 = np.multiply(_t5, _t5, out=buf["_t6"])
-        _t4 = np.subtract(1, _t6, out=buf["_t4"])
-        delta_g_in = np.multiply(delta_g_in, _t4, out=buf["delta_g_in"])
-        # _t8 = next_h − t, read again below
-        _t8 = np.subtract(next_h, t, out=buf["_t8"])
-        _t7 = np.multiply(_t8, 2, out=buf["_t7"])
-        delta_g_in = np.multiply(delta_g_in, _t7, out=buf["delta_g_in"])
-        delta_g_in = np.multiply(delta_g_in, i, out=buf["delta_g_in"])
-        delta_g_in = np.multiply(delta_g_in, o, out=buf["delta_g_in"])
-        delta_g_in = np.multiply(delta_g_in, (lr / B), out=buf["delta_g_in"])
-        # δo_in = 2 (o ⊙ (1 − o) ⊙ (next_h − t) ⊙ tanh(next_c))/B, times lr
+        # tanh_c = tanh(next_c)
+        # (in next_c's buffer: nothing after this line reads next_c)
+        tanh_c = tanh(next_c, out=buf["next_c"])
+        # next_h = o ⊙ tanh_c
+        next_h = np.multiply(o, tanh_c, out=buf["next_h"])
+        # δnext_h = 2 (next_h − t)/B, times lr
+        # _t3 = next_h − t, read again below
+        _t3 = np.subtract(next_h, t, out=buf["_t3"])
+        delta_next_h = np.multiply(_t3, (2 * lr / B), out=buf["delta_next_h"])
+        # δtanh_c = δnext_h ⊙ o
+        delta_tanh_c = np.multiply(delta_next_h, o, out=buf["delta_tanh_c"])
+        # δnext_c = δtanh_c ⊙ (1 − tanh_c²)
+        _t4 = np.multiply(tanh_c, tanh_c, out=buf["_t4"])
+        delta_next_c = np.subtract(1, _t4, out=buf["delta_next_c"])
+        delta_next_c = np.multiply(delta_next_c, delta_tanh_c, out=buf["delta_next_c"])
+        # δg = δnext_c ⊙ i
+        delta_g = np.multiply(delta_next_c, i, out=buf["delta_g"])
+        # δg_in = δg ⊙ (1 − g²)
+        _t5 = np.multiply(g, g, out=buf["_t5"])
+        delta_g_in = np.subtract(1, _t5, out=buf["delta_g_in"])
+        delta_g_in = np.multiply(delta_g_in, delta_g, out=buf["delta_g_in"])
+        # δo = δnext_h ⊙ tanh_c
+        delta_o = np.multiply(delta_next_h, tanh_c, out=buf["delta_o"])
+        # δo_in = δo ⊙ o ⊙ (1 − o)
         delta_o_in = np.subtract(1, o, out=buf["delta_o_in"])
-        _t9 = tanh(next_c, out=buf["_t9"])
-        delta_o_in = np.multiply(delta_o_in, _t9, out=buf["delta_o_in"])
-        delta_o_in = np.multiply(delta_o_in, _t8, out=buf["delta_o_in"])
+        delta_o_in = np.multiply(delta_o_in, delta_o, out=buf["delta_o_in"])
         delta_o_in = np.multiply(delta_o_in, o, out=buf["delta_o_in"])
-        delta_o_in = np.multiply(delta_o_in, (2 * lr / B), out=buf["delta_o_in"])
-        # δf_in = (f ⊙ o ⊙ prev_c ⊙ (1 − tanh(next_c)²) ⊙ (1 − f) ⊙ (2 (next_h − t)))/B, times lr
-        _t10 = tanh(next_c, out=buf["_t10"])
-        _t11 = np.multiply(_t10, _t10, out=buf["_t11"])
-        delta_f_in = np.subtract(1, _t11, out=buf["delta_f_in"])
-        _t12 = np.subtract(1, f, out=buf["_t12"])
-        delta_f_in = np.multiply(delta_f_in, _t12, out=buf["delta_f_in"])
-        delta_f_in = np.multiply(delta_f_in, _t7, out=buf["delta_f_in"])
+        # δf = δnext_c ⊙ prev_c
+        delta_f = np.multiply(delta_next_c, prev_c, out=buf["delta_f"])
+        # δf_in = δf ⊙ f ⊙ (1 − f)
+        delta_f_in = np.subtract(1, f, out=buf["delta_f_in"])
+        delta_f_in = np.multiply(delta_f_in, delta_f, out=buf["delta_f_in"])
         delta_f_in = np.multiply(delta_f_in, f, out=buf["delta_f_in"])
-        delta_f_in = np.multiply(delta_f_in, o, out=buf["delta_f_in"])
-        delta_f_in = np.multiply(delta_f_in, prev_c, out=buf["delta_f_in"])
-        delta_f_in = np.multiply(delta_f_in, (lr / B), out=buf["delta_f_in"])
-        # δi_in = (g ⊙ i ⊙ o ⊙ (1 − tanh(next_c)²) ⊙ (1 − i) ⊙ (2 (next_h − t)))/B, times lr
-        _t13 = tanh(next_c, out=buf["_t13"])
-        _t14 = np.multiply(_t13, _t13, out=buf["_t14"])
-        delta_i_in = np.subtract(1, _t14, out=buf["delta_i_in"])
-        _t15 = np.subtract(1, i, out=buf["_t15"])
-        delta_i_in = np.multiply(delta_i_in, _t15, out=buf["delta_i_in"])
-        delta_i_in = np.multiply(delta_i_in, _t7, out=buf["delta_i_in"])
-        delta_i_in = np.multiply(delta_i_in, g, out=buf["delta_i_in"])
+        # δi = δnext_c ⊙ g
+        delta_i = np.multiply(delta_next_c, g, out=buf["delta_i"])
+        # δi_in = δi ⊙ i ⊙ (1 − i)
+        delta_i_in = np.subtract(1, i, out=buf["delta_i_in"])
+        delta_i_in = np.multiply(delta_i_in, delta_i, out=buf["delta_i_in"])
         delta_i_in = np.multiply(delta_i_in, i, out=buf["delta_i_in"])
-        delta_i_in = np.multiply(delta_i_in, o, out=buf["delta_i_in"])
-        delta_i_in = np.multiply(delta_i_in, (lr / B), out=buf["delta_i_in"])
         # δa = concatenate([δi_in, δf_in, δo_in, δg_in], axis=1)
         delta_a = np.concatenate([delta_i_in, delta_f_in, delta_o_in, delta_g_in], axis=1)
         # ∂L/∂Wx = xᵀ δa, times lr
@@ -373,7 +391,7 @@ def bind_step(params, data, ws=None):
         # ∂L/∂b = 1ᵀ δa, times lr
         grad_b = np.sum(delta_a, axis=0, out=buf["grad_b"])
         # L = sum((next_h − t)²)/B
-        L = np.vdot(_t8, _t8) / B
+        L = np.vdot(_t3, _t3) / B
         np.subtract(Wx, grad_Wx, out=Wx)
         np.subtract(Wh, grad_Wh, out=Wh)
         np.subtract(b, grad_b, out=b)

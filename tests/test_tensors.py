@@ -177,9 +177,11 @@ def test_batched_products_print_as_matmul_and_weight_gradients_sum_batch_and_tim
     code = {s.symbol: s.numpy() for s in d.steps} | {p: s.numpy() for p, s in d.gradients.items()}
     assert code["delta_att"] == "delta_out @ v.transpose(0, 2, 1)"
     assert code["delta_v"] == "att.transpose(0, 2, 1) @ delta_out"
-    assert "keepdims=True" in code["delta_att_in"]  # the softmax Jacobian, row by row
-    # Σ over batch and time: one product of flat views
-    assert code["Wq"] == "x.reshape(-1, D).T @ delta_q.reshape(-1, d)"
+    # Σ over batch and time: one BLAS product (in the fused step: flat views into a buffer)
+    assert code["Wq"] == "np.tensordot(x, delta_q, axes=([0, 1], [0, 1]))"
+    assert code["delta_att_in"] == (
+        "(delta_att - (att * delta_att).sum(axis=2, keepdims=True)) * att"
+    )
     source = (OUT / "attention.py").read_text()  # kept in sync by tests/test_codegen.py
     assert "q = x @ Wq" in source and "q @ k.transpose(0, 2, 1)" in source
 

@@ -23,7 +23,8 @@ def forward(params, data):
     i, f, o = _sigmoid(a[:, :H]), _sigmoid(a[:, H : 2 * H]), _sigmoid(a[:, 2 * H : 3 * H])
     g = np.tanh(a[:, 3 * H :])
     next_c = f * prev_c + i * g
-    next_h = o * np.tanh(next_c)
+    tanh_c = np.tanh(next_c)
+    next_h = o * tanh_c
     L = np.sum((next_h - data["t"]) ** 2) / x.shape[0]
     return {"a": a, "i": i, "f": f, "o": o, "g": g, "next_c": next_c, "next_h": next_h, "L": L}
 
