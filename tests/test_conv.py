@@ -7,7 +7,10 @@ positions (the hand-written reference: no code shared with derive).
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -180,3 +183,25 @@ def test_conv_mistakes_are_one_line_errors(bad, words):
     with pytest.raises(SpecError) as err:
         derive.load("input  x[B, C, 5, 6]\n" + bad + "\nL = sum(z)\n")
     assert words in str(err.value) and str(err.value).count("\n") == 0
+
+
+def test_convolution_latex_renders_in_katex():
+    """The ⋆ forms (and the index forms beside them) in LaTeX that KaTeX reads."""
+    from tests.test_katex_latex import CHECK, KATEX
+
+    node = shutil.which("node")
+    assert node and KATEX.is_dir(), "KaTeX is not installed: npm install --prefix .ci/node katex"
+    fragments = []
+    for spec, _, _ in CASES.values():
+        d = derive.load(spec)
+        steps = [*d.steps, *d.gradients.values()]
+        fragments += [(s.latex(), True) for s in steps]
+    assert any(r"\star" in f for f, _ in fragments)
+    done = subprocess.run(
+        [node, str(CHECK), str(KATEX)],
+        input=json.dumps(fragments),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
