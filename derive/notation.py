@@ -342,8 +342,54 @@ class FormulaParser:
                 out = f"({out}).T"
             elif self.code and self.at("op", ".") and self.at("name", None, 1):
                 out = self.method(out)
+            elif self.code and self.at("op", "[") and self.subscript_follows():
+                out = f"({out})[{self.index_items()}]"
             else:
                 return out
+
+    def subscript_follows(self) -> bool:
+        """``x[range(N), y]``, ``v[:, None]``: an index in code (a comma or a colon inside),
+        not a bracketed factor."""
+        depth = 0
+        for tok in self.tokens[self.i :]:
+            if tok.kind == "op" and tok.text in "([{":
+                depth += 1
+            elif tok.kind == "op" and tok.text in ")]}":
+                depth -= 1
+                if depth == 0:
+                    return False
+            elif depth == 1 and tok.kind == "op" and tok.text in ",:":
+                return True
+        return False
+
+    def index_items(self) -> str:
+        """The items of ``[...]``: ``:``, ``None``/``np.newaxis``, ``range(N)``/
+        ``np.arange(N)`` (one entry per row), or an expression."""
+        self.expect("op", "[")
+        items: list[str] = []
+        while not self.at("op", "]"):
+            if items:
+                self.expect("op", ",")
+            if self.at("op", ":"):
+                self.next()
+                items.append(":")
+                continue
+            tok = self.peek()
+            if tok is not None and tok.kind == "name" and tok.text in MODULES:
+                self.i += 2 if self.at("op", ".", 1) else 0  # np.newaxis, np.arange(N)
+            tok = self.peek()
+            word = tok.text if tok is not None and tok.kind == "name" else ""
+            if word in ("None", "newaxis"):
+                self.next()
+                items.append("None")
+            elif word in ("range", "arange") and self.at("op", "(", 1):
+                self.i += 2
+                items.append(f"range({self.compare()})")
+                self.expect("op", ")")
+            else:
+                items.append(self.compare())
+        self.expect("op", "]")
+        return ", ".join(items)
 
     def method(self, obj: str) -> str:
         """``x.sum(axis=1)``, ``A.dot(B)``, ``x.shape[0]``: methods as functions of ``x``."""
