@@ -97,6 +97,31 @@ def divisible(dims: dict[str, int], net: ir.Network) -> dict[str, int]:
                 name = str(sorted(num.free_symbols, key=str)[0])
                 if name in out and out[name] % int(den):
                     out[name] *= int(den)
+    return _positive(out, shapes)
+
+
+def _positive(dims: dict[str, int], shapes: list) -> dict[str, int]:
+    """``dims`` grown until every size is a positive integer (``(H − 3) / 2 + 1`` of a
+    strided convolution needs ``H ≥ 3``, ``H`` odd)."""
+    out = dict(dims)
+    for _ in range(64):
+        bad = None
+        for shape in shapes:
+            for e in shape:
+                names = sorted(str(s) for s in sp.sympify(e).free_symbols if str(s) in out)
+                if not names:
+                    continue
+                v = sp.sympify(e).xreplace(
+                    {s: sp.Integer(out[str(s)]) for s in e.free_symbols if str(s) in out}
+                )
+                if not (v.is_integer and v >= 1):
+                    bad = names[0]
+                    break
+            if bad:
+                break
+        if bad is None:
+            return out
+        out[bad] += 1
     return out
 
 

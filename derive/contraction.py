@@ -30,6 +30,7 @@ import sympy as sp
 from .errors import DerivationError
 from .indices import dim_of, indices_in, is_index
 from .rules import GenericFunction, SoftmaxAt
+from .slide import plain
 from .tensorindex import Digit, InRange, Window, unwrap
 
 Plan = tuple  # ("op", ...) nodes, see the module docstring
@@ -280,6 +281,21 @@ def _mask(e: InRange, axes: tuple) -> Plan:
     """An ``InRange`` factor no array entry absorbed: a 0/1 vector along its index."""
     x, lo, hi = e.args
     idx = indices_in(x)
+    if len(idx) == 2:  # a window position (pooling routing): a 0/1 matrix
+        y = sp.expand(plain(unwrap(x)))
+        u, v = (i for i in axes if i in idx)
+        a, b = y.coeff(u), y.coeff(v)
+        c = sp.expand(y - a * u - b * v)
+        if not (a.is_Integer and b.is_Integer) or indices_in(c):
+            raise DerivationError(f"no array form for {e}")
+        p2: Plan = (
+            "slidemask",
+            (dim_of(u), int(a)),
+            (dim_of(v), int(b)),
+            sp.expand(lo - c),
+            sp.expand(hi - c),
+        )
+        return _expand_to(p2, (u, v), axes)
     if len(idx) != 1:
         raise DerivationError(f"no array form for {e}")
     (j,) = idx
@@ -298,6 +314,7 @@ def _view(e: sp.Indexed, ctx: _Term) -> tuple[Plan, tuple]:
         p = ("reshape", p, tuple(sizes))
     # 2. numbers select, shifted indices window, bare indices stay
     own: list = []
+    extra: list = []  # window axes of sliding-window views: last, in order
     axis = 0
     known = ctx.shapes.get(name)
     for n, x in enumerate(new_pos):
@@ -317,6 +334,11 @@ def _view(e: sp.Indexed, ctx: _Term) -> tuple[Plan, tuple]:
             axis += 1
             continue
         idx = indices_in(x)
+        if len(idx) == 2:  # a window position s i + p + c: a sliding-window view
+            size = ctx.ranges.get(sp.expand(x), None if known is None or reshaped else known[n])
+            p = _slide_view(p, axis, x, size, (own, extra, len(new_pos) - n))
+            axis += 1
+            continue
         if len(idx) != 1:
             raise DerivationError(f"no array form for the entry {e}")
         (j,) = idx
@@ -327,9 +349,42 @@ def _view(e: sp.Indexed, ctx: _Term) -> tuple[Plan, tuple]:
         p = ("window", p, axis, shift, dim_of(j), size)
         own.append(j)
         axis += 1
+    own += extra
     if len(set(own)) != len(own):
         raise DerivationError(f"a diagonal {e} has no array form")
     return p, tuple(own)
+
+
+def _slide_view(p: Plan, axis: int, x: sp.Expr, size, axes: tuple) -> Plan:
+    """``x[…, a u + b v + c, …]``: a zero-padded window of the axis, slid (the window axis
+    last), strided and flipped where a coefficient is negative.  ``axes``: the view's
+    axes so far and its window axes (``u`` and ``v`` are added), how many positions are
+    left."""
+    own, extra, left = axes
+    rank = len(own) + len(extra) + left
+    e = sp.expand(plain(unwrap(x)))
+    u, v = sorted(indices_in(e), key=lambda k: (-_big(dim_of(k)), str(k)))
+    a, b = e.coeff(u), e.coeff(v)
+    c = sp.expand(e - a * u - b * v)
+    if not (a.is_Integer and b.is_Integer) or indices_in(c):
+        raise DerivationError(f"no array form for the window position {x}")
+    a, b = int(a), int(b)
+    big_u, big_v = dim_of(u), dim_of(v)
+    start = sp.expand(c + min(a, 0) * (big_u - 1) + min(b, 0) * (big_v - 1))
+    length = sp.expand(abs(a) * (big_u - 1) + abs(b) * (big_v - 1) + 1)
+    # without a known size the position is in range (no padding, nothing absorbed)
+    if not (start == 0 and (size is None or sp.simplify(size - length) == 0)):
+        p = ("window", p, axis, start, length, size, rank)
+    own.append(u)
+    extra.append(v)
+    return ("slide", p, axis, a, b, sp.expand(abs(b) * (big_v - 1) + 1))
+
+
+def _big(d) -> float:
+    """A size at typical dims (64): the larger extent is the sliding one, the smaller the
+    window."""
+    d = sp.sympify(d)
+    return float(d.xreplace({s: 64 for s in d.free_symbols}))
 
 
 def _reshape_view(positions: list) -> tuple[list, list, bool]:
@@ -444,6 +499,8 @@ def run(p: Plan, env: dict, funcs, scalar) -> Any:
     if kind == "window":
         x = run(p[1], env, funcs, scalar)
         return _window(x, p[2], _int(p[3], env), _int(p[4], env))
+    if kind in ("slide", "slidemask"):
+        return _run_slide(p, env, funcs, scalar)
     if kind == "concat":
         return np.concatenate([run(x, env, funcs, scalar) for x in p[1]], axis=p[2])
     if kind == "mask":
@@ -451,6 +508,25 @@ def run(p: Plan, env: dict, funcs, scalar) -> Any:
         r = np.arange(n)
         return ((r >= lo) & (r < hi)).astype(int)
     raise TypeError(f"unknown plan node {kind}")
+
+
+def _run_slide(p: Plan, env: dict, funcs, scalar) -> np.ndarray:
+    """A sliding-window view, or the 0/1 matrix of a window position's range."""
+    if p[0] == "slide":
+        return _slide(run(p[1], env, funcs, scalar), p[2], p[3], p[4], _int(p[5], env))
+    (n_u, a), (n_v, b), lo, hi = p[1:]
+    e = a * np.arange(_int(n_u, env))[:, None] + b * np.arange(_int(n_v, env))
+    return ((e >= _int(lo, env)) & (e < _int(hi, env))).astype(int)
+
+
+def _slide(x: np.ndarray, axis: int, a: int, b: int, width: int) -> np.ndarray:
+    """``y[…, u, …, v] = x[…, |a| u + |b| v, …]``, each axis flipped where its coefficient
+    is negative (the window axis ``v`` last)."""
+    y = np.lib.stride_tricks.sliding_window_view(x, width, axis=axis)
+    at = [slice(None)] * y.ndim
+    at[axis] = slice(None, None, -abs(a) if a < 0 else a)
+    at[-1] = slice(None, None, -abs(b) if b < 0 else b)
+    return y[tuple(at)]
 
 
 def _reshape_sizes(shape: tuple, sizes: tuple, env: dict) -> tuple:
@@ -492,6 +568,8 @@ def code(p: Plan, pr) -> str:
     """NumPy code for a plan; ``pr`` is a :class:`~derive.printing.NumpyFormPrinter`."""
     if p[0] in ("perm", "expand", "broadcast", "take", "reshape", "window", "concat", "mask"):
         return _layout_code(p, pr)
+    if p[0] in ("slide", "slidemask"):
+        return _slide_code(p, pr)
     kind = p[0]
     if kind == "arr":
         return p[1]
@@ -527,6 +605,35 @@ def code(p: Plan, pr) -> str:
     if kind == "einsum":
         return _einsum_code(p, pr)
     raise TypeError(f"unknown plan node {kind}")
+
+
+def _slide_code(p: Plan, pr) -> str:
+    """``np.lib.stride_tricks.sliding_window_view(x, 3, axis=2)[:, :, ::2]``, or the 0/1
+    matrix of a window position's range (pooling routing)."""
+    if p[0] == "slide":
+        _, x, axis, a, b, width = p
+        w = size_text(width, pr)
+        at = [":"] * axis + [_step(a), "...", _step(b)]
+        if _step(a) == ":":
+            at = ["...", _step(b)]
+        while at and at[-1] in (":", "..."):
+            at.pop()
+        view = f"np.lib.stride_tricks.sliding_window_view({code(x, pr)}, {w}, axis={axis})"
+        return f"{view}[{', '.join(at)}]" if at else view
+    (n_u, a), (n_v, b), lo, hi = p[1:]
+    e = f"{_coef(a)}np.arange({size_text(n_u, pr)})[:, None]"
+    e += f" - {_coef(-b)}" if b < 0 else f" + {_coef(b)}"
+    e += f"np.arange({size_text(n_v, pr)})"
+    return f"(({e} >= {size_text(lo, pr)}) & ({e} < {size_text(hi, pr)}))"
+
+
+def _step(a: int) -> str:
+    """A slice taking every ``a``-th entry (backwards when negative)."""
+    return ":" if a == 1 else f"::{a}"
+
+
+def _coef(a: int) -> str:
+    return "" if a == 1 else "-" if a == -1 else f"{a} * "
 
 
 def _product_code(factors: list, pr) -> str:
@@ -590,7 +697,8 @@ def _layout_code(p: Plan, pr) -> str:
 
 
 def _window_code(p: Plan, pr) -> str:
-    _, x, axis, start, length, size = p
+    _, x, axis, start, length, size = p[:6]
+    rank = p[6] if len(p) > 6 else axis + 1  # np.pad wants every axis' widths
     inner = _atom(code(x, pr))
     lead = ":, " * axis
     if _nonneg(start) and (size is None or _nonneg(size - start - length)):
@@ -601,11 +709,19 @@ def _window_code(p: Plan, pr) -> str:
             colon = " : " if begin else ": "
         return f"{inner}[{lead}{begin}{colon}{stop}]"
     if size is not None and _nonneg(-start) and _nonneg(length + start - size):
-        widths = ["(0, 0)"] * (axis + 1)
+        widths = ["(0, 0)"] * max(rank, axis + 1)
         widths[axis] = (
             f"({size_text(-start, pr)}, {size_text(sp.expand(length + start - size), pr)})"
         )
-        return f"np.pad({inner}, ({', '.join(widths)}{',' if axis == 0 else ''}))"
+        return f"np.pad({inner}, ({', '.join(widths)}{',' if len(widths) == 1 else ''}))"
+    if size is not None and len(p) > 6:  # signs unknown symbolically: pad, then slice
+        left = size_text(sp.expand(-start), pr)
+        right = size_text(sp.expand(length + start - size), pr)
+        widths = ["(0, 0)"] * rank
+        widths[axis] = f"(max(0, {left}), max(0, {right}))"
+        begin = f"max(0, {size_text(start, pr)})"
+        padded = f"np.pad({inner}, ({', '.join(widths)}))"
+        return f"{padded}[{lead}{begin} : {begin} + {size_text(length, pr)}]"
     raise DerivationError(f"no NumPy view for a window at {start} of length {length}")
 
 

@@ -26,6 +26,7 @@ from .errors import DerivationError
 from .indices import dim_of, indices_in, is_index, new_index
 from .rules import RULES, SoftmaxAt, generic_function
 from .shapes import reshape_chunks
+from .slide import Slide
 from .tensorindex import InRange, solve_delta, window
 
 ONEHOT_PREFIX = "_onehot_"  # spec names cannot start with "_": no collision
@@ -180,6 +181,28 @@ def _lower_einsum(node: ir.Einsum, idx: tuple) -> sp.Expr:
         ]
     )
     return summation(body, summed)
+
+
+@lower.register(ir.Conv2d)
+def _lower_conv2d(node: ir.Conv2d, idx: tuple) -> sp.Expr:
+    """``y[b, f, i, j] = Σ_{c,p,q} x[b, c, s i + p − pad, s j + q − pad] K[f, c, p, q]``."""
+    b, f, i, j = idx
+    _, channels, hh, ww = node.b.shape
+    c, p, q = new_index(channels, "c"), new_index(hh, "p"), new_index(ww, "q")
+    at = (Slide(i, p, node.stride, -node.padding), Slide(j, q, node.stride, -node.padding))
+    body = lower(node.a, (b, c, *at)) * lower(node.b, (f, c, p, q))
+    if node.padding:  # zero padding: the entries outside x are 0
+        body *= InRange(at[0], 0, node.a.shape[2]) * InRange(at[1], 0, node.a.shape[3])
+    return summation(body, [c, p, q])
+
+
+@lower.register(ir.Pool2d)
+def _lower_pool2d(node: ir.Pool2d, idx: tuple) -> sp.Expr:
+    """``y[b, c, i, j] = Σ_{p,q} x[b, c, s i + p, s j + q] / size²``."""
+    b, c, i, j = idx
+    p, q = new_index(node.size, "p"), new_index(node.size, "q")
+    at = (Slide(i, p, node.stride, 0), Slide(j, q, node.stride, 0))
+    return summation(lower(node.a, (b, c, *at)), [p, q]) / node.size**2
 
 
 @lower.register(ir.Call)

@@ -23,6 +23,7 @@ import ast
 import sympy as sp
 
 from . import ir
+from .convolution import CONV_FUNCTIONS, ConvReader
 from .layout import LAYOUT_FUNCTIONS, LayoutReader
 from .limits import (
     MAX_DENOMINATOR,
@@ -46,7 +47,7 @@ _FOLD = {
 __all__ = ["ExpressionReader", "REDUCTIONS", "fmt_shape", "char_col", "ODD_LINE_BREAKS"]
 
 
-class ExpressionReader(LayoutReader, SourceReader):
+class ExpressionReader(ConvReader, LayoutReader, SourceReader):
     """The expression half of the spec language, reusable by other readers."""
 
     def __init__(self, text: str = "", file: str = "<spec>", name: str = "spec"):
@@ -217,6 +218,8 @@ class ExpressionReader(LayoutReader, SourceReader):
         name = node.func.id
         if name in LAYOUT_FUNCTIONS:
             return self.layout_call(node, name)
+        if name in CONV_FUNCTIONS:
+            return self.conv_call(node, name)
         if name in REDUCTIONS:
             return self.reduction(node, name)
         if name == "onehot":

@@ -236,7 +236,34 @@ class Einsum(Node):
         return self.operands
 
 
-TENSOR_NODES = (Permute, Reshape, Slice, Concat, Einsum)
+@dataclass(frozen=True, eq=False)
+class Conv2d(Node):
+    """``conv2d(x, K, stride, padding)``: NCHW cross-correlation of ``a[B, C, H, W]`` with
+    the kernels ``b[F, C, HH, WW]`` (zero padding), as PyTorch's and cs231n's."""
+
+    a: Node
+    b: Node
+    stride: int
+    padding: int
+
+    def children(self):
+        return (self.a, self.b)
+
+
+@dataclass(frozen=True, eq=False)
+class Pool2d(Node):
+    """``avgpool2d(x, size, stride)``: the mean of each ``size × size`` window of ``a``."""
+
+    op: str
+    a: Node
+    size: int
+    stride: int
+
+    def children(self):
+        return (self.a,)
+
+
+TENSOR_NODES = (Permute, Reshape, Slice, Concat, Einsum, Conv2d, Pool2d)
 """The layout nodes: their matrix forms are always einsum forms (any rank)."""
 
 
@@ -360,7 +387,7 @@ def name_arguments(net: Network) -> Network:
 
 
 def _expensive(node: Node) -> bool:
-    return any(isinstance(n, (MatMul, Softmax, Reduce)) for n in walk(node))
+    return any(isinstance(n, (MatMul, Softmax, Reduce, Conv2d, Pool2d)) for n in walk(node))
 
 
 class _ArgumentNamer:
@@ -399,6 +426,14 @@ class _ArgumentNamer:
             if not top:
                 return self.hoist(node, self.fresh(owner + "_cat"))
             return node
+        if isinstance(node, (Conv2d, Pool2d)):
+            # windows are views of named arrays (sliding_window_view), in the derivation too
+            named: dict[str, Any] = {}
+            for f in ("a", "b"):
+                kid = getattr(node, f, None)
+                if isinstance(kid, Node) and not isinstance(kid, Ref):
+                    named[f] = self.hoist(self.visit(kid, owner), self.fresh(owner + "_in"))
+            return replace(node, **named)
         if isinstance(node, Reshape) and not isinstance(node.a, Ref):
             # a reshape reads a named array: its views and its adjoint stay reshapes
             inner = self.hoist(self.visit(node.a, owner), self.fresh(owner + "_in"))

@@ -414,3 +414,27 @@ def _eval_einsum(e: Einsum, env: dict, funcs: Functions):
 
     value = run(plan(e), env, funcs, lambda x: evaluate(x, env, funcs))
     return np.reshape(value, (1, -1)) if len(e.out) == 1 else value
+
+
+def _windows(x, size: tuple[int, int], stride: int, padding: int):
+    """``w[b, c, i, j, p, q] = x[b, c, s i + p − pad, s j + q − pad]`` (zero padded)."""
+    if padding:
+        x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    w = np.lib.stride_tricks.sliding_window_view(x, size, axis=(2, 3))
+    return w[:, :, ::stride, ::stride]
+
+
+@run_node.register(ir.Conv2d)
+def _run_conv2d(node: ir.Conv2d, env: dict, scalars: dict, funcs: Functions):
+    x = run_node(node.a, env, scalars, funcs)
+    k = run_node(node.b, env, scalars, funcs)
+    w = _windows(x, k.shape[2:], node.stride, node.padding)
+    return np.tensordot(w, k, axes=([1, 4, 5], [1, 2, 3])).transpose(0, 3, 1, 2)
+
+
+@run_node.register(ir.Pool2d)
+def _run_pool2d(node: ir.Pool2d, env: dict, scalars: dict, funcs: Functions):
+    x = run_node(node.a, env, scalars, funcs)
+    total = _windows(x, (node.size, node.size), node.stride, 0).sum(axis=(4, 5))
+    n = node.size**2
+    return total / (sp.Integer(n) if funcs.exact else n)

@@ -25,9 +25,11 @@ from sympy.printing.latex import LatexPrinter
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.str import StrPrinter
 
+from .convprint import notation
 from .latexnames import latex_name
 from .matexpr import Broadcast, Einsum, Map, Pick, Softmax, SumAxis, Vector
 from .rules import SOFTMAX, GenericFunction, generic_base, rule_of
+from .slide import plain
 
 _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 _MATRIX_NODES = (sp.MatrixSymbol, sp.MatMul, sp.MatAdd, sp.HadamardProduct, sp.Transpose)
@@ -237,6 +239,9 @@ class TextPrinter(_Forms, StrPrinter):
     def _print_Window(self, e):
         return self._print(e.args[0] + e.args[1])
 
+    def _print_Slide(self, e):
+        return self._print(plain(e))
+
     def _print_InRange(self, e):
         x, lo, hi = (self._print(a) for a in e.args)
         return f"[{lo} ≤ {x} < {hi}]"
@@ -250,6 +255,9 @@ class TextPrinter(_Forms, StrPrinter):
         one array in NumPy's spelling: ``δc[:, Ha:Ha + Hb]``, ``concatenate([…], axis=1)``."""
         from .contraction import code, plan, readable
 
+        conv = notation(e, lambda n: re.sub(r"^delta_(\w+)", r"δ\1", n))
+        if conv is not None:
+            return conv
         p = plan(e)
         if p[0] == "concat" or (p[0] in ("window", "reshape") and p[1][0] == "arr"):
             view = code(p, NumpyFormPrinter()).replace("np.", "")
@@ -342,6 +350,17 @@ class LatexFormPrinter(_Forms, LatexPrinter):
         """``\\left[\\sum_{p} …\right]_{ijk}``, or ``\\operatorname{concatenate}(…)``."""
         from .contraction import plan, readable
 
+        conv = notation(
+            e,
+            self.name,
+            star=r"\star",
+            sub=lambda s: f"_{{{s}}}",
+            flip=lambda x: rf"\operatorname{{rot180}}\left({x}\right)",
+            pad=r"\operatorname{pad}",
+            convt=r"\operatorname{conv}^{\top}",
+        )
+        if conv is not None:
+            return conv
         p = plan(e)
         if p[0] == "concat" and all(x[0] == "arr" for x in p[1]):
             names = ", ".join(self.name(x[1]) for x in p[1])
@@ -354,6 +373,9 @@ class LatexFormPrinter(_Forms, LatexPrinter):
 
     def _print_Window(self, e, exp=None):
         return self._print(e.args[0] + e.args[1])
+
+    def _print_Slide(self, e, exp=None):
+        return self._print(plain(e))
 
     def _print_InRange(self, e, exp=None):
         x, lo, hi = (self._print(a) for a in e.args)

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import sympy as sp
 
+from . import slide
 from .indices import dim_of, indices_in, is_index
+from .slide import Slide
 
 
 def _provable(e: sp.Expr) -> bool:
@@ -146,6 +148,12 @@ def solve_delta(delta: sp.KroneckerDelta, factor: sp.Expr, summed: list):
     None when the delta is not of a form handled here (the caller decides).
     """
     x, y = delta.args
+    if x.has(Slide) or y.has(Slide):  # a window position: its own rules
+        fixed = slide.solve(delta, summed)
+        if fixed is None:
+            return None
+        k, value = fixed
+        return {k: value}, [delta], InRange(value, 0, dim_of(k)), []
     # digits of one summed flat index, against free indices: m = Σ y_i s_i
     for side in (x, y):
         if isinstance(side, Digit) and side.args[0] in summed:
