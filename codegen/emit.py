@@ -19,6 +19,7 @@ import sympy as sp
 
 from derive.forms import (
     Broadcast,
+    Einsum,
     Map,
     OneHot,
     Pick,
@@ -26,9 +27,11 @@ from derive.forms import (
     SumAxis,
     Vector,
     as_coeff,
+    einsum_matmul,
     np_rank,
     rule_for,
     scale,
+    size_code,
     text,
 )
 
@@ -76,7 +79,7 @@ class Emitter:
                 name = f"_t{self.count}"
             if _key(e) in self.shared:  # say what it holds and why it has its own buffer
                 self.lines.append(f"# {name} = {_describe(e)}, read again below")
-        shape = ", ".join(self.printer.doprint(d) for d in np_shape(e))
+        shape = ", ".join(size_code(d, self.printer) for d in np_shape(e))  # N // 2: an int
         self.buffers[name] = f"({shape},)" if len(np_shape(e)) == 1 else f"({shape})"
         return buffer_local(name)
 
@@ -86,6 +89,8 @@ class Emitter:
 
     def assign(self, name: str, e, into: str | None = None) -> None:
         """``name = e``, computed into the workspace buffer ``name`` (or ``into``'s)."""
+        if isinstance(e, Einsum) and self._einsum_product(name, e):
+            return
         if not isinstance(e, sp.MatrixExpr):
             self.lines.append(f"{name} = {self.printer.doprint(e)}")
             return
@@ -97,6 +102,16 @@ class Emitter:
             self.lines[-1] = f"{name} = " + last[len(code) + 3 :]
         else:
             self.lines.append(f"{name} = {code}")
+
+    def _einsum_product(self, name: str, e) -> bool:
+        """An einsum form that is one (batched) product: ``np.matmul`` into its buffer."""
+        parts = einsum_matmul(e, self.printer)
+        if parts is None:
+            return False
+        dims = [size_code(d, self.printer) for d in e.shape]
+        self.buffers[name] = f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
+        self.emit(f"np.matmul({parts[0]}, {parts[1]}, out={buffer_local(name)})")
+        return True
 
     def fits(self, a, whole) -> bool:
         """``a`` may be computed in ``whole``'s buffer: compound, full shape, not read again."""
@@ -401,13 +416,36 @@ def _key(e) -> str:
 
 
 def _has_delta(e) -> bool:
-    return any(str(m.name).startswith("delta_") for m in e.atoms(sp.MatrixSymbol))
+    """Whether ``e`` reads an adjoint (a ``delta_`` matrix or scalar)."""
+    return any(str(m.name).startswith("delta_") for m in e.atoms(sp.MatrixSymbol, sp.Symbol))
 
 
 def scale_terms(form, factor):
-    """``factor`` times a form, applied to the terms that hold no delta only."""
-    if not isinstance(form, sp.MatrixExpr):
-        return factor * form
-    if isinstance(form, sp.MatAdd):
-        return sp.MatAdd(*[a if _has_delta(a) else scale(factor, a) for a in form.args])
-    return form if _has_delta(form) else scale(factor, form)
+    """``factor`` times an adjoint form, applied where the loss's seed enters it.
+
+    Every adjoint is linear in the seed: each term either reads an earlier
+    adjoint (which carries the factor already) or is the loss's own and is
+    scaled.  The walk goes through sums, products and the linear nodes
+    (``c (δa + x)``, ``1ᵀ (δa ⊙ x)``) down to the terms that read no delta;
+    scaling only the top-level terms would scale ``(δa + x)/10`` not at all.
+    """
+    if isinstance(form, Einsum):
+        return Einsum(
+            form.out, [(f if _indexed_delta(f) else factor * f, s) for f, s in form.terms]
+        )
+    if not _has_delta(form):
+        return scale(factor, form) if isinstance(form, sp.MatrixExpr) else factor * form
+    if isinstance(form, (sp.MatAdd, sp.Add)):
+        return form.func(*[scale_terms(a, factor) for a in form.args])
+    holders = [n for n, a in enumerate(form.args) if isinstance(a, sp.Basic) and _has_delta(a)]
+    if len(holders) != 1:  # a delta itself (or, never for an adjoint, two factors of one)
+        return form
+    (n,) = holders
+    args = list(form.args)
+    args[n] = scale_terms(args[n], factor)
+    return form.func(*args)
+
+
+def _indexed_delta(e) -> bool:
+    """Whether an einsum form's term reads a delta (``delta_h[i, j]``)."""
+    return any(str(i.base).startswith("delta_") for i in e.atoms(sp.Indexed))

@@ -8,6 +8,7 @@ written as strings here; every expression comes from a matrix form.
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -19,16 +20,19 @@ from derive.forms import (
     RULES,
     SOFTMAX,
     Broadcast,
+    Einsum,
     Map,
     OneHot,
     Pick,
     Softmax,
     Vector,
+    einsum_names,
     forward_form,
     matrix_symbol,
     np_rank,
     numpy_code,
     rule_of,
+    size_code,
     text,
 )
 
@@ -70,11 +74,42 @@ class Init:
     fan_in: str = "1"
     fan_out: str = "1"
 
+    codes: dict[str, str] = field(default_factory=dict)  # dim arithmetic (4*H) as code
+
+    def dim_code(self, d: str) -> str:
+        """A dim of the shape as code over ``dims``: ``dims["H"]``, ``4 * dims["H"]``, ``3``."""
+        return d if d.isdigit() else self.codes.get(d, f'dims["{d}"]')
+
     @property
     def shape_code(self) -> str:
         """The param's shape as code reading the module's ``dims``."""
-        items = [d if d.isdigit() else f'dims["{d}"]' for d in self.shape]
+        items = [self.dim_code(d) for d in self.shape]
         return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+
+    @property
+    def fan_in_code(self) -> str:
+        return self.dim_code(self.fan_in)
+
+    @property
+    def fan_out_code(self) -> str:
+        return self.dim_code(self.fan_out)
+
+
+def dims_code(d: sp.Expr) -> str:
+    """Dim arithmetic as Python over the ``dims`` dict: ``4 * dims["H"]``; exact ``//``."""
+    num, den = sp.fraction(sp.factor(d))
+
+    def factor(f) -> list[str]:
+        if isinstance(f, sp.Pow) and f.exp.is_Integer and f.exp > 0:
+            return factor(f.base) * int(f.exp)
+        return [str(f) if f.is_Number else f'dims["{f}"]']
+
+    terms = [
+        " * ".join(x for f in sp.Mul.make_args(t) for x in factor(f))
+        for t in sp.Add.make_args(sp.expand(num))
+    ]
+    text = " + ".join(terms)
+    return f"({text}) // {den}" if den != 1 else f"({text})"
 
 
 def _symbols(forms) -> set[str]:
@@ -95,6 +130,9 @@ def _symbols(forms) -> set[str]:
             names.update(h.labels for _, h in hot)
             for arg in rest:
                 visit(arg)
+            return
+        if isinstance(node, Einsum):  # the names its printed code reads
+            names.update(einsum_names(node))
             return
         if isinstance(node, (sp.MatrixSymbol, sp.Symbol)):
             names.add(str(node.name))
@@ -129,7 +167,10 @@ def init_rules(net: ir.Network) -> list[Init]:
     for p in net.params:
         shape = [str(d) for d in p.shape]
         if len(p.shape) == 1 or 1 in p.shape:
-            out.append(Init(p.name, shape, "zeros"))
+            codes = {
+                str(d): dims_code(d) for d in p.shape if not isinstance(d, (sp.Symbol, sp.Integer))
+            }
+            out.append(Init(p.name, shape, "zeros", codes=codes))
             continue
         kind: InitKind = "glorot"
         fan_in, fan_out = shape[0], shape[1]
@@ -149,7 +190,10 @@ def init_rules(net: ir.Network) -> list[Init]:
             else:
                 continue
             break
-        out.append(Init(p.name, shape, kind, fan_in, fan_out))
+        codes = {
+            str(d): dims_code(d) for d in p.shape if not isinstance(d, (sp.Symbol, sp.Integer))
+        }
+        out.append(Init(p.name, shape, kind, fan_in, fan_out, codes))
     return out
 
 
@@ -159,6 +203,9 @@ def _batch_axes(net: ir.Network) -> tuple[str, dict[str, int]]:
     common = set.intersection(*[{str(d) for d in q.shape} for q in arrays]) if arrays else set()
     if len(common) > 1:  # a dimension of a param is a feature, not the batch
         common -= {str(d) for p in net.params for d in p.shape}
+    leading = {str(q.shape[0]) for q in arrays}
+    if len(common) > 1 and len(leading) == 1 and leading <= common:
+        common = leading  # sequences [B, T, D]: the batch is the leading axis
     if len(common) != 1:
         raise ValueError(
             "cannot tell the batch dimension: inputs and targets share "
@@ -187,11 +234,29 @@ def _times_lr(form):
     return scale_terms(form, sp.Symbol("lr"))
 
 
+def _names_read(code: list[str]) -> set[str]:
+    """Every name the printed code reads (``ast``, so exactly the names Python looks up).
+
+    The preambles bind these and nothing else: a dimension that only a
+    broadcast's shape mentions (``np.broadcast_to(..., (1, k))``) is bound,
+    and nothing is bound that the code never reads (an unused variable).
+    """
+    return {
+        node.id
+        for line in code
+        for node in ast.walk(ast.parse(line.strip()))
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
+    }
+
+
+def _code(lines: list[Line]) -> list[str]:
+    """The statements of readable lines: their setup, then their own code."""
+    return [code for x in lines for code in [*x.setup, x.code]]
+
+
 def _dims_in_buffers(net: ir.Network, lines: list[str]) -> set[str]:
     """Dimensions that buffer shapes in emitted lines mention."""
-    import re
-
-    words = {w for line in lines for w in re.findall(r"[^\W\d]\w*", line)}  # any identifier
+    words = _names_read(lines)
     return {d for d in net.dims if d in words}
 
 
@@ -306,7 +371,7 @@ def context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
     batch_dim, batch_axes = _batch_axes(net)
     onehot = [(q.name, q.onehot_axis) for q in net.of_kind("target") if q.onehot_axis is not None]
     return {
-        **_preambles(d, forms, predict, _fused_step(d, forms, printer)),
+        **_preambles(d, [forward, predict, [*backward, *grads]], _fused_step(d, forms, printer)),
         "spec_name": spec_name,
         "source": source.rstrip(),
         "dtype": dtype,
@@ -387,21 +452,20 @@ def _probability_output(net: ir.Network, prediction: str) -> bool:
     )
 
 
-def _preambles(d: Derivation, forms: Forms, predict: list[Line], emitter: Emitter) -> dict:
+def _preambles(d: Derivation, functions: list[list[Line]], emitter: Emitter) -> dict:
     """The fused step (lines, buffers, the key its buffers are cached under) and the lines
-    binding what each function reads."""
+    binding what each function reads (``functions``: the lines of forward, predict and
+    gradients), found in the printed code itself."""
     net = d.network
+    forward, predict, backward = functions
     dim_sources = _dim_sources(net)
-    fwd_used = _symbols(forms.stable.values())
-    pred_used = _symbols(forms.stable[x.name] for x in predict)
-    bwd_used = _symbols(s.matrix for s in [*d.steps, *d.gradients.values()])
+    fwd_used = _names_read(_code(forward))
+    pred_used = _names_read(_code(predict))
+    bwd_used = _names_read(_code(backward))
     bwd_defined = {s.symbol for s in d.steps}
-    step_used = (
-        fwd_used
-        | bwd_used
-        | {p.name for p in net.params}
-        | _dims_in_buffers(net, emitter.lines + list(emitter.buffers.values()))
-    )
+    step_used = _names_read(emitter.lines + list(emitter.buffers.values())) | {
+        p.name for p in net.params
+    }
     defined_fwd = {eq.name for eq in net.equations}
     return {
         "step_preamble": _preamble(net, step_used, defined_fwd | bwd_defined, False, dim_sources),
@@ -437,6 +501,10 @@ def _fused_step(d: Derivation, forms: Forms, printer: CodePrinter) -> Emitter:
     for p, s in d.gradients.items():
         emitter.lines.append(comment(f"{s.text()}, times lr"))
         emitter.assign("grad_" + p, grads_lr[p])
+        # a gradient has its param's shape: a zero form of a bias is a 1×k matrix,
+        # and ``np.subtract(b, grad_b, out=b)`` cannot write (1, k) into (k,)
+        dims = [size_code(dim, emitter.printer) for dim in net.quantities[p].shape]
+        emitter.buffers["grad_" + p] = f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
     emitter.lines.append(comment(f"{net.loss} = {text(forms.defs[net.loss])}"))
     emitter.lines += [comment(note) for note in forms.rewrites[net.loss]]
     emitter.lines.append(f"{net.loss} = {printer.doprint(emitter.reuse(loss_form))}")

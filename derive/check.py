@@ -82,7 +82,47 @@ def symbolic(d: Derivation, stand_in=None) -> Proof:
 
 def concrete_sizes(net: ir.Network, sizes=(2, 3, 4)) -> dict[str, int]:
     """Small distinct sizes for the dimensions (cycled when there are more dims than sizes)."""
-    return {name: sizes[n % len(sizes)] for n, name in enumerate(net.dims)}
+    return divisible({name: sizes[n % len(sizes)] for n, name in enumerate(net.dims)}, net)
+
+
+def divisible(dims: dict[str, int], net: ir.Network) -> dict[str, int]:
+    """``dims`` with the dims under an exact division (``N / 2``) made multiples of it."""
+    out = dict(dims)
+    shapes = [q.shape for q in net.quantities.values()]
+    shapes += [n.shape for eq in net.equations for n in ir.walk(eq.expr)]
+    for shape in shapes:
+        for e in shape:
+            num, den = sp.fraction(sp.factor(e))
+            if den != 1 and num.free_symbols:
+                name = str(sorted(num.free_symbols, key=str)[0])
+                if name in out and out[name] % int(den):
+                    out[name] *= int(den)
+    return _positive(out, shapes)
+
+
+def _positive(dims: dict[str, int], shapes: list) -> dict[str, int]:
+    """``dims`` grown until every size is a positive integer (``(H − 3) / 2 + 1`` of a
+    strided convolution needs ``H ≥ 3``, ``H`` odd)."""
+    out = dict(dims)
+    for _ in range(64):
+        bad = None
+        for shape in shapes:
+            for e in shape:
+                names = sorted(str(s) for s in sp.sympify(e).free_symbols if str(s) in out)
+                if not names:
+                    continue
+                v = sp.sympify(e).xreplace(
+                    {s: sp.Integer(out[str(s)]) for s in e.free_symbols if str(s) in out}
+                )
+                if not (v.is_integer and v >= 1):
+                    bad = names[0]
+                    break
+            if bad:
+                break
+        if bad is None:
+            return out
+        out[bad] += 1
+    return out
 
 
 def _symbol_array(name: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -364,6 +404,7 @@ def _sample(net: ir.Network, rng, funcs: _KinkWatch):
     for draw in range(_DRAWS):
         dims = {name: int(rng.integers(3, 7)) for name in net.dims if not name.startswith("_")}
         dims |= {name: int(rng.integers(3, 5)) for name in net.dims if name.startswith("_")}
+        dims = divisible(dims, net)
         values = random_values(net, rng, dims)
         funcs.closest = np.inf
         with np.errstate(all="ignore"):

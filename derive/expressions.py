@@ -23,6 +23,8 @@ import ast
 import sympy as sp
 
 from . import ir
+from .convolution import CONV_FUNCTIONS, ConvReader
+from .layout import LAYOUT_FUNCTIONS, LayoutReader
 from .limits import (
     MAX_DENOMINATOR,
     MAX_DEPTH,
@@ -45,7 +47,7 @@ _FOLD = {
 __all__ = ["ExpressionReader", "REDUCTIONS", "fmt_shape", "char_col", "ODD_LINE_BREAKS"]
 
 
-class ExpressionReader(SourceReader):
+class ExpressionReader(ConvReader, LayoutReader, SourceReader):
     """The expression half of the spec language, reusable by other readers."""
 
     def __init__(self, text: str = "", file: str = "<spec>", name: str = "spec"):
@@ -209,9 +211,15 @@ class ExpressionReader(SourceReader):
 
     def expr_Call(self, node: ast.Call) -> ir.Node:
         """A call of a registered, generic or NumPy-style function (by its name)."""
+        if isinstance(node.func, ast.Attribute):
+            return self.method_call(node)
         if not isinstance(node.func, ast.Name):
             self.node_error(node, "expected a function name before '('")
         name = node.func.id
+        if name in LAYOUT_FUNCTIONS:
+            return self.layout_call(node, name)
+        if name in CONV_FUNCTIONS:
+            return self.conv_call(node, name)
         if name in REDUCTIONS:
             return self.reduction(node, name)
         if name == "onehot":
@@ -370,6 +378,14 @@ class ExpressionReader(SourceReader):
 
     def expr_Subscript(self, node: ast.Subscript) -> ir.Node:
         """``x[range(B), y]`` (one entry per row, NumPy fancy indexing) or ``v[:, None]``."""
+        if self.is_slicing(node):
+            return self.slicing(node)
+        if self.is_new_axis(node):
+            a = self.expr(node.value)
+            items = node.slice.elts if isinstance(node.slice, ast.Tuple) else []
+            column = len(items) == 2 and isinstance(items[0], ast.Slice)
+            if len(a.shape) != 1 or not column:  # v[:, None] of a 1-D v: a column, below
+                return self.new_axis(node, a)
         items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
         expected = (
             "unsupported syntax (subscript): expected x[range(B), y] with y a labels "

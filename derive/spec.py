@@ -36,9 +36,18 @@ import sympy as sp
 from . import ir
 from .errors import SpecError
 from .expressions import REDUCTIONS, ExpressionReader, char_col, fmt_shape
-from .limits import MAX_EQUATIONS, MAX_LINE_CHARS, MAX_LITERAL_DIM, MAX_NAMES, MAX_SPEC_CHARS
+from .limits import (
+    MAX_CALL_NESTING,
+    MAX_EQUATIONS,
+    MAX_LINE_CHARS,
+    MAX_LITERAL_DIM,
+    MAX_NAMES,
+    MAX_SPEC_CHARS,
+    MAX_TOTAL_NODES,
+)
 from .rules import RULES
 
+MAX_RANK = 6  # axes of a declared array
 DECL_KEYWORDS = ("input", "target", "param", "const", "func")
 # Names generated code and the printers use; a spec may not take them.
 RESERVED = {
@@ -61,6 +70,11 @@ RESERVED = {
     "std",
     "where",
     "axis",
+    "einsum",
+    "concatenate",
+    "reshape",
+    "swapaxes",
+    "transpose",
     "keepdims",
     *REDUCTIONS,
     *DECL_KEYWORDS,
@@ -229,8 +243,10 @@ class DeclarationReader(ExpressionReader):
             item_col = col + char_col(rest, item.col_offset)
             self.check_new_name(name, item_col)
             dims = item.slice.elts if isinstance(item.slice, ast.Tuple) else [item.slice]
-            if not 1 <= len(dims) <= 2:
-                self.node_error(item, f"{name!r} must have 1 or 2 dimensions, got {len(dims)}")
+            if not 1 <= len(dims) <= MAX_RANK:
+                self.node_error(
+                    item, f"{name!r} must have 1 to {MAX_RANK} dimensions, got {len(dims)}"
+                )
             shape = tuple(self.dim(d) for d in dims)
             axis = None
             if onehot_axis is not None:
@@ -288,6 +304,8 @@ class DeclarationReader(ExpressionReader):
                     "use a dimension name (sizes are given when data is bound)",
                 )
             return sp.Integer(node.value)
+        if isinstance(node, ast.BinOp):
+            return self.dim_arithmetic(node)
         if isinstance(node, ast.Name):
             name = node.id
             if name not in self.dims:
@@ -297,7 +315,31 @@ class DeclarationReader(ExpressionReader):
                     self.node_error(node, f"{name!r} is reserved; choose another dimension name")
                 self.dims[name] = sp.Symbol(name, integer=True, positive=True)
             return self.dims[name]
-        self.node_error(node, "expected a dimension: a name or a positive integer")
+        self.node_error(
+            node, "expected a dimension: a name, a positive integer, or + * / of dimensions"
+        )
+
+    def dim_arithmetic(self, node: ast.BinOp) -> sp.Expr:
+        """``T * E``, ``4 * H``, ``Ha + Hb``, ``F * H * W / 4`` (a division that is exact)."""
+        ops = {ast.Add: "+", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "/"}
+        op = ops.get(type(node.op))
+        if op is None:
+            self.node_error(node, "expected a dimension: dims and integers with + * or /")
+        a, b = self.dim(node.left), self.dim(node.right)
+        if op == "/":
+            if not (isinstance(b, sp.Integer) and b > 0):
+                self.node_error(node.right, "a dimension can be divided by a positive integer only")
+            value = a / b
+            coeff, rest = a.as_coeff_Mul()
+            # with dims in it, the size is checked when data is bound
+            exact = coeff % b == 0 or bool(rest.free_symbols)
+            if not exact or (value.is_number and not value.is_integer):
+                self.node_error(node, f"{a} is not divisible by {b}")
+            return value
+        value = a + b if op == "+" else a * b
+        if value.is_number and value > MAX_LITERAL_DIM:
+            self.node_error(node, f"dimension {value} exceeds the limit {MAX_LITERAL_DIM}")
+        return value
 
 
 class SpecParser(DeclarationReader):
@@ -306,6 +348,7 @@ class SpecParser(DeclarationReader):
     def __init__(self, text: str, file: str = "<spec>", name: str = "spec"):
         super().__init__(text, file, name)
         self.equations: list[ir.Equation] = []
+        self.total_nodes = 0  # names, numbers and operators over all equations so far
 
     # -- top level ---------------------------------------------------------
     def run(self) -> ir.Network:
@@ -421,10 +464,41 @@ class SpecParser(DeclarationReader):
             what = "assigned twice" if kind == "intermediate" else f"declared as {kind}"
             self.node_error(target, f"{name!r} is {what}; each name is assigned once")
         self.check_new_name(name, self.base_col + char_col(code, target.col_offset))
+        self.check_work(stmt.value)
         expr = self.expr(stmt.value)
         pos = (self.line_no, self.base_col + 1)
         self.quantities[name] = ir.Quantity(name, "intermediate", expr.shape, pos)
         self.equations.append(ir.Equation(name, expr, pos))
+
+    def check_work(self, value: ast.expr) -> None:
+        """:data:`MAX_CALL_NESTING` and :data:`MAX_TOTAL_NODES` (checked without recursion).
+
+        SymPy's work grows with both: asking whether ``tanh(...)`` is real
+        takes the real and imaginary parts of its argument, so each function
+        around a ``log`` or a fractional power doubles it; and every equation
+        adds its own terms to the sweep.
+        """
+        stack: list[tuple[ast.AST, int]] = [(value, 0)]
+        while stack:
+            node, calls = stack.pop()
+            if isinstance(node, ast.Call):
+                calls += 1
+                if calls > MAX_CALL_NESTING:
+                    self.node_error(
+                        node,
+                        f"functions nested too deeply: at most {MAX_CALL_NESTING} calls "
+                        "inside one another in one equation; name the inner part in an "
+                        "equation of its own",
+                    )
+            if isinstance(node, ast.expr):
+                self.total_nodes += 1
+            stack.extend((child, calls) for child in ast.iter_child_nodes(node))
+        if self.total_nodes > MAX_TOTAL_NODES:
+            self.node_error(
+                value,
+                f"spec too large: at most {MAX_TOTAL_NODES} names, numbers and operators "
+                "in all equations together",
+            )
 
 
 # The name ``derive.verify`` subclasses; new readers should use

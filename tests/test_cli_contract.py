@@ -98,14 +98,20 @@ def test_ctrl_c_prints_one_line_and_exits_130(delay, tmp_path):
     lines += [f"z{k} = tanh(z{k - 1}) * 0.5 + z{k - 1}" for k in range(1, 99)]
     spec = tmp_path / "chain.nn"
     spec.write_text("\n".join([*lines, "L = sum(z98 ** 2)"]), encoding="utf-8")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "derive.cli", "grad", str(spec)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    time.sleep(delay)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=300)
+    for attempt in range(4):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "derive.cli", "grad", str(spec)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        time.sleep(delay * 2**attempt)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=300)
+        # on a loaded machine the signal can land before the interpreter has installed
+        # its own SIGINT handler (the process dies of the signal, -2): that is not our
+        # code's doing, so send it again later; any other outcome is judged
+        if proc.returncode != -signal.SIGINT:
+            break
     assert proc.returncode == 130, err
     assert err.decode() == "derive: interrupted\n"
 

@@ -90,7 +90,7 @@ L = sum(picked * picked) + sum(onehot(y, C) * z)
         ),
         ("input x[B, C]\nparam W[C]\nL = sum((x * W)[range(B), x])", "labels target"),
         ("input x[B, C]\nparam W[C]\nL = sum((x * W)[0, 1])", "expected x[range(B), y]"),
-        ("input x[B, C]\nparam W[C]\nL = sum((x * W)[:, None])", "needs a 1-D array"),
+        ("input x[B, C]\nparam W[C]\nL = sum((x * W)[:, :, :, None])", "too many"),
     ],
 )
 def test_label_misuse_is_a_spec_error_with_a_position(spec, words):
@@ -258,6 +258,11 @@ def test_var_std_where_log_softmax_match_finite_differences(tmp_path):
     data = {"X": X, "T": T}
     assert mod.loss({"W": W}, data) == pytest.approx(_reducing_loss(X, T, W), rel=1e-10)
     assert rel_error(mod.gradients({"W": W}, data)["W"], fd) < 1e-6
+    # the fused step: lr rides on the loss's own terms even inside (δa + x)/10 (it was
+    # missing there, and the step moved W by the wrong amount)
+    fused = {"W": W.copy()}
+    assert mod.train_step(fused, data, 0.1, {}) == pytest.approx(_reducing_loss(X, T, W))
+    np.testing.assert_allclose(fused["W"], W - 0.1 * mod.gradients({"W": W}, data)["W"], atol=1e-12)
 
 
 @pytest.mark.parametrize(

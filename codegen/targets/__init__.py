@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from derive import ir
 from derive.errors import SpecError
 
 from .. import generate, prepare, render
@@ -104,6 +105,15 @@ def generate_target(
     kernels_file = HERE / f"{target}_kernels.py"
     claimed = frozenset(_own_names(target, kernels_file))
     d, header, name, values = prepare(source, dtype, bind, consts, claimed, f"{target} module")
+    tensor = next((eq for eq in d.network.equations if ir.is_tensor(eq.expr)), None)
+    if tensor is not None:  # issue 10: einsum forms have no printer in these targets yet
+        raise SpecError(
+            f"the {target} target does not support arrays of rank 3 or more, reshapes, "
+            f"slices, concatenate or einsum ({tensor.name!r}) yet; generate the numpy target",
+            "<options>",
+            1,
+            1,
+        )
     if target == "numba":
         ctx = numba_context(d, dtype, header, name)
     else:
