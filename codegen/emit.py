@@ -325,13 +325,27 @@ def _key(e) -> str:
 
 
 def _has_delta(e) -> bool:
-    return any(str(m.name).startswith("delta_") for m in e.atoms(sp.MatrixSymbol))
+    """Whether ``e`` reads an adjoint (a ``delta_`` matrix or scalar)."""
+    return any(str(m.name).startswith("delta_") for m in e.atoms(sp.MatrixSymbol, sp.Symbol))
 
 
 def scale_terms(form, factor):
-    """``factor`` times a form, applied to the terms that hold no delta only."""
-    if not isinstance(form, sp.MatrixExpr):
-        return factor * form
-    if isinstance(form, sp.MatAdd):
-        return sp.MatAdd(*[a if _has_delta(a) else scale(factor, a) for a in form.args])
-    return form if _has_delta(form) else scale(factor, form)
+    """``factor`` times an adjoint form, applied where the loss's seed enters it.
+
+    Every adjoint is linear in the seed: each term either reads an earlier
+    adjoint (which carries the factor already) or is the loss's own and is
+    scaled.  The walk goes through sums, products and the linear nodes
+    (``c (δa + x)``, ``1ᵀ (δa ⊙ x)``) down to the terms that read no delta;
+    scaling only the top-level terms would scale ``(δa + x)/10`` not at all.
+    """
+    if not _has_delta(form):
+        return scale(factor, form) if isinstance(form, sp.MatrixExpr) else factor * form
+    if isinstance(form, (sp.MatAdd, sp.Add)):
+        return form.func(*[scale_terms(a, factor) for a in form.args])
+    holders = [n for n, a in enumerate(form.args) if isinstance(a, sp.Basic) and _has_delta(a)]
+    if len(holders) != 1:  # a delta itself (or, never for an adjoint, two factors of one)
+        return form
+    (n,) = holders
+    args = list(form.args)
+    args[n] = scale_terms(args[n], factor)
+    return form.func(*args)

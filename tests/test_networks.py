@@ -258,6 +258,11 @@ def test_var_std_where_log_softmax_match_finite_differences(tmp_path):
     data = {"X": X, "T": T}
     assert mod.loss({"W": W}, data) == pytest.approx(_reducing_loss(X, T, W), rel=1e-10)
     assert rel_error(mod.gradients({"W": W}, data)["W"], fd) < 1e-6
+    # the fused step: lr rides on the loss's own terms even inside (δa + x)/10 (it was
+    # missing there, and the step moved W by the wrong amount)
+    fused = {"W": W.copy()}
+    assert mod.train_step(fused, data, 0.1, {}) == pytest.approx(_reducing_loss(X, T, W))
+    np.testing.assert_allclose(fused["W"], W - 0.1 * mod.gradients({"W": W}, data)["W"], atol=1e-12)
 
 
 @pytest.mark.parametrize(

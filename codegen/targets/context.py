@@ -15,8 +15,9 @@ import re
 import sympy as sp
 
 from derive import Derivation, ir
-from derive.forms import forward_form, scale, text
+from derive.forms import forward_form, text
 
+from ..emit import scale_terms
 from ..model import Line, init_rules
 from ..printer import kernel_names, stabilise
 from .printer import ArrayPrinter, array_code
@@ -27,17 +28,13 @@ def words(lines) -> set[str]:
     return {w for line in lines for w in re.findall(r"[^\W\d]\w*", line)}  # Unicode names too
 
 
-def _has_delta(e) -> bool:
-    return any(str(m.name).startswith("delta_") for m in e.atoms(sp.MatrixSymbol))
-
-
 def times_seed(form, seed: sp.Symbol):
-    """``seed`` times an adjoint: only its terms without a delta (the loss's own) scale."""
-    if not isinstance(form, sp.MatrixExpr):
-        return seed * form
-    if isinstance(form, sp.MatAdd):
-        return sp.MatAdd(*[a if _has_delta(a) else scale(seed, a) for a in form.args])
-    return form if _has_delta(form) else scale(seed, form)
+    """``seed`` times an adjoint: only its terms without a delta (the loss's own) scale.
+
+    The same walk as the NumPy step's (:func:`codegen.emit.scale_terms`): through
+    sums and products, so ``(δa + x)/10`` scales its ``x``.
+    """
+    return scale_terms(form, seed)
 
 
 def dim_lines(net: ir.Network, dims: list[str], arrays: list[str]) -> list[str]:
