@@ -18,9 +18,11 @@ import sympy as sp
 
 from derive.forms import (
     Broadcast,
+    Gather,
     Map,
     OneHot,
     Pick,
+    ScatterAdd,
     Softmax,
     SumAxis,
     Vector,
@@ -180,6 +182,8 @@ class Emitter:
             return self._sum(e, out, axis=e.axis, keepdims=e.axis == 1, shape_of=e)
         if isinstance(e, Pick):
             return self._copy(self.printer.doprint(e), e, out)
+        if isinstance(e, (Gather, ScatterAdd)):
+            return self._index_form(e, out)
         if isinstance(e, sp.OneMatrix):
             buf = out or self.buffer(e)
             return self._emit(f"np.copyto({buf}, 1)", result=buf)
@@ -187,6 +191,14 @@ class Emitter:
             buf = out or self.buffer(e)
             return self._emit(f"np.copyto({buf}, 0)", result=buf)
         raise TypeError(f"cannot emit {type(e).__name__}")
+
+    def _index_form(self, e, out: str | None) -> str:
+        """A gather ``C[ix]`` (``np.take`` into a buffer) or its adjoint (``np.add.at``)."""
+        arg, ix, buf = self.value(e.arg), e.onehot.labels, out or self.buffer(e)
+        if isinstance(e, Gather):
+            return self._emit(f"np.take({arg}, {ix}, axis=0, out={buf})")
+        rows = self.printer.doprint(e.shape[0])
+        return self._emit(f"scatter_add({arg}, {ix}, {rows}, out={buf})")
 
     def _emit(self, call: str, result: str | None = None) -> str:
         """A call that returns its ``out``: bind it to the local named after that buffer.

@@ -18,9 +18,11 @@ from derive.forms import (
     RULES,
     SOFTMAX,
     Broadcast,
+    Gather,
     Map,
     OneHot,
     Pick,
+    ScatterAdd,
     Softmax,
     forward_form,
     numpy_code,
@@ -74,6 +76,12 @@ def _symbols(forms) -> set[str]:
         if isinstance(node, Pick):  # x[range(B), y] reads x and the labels only
             names.add(node.onehot.labels)
             visit(node.arg)
+            return
+        if isinstance(node, (Gather, ScatterAdd)):  # C[ix] and its adjoint read ix and C
+            names.add(node.onehot.labels)
+            visit(node.arg)
+            if isinstance(node, ScatterAdd):  # the table's rows, to size it
+                visit(node.shape[0])
             return
         if isinstance(node, OneHot):  # read from the labels; its width where it is built
             names.add(node.labels)
@@ -349,5 +357,6 @@ def context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
         "batch_axes": batch_axes,
         "onehot": onehot,
         "labels": [q.name for q in net.of_kind("target") if q.classes is not None],
+        "indices": [q.name for q in net.of_kind("input") if q.classes is not None],
         "binary": binary,
     }

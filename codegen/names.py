@@ -101,6 +101,8 @@ def _skeletons(sentinel: str) -> list[str]:
         "kernels": [inspect.getsource(k) for k in KERNELS.values()],
         "batch_dim": s,
         "batch_axes": {s: 0},
+        "indices": [],
+        "masks": [],
     }
     template = env().get_template("module.py.j2")
     # onehot, binary, regression, labels

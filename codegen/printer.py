@@ -21,10 +21,12 @@ from sympy.matrices.expressions.matexpr import MatrixExpr
 from derive.forms import (
     RULES,
     Broadcast,
+    Gather,
     Map,
     NumpyFormPrinter,
     OneHot,
     Pick,
+    ScatterAdd,
     Softmax,
     as_coeff,
     np_rank,
@@ -158,6 +160,10 @@ class CodePrinter(NumpyFormPrinter):
     def _print_OneHot(self, e):
         return f"onehot({e.labels}, {self._print(e.shape[1])})"
 
+    def _print_ScatterAdd(self, e):
+        """The adjoint of a gather: the module's ``scatter_add`` kernel (``np.add.at``)."""
+        return f"scatter_add({self._print(e.arg)}, {e.onehot.labels}, {self._print(e.shape[0])})"
+
     def _print_MatAdd(self, e):
         """``p − onehot(y)`` as ``add_labels(p, y, -1)``: a scatter, no one-hot matrix."""
         hot, rest = split_onehot(e)
@@ -215,6 +221,10 @@ def kernel_names(forms) -> set[str]:
                     scattered.update(id(h) for _, h in hot)
             elif isinstance(node, Pick):  # an index, not a matrix
                 scattered.add(id(node.onehot))
+            elif isinstance(node, (Gather, ScatterAdd)):  # indexing and np.add.at
+                scattered.add(id(node.onehot))
+                if isinstance(node, ScatterAdd):
+                    names.add("scatter_add")
             elif isinstance(node, OneHot) and id(node) not in scattered:
                 names.add("onehot")
     return names

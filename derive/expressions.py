@@ -131,7 +131,14 @@ class ExpressionReader(SourceReader):
         """A declared quantity, const or dim, by name."""
         name = node.id
         if name in self.quantities:
-            if self.quantities[name].classes is not None:
+            q = self.quantities[name]
+            if q.classes is not None and q.kind == "input":
+                self.node_error(
+                    node,
+                    f"{name!r} holds indices (integers) into a table of {q.classes} rows, "
+                    f"not values; gather with it: C[{name}]",
+                )
+            if q.classes is not None:
                 self.node_error(
                     node,
                     f"{name!r} holds class labels (integers), not values; use "
@@ -370,6 +377,8 @@ class ExpressionReader(SourceReader):
 
     def expr_Subscript(self, node: ast.Subscript) -> ir.Node:
         """``x[range(B), y]`` (one entry per row, NumPy fancy indexing) or ``v[:, None]``."""
+        if self.is_index_name(node.slice):
+            return self.gather(node)
         items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
         expected = (
             "unsupported syntax (subscript): expected x[range(B), y] with y a labels "
@@ -413,6 +422,32 @@ class ExpressionReader(SourceReader):
                 f"x has shape {fmt_shape(arg.shape)}: expected x[{arg.shape[0]}, {classes}]",
             )
         return ir.Pick((arg.shape[0],), self.pos(node), arg, labels)
+
+    def is_index_name(self, node: ast.expr) -> bool:
+        """Whether ``node`` names an ``index(V)`` input."""
+        q = self.quantities.get(node.id) if isinstance(node, ast.Name) else None
+        return q is not None and q.kind == "input" and q.classes is not None
+
+    def gather(self, node: ast.Subscript) -> ir.Node:
+        """``C[ix]``: the rows ``ix`` of a table ``C[V, ...]``, shape ``ix.shape + C.shape[1:]``."""
+        assert isinstance(node.slice, ast.Name)
+        q = self.quantities[node.slice.id]
+        table = self.expr(node.value)
+        if len(table.shape) != 2 or table.shape[0] != q.classes:
+            self.node_error(
+                node,
+                f"{q.name} indexes a table of {q.classes} rows: expected a table "
+                f"[{q.classes}, n], got shape {fmt_shape(table.shape)}",
+            )
+        shape = q.shape + table.shape[1:]
+        if len(shape) > 2:
+            self.node_error(
+                node,
+                f"C[{q.name}] would have shape {fmt_shape(shape)}: at most 2 dimensions "
+                "(a rank-3 gather needs the tensors extension)",
+            )
+        index = ir.Ref(q.shape, self.pos(node.slice), q.name)
+        return ir.Gather(shape, self.pos(node), table, index)
 
     def rule_call(self, node: ast.Call, name: str) -> ir.Node:
         """A registered function: its array argument and its scalar params."""

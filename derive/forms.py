@@ -26,9 +26,11 @@ from __future__ import annotations
 
 from .matexpr import (
     Broadcast,
+    Gather,
     Map,
     OneHot,
     Pick,
+    ScatterAdd,
     Softmax,
     SumAll,
     SumAxis,
@@ -55,6 +57,8 @@ __all__ = [
     "Broadcast",
     "Map",
     "OneHot",
+    "Gather",
+    "ScatterAdd",
     "Pick",
     "Softmax",
     "SumAll",

@@ -171,6 +171,22 @@ class Pick(Node):
 
 
 @dataclass(frozen=True, eq=False)
+class Gather(Node):
+    """``C[ix]``: rows ``ix`` of the table ``C`` (an embedding), shape ``ix.shape + C.shape[1:]``.
+
+    ``ix`` is an ``index(V)`` input.  Lowered as ``Σ_v onehot(ix)[b, v] C[v, e]``,
+    so the table's adjoint is ``onehot(ix)ᵀ δ``: a scatter-add of the rows of
+    ``δ`` into the rows ``ix`` (``np.add.at``), never a one-hot matrix in code.
+    """
+
+    arg: Node
+    index: Ref
+
+    def children(self):
+        return (self.arg, self.index)
+
+
+@dataclass(frozen=True, eq=False)
 class Column(Node):
     """``x[:, None]``: a 1-D array as an ``[n, 1]`` column."""
 
@@ -194,7 +210,13 @@ class Quantity:
     shape: Shape
     pos: Pos
     onehot_axis: int | None = None  # targets only: the axis along which entries sum to 1
-    classes: sp.Expr | None = None  # labels targets only: the number of classes
+    classes: sp.Expr | None = None  # labels targets: classes; index inputs: table rows
+    keep: sp.Expr | None = None  # bernoulli inputs: the probability of a 1 (a number or const)
+
+    @property
+    def integer(self) -> bool:
+        """Integer data (class labels or table indices), not values."""
+        return self.classes is not None
 
     @property
     def rank(self) -> int:
@@ -330,7 +352,7 @@ class _ArgumentNamer:
             return self.product(node, owner, linear)
         # sums, differences, negation, transposes and reductions pass a linear
         # position on; powers, functions and matrix products do not
-        keeps = isinstance(node, (Binary, Neg, Transpose, Reduce, Pick, Column))
+        keeps = isinstance(node, (Binary, Neg, Transpose, Reduce, Pick, Column, Gather))
         kids: dict[str, Any] = {
             f: self.visit(getattr(node, f), owner, linear and keeps)
             for f in ("a", "b", "base", "arg")

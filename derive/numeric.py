@@ -24,7 +24,7 @@ import sympy as sp
 
 from . import ir
 from .indices import as_expr
-from .matexpr import Broadcast, Map, OneHot, Pick, Softmax, SumAll, SumAxis
+from .matexpr import Broadcast, Gather, Map, OneHot, Pick, ScatterAdd, Softmax, SumAll, SumAxis
 from .rules import (
     GENERIC_BINDINGS,
     RULES,
@@ -191,6 +191,12 @@ def _run_pick(node: ir.Pick, env: dict, scalars: dict, funcs: Functions):
     return run_node(node.arg, env, scalars, funcs)[np.arange(len(labels)), labels]
 
 
+@run_node.register(ir.Gather)
+def _run_gather(node: ir.Gather, env: dict, scalars: dict, funcs: Functions):
+    # NumPy's own fancy indexing: the reference semantics
+    return run_node(node.arg, env, scalars, funcs)[np.asarray(env[node.index.name], np.int64)]
+
+
 @run_node.register(ir.Column)
 def _run_column(node: ir.Column, env: dict, scalars: dict, funcs: Functions):
     return run_node(node.a, env, scalars, funcs)[:, None]
@@ -265,6 +271,19 @@ def _eval_onehot(e: OneHot, env: dict, funcs: Functions):
 def _eval_pick(e: Pick, env: dict, funcs: Functions):
     labels = labels_of(env[e.onehot.labels])
     return evaluate(e.arg, env, funcs)[np.arange(len(labels)), labels].reshape(1, -1)
+
+
+@evaluate.register(Gather)
+def _eval_gather(e: Gather, env: dict, funcs: Functions):
+    return evaluate(e.arg, env, funcs)[labels_of(env[e.onehot.labels])]
+
+
+@evaluate.register(ScatterAdd)
+def _eval_scatter_add(e: ScatterAdd, env: dict, funcs: Functions):
+    x = evaluate(e.arg, env, funcs)
+    out = np.zeros(_extent(e.shape, env), dtype=x.dtype)
+    np.add.at(out, labels_of(env[e.onehot.labels]), x)
+    return out
 
 
 @evaluate.register(sp.Symbol)

@@ -26,7 +26,7 @@ from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.str import StrPrinter
 
 from .latexnames import latex_name
-from .matexpr import Broadcast, Map, Pick, Softmax, SumAxis, Vector
+from .matexpr import Broadcast, Gather, Map, Pick, ScatterAdd, Softmax, SumAxis, Vector
 from .rules import SOFTMAX, GenericFunction, generic_base, rule_of
 
 _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
@@ -189,6 +189,13 @@ class TextPrinter(_Forms, StrPrinter):
     def _print_Pick(self, e):
         return f"{self.paren(e.arg)}[range({self._print(e.arg.shape[0])}), {e.onehot.labels}]"
 
+    def _print_Gather(self, e):
+        return f"{self.paren(e.arg)}[{e.onehot.labels}]"
+
+    def _print_ScatterAdd(self, e):
+        # rows of the argument added into the table's rows ix (np.add.at), a V × n table
+        return f"scatter_add({e.onehot.labels}, {self._print(e.arg)})"
+
     def name(self, name: str) -> str:
         return "δ" + name[len("delta_") :] if name.startswith("delta_") else name
 
@@ -254,6 +261,13 @@ class LatexFormPrinter(_Forms, LatexPrinter):
         return (
             rf"\operatorname{{pick}}\left({self._print(e.arg)}, {self.name(e.onehot.labels)}\right)"
         )
+
+    def _print_Gather(self, e):
+        return rf"{self.paren(e.arg)}\left[{self.name(e.onehot.labels)}\right]"
+
+    def _print_ScatterAdd(self, e):
+        labels = self.name(e.onehot.labels)
+        return rf"\operatorname{{scatter\_add}}\left({labels}, {self._print(e.arg)}\right)"
 
     def transpose(self, inner):
         return inner + r"^{\top}"
@@ -323,6 +337,8 @@ def _rank_vector(e: Vector | Pick) -> int:
     return 1
 
 
+@np_rank.register(Gather)
+@np_rank.register(ScatterAdd)
 @np_rank.register(sp.MatrixSymbol)
 def _rank_symbol(e: sp.MatrixSymbol) -> int:
     return 2
@@ -409,6 +425,15 @@ class NumpyFormPrinter(NumPyPrinter):
     def _print_Pick(self, e):
         labels = e.onehot.labels
         return f"{self.paren(e.arg)}[np.arange(len({labels})), {labels}]"
+
+    def _print_Gather(self, e):
+        return f"{self.paren(e.arg)}[{e.onehot.labels}]"
+
+    def _print_ScatterAdd(self, e):
+        """``np.add.at`` into a zero table, as one expression (it returns None)."""
+        rows, cols = (self._print(d) for d in e.shape)
+        arg = self._print(e.arg)
+        return f"(_acc := np.zeros(({rows}, {cols})), np.add.at(_acc, {e.onehot.labels}, {arg}))[0]"
 
     def _print_Transpose(self, e):
         if isinstance(e.arg, SumAxis) and e.arg.axis == 1:

@@ -219,6 +219,9 @@ class DeclarationReader(ExpressionReader):
             if m:
                 classes_node = self.labels_count(m.group(1), col + m.start())
                 rest = rest[: m.start()].rstrip()
+        rows_node = keep_node = None
+        if kind == "input":
+            rest, rows_node, keep_node = self.input_marker(rest, col)
         self.code, self.base_col = rest, col
         tree = self.parse_ast(rest)
         items = tree.elts if isinstance(tree, ast.Tuple) else [tree]
@@ -251,9 +254,35 @@ class DeclarationReader(ExpressionReader):
                         item_col,
                     )
                 classes = classes_node
+            if rows_node is not None:
+                classes = rows_node  # an index input: the rows of the table it indexes
             self.quantities[name] = ir.Quantity(
-                name, cast(ir.QuantityKind, kind), shape, pos, axis, classes
+                name, cast(ir.QuantityKind, kind), shape, pos, axis, classes, keep_node
             )
+
+    def input_marker(self, rest: str, col: int) -> tuple[str, sp.Expr | None, sp.Expr | None]:
+        """``index(V)`` (integer indices into a table of ``V`` rows) or ``bernoulli(p)``
+        (a random 0/1 mask, 1 with probability ``p``) after an input's shape.
+
+        Returns the declaration without the marker, the table's rows and the probability.
+        """
+        m = re.search(r"\b(index|bernoulli)\b(\s*\(.*\))?\s*$", rest)
+        if not m:
+            return rest, None, None
+        marker, args, at = m.group(1), m.group(2), col + m.start()
+        self.code, self.base_col = marker + (args or ""), at
+        call = self.parse_ast(self.code) if args else None
+        if not isinstance(call, ast.Call) or len(call.args) != 1 or call.keywords:
+            what = "the rows V of the table" if marker == "index" else "the keep probability p"
+            self.error(f"expected '{marker}(...)' with one argument: {what}", at)
+        if marker == "index":
+            return rest[: m.start()].rstrip(), self.dim(call.args[0]), None
+        p = self.expr(call.args[0])
+        if not isinstance(p, ir.Scalar) or p.value.free_symbols - set(self.const_symbols.values()):
+            self.node_error(call.args[0], "the keep probability must be a number or a const")
+        if p.value.is_number and not 0 < p.value <= 1:
+            self.node_error(call.args[0], "the keep probability must be in (0, 1]")
+        return rest[: m.start()].rstrip(), None, p.value
 
     def onehot(self, args: str | None, col: int) -> int:
         """The axis of a ``onehot(axis=…)`` marker (-1 when none is given)."""

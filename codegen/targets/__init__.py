@@ -86,11 +86,20 @@ def generate_target(
     kernels_file = HERE / f"{target}_kernels.py"
     claimed = frozenset(_own_names(target, kernels_file))
     d, header, name, values = prepare(source, dtype, bind, consts, claimed, f"{target} module")
-    labels = [q.name for q in d.network.of_kind("target") if q.classes is not None]
-    if labels:  # issue 10: add_labels/x[range(B), y] have no kernels in these targets yet
+    integer = [q for q in d.network.quantities.values() if q.classes is not None or q.keep]
+    if integer:  # issue 10: labels, gathers and masks have no kernels in these targets yet
+        q = integer[0]
+        what = (
+            "class labels"
+            if q.kind == "target"
+            else "index inputs"
+            if q.classes is not None
+            else "bernoulli masks"
+        )
+        marker = "labels(n)" if q.kind == "target" else "index(V)" if q.classes else "bernoulli(p)"
         raise SpecError(
-            f"the {target} target does not support class labels ({labels[0]} is declared "
-            "labels(n)) yet; generate the numpy target",
+            f"the {target} target does not support {what} ({q.name} is declared "
+            f"{marker}) yet; generate the numpy target",
             "<options>",
             1,
             1,
