@@ -152,7 +152,9 @@ def init_rules(net: ir.Network) -> list[Init]:
 
 def _batch_axes(net: ir.Network) -> tuple[str, dict[str, int]]:
     """The dimension every input and target shares: the one mini-batches split."""
-    arrays = [q for q in net.quantities.values() if q.kind in ("input", "target")]
+    arrays = [
+        q for q in net.quantities.values() if q.kind in ("input", "target") and q.keep is None
+    ]
     common = set.intersection(*[{str(d) for d in q.shape} for q in arrays]) if arrays else set()
     if len(common) > 1:  # a dimension of a param is a feature, not the batch
         common -= {str(d) for p in net.params for d in p.shape}
@@ -197,11 +199,16 @@ def _preamble(
 ) -> list[str]:
     """The lines that bind what a function's code reads: arrays, consts, dims."""
     lines, need = [], set(used) - defined
+    masks = [q for q in net.quantities.values() if q.keep is not None and q.name in need]
+    for q in masks:  # a mask not given is its mean: built from its shape and probability
+        need |= {str(s) for d in q.shape for s in d.free_symbols} | {
+            str(s) for s in q.keep.free_symbols
+        }
     dims = [d for d in net.dims if d in need]
     for d in dims:  # a dimension is read from an array's shape
         need.add(dim_sources[d][1])
     for q in net.quantities.values():
-        if q.name not in need:
+        if q.name not in need or q.keep is not None:
             continue
         if q.kind == "param":
             lines.append(f'{q.name} = params["{q.name}"]')
@@ -217,7 +224,28 @@ def _preamble(
     for d in dims:
         _, name, axis = dim_sources[d]
         lines.append(f"{d} = {name}.shape[{axis}]")
+    for q in masks:
+        lines.append(f'{q.name} = mask(data, "{q.name}", {_mask_args(q)})')
     return lines
+
+
+def _mask_args(q: ir.Quantity) -> str:
+    """``keep, (B, n)``: a bernoulli mask's probability and shape, as code."""
+    assert q.keep is not None
+    keep = repr(float(q.keep)) if q.keep.is_number else str(q.keep)
+    shape = ", ".join(str(d) for d in q.shape)
+    return f"{keep}, ({shape}{',' if len(q.shape) == 1 else ''})"
+
+
+def _mask_context(net: ir.Network, dim_sources: dict) -> dict:
+    """What ``draw_masks`` needs: its preamble (dims, consts) and one draw per mask."""
+    masks = [q for q in net.of_kind("input") if q.keep is not None]
+    need = {str(s) for q in masks for d in q.shape for s in d.free_symbols}
+    need |= {str(s) for q in masks for s in q.keep.free_symbols}  # type: ignore[union-attr]
+    return {
+        "masks": [(q.name, _mask_args(q)) for q in masks],
+        "mask_preamble": _preamble(net, need, set(), False, dim_sources) if masks else [],
+    }
 
 
 def context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
@@ -261,7 +289,7 @@ def context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
     batch_dim, batch_axes = _batch_axes(net)
     dim_sources = {}
     for q in [*net.of_kind("input"), *net.of_kind("param"), *net.of_kind("target")]:
-        if True:
+        if q.keep is None:  # a mask is drawn (or its mean built) from the dims: not a source
             for axis, dim in enumerate(q.shape):
                 if isinstance(dim, sp.Symbol) and str(dim) not in dim_sources:
                     dim_sources[str(dim)] = (q.kind, q.name, axis)
@@ -339,7 +367,9 @@ def context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
         "source": source.rstrip(),
         "dtype": dtype,
         "params": [(p.name, [str(d) for d in p.shape]) for p in net.params],
-        "inputs": [(q.name, [str(d) for d in q.shape]) for q in net.of_kind("input")],
+        "inputs": [
+            (q.name, [str(d) for d in q.shape]) for q in net.of_kind("input") if q.keep is None
+        ],
         "targets": [(q.name, [str(d) for d in q.shape]) for q in net.of_kind("target")],
         "consts": list(net.consts.items()),
         "dims": list(net.dims),
@@ -358,5 +388,6 @@ def context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
         "onehot": onehot,
         "labels": [q.name for q in net.of_kind("target") if q.classes is not None],
         "indices": [q.name for q in net.of_kind("input") if q.classes is not None],
+        **_mask_context(net, dim_sources),
         "binary": binary,
     }

@@ -107,7 +107,10 @@ def _skeletons(sentinel: str) -> list[str]:
     template = env().get_template("module.py.j2")
     # onehot, binary, regression, labels
     variants = [([(s, 1)], False, []), ([], True, []), ([], False, []), ([], False, [s])]
-    return [template.render(**base, onehot=o, binary=b, labels=y) for o, b, y in variants]
+    out = [template.render(**base, onehot=o, binary=b, labels=y) for o, b, y in variants]
+    # index inputs and dropout masks (issue 10): class_labels, mask, draw_masks, draw_mask
+    masks = {"indices": [s], "masks": [(s, "1.0, (1,)")], "mask_preamble": []}
+    return [*out, template.render(**{**base, **masks}, onehot=[], binary=False, labels=[])]
 
 
 @functools.cache

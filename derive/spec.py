@@ -146,6 +146,7 @@ class DeclarationReader(ExpressionReader):
     def __init__(self, text: str = "", file: str = "<spec>", name: str = "spec"):
         super().__init__(text, file, name)
         self.func_pos: dict[str, tuple[int, int]] = {}
+        self.later_consts: list[tuple[str, int, int]] = []  # bernoulli(p) before const p
 
     def check_new_name(self, name: str, col: int) -> None:
         """A name that may be declared here: an identifier, not reserved, not taken."""
@@ -277,7 +278,11 @@ class DeclarationReader(ExpressionReader):
             self.error(f"expected '{marker}(...)' with one argument: {what}", at)
         if marker == "index":
             return rest[: m.start()].rstrip(), self.dim(call.args[0]), None
-        p = self.expr(call.args[0])
+        arg = call.args[0]
+        if isinstance(arg, ast.Name) and arg.id not in self.consts:  # a const declared below
+            self.later_consts.append((arg.id, self.line_no, self.base_col + arg.col_offset))
+            return rest[: m.start()].rstrip(), None, sp.Symbol(arg.id, real=True)
+        p = self.expr(arg)
         if not isinstance(p, ir.Scalar) or p.value.free_symbols - set(self.const_symbols.values()):
             self.node_error(call.args[0], "the keep probability must be a number or a const")
         if p.value.is_number and not 0 < p.value <= 1:
@@ -403,6 +408,9 @@ class SpecParser(DeclarationReader):
                 loss.pos[1] - 1,
                 loss.pos[0],
             )
+        for const, line, col in self.later_consts:
+            if const not in self.consts:
+                self.error(f"the keep probability {const!r} must be a number or a const", col, line)
         params = [q for q in self.quantities.values() if q.kind == "param"]
         if not params:
             self.error("no param declared: nothing to differentiate", 0, 1)
