@@ -17,6 +17,7 @@ import re
 import sympy as sp
 
 from derive.forms import (
+    Argmax,
     Broadcast,
     Gather,
     Map,
@@ -78,7 +79,7 @@ class Emitter:
 
     def assign(self, name: str, e, into: str | None = None) -> None:
         """``name = e``, computed into the workspace buffer ``name`` (or ``into``'s)."""
-        if not isinstance(e, sp.MatrixExpr):
+        if not isinstance(e, sp.MatrixExpr) or isinstance(e, Argmax):  # argmax: integers
             self.lines.append(f"{name} = {self.printer.doprint(e)}")
             return
         before = len(self.lines)

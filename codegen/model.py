@@ -90,7 +90,7 @@ def _symbols(forms) -> set[str]:
         if isinstance(node, sp.MatAdd) and all(split_onehot(node)):  # scattered: no width
             hot, rest = split_onehot(node)
             names.update(h.labels for _, h in hot)
-            for arg in rest:
+            for arg in [*rest, *(c for c, _ in hot)]:  # a coefficient may be an array (δm)
                 visit(arg)
             return
         if isinstance(node, (sp.MatrixSymbol, sp.Symbol)):
@@ -212,7 +212,7 @@ def _preamble(
             continue
         if q.kind == "param":
             lines.append(f'{q.name} = params["{q.name}"]')
-        elif q.classes is not None:  # class labels: integers, used as indices
+        elif q.classes is not None and q.kind != "intermediate":  # labels, table indices
             lines.append(f'{q.name} = class_labels(data["{q.name}"])')
         elif q.kind in ("input", "target"):
             lines.append(f'{q.name} = np.asarray(data["{q.name}"], DTYPE)')

@@ -135,7 +135,9 @@ def position(net: ir.Network, name: str) -> tuple[int, int]:
 
 def spec_names(net: ir.Network) -> list[str]:
     """Every name a spec defines: arrays, equations, consts, dims, generic functions."""
-    return [*net.quantities, *net.consts, *(str(d) for d in net.dims), *net.funcs]
+    # an "_" name is the engine's own (the argmax of max(x, axis)): the parser refuses it
+    arrays = [q for q in net.quantities if not q.startswith("_")]
+    return [*arrays, *net.consts, *(str(d) for d in net.dims), *net.funcs]
 
 
 def check_names(net: ir.Network, claimed: frozenset | None = None, what: str = "module") -> None:

@@ -160,6 +160,9 @@ class CodePrinter(NumpyFormPrinter):
     def _print_OneHot(self, e):
         return f"onehot({e.labels}, {self._print(e.shape[1])})"
 
+    def _print_Column(self, e):
+        return f"{self.paren(e.arg)}[:, 0]"
+
     def _print_ScatterAdd(self, e):
         """The adjoint of a gather: the module's ``scatter_add`` kernel (``np.add.at``)."""
         return f"scatter_add({self._print(e.arg)}, {e.onehot.labels}, {self._print(e.shape[0])})"
@@ -173,6 +176,16 @@ class CodePrinter(NumpyFormPrinter):
         for coeff, onehot in hot:
             code = f"add_labels({code}, {onehot.labels}, {self._print(coeff)})"
         return code
+
+
+class Column(MatrixExpr):
+    """An ``n × 1`` column as the 1-D array of its entries: ``X[:, 0]`` (a coefficient)."""
+
+    def __new__(cls, X):
+        return sp.Basic.__new__(cls, X)
+
+    arg = property(lambda self: self.args[0])
+    shape = property(lambda self: (sp.Integer(1), self.args[0].shape[0]))
 
 
 def split_onehot(e: sp.MatAdd) -> tuple[list, list]:
@@ -195,6 +208,16 @@ def split_onehot(e: sp.MatAdd) -> tuple[list, list]:
                 and np_rank(other[0].arg) == 1
             ):
                 hot.append((other[0].arg, onehot[0]))
+                continue
+            # δm ⊙ onehot(a) with δm an n × 1 column (the adjoint of max(x, axis=1, keepdims))
+            if (
+                onehot
+                and other
+                and isinstance(other[0], sp.MatrixSymbol)
+                and other[0].shape[1] == 1
+                and np_rank(other[0]) == 2
+            ):
+                hot.append((Column(other[0]), onehot[0]))
                 continue
         rest.append(a)
     return hot, rest

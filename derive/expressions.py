@@ -56,6 +56,7 @@ class ExpressionReader(SourceReader):
         self.const_symbols: dict[str, sp.Symbol] = {}
         self.funcs: list[str] = []
         self._depth = 0
+        self.hidden: list[ir.Equation] = []  # argmax equations max(x, axis) reads
 
     # -- numbers -----------------------------------------------------------
     def number(self, node: ast.AST, value: sp.Expr, what: str = "number") -> sp.Expr:
@@ -225,6 +226,10 @@ class ExpressionReader(SourceReader):
             return self.onehot_call(node)
         if name in ("maximum", "minimum"):
             return self.extremum(node, name)
+        if name in ("max", "min"):
+            return self.max_along(node, name)
+        if name == "logsumexp":
+            return self.logsumexp(node)
         if name == "log_softmax":
             arg, kw = self.call_args(node, name, 1, {"axis": -1})
             if not arg[0].shape:
@@ -248,6 +253,7 @@ class ExpressionReader(SourceReader):
         if name in RULES and not RULES[name].internal:
             return self.rule_call(node, name)
         numpy = ["onehot", "maximum", "minimum", "where", "var", "std", "log_softmax"]
+        numpy += ["max", "min", "logsumexp"]
         known = ", ".join([*activations(), "softmax", *REDUCTIONS, *numpy, *self.funcs])
         self.node_error(node.func, f"unknown function {name!r}; known: {known}")
 
@@ -278,6 +284,60 @@ class ExpressionReader(SourceReader):
         if isinstance(base, ir.Scalar) and base.value == 0:
             return relu if name == "maximum" else ir.Neg(shape, pos, relu)
         return ir.Binary(shape, pos, "+" if name == "maximum" else "-", base, relu)
+
+    def max_along(self, node: ast.Call, name: str) -> ir.Node:
+        """``max(x, axis=a, keepdims=k)`` of a 2-D ``x``: ``x[range(B), argmax(x, axis=1)]``.
+
+        The positions are a hidden equation, an integer quantity (not
+        differentiated), so the gradient reaches one maximal entry of each row
+        (the first, as ``np.argmax`` picks it), as ``torch.max(x, dim)`` sends it.
+        """
+        args, kw = self.call_args(node, name, 1, {"axis": None, "keepdims": False})
+        x, pos = args[0], self.pos(node)
+        if len(x.shape) != 2 or kw["axis"] is None:
+            self.node_error(
+                node, f"{name} needs a 2-D array and an axis: {name}(x, axis=1) or axis=0"
+            )
+        axis = self.axis(node, kw["axis"], x.shape)
+        keepdims = self.reduction(node, "sum", x, kw).keepdims  # checks keepdims
+        n = 1
+        while f"_arg{name}{n}" in self.quantities:
+            n += 1
+        hidden = f"_arg{name}{n}"  # "_" starts no spec name: no collision
+        kept = x.shape[1 - axis]
+        self.quantities[hidden] = ir.Quantity(
+            hidden, "intermediate", (kept,), pos, classes=x.shape[axis]
+        )
+        self.hidden.append(ir.Equation(hidden, ir.Argmax((kept,), pos, x, axis, name), pos))
+        ref = ir.Ref((kept,), pos, hidden)
+        rows = x if axis == 1 else ir.Transpose(tuple(reversed(x.shape)), pos, x)
+        picked: ir.Node = ir.Pick((kept,), pos, rows, ref)
+        if keepdims:
+            picked = ir.Column((kept, sp.Integer(1)), pos, picked)
+            if axis == 0:
+                picked = ir.Transpose((sp.Integer(1), kept), pos, picked)
+        return picked
+
+    def logsumexp(self, node: ast.Call) -> ir.Node:
+        """``logsumexp(x, axis, keepdims)`` as ``mean(x − log_softmax(x), axis)``: an identity.
+
+        Every entry of ``x − log_softmax(x)`` along the axis is the same
+        ``log Σ exp(x)``; the generated code computes it with the stable
+        ``log_softmax`` kernel, so it is finite at any scale.
+        """
+        args, kw = self.call_args(node, "logsumexp", 1, {"axis": None, "keepdims": False})
+        x, pos = args[0], self.pos(node)
+        axis = kw["axis"]
+        if isinstance(axis, ast.Constant) and axis.value is None:
+            axis = None
+        if not x.shape:
+            self.node_error(node, "logsumexp needs an array, got a scalar")
+        if axis is None and len(x.shape) != 1:
+            self.node_error(node, "logsumexp of a 2-D array needs an axis: logsumexp(x, axis=1)")
+        ax = self.axis(node, 0 if axis is None else axis, x.shape)
+        log_p = ir.Call(x.shape, pos, "log", ir.Softmax(x.shape, pos, x, ax))
+        gap = ir.Binary(x.shape, pos, "-", x, log_p)
+        return self.reduction(node, "mean", gap, {"axis": ax, "keepdims": kw["keepdims"]})
 
     def variance(self, node: ast.Call, name: str) -> ir.Node:
         """``var``/``std`` as NumPy computes them: ``sum((x − mean(x))²) / (n − ddof)``."""

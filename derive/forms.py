@@ -25,6 +25,7 @@ else of derive's modules.  ``tests/test_architecture.py`` checks it.
 from __future__ import annotations
 
 from .matexpr import (
+    Argmax,
     Broadcast,
     Gather,
     Map,
@@ -57,6 +58,7 @@ __all__ = [
     "Broadcast",
     "Map",
     "OneHot",
+    "Argmax",
     "Gather",
     "ScatterAdd",
     "Pick",

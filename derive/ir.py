@@ -171,6 +171,23 @@ class Pick(Node):
 
 
 @dataclass(frozen=True, eq=False)
+class Argmax(Node):
+    """``argmax(x, axis)`` (or ``argmin``) of a 2-D ``x``: integer positions, not differentiated.
+
+    Never written in a spec: ``max(x, axis=1)`` is read as ``x[range(B), a]``
+    with ``a = argmax(x, axis=1)`` a hidden equation, so the gradient flows
+    to one maximal entry (the first), as ``torch.max(x, dim)`` sends it.
+    """
+
+    arg: Node
+    axis: int
+    op: str  # "max" or "min"
+
+    def children(self):
+        return (self.arg,)
+
+
+@dataclass(frozen=True, eq=False)
 class Gather(Node):
     """``C[ix]``: rows ``ix`` of the table ``C`` (an embedding), shape ``ix.shape + C.shape[1:]``.
 
@@ -285,7 +302,7 @@ class Network:
         params = {p.name for p in self.params}
         on_path = {self.loss} | (deps[self.loss] & params)
         for name in deps[self.loss]:
-            if deps[name] & params:
+            if deps[name] & params and not self.quantities[name].integer:  # argmax: no adjoint
                 on_path.add(name)
         return on_path
 

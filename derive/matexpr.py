@@ -96,6 +96,18 @@ class ScatterAdd(MatrixExpr):
         return sp.Sum(body, (b, 0, self.arg.shape[0] - 1)) if is_index(b) else body
 
 
+class Argmax(MatrixExpr):
+    """``argmax(X, axis)`` (``argmin``): integer positions, a 1-D row, not differentiated."""
+
+    def __new__(cls, X, axis: int, op: str):
+        return sp.Basic.__new__(cls, X, sp.Integer(axis), sp.Symbol(op))
+
+    arg = property(lambda self: self.args[0])
+    axis = property(lambda self: int(self.args[1]))
+    op = property(lambda self: str(self.args[2]))
+    shape = property(lambda self: (sp.Integer(1), self.args[0].shape[1 - int(self.args[1])]))
+
+
 def index_forms(form):
     """``onehot(ix) X`` as the gather ``X[ix]`` and ``onehot(ix)ᵀ X`` as a scatter-add.
 
@@ -319,6 +331,11 @@ def _form_pick(node: ir.Pick) -> sp.Expr:
     from .elementwise import onehot_name
 
     return Pick(forward_form(node.arg), OneHot(onehot_name(node.labels.name), *node.arg.shape))
+
+
+@forward_form.register(ir.Argmax)
+def _form_argmax(node: ir.Argmax) -> sp.Expr:
+    return Argmax(forward_form(node.arg), node.axis, node.op)
 
 
 @forward_form.register(ir.Gather)

@@ -197,6 +197,22 @@ def _run_gather(node: ir.Gather, env: dict, scalars: dict, funcs: Functions):
     return run_node(node.arg, env, scalars, funcs)[np.asarray(env[node.index.name], np.int64)]
 
 
+@run_node.register(ir.Argmax)
+def _run_argmax(node: ir.Argmax, env: dict, scalars: dict, funcs: Functions):
+    return argmax(run_node(node.arg, env, scalars, funcs), node.axis, node.op)
+
+
+def argmax(x, axis: int, op: str) -> np.ndarray:
+    """``np.argmax`` (``np.argmin``) of floats, or of exact values by their real value."""
+    x = np.asarray(x)
+    if x.dtype == object:  # exact values at a point carry the real value they stand for
+        reals = np.vectorize(lambda v: getattr(v, "r", None), otypes=[object])(x)
+        if any(r is None for r in reals.flat):
+            raise TypeError("max/min along an axis needs numeric values")
+        x = reals.astype(float)
+    return np.argmax(x, axis=axis) if op == "max" else np.argmin(x, axis=axis)
+
+
 @run_node.register(ir.Column)
 def _run_column(node: ir.Column, env: dict, scalars: dict, funcs: Functions):
     return run_node(node.a, env, scalars, funcs)[:, None]

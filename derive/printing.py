@@ -26,7 +26,17 @@ from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.str import StrPrinter
 
 from .latexnames import latex_name
-from .matexpr import Broadcast, Gather, Map, Pick, ScatterAdd, Softmax, SumAxis, Vector
+from .matexpr import (
+    Argmax,
+    Broadcast,
+    Gather,
+    Map,
+    Pick,
+    ScatterAdd,
+    Softmax,
+    SumAxis,
+    Vector,
+)
 from .rules import SOFTMAX, GenericFunction, generic_base, rule_of
 
 _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
@@ -189,6 +199,9 @@ class TextPrinter(_Forms, StrPrinter):
     def _print_Pick(self, e):
         return f"{self.paren(e.arg)}[range({self._print(e.arg.shape[0])}), {e.onehot.labels}]"
 
+    def _print_Argmax(self, e):
+        return f"arg{e.op}({self._print(e.arg)}, axis={e.axis})"
+
     def _print_Gather(self, e):
         return f"{self.paren(e.arg)}[{e.onehot.labels}]"
 
@@ -262,6 +275,9 @@ class LatexFormPrinter(_Forms, LatexPrinter):
             rf"\operatorname{{pick}}\left({self._print(e.arg)}, {self.name(e.onehot.labels)}\right)"
         )
 
+    def _print_Argmax(self, e):
+        return rf"\operatorname{{arg{e.op}}}\left({self._print(e.arg)}\right)"
+
     def _print_Gather(self, e):
         return rf"{self.paren(e.arg)}\left[{self.name(e.onehot.labels)}\right]"
 
@@ -331,6 +347,7 @@ def np_rank(e) -> int:
     return 0
 
 
+@np_rank.register(Argmax)
 @np_rank.register(Pick)
 @np_rank.register(Vector)
 def _rank_vector(e: Vector | Pick) -> int:
@@ -425,6 +442,9 @@ class NumpyFormPrinter(NumPyPrinter):
     def _print_Pick(self, e):
         labels = e.onehot.labels
         return f"{self.paren(e.arg)}[np.arange(len({labels})), {labels}]"
+
+    def _print_Argmax(self, e):
+        return f"np.arg{e.op}({self._print(e.arg)}, axis={e.axis})"
 
     def _print_Gather(self, e):
         return f"{self.paren(e.arg)}[{e.onehot.labels}]"

@@ -130,6 +130,14 @@ class Simplifier:
         self.onehot.update(
             {onehot_name(q.name): 1 for q in net.of_kind("target") if q.classes is not None}
         )
+        # and so does the one-hot of an argmax or of 1-D table indices (one 1 a row)
+        self.onehot.update(
+            {
+                onehot_name(q.name): 1
+                for q in net.quantities.values()
+                if q.classes is not None and q.rank == 1
+            }
+        )
 
     def fuse(self, contributions) -> tuple[list[Term], list[str]]:
         """The simplified terms of an adjoint, and the local deltas fused into them.

@@ -57,6 +57,9 @@ RESERVED = {
     "maximum",
     "minimum",
     "log_softmax",
+    "logsumexp",
+    "max",
+    "min",
     "var",
     "std",
     "where",
@@ -460,6 +463,8 @@ class SpecParser(DeclarationReader):
         self.check_new_name(name, self.base_col + char_col(code, target.col_offset))
         expr = self.expr(stmt.value)
         pos = (self.line_no, self.base_col + 1)
+        self.equations += self.hidden  # argmax positions max(x, axis) reads, computed first
+        self.hidden = []
         self.quantities[name] = ir.Quantity(name, "intermediate", expr.shape, pos)
         self.equations.append(ir.Equation(name, expr, pos))
 
