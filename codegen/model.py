@@ -302,9 +302,14 @@ def context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
         and predicted.fn in RULES
         and RULES[predicted.fn].probability
     )
-    fwd_used = _symbols(stable.values())
-    pred_used = _symbols(stable[x.name] for x in predict)
-    bwd_used = _symbols(s.matrix for s in [*d.steps, *d.gradients.values()])
+    # and the dims a printed line names only in a shape (np.broadcast_to(..., (1, H)))
+    fwd_used = _symbols(stable.values()) | _dims_in_buffers(net, [x.code for x in forward])
+    pred_used = _symbols(stable[x.name] for x in predict) | _dims_in_buffers(
+        net, [x.code for x in predict]
+    )
+    bwd_used = _symbols(s.matrix for s in [*d.steps, *d.gradients.values()]) | _dims_in_buffers(
+        net, [x.code for x in [*backward, *grads]]
+    )
     bwd_defined = {s.symbol for s in d.steps}
     emitter = Emitter(printer)
     emitter.log_softmax = {
@@ -389,5 +394,11 @@ def context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
         "labels": [q.name for q in net.of_kind("target") if q.classes is not None],
         "indices": [q.name for q in net.of_kind("input") if q.classes is not None],
         **_mask_context(net, dim_sources),
+        # 1-D params whose step buffer is a 1 × n row (B 1 − 1ᵀ x): updated through a view
+        "flat_grads": [
+            p.name
+            for p in net.params
+            if len(p.shape) == 1 and not emitter.buffers.get("grad_" + p.name, ",)").endswith(",)")
+        ],
         "binary": binary,
     }

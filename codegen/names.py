@@ -103,6 +103,7 @@ def _skeletons(sentinel: str) -> list[str]:
         "batch_axes": {s: 0},
         "indices": [],
         "masks": [],
+        "flat_grads": [],
     }
     template = env().get_template("module.py.j2")
     # onehot, binary, regression, labels

@@ -147,6 +147,8 @@ def bind(mod: ModuleType, net, ds: datasets.Dataset, spec: str) -> tuple[dict, d
             )
         if not n.isdigit():
             dims[n] = ds.n_classes
+    if net.quantities[x_name].classes is not None:
+        _bind_indices(net, x_name, data[x_name], dims, spec)
     return data, dims
 
 
@@ -371,6 +373,35 @@ def _plot(path: str, history: dict, title: str = "") -> None:
             plt.close(fig)
 
 
+def _indices_in(mod: ModuleType, net) -> bool:
+    """Whether the spec's input holds integer indices (``index(V)``), not values."""
+    return any(net.quantities[name].classes is not None for name in mod.INPUTS)
+
+
+def _bind_indices(net, name: str, x: np.ndarray, dims: dict[str, int], source: str) -> None:
+    """Check an ``index(V)`` input's data (whole numbers below V) and fix V from it if free."""
+    q = net.quantities[name]
+    if x.size and (np.any(x != np.round(x)) or x.min() < 0):
+        raise SpecError(
+            f"the spec's input {name} holds indices (index({q.classes})), but {source}'s "
+            "features are not whole numbers from 0",
+            source,
+            1,
+            1,
+        )
+    rows, top = str(q.classes), int(x.max()) + 1 if x.size else 1
+    if not rows.isdigit():
+        dims.setdefault(rows, top)
+    if top > dims.get(rows, int(rows) if rows.isdigit() else top):
+        raise SpecError(
+            f"{source} has index {top - 1} but {name} indexes a table of {dims.get(rows, rows)} "
+            "rows",
+            source,
+            1,
+            1,
+        )
+
+
 def _standardisation(features: np.ndarray, source: str) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation of each feature on the training part (a constant: 1)."""
     with np.errstate(over="ignore", invalid="ignore"):
@@ -555,6 +586,8 @@ def run_train(args) -> Trained:
             output.destination(path)
     ds = datasets.load(args.data, part="train", seed=args.seed)
     mean, std = _standardisation(ds.features, args.data)
+    if _indices_in(mod, net):  # integer indices into a table: used as they are
+        mean, std = np.zeros_like(mean), np.ones_like(std)
     ds = datasets.Dataset(ds.name, (ds.features - mean) / std, ds.targets, ds.n_classes)
     data, fixed = bind(mod, net, ds, args.data)
     dims = {**{d: DEFAULT_WIDTH for d in mod.DIMS}, **fixed, **_dims_option(args.dim, mod, fixed)}

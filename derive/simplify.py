@@ -107,10 +107,20 @@ def cost(terms: list[Term]) -> int:
     return sum(ops(t.factor) + 2 * len(t.summed) for t in terms) + len(terms) - 1
 
 
+def _factorable(expr: sp.Expr) -> bool:
+    """Whether ``sp.factor`` may try ``expr``: no ``exp`` of a large multiple.
+
+    SymPy factors ``exp(10⁹ x)`` as the polynomial ``exp(x)^(10⁹)``, which never
+    ends (``exp(where(m > 0, s, -1e9))`` of attention masks holds one).
+    """
+    return not any(abs(n) > 64 for e in expr.atoms(sp.exp) for n in e.args[0].atoms(sp.Rational))
+
+
 def _tidy_factor(expr: sp.Expr) -> sp.Expr:
     """The cheapest of the expression, its cancelled and its factored form."""
     best = expr
-    for candidate in (sp.cancel(expr), sp.factor(expr)):
+    factored = (sp.factor(expr),) if _factorable(expr) else ()
+    for candidate in (sp.cancel(expr), *factored):
         if ops(candidate) < ops(best):
             best = candidate
     return best
