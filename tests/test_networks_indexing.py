@@ -287,3 +287,18 @@ def test_bernoulli_misuse_is_a_spec_error(decl, words):
     with pytest.raises(SpecError) as err:
         derive.load(spec)
     assert words in str(err.value)
+
+
+def test_derive_train_draws_dropout_masks_and_learns_digits(tmp_path, capsys):
+    import json
+
+    from derive.cli import main
+
+    w = str(tmp_path / "dropout.npz")
+    argv = ["--data", "digits", "--epochs", "10", "--lr", "0.01", "--optimizer", "adam"]
+    assert main(["train", "mlp_dropout_l1", *argv, "--dim", "H=32", "--out", w]) == 0
+    capsys.readouterr()
+    test = ["test", "mlp_dropout_l1", "--data", "digits", "--weights", w, "--format", "json"]
+    assert main(test) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["accuracy"] >= 0.9, report["accuracy"]
