@@ -24,18 +24,24 @@ def forward(params, data):
     probs /= probs.sum(axis=1, keepdims=True)
     data_loss = -np.log(probs[np.arange(len(y)), y]).mean()
     l1 = LAM * (np.abs(params["W1"]).sum() + np.abs(params["W2"]).sum())
-    return {"hidden": hidden, "dropped": dropped, "probs": probs, "L": float(data_loss + l1)}
+    return {"hidden": hidden, "dropped": dropped, "scores": scores, "L": float(data_loss + l1)}
 
 
 def loss(params, data):
     return forward(params, data)["L"]
 
 
+def _probs(scores):
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    probs = np.exp(shifted)
+    return probs / probs.sum(axis=1, keepdims=True)
+
+
 def gradients(params, data):
     X, y = data["X"], data["y"]
     D1 = data.get("D1", KEEP)
     fw = forward(params, data)
-    dscores = fw["probs"].copy()
+    dscores = _probs(fw["scores"])
     dscores[np.arange(len(y)), y] -= 1
     dscores /= len(y)
     dW2 = fw["dropped"].T @ dscores + LAM * np.sign(params["W2"])
@@ -45,3 +51,8 @@ def gradients(params, data):
     dW1 = X.T @ dhidden + LAM * np.sign(params["W1"])
     db1 = dhidden.sum(axis=0)
     return {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}
+
+
+def sgd_step(params, grads, lr):
+    for name, g in grads.items():
+        params[name] -= lr * g
