@@ -1,6 +1,8 @@
-"""Verdict times of `derive verify`: every seed claims file, the README's claims, and the
-backward functions of tests/backward/styles.py (batch norm included).  From the repository
-root:
+"""Verdict times of `derive verify`: every seed claims file, the README's claims, the
+backward functions of tests/backward/styles.py (batch norm included), the label functions of
+tests/backward/labels.py and a 20-equation attention + batch-norm backward function
+(tests/backward/attention.py on benchmarks/specs/attention_bn.nn).  The right functions must
+be judged right (the script exits 1 otherwise).  From the repository root:
 
     python -m benchmarks.verify_speed [--quick]
 """
@@ -12,30 +14,54 @@ import sys
 import time
 from functools import partial
 from pathlib import Path
+from typing import cast
 
 import derive
 from derive.verify import verify_all
 from derive.verify.function import verify_function
-from tests.backward import styles
+from tests.backward import attention, labels, styles
 
 CLAIMS = Path(derive.__file__).parent / "claims"
 SPECS = Path(__file__).parent.parent / "tests" / "specs"
+BENCH_SPECS = Path(__file__).parent / "specs"
+# (spec, module, function, --map, whether every line is right)
+ATTENTION = (BENCH_SPECS / "attention_bn.nn", attention, "attention_bn_backward", {}, True)
+LABELS = [
+    (SPECS / "verify/softmax_linear.nn", labels, "softmax_loss_vectorized", {}, True),
+    (SPECS / "verify/svm_linear.nn", labels, "svm_loss_vectorized", {}, True),
+    (SPECS / "verify/karpathy_ce.nn", labels, "karpathy_ce_backward", {}, True),
+]
 FUNCTIONS = [
-    ("ng.nn", "ng_backward_wrong_point", {}),
-    ("cs231n.nn", "cs231n_backward_reg", {}),
-    ("karpathy.nn", "karpathy_backward", {}),
-    ("karpathy.nn", "karpathy_backward_bessel", {}),
-    ("nielsen.nn", "backprop", {"weights": ["W1", "W2"], "biases": ["b1", "b2"]}),
-    ("nnfs.nn", "nnfs_backward_sign", {"weights1": ["W1"], "weights2": ["W2"]}),
+    (SPECS / "ng.nn", styles, "ng_backward_wrong_point", {}, False),
+    (SPECS / "cs231n.nn", styles, "cs231n_backward_reg", {}, False),
+    (SPECS / "karpathy.nn", styles, "karpathy_backward", {}, True),
+    (SPECS / "karpathy.nn", styles, "karpathy_backward_bessel", {}, False),
+    (
+        SPECS / "nielsen.nn",
+        styles,
+        "backprop",
+        {"weights": ["W1", "W2"], "biases": ["b1", "b2"]},
+        True,
+    ),
+    (
+        SPECS / "nnfs.nn",
+        styles,
+        "nnfs_backward_sign",
+        {"weights1": ["W1"], "weights2": ["W2"]},
+        False,
+    ),
+    *LABELS,
+    ATTENTION,
 ]
 
 
-def timed(label: str, fn) -> float:
+def timed(label: str, fn) -> tuple[float, object]:
+    """Seconds of one call of ``fn`` (printed), and its value."""
     start = time.perf_counter()
-    fn()
+    out = fn()
     seconds = time.perf_counter() - start
     print(f"{seconds:6.2f} s  {label}")
-    return seconds
+    return seconds, out
 
 
 def main(quick: bool = False) -> None:
@@ -46,11 +72,16 @@ def main(quick: bool = False) -> None:
         spec = text.splitlines()[0].split(":", 1)[1].strip()
         spec = CLAIMS / spec if (CLAIMS / spec).exists() else spec
         net = derive.load_network(spec)
-        worst = max(worst, timed(path.name, partial(verify_all, net, text, str(path))))
-    source = inspect.getsource(styles)
-    for spec, name, maps in FUNCTIONS[: 1 if quick else None]:
-        net = derive.load_network(SPECS / spec)
-        worst = max(worst, timed(name, partial(verify_function, net, source, "s", name, maps)))
+        worst = max(worst, timed(path.name, partial(verify_all, net, text, str(path)))[0])
+    for spec, module, name, maps, right in [FUNCTIONS[0], ATTENTION] if quick else FUNCTIONS:
+        net = derive.load_network(spec)
+        source = inspect.getsource(module)
+        seconds, results = timed(
+            name, partial(verify_function, net, source, module.__name__, name, maps)
+        )
+        worst = max(worst, seconds)
+        if right != all(r.verdict == "correct" for r in cast(list, results)):
+            raise SystemExit(f"{name}: expected {'right' if right else 'a wrong line'}")
     print(f"slowest: {worst:.2f} s")
 
 

@@ -77,10 +77,8 @@ def prepare(
     import derive
     from derive import derive as derive_network
     from derive import ir
-    from derive.forms import RULES, activations
 
     from .names import check_names
-    from .text import number
 
     if dtype not in DTYPES:
         raise SpecError(
@@ -89,6 +87,19 @@ def prepare(
     net = derive.load_network(source)
     check_names(net, claimed, what)
     bind = dict(bind or {})
+    _check_bindings(net, bind)
+    values = const_values(net, consts)
+    header = _header(net.source, bind, consts)
+    d = derive_network(ir.bind(net, bind))
+    check_names(d.network, claimed, what)  # and the names the derivation gave to hoisted values
+    return d, header, net.name, values
+
+
+def _check_bindings(net: ir.Network, bind: dict[str, str]) -> None:
+    """Every ``--bind NAME=FUNCTION`` names a generic function of the spec and a known
+    activation, and every generic function is bound (else a one-line :class:`SpecError`)."""
+    from derive.forms import RULES, activations
+
     for name, fn in bind.items():
         if name not in net.funcs:
             raise SpecError(
@@ -117,17 +128,18 @@ def prepare(
             line,
             col,
         )
-    values = const_values(net, consts)
-    spec_text = net.source
-    net = ir.bind(net, bind)
-    d = derive_network(net)
-    check_names(d.network, claimed, what)  # and the names the derivation gave to hoisted values
+
+
+def _header(spec_text: str, bind: dict[str, str], consts: dict[str, float] | None) -> str:
+    """The spec as the generated module reproduces it, with the options that shaped it."""
+    from .text import number
+
     header = spec_text
     if bind:
         header += "\n# bound: " + ", ".join(f"{k}={v}" for k, v in bind.items())
     if consts:
         header += "\n# consts: " + ", ".join(f"{k}={number(v)}" for k, v in consts.items())
-    return d, header, net.name, values
+    return header
 
 
 def render(template: str, ctx: dict) -> str:

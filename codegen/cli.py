@@ -64,31 +64,38 @@ def _test(args) -> int:
 def register(subparsers) -> None:
     """Add ``gen``, ``train`` and ``test`` to the ``derive`` command line."""
     _register_gen(subparsers)
-    common = []
-    for name, helptext in (
-        ("train", "train a spec's generated module on a data set"),
-        ("test", "evaluate trained weights on a data set's test part"),
+    for name, helptext, options in (
+        ("train", "train a spec's generated module on a data set", _train_options),
+        ("test", "evaluate trained weights on a data set's test part", _test_options),
     ):
         p = subparsers.add_parser(name, help=helptext)
-        p.add_argument("spec", help="a .nn file or the name of a bundled spec")
-        p.add_argument(
-            "--data",
-            required=True,
-            metavar="SOURCE",
-            help="iris, digits, xor, seed000, mnist:DIR, FILE.npz or FILE.csv",
-        )
-        p.add_argument("--dtype", choices=DTYPES, default="float64", help="floating-point type")
-        p.add_argument(
-            "--bind",
-            action="append",
-            default=[],
-            metavar="NAME=FUNCTION",
-            help="bind a generic function, e.g. --bind f=tanh (repeatable)",
-        )
-        p.add_argument("--seed", type=int, default=0, help="seed of the split, init and shuffles")
-        _const_option(p)
-        common.append(p)
-    train, test = common
+        _common_options(p)
+        options(p)
+
+
+def _common_options(p) -> None:
+    """The options ``train`` and ``test`` share: spec, data, dtype, bindings, seed, consts."""
+    p.add_argument("spec", help="a .nn file or the name of a bundled spec")
+    p.add_argument(
+        "--data",
+        required=True,
+        metavar="SOURCE",
+        help="iris, digits, xor, seed000, mnist:DIR, FILE.npz or FILE.csv",
+    )
+    p.add_argument("--dtype", choices=DTYPES, default="float64", help="floating-point type")
+    p.add_argument(
+        "--bind",
+        action="append",
+        default=[],
+        metavar="NAME=FUNCTION",
+        help="bind a generic function, e.g. --bind f=tanh (repeatable)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the split, init and shuffles")
+    _const_option(p)
+
+
+def _train_options(train) -> None:
+    """``derive train``'s own options: the training defaults, outputs, plot, dims."""
     d = TRAIN_DEFAULTS
     train.add_argument("--epochs", type=int, default=d["epochs"], help="most epochs")
     train.add_argument("--batch-size", type=int, default=d["batch_size"], help="mini-batch size")
@@ -123,6 +130,10 @@ def register(subparsers) -> None:
         help="size of a hidden dimension the data does not fix (default size 100)",
     )
     train.set_defaults(handler=_train)
+
+
+def _test_options(test) -> None:
+    """``derive test``'s own options: the weights and the output format."""
     test.add_argument("--weights", required=True, help="weights saved by derive train")
     test.add_argument("--format", choices=["text", "json"], default="text", help="output format")
     test.set_defaults(handler=_test)

@@ -12,6 +12,7 @@ in one buffer, and transposes are views.
 
 from __future__ import annotations
 
+import functools
 import re
 
 import sympy as sp
@@ -91,7 +92,7 @@ class Emitter:
         else:
             self.lines.append(f"{name} = {code}")
 
-    def _fits(self, a, whole) -> bool:
+    def fits(self, a, whole) -> bool:
         """``a`` may be computed in ``whole``'s buffer: compound, full shape, not read again."""
         return _compound(a, whole) and _key(a) not in self.shared
 
@@ -111,7 +112,7 @@ class Emitter:
         key = _key(e)
         if out is None and key in self.known:  # computed before, its buffer unchanged since
             return self.known[key]
-        code = self._value(e, out)
+        code = emit_value(e, self, out)
         if (
             out is None
             and isinstance(e, sp.MatrixExpr)
@@ -128,80 +129,7 @@ class Emitter:
 
         return form.replace(known, lambda n: sp.MatrixSymbol(self.known[_key(n)], *n.shape))
 
-    def _value(self, e, out: str | None = None) -> str:
-        if isinstance(e, OneHot):  # only where a form needs it whole (not p − onehot(y))
-            n = self.printer.doprint(e.shape[1])
-            return self._emit(f"onehot({e.labels}, {n}, out={out or self.buffer(e)})")
-        if isinstance(e, (sp.MatrixSymbol, Vector)):
-            return self._copy(str(e.name), e, out)
-        if not isinstance(e, sp.MatrixExpr):
-            return self.printer.paren(e)
-        if isinstance(e, sp.Transpose):
-            inner = self.value(e.arg)
-            if isinstance(e.arg, SumAxis) and e.arg.axis == 1:
-                return self._sum(e.arg, out, axis=1, keepdims=False, shape_of=e)
-            view = f"{inner}[:, None]" if np_rank(e.arg) == 1 else f"{inner}.T"
-            return self._copy(view, e, out)
-        if isinstance(e, Broadcast):
-            return self.value(e.arg, out) if out is None else self._copy(self.value(e.arg), e, out)
-        if isinstance(e, sp.MatMul):
-            return self._matmul(e, out)
-        if isinstance(e, sp.HadamardProduct):
-            return self._hadamard(e, out)
-        if isinstance(e, sp.MatAdd):
-            return self._add(e, out)
-        if isinstance(e, sp.HadamardPower):
-            base = self.value(e.base)
-            buf = out or self.buffer(e)
-            if e.exp == 2:
-                return self._emit(f"np.multiply({base}, {base}, out={buf})")
-            if e.exp == -1:
-                return self._emit(f"np.divide(1, {base}, out={buf})")
-            return self._emit(f"np.power({base}, {self.scalar(e.exp)}, out={buf})")
-        if isinstance(e, Map):
-            arg = self.value(e.arg)
-            rule = rule_for(e.func_class)
-            params = "".join(", " + self.printer.doprint(p) for p in e.params)
-            return self._emit(f"{rule.name}({arg}{params}, out={out or self.buffer(e)})")
-        if isinstance(e, Softmax):
-            axis = -1 if np_rank(e.arg) == 1 else e.axis
-            log_form = LogSoftmax(e.arg, e.axis)
-            # the loss needs its log: the softmax is then the exp of the log-softmax
-            if _key(log_form) in {_key(f) for f in self.log_softmax}:
-                self.lines.append(
-                    f"# (as exp(log_softmax({text(e.arg)})): the loss reads the log-softmax)"
-                )
-                logs = self.value(log_form)
-                return self._emit(f"np.exp({logs}, out={out or self.buffer(e)})")
-            arg = self.value(e.arg)
-            return self._emit(f"softmax({arg}, axis={axis}, out={out or self.buffer(e)})")
-        if isinstance(e, LogSoftmax):
-            axis = -1 if np_rank(e.arg) == 1 else e.axis
-            arg = self.value(e.arg)
-            return self._emit(f"log_softmax({arg}, axis={axis}, out={out or self.buffer(e)})")
-        if isinstance(e, SumAxis):
-            return self._sum(e, out, axis=e.axis, keepdims=e.axis == 1, shape_of=e)
-        if isinstance(e, Pick):
-            return self._copy(self.printer.doprint(e), e, out)
-        if isinstance(e, (Gather, ScatterAdd)):
-            return self._index_form(e, out)
-        if isinstance(e, sp.OneMatrix):
-            buf = out or self.buffer(e)
-            return self._emit(f"np.copyto({buf}, 1)", result=buf)
-        if isinstance(e, sp.ZeroMatrix):  # a gradient that is exactly zero
-            buf = out or self.buffer(e)
-            return self._emit(f"np.copyto({buf}, 0)", result=buf)
-        raise TypeError(f"cannot emit {type(e).__name__}")
-
-    def _index_form(self, e, out: str | None) -> str:
-        """A gather ``C[ix]`` (``np.take`` into a buffer) or its adjoint (``np.add.at``)."""
-        arg, ix, buf = self.value(e.arg), e.onehot.labels, out or self.buffer(e)
-        if isinstance(e, Gather):
-            return self._emit(f"np.take({arg}, {ix}, axis=0, out={buf})")
-        rows = self.printer.doprint(e.shape[0])
-        return self._emit(f"scatter_add({arg}, {ix}, {rows}, out={buf})")
-
-    def _emit(self, call: str, result: str | None = None) -> str:
+    def emit(self, call: str, result: str | None = None) -> str:
         """A call that returns its ``out``: bind it to the local named after that buffer.
 
         Every value lives in a workspace buffer, and the local holding it is
@@ -220,92 +148,220 @@ class Emitter:
             self.lines.append(f"{name} = {result}")
         return name
 
-    def _copy(self, code: str, e, out: str | None) -> str:
+    def copy(self, code: str, e, out: str | None) -> str:
+        """``code`` (an array or a view), copied into ``out`` if given."""
         if out is None:
             return code
-        return self._emit(f"np.copyto({out}, {code})", result=out)
+        return self.emit(f"np.copyto({out}, {code})", result=out)
 
-    def _sum(self, e, out, axis: int, keepdims: bool, shape_of) -> str:
+    def sum_into(self, e, out, axis: int, keepdims: bool, shape_of) -> str:
+        """The sum of ``e.arg`` over ``axis``, into ``out`` or a buffer shaped like ``shape_of``."""
         arg = self.value(e.arg)
         buf = out or self.buffer(shape_of)
         kd = ", keepdims=True" if keepdims else ""
-        return self._emit(f"np.sum({arg}, axis={axis}{kd}, out={buf})")
+        return self.emit(f"np.sum({arg}, axis={axis}{kd}, out={buf})")
 
-    def _matmul(self, e: sp.MatMul, out: str | None) -> str:
-        coeff, mats = e.as_coeff_matrices()
-        if len(mats) == 1:  # c X: compute X in the result's buffer, then scale in place
-            buf = out or self.buffer(e)
-            x = self.value(mats[0], out=buf if self._fits(mats[0], e) else None)
-            return self._emit(f"np.multiply({x}, {self.scalar(coeff)}, out={buf})")
-        acc = self._operand(mats[0], first=True)
-        for n, m in enumerate(mats[1:], start=1):
-            last = n == len(mats) - 1
-            part = sp.MatMul(*mats[: n + 1])
-            buf = (out or self.buffer(e)) if last else self.buffer(part)
-            acc = self._emit(f"np.matmul({acc}, {self._operand(m)}, out={buf})")
-        if coeff != 1:
-            self.lines.append(f"{acc} *= {self.scalar(coeff)}")
-        return acc
 
-    def _operand(self, m, first: bool = False) -> str:
-        if isinstance(m, Broadcast):
-            inner = self.value(m.arg)
-            dims = ", ".join(self.printer.doprint(d) for d in m.shape)
-            return f"np.broadcast_to({inner}, ({dims}))"
-        code = self.value(m)
-        return code if first or np_rank(m) != 1 else f"{code}[None, :]"
+# ---------------------------------------------------------------------------
+# one handler per matrix-form class
 
-    def _hadamard(self, e: sp.HadamardProduct, out: str | None) -> str:
-        num, den = [], []
-        for a in e.args:
-            if isinstance(a, sp.HadamardPower) and a.exp == -1:
-                den.append(a.base)
-            else:
-                num.append(a)
-        if len(num) == 1 and not den:
-            return self.value(num[0], out)
-        buf = out or self.buffer(e)
-        num.sort(key=lambda a: not self._fits(a, e))  # run in place on a compound factor
-        acc = self.value(num[0], out=buf if self._fits(num[0], e) else None) if num else "1"
-        for a in num[1:]:
-            acc = self._emit(f"np.multiply({acc}, {self.value(a)}, out={buf})")
-        for a in den:
-            acc = self._emit(f"np.divide({acc}, {self.value(a)}, out={buf})")
-        return acc
 
-    def _add(self, e: sp.MatAdd, out: str | None) -> str:
-        hot, rest = split_onehot(e)
-        if hot and rest:  # p − onehot(y): the rest in the buffer, then a scatter into it
-            buf = out or self.buffer(e)
-            whole = rest[0] if len(rest) == 1 else sp.MatAdd(*rest)
-            code = self.value(whole, out=buf if self._fits(whole, e) else None)
-            for coeff, onehot in hot:
-                c = self.printer.doprint(coeff)
-                code = self._emit(f"add_labels({code}, {onehot.labels}, {c}, out={buf})")
-            return code
-        buf = out or self.buffer(e)
-        acc: str | None = None
-        terms = sorted(
-            e.args, key=lambda a: (as_coeff(a)[0].could_extract_minus_sign(), not self._fits(a, e))
-        )
-        for a in terms:
-            coeff, rest = as_coeff(a)
-            if isinstance(rest, sp.OneMatrix):
-                # -c, not abs(c): a symbolic coefficient (a mean) has no known sign
-                negative = coeff.could_extract_minus_sign()
-                code = self.scalar(-coeff if negative else coeff)
-            elif coeff == -1:
-                code, negative = self.value(rest), True
-            else:
-                first = acc is None and self._fits(a, e)
-                code, negative = self.value(a, out=buf if first else None), False
-            if acc is None:
-                acc = self._emit(f"np.negative({code}, out={buf})") if negative else code
-                continue
-            op = "subtract" if negative else "add"
-            acc = self._emit(f"np.{op}({acc}, {code}, out={buf})")
-        assert acc is not None  # a MatAdd has terms
-        return acc
+@functools.singledispatch
+def emit_value(e, em: Emitter, out: str | None) -> str:
+    """Statements computing the form ``e`` (appended to ``em``); code naming its value.
+
+    One function per matrix-form class, registered on this one
+    (``emit_value.register``), as :func:`derive.forms.evaluate` is; anything
+    that is not a matrix form is a scalar, printed in place.
+    """
+    if isinstance(e, sp.MatrixExpr):
+        raise TypeError(f"cannot emit {type(e).__name__}")
+    return em.printer.paren(e)
+
+
+@emit_value.register(OneHot)
+def _emit_onehot(e: OneHot, em: Emitter, out: str | None) -> str:
+    # only where a form needs it whole (not p − onehot(y))
+    n = em.printer.doprint(e.shape[1])
+    return em.emit(f"onehot({e.labels}, {n}, out={out or em.buffer(e)})")
+
+
+@emit_value.register(sp.MatrixSymbol)
+def _emit_array(e: sp.MatrixSymbol, em: Emitter, out: str | None) -> str:
+    return em.copy(str(e.name), e, out)
+
+
+@emit_value.register(sp.Transpose)
+def _emit_transpose(e: sp.Transpose, em: Emitter, out: str | None) -> str:
+    if isinstance(e.arg, SumAxis) and e.arg.axis == 1:  # (X 1)ᵀ: the 1-D row sums
+        return em.sum_into(e.arg, out, axis=1, keepdims=False, shape_of=e)
+    inner = em.value(e.arg)
+    view = f"{inner}[:, None]" if np_rank(e.arg) == 1 else f"{inner}.T"
+    return em.copy(view, e, out)
+
+
+@emit_value.register(Broadcast)
+def _emit_broadcast(e: Broadcast, em: Emitter, out: str | None) -> str:
+    return em.value(e.arg, out) if out is None else em.copy(em.value(e.arg), e, out)
+
+
+@emit_value.register(sp.HadamardPower)
+def _emit_power(e: sp.HadamardPower, em: Emitter, out: str | None) -> str:
+    base = em.value(e.base)
+    buf = out or em.buffer(e)
+    if e.exp == 2:
+        return em.emit(f"np.multiply({base}, {base}, out={buf})")
+    if e.exp == -1:
+        return em.emit(f"np.divide(1, {base}, out={buf})")
+    return em.emit(f"np.power({base}, {em.scalar(e.exp)}, out={buf})")
+
+
+@emit_value.register(Map)
+def _emit_map(e: Map, em: Emitter, out: str | None) -> str:
+    arg = em.value(e.arg)
+    rule = rule_for(e.func_class)
+    params = "".join(", " + em.printer.doprint(p) for p in e.params)
+    return em.emit(f"{rule.name}({arg}{params}, out={out or em.buffer(e)})")
+
+
+@emit_value.register(Softmax)
+def _emit_softmax(e: Softmax, em: Emitter, out: str | None) -> str:
+    axis = -1 if np_rank(e.arg) == 1 else e.axis
+    log_form = LogSoftmax(e.arg, e.axis)
+    # the loss needs its log: the softmax is then the exp of the log-softmax
+    if _key(log_form) in {_key(f) for f in em.log_softmax}:
+        em.lines.append(f"# (as exp(log_softmax({text(e.arg)})): the loss reads the log-softmax)")
+        logs = em.value(log_form)
+        return em.emit(f"np.exp({logs}, out={out or em.buffer(e)})")
+    arg = em.value(e.arg)
+    return em.emit(f"softmax({arg}, axis={axis}, out={out or em.buffer(e)})")
+
+
+@emit_value.register(LogSoftmax)
+def _emit_log_softmax(e: LogSoftmax, em: Emitter, out: str | None) -> str:
+    axis = -1 if np_rank(e.arg) == 1 else e.axis
+    arg = em.value(e.arg)
+    return em.emit(f"log_softmax({arg}, axis={axis}, out={out or em.buffer(e)})")
+
+
+@emit_value.register(SumAxis)
+def _emit_sum_axis(e: SumAxis, em: Emitter, out: str | None) -> str:
+    return em.sum_into(e, out, axis=e.axis, keepdims=e.axis == 1, shape_of=e)
+
+
+@emit_value.register(Pick)
+def _emit_pick(e: Pick, em: Emitter, out: str | None) -> str:
+    return em.copy(em.printer.doprint(e), e, out)
+
+
+@emit_value.register(Gather)
+@emit_value.register(ScatterAdd)
+def _emit_index_form(e: Gather | ScatterAdd, em: Emitter, out: str | None) -> str:
+    """A gather ``C[ix]`` (``np.take`` into a buffer) or its adjoint (``np.add.at``)."""
+    arg, ix, buf = em.value(e.arg), e.onehot.labels, out or em.buffer(e)
+    if isinstance(e, Gather):
+        return em.emit(f"np.take({arg}, {ix}, axis=0, out={buf})")
+    rows = em.printer.doprint(e.shape[0])
+    return em.emit(f"scatter_add({arg}, {ix}, {rows}, out={buf})")
+
+
+@emit_value.register(sp.OneMatrix)
+def _emit_ones(e: sp.OneMatrix, em: Emitter, out: str | None) -> str:
+    buf = out or em.buffer(e)
+    return em.emit(f"np.copyto({buf}, 1)", result=buf)
+
+
+@emit_value.register(sp.ZeroMatrix)
+def _emit_zeros(e: sp.ZeroMatrix, em: Emitter, out: str | None) -> str:
+    # a gradient that is exactly zero
+    buf = out or em.buffer(e)
+    return em.emit(f"np.copyto({buf}, 0)", result=buf)
+
+
+@emit_value.register(sp.MatMul)
+def _emit_matmul(e: sp.MatMul, em: Emitter, out: str | None) -> str:
+    coeff, mats = e.as_coeff_matrices()
+    if len(mats) == 1:  # c X: compute X in the result's buffer, then scale in place
+        buf = out or em.buffer(e)
+        x = em.value(mats[0], out=buf if em.fits(mats[0], e) else None)
+        if coeff == -1:
+            return em.emit(f"np.negative({x}, out={buf})")
+        return em.emit(f"np.multiply({x}, {em.scalar(coeff)}, out={buf})")
+    acc = _operand(em, mats[0], first=True)
+    for n, m in enumerate(mats[1:], start=1):
+        last = n == len(mats) - 1
+        part = sp.MatMul(*mats[: n + 1])
+        buf = (out or em.buffer(e)) if last else em.buffer(part)
+        acc = em.emit(f"np.matmul({acc}, {_operand(em, m)}, out={buf})")
+    if coeff != 1:
+        em.lines.append(f"{acc} *= {em.scalar(coeff)}")
+    return acc
+
+
+def _operand(em: Emitter, m, first: bool = False) -> str:
+    """A factor of a product as code: a vector first in line stays 1-D, later ones are rows."""
+    if isinstance(m, Broadcast):
+        inner = em.value(m.arg)
+        dims = ", ".join(em.printer.doprint(d) for d in m.shape)
+        return f"np.broadcast_to({inner}, ({dims}))"
+    code = em.value(m)
+    return code if first or np_rank(m) != 1 else f"{code}[None, :]"
+
+
+@emit_value.register(sp.HadamardProduct)
+def _emit_hadamard(e: sp.HadamardProduct, em: Emitter, out: str | None) -> str:
+    num, den = [], []
+    for a in e.args:
+        if isinstance(a, sp.HadamardPower) and a.exp == -1:
+            den.append(a.base)
+        else:
+            num.append(a)
+    if len(num) == 1 and not den:
+        return em.value(num[0], out)
+    buf = out or em.buffer(e)
+    num.sort(key=lambda a: not em.fits(a, e))  # run in place on a compound factor
+    acc = em.value(num[0], out=buf if em.fits(num[0], e) else None) if num else "1"
+    for a in num[1:]:
+        acc = em.emit(f"np.multiply({acc}, {em.value(a)}, out={buf})")
+    for a in den:
+        acc = em.emit(f"np.divide({acc}, {em.value(a)}, out={buf})")
+    return acc
+
+
+@emit_value.register(sp.MatAdd)
+def _emit_add(e: sp.MatAdd, em: Emitter, out: str | None) -> str:
+    hot, rest = split_onehot(e)
+    if hot and rest:  # p − onehot(y): the rest in the buffer, then a scatter into it
+        buf = out or em.buffer(e)
+        whole = rest[0] if len(rest) == 1 else sp.MatAdd(*rest)
+        code = em.value(whole, out=buf if em.fits(whole, e) else None)
+        for coeff, onehot in hot:
+            c = em.printer.doprint(coeff)
+            code = em.emit(f"add_labels({code}, {onehot.labels}, {c}, out={buf})")
+        return code
+    buf = out or em.buffer(e)
+    acc: str | None = None
+    terms = sorted(
+        e.args, key=lambda a: (as_coeff(a)[0].could_extract_minus_sign(), not em.fits(a, e))
+    )
+    for a in terms:
+        coeff, rest = as_coeff(a)
+        if isinstance(rest, sp.OneMatrix):
+            # -c, not abs(c): a symbolic coefficient (a mean) has no known sign
+            negative = coeff.could_extract_minus_sign()
+            code = em.scalar(-coeff if negative else coeff)
+        elif coeff == -1:
+            code, negative = em.value(rest), True
+        else:
+            first = acc is None and em.fits(a, e)
+            code, negative = em.value(a, out=buf if first else None), False
+        if acc is None:
+            acc = em.emit(f"np.negative({code}, out={buf})") if negative else code
+            continue
+        op = "subtract" if negative else "add"
+        acc = em.emit(f"np.{op}({acc}, {code}, out={buf})")
+    assert acc is not None  # a MatAdd has terms
+    return acc
 
 
 def _describe(e) -> str:
@@ -317,6 +373,8 @@ def _describe(e) -> str:
 
 def _compound(a, whole) -> bool:
     """Computed (not a named array or view) and of the full shape: a buffer can hold it."""
+    if isinstance(a, sp.Transpose) and isinstance(a.arg, SumAxis) and a.arg.axis == 1:
+        return np_shape(a) == np_shape(whole)  # the row sums, computed (not a view)
     if isinstance(a, (sp.MatrixSymbol, Vector, sp.Transpose, Broadcast, sp.OneMatrix)):
         return False
     return isinstance(a, sp.MatrixExpr) and np_shape(a) == np_shape(whole)
@@ -329,7 +387,7 @@ def _keep(n) -> bool:
     }
 
 
-__all__ = ["Emitter", "np_shape", "scale_terms"]
+__all__ = ["Emitter", "emit_value", "np_shape", "scale_terms"]
 
 
 def _key(e) -> str:

@@ -8,7 +8,8 @@ written as strings here; every expression comes from a matrix form.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import sympy as sp
@@ -24,7 +25,10 @@ from derive.forms import (
     Pick,
     ScatterAdd,
     Softmax,
+    Vector,
     forward_form,
+    matrix_symbol,
+    np_rank,
     numpy_code,
     rule_of,
     text,
@@ -36,6 +40,7 @@ from .printer import (
     CodePrinter,
     LogSoftmax,
     kernel_names,
+    printed_twice,
     rewrite_notes,
     split_onehot,
     stabilise,
@@ -45,10 +50,13 @@ from .text import comment
 
 @dataclass
 class Line:
+    """One statement of a readable function: ``name = code`` under its formula."""
+
     name: str
     code: str
     comment: str
     notes: list[str] = field(default_factory=list)  # the stable rewrites the code uses
+    setup: list[str] = field(default_factory=list)  # temporaries it reads, bound just before
 
 
 InitKind = Literal["zeros", "he", "glorot"]
@@ -56,6 +64,8 @@ InitKind = Literal["zeros", "he", "glorot"]
 
 @dataclass
 class Init:
+    """How a param starts: zeros, He or Glorot, with the fans that scale it."""
+
     name: str
     shape: list[str]
     kind: InitKind
@@ -64,6 +74,7 @@ class Init:
 
     @property
     def shape_code(self) -> str:
+        """The param's shape as code reading the module's ``dims``."""
         items = [d if d.isdigit() else f'dims["{d}"]' for d in self.shape]
         return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
 
@@ -237,41 +248,168 @@ def _mask_args(q: ir.Quantity) -> str:
     return f"{keep}, ({shape}{',' if len(q.shape) == 1 else ''})"
 
 
-def _mask_context(net: ir.Network, dim_sources: dict) -> dict:
+def _mask_context(net: ir.Network) -> dict:
     """What ``draw_masks`` needs: its preamble (dims, consts) and one draw per mask."""
     masks = [q for q in net.of_kind("input") if q.keep is not None]
     need = {str(s) for q in masks for d in q.shape for s in d.free_symbols}
     need |= {str(s) for q in masks for s in q.keep.free_symbols}  # type: ignore[union-attr]
     return {
         "masks": [(q.name, _mask_args(q)) for q in masks],
-        "mask_preamble": _preamble(net, need, set(), False, dim_sources) if masks else [],
+        "indices": [q.name for q in net.of_kind("input") if q.classes is not None],
+        "mask_preamble": _preamble(net, need, set(), False, _dim_sources(net)) if masks else [],
     }
+
+
+def _bind_repeats(form, printer: CodePrinter, taken: list[str]) -> tuple[list[str], sp.Basic]:
+    """``form`` with each sub-form its code would compute twice (``y − t`` in
+    ``np.vdot(y - t, y - t)``) read from a temporary bound first: (setup lines, form)."""
+    setup = []
+    for sub in printed_twice(form):
+        name = f"_t{len(taken) + 1}"  # a spec name cannot start with _
+        taken.append(name)
+        setup.append(f"{name} = {printer.doprint(sub)}")
+        local = (Vector if np_rank(sub) == 1 else sp.MatrixSymbol)(name, *sub.shape)
+        form = form.xreplace({sub: local})
+    return setup, form
+
+
+@dataclass
+class Forms:
+    """A network's forward forms: as written, as computed (stable rewrites), and the notes
+    naming each rewrite."""
+
+    defs: dict
+    stable: dict
+    rewrites: dict
+
+    @classmethod
+    def of(cls, net: ir.Network) -> Forms:
+        """The forms of every equation of ``net``."""
+        defs = {eq.name: forward_form(eq.expr) for eq in net.equations}
+        return cls(
+            defs,
+            {name: stabilise(form, defs) for name, form in defs.items()},
+            {name: rewrite_notes(defs[name], defs) for name in defs},
+        )
+
+
+def _reading_deltas(d: Derivation) -> Derivation:
+    """``d`` with each delta's form, where a later step holds it whole, read from that delta
+    instead (``δscores = δgap + …``, not ``relu'(gap)/N + …`` computed again).  Exact: the
+    delta holds that very value; the comments print the forms the code computes."""
+    earlier: dict[str, sp.Expr] = {}  # the form's key -> the delta holding it
+
+    def reading(form):
+        # only a whole adjoint or one of its terms: the fused step holds lr times a delta,
+        # which is right where the seed enters linearly, not for a 1 inside (1 − m) ⊙ δ
+        if not earlier:
+            return form
+        if _same(form) in earlier:
+            return earlier[_same(form)]
+        if isinstance(form, sp.MatAdd):
+            return sp.MatAdd(*[earlier.get(_same(a), a) for a in form.args])
+        return form
+
+    steps = []
+    for s in d.steps:
+        matrix = reading(s.matrix)
+        steps.append(replace(s, matrix=matrix) if matrix != s.matrix else s)
+        local = matrix_symbol(s.symbol, s.indices)
+        computed = isinstance(matrix, sp.MatrixExpr) and not isinstance(matrix, sp.MatrixSymbol)
+        if computed and getattr(local, "shape", None) == s.matrix.shape:
+            earlier[_same(s.matrix)] = earlier[_same(matrix)] = local
+    grads = {p: replace(s, matrix=reading(s.matrix)) for p, s in d.gradients.items()}
+    return replace(d, steps=steps, gradients=grads)
+
+
+def _same(form) -> str:
+    """A key equal for equal forms: ``srepr`` without the indices of the dummies that each
+    :class:`Map`'s function binds (every Map gets fresh ones)."""
+    return re.sub(r", dummy_index=\d+", "", sp.srepr(form))
 
 
 def context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
     """The template context of the module generated from ``d``."""
+    d = _reading_deltas(d)
     net = d.network
     printer = CodePrinter()
-    defs = {eq.name: forward_form(eq.expr) for eq in net.equations}
+    forms = Forms.of(net)
+    forward, predict, prediction = _forward_lines(net, forms, printer)
+    backward = [Line(s.symbol, numpy_code(s.matrix, s.shape, printer), s.text()) for s in d.steps]
+    grads = [
+        Line(p, numpy_code(s.matrix, s.shape, printer), s.text()) for p, s in d.gradients.items()
+    ]
+    derived = [s.matrix for s in [*d.steps, *d.gradients.values()]]
+    used = kernel_names(list(forms.stable.values())) | kernel_names(
+        [*forms.defs.values(), *derived]
+    )
+    batch_dim, batch_axes = _batch_axes(net)
+    onehot = [(q.name, q.onehot_axis) for q in net.of_kind("target") if q.onehot_axis is not None]
+    emitter = _fused_step(d, forms, printer)
+    printed = {
+        "forward": [x.code for x in forward],
+        "predict": [x.code for x in predict],
+        "backward": [x.code for x in [*backward, *grads]],
+    }
+    return {
+        **_preambles(d, forms, predict, emitter, printed),
+        **_mask_context(net),
+        # 1-D params whose step buffer is a 1 × n row (B 1 − 1ᵀ x): updated through a view
+        "flat_grads": [
+            p.name
+            for p in net.params
+            if len(p.shape) == 1 and not emitter.buffers.get("grad_" + p.name, ",)").endswith(",)")
+        ],
+        "spec_name": spec_name,
+        "source": source.rstrip(),
+        "dtype": dtype,
+        "params": [(p.name, [str(d) for d in p.shape]) for p in net.params],
+        "inputs": [
+            (q.name, [str(d) for d in q.shape]) for q in net.of_kind("input") if q.keep is None
+        ],
+        "targets": [(q.name, [str(d) for d in q.shape]) for q in net.of_kind("target")],
+        "consts": list(net.consts.items()),
+        "dims": list(net.dims),
+        "dim_sources": _dim_sources(net),
+        "forward": forward,
+        "predict": predict,
+        "prediction": prediction,
+        "loss": net.loss,
+        "backward": backward,
+        "grads": grads,
+        "derived": [x.comment for x in [*backward, *grads]],
+        "inits": init_rules(net),
+        "kernels": [kernels.kernel_source(k) for k in sorted(used)],
+        "batch_dim": batch_dim,
+        "batch_axes": batch_axes,
+        "onehot": onehot,
+        "labels": [q.name for q in net.of_kind("target") if q.classes is not None],
+        "binary": not onehot and _probability_output(net, prediction),
+    }
+
+
+def _forward_lines(
+    net: ir.Network, forms: Forms, printer: CodePrinter
+) -> tuple[list[Line], list[Line], str]:
+    """The lines of ``forward()`` and of ``predict()`` (those that need no target and that
+    the prediction depends on), and the prediction's name."""
     needs_target = {q.name for q in net.of_kind("target")}
     forward, predict = [], []
-    stable = {name: stabilise(form, defs) for name, form in defs.items()}
-    rewrites = {name: rewrite_notes(defs[name], defs) for name in defs}
+    temps: list[str] = []
     for eq in net.equations:
-        form = stable[eq.name]
+        setup, form = _bind_repeats(forms.stable[eq.name], printer, temps)
         line = Line(
             eq.name,
             numpy_code(form, eq.shape, printer),
-            f"{eq.name} = {text(defs[eq.name])}",
-            rewrites[eq.name],
+            f"{eq.name} = {text(forms.defs[eq.name])}",
+            forms.rewrites[eq.name],
+            setup,
         )
         forward.append(line)
-        refs = set(eq.refs())
-        if refs & needs_target:
+        if set(eq.refs()) & needs_target:
             needs_target.add(eq.name)
         else:
             predict.append(line)
-    loss = net.loss
     prediction = next(
         eq.name
         for eq in reversed(net.equations[:-1])
@@ -279,76 +417,49 @@ def context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
     )
     upstream = net.depends_on()[prediction] | {prediction}
     predict = [x for x in predict if x.name in upstream]  # not a scalar penalty beside it
-    backward = [Line(s.symbol, numpy_code(s.matrix, s.shape, printer), s.text()) for s in d.steps]
-    grads = [
-        Line(p, numpy_code(s.matrix, s.shape, printer), s.text()) for p, s in d.gradients.items()
-    ]
-    forms = [*defs.values(), *(s.matrix for s in [*d.steps, *d.gradients.values()])]
-    used = kernel_names([stabilise(f, defs) for f in defs.values()]) | kernel_names(forms)
-    kernel_src = [kernels.kernel_source(k) for k in sorted(used)]
-    batch_dim, batch_axes = _batch_axes(net)
-    dim_sources = {}
+    return forward, predict, prediction
+
+
+def _dim_sources(net: ir.Network) -> dict[str, tuple[str, str, int]]:
+    """Each symbolic dim → (kind, name, axis) of the first input, param or target it sizes."""
+    out: dict[str, tuple[str, str, int]] = {}
     for q in [*net.of_kind("input"), *net.of_kind("param"), *net.of_kind("target")]:
-        if q.keep is None:  # a mask is drawn (or its mean built) from the dims: not a source
-            for axis, dim in enumerate(q.shape):
-                if isinstance(dim, sp.Symbol) and str(dim) not in dim_sources:
-                    dim_sources[str(dim)] = (q.kind, q.name, axis)
-    onehot = [(q.name, q.onehot_axis) for q in net.of_kind("target") if q.onehot_axis is not None]
+        if q.keep is not None:  # a mask is drawn (or its mean built) from the dims: not a source
+            continue
+        for axis, dim in enumerate(q.shape):
+            if isinstance(dim, sp.Symbol) and str(dim) not in out:
+                out[str(dim)] = (q.kind, q.name, axis)
+    return out
+
+
+def _probability_output(net: ir.Network, prediction: str) -> bool:
+    """The prediction is a function whose rule says its values are probabilities (σ), and
+    no target holds class labels: a binary classifier."""
     predicted = net.equation(prediction).expr
-    binary = (
-        not onehot
-        and not any(q.classes is not None for q in net.of_kind("target"))
+    return (
+        not any(q.classes is not None for q in net.of_kind("target"))
         and isinstance(predicted, ir.Call)
         and predicted.fn in RULES
         and RULES[predicted.fn].probability
     )
+
+
+def _preambles(
+    d: Derivation, forms: Forms, predict: list[Line], emitter: Emitter, printed: dict
+) -> dict:
+    """The fused step (lines, buffers, the key its buffers are cached under) and the lines
+    binding what each function reads (``printed``: each function's code lines)."""
+    net = d.network
+    dim_sources = _dim_sources(net)
     # and the dims a printed line names only in a shape (np.broadcast_to(..., (1, H)))
-    fwd_used = _symbols(stable.values()) | _dims_in_buffers(net, [x.code for x in forward])
-    pred_used = _symbols(stable[x.name] for x in predict) | _dims_in_buffers(
-        net, [x.code for x in predict]
+    fwd_used = _symbols(forms.stable.values()) | _dims_in_buffers(net, printed["forward"])
+    pred_used = _symbols(forms.stable[x.name] for x in predict) | _dims_in_buffers(
+        net, printed["predict"]
     )
     bwd_used = _symbols(s.matrix for s in [*d.steps, *d.gradients.values()]) | _dims_in_buffers(
-        net, [x.code for x in [*backward, *grads]]
+        net, printed["backward"]
     )
     bwd_defined = {s.symbol for s in d.steps}
-    emitter = Emitter(printer)
-    emitter.log_softmax = {
-        n for n in sp.preorder_traversal(stable[net.loss]) if isinstance(n, LogSoftmax)
-    }
-    later = [stable[eq.name] for eq in net.equations] + [
-        s.matrix for s in [*d.steps, *d.gradients.values()]
-    ]
-    scaled = {s.symbol: _times_lr(s.matrix) for s in d.steps}
-    grads_lr = {p: _times_lr(s.matrix) for p, s in d.gradients.items()}
-    emitter.share(stable[net.loss], [*scaled.values(), *grads_lr.values()])
-    for n, eq in enumerate(net.equations[:-1]):
-        emitter.lines.append(comment(f"{eq.name} = {text(defs[eq.name])}"))
-        form = stable[eq.name]
-        # an activation whose argument nothing later reads runs in that argument's buffer
-        arg = getattr(form, "arg", None)
-        in_place = (
-            isinstance(form, (Map, Softmax))
-            and isinstance(arg, sp.MatrixSymbol)
-            and _in_place_safe(form)
-            and str(arg.name) not in _symbols(later[n + 1 :])
-            and str(arg.name) in emitter.buffers
-        )
-        if in_place and arg is not None:
-            emitter.lines.append(
-                comment(f"(in {arg.name}'s buffer: nothing after this line reads {arg.name})")
-            )
-        emitter.assign(eq.name, form, into=str(arg.name) if in_place and arg is not None else None)
-    for s in d.steps:
-        note = ", times lr" if scaled[s.symbol] != s.matrix else ""
-        emitter.lines.append(comment(f"{s.text()}{note}"))
-        emitter.assign(s.symbol, scaled[s.symbol])
-    for p, s in d.gradients.items():
-        emitter.lines.append(comment(f"{s.text()}, times lr"))
-        emitter.assign("grad_" + p, grads_lr[p])
-    # the loss last, reusing what the forward and backward lines hold (X3 − T, log_softmax)
-    emitter.lines.append(comment(f"{net.loss} = {text(defs[net.loss])}"))
-    emitter.lines += [comment(note) for note in rewrites[net.loss]]
-    emitter.lines.append(f"{net.loss} = {printer.doprint(emitter.reuse(stable[net.loss]))}")
     step_used = (
         fwd_used
         | bwd_used
@@ -368,37 +479,53 @@ def context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
             net, pred_used, {x.name for x in predict}, False, dim_sources
         ),
         "backward_preamble": _preamble(net, bwd_used, bwd_defined, True, dim_sources),
-        "spec_name": spec_name,
-        "source": source.rstrip(),
-        "dtype": dtype,
-        "params": [(p.name, [str(d) for d in p.shape]) for p in net.params],
-        "inputs": [
-            (q.name, [str(d) for d in q.shape]) for q in net.of_kind("input") if q.keep is None
-        ],
-        "targets": [(q.name, [str(d) for d in q.shape]) for q in net.of_kind("target")],
-        "consts": list(net.consts.items()),
-        "dims": list(net.dims),
-        "dim_sources": dim_sources,
-        "forward": forward,
-        "predict": predict,
-        "prediction": prediction,
-        "loss": loss,
-        "backward": backward,
-        "grads": grads,
-        "derived": [x.comment for x in [*backward, *grads]],
-        "inits": init_rules(net),
-        "kernels": kernel_src,
-        "batch_dim": batch_dim,
-        "batch_axes": batch_axes,
-        "onehot": onehot,
-        "labels": [q.name for q in net.of_kind("target") if q.classes is not None],
-        "indices": [q.name for q in net.of_kind("input") if q.classes is not None],
-        **_mask_context(net, dim_sources),
-        # 1-D params whose step buffer is a 1 × n row (B 1 − 1ᵀ x): updated through a view
-        "flat_grads": [
-            p.name
-            for p in net.params
-            if len(p.shape) == 1 and not emitter.buffers.get("grad_" + p.name, ",)").endswith(",)")
-        ],
-        "binary": binary,
     }
+
+
+def _fused_step(d: Derivation, forms: Forms, printer: CodePrinter) -> Emitter:
+    """The fused step's statements: forward, deltas and gradients times ``lr``, then the
+    loss, reusing what the lines before hold (``X3 − T``, the log-softmax)."""
+    net = d.network
+    emitter = Emitter(printer)
+    loss_form = forms.stable[net.loss]
+    emitter.log_softmax = {n for n in sp.preorder_traversal(loss_form) if isinstance(n, LogSoftmax)}
+    scaled = {s.symbol: _times_lr(s.matrix) for s in d.steps}
+    grads_lr = {p: _times_lr(s.matrix) for p, s in d.gradients.items()}
+    emitter.share(loss_form, [*scaled.values(), *grads_lr.values()])
+    _step_forward(d, forms, emitter)
+    for s in d.steps:
+        note = ", times lr" if scaled[s.symbol] != s.matrix else ""
+        emitter.lines.append(comment(f"{s.text()}{note}"))
+        emitter.assign(s.symbol, scaled[s.symbol])
+    for p, s in d.gradients.items():
+        emitter.lines.append(comment(f"{s.text()}, times lr"))
+        emitter.assign("grad_" + p, grads_lr[p])
+    emitter.lines.append(comment(f"{net.loss} = {text(forms.defs[net.loss])}"))
+    emitter.lines += [comment(note) for note in forms.rewrites[net.loss]]
+    emitter.lines.append(f"{net.loss} = {printer.doprint(emitter.reuse(loss_form))}")
+    return emitter
+
+
+def _step_forward(d: Derivation, forms: Forms, emitter: Emitter) -> None:
+    """The forward lines of the fused step (the loss comes last, after the gradients); an
+    activation whose argument nothing later reads runs in that argument's buffer."""
+    net = d.network
+    later = [forms.stable[eq.name] for eq in net.equations] + [
+        s.matrix for s in [*d.steps, *d.gradients.values()]
+    ]
+    for n, eq in enumerate(net.equations[:-1]):
+        emitter.lines.append(comment(f"{eq.name} = {text(forms.defs[eq.name])}"))
+        form = forms.stable[eq.name]
+        arg = getattr(form, "arg", None)
+        in_place = (
+            isinstance(form, (Map, Softmax))
+            and isinstance(arg, sp.MatrixSymbol)
+            and _in_place_safe(form)
+            and str(arg.name) not in _symbols(later[n + 1 :])
+            and str(arg.name) in emitter.buffers
+        )
+        if in_place and arg is not None:
+            emitter.lines.append(
+                comment(f"(in {arg.name}'s buffer: nothing after this line reads {arg.name})")
+            )
+        emitter.assign(eq.name, form, into=str(arg.name) if in_place and arg is not None else None)

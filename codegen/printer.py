@@ -28,6 +28,7 @@ from derive.forms import (
     Pick,
     ScatterAdd,
     Softmax,
+    SumAll,
     as_coeff,
     np_rank,
     rule_for,
@@ -124,6 +125,44 @@ def kernel_call(printer: NumpyFormPrinter, e, arg: str) -> str:
     return f"{rule.name}({arg}{extra})"
 
 
+def vdot_pair(arg) -> tuple | None:
+    """The two factors of ``sum(arg)`` printed as ``np.vdot(a, b)``, or None.
+
+    A square or a product of two same-shaped arrays; for a square both factors
+    are its base, so a computed base (``y − t``) is printed twice and
+    :func:`printed_twice` names it for the caller to bind first.
+    """
+    pair = None
+    if isinstance(arg, sp.HadamardPower) and arg.exp == 2:
+        pair = (arg.base, arg.base)
+    elif isinstance(arg, sp.HadamardProduct) and len(arg.args) == 2:
+        pair = arg.args
+    if pair and all(
+        not isinstance(a, (Broadcast, sp.HadamardPower)) and np_rank(a) == np_rank(arg)
+        for a in pair
+    ):
+        return pair
+    return None
+
+
+def printed_twice(form) -> list:
+    """Computed sub-forms that :class:`CodePrinter` prints twice in ``form``'s code.
+
+    The base of a square summed as ``np.vdot(y - t, y - t)``: bound to a
+    local first, it is computed once.  Named arrays and transposes (views)
+    cost nothing to repeat and are not listed.
+    """
+    out = []
+    for node in sp.preorder_traversal(form):
+        pair = vdot_pair(node.arg) if isinstance(node, SumAll) else None
+        if pair and pair[0] == pair[1] and not isinstance(pair[0], _VIEWS) and pair[0] not in out:
+            out.append(pair[0])
+    return out
+
+
+_VIEWS = (sp.MatrixSymbol, sp.Transpose)
+
+
 class CodePrinter(NumpyFormPrinter):
     """Prints forms for generated modules: kernel calls, no inline ``np`` math."""
 
@@ -141,16 +180,8 @@ class CodePrinter(NumpyFormPrinter):
 
     def _print_SumAll(self, e):
         """Σ of a square or of a product of two same-shaped arrays: one ``np.vdot`` call."""
-        arg = e.arg
-        pair = None
-        if isinstance(arg, sp.HadamardPower) and arg.exp == 2:
-            pair = (arg.base, arg.base)
-        elif isinstance(arg, sp.HadamardProduct) and len(arg.args) == 2:
-            pair = arg.args
-        if pair and all(
-            not isinstance(a, (Broadcast, sp.HadamardPower)) and np_rank(a) == np_rank(arg)
-            for a in pair
-        ):
+        pair = vdot_pair(e.arg)
+        if pair:
             return f"np.vdot({self._print(pair[0])}, {self._print(pair[1])})"
         return super()._print_SumAll(e)
 

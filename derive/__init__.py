@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING
 from .errors import DerivationError, SpecError
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
-    from .api import Verification, load, load_network, verify
-    from .derivation import Derivation, Step, derive
+    from .api import Derivation, Verification, derive, load, load_network, verify
+    from .derivation import Step
     from .ir import Network
     from .spec import bundled, parse, parse_file
 
@@ -52,8 +52,8 @@ _LAZY = {
     "load": "api",
     "load_network": "api",
     "Verification": "api",
-    "derive": "derivation",
-    "Derivation": "derivation",
+    "derive": "api",
+    "Derivation": "api",
     "Step": "derivation",
     "Network": "ir",
     "bundled": "spec",

@@ -16,9 +16,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from . import check, derivation, ir, report
 from .errors import SpecError
 
 
@@ -53,17 +54,85 @@ def load_network(source: str | Path):
     )
 
 
-def load(source: str | Path):
-    """Parse and derive: the :class:`~derive.derivation.Derivation` of a spec.
+def load(source: str | Path) -> Derivation:
+    """Parse and derive: the :class:`Derivation` of a spec.
 
     >>> import derive
     >>> d = derive.load("seed002")
     >>> d.gradients["b1"].numpy()
     'delta_z1.sum(axis=0)'
     """
-    from .derivation import derive
-
     return derive(load_network(source))
+
+
+def derive(net: ir.Network, keep_all: bool = False) -> Derivation:
+    """Derive every delta and gradient of a parsed network (``derive grad``).
+
+    >>> import derive
+    >>> d = derive.derive(derive.load_network("seed000"))
+    >>> d.check()[0].passed
+    True
+    """
+    return Derivation.of(derivation.derive(net, keep_all=keep_all))
+
+
+class Derivation(derivation.Derivation):
+    """Every delta and gradient of a network, with its proofs and its displays for terminals
+    and notebooks (:func:`load` returns one).
+
+    >>> import derive
+    >>> d = derive.load("seed000")
+    >>> print(d.gradients["S"])
+    ∂L/∂S = hᵀ δy
+    >>> "<math" in d._repr_html_()  # Jupyter shows MathML: no JavaScript needed
+    True
+    >>> print(d.text().splitlines()[-1])
+      ∂L/∂S = hᵀ δy       [n_h×n_y]
+    """
+
+    @classmethod
+    def of(cls, d: derivation.Derivation) -> Derivation:
+        """The same derivation (not a copy of its steps), with the proofs and displays."""
+        return cls(**{f.name: getattr(d, f.name) for f in fields(d)})
+
+    def check(self, seed: int = 0) -> list[check.Proof]:
+        """Run the three proofs (symbolic, exact, numeric); keep them for display.
+
+        >>> import derive
+        >>> d = derive.load("seed000")
+        >>> all(p.passed for p in d.check())
+        True
+        """
+        self.proofs = check.run_all(self, seed=seed)
+        return self.proofs
+
+    def __str__(self) -> str:
+        return self.text()
+
+    def text(self, steps: bool = False, elementwise: bool = False) -> str:
+        """Unicode text, as ``derive grad`` prints it."""
+        return report.as_text(self, elementwise=elementwise, steps=steps, proofs=self.proofs)
+
+    def latex(self, standalone: bool = False) -> str:
+        """An ``aligned`` block; with ``standalone``, a complete LaTeX document."""
+        return report.as_latex(self, standalone=standalone, proofs=self.proofs)
+
+    def markdown(self) -> str:
+        """The derivation as Markdown."""
+        return report.as_markdown(self, self.proofs)
+
+    def html(self, steps: bool = False, standalone: bool = False) -> str:
+        """HTML with MathML: a notebook fragment, or (``standalone``) a whole page."""
+        return report.as_html(self, steps=steps, proofs=self.proofs, standalone=standalone)
+
+    def _repr_html_(self) -> str:
+        return self.html()
+
+    def _repr_markdown_(self) -> str:
+        return self.markdown()
+
+    def _repr_latex_(self) -> str:
+        return "$" + self.latex() + "$"
 
 
 @dataclass

@@ -45,7 +45,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     sub.add_parser("list", help="list the bundled example specs")
+    _add_grad(sub)
+    _add_verify(sub)
+    for plugin in _plugins():
+        plugin(sub)
+    return p
 
+
+def _add_grad(sub) -> None:
+    """The ``derive grad`` subcommand and its options."""
     g = sub.add_parser("grad", help="derive and print every delta and gradient of a spec")
     g.add_argument(
         "spec", help="a .nn file, a bundled spec's name (see `derive list`) or - (standard input)"
@@ -68,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--elementwise", action="store_true", help="also show the index forms")
     g.add_argument("--steps", action="store_true", help="show the chain rule step by step")
     g.add_argument("--seed", type=int, default=0, help="random seed of the numeric check")
+
+
+def _add_verify(sub) -> None:
+    """The ``derive verify`` subcommand and its options."""
     v = sub.add_parser("verify", help="check gradient formulas as textbooks print them")
     v.add_argument("spec", nargs="?", help="a .nn file or a bundled spec name")
     v.add_argument("claims", nargs="?", help="a file of statements (code, Unicode or LaTeX)")
@@ -105,9 +117,6 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not read dW, grad_W, W_grad, dL_dW, delta_W as gradient statements",
     )
-    for plugin in _plugins():
-        plugin(sub)
-    return p
 
 
 def _plugins():
@@ -153,7 +162,7 @@ def read_network(spec: str):
 
 def cmd_grad(args) -> int:
     """``derive grad``: print (and with ``--check`` prove) every delta and gradient."""
-    from . import check, html, report
+    from . import check, report
     from .derivation import derive
     from .term import colour_marks, use_colour
 
@@ -166,7 +175,7 @@ def cmd_grad(args) -> int:
     elif args.format == "markdown":
         out = report.as_markdown(d, proofs)
     elif args.format == "html":
-        out = html.derivation_page(d, steps=args.steps, proofs=proofs)
+        out = report.as_html(d, steps=args.steps, proofs=proofs, standalone=True)
     else:
         out = report.as_text(d, elementwise=args.elementwise, steps=args.steps, proofs=proofs)
         if not args.output:

@@ -22,11 +22,11 @@ from typing import Literal
 
 import sympy as sp
 
-from . import ir
+from . import html, ir
 from .elementwise import Term, element, fresh_indices, lower, normalise, summation
 from .errors import DerivationError
 from .indices import dim_of, named_index
-from .printing import numpy_code, step_latex, step_text
+from .printing import fmt_dims, numpy_code, step_latex, step_text
 from .recover import recover
 from .simplify import Simplifier, forward_patterns, resubstitute
 
@@ -89,8 +89,6 @@ class Step:
     # display: a short repr, the formula as str, rich forms for notebooks
 
     def __repr__(self) -> str:
-        from .printing import fmt_dims
-
         return f"<Step {self.text()}  {fmt_dims(self.shape)}>"
 
     def __str__(self) -> str:
@@ -100,8 +98,6 @@ class Step:
         return "$\\displaystyle " + self.latex() + "$"
 
     def _repr_html_(self) -> str:
-        from . import html
-
         return html.fragment(html.step_body(self))
 
     def _repr_markdown_(self) -> str:
@@ -110,7 +106,12 @@ class Step:
 
 @dataclass(repr=False)
 class Derivation:
-    """Every delta and gradient of a network, with display forms for terminals and notebooks.
+    """Every delta and gradient of a network: what the reverse sweep produces.
+
+    Data only: the proofs (``check()``) and the displays (``text()``,
+    ``html()``, notebook output) come with :class:`derive.Derivation`, which
+    :func:`derive.load` returns; they live downstream, in :mod:`derive.api`,
+    because the proofs and reports read this class.
 
     >>> import derive
     >>> d = derive.load("seed000")
@@ -118,8 +119,8 @@ class Derivation:
     <Derivation seed000: 4 forward equations, 3 deltas, 2 gradients (W, S)>
     >>> print(d.gradients["S"])
     ∂L/∂S = hᵀ δy
-    >>> "<math" in d._repr_html_()  # Jupyter shows MathML: no JavaScript needed
-    True
+    >>> d.step("u").text()
+    "δu = δh ⊙ relu'(u)"
     """
 
     network: ir.Network
@@ -134,65 +135,12 @@ class Derivation:
                 return s
         raise KeyError(name)
 
-    def check(self, seed: int = 0) -> list:
-        """Run the three proofs (symbolic, exact, numeric); keep them for display.
-
-        >>> import derive
-        >>> d = derive.load("seed000")
-        >>> all(p.passed for p in d.check())
-        True
-        """
-        from .check import run_all
-
-        self.proofs = run_all(self, seed=seed)
-        return self.proofs
-
-    # display
-
     def __repr__(self) -> str:
         grads = ", ".join(self.gradients)
         return (
             f"<Derivation {self.network.name}: {len(self.network.equations)} forward equations, "
             f"{len(self.steps)} deltas, {len(self.gradients)} gradients ({grads})>"
         )
-
-    def __str__(self) -> str:
-        return self.text()
-
-    def text(self, steps: bool = False, elementwise: bool = False) -> str:
-        """Unicode text, as ``derive grad`` prints it."""
-        from .report import as_text
-
-        return as_text(self, elementwise=elementwise, steps=steps, proofs=self.proofs)
-
-    def latex(self, standalone: bool = False) -> str:
-        """An ``aligned`` block; with ``standalone``, a complete LaTeX document."""
-        from .report import as_latex
-
-        return as_latex(self, standalone=standalone, proofs=self.proofs)
-
-    def markdown(self) -> str:
-        """The derivation as Markdown."""
-        from .report import as_markdown
-
-        return as_markdown(self, self.proofs)
-
-    def html(self, steps: bool = False, standalone: bool = False) -> str:
-        """HTML with MathML: a notebook fragment, or (``standalone``) a whole page."""
-        from . import html
-
-        if standalone:
-            return html.derivation_page(self, steps=steps, proofs=self.proofs)
-        return html.fragment(html.derivation_body(self, steps=steps, proofs=self.proofs))
-
-    def _repr_html_(self) -> str:
-        return self.html()
-
-    def _repr_markdown_(self) -> str:
-        return self.markdown()
-
-    def _repr_latex_(self) -> str:
-        return "$" + self.latex() + "$"
 
 
 def derive(net: ir.Network, keep_all: bool = False) -> Derivation:

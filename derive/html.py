@@ -1,4 +1,8 @@
-"""HTML of derivations and verdicts: notebook fragments and standalone pages.
+"""HTML pieces: MathML, aligned equations, steps, verdicts, notebook fragments and pages.
+
+A whole derivation's page is :func:`derive.report.as_html` (built from these
+pieces); this module depends on no derivation, so a :class:`~derive.derivation.Step`
+can render itself here.
 
 The math is MathML, converted from the LaTeX printer's output by
 ``latex2mathml`` (current browsers lay MathML out natively), so a page needs
@@ -67,7 +71,7 @@ def fragment(body: str) -> str:
     return f"<style>{_STYLE}</style>\n{body}"
 
 
-def _equations(rows: Iterable[tuple[str, str, str, list[str] | None]]) -> str:
+def equations(rows: Iterable[tuple[str, str, str, list[str] | None]]) -> str:
     """Rows of (lhs LaTeX, rhs LaTeX, shape LaTeX, step lines or None), aligned on ``=``."""
     out = ['<table class="eqs">']
     for lhs, rhs, shape, steps in rows:
@@ -83,55 +87,6 @@ def _equations(rows: Iterable[tuple[str, str, str, list[str] | None]]) -> str:
             )
     out.append("</table>")
     return "\n".join(out)
-
-
-def derivation_page(d, steps: bool = False, proofs=None) -> str:
-    """A standalone HTML page of a derivation (MathML, no JavaScript, no network)."""
-    body = derivation_body(d, steps=steps, proofs=proofs, spec_text=True)
-    return page(f"{d.network.name}: derivation", body)
-
-
-def derivation_body(d, steps: bool = False, proofs=None, spec_text: bool = False) -> str:
-    """The body of a derivation: forward pass, deltas and gradients, with shapes and proofs."""
-    from .latexnames import latex_shape
-    from .printing import latex
-    from .report import chain_text, lines
-
-    forward, deltas, grads = lines(d)
-    net = d.network
-    out = [
-        '<div class="derive">',
-        f"<h1>{html.escape(net.name)}</h1>",
-        # the file's name, not its folder: a page handed out should not show the author's paths
-        f'<div class="source">{html.escape(Path(str(net.file)).name)} · loss '
-        f"{math(_name(net.loss))}</div>",
-    ]
-    if spec_text and getattr(net, "source", None):
-        out.append(f'<pre class="spec">{html.escape(net.source)}</pre>')
-    for title, group in (("Forward pass", forward), ("Deltas", deltas), ("Gradients", grads)):
-        out.append(f"<h2>{title}</h2>")
-        out.append(
-            _equations(
-                (
-                    x.lhs_latex,
-                    latex(x.form),
-                    latex_shape(x.shape),
-                    chain_text(x.step) if steps and x.step is not None else None,
-                )
-                for x in group
-            )
-        )
-    if proofs is not None:
-        out.append("<h2>Proofs</h2>")
-        out.append(proofs_list(proofs))
-    out.append("</div>")
-    return "\n".join(out)
-
-
-def _name(name: str) -> str:
-    from .latexnames import latex_name
-
-    return latex_name(name)
 
 
 def proofs_list(proofs) -> str:
@@ -154,7 +109,7 @@ def step_body(step) -> str:
     else:
         lhs = latex_name(step.symbol)
     rows = [(lhs, latex(step.matrix), latex_shape(step.shape), None)]
-    return '<div class="derive">' + _equations(rows) + "</div>"
+    return '<div class="derive">' + equations(rows) + "</div>"
 
 
 _MARK = {"correct": ("ok", "✓"), "incorrect": ("bad", "✗"), "ill-formed": ("bad", "✗")}
@@ -200,7 +155,6 @@ def write_atomic(path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
     import os
     import tempfile
-    from pathlib import Path
 
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", suffix=".tmp")

@@ -91,6 +91,8 @@ TokenKind = Literal["name", "num", "cmd", "op"]
 
 @dataclass
 class Token:
+    """One token of a formula and its offset in the premapped text (for error columns)."""
+
     kind: TokenKind
     text: str
     pos: int
@@ -150,6 +152,7 @@ def premap(text: str, code: bool = False) -> str:
 
 
 def tokenize(text: str, code: bool = False) -> list[Token]:
+    """The tokens of a (premapped) formula; in code notation names are whole identifiers."""
     tokens = []
     for m in (_CODE_TOKEN if code else _TOKEN).finditer(text):
         cmd, name, num, op = m.groups()
@@ -171,6 +174,7 @@ class Names:
         self.parts = parts
 
     def spellings(self) -> list[str]:
+        """The parts run together (``W3``) and joined by ``_`` (``W_3``), without repeats."""
         joined = "".join(self.parts)
         under = "_".join(self.parts)
         return list(dict.fromkeys([joined, under]))
@@ -197,10 +201,12 @@ class FormulaParser:
 
     # -- plumbing ------------------------------------------------------------------------------
     def peek(self, k: int = 0) -> Token | None:
+        """The token ``k`` ahead of the current one, or None past the end."""
         j = self.i + k
         return self.tokens[j] if j < len(self.tokens) else None
 
     def next(self) -> Token:
+        """Consume and return the current token; the end of the formula is an error."""
         tok = self.peek()
         if tok is None:
             self.fail("unexpected end of formula")
@@ -208,16 +214,19 @@ class FormulaParser:
         return tok
 
     def at(self, kind: str, text: str | None = None, k: int = 0) -> bool:
+        """Whether the token ``k`` ahead has this kind (and text, if given)."""
         tok = self.peek(k)
         return tok is not None and tok.kind == kind and (text is None or tok.text == text)
 
     def expect(self, kind: str, text: str):
+        """Consume the current token, which must be exactly this one."""
         tok = self.next()
         if tok.kind != kind or tok.text != text:
             self.fail(f"expected {text!r}, got {tok.text!r}", tok)
         return tok
 
     def fail(self, message: str, tok: Token | None = None) -> NoReturn:
+        """Raise a :class:`SpecError` at the token's column (the formula's end if none)."""
         col = (tok.pos if tok else len(self.source)) + 1
         raise SpecError(
             f"cannot read formula {_short(self.source.strip())!r}: {message}",
@@ -227,11 +236,13 @@ class FormulaParser:
         )
 
     def skip_spacing(self):
+        """Skip LaTeX spacing and size commands (``\\,``, ``\\quad``, ``\\big``)."""
         while self.at("cmd") and self.peek().text in SPACING:
             self.i += 1
 
     # -- grammar --------------------------------------------------------------------------------
     def parse(self) -> str:
+        """The whole formula as a Python-syntax expression; trailing tokens are an error."""
         out = self.compare()
         self.skip_spacing()
         if self.peek() is not None and not (self.at("op", ".") and self.peek(1) is None):
@@ -248,6 +259,7 @@ class FormulaParser:
         return out
 
     def expr(self) -> str:
+        """A sum: terms joined by ``+`` and ``-``."""
         out = self.term()
         while True:
             self.skip_spacing()
@@ -258,6 +270,7 @@ class FormulaParser:
                 return out
 
     def term(self) -> str:
+        """A product: factors joined by ``* @ /``, Hadamard and dot commands, or juxtaposition."""
         out = self.unary()
         while True:
             self.skip_spacing()
@@ -280,6 +293,7 @@ class FormulaParser:
                 return out
 
     def starts_operand(self) -> bool:
+        """Whether the current token can begin a factor (so juxtaposition is a product)."""
         tok = self.peek()
         if tok is None:
             return False
@@ -293,6 +307,7 @@ class FormulaParser:
         )
 
     def unary(self) -> str:
+        """A signed factor; the nesting depth is bounded by ``MAX_DEPTH``."""
         self.skip_spacing()
         self.depth += 1
         if self.depth > MAX_DEPTH:
@@ -309,6 +324,7 @@ class FormulaParser:
             self.depth -= 1
 
     def postfix(self, out: str) -> str:
+        """Transposes, powers and method calls after a factor."""
         while True:
             if self.at("op", "^"):
                 self.next()
@@ -326,8 +342,54 @@ class FormulaParser:
                 out = f"({out}).T"
             elif self.code and self.at("op", ".") and self.at("name", None, 1):
                 out = self.method(out)
+            elif self.code and self.at("op", "[") and self.subscript_follows():
+                out = f"({out})[{self.index_items()}]"
             else:
                 return out
+
+    def subscript_follows(self) -> bool:
+        """``x[range(N), y]``, ``v[:, None]``: an index in code (a comma or a colon inside),
+        not a bracketed factor."""
+        depth = 0
+        for tok in self.tokens[self.i :]:
+            if tok.kind == "op" and tok.text in "([{":
+                depth += 1
+            elif tok.kind == "op" and tok.text in ")]}":
+                depth -= 1
+                if depth == 0:
+                    return False
+            elif depth == 1 and tok.kind == "op" and tok.text in ",:":
+                return True
+        return False
+
+    def index_items(self) -> str:
+        """The items of ``[...]``: ``:``, ``None``/``np.newaxis``, ``range(N)``/
+        ``np.arange(N)`` (one entry per row), or an expression."""
+        self.expect("op", "[")
+        items: list[str] = []
+        while not self.at("op", "]"):
+            if items:
+                self.expect("op", ",")
+            if self.at("op", ":"):
+                self.next()
+                items.append(":")
+                continue
+            tok = self.peek()
+            if tok is not None and tok.kind == "name" and tok.text in MODULES:
+                self.i += 2 if self.at("op", ".", 1) else 0  # np.newaxis, np.arange(N)
+            tok = self.peek()
+            word = tok.text if tok is not None and tok.kind == "name" else ""
+            if word in ("None", "newaxis"):
+                self.next()
+                items.append("None")
+            elif word in ("range", "arange") and self.at("op", "(", 1):
+                self.i += 2
+                items.append(f"range({self.compare()})")
+                self.expect("op", ")")
+            else:
+                items.append(self.compare())
+        self.expect("op", "]")
+        return ", ".join(items)
 
     def method(self, obj: str) -> str:
         """``x.sum(axis=1)``, ``A.dot(B)``, ``x.shape[0]``: methods as functions of ``x``."""
@@ -371,6 +433,7 @@ class FormulaParser:
         return inner
 
     def atom(self) -> str:
+        """A number, a bracketed group, a command or a name."""
         self.skip_spacing()
         tok = self.next()
         if tok.kind == "num":
@@ -394,6 +457,8 @@ class FormulaParser:
         self.fail(f"unexpected {tok.text!r}", tok)
 
     def command(self, tok: Token) -> str:
+        """A backslash command: ``\\left``, ``\\frac``, ``\\partial``, ``\\nabla``, a wrapper,
+        ``\\hat``, ``\\text``, or a name (``\\sigma``)."""
         name = tok.text
         if name == "left":
             self.skip_spacing()
@@ -494,6 +559,7 @@ class FormulaParser:
         return resolve(Names(words).spellings(), self.known), transposed
 
     def gradient_name(self, wrt: str, transposed: bool) -> str:
+        """The gradient with respect to ``wrt``, as ``_g_wrt`` (transposed if asked)."""
         return f"(_g_{wrt}).T" if transposed else f"_g_{wrt}"
 
     def gradient_ref(self, braced: bool) -> str:
@@ -642,6 +708,7 @@ class FormulaParser:
         return "(" + ", ".join(args) + ")"
 
     def function(self, candidates: list[str]) -> str | None:
+        """The function the first matching spelling names (spec, rule table, synonym), or None."""
         for c in candidates:
             if c in self.functions:
                 return c
@@ -684,6 +751,9 @@ def _plain(name: str) -> str:
 
 @dataclass
 class Head:
+    """What a statement's left-hand side says: a gradient (of ``loss`` w.r.t. ``name``) or a
+    definition of ``name``."""
+
     kind: str  # "gradient" or "definition"
     name: str  # the defined name, or the quantity the gradient is taken with respect to
     loss: str | None = None

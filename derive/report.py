@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import html as _escape
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import sympy as sp
 
+from . import html
 from .check import Proof
 from .derivation import Derivation, Step, display_elementwise
 from .indices import dim_of, indices_in, named_index
@@ -276,4 +279,50 @@ def as_markdown(d: Derivation, proofs: list[Proof] | None = None) -> str:
     if proofs is not None:
         out += ["## Proofs", ""]
         out += [f"- {'✓' if p.passed else '✗'} {p.name} ({p.seconds:.2f} s)" for p in proofs]
+    return "\n".join(out)
+
+
+def as_html(
+    d: Derivation, steps: bool = False, proofs: list[Proof] | None = None, standalone: bool = False
+) -> str:
+    """HTML with MathML (no JavaScript, no network): a notebook fragment, or (``standalone``)
+    a whole page with the spec's text; ``steps``: each chain rule under its equation."""
+    body = html_body(d, steps=steps, proofs=proofs, spec_text=standalone)
+    if standalone:
+        return html.page(f"{d.network.name}: derivation", body)
+    return html.fragment(body)
+
+
+def html_body(
+    d: Derivation, steps: bool = False, proofs: list[Proof] | None = None, spec_text: bool = False
+) -> str:
+    """The body of a derivation: forward pass, deltas and gradients, with shapes and proofs."""
+    forward, deltas, grads = lines(d)
+    net = d.network
+    out = [
+        '<div class="derive">',
+        f"<h1>{_escape.escape(net.name)}</h1>",
+        # the file's name, not its folder: a page handed out should not show the author's paths
+        f'<div class="source">{_escape.escape(Path(str(net.file)).name)} · loss '
+        f"{html.math(latex_name(net.loss))}</div>",
+    ]
+    if spec_text and getattr(net, "source", None):
+        out.append(f'<pre class="spec">{_escape.escape(net.source)}</pre>')
+    for title, group in (("Forward pass", forward), ("Deltas", deltas), ("Gradients", grads)):
+        out.append(f"<h2>{title}</h2>")
+        out.append(
+            html.equations(
+                (
+                    x.lhs_latex,
+                    latex(x.form),
+                    latex_shape(x.shape),
+                    chain_text(x.step) if steps and x.step is not None else None,
+                )
+                for x in group
+            )
+        )
+    if proofs is not None:
+        out.append("<h2>Proofs</h2>")
+        out.append(html.proofs_list(proofs))
+    out.append("</div>")
     return "\n".join(out)

@@ -4,7 +4,7 @@ Derived by derive (element-wise with SymPy, matrix forms proven equal):
 
     δgap = relu'(gap)/N
     δcorrect = -(δgap 1)ᵀ
-    δscores = relu'(gap)/N + δcorrectᵀ ⊙ onehot(y)
+    δscores = δgap + δcorrectᵀ ⊙ onehot(y)
     ∂L/∂W = 2*reg W + Xᵀ δscores
     ∂L/∂b = 1ᵀ δscores
 
@@ -161,8 +161,8 @@ def gradients(params, data, fwd=None):
     delta_gap = relu_prime(gap) / N
     # δcorrect = -(δgap 1)ᵀ
     delta_correct = -delta_gap.sum(axis=1)
-    # δscores = relu'(gap)/N + δcorrectᵀ ⊙ onehot(y)
-    delta_scores = add_labels(relu_prime(gap) / N, y, delta_correct)
+    # δscores = δgap + δcorrectᵀ ⊙ onehot(y)
+    delta_scores = add_labels(delta_gap, y, delta_correct)
     return {
         # ∂L/∂W = 2*reg W + Xᵀ δscores
         "W": (2 * reg) * W + X.T @ delta_scores,
@@ -198,11 +198,9 @@ def bind_step(params, data, ws=None):
             "margins": np.empty((N, C), DTYPE),
             "delta_gap": np.empty((N, C), DTYPE),
             "delta_correct": np.empty((N,), DTYPE),
-            "_t1": np.empty((N, 1), DTYPE),
-            "_t2": np.empty((N,), DTYPE),
             "delta_scores": np.empty((N, C), DTYPE),
             "grad_W": np.empty((D, C), DTYPE),
-            "_t3": np.empty((D, C), DTYPE),
+            "_t1": np.empty((D, C), DTYPE),
             "grad_b": np.empty((C,), DTYPE),
         }
 
@@ -224,17 +222,14 @@ def bind_step(params, data, ws=None):
         delta_gap = relu_prime(gap, out=buf["delta_gap"])
         delta_gap = np.multiply(delta_gap, (lr / N), out=buf["delta_gap"])
         # δcorrect = -(δgap 1)ᵀ
-        _t1 = np.sum(delta_gap, axis=1, keepdims=True, out=buf["_t1"])
-        _t2 = np.sum(delta_gap, axis=1, out=buf["_t2"])
-        delta_correct = np.multiply(_t2, (-1), out=buf["delta_correct"])
-        # δscores = relu'(gap)/N + δcorrectᵀ ⊙ onehot(y), times lr
-        delta_scores = relu_prime(gap, out=buf["delta_scores"])
-        delta_scores = np.multiply(delta_scores, (lr / N), out=buf["delta_scores"])
-        delta_scores = add_labels(delta_scores, y, delta_correct, out=buf["delta_scores"])
+        delta_correct = np.sum(delta_gap, axis=1, out=buf["delta_correct"])
+        delta_correct = np.negative(delta_correct, out=buf["delta_correct"])
+        # δscores = δgap + δcorrectᵀ ⊙ onehot(y)
+        delta_scores = add_labels(delta_gap, y, delta_correct, out=buf["delta_scores"])
         # ∂L/∂W = 2*reg W + Xᵀ δscores, times lr
         grad_W = np.multiply(W, (2 * lr * reg), out=buf["grad_W"])
-        _t3 = np.matmul(X.T, delta_scores, out=buf["_t3"])
-        grad_W = np.add(grad_W, _t3, out=buf["grad_W"])
+        _t1 = np.matmul(X.T, delta_scores, out=buf["_t1"])
+        grad_W = np.add(grad_W, _t1, out=buf["grad_W"])
         # ∂L/∂b = 1ᵀ δscores, times lr
         grad_b = np.sum(delta_scores, axis=0, out=buf["grad_b"])
         # L = reg*sum(W ⊙ W) + (-N + sum(margins))/N

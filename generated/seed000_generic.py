@@ -110,7 +110,8 @@ def forward(params, data):
     # y = h S
     y = h @ S
     # L = sum((y − t)²)
-    L = np.vdot(y - t, y - t)
+    _t1 = y - t
+    L = np.vdot(_t1, _t1)
     return {
         "u": u,
         "h": h,

@@ -125,7 +125,8 @@ def forward(params, data):
     # X3 = σ(X3_in)
     X3 = sigmoid(X3_in)
     # E = sum((X3 − T)²)/2
-    E = np.vdot(X3 - T, X3 - T) / 2
+    _t1 = X3 - T
+    E = np.vdot(_t1, _t1) / 2
     return {
         "X1_in": X1_in,
         "X1": X1,

@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 import derive
-from derive import html
+from derive import html, report
 
 WIDTH, HEIGHT = 1000, 1200
 
@@ -52,7 +52,7 @@ def _screenshot(page: str, tmp_path, name: str) -> np.ndarray:
 
 def test_chromium_lays_out_the_mathml(tmp_path):
     d = derive.load("seed000")
-    page = html.page("seed000", html.derivation_body(d))  # the page, less the spec's text
+    page = html.page("seed000", report.html_body(d))  # the page, less the spec's text
     no_math = re.sub(r"<math.*?</math>", "", page, flags=re.S)
     with_math = _screenshot(page, tmp_path, "page")
     without = _screenshot(no_math, tmp_path, "plain")

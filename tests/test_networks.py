@@ -105,7 +105,7 @@ def test_generated_step_scatters_instead_of_building_a_onehot_matrix():
     assert "add_labels(probs, y, -1" in source
     assert "def onehot" not in source and "np.eye" not in source
     svm = (OUT / "cs231n_svm.py").read_text()
-    assert "add_labels(delta_scores, y, delta_correct" in svm and "def onehot" not in svm
+    assert "add_labels(delta_gap, y, delta_correct, out=" in svm and "def onehot" not in svm
 
 
 def test_generated_module_refuses_bad_labels():

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
+from derive.errors import SpecError
 from derive.indices import new_index
 from derive.printing import NumpyFormPrinter
 from derive.rules import RULES, SOFTMAX, SoftmaxAt, activations, explicit, function_names
@@ -248,3 +249,12 @@ def test_every_code_target_has_a_kernel_for_every_rule():
         tree = ast.parse(path.read_text(encoding="utf-8"))
         defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
         assert set(RULES) <= defined, (path.name, sorted(set(RULES) - defined))
+
+
+def test_a_target_without_a_rules_kernel_refuses_in_one_line():
+    """A rule added without, say, its JAX kernel: ``derive gen --target jax`` says so (exit
+    2), not an internal error; tests/test_rules.py asks for the kernel too."""
+    from codegen.targets import HERE, kernel_sources
+
+    with pytest.raises(SpecError, match="jax target has no kernel for no_such_rule"):
+        kernel_sources(HERE / "jax_kernels.py", ["relu", "no_such_rule"])

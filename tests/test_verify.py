@@ -239,6 +239,13 @@ def test_code_claims_give_the_verdicts_of_finite_differences(spec, name):
         # derive grad's own names read back: δu, delta_u
         ("seed000", "∂L/∂W = xᵀ δu"),
         ("seed000", "dL/dW = x.T @ delta_u"),
+        # np.square and np.sqrt are the powers they compute (a2 − a2² is a2(1 − a2), and
+        # xc / sqrt(v) is xc · v^(−1/2)), not opaque functions
+        ("seed002", "dz3 = (y_hat - T) / B; dz2 = np.multiply(dz3 @ W3.T, a2 - np.square(a2))"),
+        (
+            "tests/specs/verify/batchnorm.nn",
+            "dgamma = np.sum((out - t) * xc / np.sqrt(bvar + eps), 0)",
+        ),
     ],
 )
 def test_code_spellings_are_read(spec, claim):
@@ -329,3 +336,20 @@ def test_reduction_diagnoses(claim, verdict, words):
     )
     assert finite_difference_label(net, statements)
     assert verify(net, fixed)[-1].verdict == "correct"
+
+
+def test_equal_only_at_the_exact_sizes_is_wrong():
+    # the truth: ∂L/∂beta is sum(out - t, axis=0) for every N; divided by N - 1 it is right
+    # only where N - 1 = 1, and the exact sizes give the batch N = 2
+    net = derive.load_network("tests/specs/verify/batchnorm.nn")
+    result = verify(net, "dbeta = np.sum(out - t, axis=0) / (N - 1)")[-1]
+    assert result.verdict == "incorrect" and "equal at" in result.reason
+    assert verify(net, "dbeta = np.sum(out - t, axis=0)")[-1].verdict == "correct"
+
+
+def test_a_division_by_zero_is_a_verdict_not_a_crash():
+    # the truth: W / (W - W) is infinite everywhere, no gradient is
+    net = derive.load_network("tests/specs/verify/softmax_linear.nn")
+    assert verify(net, "dW = W / (W - W)")[-1].verdict == "incorrect"
+    result = verify(net, "dscores = probs; dscores[np.arange(N), y] /= 0")[-1]
+    assert result.verdict == "incorrect"

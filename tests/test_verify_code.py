@@ -155,6 +155,26 @@ def affine_case():
     return "affine.nn", P, forward, call, {}
 
 
+def batchnorm_case():
+    t = RNG.normal(size=(5, 3))
+    P = {"x": RNG.normal(size=(5, 3)), "gamma": RNG.normal(size=3), "beta": RNG.normal(size=3)}
+
+    def forward(P):
+        mu = P["x"].mean(axis=0)
+        var = ((P["x"] - mu) ** 2).mean(axis=0)
+        x_hat = (P["x"] - mu) / np.sqrt(var + 1e-5)
+        out = P["gamma"] * x_hat + P["beta"]
+        return 0.5 * np.sum((out - t) ** 2), {"mu": mu, "var": var, "x_hat": x_hat, "out": out}
+
+    def call(fn, P):
+        v = forward(P)[1]
+        cache = (P["x"], v["x_hat"], v["mu"], v["var"], P["gamma"], P["beta"], 1e-5)
+        dx, dgamma, dbeta = fn(v["out"] - t, cache)
+        return {"x": dx, "gamma": dgamma, "beta": dbeta}
+
+    return "verify/batchnorm.nn", P, forward, call, {"var": ["bvar"]}
+
+
 def finite_difference_labels(P, forward, got) -> dict[str, bool]:
     """Whether each returned gradient equals central differences of the forward pass."""
     labels = {}
@@ -191,6 +211,10 @@ CASES = [
     (nnfs_case, "nnfs_backward_sign"),
     (affine_case, "affine_backward"),
     (affine_case, "affine_backward_transposed"),
+    (batchnorm_case, "batchnorm_backward"),
+    (batchnorm_case, "batchnorm_backward_no_var"),
+    (batchnorm_case, "batchnorm_backward_alt"),
+    (batchnorm_case, "batchnorm_backward_alt_n"),
 ]
 
 
@@ -237,6 +261,7 @@ def test_backward_functions_line_by_line(case, name):
         ("ng_backward_axis", "a reduction over the wrong axis: sum(…, axis=0) on line"),
         ("backprop_transposed", "transposed"),
         ("nnfs_backward_sign", "sign"),
+        ("batchnorm_backward_alt_n", "a missing 1/N"),
     ],
 )
 def test_the_first_wrong_line_is_named(name, words):

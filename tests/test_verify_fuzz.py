@@ -103,3 +103,27 @@ def test_issue_8_identity_and_file():
         verify_identity("λ = z")
     with pytest.raises(SpecError):
         verify_identity("z = " + "(" * 400 + "z" + ")" * 400)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "dx = dout / (x - x)",  # a division by zero: a verdict
+        "dx = dout.foo",  # an attribute of no known value: our error
+        "dx = dout[10]",  # an index out of range: the code's error, at its line
+        "dx = {}[1]",
+        "dx = dout * (x > 0); dx /= 0",
+    ],
+)
+def test_odd_function_lines_are_verdicts_or_line_errors(body):
+    from derive.errors import SpecError
+    from derive.verify.function import verify_function
+
+    source = f"def relu_backward(dout, cache):\n    x = cache\n    {body}\n    return dx\n"
+    net = derive.load_network("tests/specs/verify/relu_layer.nn")
+    try:
+        results = verify_function(net, source, "f.py")
+    except SpecError as exc:
+        assert exc.line == 3, str(exc)
+    else:
+        assert [r.verdict for r in results] == ["incorrect"]

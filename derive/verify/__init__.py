@@ -26,7 +26,7 @@ one exact equality test), :mod:`.judge` (verdicts), :mod:`.diagnose`
 from __future__ import annotations
 
 from .. import ir
-from ..derivation import derive
+from .evaluate import derivation
 from .identity import verify_identity
 from .judge import Verifier
 from .reader import ClaimParser
@@ -49,7 +49,7 @@ def verify_all(net: ir.Network, claim_text: str, file: str = "<claim>", names: b
 def verify_set(net: ir.Network, sources: list[tuple[str, str]], names: bool = True):
     """One claim set from several sources (repeated ``--claim`` flags, a claims file), in
     order: a definition in one is known in the next."""
-    v = Verifier(derive(net, keep_all=True), net, names)
+    v = Verifier(derivation(net), net, names)
     for file, text in sources:
         v.run(text, file)
     return v.results, v.errors

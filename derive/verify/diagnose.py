@@ -17,6 +17,7 @@ from .. import ir
 from ..numeric import evaluate
 from ..printing import text as text_of
 from ..rules import RULES
+from .evidence import derivative_of, label_entries, name_factor, name_factors, use_of, why
 from .reader import derivative_ir
 from .show import show
 
@@ -24,7 +25,7 @@ from .show import show
 def diagnose(v, node, head) -> str | None:
     """The first diagnosis that explains the difference, or None."""
     tests = (factor, transposed, term, extra_term, reduction, flipped_sign, wrong_derivative)
-    for test in (*tests, missing_factor, by_value):
+    for test in (*tests, missing_factor, by_value, labels):
         found = test(v, node, head)
         if found:
             return found
@@ -67,50 +68,16 @@ def factor(v, node, head) -> str | None:
     ratios = want[mask] / got[mask]
     if not np.allclose(ratios, ratios[0], rtol=1e-7):
         return None
-    c = name_factor(v, ratios[0])
-    if c is None or not scaled_holds(v, node, head, c):
+    c = next((c for c in name_factors(v, ratios[0]) if scaled_holds(v, node, head, c)), None)
+    if c is None:
         return None
     if c == -1:
         return "sign: the formula is the negative of the gradient"
     return f"off by a constant factor: the gradient is {text_of(c)} times the formula{why(c)}"
 
 
-def why(c) -> str:
-    """Which factor people drop: a batch mean's 1/m, the 2 of a square, 1/keep_prob."""
-    names = sorted(str(s) for s in c.free_symbols)
-    if not names:
-        return " (the 2 of a square?)" if abs(c) in (2, sp.Rational(1, 2)) else ""
-    num, den = sp.fraction(sp.together(c))
-    if num == 1:
-        return f" (a missing 1/{text_of(den)})"
-    if den == 1:
-        return f" (an extra 1/{text_of(num)})"
-    return ""
-
-
-def name_factor(v, ratio: float):
-    """A short expression in dims, consts and small numbers that equals ``ratio``."""
-    ev = v.numeric
-    syms = [sp.Symbol(d, integer=True, positive=True) for d in v.net.dims]
-    syms += [sp.Symbol(c, real=True) for c in v.net.consts]
-    values = {s: ev.dims.get(str(s), ev.scalars.get(str(s))) for s in syms}
-    candidates = [sp.Integer(k) for k in (-1, 2, -2, 3, -3, 4)]
-    candidates += [sp.Rational(1, k) for k in (2, -2, 3, -3)]
-    for s in syms:
-        candidates += [1 / s, s, -1 / s, 2 / s, 2 * s]
-    for s1, s2 in itertools.combinations(syms, 2):
-        candidates += [1 / (s1 * s2), s1 * s2, s1 / s2, s2 / s1]
-    for c in candidates:
-        try:
-            value = float(c.subs(values))
-        except (TypeError, ZeroDivisionError):
-            continue
-        if np.isclose(value, ratio, rtol=1e-9):
-            return c
-    return None
-
-
 def scaled_holds(v, node, head, c) -> bool:
+    """Whether ``c`` times the formula is the gradient (exact)."""
     scaled = ir.Binary(node.shape, node.pos, "*", ir.Scalar((), node.pos, c), node)
     return v.holds(scaled, head, v.exact, v.parser)
 
@@ -151,17 +118,8 @@ def term(v, node, head) -> str | None:
     return None
 
 
-def use_of(v, t, wrt: str) -> str:
-    """Which use of ``wrt`` a term of its gradient comes from (for shared weights)."""
-    deltas = [str(s.name)[6:] for s in t.atoms(sp.MatrixSymbol) if str(s.name).startswith("delta_")]
-    uses = [e.name for e in v.net.equations if wrt in e.refs()]
-    for name in deltas:
-        if name in uses and len(uses) > 1:
-            return f" (from the use of {wrt} in {name}, use {uses.index(name) + 1} of {len(uses)})"
-    return ""
-
-
 def extra_term(v, node, head) -> str | None:
+    """An addend whose removal makes the formula hold: an extra term."""
     for extra in addends(node):
         rest = without_addend(node, extra)
         if rest is not None and v.holds(rest, head, v.exact, v.parser):
@@ -210,6 +168,9 @@ def places(v, node):
 
 
 def repaired_holds(v, node, head, owner, tree, old, new) -> bool:
+    """Whether the formula holds with ``old`` replaced by ``new`` in ``tree``
+    (the formula itself when ``owner`` is None, else the definition ``owner``).
+    """
     fixed = swap(tree, old, new)
     if owner is None:
         return _safe_holds(v, fixed, head, None)
@@ -258,6 +219,9 @@ def _default_params(fn: str) -> tuple:
 
 
 def alternatives(v, where):
+    """(function, argument) pairs a derivative might have been meant at: the
+    network's functions and the arguments of its calls, inputs and intermediates of that shape.
+    """
     user = v.user_net
     args = [eq.expr.arg for eq in user.equations if isinstance(eq.expr, (ir.Call, ir.Softmax))]
     args += [
@@ -275,6 +239,9 @@ def alternatives(v, where):
 
 
 def counterexample(v, node, head) -> dict:
+    """One entry where the formula and the gradient differ most (numerically), with
+    the sizes and seed to reproduce it, or both shapes when they differ.
+    """
     got, want = numeric_values(v, node, head)
     out = {"sizes": dict(v.numeric.dims), "seed": 1}
     if got.size == want.size:
@@ -293,12 +260,14 @@ def counterexample(v, node, head) -> dict:
 
 
 def addends(node: ir.Node) -> list:
+    """The two sides of a top-level sum or difference (none otherwise)."""
     if isinstance(node, ir.Binary) and node.op in "+-":
         return [node.a, node.b]
     return []
 
 
 def without_addend(node: ir.Node, gone: ir.Node):
+    """The formula with the addend ``gone`` left out (None if it is not one)."""
     if not isinstance(node, ir.Binary) or node.op not in "+-":
         return None
     if node.b is gone:
@@ -309,6 +278,7 @@ def without_addend(node: ir.Node, gone: ir.Node):
 
 
 def swap(tree: ir.Node, old: ir.Node, new: ir.Node) -> ir.Node:
+    """``tree`` with the node ``old`` (by identity) replaced by ``new``."""
     if tree is old:
         return new
     kids: dict[str, Any] = {
@@ -321,8 +291,6 @@ def swap(tree: ir.Node, old: ir.Node, new: ir.Node) -> ir.Node:
 
 def by_value(v, node, head) -> str | None:
     """Derivative factors written out (``1 - Z1**2``): found on the values, as for code."""
-    from .function import derivative_of
-
     got, want = numeric_values(v, node, head)
     if got.size != want.size:
         return None
@@ -335,13 +303,23 @@ def by_value(v, node, head) -> str | None:
     return derivative_of(View, head.name, got.reshape(want.shape), want, None)
 
 
+def labels(v, node, head) -> str | None:
+    """Wrong only at the entries ``[range(N), y]`` of a labels target (the one-hot term)."""
+    got, want = numeric_values(v, node, head)
+    if got.shape != want.shape:
+        return None
+    ev = v.exact
+    exact = (head.name, ev.claim(node, v.defs_env(ev, v.parser, node=node)), ev.truth(head.name))
+    return label_entries(v, head.name, got, want, exact)
+
+
 def flipped_sign(v, node, head) -> str | None:
     """``y + t`` where ``y - t`` belongs, in the formula or a definition it uses."""
     for owner, tree in places(v, node):
         for b in [n for n in ir.walk(tree) if isinstance(n, ir.Binary) and n.op in "+-"]:
             fix = replace(b, op="-" if b.op == "+" else "+")
             if repaired_holds(v, node, head, owner, tree, b, fix):
-                where = f" (in {owner})" if owner else ""
+                where = f" (in {owner.split('__')[0]})" if owner else ""
                 return f"a flipped sign: {show(b)} where {show(fix)} belongs{where}"
     return None
 

@@ -7,32 +7,75 @@ from __future__ import annotations
 import copy
 
 import numpy as np
+import sympy as sp
 
 from .. import decide, ir
 from ..check import array_shape, concrete_sizes, derived_values, random_values, symbol_values
-from ..derivation import Derivation
+from ..derivation import Derivation, derive
 from ..indices import as_expr
 from ..numeric import Functions, generic_bindings, run_node
 from ..rules import RULES
 
 EXACT_SIZES = (2, 3, 4, 5)
+_DERIVED: dict[int, tuple[ir.Network, Derivation]] = {}
 
 
-def is_zero(expr) -> bool:
+def derivation(net: ir.Network) -> Derivation:
+    """``derive(net, keep_all=True)``, remembered for the same network object: a claim set
+    verified statement by statement, or mutant by mutant, derives once (the derivation is
+    most of a one-line verdict's time)."""
+    hit = _DERIVED.get(id(net))
+    if hit is not None and hit[0] is net:  # the object itself is kept: its id stays its own
+        return hit[1]
+    d = derive(net, keep_all=True)
+    if len(_DERIVED) >= 16:
+        _DERIVED.pop(next(iter(_DERIVED)))
+    _DERIVED[id(net)] = (net, d)
+    return d
+
+
+def is_zero(expr, explicit: bool = True) -> bool:
     """Whether ``expr`` (SymPy) is identically zero: the one exact decision procedure of
     :mod:`derive.decide`, shared with ``derive grad --check``.
 
-    σ and softplus are written out first (once per shared sub-expression), as code
-    computes them (``1 / (1 + np.exp(-z))``); the procedure takes every function value as
-    an atom, so ``sigmoid(z)`` and its explicit form would otherwise be different atoms.
+    σ, softplus, silu, square and sqrt are written out first (once per shared
+    sub-expression), as code computes them (``1 / (1 + np.exp(-z))``, ``x**2``); the
+    procedure takes every function value as an atom, so ``sigmoid(z)`` and its explicit form
+    would otherwise be different atoms.
+    Writing them out costs a rebuild of the expression: ``explicit=False`` skips it where
+    no σ or softplus can occur (:func:`needs_explicit`).
     """
     expr = as_expr(expr)
     if expr == 0:
         return True
-    return decide.is_zero(_explicit(expr, {}))
+    expr = _explicit(expr, {}) if explicit else expr
+    try:
+        return decide.is_zero(expr)
+    except TypeError:  # x / (x - x): a division by zero is no gradient (and not a bug)
+        if expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+            return False
+        raise
 
 
-_EXPLICIT = {RULES[n].cls: RULES[n].value for n in ("sigmoid", "softplus")}
+def needs_explicit(net: ir.Network) -> bool:
+    """Whether σ or softplus can appear in the network's values or gradients: a function of
+    the network is one of them or has one in its derivative (softplus' = σ, silu' …)."""
+    z = sp.Symbol("z")
+    for eq in net.equations:
+        for node in ir.walk(eq.expr):
+            if not isinstance(node, ir.Call) or node.fn not in RULES:
+                continue
+            rule = RULES[node.fn]
+            if rule.cls in _EXPLICIT or rule.derivative(z, *node.params).has(*_EXPLICIT):
+                return True
+    return False
+
+
+# written out as code computes them: np.square(x) is x**2 and np.sqrt(x) is x**(1/2) to the
+# decision procedure, which takes every function value (the rules' square(x)) as an atom
+_EXPLICIT = {
+    RULES[n].cls: RULES[n].value for n in ("sigmoid", "softplus", "silu", "square", "sqrt")
+}
 
 
 def _explicit(expr, memo: dict):
@@ -49,10 +92,12 @@ def _explicit(expr, memo: dict):
     return out
 
 
-def equal(a, b) -> bool:
+def equal(a, b, explicit: bool = True) -> bool:
     """Entry-by-entry exact equality of two arrays of SymPy expressions."""
     a, b = np.asarray(a, dtype=object), np.asarray(b, dtype=object)
-    return a.shape == b.shape and all(is_zero(x - y) for x, y in zip(a.flat, b.flat, strict=True))
+    return a.shape == b.shape and all(
+        is_zero(x - y, explicit) for x, y in zip(a.flat, b.flat, strict=True)
+    )
 
 
 class Evaluator:
@@ -62,6 +107,7 @@ class Evaluator:
         net = self.net = d.network
         self.exact = exact
         self.transposed = False
+        self.explicit = needs_explicit(net)  # σ/softplus written out for the zero test
         if exact:
             self.dims = concrete_sizes(net, EXACT_SIZES)
             values = symbol_values(net, self.dims)
@@ -91,6 +137,9 @@ class Evaluator:
         return transpose(value) if self.transposed else value
 
     def claim(self, node: ir.Node, env_extra: dict):
+        """A claim's value: ``node`` run on the network's values, the true gradients
+        (``_g_q``) and the claim's own definitions ``env_extra``.
+        """
         grads = {
             "_g_" + r.name[3:]: self.truth(r.name[3:])
             for r in ir.walk(node)

@@ -13,18 +13,17 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
-import sympy as sp
 
 from .. import ir
-from ..derivation import derive
 from ..errors import SpecError
-from ..indices import as_expr
 from ..notation import resolve
-from .evaluate import Evaluator, is_zero
+from .evaluate import Evaluator, derivation, is_zero
+from .evidence import name_value, value_diagnosis
 from .interpret import Clash, Interpreter, Lookup
-from .reader import adjoint_of
+from .reader import adjoint_of, gradient_name
 from .result import Result
 
 
@@ -49,10 +48,11 @@ def verify_function(
     names: bool = True,
 ) -> list[Result]:
     """Verdicts for every gradient-holding line of one function of ``source``."""
-    d = derive(net, keep_all=True)
+    d = derivation(net)
     fdef, functions = pick(source, file, function)
     checker = FunctionCheck(d, net, file, source, fdef, functions, maps or {}, names)
-    return checker.results()
+    with np.errstate(all="ignore"):  # dx = dout / (x - x) is a verdict, not a warning
+        return checker.results()
 
 
 def pick(source: str, file: str, function: str | None):
@@ -92,7 +92,8 @@ class FunctionCheck:
         self.fdef, self.functions, self.maps, self.names = fdef, functions, maps, names
         self.exact = Evaluator(d, exact=True)
         self.numeric = Evaluator(d, exact=False, seed=1)
-        self.with_delta = {k for k in user_net.quantities if f"delta_{k}" in self.exact.env}
+        # named pre-activations (tanh's input) too: cs231n's dtanh names one
+        self.with_delta = {k for k in self.net.quantities if f"delta_{k}" in self.exact.env}
         # by value, any adjoint of the derivation (named pre-activations included)
         self.by_value_candidates = sorted(  # intermediates first: δz before an equal ∂L/∂b
             (k for k in self.net.quantities if f"delta_{k}" in self.exact.env),
@@ -101,6 +102,7 @@ class FunctionCheck:
         self.by_value: dict[int, tuple[str, bool]] = {}
         self.batch = batch_dim(self.net)
         self.partial = partial_lines(fdef)
+        self.unmasked = before_masks(fdef)  # dx = dout.copy() before dx[x < 0] = 0
         self.inplace = {  # x[mask] = 0 turns ∂L/∂h into ∂L/∂(pre-activation) under h's name
             n.lineno
             for n in ast.walk(fdef)
@@ -108,11 +110,12 @@ class FunctionCheck:
         }
 
     def results(self) -> list[Result]:
+        """A verdict for every judged line, in order, and for a line whose shapes clash."""
         self.run(self.numeric, repair=False, discover=True)
         actual, clash = self.run(self.exact, repair=False)
         num_actual, _ = self.run(self.numeric, repair=False)
         repaired = num_repaired = {}
-        if any(line.wrong for line in actual.values()):  # only then: each line on its own
+        if any(line.wrong for run in (actual, num_actual) for line in run.values()):
             repaired, _ = self.run(self.exact, repair=True)
             num_repaired, _ = self.run(self.numeric, repair=True)
         out, first = [], None
@@ -120,6 +123,8 @@ class FunctionCheck:
             line = actual[n]
             own = repaired.get(n)
             result = self.verdict(line, own, num_actual.get(n), num_repaired.get(n), first)
+            if line.per_example and not self.closed(n, actual):
+                result = self.unclosed(result)
             if result.verdict != "correct" and first is None:
                 first = n
             out.append(result)
@@ -135,8 +140,31 @@ class FunctionCheck:
             )
         return out
 
+    def closed(self, n: int, lines: dict) -> bool:
+        """Whether a per-example adjoint (m·∂L/∂Z) on line ``n`` is followed by a param's
+        gradient, where the 1/m is applied: else the function ends m times too large."""
+        kinds = (self.net.quantities[q].kind for k, line in lines.items() if k > n for q in line.qs)
+        return "param" in kinds
+
+    def unclosed(self, result: Result) -> Result:
+        """A per-example line no later line divides by m: the last value is wrong."""
+        result.verdict = "incorrect"
+        held = result.normalized.split(" = ")[1]
+        result.reason = (
+            f"equal to {self.batch}·{held}, and no later line applies the 1/{self.batch}"
+        )
+        result.diagnosis = (
+            f"off by a constant factor: the gradient is 1/{self.batch} times the line "
+            f"(a missing 1/{self.batch})"
+        )
+        return result
+
     # -- running --------------------------------------------------------------------------------
     def run(self, ev: Evaluator, repair: bool, discover: bool = False):
+        """Run the function once at ``ev``'s sizes; with ``repair`` each wrong gradient is
+        replaced by the truth for the lines after it; with ``discover`` (numeric) only record which
+        adjoint each assignment holds by value.  Returns the judged lines and a shape clash, if any.
+        """
         lines: dict[int, Line] = {}
         calls = [0]  # the k-th assignment: the same in every run (control flow has no values)
         lists: dict[int, str] = {}  # id of a gradient list -> the --map key it mirrors
@@ -145,14 +173,16 @@ class FunctionCheck:
         def hook(lineno, name, index, value, env):
             k = calls[0]
             calls[0] += 1
-            if index is None and lineno in self.partial:
+            if value is None or (index is None and lineno in self.partial):
                 return  # accumulated or rescaled later: only the final value is a gradient
             q = self.adjoint(name, index, env, lists)
             if discover:
                 self.discover(k, q, value)
                 return
             found = self.by_value.get(k)
-            renamed = found is not None and found[1] and lineno in self.inplace
+            renamed = found is not None and (
+                (found[1] and lineno in self.inplace) or lineno in self.unmasked
+            )
             if found is not None and (q is None or (renamed and found[0] != q)):
                 q = found[0]  # the value says which adjoint (cs231n's dh1 after its mask)
             if q is None:
@@ -181,7 +211,8 @@ class FunctionCheck:
         interp = Interpreter(self.file, ev.exact, self.functions, hook)
         env = self.bind(ev, lists)
         try:
-            interp.run(self.fdef, env)
+            with np.errstate(all="ignore"):  # a repair tried on the way may take sqrt(-1)
+                interp.run(self.fdef, env)
         except Clash as exc:
             return lines, exc
         return lines, None
@@ -205,21 +236,29 @@ class FunctionCheck:
                 return
             mask = np.abs(got) > 1e-9
             ratios = truth[mask] / got[mask] if mask.any() else np.array([])
-            constant = ratios.size and np.allclose(ratios, ratios[0], rtol=1e-7)
+            constant = (  # the zeros must be where the gradient's are (svm's margins)
+                ratios.size
+                and np.array_equal(mask, np.abs(truth) > 1e-9)
+                and np.allclose(ratios, ratios[0], rtol=1e-7)
+            )
             if scaled is None and constant and name_value(self, ratios[0]) is not None:
                 scaled = q
         if scaled is not None:
             self.by_value[k] = (scaled, False)
 
     def per_example(self, q: str) -> bool:
+        """Whether ``q`` may be held per example (m·∂L/∂q): an intermediate of a batch."""
         return self.batch is not None and self.net.quantities[q].kind != "param"
 
     def same(self, ev, got, truth) -> bool:
+        """Whether a line's value is the truth: exactly (the one zero test) or in float64."""
         if not ev.exact:
             return bool(
                 np.allclose(np.asarray(got, float), np.asarray(truth, float), rtol=1e-7, atol=1e-9)
             )
-        return all(is_zero(a - b) for a, b in zip(np.ravel(got), np.ravel(truth), strict=True))
+        return all(
+            is_zero(a - b, ev.explicit) for a, b in zip(np.ravel(got), np.ravel(truth), strict=True)
+        )
 
     def adjoint(self, name, index, env, lists):
         """The quantity whose gradient this assignment holds, if its name (or --map) says."""
@@ -227,9 +266,9 @@ class FunctionCheck:
             key = lists.get(id(env.get(name)))
             spec_names = self.maps.get(key, []) if key else []
             return spec_names[index] if index < len(spec_names) else None
-        if name in self.maps and len(self.maps[name]) == 1:
+        if name in self.maps and len(self.maps[name]) == 1:  # --map dW=W: a gradient's name
             q = self.maps[name][0]
-            return q if q in self.with_delta else None
+            return q if q in self.with_delta and gradient_name(name) else None
         value = env.get(name)
         if isinstance(value, list):
             key = self.list_key(name)
@@ -259,6 +298,9 @@ class FunctionCheck:
         return None
 
     def bind(self, ev: Evaluator, lists) -> dict:
+        """The function's arguments bound to the spec's values (``cache``, ``self`` and
+        ``parameters`` as lookups by name; ``--map`` lists as lists).
+        """
         env = {}
         known = set(self.net.quantities) | set(self.net.consts)
 
@@ -292,19 +334,15 @@ class FunctionCheck:
 
     # -- verdicts -------------------------------------------------------------------------------
     def text(self, lineno: int) -> str:
+        """The source text of a line."""
         return self.source_lines[lineno - 1].strip() if lineno <= len(self.source_lines) else ""
 
     def verdict(self, line: Line, own: Line | None, num: Line | None, num_own, first) -> Result:
+        """The verdict of one line from its four runs (exact/numeric, as written/repaired)."""
         qs = ", ".join(dict.fromkeys(f"∂{self.net.loss}/∂{q}" for q in line.qs))
         normalized = f"{line.target} = {qs}"
-        if not line.wrong:
-            if num is not None and num.wrong:
-                raise SpecError(
-                    f"internal: exact and numeric checks disagree on line {line.line}",
-                    self.file,
-                    line.line,
-                    1,
-                )
+        sizes = num is not None and num.wrong and not line.wrong  # equal only at the exact sizes
+        if not line.wrong and not sizes:
             reason = "equal to the derived gradient (exact, entry by entry); confirmed numerically"
             if line.per_example:
                 reason = (
@@ -314,7 +352,9 @@ class FunctionCheck:
             return Result(line.text, normalized, "correct", reason, line=line.line, file=self.file)
         result = Result(line.text, normalized, "incorrect", "differs from the derived gradient")
         result.line, result.file = line.line, self.file
-        q = line.wrong[0][0]
+        if sizes:  # 1/(T − 1) is 1/T·T at T = 2: the numeric sizes tell them apart
+            result.reason += f" (at the sizes {self.numeric.dims}; equal at {self.exact.dims} only)"
+        q = (line.wrong or cast(Line, num).wrong)[0][0]
         result.expected = self.d.step(q).text()
         if own is not None and not own.wrong and first is not None:
             result.built_on = first
@@ -324,9 +364,10 @@ class FunctionCheck:
             )
             return result
         if num_own is not None and num_own.wrong:
-            result.diagnosis = value_diagnosis(
-                self, num_own.wrong[0], own.wrong[0] if own and own.wrong else None
-            ) or reduction_fix(self, line.line)
+            exact = own.wrong[0] if own and own.wrong else ("sizes" if sizes else None)
+            result.diagnosis = value_diagnosis(self, num_own.wrong[0], exact) or reduction_fix(
+                self, line.line
+            )
             _, got, want = num_own.wrong[0]
             if got is not None and np.shape(got) == np.shape(want):
                 idx = np.unravel_index(
@@ -343,6 +384,7 @@ class FunctionCheck:
         return result
 
     def ill_formed(self, clash: Clash) -> Result:
+        """The verdict of a line whose shapes clash, with a reduction fix if one repairs it."""
         text = self.text(clash.line)
         result = Result(
             text,
@@ -354,144 +396,6 @@ class FunctionCheck:
         )
         result.diagnosis = reduction_fix(self, clash.line)
         return result
-
-
-def value_diagnosis(check: FunctionCheck, num_wrong, exact_wrong) -> str | None:
-    """Named mistakes decided on the values of the line (given true inputs)."""
-    q, got, want = num_wrong
-    got, want = np.asarray(got, float), np.asarray(want, float)
-    if got.shape != want.shape:
-        if got.T.shape == want.shape and np.allclose(got.T, want, rtol=1e-7, atol=1e-9):
-            return f"transposed: the line holds (∂{check.net.loss}/∂{q})ᵀ"
-        return batch_sum(got, want)
-    for test in (factor_of, transposed_of, term_of, derivative_of):
-        found = test(check, q, got, want, exact_wrong)
-        if found:
-            return found
-    return None
-
-
-_FORMS = {  # f'(z) from its input z, and from its output a = f(z)
-    "sigmoid": (lambda z: np.exp(-z) / (1 + np.exp(-z)) ** 2, lambda a: a * (1 - a)),
-    "tanh": (lambda z: 1 - np.tanh(z) ** 2, lambda a: 1 - a**2),
-}
-
-
-def derivative_of(check, q, got, want, exact_wrong) -> str | None:
-    """A derivative factor at the wrong point (``1 - Z1**2`` for ``1 - A1**2``) or of the wrong
-    activation (σ' where tanh' belongs): the line equals the gradient with that factor swapped."""
-    ev = check.numeric
-    scales = [1.0] + ([float(ev.dims[check.batch])] if check.per_example(q) else [])
-    for eq in check.net.equations:
-        if not (isinstance(eq.expr, ir.Call) and eq.expr.fn in _FORMS):
-            continue
-        z = np.asarray(ev.np_env.get(_arg_name(eq.expr)), dtype=float)
-        right = _FORMS[eq.expr.fn][0](z) if z.shape == want.shape else None
-        if right is None:
-            continue
-        for fn, (of_input, of_output) in _FORMS.items():
-            for name, x in ev.np_env.items():
-                x = np.asarray(x, dtype=float)
-                if x.shape != want.shape:
-                    continue
-                for form, how in (
-                    (of_input, f"{fn}'({name})"),
-                    (of_output, f"{fn}' computed from {name} as if it were {fn}'s output"),
-                ):
-                    for k in scales:
-                        if np.allclose(got, k * want / right * form(x), rtol=1e-6, atol=1e-9):
-                            if form is _FORMS[eq.expr.fn][1] and name == eq.name:
-                                continue  # that is the right factor
-                            if fn != eq.expr.fn:
-                                return (
-                                    f"the derivative of the wrong function: {how} where "
-                                    f"{eq.expr.fn}' belongs"
-                                )
-                            return (
-                                f"a derivative taken at the wrong point: {how} where "
-                                f"{eq.expr.fn}'({_arg_name(eq.expr)}) belongs"
-                            )
-    return None
-
-
-def _arg_name(call: ir.Call) -> str | None:
-    return call.arg.name if isinstance(call.arg, ir.Ref) else None
-
-
-def batch_sum(got, want) -> str | None:
-    for axis in range(got.ndim):
-        summed = got.sum(axis=axis)
-        if summed.size == want.size and np.allclose(summed.reshape(want.shape), want):
-            return f"a missing sum over axis {axis} (the batch)"
-    return None
-
-
-def factor_of(check, q, got, want, exact_wrong) -> str | None:
-    from .diagnose import why
-
-    mask = np.abs(got) > 1e-9
-    if not mask.any():
-        return None
-    ratios = want[mask] / got[mask]
-    if not np.allclose(ratios, ratios[0], rtol=1e-7):
-        return None
-    c = name_value(check, ratios[0])
-    if c is None or not confirm(check, exact_wrong, c):
-        return None
-    if c == -1:
-        return "sign: the line is the negative of the gradient"
-    return f"off by a constant factor: the gradient is {c} times the line{why(c)}"
-
-
-def transposed_of(check, q, got, want, exact_wrong) -> str | None:
-    if got.ndim == 2 and got.shape[0] == got.shape[1] and np.allclose(got.T, want, atol=1e-9):
-        return f"transposed: the line holds (∂{check.net.loss}/∂{q})ᵀ"
-    return None
-
-
-def term_of(check, q, got, want, exact_wrong) -> str | None:
-    """A term of the gradient missing, or with the wrong factor (the 2 of an L2 penalty)."""
-    from ..numeric import evaluate
-    from ..printing import text as text_of
-    from .diagnose import use_of
-
-    form = check.d.step(q).matrix
-    if not isinstance(form, sp.MatAdd):
-        return None
-    ev = check.numeric
-    for t in form.args:
-        part = np.asarray(evaluate(t, ev.env, ev.funcs), dtype=float)
-        if part.size != want.size:
-            continue
-        part = np.broadcast_to(part.reshape(-1), want.size).reshape(want.shape)
-        if np.allclose(got, want - part, rtol=1e-7, atol=1e-9):
-            return f"a term is missing: {text_of(t)}{use_of(check, t, q)}"
-        mask = np.abs(part) > 1e-9
-        k = (want - got)[mask] / part[mask] if mask.any() else np.array([0.0])
-        if mask.any() and np.allclose(got, want - k[0] * part, rtol=1e-7, atol=1e-9):
-            c = name_value(check, 1 - k[0])
-            if c is not None:
-                return f"a term off by a constant factor: {c} × ({text_of(t)})"
-    return None
-
-
-def name_value(check, ratio):
-    from .diagnose import name_factor
-
-    class View:  # name_factor reads net and numeric only
-        net, numeric = check.net, check.numeric
-
-    return name_factor(View, ratio)
-
-
-def confirm(check, exact_wrong, c) -> bool:
-    if exact_wrong is None or exact_wrong[1] is None:
-        return False
-    _, got, want = exact_wrong
-    subs = {sp.Symbol(k, integer=True, positive=True): v for k, v in check.exact.dims.items()}
-    subs.update({sp.Symbol(k, real=True): check.exact.values[k] for k in check.net.consts})
-    cv = as_expr(c).subs(subs)
-    return all(is_zero(cv * a - b) for a, b in zip(np.ravel(got), np.ravel(want), strict=True))
 
 
 def fit(value, truth):
@@ -530,11 +434,56 @@ def partial_lines(fdef: ast.FunctionDef) -> set[int]:
     for node in ast.walk(fdef):
         if isinstance(node, (ast.Assign, ast.AugAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            for t in targets:
-                if isinstance(t, ast.Name):
-                    lines.setdefault(t.id, []).append(node.lineno)
-                    last[t.id] = max(last.get(t.id, 0), node.lineno)
+            for name in (k for t in targets for k in _target_names(t)):
+                lines.setdefault(name, []).append(node.lineno)
+                last[name] = max(last.get(name, 0), node.lineno)
     return {n for name, ns in lines.items() for n in ns if n != last[name]}
+
+
+def before_masks(fdef: ast.FunctionDef) -> set[int]:
+    """Lines giving a name the value a later mask store (``dx[x < 0] = 0``) edits: such a
+    value is judged by what it holds (cs231n's ``dx = dout.copy()`` holds ∂L/∂out)."""
+    assigned: dict[str, int] = {}
+    out = set()
+    nodes = sorted(
+        (n for n in ast.walk(fdef) if isinstance(n, ast.Assign) and len(n.targets) == 1),
+        key=lambda n: n.lineno,
+    )
+    for node in nodes:
+        t = node.targets[0]
+        if isinstance(t, ast.Name):
+            assigned[t.id] = node.lineno
+        elif (
+            isinstance(t, ast.Subscript)
+            and isinstance(t.value, ast.Name)
+            and not _entries(t)
+            and t.value.id in assigned
+        ):
+            out.add(assigned[t.value.id])
+    return out
+
+
+def _target_names(t) -> list[str]:
+    """The names an assignment target gives a whole new value: ``x``, ``self.x``, the names
+    of ``a, b = …``, and ``x`` of ``x[range(n), y] = …``."""
+    if isinstance(t, (ast.Tuple, ast.List)):
+        return [k for e in t.elts for k in _target_names(e)]
+    if isinstance(t, ast.Subscript) and _entries(t):  # d[range(n), y] -= 1
+        t = t.value
+    if isinstance(t, ast.Name):
+        return [t.id]
+    if isinstance(t, ast.Attribute):
+        return [t.attr]
+    return []
+
+
+def _entries(target: ast.Subscript) -> bool:
+    """Whether a store writes chosen entries (``d[range(n), y] = …``), completing a value
+    built on the lines before; a mask store (``dh[h <= 0] = 0``) turns one adjoint into
+    another, and the value before it is judged on its own."""
+    return isinstance(target.value, (ast.Name, ast.Attribute)) and isinstance(
+        target.slice, ast.Tuple
+    )
 
 
 def batch_dim(net: ir.Network) -> str | None:

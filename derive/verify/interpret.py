@@ -18,21 +18,17 @@ import sympy as sp
 
 from ..errors import SpecError
 from ..rules import RULES
+from .library import Bound, Library, call
 
 MAX_STEPS = 20_000  # statements executed per run: loops are bounded
 MAX_CALLS = 16  # nesting of calls to functions of the same file
 
 
 class Return(Exception):
+    """A ``return`` unwinding the statements of a function (its value)."""
+
     def __init__(self, value):
         self.value = value
-
-
-class Library:
-    """``np``/``numpy``/``torch``/``math``: functions resolved by name."""
-
-    def __init__(self, name: str):
-        self.name = name
 
 
 class Lookup:
@@ -43,12 +39,8 @@ class Lookup:
         self.attrs: dict = {}
 
     def find(self, name):
+        """The value of ``name``: set on this object, else looked up in the spec."""
         return self.attrs[name] if name in self.attrs else self.lookup(name)
-
-
-class Bound:
-    def __init__(self, obj, name: str):
-        self.obj, self.name = obj, name
 
 
 class Interpreter:
@@ -58,14 +50,22 @@ class Interpreter:
         self.file, self.exact, self.functions, self.hook = file, exact, functions, hook
         self.steps = 0
         self.depth = 0
+        self.symbols = 0
+
+    def fresh(self, what: str) -> sp.Symbol:
+        """A new real symbol (an exact ``max`` whose value no verdict may rely on)."""
+        self.symbols += 1
+        return sp.Symbol(f"_{what}{self.symbols}", real=True)
 
     def error(self, node, message: str):
+        """Refuse ``node`` with a one-line error at its position."""
         raise SpecError(
             message, self.file, getattr(node, "lineno", 1), getattr(node, "col_offset", 0) + 1
         )
 
     # -- statements -----------------------------------------------------------------------------
     def run(self, fn: ast.FunctionDef, env: dict, top: bool = True):
+        """Run a function's body in ``env``; its returned value (None without a return)."""
         self.depth += 1
         if self.depth > MAX_CALLS:
             self.error(fn, f"calls nested more than {MAX_CALLS} deep")
@@ -78,13 +78,20 @@ class Interpreter:
         return None
 
     def block(self, body: list, env: dict, top: bool):
+        """Run statements in order (bounded: at most MAX_STEPS in a run).  A value the code
+        cannot compute with (a number compared with a cache, an index out of range) is the
+        code's error, reported at its line."""
         for stmt in body:
             self.steps += 1
             if self.steps > MAX_STEPS:
                 self.error(stmt, f"more than {MAX_STEPS} statements run: is a loop unbounded?")
-            self.statement(stmt, env, top)
+            try:
+                self.statement(stmt, env, top)
+            except (TypeError, IndexError, KeyError, ZeroDivisionError, AttributeError) as exc:
+                self.error(stmt, f"cannot run this line on the spec's values: {exc}")
 
     def statement(self, s, env, top):
+        """Run one statement of the whitelist; anything else is refused."""
         if isinstance(s, ast.Assign):
             value = self.expr(s.value, env)
             for t in s.targets:
@@ -110,6 +117,7 @@ class Interpreter:
             self.error(s, f"unsupported statement ({type(s).__name__})")
 
     def loop(self, s: ast.For, env, top):
+        """``for target in items:`` over a list, a range or a zip (not over an array)."""
         items = self.expr(s.iter, env)
         if isinstance(items, np.ndarray):
             self.error(s, "a loop over an array is not supported; loop over range(...)")
@@ -118,7 +126,14 @@ class Interpreter:
             self.block(s.body, env, top)
 
     def assign(self, target, value, env, stmt, top, judge=True):
+        """Bind ``value`` to a name, a tuple of names, an entry or an attribute of ``self``;
+        the hook sees assignments of the checked function itself (``top``).
+        """
+        if isinstance(value, Bound):  # dx = dout.foo: a name of no value we know
+            self.error(stmt, f"unsupported attribute or function {value.name!r} used as a value")
         if isinstance(target, ast.Name):
+            if isinstance(value, Lookup) and target.id not in _CONTAINERS:
+                value = value.find(target.id)  # x = cache: the cached x (cs231n's relu)
             env[target.id] = value
             if top and judge:
                 self.hook(stmt.lineno, target.id, None, value, env)
@@ -138,6 +153,7 @@ class Interpreter:
             self.error(stmt, f"unsupported assignment target ({type(target).__name__})")
 
     def unpack(self, value, target, stmt):
+        """The values for ``a, b = value`` (a cache lookup yields each name's spec value)."""
         if isinstance(value, Lookup):  # x, w, b = cache: each name from the spec
             return [value.find(t.id) if isinstance(t, ast.Name) else None for t in target.elts]
         values = list(value) if isinstance(value, (list, tuple)) else None
@@ -146,6 +162,9 @@ class Interpreter:
         return values
 
     def store(self, target: ast.Subscript, value, env, stmt, judge: bool):
+        """``x[index] = value``: a list entry, a masked store (a 0/1 array as the index) or
+        NumPy indexing on a copy (labels included: ``d[range(n), y] -= 1``).
+        """
         base = self.expr(target.value, env)
         index = self.expr(target.slice, env)
         if isinstance(base, list):
@@ -161,21 +180,27 @@ class Interpreter:
         else:
             new = base.copy()
             new[_index(index)] = value
-        name = target.value.id if isinstance(target.value, ast.Name) else None
+        owner, name = env, target.value.id if isinstance(target.value, ast.Name) else None
+        if isinstance(target.value, ast.Attribute):  # self.dinputs[range(n), y] -= 1
+            obj = self.expr(target.value.value, env)
+            if isinstance(obj, Lookup):
+                owner, name = obj.attrs, target.value.attr
         if name is None:
             self.error(stmt, "expected NAME[...] = value")
-        env[name] = new
+        owner[name] = new
         if judge:
             self.hook(stmt.lineno, name, None, new, env)
 
     # -- expressions ----------------------------------------------------------------------------
     def expr(self, node, env):
+        """Evaluate an expression node by its handler ``e_<kind>``; others are refused."""
         method = getattr(self, "e_" + type(node).__name__, None)
         if method is None:
             self.error(node, f"unsupported syntax ({type(node).__name__})")
         return method(node, env)
 
     def e_Constant(self, node, env):
+        """A number (exact as a SymPy rational; at most 1e12), a string, a bool or None."""
         v = node.value
         if isinstance(v, bool) or v is None or isinstance(v, str):
             return v
@@ -186,6 +211,7 @@ class Interpreter:
         self.error(node, f"unsupported constant {v!r}")
 
     def e_Name(self, node, env):
+        """A variable, a library (``np``), a builtin or a function of the file."""
         if node.id in env:
             return env[node.id]
         if node.id in ("np", "numpy", "torch", "math", "F"):
@@ -197,16 +223,20 @@ class Interpreter:
         self.error(node, f"unknown name {node.id!r}")
 
     def e_Tuple(self, node, env):
+        """A tuple of values."""
         return tuple(self.expr(e, env) for e in node.elts)
 
     def e_List(self, node, env):
+        """A list of values."""
         return [self.expr(e, env) for e in node.elts]
 
     def e_Dict(self, node, env):
+        """A dict of values."""
         keys = [self.expr(k, env) for k in node.keys if k is not None]
         return dict(zip(keys, [self.expr(v, env) for v in node.values], strict=False))
 
     def e_ListComp(self, node, env):
+        """``[expr for x in items]`` (one generator, no conditions)."""
         if len(node.generators) != 1 or node.generators[0].ifs:
             self.error(node, "only [expr for x in items] is supported")
         gen, out = node.generators[0], []
@@ -217,6 +247,7 @@ class Interpreter:
         return out
 
     def e_Slice(self, node, env):
+        """``a:b:c`` with integer bounds."""
         part = [
             None if p is None else int(self.expr(p, env))
             for p in (node.lower, node.upper, node.step)
@@ -224,6 +255,7 @@ class Interpreter:
         return slice(*part)
 
     def e_UnaryOp(self, node, env):
+        """``-x``, ``+x``, ``not x``."""
         v = self.expr(node.operand, env)
         if isinstance(node.op, ast.USub):
             return -v
@@ -234,6 +266,7 @@ class Interpreter:
         self.error(node, "unsupported unary operator")
 
     def e_BinOp(self, node, env):
+        """Arithmetic; shapes that NumPy cannot broadcast are a :class:`Clash` at the line."""
         a, b = self.expr(node.left, env), self.expr(node.right, env)
         op = type(node.op)
         try:
@@ -254,6 +287,7 @@ class Interpreter:
         self.error(node, f"unsupported operator {op.__name__}")
 
     def matmul(self, node, a, b):
+        """``a @ b`` (a scalar factor multiplies); mismatched inner sizes are a clash."""
         if np.ndim(a) == 0 or np.ndim(b) == 0:
             return a * b
         a, b = np.asarray(a), np.asarray(b)
@@ -262,11 +296,15 @@ class Interpreter:
         return a @ b
 
     def power(self, node, a, b):
+        """``a ** b`` with a constant exponent of at most 64."""
         if np.ndim(b) != 0 or abs(float(b)) > 64:
             self.error(node, "expected a number up to 64 as the exponent")
         return a**b
 
     def e_Compare(self, node, env):
+        """A comparison: of arrays, the 0/1 indicator (relu' of the difference); of
+        plain numbers, a bool.
+        """
         if len(node.ops) != 1:
             self.error(node, "only one comparison at a time")
         a, b = self.expr(node.left, env), self.expr(node.comparators[0], env)
@@ -290,6 +328,7 @@ class Interpreter:
         return _each(one, np.asarray(x, dtype=object))
 
     def e_Subscript(self, node, env):
+        """Indexing a lookup, dict, list, tuple or array (NumPy's own indexing)."""
         base = self.expr(node.value, env)
         index = self.expr(node.slice, env)
         if isinstance(base, Lookup):
@@ -303,9 +342,10 @@ class Interpreter:
         self.error(node, "cannot index this value")
 
     def e_Attribute(self, node, env):
+        """``np.f``, ``self.x``, ``x.T``, ``x.shape``, or a method to call."""
         obj = self.expr(node.value, env)
         if isinstance(obj, Library):
-            return Bound(obj, node.attr)
+            return None if node.attr == "newaxis" else Bound(obj, node.attr)
         if isinstance(obj, Lookup):
             if node.attr in self.functions and node.attr not in obj.attrs:
                 return Bound(obj, node.attr)  # self.cost_derivative(...): a method of the file
@@ -319,6 +359,7 @@ class Interpreter:
         return Bound(obj, node.attr)
 
     def e_Call(self, node, env):
+        """A call: a function of the file, or of the library (:mod:`.library`)."""
         fn = self.expr(node.func, env)
         args = [self.expr(a, env) for a in node.args]
         kw = {k.arg: self.expr(k.value, env) for k in node.keywords if k.arg}
@@ -328,14 +369,13 @@ class Interpreter:
             return self.call_user(node, self.functions[fn.name], None, args, kw)
         if isinstance(fn.obj, Lookup) and fn.name in self.functions:
             return self.call_user(node, self.functions[fn.name], fn.obj, args, kw)
-        from .library import call
-
         try:
             return call(self, node, fn, args, kw)
         except ValueError as exc:
             raise Clash(node.lineno, str(exc)) from None
 
     def call_user(self, node, fdef: ast.FunctionDef, self_obj, args, kw):
+        """Call a function of the same file with its arguments and defaults."""
         params = [a.arg for a in fdef.args.args]
         if self_obj is not None and params and params[0] == "self":
             args = [self_obj, *args]
@@ -363,6 +403,7 @@ class Clash(Exception):
         self.line, self.message = line, message
 
 
+_CONTAINERS = {"self", "cache", "caches", "parameters", "params", "grads"}
 BUILTINS = {"range", "len", "zip", "reversed", "list", "enumerate", "float", "int", "tuple", "abs"}
 
 

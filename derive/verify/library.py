@@ -9,6 +9,20 @@ import sympy as sp
 from ..rules import RULES
 
 
+class Library:
+    """``np``/``numpy``/``torch``/``math``: functions resolved by name."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+
+class Bound:
+    """A function or method not yet called: ``np.sum``, ``x.sum``, ``range``, ``self.f``."""
+
+    def __init__(self, obj, name: str):
+        self.obj, self.name = obj, name
+
+
 def _map(interp, fn_exact, fn_float, x):
     if interp.exact:
         x = np.asarray(x, dtype=object)
@@ -19,8 +33,13 @@ def _map(interp, fn_exact, fn_float, x):
     return fn_float(np.asarray(x, dtype=float))
 
 
+def _axis(kw: dict, args, default=None):
+    """The axis of a call: ``axis=``, ``dim=`` or the first positional argument."""
+    return kw.get("axis", kw.get("dim", args[0] if args else default))
+
+
 def _reduce(op, x, kw, args):
-    axis = kw.get("axis", kw.get("dim", args[0] if args else None))
+    axis = _axis(kw, args)
     keep = bool(kw.get("keepdims", kw.get("keepdim", args[1] if len(args) > 1 else False)))
     axis = (
         None
@@ -33,6 +52,30 @@ def _reduce(op, x, kw, args):
         count = x.size if axis is None else int(np.prod([x.shape[a] for a in np.atleast_1d(axis)]))
         total = total / (sp.Integer(count) if x.dtype == object else count)
     return total
+
+
+def _extreme(interp, op, x, kw, args):
+    """``max``/``min`` over an axis.  Exactly, each reduced entry is a fresh symbol: code
+    takes a row's max only to shift a softmax, which the shift cancels from, so a verdict
+    that holds for every value of the symbol holds for the max (and one that needs the
+    max's value is refused as wrong, never accepted as right)."""
+    axis = _axis(kw, args)
+    keep = bool(kw.get("keepdims", kw.get("keepdim", args[1] if len(args) > 1 else False)))
+    x = np.asarray(x)
+    axis = None if axis is None else int(axis)
+    if not interp.exact:
+        return (np.max if op == "max" else np.min)(x.astype(float), axis=axis, keepdims=keep)
+    shape = np.sum(np.zeros(x.shape), axis=axis, keepdims=keep).shape
+    out = np.empty(shape, dtype=object)
+    for idx in np.ndindex(shape):
+        out[idx] = interp.fresh(op)
+    return out if out.shape else out[()]
+
+
+def _softmax(interp, x, axis=-1):
+    """``F.softmax(x, dim)``, ``scipy.special.softmax(x, axis)``: exp over its row sum."""
+    e = _map(interp, sp.exp, np.exp, x)
+    return e / np.sum(e, axis=int(axis), keepdims=True)
 
 
 def _relu(interp, x):
@@ -85,6 +128,7 @@ FUNCTIONS = {
     ),
     "relu": lambda i, n, a: _relu(i, a),
     "maximum": _maximum,
+    "arange": lambda i, n, *a: np.arange(*[int(x) for x in a]),
     "outer": lambda i, n, a, b: np.multiply.outer(np.ravel(a), np.ravel(b)),
     "transpose": lambda i, n, a: np.asarray(a).T,
     "t": lambda i, n, a: np.asarray(a).T,
@@ -111,6 +155,8 @@ FUNCTIONS = {
     "detach": lambda i, n, a: a,
 }
 
+_EXTREMES = {"max": "max", "amax": "max", "min": "min", "amin": "min"}
+
 BUILTIN = {
     "range": lambda *a: range(*[int(x) for x in a]),
     "len": lambda a: len(a),
@@ -127,8 +173,6 @@ BUILTIN = {
 
 def call(interp, node, fn, args, kw):
     """Apply a library function, builtin or method to evaluated arguments."""
-    from .interpret import Library
-
     name = fn.name
     if fn.obj is None:
         if name in BUILTIN:
@@ -136,6 +180,10 @@ def call(interp, node, fn, args, kw):
     elif isinstance(fn.obj, Library):
         if name in ("sum", "mean"):
             return _reduce(name, args[0], kw, args[1:])
+        if name in _EXTREMES:
+            return _extreme(interp, _EXTREMES[name], args[0], kw, args[1:])
+        if name == "softmax":
+            return _softmax(interp, args[0], _axis(kw, args[1:], -1))
         if name in FUNCTIONS:
             return FUNCTIONS[name](interp, node, *args)
     elif isinstance(fn.obj, list) and name == "append" and len(args) == 1:
@@ -145,6 +193,10 @@ def call(interp, node, fn, args, kw):
         obj = np.asarray(fn.obj) if not isinstance(fn.obj, np.ndarray) else fn.obj
         if name in ("sum", "mean"):
             return _reduce(name, obj, kw, args)
+        if name in _EXTREMES:
+            return _extreme(interp, _EXTREMES[name], obj, kw, args)
+        if name == "softmax":
+            return _softmax(interp, obj, _axis(kw, args, -1))
         if name in FUNCTIONS:
             return FUNCTIONS[name](interp, node, obj, *args)
     interp.error(node, f"unsupported function or method {name!r}")

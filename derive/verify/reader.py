@@ -20,7 +20,7 @@ from .. import ir
 from ..errors import SpecError
 from ..notation import MAX_EXPONENT
 from ..rules import RULES
-from ..spec import SpecParser
+from ..spec import SpecParser, fmt_shape
 from .result import Shapes
 
 _LIMIT = 10**12  # the largest scalar a claim may compute (10^{10^{10}} is refused, not computed)
@@ -251,6 +251,7 @@ class ClaimParser(SpecParser):
         return common[0] if len(common) == 1 else None
 
     def expr_Compare(self, node: ast.Compare) -> ir.Node:
+        """A bare comparison is refused: comparisons are read only as masks."""
         self.node_error(node, "a comparison is read only as a mask, e.g. (A > 0)")
 
     # -- calls ----------------------------------------------------------------------------------
@@ -266,6 +267,8 @@ class ClaimParser(SpecParser):
             return self._library(node, name[3:], list(node.args), method=True)
         if name == "_shape":
             return self._shape_of(node)
+        if name in FANCY.values():
+            return self.fancy(node, name[len("_fancy_") :])
         if name.startswith("_d_"):
             return self._derivative(node, name[3:])
         if name in _REDUCTIONS:
@@ -305,6 +308,68 @@ class ClaimParser(SpecParser):
             return above
         one = ir.Scalar((), pos, sp.Integer(1))
         return ir.Binary(above.shape, pos, "-", one, above)
+
+    def reshape(self, node: ast.Call, x: ir.Node, args: list) -> ir.Node:
+        """``x.reshape(n, 1)``, ``x.reshape(-1)``, ``np.reshape(x, (1, -1))``: axes of length
+        1 added or dropped (a column, a row, a flat vector); other reshapes are refused."""
+        if len(args) == 1 and isinstance(args[0], (ast.Tuple, ast.List)):
+            args = list(args[0].elts)
+        want = [self.expr(a) for a in args]
+        if not all(isinstance(w, ir.Scalar) for w in want):
+            self.node_error(node, "expected sizes (numbers, dims or -1) in reshape")
+        sizes = [cast(ir.Scalar, w).value for w in want]
+        if tuple(sizes) == tuple(x.shape):
+            return x
+        core = [d for d in x.shape if d != 1]
+        if len(core) == 1 and sizes.count(-1) == 1 and set(sizes) <= {-1, 1}:
+            sizes = [core[0] if d == -1 else d for d in sizes]
+        if len(core) != 1 or len(sizes) > 2 or [d for d in sizes if d != 1] != core:
+            self.node_error(
+                node,
+                f"reshape of shape {_fmt(x.shape)} to ({', '.join(map(str, sizes))}): claims "
+                "read only axes of length 1 added or dropped (a column, a row, a vector)",
+            )
+        v, pos = self.vector(node, x), self.pos(node)
+        if len(sizes) == 1:
+            return v
+        column = ir.Column((core[0], sp.Integer(1)), pos, v)
+        return column if sizes[1] == 1 else ir.Transpose((sp.Integer(1), core[0]), pos, column)
+
+    def vector(self, node, x: ir.Node) -> ir.Node:
+        """``x`` as a 1-D vector: a column or a row lose their axis of length 1."""
+        if len(x.shape) == 1:
+            return x
+        if len(x.shape) == 2 and 1 in x.shape:
+            axis = 1 if x.shape[1] == 1 else 0
+            return ir.Reduce((x.shape[1 - axis],), self.pos(node), "sum", x, axis, False)
+        self.node_error(node, f"expected a vector, got shape {_fmt(x.shape)}")
+
+    def fancy(self, node: ast.Call, op: str) -> ir.Node:
+        """``x[range(N), y] op= e``: ``x`` changed at one entry per row, the labels' (as the
+        one-hot matrix of ``y`` times ``e``, a number or one value per row)."""
+        x, pick, e = (self.expr(a) for a in node.args)
+        pos = self.pos(node)
+        if not isinstance(pick, ir.Pick):
+            self.node_error(node, "expected x[range(N), y] = … with y a labels target")
+        classes = self.quantities[pick.labels.name].classes
+        hot = ir.OneHot(tuple(x.shape), pos, pick.labels, classes)
+        if tuple(e.shape) == tuple(x.shape[:1]):  # one value per row: -row_sum
+            e = ir.Column((x.shape[0], sp.Integer(1)), pos, e)
+        elif e.shape:
+            self.node_error(
+                node, f"expected a number or one value per row, got shape {_fmt(e.shape)}"
+            )
+        one = ir.Scalar((), pos, sp.Integer(1))
+        he = ir.Binary(x.shape, pos, "*", hot, e)
+        if op in ("add", "sub"):
+            return ir.Binary(x.shape, pos, "+" if op == "add" else "-", x, he)
+        if op == "set":  # x − onehot ⊙ x + onehot ⊙ e
+            kept = ir.Binary(x.shape, pos, "-", x, ir.Binary(x.shape, pos, "*", hot, x))
+            return ir.Binary(x.shape, pos, "+", kept, he)
+        # x ⊙ (1 + onehot ⊙ (e − 1)) for *=, x ⊘ (…) for /=
+        shifted = ir.Binary(e.shape, pos, "-", e, one)
+        scale = ir.Binary(x.shape, pos, "+", one, ir.Binary(x.shape, pos, "*", hot, shifted))
+        return ir.Binary(x.shape, pos, "*" if op == "mul" else "/", x, scale)
 
     def _shape_of(self, node: ast.Call) -> ir.Node:
         arr = self.expr(node.args[0])
@@ -349,6 +414,12 @@ class ClaimParser(SpecParser):
         if name in ("T", "t", "transpose") and len(args) == 1:
             a = self.expr(args[0])
             return a if not a.shape else ir.Transpose(tuple(reversed(a.shape)), pos, a)
+        if name == "reshape" and len(args) >= 2:
+            return self.reshape(node, self.expr(args[0]), args[1:])
+        if name == "outer" and len(args) == 2:
+            a, b = (self.vector(node, self.expr(x)) for x in args)
+            column = ir.Column((a.shape[0], sp.Integer(1)), pos, a)
+            return ir.Binary((a.shape[0], b.shape[0]), pos, "*", column, b)
         if name == "diag" and len(args) == 1:
             v = self.expr(args[0])
             return Diag(v.shape, pos, v)
@@ -388,6 +459,7 @@ class ClaimParser(SpecParser):
         self.node_error(node, f"unsupported {what} with {len(args)} argument(s)")
 
     def claim(self, code: str, line: int) -> ir.Node:
+        """The IR of one formula (already in Python syntax) at claim line ``line``."""
         self.code, self.base_col, self.line_no = code, 0, line
         try:
             tree = ast.parse(code, mode="eval").body
@@ -402,8 +474,6 @@ class ClaimParser(SpecParser):
 
 
 def _fmt(shape) -> str:
-    from ..spec import fmt_shape
-
     return fmt_shape(shape)
 
 
@@ -414,8 +484,24 @@ _AUGMENTED = re.compile(r"^\s*([^\W\d]\w*)\s*([-+*/])=(?!=)\s*(.+)$", re.S)
 _MASKED = re.compile(r"^\s*([^\W\d]\w*)\s*\[(.+)\]\s*=(?!=)\s*(.+)$", re.S)
 
 
+_FANCY = re.compile(r"^\s*([^\W\d]\w*)\s*\[(.+)\]\s*([-+*/]?)=(?!=)\s*(.+)$", re.S)
+FANCY = {
+    "-": "_fancy_sub",
+    "+": "_fancy_add",
+    "*": "_fancy_mul",
+    "/": "_fancy_div",
+    "": "_fancy_set",
+}
+
+
 def rewrite_statement(raw: str) -> str:
-    """``x += e`` → ``x = x + (e)``; ``x[m] = e`` → ``x = (1 - (m)) * x + (m) * (e)``."""
+    """``x += e`` → ``x = x + (e)``; ``x[m] = e`` → ``x = (1 - (m)) * x + (m) * (e)``;
+    ``x[range(N), y] -= e`` → ``x = _fancy_sub(x, x[range(N), y], (e))`` (one entry per
+    row, at the labels: read by :meth:`ClaimParser.fancy`)."""
+    m = _FANCY.match(raw)
+    if m and _top_level_comma(m.group(2)):
+        name, index, op, rhs = m.groups()
+        return f"{name} = {FANCY[op]}({name}, {name}[{index}], ({rhs.strip()}))"
     m = _AUGMENTED.match(raw)
     if m:
         name, op, rhs = m.groups()
@@ -430,6 +516,16 @@ def rewrite_statement(raw: str) -> str:
     return raw
 
 
+def _top_level_comma(index: str) -> bool:
+    depth = 0
+    for ch in index:
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if ch == "," and depth == 0:
+            return True
+    return False
+
+
 # ---------------------------------------------------------------------------
 # the naming convention: dW2, grad_W2, W2_grad, dL_dW2, δu, delta_z3 mean ∂L/∂q
 
@@ -440,6 +536,12 @@ _PATTERNS = [
     re.compile(r"^d(?P<loss>[A-Za-z]\w*?)_?d(?P<q>.+)$"),
     re.compile(r"^(?:delta_|δ|Delta_|nabla_|∇)(?P<q>.+)$"),
 ]
+
+
+def gradient_name(name: str) -> bool:
+    """Whether a name is spelled as a gradient (``dW``, ``grad_W``, ``W_grad``, ``δu``): a
+    ``--map var=bvar`` binds a value, a ``--map dvar=bvar`` names a gradient."""
+    return any(p.match(name) for p in _PATTERNS)
 
 
 def adjoint_of(name: str, net: ir.Network, with_delta: set[str]) -> str | None:
@@ -457,6 +559,17 @@ def adjoint_of(name: str, net: ir.Network, with_delta: set[str]) -> str | None:
         for cand in (q, q.lstrip("_"), _unhat(q)):
             if cand in with_delta:
                 return cand
+    return _function_input(name, net, with_delta)
+
+
+def _function_input(name: str, net: ir.Network, with_delta: set[str]) -> str | None:
+    """``dtanh``, ``drelu``, ``dsigmoid``: the gradient with respect to the input of the one
+    application of that function in the network (cs231n's ``dtanh = (1 - h**2) * dh``,
+    nnfs's ``drelu``), when the input is a named quantity."""
+    fn = name[1:] if name.startswith("d") else None
+    calls = [e.expr for e in net.equations if isinstance(e.expr, ir.Call) and e.expr.fn == fn]
+    if len(calls) == 1 and isinstance(calls[0].arg, ir.Ref) and calls[0].arg.name in with_delta:
+        return calls[0].arg.name
     return None
 
 

@@ -27,6 +27,7 @@ class Result:
     built_on: int | None = None  # wrong only through an earlier wrong line (its number)
 
     def as_dict(self) -> dict:
+        """The verdict as JSON-ready data (``--format json``)."""
         return {
             "text": self.text,
             "normalized": self.normalized,

@@ -28,6 +28,10 @@ def display(code: str, ops: dict[int, str]) -> str:
             elif name.startswith("_m_") and node.args:
                 attr = ast.Attribute(node.args[0], name[3:], ast.Load())
                 return ast.Call(attr, node.args[1:], node.keywords)
+            elif name.startswith("_fancy_") and len(node.args) == 3:  # x[range(N), y] -= e
+                op = {"sub": "-", "add": "+", "mul": "*", "div": "/"}.get(name[7:], "")
+                x, at, e = (ast.unparse(a) for a in node.args)
+                return ast.Name(f"({x} with {at} {op}= {e})")
             elif name == "_shape":
                 attr = ast.Attribute(node.args[0], "shape", ast.Load())
                 return ast.Subscript(attr, node.args[1], ast.Load())

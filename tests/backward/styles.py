@@ -282,3 +282,45 @@ def affine_backward_transposed(dout, cache):
     dw = dout.T.dot(x)  # mistake
     db = np.sum(dout, axis=0)
     return dx, dw, db
+
+
+# --- cs231n layers: batchnorm_backward(dout, cache), staged and in one line ------------------
+def batchnorm_backward(dout, cache):
+    x, x_hat, mu, var, gamma, beta, eps = cache
+    N = x.shape[0]
+    dbeta = np.sum(dout, axis=0)
+    dgamma = np.sum(dout * x_hat, axis=0)
+    dx_hat = dout * gamma
+    dvar = np.sum(dx_hat * (x - mu) * -0.5 * (var + eps) ** -1.5, axis=0)
+    dmu = np.sum(-dx_hat / np.sqrt(var + eps), axis=0) + dvar * np.mean(-2 * (x - mu), axis=0)
+    dx = dx_hat / np.sqrt(var + eps) + dvar * 2 * (x - mu) / N + dmu / N
+    return dx, dgamma, dbeta
+
+
+def batchnorm_backward_no_var(dout, cache):
+    x, x_hat, mu, var, gamma, beta, eps = cache
+    N = x.shape[0]
+    dbeta = np.sum(dout, axis=0)
+    dgamma = np.sum(dout * x_hat, axis=0)
+    dx_hat = dout * gamma
+    dmu = np.sum(-dx_hat / np.sqrt(var + eps), axis=0)
+    dx = dx_hat / np.sqrt(var + eps) + dmu / N  # mistake
+    return dx, dgamma, dbeta
+
+
+def batchnorm_backward_alt(dout, cache):
+    x, x_hat, mu, var, gamma, beta, eps = cache
+    N = x.shape[0]
+    dbeta = dout.sum(axis=0)
+    dgamma = (dout * x_hat).sum(axis=0)
+    dx = (gamma / N) / np.sqrt(var + eps) * (N * dout - dbeta - x_hat * dgamma)
+    return dx, dgamma, dbeta
+
+
+def batchnorm_backward_alt_n(dout, cache):
+    x, x_hat, mu, var, gamma, beta, eps = cache
+    N = x.shape[0]
+    dbeta = dout.sum(axis=0)
+    dgamma = (dout * x_hat).sum(axis=0)
+    dx = gamma / np.sqrt(var + eps) * (N * dout - dbeta - x_hat * dgamma)  # mistake
+    return dx, dgamma, dbeta
