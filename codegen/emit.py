@@ -20,6 +20,7 @@ import sympy as sp
 from derive.forms import (
     Argmax,
     Broadcast,
+    Einsum,
     Gather,
     Map,
     OneHot,
@@ -29,9 +30,11 @@ from derive.forms import (
     SumAxis,
     Vector,
     as_coeff,
+    einsum_matmul,
     np_rank,
     rule_for,
     scale,
+    size_code,
     text,
 )
 
@@ -80,6 +83,8 @@ class Emitter:
 
     def assign(self, name: str, e, into: str | None = None) -> None:
         """``name = e``, computed into the workspace buffer ``name`` (or ``into``'s)."""
+        if isinstance(e, Einsum) and self._einsum_product(name, e):
+            return
         if not isinstance(e, sp.MatrixExpr) or isinstance(e, Argmax):  # argmax: integers
             self.lines.append(f"{name} = {self.printer.doprint(e)}")
             return
@@ -91,6 +96,16 @@ class Emitter:
             self.lines[-1] = f"{name} = " + last[len(code) + 3 :]
         else:
             self.lines.append(f"{name} = {code}")
+
+    def _einsum_product(self, name: str, e) -> bool:
+        """An einsum form that is one (batched) product: ``np.matmul`` into its buffer."""
+        parts = einsum_matmul(e, self.printer)
+        if parts is None:
+            return False
+        dims = [size_code(d, self.printer) for d in e.shape]
+        self.buffers[name] = f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
+        self.emit(f'np.matmul({parts[0]}, {parts[1]}, out=buf["{name}"])')
+        return True
 
     def fits(self, a, whole) -> bool:
         """``a`` may be computed in ``whole``'s buffer: compound, full shape, not read again."""
@@ -409,6 +424,10 @@ def scale_terms(form, factor):
     (``c (δa + x)``, ``1ᵀ (δa ⊙ x)``) down to the terms that read no delta;
     scaling only the top-level terms would scale ``(δa + x)/10`` not at all.
     """
+    if isinstance(form, Einsum):  # an einsum form's terms: the same rule, term by term
+        return Einsum(
+            form.out, [(f if _indexed_delta(f) else factor * f, s) for f, s in form.terms]
+        )
     if not _has_delta(form):
         return scale(factor, form) if isinstance(form, sp.MatrixExpr) else factor * form
     if isinstance(form, (sp.MatAdd, sp.Add)):
@@ -420,3 +439,8 @@ def scale_terms(form, factor):
     args = list(form.args)
     args[n] = scale_terms(args[n], factor)
     return form.func(*args)
+
+
+def _indexed_delta(e) -> bool:
+    """Whether an einsum form's term reads a delta (``delta_h[i, j]``)."""
+    return any(str(i.base).startswith("delta_") for i in e.atoms(sp.Indexed))

@@ -19,6 +19,7 @@ from derive.forms import (
     RULES,
     SOFTMAX,
     Broadcast,
+    Einsum,
     Gather,
     Map,
     OneHot,
@@ -26,6 +27,7 @@ from derive.forms import (
     ScatterAdd,
     Softmax,
     Vector,
+    einsum_names,
     forward_form,
     matrix_symbol,
     np_rank,
@@ -72,11 +74,42 @@ class Init:
     fan_in: str = "1"
     fan_out: str = "1"
 
+    codes: dict[str, str] = field(default_factory=dict)  # dim arithmetic (4*H) as code
+
+    def dim_code(self, d: str) -> str:
+        """A dim of the shape as code over ``dims``: ``dims["H"]``, ``4 * dims["H"]``, ``3``."""
+        return d if d.isdigit() else self.codes.get(d, f'dims["{d}"]')
+
     @property
     def shape_code(self) -> str:
         """The param's shape as code reading the module's ``dims``."""
-        items = [d if d.isdigit() else f'dims["{d}"]' for d in self.shape]
+        items = [self.dim_code(d) for d in self.shape]
         return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+
+    @property
+    def fan_in_code(self) -> str:
+        return self.dim_code(self.fan_in)
+
+    @property
+    def fan_out_code(self) -> str:
+        return self.dim_code(self.fan_out)
+
+
+def dims_code(d: sp.Expr) -> str:
+    """Dim arithmetic as Python over the ``dims`` dict: ``4 * dims["H"]``; exact ``//``."""
+    num, den = sp.fraction(sp.factor(d))
+
+    def factor(f) -> list[str]:
+        if isinstance(f, sp.Pow) and f.exp.is_Integer and f.exp > 0:
+            return factor(f.base) * int(f.exp)
+        return [str(f) if f.is_Number else f'dims["{f}"]']
+
+    terms = [
+        " * ".join(x for f in sp.Mul.make_args(t) for x in factor(f))
+        for t in sp.Add.make_args(sp.expand(num))
+    ]
+    text = " + ".join(terms)
+    return f"({text}) // {den}" if den != 1 else f"({text})"
 
 
 def _symbols(forms) -> set[str]:
@@ -103,6 +136,9 @@ def _symbols(forms) -> set[str]:
             names.update(h.labels for _, h in hot)
             for arg in [*rest, *(c for c, _ in hot)]:  # a coefficient may be an array (δm)
                 visit(arg)
+            return
+        if isinstance(node, Einsum):  # the names its printed code reads
+            names.update(einsum_names(node))
             return
         if isinstance(node, (sp.MatrixSymbol, sp.Symbol)):
             names.add(str(node.name))
@@ -137,7 +173,10 @@ def init_rules(net: ir.Network) -> list[Init]:
     for p in net.params:
         shape = [str(d) for d in p.shape]
         if len(p.shape) == 1 or 1 in p.shape:
-            out.append(Init(p.name, shape, "zeros"))
+            codes = {
+                str(d): dims_code(d) for d in p.shape if not isinstance(d, (sp.Symbol, sp.Integer))
+            }
+            out.append(Init(p.name, shape, "zeros", codes=codes))
             continue
         kind: InitKind = "glorot"
         fan_in, fan_out = shape[0], shape[1]
@@ -157,7 +196,10 @@ def init_rules(net: ir.Network) -> list[Init]:
             else:
                 continue
             break
-        out.append(Init(p.name, shape, kind, fan_in, fan_out))
+        codes = {
+            str(d): dims_code(d) for d in p.shape if not isinstance(d, (sp.Symbol, sp.Integer))
+        }
+        out.append(Init(p.name, shape, kind, fan_in, fan_out, codes))
     return out
 
 
@@ -169,6 +211,9 @@ def _batch_axes(net: ir.Network) -> tuple[str, dict[str, int]]:
     common = set.intersection(*[{str(d) for d in q.shape} for q in arrays]) if arrays else set()
     if len(common) > 1:  # a dimension of a param is a feature, not the batch
         common -= {str(d) for p in net.params for d in p.shape}
+    leading = {str(q.shape[0]) for q in arrays}
+    if len(common) > 1 and len(leading) == 1 and leading <= common:
+        common = leading  # sequences [B, T, D]: the batch is the leading axis
     if len(common) != 1:
         raise ValueError(
             "cannot tell the batch dimension: inputs and targets share "
@@ -201,7 +246,8 @@ def _dims_in_buffers(net: ir.Network, lines: list[str]) -> set[str]:
     """Dimensions that buffer shapes in emitted lines mention."""
     import re
 
-    words = {w for line in lines for w in re.findall(r"[^\W\d]\w*", line)}  # any identifier
+    # any identifier, not an attribute (``x.T`` does not read a dim named T)
+    words = {w for line in lines for w in re.findall(r"(?<![.\w])[^\W\d]\w*", line)}
     return {d for d in net.dims if d in words}
 
 

@@ -28,6 +28,7 @@ from derive.forms import (
     Pick,
     ScatterAdd,
     Softmax,
+    SoftmaxAt,
     SumAll,
     as_coeff,
     np_rank,
@@ -174,6 +175,10 @@ class CodePrinter(NumpyFormPrinter):
         axis = -1 if np_rank(e.arg) == 1 else e.axis
         return f"softmax({self._print(e.arg)}, axis={axis})"
 
+    def softmax_code(self, arg: str, axis: int) -> str:
+        """Softmax along an axis in an einsum form: the module's kernel."""
+        return f"softmax({arg}, axis={axis})"
+
     def _print_LogSoftmax(self, e):
         axis = -1 if np_rank(e.arg) == 1 else e.axis
         return f"log_softmax({self._print(e.arg)}, axis={axis})"
@@ -264,7 +269,7 @@ def kernel_names(forms) -> set[str]:
                 names.add(rule_for(node.func_class).name)
             elif isinstance(node, sp.Function) and (rule := rule_of(node.func)):
                 names.add(rule.name)
-            elif isinstance(node, Softmax):
+            elif isinstance(node, (Softmax, SoftmaxAt)):
                 names.add("softmax")
             elif isinstance(node, LogSoftmax):
                 names.add("log_softmax")

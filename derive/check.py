@@ -82,7 +82,22 @@ def symbolic(d: Derivation, stand_in=None) -> Proof:
 
 def concrete_sizes(net: ir.Network, sizes=(2, 3, 4)) -> dict[str, int]:
     """Small distinct sizes for the dimensions (cycled when there are more dims than sizes)."""
-    return {name: sizes[n % len(sizes)] for n, name in enumerate(net.dims)}
+    return divisible({name: sizes[n % len(sizes)] for n, name in enumerate(net.dims)}, net)
+
+
+def divisible(dims: dict[str, int], net: ir.Network) -> dict[str, int]:
+    """``dims`` with the dims under an exact division (``N / 2``) made multiples of it."""
+    out = dict(dims)
+    shapes = [q.shape for q in net.quantities.values()]
+    shapes += [n.shape for eq in net.equations for n in ir.walk(eq.expr)]
+    for shape in shapes:
+        for e in shape:
+            num, den = sp.fraction(sp.factor(e))
+            if den != 1 and num.free_symbols:
+                name = str(sorted(num.free_symbols, key=str)[0])
+                if name in out and out[name] % int(den):
+                    out[name] *= int(den)
+    return out
 
 
 def _symbol_array(name: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -364,6 +379,7 @@ def _sample(net: ir.Network, rng, funcs: _KinkWatch):
     for draw in range(_DRAWS):
         dims = {name: int(rng.integers(3, 7)) for name in net.dims if not name.startswith("_")}
         dims |= {name: int(rng.integers(3, 5)) for name in net.dims if name.startswith("_")}
+        dims = divisible(dims, net)
         values = random_values(net, rng, dims)
         funcs.closest = np.inf
         with np.errstate(all="ignore"):

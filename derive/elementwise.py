@@ -25,6 +25,8 @@ from . import ir
 from .errors import DerivationError
 from .indices import dim_of, indices_in, is_index, new_index
 from .rules import RULES, SoftmaxAt, generic_function
+from .shapes import reshape_chunks
+from .tensorindex import InRange, solve_delta, window
 
 ONEHOT_PREFIX = "_onehot_"  # spec names cannot start with "_": no collision
 
@@ -96,9 +98,88 @@ def _lower_transpose(node: ir.Transpose, idx: tuple) -> sp.Expr:
 @lower.register(ir.MatMul)
 def _lower_matmul(node: ir.MatMul, idx: tuple) -> sp.Expr:
     k = new_index(node.a.shape[-1])
+    ra, rb = len(node.a.shape), len(node.b.shape)
+    if ra > 2 or rb > 2:  # batched: leading axes broadcast, as NumPy's matmul
+        if rb == 1:
+            ia, ib = tuple(idx) + (k,), (k,)
+        elif ra == 1:
+            ia, ib = (k,), tuple(idx[:-1]) + (k, idx[-1])
+        else:
+            batch = tuple(idx[:-2])
+            ia = _align(node.a.shape[:-2], batch) + (idx[-2], k)
+            ib = _align(node.b.shape[:-2], batch) + (k, idx[-1])
+        return summation(lower(node.a, ia) * lower(node.b, ib), [k])
     ia = idx[:1] + (k,) if len(node.a.shape) == 2 else (k,)
     ib = (k,) + idx[-1:] if len(node.b.shape) == 2 else (k,)
     return summation(lower(node.a, ia) * lower(node.b, ib), [k])
+
+
+@lower.register(ir.Permute)
+def _lower_permute(node: ir.Permute, idx: tuple) -> sp.Expr:
+    inner: list = [None] * len(idx)
+    for i, axis in enumerate(node.axes):
+        inner[axis] = idx[i]
+    return lower(node.a, tuple(inner))
+
+
+@lower.register(ir.Reshape)
+def _lower_reshape(node: ir.Reshape, idx: tuple) -> sp.Expr:
+    """Entries in C order: a split axis reads a flat index, merged axes its digits."""
+    from .tensorindex import Digit
+
+    src = node.a.shape
+    inner: list = [sp.Integer(0)] * len(src)
+    for s0, s1, d0, d1 in reshape_chunks(src, node.shape) or ():
+        if s1 - s0 == 1:  # one source axis: the flat index of the result's axes
+            flat, stride = sp.Integer(0), sp.Integer(1)
+            for d in reversed(range(d0, d1)):
+                flat, stride = flat + idx[d] * stride, stride * node.shape[d]
+            inner[s0] = flat
+        elif d1 - d0 == 1:  # one result axis: the source's axes are its digits
+            stride = sp.Integer(1)
+            for s in reversed(range(s0, s1)):
+                inner[s] = Digit(idx[d0], stride, src[s])
+                stride = stride * src[s]
+    return lower(node.a, tuple(inner))
+
+
+@lower.register(ir.Slice)
+def _lower_slice(node: ir.Slice, idx: tuple) -> sp.Expr:
+    return lower(
+        node.a,
+        tuple(window(i + s, n) for i, s, n in zip(idx, node.starts, node.a.shape, strict=True)),
+    )
+
+
+@lower.register(ir.Concat)
+def _lower_concat(node: ir.Concat, idx: tuple) -> sp.Expr:
+    """Each part where the index falls in its range (an ``InRange`` factor)."""
+    out, offset, i = sp.Integer(0), sp.Integer(0), idx[node.axis]
+    for part in node.parts:
+        n = part.shape[node.axis]
+        at = window(i - offset, n)
+        inner = tuple(idx[: node.axis]) + (at,) + tuple(idx[node.axis + 1 :])
+        out += InRange(at, 0, n) * lower(part, inner)
+        offset += n
+    return out
+
+
+@lower.register(ir.Einsum)
+def _lower_einsum(node: ir.Einsum, idx: tuple) -> sp.Expr:
+    letters = dict(zip(node.output, idx, strict=True))
+    summed = []
+    for sub, op in zip(node.inputs, node.operands, strict=True):
+        for c, d in zip(sub, op.shape, strict=True):
+            if c not in letters:
+                letters[c] = new_index(d)
+                summed.append(letters[c])
+    body = sp.Mul(
+        *[
+            lower(op, tuple(letters[c] for c in sub))
+            for sub, op in zip(node.inputs, node.operands, strict=True)
+        ]
+    )
+    return summation(body, summed)
 
 
 @lower.register(ir.Call)
@@ -252,6 +333,17 @@ def contract(term: Term) -> Term | None:
             break
         base = delta.base if isinstance(delta, sp.Pow) else delta
         a, b = base.args
+        if not _plain_delta(a, b, summed):
+            solved = solve_delta(base, factor, summed)
+            if solved is None:
+                raise DerivationError(f"cannot sum {base} over {summed}")
+            subs, used, cond, fresh = solved
+            factor = factor.xreplace({u: sp.Integer(1) for u in [delta, *used]})
+            factor = factor.xreplace(subs) * cond
+            for k in subs:
+                summed.remove(k)
+            summed.extend(fresh)  # digits of a flat index no delta fixed stay summed
+            continue
         if a in summed:
             gone, keep = a, b
         elif b in summed:
@@ -273,6 +365,16 @@ def contract(term: Term) -> Term | None:
         summed.remove(k)
         factor = factor * dim_of(k)
     return Term(factor, tuple(summed))
+
+
+def _plain_delta(a, b, summed) -> bool:
+    """A delta between bare indices (or numbers) over the same extent: the common case."""
+    for x in (a, b):
+        if not (x.is_Integer or is_index(x)):
+            return False
+    if (a in summed or b in summed) and is_index(a) and is_index(b):
+        return dim_of(a) == dim_of(b)
+    return True
 
 
 def normalise(expr: sp.Expr, summed: tuple = ()) -> list[Term]:

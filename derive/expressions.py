@@ -23,6 +23,7 @@ import ast
 import sympy as sp
 
 from . import ir
+from .layout import LAYOUT_FUNCTIONS, LayoutReader
 from .limits import (
     MAX_DENOMINATOR,
     MAX_DEPTH,
@@ -45,7 +46,7 @@ _FOLD = {
 __all__ = ["ExpressionReader", "REDUCTIONS", "fmt_shape", "char_col", "ODD_LINE_BREAKS"]
 
 
-class ExpressionReader(SourceReader):
+class ExpressionReader(LayoutReader, SourceReader):
     """The expression half of the spec language, reusable by other readers."""
 
     def __init__(self, text: str = "", file: str = "<spec>", name: str = "spec"):
@@ -217,9 +218,13 @@ class ExpressionReader(SourceReader):
 
     def expr_Call(self, node: ast.Call) -> ir.Node:
         """A call of a registered, generic or NumPy-style function (by its name)."""
+        if isinstance(node.func, ast.Attribute):
+            return self.method_call(node)
         if not isinstance(node.func, ast.Name):
             self.node_error(node, "expected a function name before '('")
         name = node.func.id
+        if name in LAYOUT_FUNCTIONS:
+            return self.layout_call(node, name)
         if name in REDUCTIONS:
             return self.reduction(node, name)
         if name == "onehot":
@@ -439,6 +444,14 @@ class ExpressionReader(SourceReader):
         """``x[range(B), y]`` (one entry per row, NumPy fancy indexing) or ``v[:, None]``."""
         if self.is_index_name(node.slice):
             return self.gather(node)
+        if self.is_slicing(node):
+            return self.slicing(node)
+        if self.is_new_axis(node):
+            a = self.expr(node.value)
+            items = node.slice.elts if isinstance(node.slice, ast.Tuple) else []
+            column = len(items) == 2 and isinstance(items[0], ast.Slice)
+            if len(a.shape) != 1 or not column:  # v[:, None] of a 1-D v: a column, below
+                return self.new_axis(node, a)
         items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
         expected = (
             "unsupported syntax (subscript): expected x[range(B), y] with y a labels "

@@ -4,9 +4,10 @@ A derivation's results are *matrix forms*: SymPy matrix expressions
 (``MatrixSymbol``, ``MatMul``, ``Transpose``, ``HadamardProduct``,
 ``HadamardPower``, ``MatAdd``, ``OneMatrix``) plus derive's own nodes
 (:class:`Map`, :class:`Softmax`, :class:`SumAxis`, :class:`SumAll`,
-:class:`Broadcast`, :class:`Vector`, and for class labels :class:`OneHot`
-and :class:`Pick`).  This module names everything a
-consumer of forms needs, in one place:
+:class:`Broadcast`, :class:`Vector`, for class labels :class:`OneHot`
+and :class:`Pick`, and :class:`Einsum`: a contraction of index expressions,
+the form of whatever has no matrix form, such as rank 3 and 4 or layout).
+This module names everything a consumer of forms needs, in one place:
 
 * the nodes, and :func:`forward_form` (a forward equation as a form),
   :func:`elementwise_of` (a form back to indices);
@@ -27,6 +28,7 @@ from __future__ import annotations
 from .matexpr import (
     Argmax,
     Broadcast,
+    Einsum,
     Gather,
     Map,
     OneHot,
@@ -46,16 +48,20 @@ from .printing import (
     NumpyFormPrinter,
     TextPrinter,
     as_coeff,
+    einsum_matmul,
+    einsum_names,
     latex,
     np_rank,
     numpy_code,
+    size_code,
     text,
 )
 from .recover import scale
-from .rules import RULES, SOFTMAX, Rule, activations, rule_for, rule_of
+from .rules import RULES, SOFTMAX, Rule, SoftmaxAt, activations, rule_for, rule_of
 
 __all__ = [
     "Broadcast",
+    "Einsum",
     "Map",
     "OneHot",
     "Argmax",
@@ -75,14 +81,18 @@ __all__ = [
     "NumpyFormPrinter",
     "TextPrinter",
     "as_coeff",
+    "einsum_matmul",
+    "einsum_names",
     "latex",
     "np_rank",
     "numpy_code",
+    "size_code",
     "text",
     "scale",
     "RULES",
     "SOFTMAX",
     "Rule",
+    "SoftmaxAt",
     "activations",
     "rule_for",
     "rule_of",

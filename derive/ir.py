@@ -213,6 +213,71 @@ class Column(Node):
         return (self.a,)
 
 
+@dataclass(frozen=True, eq=False)
+class Permute(Node):
+    """``x.transpose(0, 2, 1)`` or ``swapaxes(x, 1, 2)``: axis ``i`` of the result is
+    axis ``axes[i]`` of ``a``."""
+
+    a: Node
+    axes: tuple[int, ...]
+
+    def children(self):
+        return (self.a,)
+
+
+@dataclass(frozen=True, eq=False)
+class Reshape(Node):
+    """``x.reshape(B, T * D)``: the entries of ``a`` in C order, in the shape ``shape``."""
+
+    a: Node
+
+    def children(self):
+        return (self.a,)
+
+
+@dataclass(frozen=True, eq=False)
+class Slice(Node):
+    """``a[:, H:2 * H]``: along each axis the entries ``start ≤ i < start + shape[axis]``."""
+
+    a: Node
+    starts: tuple[sp.Expr, ...]
+
+    def children(self):
+        return (self.a,)
+
+
+@dataclass(frozen=True, eq=False)
+class Concat(Node):
+    """``concatenate([a, b], axis=1)``."""
+
+    parts: tuple[Node, ...]
+    axis: int
+
+    def children(self):
+        return self.parts
+
+
+@dataclass(frozen=True, eq=False)
+class Einsum(Node):
+    """``einsum("bqd,bkd->bqk", q, k)``: explicit subscripts, one string per operand."""
+
+    inputs: tuple[str, ...]
+    output: str
+    operands: tuple[Node, ...]
+
+    def children(self):
+        return self.operands
+
+
+TENSOR_NODES = (Permute, Reshape, Slice, Concat, Einsum)
+"""The layout nodes: their matrix forms are always einsum forms (any rank)."""
+
+
+def is_tensor(node: Node) -> bool:
+    """Whether an expression has a value of rank above 2 or a layout node anywhere in it."""
+    return any(len(n.shape) > 2 or isinstance(n, TENSOR_NODES) for n in walk(node))
+
+
 def walk(node: Node):
     """All nodes of an expression, parents first."""
     yield node
@@ -323,6 +388,7 @@ def name_arguments(net: Network) -> Network:
     """
     namer = _ArgumentNamer(net)
     for eq in net.equations:
+        namer.top = eq.expr
         expr = namer.visit(eq.expr, eq.name)
         namer.equations.append(Equation(eq.name, expr, eq.pos))
     # keep declaration order, then equations in order
@@ -342,6 +408,7 @@ class _ArgumentNamer:
     def __init__(self, net: Network):
         self.quantities = dict(net.quantities)
         self.equations: list[Equation] = []
+        self.top: Node | None = None  # the right-hand side being visited
         self.taken = set(self.quantities) | set(net.consts) | set(net.dims) | set(net.funcs)
 
     def fresh(self, base: str) -> str:
@@ -359,6 +426,26 @@ class _ArgumentNamer:
 
     def visit(self, node: Node, owner: str, linear: bool = True) -> Node:
         """``node`` with its costly parts named; ``linear``: no non-linear operation above."""
+        if isinstance(node, Concat):  # each part by name: its adjoint is a slice of the delta
+            top = node is self.top
+            parts = tuple(
+                p
+                if isinstance(p, Ref)
+                else self.hoist(self.visit(p, owner), self.fresh(owner + "_in"))
+                for p in node.parts
+            )
+            node = replace(node, parts=parts)
+            if not top:
+                return self.hoist(node, self.fresh(owner + "_cat"))
+            return node
+        if isinstance(node, Reshape) and not isinstance(node.a, Ref):
+            # a reshape reads a named array: its views and its adjoint stay reshapes
+            inner = self.hoist(self.visit(node.a, owner), self.fresh(owner + "_in"))
+            return replace(node, a=inner)
+        if isinstance(node, Slice) and node is not self.top:
+            # a slice is an equation of its own: its adjoint is the zero-padded delta,
+            # and whatever reads it sees an array of its own width
+            return self.hoist(replace(node, a=self.visit(node.a, owner)), self.fresh(owner + "_in"))
         if isinstance(node, Reduce) and not linear:
             reduced = replace(node, arg=self.visit(node.arg, owner))
             return self.hoist(reduced, self.fresh(f"{owner}_{node.op}"))
@@ -369,12 +456,16 @@ class _ArgumentNamer:
             return self.product(node, owner, linear)
         # sums, differences, negation, transposes and reductions pass a linear
         # position on; powers, functions and matrix products do not
-        keeps = isinstance(node, (Binary, Neg, Transpose, Reduce, Pick, Column, Gather))
+        keeps = isinstance(
+            node, (Binary, Neg, Transpose, Reduce, Pick, Column, Gather, *TENSOR_NODES)
+        )
+        keeps = keeps and not isinstance(node, Einsum)
         kids: dict[str, Any] = {
             f: self.visit(getattr(node, f), owner, linear and keeps)
             for f in ("a", "b", "base", "arg")
             if isinstance(getattr(node, f, None), Node)
         }
+        kids |= _tuple_kids(node, lambda n: self.visit(n, owner, linear and keeps))
         return replace(node, **kids) if kids else node
 
     def product(self, node: Binary, owner: str, linear: bool) -> Node:
@@ -402,6 +493,15 @@ class _ArgumentNamer:
         return replace(node, **kids)
 
 
+def _tuple_kids(node: Node, visit) -> dict[str, Any]:
+    """The operand tuples of a node (``concatenate``'s parts, ``einsum``'s operands), visited."""
+    return {
+        f: tuple(visit(n) for n in getattr(node, f))
+        for f in ("parts", "operands")
+        if isinstance(getattr(node, f, None), tuple)
+    }
+
+
 def bind(net: Network, mapping: dict[str, str]) -> Network:
     """The network with generic functions replaced by registered ones (``f=tanh``)."""
 
@@ -411,6 +511,7 @@ def bind(net: Network, mapping: dict[str, str]) -> Network:
             for f in ("a", "b", "base", "arg")
             if isinstance(getattr(node, f, None), Node)
         }
+        kids |= _tuple_kids(node, visit)
         node = replace(node, **kids) if kids else node
         if isinstance(node, Call) and node.generic and node.fn in mapping:
             node = replace(node, fn=mapping[node.fn], generic=False)

@@ -17,6 +17,7 @@ any matrix form back to indices (the symbolic proof relies on it):
 from __future__ import annotations
 
 import functools
+from typing import TypeVar
 
 import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixExpr
@@ -227,6 +228,68 @@ class SumAll(sp.Expr):
         return body
 
 
+class Einsum(sp.Expr):
+    """A contraction of index expressions: the form of whatever has no matrix form.
+
+    ``Einsum(out, [(factor, summed), ...])`` is the array whose entry at the
+    indices ``out`` is ``Σ_terms Σ_{summed} factor``: the element-wise
+    adjoint itself, kept whole where no matrix pattern fits (rank 3 and 4,
+    reshapes, slices, concatenation).  Printed as ``np.einsum`` calls (a
+    batched ``@`` where one fits, a sum over an axis, a reshape or slice of an
+    array) and in index notation; evaluated by the same plan
+    (:mod:`derive.contraction`).
+    """
+
+    is_commutative = True
+
+    def __new__(cls, out, terms, shapes=()):
+        packed = [sp.Tuple(f, sp.Tuple(*summed)) for f, summed in terms]
+        known = [sp.Tuple(sp.Symbol(str(n)), sp.Tuple(*shape)) for n, shape in shapes]
+        return sp.Expr.__new__(cls, sp.Tuple(*out), sp.Tuple(*packed), sp.Tuple(*known))
+
+    @property
+    def shapes(self) -> dict[str, tuple]:
+        """The shapes of arrays read, where known (forward forms): views need them."""
+        return {str(n): tuple(shape) for n, shape in self.args[2]} if len(self.args) > 2 else {}
+
+    @property
+    def out(self) -> tuple:
+        return tuple(self.args[0])
+
+    @property
+    def terms(self) -> list[tuple[sp.Expr, tuple]]:
+        return [(t[0], tuple(t[1])) for t in self.args[1]]
+
+    @property
+    def shape(self) -> tuple:
+        return tuple(dim_of(i) for i in self.out)
+
+    @property
+    def free_symbols(self):
+        """Consts and dims: every index in an einsum form is bound by it."""
+        return {s for s in super().free_symbols if not is_index(s)}
+
+    def entry(self, idx: tuple) -> sp.Expr:
+        """The element at ``idx`` (indices or numbers), its sums written out."""
+        ren = {o: i for o, i in zip(self.out, idx, strict=True) if is_index(o)}
+        out = sp.Integer(0)
+        for factor, summed in self.terms:
+            body = factor
+            for k in summed:
+                body = sp.Sum(body, (k, 0, dim_of(k) - 1))
+            out += body.xreplace(ren)
+        return out
+
+
+def tensor_form(node: ir.Node) -> Einsum:
+    """The einsum form of a forward expression: its lowering, whole."""
+    from .elementwise import fresh_indices, lower
+
+    idx = fresh_indices(node.shape, "f")
+    shapes = {n.name: n.shape for n in ir.walk(node) if isinstance(n, ir.Ref)}
+    return Einsum(idx, [(lower(node, idx), ())], sorted(shapes.items()))
+
+
 def matrix_symbol(name: str, indices: tuple) -> sp.Expr:
     """The matrix form of the array ``name`` indexed by ``indices`` in element-wise forms."""
     from .elementwise import ONEHOT_PREFIX
@@ -251,7 +314,9 @@ def symbol_for(name: str, shape: tuple) -> sp.Expr:
 
 def elementwise_of(form: sp.Expr, idx: tuple) -> sp.Expr:
     """Lower a matrix form to its element ``idx`` in the engine's indexed notation."""
-    if isinstance(form, MatrixExpr):
+    if isinstance(form, Einsum):
+        value = form.entry(idx)
+    elif isinstance(form, MatrixExpr):
         i, j = (sp.Integer(0), idx[0]) if len(idx) == 1 else (idx + (0, 0))[:2]
         value = form._entry(i, j)
     else:
@@ -305,6 +370,22 @@ def _lift(expr: sp.Expr, shape: tuple, target: tuple) -> sp.Expr:
     return expr if expr.shape == (rows, cols) else Broadcast(expr, rows, cols)
 
 
+_F = TypeVar("_F")
+
+
+def _tensors_first(dispatch: _F) -> _F:
+    """Expressions of rank above 2 or with layout nodes take their einsum form whole."""
+
+    @functools.wraps(dispatch)  # type: ignore[arg-type]
+    def forward_form(node: ir.Node) -> sp.Expr:
+        if ir.is_tensor(node):
+            return tensor_form(node)
+        return dispatch(node)  # type: ignore[operator]
+
+    return forward_form  # type: ignore[return-value]
+
+
+@_tensors_first
 @functools.singledispatch
 def forward_form(node: ir.Node) -> sp.Expr:
     """The matrix form of a forward expression (a 1-D array is a ``1 × n`` row).

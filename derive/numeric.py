@@ -24,7 +24,18 @@ import sympy as sp
 
 from . import ir
 from .indices import as_expr
-from .matexpr import Broadcast, Gather, Map, OneHot, Pick, ScatterAdd, Softmax, SumAll, SumAxis
+from .matexpr import (
+    Broadcast,
+    Einsum,
+    Gather,
+    Map,
+    OneHot,
+    Pick,
+    ScatterAdd,
+    Softmax,
+    SumAll,
+    SumAxis,
+)
 from .rules import (
     GENERIC_BINDINGS,
     RULES,
@@ -228,6 +239,39 @@ def _run_reduce(node: ir.Reduce, env: dict, scalars: dict, funcs: Functions):
     return total
 
 
+@run_node.register(ir.Permute)
+def _run_permute(node: ir.Permute, env: dict, scalars: dict, funcs: Functions):
+    return np.transpose(run_node(node.a, env, scalars, funcs), node.axes)
+
+
+@run_node.register(ir.Reshape)
+def _run_reshape(node: ir.Reshape, env: dict, scalars: dict, funcs: Functions):
+    shape = tuple(_size(d, scalars) for d in node.shape)
+    return np.reshape(run_node(node.a, env, scalars, funcs), shape)
+
+
+@run_node.register(ir.Slice)
+def _run_slice(node: ir.Slice, env: dict, scalars: dict, funcs: Functions):
+    x = run_node(node.a, env, scalars, funcs)
+    at = tuple(
+        slice(_size(s, scalars), _size(s + n, scalars))
+        for s, n in zip(node.starts, node.shape, strict=True)
+    )
+    return x[at]
+
+
+@run_node.register(ir.Concat)
+def _run_concat(node: ir.Concat, env: dict, scalars: dict, funcs: Functions):
+    parts = [run_node(p, env, scalars, funcs) for p in node.parts]
+    return np.concatenate(parts, axis=node.axis)
+
+
+@run_node.register(ir.Einsum)
+def _run_einsum(node: ir.Einsum, env: dict, scalars: dict, funcs: Functions):
+    ops = [run_node(p, env, scalars, funcs) for p in node.operands]
+    return np.einsum(",".join(node.inputs) + "->" + node.output, *ops)
+
+
 def _size(dim: sp.Expr, sizes: dict) -> int:
     """A dimension's size as a Python int (labels index with it, in every evaluator)."""
     return int(as_expr(dim).xreplace({s: sp.Integer(int(sizes[s.name])) for s in dim.free_symbols}))
@@ -407,3 +451,12 @@ def _eval_entry(e: sp.Indexed, env: dict, funcs: Functions):
     if arr.ndim == 2 and len(idx) == 1:  # a vector, kept as a 1 × n row
         arr = arr[0]
     return arr[idx]
+
+
+@evaluate.register(Einsum)
+def _eval_einsum(e: Einsum, env: dict, funcs: Functions):
+    """An einsum form, by the plan its NumPy code is printed from (a vector as a row)."""
+    from .contraction import plan, run
+
+    value = run(plan(e), env, funcs, lambda x: evaluate(x, env, funcs))
+    return np.reshape(value, (1, -1)) if len(e.out) == 1 else value

@@ -29,6 +29,7 @@ from .latexnames import latex_name
 from .matexpr import (
     Argmax,
     Broadcast,
+    Einsum,
     Gather,
     Map,
     Pick,
@@ -177,10 +178,12 @@ class _Forms:
     def _print_Map(self, e):
         return self.call(e, self._print(e.arg))
 
-    def _print_Function(self, e):
+    def _print_Function(self, e, exp=None):
+        # LaTeX passes the exponent of a power of a function (tanh(c)²) here
         if rule_of(e.func) or isinstance(e, GenericFunction):
-            return self.call(e, self._print(e.args[0]))
-        return super()._print_Function(e)
+            call = self.call(e, self._print(e.args[0]))
+            return call if exp is None else f"{call}^{{{exp}}}"
+        return super()._print_Function(e) if exp is None else super()._print_Function(e, exp)
 
     def call(self, e, arg: str) -> str:
         """A registered or generic function applied to ``arg`` (with its params)."""
@@ -251,6 +254,40 @@ class TextPrinter(_Forms, StrPrinter):
             f"softmax({self._print(e.at(e.kappa))} over {self._print(e.kappa)})"
             f"[{self._print(e.kappa)}={self._print(e.k)}]"
         )
+
+    def _print_Window(self, e):
+        return self._print(e.args[0] + e.args[1])
+
+    def _print_InRange(self, e):
+        x, lo, hi = (self._print(a) for a in e.args)
+        return f"[{lo} ≤ {x} < {hi}]"
+
+    def _print_Digit(self, e):
+        m, stride, n = (self._print(a) for a in e.args)
+        return f"(⌊{m}/{stride}⌋ mod {n})"
+
+    def _print_Einsum(self, e):
+        """``[Σ_p δa[i,j,p]*v[i,p,k]]`` (free indices i, j, k in order), or a view of
+        one array in NumPy's spelling: ``δc[:, Ha:Ha + Hb]``, ``concatenate([…], axis=1)``."""
+        from .contraction import code, plan, readable
+
+        p = plan(e)
+        if p[0] == "concat" or (p[0] in ("window", "reshape") and p[1][0] == "arr"):
+            view = code(p, NumpyFormPrinter()).replace("np.", "")
+            return re.sub(r"\bdelta_(\w+)", r"δ\1", view)
+        free, terms = readable(e)
+        out = ""
+        for n, (f, s) in enumerate(terms):
+            sign = f.could_extract_minus_sign()
+            body = self._print(-f if sign else f)
+            if s:
+                last = n == len(terms) - 1
+                body = f"Σ_{','.join(map(str, s))} " + (body if last else f"({body})")
+            out += (" − " if sign else " + ") + body if n else ("−" if sign else "") + body
+        names = "".join(map(str, free))
+        # free indices are i, j, k… for the axes in order; other letters are named
+        axes = "" if "ijklmn".startswith(names) else f"_({','.join(names)})"
+        return "[" + re.sub(r", (?=[^\[\]]*\])", ",", out or "0") + "]" + axes
 
 
 class LatexFormPrinter(_Forms, LatexPrinter):
@@ -332,6 +369,31 @@ class LatexFormPrinter(_Forms, LatexPrinter):
         names = ",".join(self._print(lim[0]) for lim in e.limits)
         return rf"\sum_{{{names}}} {self.paren(e.function)}"
 
+    def _print_Einsum(self, e):
+        """``\\left[\\sum_{p} …\right]_{ijk}``, or ``\\operatorname{concatenate}(…)``."""
+        from .contraction import plan, readable
+
+        p = plan(e)
+        if p[0] == "concat" and all(x[0] == "arr" for x in p[1]):
+            names = ", ".join(self.name(x[1]) for x in p[1])
+            return rf"\operatorname{{concatenate}}\left(\left[{names}\right], {p[2]}\right)"
+        free, terms = readable(e)
+        body = " + ".join(
+            (rf"\sum_{{{','.join(map(str, s))}}} " if s else "") + self.paren(f) for f, s in terms
+        )
+        return rf"\left[{body or '0'}\right]_{{{''.join(map(str, free))}}}"
+
+    def _print_Window(self, e, exp=None):
+        return self._print(e.args[0] + e.args[1])
+
+    def _print_InRange(self, e, exp=None):
+        x, lo, hi = (self._print(a) for a in e.args)
+        return rf"[{lo} \le {x} < {hi}]"
+
+    def _print_Digit(self, e, exp=None):
+        m, stride, n = (self._print(a) for a in e.args)
+        return rf"(\lfloor {m} / {stride} \rfloor \bmod {n})"
+
 
 # ---------------------------------------------------------------------------
 # NumPy
@@ -352,6 +414,11 @@ def np_rank(e) -> int:
 @np_rank.register(Vector)
 def _rank_vector(e: Vector | Pick) -> int:
     return 1
+
+
+@np_rank.register(Einsum)
+def _rank_einsum(e: Einsum) -> int:
+    return len(e.out)
 
 
 @np_rank.register(Gather)
@@ -435,6 +502,17 @@ class NumpyFormPrinter(NumPyPrinter):
 
     def _print_Symbol(self, e):
         return e.name
+
+    def _print_Einsum(self, e):
+        """Views, element-wise blocks, sums over an axis, then one einsum or batched ``@``."""
+        from .contraction import code, plan
+
+        return code(plan(e), self)
+
+    def softmax_code(self, arg: str, axis: int) -> str:
+        """Softmax of printed code along ``axis`` (the rule's template)."""
+        atom = arg if _atomic(arg) else f"({arg})"
+        return fill(SOFTMAX.numpy, [arg, str(axis)], [atom, str(axis)])
 
     def _print_OneHot(self, e):
         return f"np.eye({self._print(e.shape[1])})[{e.labels}]"
@@ -709,6 +787,34 @@ def numpy_code(e, shape: tuple, printer: NumpyFormPrinter | None = None) -> str:
     return code
 
 
+def einsum_names(e: Einsum) -> set[str]:
+    """The names an einsum form's NumPy code reads: arrays, consts and dims."""
+    import ast
+
+    from .contraction import code, plan
+
+    tree = ast.parse(code(plan(e), NumpyFormPrinter()), mode="eval")
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+
+
+def size_code(d, printer: NumpyFormPrinter | None = None) -> str:
+    """A size (dim arithmetic) as integer code: ``N // 2`` for an exact division."""
+    from .contraction import size_text
+
+    return size_text(d, printer or NumpyFormPrinter())
+
+
+def einsum_matmul(e: Einsum, printer: NumpyFormPrinter | None = None) -> tuple[str, str] | None:
+    """``(A, B)`` when an einsum form's code is the one product ``A @ B`` (batched or of
+    flat views): code may then write it into a buffer with ``np.matmul(A, B, out=…)``."""
+    from .contraction import matmul_parts, plan
+
+    parts = matmul_parts(plan(e), printer or NumpyFormPrinter())
+    if parts is None or parts[2] is not None:
+        return None
+    return parts[0], parts[1]
+
+
 def _stretched(e) -> bool:
     """A matrix form whose NumPy code is a row or column standing for a taller matrix."""
     return isinstance(e, sp.MatrixExpr) and e.shape[0] != 1 and _needs_broadcast(e)
@@ -721,6 +827,11 @@ def _needs_broadcast(e) -> bool:
     One function per matrix-form class, registered on this one; other forms are full.
     """
     return False
+
+
+@_needs_broadcast.register(Einsum)
+def _einsum_full(e: Einsum) -> bool:
+    return False  # its code broadcasts to the full shape itself
 
 
 @_needs_broadcast.register(Broadcast)
@@ -777,4 +888,14 @@ def step_loss(step) -> str:
     return getattr(step, "loss", "L")
 
 
-__all__ = ["text", "latex", "numpy_code", "TextPrinter", "LatexFormPrinter", "NumpyFormPrinter"]
+__all__ = [
+    "text",
+    "latex",
+    "numpy_code",
+    "einsum_names",
+    "einsum_matmul",
+    "size_code",
+    "TextPrinter",
+    "LatexFormPrinter",
+    "NumpyFormPrinter",
+]

@@ -26,8 +26,9 @@ import sympy as sp
 from .elementwise import Term, distribute, open_sum
 from .errors import DerivationError
 from .indices import dim_of, indices_in, is_index
-from .matexpr import Broadcast, Map, Softmax, SumAll, SumAxis, index_forms, matrix_symbol
+from .matexpr import Broadcast, Einsum, Map, Softmax, SumAll, SumAxis, index_forms, matrix_symbol
 from .rules import GenericFunction, SoftmaxAt
+from .tensorindex import Digit, InRange, Window
 
 
 @dataclass
@@ -144,7 +145,21 @@ def _split_coeff(a: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
 
 
 def recover(terms: list[Term], out: tuple) -> sp.Expr:
-    """The matrix form of ``Σ terms`` whose free indices are ``out`` (literal 0 for size 1)."""
+    """The matrix form of ``Σ terms`` whose free indices are ``out`` (literal 0 for size 1).
+
+    Where no matrix pattern fits (rank 3 and 4, layout), the einsum form of
+    the terms themselves (:class:`~derive.matexpr.Einsum`).
+    """
+    if len(out) <= 2:
+        try:
+            return _recover_matrix(terms, out)
+        except DerivationError:
+            pass
+    return Einsum(out, [(t.factor, t.summed) for t in terms])
+
+
+def _recover_matrix(terms: list[Term], out: tuple) -> sp.Expr:
+    """:func:`recover` by matrix patterns (rank ≤ 2), or a :class:`DerivationError`."""
     rows, cols = _out_axes(out)
     if not terms:  # every term cancelled: the adjoint is exactly zero (``z − mean(z)`` summed)
         if rows is None and cols is None:
@@ -156,7 +171,7 @@ def recover(terms: list[Term], out: tuple) -> sp.Expr:
     # a variance) is a scalar of its own: its matrix form, sum(...)
     form = form.replace(
         lambda e: isinstance(e, sp.Sum) and not indices_in(e),
-        lambda e: recover(_flat_terms(e), ()),
+        lambda e: _recover_matrix(_flat_terms(e), ()),
     )
     return index_forms(form)  # onehot(ix)ᵀ δ is a scatter-add, onehot(ix) X a gather
 
@@ -310,9 +325,13 @@ def _outer(a: Tensor, b: Tensor) -> Tensor:
 def place(expr: sp.Expr, rows, cols) -> sp.Expr:
     """The element-wise expression ``expr`` (indices ⊆ {rows, cols}) as a matrix."""
     shape = (_dim(rows), _dim(cols))
+    if expr.has(InRange, Digit, Window):
+        raise DerivationError(f"no matrix form for the layout in {expr}")
     if not indices_in(expr):
         return scale(expr, sp.OneMatrix(*shape))
     if isinstance(expr, sp.Indexed):
+        if len(expr.indices) > 2 or not all(i.is_Integer or is_index(i) for i in expr.indices):
+            raise DerivationError(f"{expr} is not an entry of a matrix")
         own = tuple(i if is_index(i) else None for i in expr.indices)
         sym = matrix_symbol(str(expr.base), expr.indices)
         if len(own) == 1:
@@ -339,7 +358,7 @@ def place(expr: sp.Expr, rows, cols) -> sp.Expr:
         inner = place(expr.at(expr.k), rows, cols)
         return Softmax(inner, axis)
     if isinstance(expr, sp.Sum) or open_sum(expr):
-        return recover(_flat_terms(expr), _out_of(rows, cols))
+        return _recover_matrix(_flat_terms(expr), _out_of(rows, cols))
     if isinstance(expr, (sp.Function, GenericFunction)) and expr.args:
         z = sp.Dummy("z")
         lam = sp.Lambda(z, expr.func(z, *expr.args[1:]))

@@ -22,6 +22,7 @@ import sympy as sp
 from . import ir
 from .elementwise import Term, element, fresh_indices, lower, onehot_name
 from .rules import SoftmaxAt
+from .tensorindex import InRange
 
 MAX_FUSED_OPS = 40  # operations a fused delta may hold (keeps the sweep linear in depth)
 
@@ -158,6 +159,8 @@ class Simplifier:
         best = self.tidy([t for c in contributions for t in c.terms])
         inlined: list[str] = []
         for r in self.local_deltas(best):
+            if self.readers(r) > 1:  # inlined into each reader, it would be computed twice
+                continue
             candidate = self.tidy(self.inline(best, r))
             # fusing pays when the fused form costs less than this adjoint and δr
             # together; at equal cost an element-wise chain is fused (one delta
@@ -168,9 +171,25 @@ class Simplifier:
             # and never past MAX_FUSED_OPS: a chain of element-wise layers would
             # otherwise fuse into one ever-growing delta (quadratic work)
             small = cost(candidate) <= MAX_FUSED_OPS
+            # a slice's adjoint is zero-padded: fused into it, a delta would be
+            # computed on the padded width; it keeps its own name instead
+            small = small and not any(t.factor.has(InRange) for t in best)
             if small and (cost(candidate) < before or (cost(candidate) == before and elementwise)):
                 best, inlined = candidate, [*inlined, r]
         return best, inlined
+
+    def readers(self, name: str) -> int:
+        """How many adjoints would take ``δname`` in element-wise: the operands of its
+        equation of its own shape, when that equation is element-wise throughout
+        (``h = o ⊙ tanh(c)``: δh reaches δo and δc entry by entry)."""
+        if not hasattr(self, "_needs"):
+            self._needs = self.net.needs_adjoint()
+        eq = next((e for e in self.net.equations if e.name == name), None)
+        plain = (ir.Ref, ir.Scalar, ir.Binary, ir.Neg, ir.Power, ir.Call)
+        if eq is None or not all(isinstance(n, plain) for n in ir.walk(eq.expr)):
+            return 0
+        shapes = self.net.quantities
+        return len([v for v in eq.refs() if v in self._needs and shapes[v].shape == eq.shape])
 
     # -- fusing -----------------------------------------------------------------
     def local_deltas(self, terms: list[Term]) -> list[str]:

@@ -39,6 +39,7 @@ from .expressions import REDUCTIONS, ExpressionReader, char_col, fmt_shape
 from .limits import MAX_EQUATIONS, MAX_LINE_CHARS, MAX_LITERAL_DIM, MAX_NAMES, MAX_SPEC_CHARS
 from .rules import RULES
 
+MAX_RANK = 6  # axes of a declared array
 DECL_KEYWORDS = ("input", "target", "param", "const", "func")
 # Names generated code and the printers use; a spec may not take them.
 RESERVED = {
@@ -64,6 +65,11 @@ RESERVED = {
     "std",
     "where",
     "axis",
+    "einsum",
+    "concatenate",
+    "reshape",
+    "swapaxes",
+    "transpose",
     "keepdims",
     *REDUCTIONS,
     *DECL_KEYWORDS,
@@ -236,8 +242,10 @@ class DeclarationReader(ExpressionReader):
             item_col = col + char_col(rest, item.col_offset)
             self.check_new_name(name, item_col)
             dims = item.slice.elts if isinstance(item.slice, ast.Tuple) else [item.slice]
-            if not 1 <= len(dims) <= 2:
-                self.node_error(item, f"{name!r} must have 1 or 2 dimensions, got {len(dims)}")
+            if not 1 <= len(dims) <= MAX_RANK:
+                self.node_error(
+                    item, f"{name!r} must have 1 to {MAX_RANK} dimensions, got {len(dims)}"
+                )
             shape = tuple(self.dim(d) for d in dims)
             axis = None
             if onehot_axis is not None:
@@ -325,6 +333,8 @@ class DeclarationReader(ExpressionReader):
                     "use a dimension name (sizes are given when data is bound)",
                 )
             return sp.Integer(node.value)
+        if isinstance(node, ast.BinOp):
+            return self.dim_arithmetic(node)
         if isinstance(node, ast.Name):
             name = node.id
             if name not in self.dims:
@@ -334,7 +344,31 @@ class DeclarationReader(ExpressionReader):
                     self.node_error(node, f"{name!r} is reserved; choose another dimension name")
                 self.dims[name] = sp.Symbol(name, integer=True, positive=True)
             return self.dims[name]
-        self.node_error(node, "expected a dimension: a name or a positive integer")
+        self.node_error(
+            node, "expected a dimension: a name, a positive integer, or + * / of dimensions"
+        )
+
+    def dim_arithmetic(self, node: ast.BinOp) -> sp.Expr:
+        """``T * E``, ``4 * H``, ``Ha + Hb``, ``F * H * W / 4`` (a division that is exact)."""
+        ops = {ast.Add: "+", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "/"}
+        op = ops.get(type(node.op))
+        if op is None:
+            self.node_error(node, "expected a dimension: dims and integers with + * or /")
+        a, b = self.dim(node.left), self.dim(node.right)
+        if op == "/":
+            if not (isinstance(b, sp.Integer) and b > 0):
+                self.node_error(node.right, "a dimension can be divided by a positive integer only")
+            value = a / b
+            coeff, rest = a.as_coeff_Mul()
+            # with dims in it, the size is checked when data is bound
+            exact = coeff % b == 0 or bool(rest.free_symbols)
+            if not exact or (value.is_number and not value.is_integer):
+                self.node_error(node, f"{a} is not divisible by {b}")
+            return value
+        value = a + b if op == "+" else a * b
+        if value.is_number and value > MAX_LITERAL_DIM:
+            self.node_error(node, f"dimension {value} exceeds the limit {MAX_LITERAL_DIM}")
+        return value
 
 
 class SpecParser(DeclarationReader):

@@ -12,6 +12,7 @@ import numpy as np
 
 import derive
 from codegen.targets import generate_target
+from derive import ir
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_SPECS = ROOT / "tests" / "specs"
@@ -31,7 +32,13 @@ LABELS = {
     for n in derive.bundled()
     if any(q.classes is not None for q in derive.load_network(n).of_kind("target"))
 }
-SPECS = {name: name for name in derive.bundled() if name not in LABELS} | {
+# bundled specs of rank 3 or with layout (reshape, slices, einsum): the numpy target only
+TENSORS = {
+    n
+    for n in derive.bundled()
+    if any(ir.is_tensor(eq.expr) for eq in derive.load_network(n).equations)
+}
+SPECS = {name: name for name in derive.bundled() if name not in LABELS | TENSORS} | {
     p.stem: str(p) for p in sorted(TEST_SPECS.glob("*.nn")) if p.stem not in REFUSED
 }
 

@@ -77,7 +77,7 @@ def _data(name: str, rng: np.random.Generator, dims: dict) -> tuple[dict, dict]:
     for q in net.quantities.values():
         if q.kind not in ("input", "target", "param"):
             continue
-        shape = tuple(dims[str(d)] for d in q.shape)
+        shape = tuple(int(d.subs({s: dims[str(s)] for s in d.free_symbols})) for d in q.shape)
         if q.classes is not None:  # integer class labels
             value = rng.integers(0, dims[str(q.classes)], shape)
         elif q.onehot_axis is not None:

@@ -90,7 +90,7 @@ L = sum(picked * picked) + sum(onehot(y, C) * z)
         ),
         ("input x[B, C]\nparam W[C]\nL = sum((x * W)[range(B), x])", "labels target"),
         ("input x[B, C]\nparam W[C]\nL = sum((x * W)[0, 1])", "expected x[range(B), y]"),
-        ("input x[B, C]\nparam W[C]\nL = sum((x * W)[:, None])", "needs a 1-D array"),
+        ("input x[B, C]\nparam W[C]\nL = sum((x * W)[:, :, :, None])", "too many"),
     ],
 )
 def test_label_misuse_is_a_spec_error_with_a_position(spec, words):

@@ -51,7 +51,7 @@ CASES = [
         34,
         ["does not depend on param 'Q'"],
     ),
-    ("input  x[B, n_x]", "input  x[B, n_x, 3]", 1, 8, ["1 or 2 dimensions"]),
+    ("input  x[B, n_x]", "input  x[B, n_x, 3, 3, 3, 3, 3]", 1, 8, ["1 to 6 dimensions"]),
     ("input  x[B, n_x]", "input  np[B, n_x]", 1, 8, ["reserved"]),
     ("input  x[B, n_x]", "input  delta_x[B, n_x]", 1, 8, ["reserved"]),
     ("target t[B, n_y]", "target t[B, n_y] onehot(axis=5)", 2, 8, ["onehot axis 5"]),

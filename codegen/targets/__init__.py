@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from derive import ir
 from derive.errors import SpecError
 
 from .. import generate, prepare, render
@@ -110,6 +111,15 @@ def generate_target(
         raise SpecError(
             f"the {target} target does not support {what} ({q.name} is declared "
             f"{marker}) yet; generate the numpy target",
+            "<options>",
+            1,
+            1,
+        )
+    tensor = next((eq for eq in d.network.equations if ir.is_tensor(eq.expr)), None)
+    if tensor is not None:  # issue 10: einsum forms have no printer in these targets yet
+        raise SpecError(
+            f"the {target} target does not support arrays of rank 3 or more, reshapes, "
+            f"slices, concatenate or einsum ({tensor.name!r}) yet; generate the numpy target",
             "<options>",
             1,
             1,

@@ -1,0 +1,208 @@
+"""Training-step speed of the rank-3 and layout specs: generated NumPy against careful NumPy.
+
+The bundled ``attention`` (one head over a batch of sequences, rank 3) and
+``lstm`` (one step, gates sliced from ``(D, 4H)`` weights) specs: their
+generated module (``codegen.generate``) against a training step written by
+hand in careful NumPy below (batched ``@``, the softmax Jacobian row by row,
+one sigmoid over the three gates, in-place updates).  Contenders:
+
+* generated: ``mod.sgd_step(params, mod.gradients(params, data), lr)``;
+* generated (fused): ``mod.bind_step(params, data)`` once, then ``step(lr)``;
+* careful: the hand-written step.
+
+Before timing, one step of each contender is checked against the careful
+step.  Each round times every contender for the same number of steps (order
+rotating between rounds); a time is the median over rounds of the per-round
+mean step time.
+
+Run from the repository root::
+
+    python -m benchmarks.tensor_speed           # the sizes below
+    python -m benchmarks.tensor_speed --quick   # tiny sizes, a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import codegen
+
+SIZES = {
+    "attention": {"B": 32, "T": 64, "D": 64, "d": 64, "E": 64},
+    "lstm": {"B": 128, "D": 256, "H": 256},
+}
+QUICK = {
+    "attention": {"B": 2, "T": 3, "D": 4, "d": 2, "E": 3},
+    "lstm": {"B": 3, "D": 4, "H": 2},
+}
+
+
+def careful_attention(p: dict, data: dict, lr: float) -> float:
+    """One step of scaled dot-product attention, written by hand."""
+    x, y = data["x"], data["y"]
+    Wq, Wk, Wv = p["Wq"], p["Wk"], p["Wv"]
+    B, d = x.shape[0], Wq.shape[1]
+    q, k, v = x @ Wq, x @ Wk, x @ Wv
+    att = q @ k.transpose(0, 2, 1)
+    att *= 1 / np.sqrt(d)
+    att -= att.max(axis=-1, keepdims=True)
+    np.exp(att, out=att)
+    att /= att.sum(axis=-1, keepdims=True)
+    out = att @ v
+    diff = out - y
+    L = float(np.vdot(diff, diff)) / B
+    dout = diff
+    dout *= 2 / B
+    datt = dout @ v.transpose(0, 2, 1)
+    dv = att.transpose(0, 2, 1) @ dout
+    datt -= np.sum(datt * att, axis=-1, keepdims=True)
+    datt *= att
+    datt *= 1 / np.sqrt(d)
+    dq = datt @ k
+    dk = datt.transpose(0, 2, 1) @ q
+    X = x.reshape(-1, x.shape[-1])
+    Wq -= lr * (X.T @ dq.reshape(-1, d))
+    Wk -= lr * (X.T @ dk.reshape(-1, d))
+    Wv -= lr * (X.T @ dv.reshape(-1, dv.shape[-1]))
+    return L
+
+
+def careful_lstm(p: dict, data: dict, lr: float) -> float:
+    """One LSTM step (cs231n's lstm_step_forward/backward), written by hand."""
+    x, h0, c0, t = data["x"], data["prev_h"], data["prev_c"], data["t"]
+    Wx, Wh, b = p["Wx"], p["Wh"], p["b"]
+    B, H = h0.shape
+    a = x @ Wx
+    a += h0 @ Wh
+    a += b
+    ifo = 1 / (1 + np.exp(-a[:, : 3 * H]))
+    i, f, o = ifo[:, :H], ifo[:, H : 2 * H], ifo[:, 2 * H :]
+    g = np.tanh(a[:, 3 * H :])
+    c = f * c0 + i * g
+    tc = np.tanh(c)
+    h = o * tc
+    diff = h - t
+    L = float(np.vdot(diff, diff)) / B
+    dh = diff
+    dh *= 2 / B
+    dc = dh * o * (1 - tc * tc)
+    da = np.empty_like(a)
+    da[:, :H] = dc * g * i * (1 - i)
+    da[:, H : 2 * H] = dc * c0 * f * (1 - f)
+    da[:, 2 * H : 3 * H] = dh * tc * o * (1 - o)
+    da[:, 3 * H :] = dc * i * (1 - g * g)
+    Wx -= lr * (x.T @ da)
+    Wh -= lr * (h0.T @ da)
+    b -= lr * da.sum(axis=0)
+    return L
+
+
+CAREFUL = {"attention": careful_attention, "lstm": careful_lstm}
+
+
+def load_module(path: Path, name: str):
+    """Import a generated module from ``path``."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def workload(mod, sizes: dict, seed: int = 0) -> tuple[dict, dict]:
+    """Params from the module's ``init_params``; seeded random inputs and targets."""
+    rng = np.random.default_rng(seed)
+    params = mod.init_params(sizes, seed=seed)
+    data = {}
+    for name, shape in {**mod.INPUTS, **mod.TARGETS}.items():
+        dims = tuple(sizes[s] for s in shape)
+        data[name] = rng.normal(size=dims) * 0.5
+    return params, data
+
+
+def contenders(name: str, mod, params: dict, data: dict, lr: float) -> dict:
+    """Name -> (their own params, a zero-argument step)."""
+    out = {}
+    own = {k: v.copy() for k, v in params.items()}
+    out["generated"] = (own, lambda q=own: mod.sgd_step(q, mod.gradients(q, data), lr))
+    own = {k: v.copy() for k, v in params.items()}
+    step = mod.bind_step(own, data)
+    out["generated (fused)"] = (own, lambda s=step: s(lr))
+    own = {k: v.copy() for k, v in params.items()}
+    out["careful"] = (own, lambda q=own: CAREFUL[name](q, data, lr))
+    return out
+
+
+def check(runners: dict, params: dict) -> list[str]:
+    """One step of every contender from the same params: the same update as careful's."""
+    problems = []
+    for own, step in runners.values():
+        for k in own:
+            own[k][...] = params[k]
+        step()
+    ref = runners["careful"][0]
+    for who, (own, _) in runners.items():
+        for k in own:
+            if not np.allclose(own[k], ref[k], rtol=1e-9, atol=1e-12):
+                problems.append(f"{who}: {k} differs from the careful step")
+    return problems
+
+
+def bench(name: str, sizes: dict, rounds: int, steps: int) -> tuple[dict, list[str]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"bench_{name}.py"
+        path.write_text(codegen.generate(name))
+        mod = load_module(path, f"bench_{name}")
+    params, data = workload(mod, sizes)
+    runners = contenders(name, mod, params, data, lr=1e-3)
+    problems = check(runners, params)
+    times: dict[str, list[float]] = {k: [] for k in runners}
+    order = list(runners)
+    for r in range(rounds):
+        for who in order[r % len(order) :] + order[: r % len(order)]:
+            own, step = runners[who]
+            for k in own:
+                own[k][...] = params[k]
+            step()  # warm-up
+            start = time.perf_counter()
+            for _ in range(steps):
+                step()
+            times[who].append((time.perf_counter() - start) / steps)
+    return {k: statistics.median(v) for k, v in times.items()}, problems
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, a smoke run")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--steps", type=int, default=20)
+    args = parser.parse_args(argv)
+    rounds, steps = (1, 2) if args.quick else (args.rounds, args.steps)
+    failed = []
+    print("| spec | sizes | generated | generated (fused) | careful | fused / careful |")
+    print("|---|---|---|---|---|---|")
+    for name in SIZES:
+        sizes = (QUICK if args.quick else SIZES)[name]
+        result, problems = bench(name, sizes, rounds, steps)
+        failed += problems
+        shown = ", ".join(f"{k}={v}" for k, v in sizes.items())
+        us = {k: f"{v * 1e6:.0f} µs" for k, v in result.items()}
+        ratio = result["generated (fused)"] / result["careful"]
+        print(
+            f"| {name} | {shown} | {us['generated']} | {us['generated (fused)']} | "
+            f"{us['careful']} | {ratio:.2f} |"
+        )
+    for p in failed:
+        print("CHECK FAILED:", p, file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
