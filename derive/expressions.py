@@ -517,7 +517,7 @@ class ExpressionReader(LayoutReader, SourceReader):
             self.node_error(
                 node,
                 f"C[{q.name}] would have shape {fmt_shape(shape)}: at most 2 dimensions "
-                "(a rank-3 gather needs the tensors extension)",
+                "(gathers of 2-D indices, C[ix] with ix[B, T], are not supported yet)",
             )
         index = ir.Ref(q.shape, self.pos(node.slice), q.name)
         return ir.Gather(shape, self.pos(node), table, index)

@@ -302,3 +302,17 @@ def test_derive_train_draws_dropout_masks_and_learns_digits(tmp_path, capsys):
     assert main(test) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["accuracy"] >= 0.9, report["accuracy"]
+
+
+def test_the_words_source_is_makemores_contexts_of_the_shipped_word_list():
+    from codegen import data
+
+    ds = data.load_words()
+    words = [w for w in data.WORDS_FILE.read_text().split("\n") if w and not w.startswith("#")]
+    assert len(words) >= 300 and ds.n_classes == 27
+    assert ds.n_examples == sum(len(w) + 1 for w in words)  # each character, then the end
+    first = words[0]  # "abc": ... → a, ..a → b, .ab → c, abc → .
+    index = [data.WORDS_ALPHABET.index(c) for c in first]
+    np.testing.assert_array_equal(ds.features[0], [0, 0, 0])
+    np.testing.assert_array_equal(ds.features[len(first)], index[-3:])
+    np.testing.assert_array_equal(ds.targets[: len(first) + 1], [*index, 0])
