@@ -258,9 +258,10 @@ def _preamble(
     lines, need = [], set(used) - defined
     masks = [q for q in net.quantities.values() if q.keep is not None and q.name in need]
     for q in masks:  # a mask not given is its mean: built from its shape and probability
-        need |= {str(s) for d in q.shape for s in d.free_symbols} | {
-            str(s) for s in q.keep.free_symbols
-        }
+        keep = q.keep
+        assert keep is not None  # masks have one
+        need |= {str(s) for d in q.shape for s in d.free_symbols}
+        need |= {str(s) for s in keep.free_symbols}
     dims = [d for d in net.dims if d in need]
     for d in dims:  # a dimension is read from an array's shape
         need.add(dim_sources[d][1])
