@@ -43,18 +43,27 @@ def generate(
     dtype: str = "float64",
     bind: dict[str, str] | None = None,
     consts: dict[str, float] | None = None,
+    target: str = "numpy",
 ) -> str:
     """The source of a training module for a spec (path, bundled name or text).
 
     ``bind`` binds generic functions (``{"f": "tanh"}``); ``consts`` gives
-    const values (``--const lam=0.01``), which become the module's defaults.
-    The source is checked with :func:`ast.parse` before it is returned.
+    const values (``--const lam=0.01``), which become the module's defaults;
+    ``target`` is what the module runs on, as ``derive gen --target``
+    (``numpy``, ``numba``, ``torch``, ``jax``).  The source is checked with
+    :func:`ast.parse` before it is returned.
 
     >>> import codegen
     >>> source = codegen.generate("seed000", dtype="float32")
     >>> "DTYPE = np.float32" in source and "def train(" in source
     True
+    >>> "torch.autograd.Function" in codegen.generate("seed004", target="torch")
+    True
     """
+    if target != "numpy":
+        from .targets import generate_target
+
+        return generate_target(source, target, dtype=dtype, bind=bind, consts=consts)
     from .model import context
 
     d, header, name, values = prepare(source, dtype, bind, consts)

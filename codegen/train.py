@@ -76,6 +76,55 @@ def bind(mod: ModuleType, net, ds: datasets.Dataset, spec: str) -> tuple[dict, d
     x_axis = mod.BATCH_AXES[x_name]
     t_axis = mod.BATCH_AXES[t_name]
     target = net.quantities[t_name]
+    _check_target_kind(target, t_name, ds, spec)
+    t = _target_array(target, t_axis, ds, spec)
+    x = ds.features
+    data = {x_name: x if x_axis == 0 else x.T, t_name: t if t_axis == 0 else t.T}
+    dims = _data_dims(mod, data, spec)
+    if target.classes is not None and ds.n_classes is not None:  # the data set's classes
+        n = str(target.classes)
+        if n.isdigit() and int(n) != ds.n_classes:
+            raise SpecError(
+                f"{t_name} has {n} classes but {ds.name} has {ds.n_classes}", spec, 1, 1
+            )
+        if not n.isdigit():
+            dims[n] = ds.n_classes
+    if net.quantities[x_name].classes is not None:
+        _bind_indices(net, x_name, data[x_name], dims, spec)
+    return data, dims
+
+
+def _indices_in(mod: ModuleType, net) -> bool:
+    """Whether the spec's input holds integer indices (``index(V)``), not values."""
+    return any(net.quantities[name].classes is not None for name in mod.INPUTS)
+
+
+def _bind_indices(net, name: str, x: np.ndarray, dims: dict[str, int], source: str) -> None:
+    """Check an ``index(V)`` input's data (whole numbers below V) and fix V from it if free."""
+    q = net.quantities[name]
+    if x.size and (np.any(x != np.round(x)) or x.min() < 0):
+        raise SpecError(
+            f"the spec's input {name} holds indices (index({q.classes})), but {source}'s "
+            "features are not whole numbers from 0",
+            source,
+            1,
+            1,
+        )
+    rows, top = str(q.classes), int(x.max()) + 1 if x.size else 1
+    if not rows.isdigit():
+        dims.setdefault(rows, top)
+    if top > dims.get(rows, int(rows) if rows.isdigit() else top):
+        raise SpecError(
+            f"{source} has index {top - 1} but {name} indexes a table of {dims.get(rows, rows)} "
+            "rows",
+            source,
+            1,
+            1,
+        )
+
+
+def _check_target_kind(target, t_name: str, ds: datasets.Dataset, spec: str) -> None:
+    """SpecError when the spec's target wants class labels and the data set has values."""
     if target.classes is not None and ds.n_classes is None:
         raise SpecError(
             f"the spec's target {t_name} holds class labels, but {ds.name} has value "
@@ -99,6 +148,11 @@ def bind(mod: ModuleType, net, ds: datasets.Dataset, spec: str) -> tuple[dict, d
             1,
             1,
         )
+
+
+def _target_array(target, t_axis: int, ds: datasets.Dataset, spec: str) -> np.ndarray:
+    """The data set's targets as the spec's target wants them (examples as rows):
+    labels, one-hot rows, 0/1 for one sigmoid output, or values."""
     # a target with one column and no onehot is a value: whole numbers (ages, counts)
     # stay numbers there; only 0/1 labels for a sigmoid output are checked as labels
     single = len(target.shape) == 2 and target.shape[1 - t_axis] == 1
@@ -107,21 +161,21 @@ def bind(mod: ModuleType, net, ds: datasets.Dataset, spec: str) -> tuple[dict, d
             ds.name, ds.features, np.asarray(ds.targets, np.float64).reshape(-1, 1), None
         )
     if target.classes is not None:  # the labels as they are: one integer per example
-        assert ds.n_classes is not None  # refused above
+        assert ds.n_classes is not None  # refused by _check_target_kind
         datasets.check_labels(ds, ds.n_classes, spec)
-        t = ds.targets.astype(np.int64)
-    elif ds.n_classes is not None:
-        onehot = target.onehot_axis is not None or len(target.shape) == 2 and ds.n_classes > 2
-        if onehot:
-            datasets.check_labels(ds, ds.n_classes, spec)
-            t = datasets.one_hot(ds.targets, ds.n_classes)
-        else:  # binary labels for a sigmoid output
-            datasets.check_labels(ds, 2, spec)
-            t = ds.targets.reshape(-1, 1).astype(float)
-    else:
-        t = ds.targets.reshape(len(ds.targets), -1)
-    x = ds.features
-    data = {x_name: x if x_axis == 0 else x.T, t_name: t if t_axis == 0 else t.T}
+        return ds.targets.astype(np.int64)
+    if ds.n_classes is None:
+        return ds.targets.reshape(len(ds.targets), -1)
+    if target.onehot_axis is not None or len(target.shape) == 2 and ds.n_classes > 2:
+        datasets.check_labels(ds, ds.n_classes, spec)
+        return datasets.one_hot(ds.targets, ds.n_classes)
+    datasets.check_labels(ds, 2, spec)  # binary labels for a sigmoid output
+    return ds.targets.reshape(-1, 1).astype(float)
+
+
+def _data_dims(mod: ModuleType, data: dict, spec: str) -> dict[str, int]:
+    """The size the data gives each named dimension of the input and target (a fixed
+    size that disagrees, or one name with two sizes: SpecError)."""
     dims: dict[str, int] = {}
     for name, arr in data.items():
         shape = mod.INPUTS.get(name) or mod.TARGETS[name]
@@ -139,17 +193,7 @@ def bind(mod: ModuleType, net, ds: datasets.Dataset, spec: str) -> tuple[dict, d
                 raise SpecError(
                     f"{name} has a fixed dimension {dim} but the data has {size}", spec, 1, 1
                 )
-    if target.classes is not None and ds.n_classes is not None:  # the data set's classes
-        n = str(target.classes)
-        if n.isdigit() and int(n) != ds.n_classes:
-            raise SpecError(
-                f"{t_name} has {n} classes but {ds.name} has {ds.n_classes}", spec, 1, 1
-            )
-        if not n.isdigit():
-            dims[n] = ds.n_classes
-    if net.quantities[x_name].classes is not None:
-        _bind_indices(net, x_name, data[x_name], dims, spec)
-    return data, dims
+    return dims
 
 
 def classes(mod: ModuleType, params: dict, data: dict):
@@ -311,51 +355,13 @@ PLOT_FORMATS = ("png", "svg", "pdf")
 def _plot(path: str, history: dict, title: str = "") -> None:
     """Learning curves for a report: a title (spec and data), type that reads at a glance,
     the legend below the axes (clear of the curves); PNG, SVG or PDF by the suffix."""
-    fmt = Path(path).suffix.lower().lstrip(".") or "png"
-    if fmt not in PLOT_FORMATS:
-        raise SpecError(
-            f"--plot: unknown image type .{fmt}; expected {', '.join(PLOT_FORMATS)}", path, 1, 1
-        )
-    try:
-        import matplotlib
-    except ImportError:
-        raise SpecError("--plot needs matplotlib: pip install -e '.[plot]'", path, 1, 1) from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    with plt.rc_context(
-        {
-            "font.size": 12,
-            "axes.titlesize": 14,
-            "axes.labelsize": 13,
-            "legend.fontsize": 11,
-            "lines.linewidth": 2.0,
-            "svg.fonttype": "none",  # text stays text in an SVG
-        }
-    ):
+    fmt = _plot_format(path)
+    plt = _pyplot(path)
+    with plt.rc_context(PLOT_STYLE):
         fig, ax = plt.subplots(figsize=(7.5, 5.0), dpi=120)
-        epochs = np.arange(1, len(history["loss"]) + 1)
-        ax.plot(epochs, history["loss"], color="tab:blue", label="training loss")
-        if history["val_loss"]:
-            ax.plot(epochs, history["val_loss"], color="tab:orange", label="validation loss")
-            best = int(np.argmin(history["val_loss"]))
-            ax.axvline(best + 1, color="0.5", linestyle=":", linewidth=1.5, label="kept params")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("loss")
-        ax.set_yscale("log")
-        ax.grid(True, which="major", alpha=0.3)
-        handles = list(ax.get_lines())
+        handles = _loss_curves(ax, history)
         if history.get("val_accuracy") and history["val_accuracy"][0] is not None:
-            acc = ax.twinx()
-            acc.plot(
-                epochs,
-                100 * np.asarray(history["val_accuracy"], dtype=float),
-                color="tab:green",
-                label="validation accuracy",
-            )
-            acc.set_ylabel("validation accuracy (%)")
-            acc.set_ylim(0, 100)
-            handles += acc.get_lines()
+            handles += _accuracy_curve(ax, history)
         if title:
             ax.set_title(title)
         # below the axes, so it never hides a curve
@@ -373,33 +379,66 @@ def _plot(path: str, history: dict, title: str = "") -> None:
             plt.close(fig)
 
 
-def _indices_in(mod: ModuleType, net) -> bool:
-    """Whether the spec's input holds integer indices (``index(V)``), not values."""
-    return any(net.quantities[name].classes is not None for name in mod.INPUTS)
+PLOT_STYLE = {
+    "font.size": 12,
+    "axes.titlesize": 14,
+    "axes.labelsize": 13,
+    "legend.fontsize": 11,
+    "lines.linewidth": 2.0,
+    "svg.fonttype": "none",  # text stays text in an SVG
+}
 
 
-def _bind_indices(net, name: str, x: np.ndarray, dims: dict[str, int], source: str) -> None:
-    """Check an ``index(V)`` input's data (whole numbers below V) and fix V from it if free."""
-    q = net.quantities[name]
-    if x.size and (np.any(x != np.round(x)) or x.min() < 0):
+def _plot_format(path: str) -> str:
+    """The image type the suffix of ``path`` names (none: PNG); SpecError for another."""
+    fmt = Path(path).suffix.lower().lstrip(".") or "png"
+    if fmt not in PLOT_FORMATS:
         raise SpecError(
-            f"the spec's input {name} holds indices (index({q.classes})), but {source}'s "
-            "features are not whole numbers from 0",
-            source,
-            1,
-            1,
+            f"--plot: unknown image type .{fmt}; expected {', '.join(PLOT_FORMATS)}", path, 1, 1
         )
-    rows, top = str(q.classes), int(x.max()) + 1 if x.size else 1
-    if not rows.isdigit():
-        dims.setdefault(rows, top)
-    if top > dims.get(rows, int(rows) if rows.isdigit() else top):
-        raise SpecError(
-            f"{source} has index {top - 1} but {name} indexes a table of {dims.get(rows, rows)} "
-            "rows",
-            source,
-            1,
-            1,
-        )
+    return fmt
+
+
+def _pyplot(path: str):
+    """``matplotlib.pyplot`` drawing off-screen (Agg); SpecError when it is not installed."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise SpecError("--plot needs matplotlib: pip install -e '.[plot]'", path, 1, 1) from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _loss_curves(ax, history: dict) -> list:
+    """Training and validation loss (log scale) and the epoch whose params were kept."""
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    ax.plot(epochs, history["loss"], color="tab:blue", label="training loss")
+    if history["val_loss"]:
+        ax.plot(epochs, history["val_loss"], color="tab:orange", label="validation loss")
+        best = int(np.argmin(history["val_loss"]))
+        ax.axvline(best + 1, color="0.5", linestyle=":", linewidth=1.5, label="kept params")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_yscale("log")
+    ax.grid(True, which="major", alpha=0.3)
+    return list(ax.get_lines())
+
+
+def _accuracy_curve(ax, history: dict) -> list:
+    """Validation accuracy in % on a second y axis (0 to 100)."""
+    epochs = np.arange(1, len(history["val_accuracy"]) + 1)
+    acc = ax.twinx()
+    acc.plot(
+        epochs,
+        100 * np.asarray(history["val_accuracy"], dtype=float),
+        color="tab:green",
+        label="validation accuracy",
+    )
+    acc.set_ylabel("validation accuracy (%)")
+    acc.set_ylim(0, 100)
+    return list(acc.get_lines())
 
 
 def _standardisation(features: np.ndarray, source: str) -> tuple[np.ndarray, np.ndarray]:
@@ -578,31 +617,14 @@ class Trained:
 def run_train(args) -> Trained:
     """``derive train``: train a spec's generated module on a data set and save the weights."""
     check_train_options(args)
-    net = derive.load_network(args.spec)
-    mod = module_for(args.spec, args.dtype, parse_bindings(args.bind), parse_consts(args.const))
-    _consts_given(mod, net, args.spec)
-    for path in (args.out, args.plot):  # refuse a device or a directory now, not after training
-        if path and Path(path).parent.is_dir():
-            output.destination(path)
-    ds = datasets.load(args.data, part="train", seed=args.seed)
-    mean, std = _standardisation(ds.features, args.data)
-    if _indices_in(mod, net):  # integer indices into a table: used as they are
-        mean, std = np.zeros_like(mean), np.ones_like(std)
-    ds = datasets.Dataset(ds.name, (ds.features - mean) / std, ds.targets, ds.n_classes)
+    net, mod = _training_module(args)
+    ds, mean, std = _training_part(args.data, args.seed, _indices_in(mod, net))
     data, fixed = bind(mod, net, ds, args.data)
     dims = {**{d: DEFAULT_WIDTH for d in mod.DIMS}, **fixed, **_dims_option(args.dim, mod, fixed)}
     _check_param_count(mod, dims)
     params = mod.init_params(dims, seed=args.seed)
     quiet = getattr(args, "quiet", False)
-    val_fraction, patience = args.val_fraction, args.patience
-    if val_fraction and round(val_fraction * len(ds.targets)) < MIN_VALIDATION:
-        val_fraction, patience = 0.0, None
-        if not quiet:
-            print(
-                f"{len(ds.targets)} training examples: too few to hold out a validation part; "
-                "training on all of them without early stopping",
-                file=sys.stderr,
-            )
+    val_fraction, patience = _validation_plan(args, len(ds.targets), quiet)
     progress = Progress(args.epochs, quiet=quiet, desc=f"{net.name} on {args.data}")
     try:
         with np.errstate(all="ignore"):  # a diverging run is reported below, not warned about
@@ -636,17 +658,62 @@ def run_train(args) -> Trained:
         )
     progress.close()
     note = stopping_note(history, args.epochs, patience)
+    _finish(args, net, params, history, {"mean": mean, "std": std}, note, quiet)
+    return Trained(args.spec, args.data, params, history, mean, std, mod, note, dims, args.seed)
+
+
+def _training_module(args) -> tuple[Any, ModuleType]:
+    """The parsed spec and its generated module, every const given, and the output paths
+    checked now (a device or a directory), not after training."""
+    net = derive.load_network(args.spec)
+    mod = module_for(args.spec, args.dtype, parse_bindings(args.bind), parse_consts(args.const))
+    _consts_given(mod, net, args.spec)
+    for path in (args.out, args.plot):
+        if path and Path(path).parent.is_dir():
+            output.destination(path)
+    return net, mod
+
+
+def _training_part(
+    source: str, seed: int, indices: bool = False
+) -> tuple[datasets.Dataset, np.ndarray, np.ndarray]:
+    """The training part of ``source`` with its features standardised, and the mean and
+    deviation used (saved with the weights, applied again by ``derive test``).  Integer
+    indices into a table (``indices``) are used as they are."""
+    ds = datasets.load(source, part="train", seed=seed)
+    mean, std = _standardisation(ds.features, source)
+    if indices:
+        mean, std = np.zeros_like(mean), np.ones_like(std)
+    ds = datasets.Dataset(ds.name, (ds.features - mean) / std, ds.targets, ds.n_classes)
+    return ds, mean, std
+
+
+def _validation_plan(args, n_examples: int, quiet: bool) -> tuple[float, int | None]:
+    """``--val-fraction`` and ``--patience``, or (0, None) with one line saying so when the
+    held-out part would have fewer than MIN_VALIDATION examples."""
+    if args.val_fraction and round(args.val_fraction * n_examples) < MIN_VALIDATION:
+        if not quiet:
+            print(
+                f"{n_examples} training examples: too few to hold out a validation part; "
+                "training on all of them without early stopping",
+                file=sys.stderr,
+            )
+        return 0.0, None
+    return args.val_fraction, args.patience
+
+
+def _finish(args, net, params: dict, history: dict, extra: dict, note, quiet: bool) -> None:
+    """The early-stopping line, the weights (``--out``) and the learning curves (``--plot``)."""
     if note and not quiet:
         print(note, file=sys.stderr)
     if args.out:
-        save_weights(args.out, params, {"mean": mean, "std": std}, args.npy)
+        save_weights(args.out, params, extra, args.npy)
         if not quiet:
             print(f"weights: {args.out}", file=sys.stderr)
     if args.plot:
         _plot(args.plot, history, title=f"{net.name} on {args.data}")
         if not quiet:
             print(f"learning curve: {args.plot}", file=sys.stderr)
-    return Trained(args.spec, args.data, params, history, mean, std, mod, note, dims, args.seed)
 
 
 def regression_metrics(mod: ModuleType, params: dict, data: dict) -> dict:

@@ -52,7 +52,14 @@ def math(tex: str, display: bool = False) -> str:
     """MathML for one LaTeX fragment (``latex2mathml``; no JavaScript needed to show it)."""
     from latex2mathml.converter import convert
 
-    return convert(tex, display="block" if display else "inline")
+    mathml = convert(tex, display="block" if display else "inline")
+    # latex2mathml puts \hat's accent as U+005E, which Chromium stretches into a wide
+    # roof set high above the letter; U+02C6 is the small circumflex that sits on it
+    return mathml.replace(_WIDE_HAT, _SMALL_HAT)
+
+
+_WIDE_HAT = "<mo>&#x0005E;</mo></mover>"
+_SMALL_HAT = "<mo>&#x002C6;</mo></mover>"
 
 
 def page(title: str, body: str) -> str:

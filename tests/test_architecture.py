@@ -223,9 +223,6 @@ def _import_each_alone(names: list[str]) -> str:
 # an entry when it is split; the test fails on any unlisted long function and on a listed
 # one that is no longer long, so the list only shrinks
 LONG_PENDING = {
-    ("codegen/train.py", "bind"),
-    ("codegen/train.py", "_plot"),
-    ("codegen/train.py", "run_train"),
     ("codegen/targets/numba_context.py", "numba_context"),
     ("codegen/targets/context.py", "framework_context"),
 }

@@ -63,6 +63,14 @@ def test_every_fragment_converts_to_mathml_without_leftover_tex(spec):
             assert "\\" not in _text_of(out), (tex, out)
 
 
+def test_hat_is_the_small_circumflex_on_its_letter():
+    """\\hat becomes U+02C6 over the letter (the caret U+005E that latex2mathml writes
+    renders as a wide roof set high in Chromium)."""
+    out = math(r"\hat{y}_{k} = \hat{W}")
+    assert out.count("<mo>&#x002C6;</mo></mover>") == 2 and "&#x0005E;" not in out
+    assert out.count('<mover accent="true">') == 2
+
+
 def test_standalone_latex_is_a_complete_balanced_document(capsys):
     assert cli.main(["grad", "seed002", "--format", "latex", "--standalone"]) == 0
     doc = capsys.readouterr().out
