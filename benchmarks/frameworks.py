@@ -682,9 +682,10 @@ def time_to_accuracy(args) -> int:
             return generated_train_run(d, epochs, target)
         return loop_run(d, epochs, target, runners[name])
 
+    quiet = 0.0 if args.quick else SETTLE  # a smoke run times nothing worth a pause
     warm = {}
     for name in runners:  # one untimed epoch from the same params (JAX compiles here)
-        time.sleep(SETTLE)
+        time.sleep(quiet)
         t0 = time.perf_counter()
         run(name, 1, 2.0)
         warm[name] = time.perf_counter() - t0
@@ -694,7 +695,7 @@ def time_to_accuracy(args) -> int:
         names = list(runners)
         shift = r % len(names)
         for name in names[shift:] + names[:shift]:
-            time.sleep(SETTLE)
+            time.sleep(quiet)
             runs[name].append(run(name, d.max_epochs, TARGET_ACCURACY))
 
     n_train, n_test = d.train["X"].shape[0], d.test["X"].shape[0]
@@ -775,6 +776,7 @@ def main(argv=None) -> int:
     if args.quick:  # a smoke run of a few seconds (tests/test_benchmarks.py runs it)
         args.only = args.only or SMALLEST
         args.rounds = 1
+        args.settle = 0.0  # no pauses: nothing it times is reported as a measurement
 
     if args.threads and os.environ.get(CHILD_MARK) != str(args.threads):
         env = dict(os.environ, **{v: str(args.threads) for v in THREAD_VARS})
@@ -792,7 +794,9 @@ def main(argv=None) -> int:
     unknown = [n for n in names if n not in WORKLOADS]
     if unknown:
         ap.error(f"unknown workload {', '.join(unknown)}; known: {', '.join(WORKLOADS)}")
-    import_peers(args.threads)
+    # a smoke run keeps PyTorch on one thread: on a busy machine its spinning pool made
+    # each tiny backward 60 ms (quick mode checks results, not speed)
+    import_peers(args.threads or (1 if args.quick else None))
     for note in NOTES:
         print(f"**Note: {note}**\n")
     status = 0

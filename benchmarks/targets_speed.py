@@ -263,10 +263,30 @@ def run_network(net: Net, directory: Path, args) -> dict:
         t: load(generate_target(str(net.spec), t, dtype=net.dtype), f"{t}_{net.name}", directory)
         for t in ("numpy", "numba", "torch", "jax")
     }
-    dims = dims_of(mods["numpy"], net)
-    params = mods["numpy"].init_params(dims, seed=0)
+    params = mods["numpy"].init_params(dims_of(mods["numpy"], net), seed=0)
     data = {k: np.asarray(v, net.dtype) for k, v in net.data.items()}
     reference = numpy_like("numpy", mods["numpy"], params, data, net.lr)
+    contenders = []
+    for name, make in contender_makers(net, mods, params, data, args).items():
+        try:
+            c = make()
+        except Exception as exc:  # a peer that cannot run here is reported, not fatal
+            result["problems"].append(f"{name} unavailable: {type(exc).__name__}: {exc}")
+            continue
+        if c is not None:
+            contenders.append(c)
+    contenders = [reference, *compiled_and_checked(contenders, reference, net, result)]
+    steps = step_count(reference, args.quick)
+    for r in range(args.rounds):
+        shift = r % len(contenders)
+        run_round(contenders[shift:] + contenders[:shift], steps, 2 if args.quick else 5)
+    check_finite(contenders, result["problems"])
+    result["contenders"] = {c.name: c for c in contenders}
+    return result
+
+
+def contender_makers(net: Net, mods: dict, params, data, args) -> dict:
+    """name -> a function making that contender (``--contenders`` keeps some)."""
     makers = {
         "numba": lambda: numpy_like("numba", mods["numba"], params, data, net.lr),
         "careful": lambda: careful(net, params, data),
@@ -291,17 +311,12 @@ def run_network(net: Net, directory: Path, args) -> dict:
         makers["torch.compile"] = lambda: torch_contender(
             "torch.compile", mods["torch"].autograd_loss, params, data, net.lr, compile_it=True
         )
-    contenders = []
-    for name, make in makers.items():
-        try:
-            c = make()
-        except Exception as exc:  # a peer that cannot run here is reported, not fatal
-            result["problems"].append(f"{name} unavailable: {type(exc).__name__}: {exc}")
-            continue
-        if c is not None:
-            contenders.append(c)
-    tol = 1e-9 if net.dtype == "float64" else 1e-4
-    # the first call compiles (Numba, JAX, PyTensor, torch.compile): once before comparing
+    return makers
+
+
+def compiled_and_checked(contenders, reference, net: Net, result: dict) -> list:
+    """The contenders whose first step (it compiles: Numba, JAX, PyTensor, torch.compile)
+    ran and matched the reference's (1e-9 in float64, 1e-4 in float32)."""
     compiled = []
     for c in contenders:
         c.reset()
@@ -311,15 +326,8 @@ def run_network(net: Net, directory: Path, args) -> dict:
             result["problems"].append(f"{c.name} failed: {type(exc).__name__}: {exc}")
             continue
         compiled.append(c)
-    contenders = check_against(compiled, reference, tol, result["problems"])
-    contenders = [reference, *contenders]
-    steps = step_count(reference, args.quick)
-    for r in range(args.rounds):
-        shift = r % len(contenders)
-        run_round(contenders[shift:] + contenders[:shift], steps, 2 if args.quick else 5)
-    check_finite(contenders, result["problems"])
-    result["contenders"] = {c.name: c for c in contenders}
-    return result
+    tol = 1e-9 if net.dtype == "float64" else 1e-4
+    return check_against(compiled, reference, tol, result["problems"])
 
 
 def careful(net: Net, params, data):
@@ -331,6 +339,23 @@ def careful(net: Net, params, data):
     return PeerContender("careful", lambda: step.step(net.lr), own)
 
 
+# ratios reported beside the times (the median over rounds of the per-round ratio)
+RATIOS = [
+    ("numba", "numpy"),
+    ("numpy", "careful"),
+    ("torch (derived)", "torch autograd"),
+    ("jax (derived)", "jax jit(grad)"),
+]
+
+
+def ratio(cs: dict, a: str, b: str) -> str:
+    """``a``'s time over ``b``'s: the median of the per-round ratios ("–" if one is missing)."""
+    if a not in cs or b not in cs:
+        return "–"
+    pairs = zip(cs[a].rounds, cs[b].rounds, strict=True)
+    return f"{statistics.median(x / y for x, y in pairs):.2f}"
+
+
 def print_report(results, args) -> None:
     threads = os.environ.get("OPENBLAS_NUM_THREADS") or f"default ({os.cpu_count()} cores)"
     print(
@@ -338,18 +363,19 @@ def print_report(results, args) -> None:
         f"{args.rounds} rounds{' (quick)' if args.quick else ''}\n"
     )
     present = [n for n in ORDER if any(n in r["contenders"] for r in results)]
-    print("| network | " + " | ".join(f"{n} µs" for n in present) + " | numba / numpy |")
-    print("|---|" + "---|" * (len(present) + 1))
+    ratios = [(a, b) for a, b in RATIOS if any(a in r["contenders"] for r in results)]
+    ratios = [(a, b) for a, b in ratios if any(b in r["contenders"] for r in results)]
+    print(
+        "| network | "
+        + " | ".join([f"{n} µs" for n in present] + [f"{a} / {b}" for a, b in ratios])
+        + " |"
+    )
+    print("|---|" + "---|" * (len(present) + len(ratios)))
     for r in results:
         cs = r["contenders"]
         row = [fmt_us(cs[n].seconds) if n in cs else "–" for n in present]
-        ratio = "–"
-        if "numba" in cs:
-            ratio = statistics.median(
-                a / b for a, b in zip(cs["numba"].rounds, cs["numpy"].rounds, strict=True)
-            )
-            ratio = f"{ratio:.2f}"
-        print(f"| {r['net'].name} ({r['net'].dtype}) | " + " | ".join(row) + f" | {ratio} |")
+        row += [ratio(cs, a, b) for a, b in ratios]
+        print(f"| {r['net'].name} ({r['net'].dtype}) | " + " | ".join(row) + " |")
     for r in results:
         for problem in r["problems"]:
             print(f"\n**{r['net'].name}: {problem}**")
@@ -380,8 +406,8 @@ def main(argv=None) -> int:
     try:
         import torch
 
-        if args.threads:
-            torch.set_num_threads(args.threads)
+        if args.threads or args.quick:  # a smoke run: one thread (a spinning pool is slow)
+            torch.set_num_threads(args.threads or 1)
     except ImportError:
         pass
     try:

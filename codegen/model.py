@@ -8,6 +8,7 @@ written as strings here; every expression comes from a matrix form.
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -33,6 +34,7 @@ from derive.forms import (
     np_rank,
     numpy_code,
     rule_of,
+    size_code,
     text,
 )
 
@@ -242,12 +244,29 @@ def _times_lr(form):
     return scale_terms(form, sp.Symbol("lr"))
 
 
+def _names_read(code: list[str]) -> set[str]:
+    """Every name the printed code reads (``ast``, so exactly the names Python looks up).
+
+    The preambles bind these and nothing else: a dimension that only a
+    broadcast's shape mentions (``np.broadcast_to(..., (1, k))``) is bound,
+    and nothing is bound that the code never reads (an unused variable).
+    """
+    return {
+        node.id
+        for line in code
+        for node in ast.walk(ast.parse(line.strip()))
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
+    }
+
+
+def _code(lines: list[Line]) -> list[str]:
+    """The statements of readable lines: their setup, then their own code."""
+    return [code for x in lines for code in [*x.setup, x.code]]
+
+
 def _dims_in_buffers(net: ir.Network, lines: list[str]) -> set[str]:
     """Dimensions that buffer shapes in emitted lines mention."""
-    import re
-
-    # any identifier, not an attribute (``x.T`` does not read a dim named T)
-    words = {w for line in lines for w in re.findall(r"(?<![.\w])[^\W\d]\w*", line)}
+    words = _names_read(lines)
     return {d for d in net.dims if d in words}
 
 
@@ -393,13 +412,8 @@ def context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
     batch_dim, batch_axes = _batch_axes(net)
     onehot = [(q.name, q.onehot_axis) for q in net.of_kind("target") if q.onehot_axis is not None]
     emitter = _fused_step(d, forms, printer)
-    printed = {
-        "forward": [x.code for x in forward],
-        "predict": [x.code for x in predict],
-        "backward": [x.code for x in [*backward, *grads]],
-    }
     return {
-        **_preambles(d, forms, predict, emitter, printed),
+        **_preambles(d, [forward, predict, [*backward, *grads]], emitter),
         **_mask_context(net),
         # 1-D params whose step buffer is a 1 × n row (B 1 − 1ᵀ x): updated through a view
         "flat_grads": [
@@ -491,28 +505,20 @@ def _probability_output(net: ir.Network, prediction: str) -> bool:
     )
 
 
-def _preambles(
-    d: Derivation, forms: Forms, predict: list[Line], emitter: Emitter, printed: dict
-) -> dict:
+def _preambles(d: Derivation, functions: list[list[Line]], emitter: Emitter) -> dict:
     """The fused step (lines, buffers, the key its buffers are cached under) and the lines
-    binding what each function reads (``printed``: each function's code lines)."""
+    binding what each function reads (``functions``: the lines of forward, predict and
+    gradients), found in the printed code itself."""
     net = d.network
+    forward, predict, backward = functions
     dim_sources = _dim_sources(net)
-    # and the dims a printed line names only in a shape (np.broadcast_to(..., (1, H)))
-    fwd_used = _symbols(forms.stable.values()) | _dims_in_buffers(net, printed["forward"])
-    pred_used = _symbols(forms.stable[x.name] for x in predict) | _dims_in_buffers(
-        net, printed["predict"]
-    )
-    bwd_used = _symbols(s.matrix for s in [*d.steps, *d.gradients.values()]) | _dims_in_buffers(
-        net, printed["backward"]
-    )
+    fwd_used = _names_read(_code(forward))
+    pred_used = _names_read(_code(predict))
+    bwd_used = _names_read(_code(backward))
     bwd_defined = {s.symbol for s in d.steps}
-    step_used = (
-        fwd_used
-        | bwd_used
-        | {p.name for p in net.params}
-        | _dims_in_buffers(net, emitter.lines + list(emitter.buffers.values()))
-    )
+    step_used = _names_read(emitter.lines + list(emitter.buffers.values())) | {
+        p.name for p in net.params
+    }
     defined_fwd = {eq.name for eq in net.equations}
     return {
         "step_preamble": _preamble(net, step_used, defined_fwd | bwd_defined, False, dim_sources),
@@ -547,6 +553,10 @@ def _fused_step(d: Derivation, forms: Forms, printer: CodePrinter) -> Emitter:
     for p, s in d.gradients.items():
         emitter.lines.append(comment(f"{s.text()}, times lr"))
         emitter.assign("grad_" + p, grads_lr[p])
+        # a gradient has its param's shape: a zero form of a bias is a 1×k matrix,
+        # and ``np.subtract(b, grad_b, out=b)`` cannot write (1, k) into (k,)
+        dims = [size_code(dim, emitter.printer) for dim in net.quantities[p].shape]
+        emitter.buffers["grad_" + p] = f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
     emitter.lines.append(comment(f"{net.loss} = {text(forms.defs[net.loss])}"))
     emitter.lines += [comment(note) for note in forms.rewrites[net.loss]]
     emitter.lines.append(f"{net.loss} = {printer.doprint(emitter.reuse(loss_form))}")

@@ -7,7 +7,10 @@ forms into their numerically safe equivalents before printing:
 
 * ``log(p)`` with ``p = softmax(z)`` → ``log_softmax(z)``;
 * ``log(y)`` with ``y = σ(z)`` → ``−softplus(−z)``;
-* ``log(1 − y)`` with ``y = σ(z)`` → ``−softplus(z)``.
+* ``log(1 − y)`` with ``y = σ(z)`` → ``−softplus(z)``;
+* ``t ⊙ log(y) + (1 − t) ⊙ log(1 − y)`` with ``y = σ(z)`` → ``t ⊙ z − softplus(z)``
+  (binary cross-entropy from the logits: one softplus instead of two; its sum
+  prints as a dot product minus one sum).
 
 Each is an identity (tests prove them with SymPy); together they make
 cross-entropy finite where the probabilities round to 0 or 1.
@@ -63,36 +66,102 @@ def stabilise(form, definitions: dict, record: list | None = None):
     ``definitions`` maps a forward quantity's name to its matrix form; each
     rewrite made is appended to ``record`` as (the log, its stable form).
     """
+    made = [] if record is None else record
+    merged: set = set()  # the merged cross-entropies: their sums split in two
 
-    def source(e):
-        if isinstance(e, sp.MatrixSymbol):
-            return definitions.get(str(e.name))
-        return e
-
-    def log_of(e):
-        arg = e.arg
-        inner = source(arg)
-        if isinstance(inner, Softmax):
-            return LogSoftmax(inner.arg, inner.axis)
-        if inner is not None and _is(inner, "sigmoid"):
-            return sp.MatMul(-1, _map("softplus", sp.MatMul(-1, inner.arg)))
-        if isinstance(arg, sp.MatAdd) and len(arg.args) == 2:
-            ones = [a for a in arg.args if isinstance(a, sp.OneMatrix)]
-            rest = [a for a in arg.args if not isinstance(a, sp.OneMatrix)]
-            if len(ones) == 1 and len(rest) == 1 and isinstance(rest[0], sp.MatMul):
-                coeff, mats = rest[0].as_coeff_matrices()
-                inner = source(mats[0]) if len(mats) == 1 and coeff == -1 else None
-                if inner is not None and _is(inner, "sigmoid"):
-                    return sp.MatMul(-1, _map("softplus", inner.arg))
-        return e
-
-    def log_of_recorded(e):
-        stable = log_of(e)
-        if record is not None and stable is not e:
-            record.append((e, stable))
+    def cross_entropy(e):
+        stable = _cross_entropy(e, definitions)
+        if stable is not e:
+            made.append((e, stable))
+            merged.add(stable)
         return stable
 
-    return form.replace(lambda e: _is(e, "log"), log_of_recorded)
+    def log(e):
+        stable = _stable_log(e, definitions)
+        if stable is not e:
+            made.append((e, stable))
+        return stable
+
+    form = form.replace(lambda e: isinstance(e, sp.MatAdd), cross_entropy)
+    form = form.replace(lambda e: isinstance(e, SumAll) and e.arg in merged, _split_sum)
+    return form.replace(lambda e: _is(e, "log"), log)
+
+
+def _source(e, definitions: dict):
+    """The form a named quantity stands for (``e`` itself when it is not a name)."""
+    if isinstance(e, sp.MatrixSymbol):
+        return definitions.get(str(e.name))
+    return e
+
+
+def _stable_log(e, definitions: dict):
+    """The stable form of ``log(arg)`` (``e`` itself when none applies)."""
+    arg = e.arg
+    inner = _source(arg, definitions)
+    if isinstance(inner, Softmax):
+        return LogSoftmax(inner.arg, inner.axis)
+    if inner is not None and _is(inner, "sigmoid"):
+        return sp.MatMul(-1, _map("softplus", sp.MatMul(-1, inner.arg)))
+    t = _one_minus(arg)  # log(1 − σ(z))
+    inner = _source(t, definitions) if t is not None else None
+    if inner is not None and _is(inner, "sigmoid"):
+        return sp.MatMul(-1, _map("softplus", inner.arg))
+    return e
+
+
+def _sigmoid_logit(log, definitions: dict):
+    """("y", z) for log(σ(z)), ("1-y", z) for log(1 − σ(z)), else None."""
+    stable = _stable_log(log, definitions)
+    if (
+        not isinstance(stable, sp.MatMul)
+        or stable.args[0] != -1
+        or not _is(stable.args[-1], "softplus")
+    ):
+        return None
+    arg = stable.args[-1].arg
+    if isinstance(arg, sp.MatMul) and arg.args[0] == -1 and len(arg.args) == 2:
+        return ("y", arg.args[1])
+    return ("1-y", arg)
+
+
+def _cross_entropy(e: sp.MatAdd, definitions: dict):
+    """t ⊙ log(σ(z)) + (1 − t) ⊙ log(1 − σ(z)) in a sum as t ⊙ z − softplus(z): one
+    softplus (``e`` itself when the sum holds no such pair)."""
+    found = {}
+    for term in e.args:
+        if not isinstance(term, sp.HadamardProduct) or len(term.args) != 2:
+            continue
+        logs = [a for a in term.args if _is(a, "log")]
+        side = _sigmoid_logit(logs[0], definitions) if len(logs) == 1 else None
+        if side is None:
+            continue
+        weight = next(a for a in term.args if a is not logs[0])
+        weight = _one_minus(weight) if side[0] == "1-y" else weight
+        if weight is not None:
+            found[side[0]] = (term, side[1], weight)
+    if set(found) != {"y", "1-y"} or len({(z, t) for _, z, t in found.values()}) != 1:
+        return e
+    _, z, t = found["y"]
+    rest = [a for a in e.args if a not in (found["y"][0], found["1-y"][0])]
+    return sp.MatAdd(*rest, sp.HadamardProduct(t, z), sp.MatMul(-1, _map("softplus", z)))
+
+
+def _split_sum(e: SumAll):
+    """Σ(t ⊙ z − softplus(z)) as Σ t ⊙ z − Σ softplus(z): a dot product and one sum."""
+    terms = [as_coeff(a) for a in e.arg.args]
+    return sp.Add(*[c * SumAll(body) for c, body in terms])
+
+
+def _one_minus(e):
+    """``t`` when ``e`` is ``1 − t`` (a OneMatrix minus an array), else None."""
+    if not isinstance(e, sp.MatAdd) or len(e.args) != 2:
+        return None
+    ones = [a for a in e.args if isinstance(a, sp.OneMatrix)]
+    rest = [a for a in e.args if not isinstance(a, sp.OneMatrix)]
+    if len(ones) != 1 or not isinstance(rest[0], sp.MatMul):
+        return None
+    coeff, mats = rest[0].as_coeff_matrices()
+    return mats[0] if coeff == -1 and len(mats) == 1 else None
 
 
 def rewrite_notes(form, definitions: dict) -> list[str]:
@@ -112,6 +181,9 @@ def rewrite_notes(form, definitions: dict) -> list[str]:
     stabilise(form, definitions, made)
     notes = []
     for log, stable in dict.fromkeys(made):
+        if not _is(log, "log"):  # the binary cross-entropy of a sigmoid, merged
+            notes.append(f"  the cross-entropy as {show(stable)}: finite for every logit")
+            continue
         notes.append(f"  {text(log)} as {show(stable)}: finite where {text(log.arg)} rounds to 0")
     return notes
 
@@ -205,13 +277,19 @@ class CodePrinter(NumpyFormPrinter):
 
     def _print_MatAdd(self, e):
         """``p − onehot(y)`` as ``add_labels(p, y, -1)``: a scatter, no one-hot matrix."""
-        hot, rest = split_onehot(e)
-        if not hot or not rest:
-            return super()._print_MatAdd(e)
-        code = self._print(rest[0] if len(rest) == 1 else sp.MatAdd(*rest))
-        for coeff, onehot in hot:
-            code = f"add_labels({code}, {onehot.labels}, {self._print(coeff)})"
-        return code
+        return scattered_sum(self, e) or super()._print_MatAdd(e)
+
+
+def scattered_sum(printer: NumpyFormPrinter, e: sp.MatAdd) -> str | None:
+    """``p − onehot(y)`` as ``add_labels(p, y, -1)`` (every target's printers), or None
+    when the sum has no one-hot term beside others."""
+    hot, rest = split_onehot(e)
+    if not hot or not rest:
+        return None
+    code = printer._print(rest[0] if len(rest) == 1 else sp.MatAdd(*rest))
+    for coeff, onehot in hot:
+        code = f"add_labels({code}, {onehot.labels}, {printer._print(coeff)})"
+    return code
 
 
 class Column(MatrixExpr):

@@ -553,18 +553,40 @@ def _consts_given(mod: ModuleType, net, spec: str) -> None:
 
 
 class Diverged(Exception):
-    """Training produced a loss that is not a finite number."""
+    """Training produced a loss that is not a finite number, or one that exploded."""
 
 
-def _stop_on_divergence(callback):
-    """``callback``, then a stop when the epoch's training or validation loss is not finite."""
+DIVERGENCE_FACTOR = 1e6  # a loss this many times the initial one (at least 1) has exploded
+
+
+def _stop_on_divergence(callback, initial: float = math.nan):
+    """``callback``, then a stop when the epoch's training or validation loss diverged.
+
+    Diverged means not finite, or larger in magnitude than ``DIVERGENCE_FACTOR``
+    times ``max(1, |initial|)``, where ``initial`` is the loss of the initial
+    params: a step too large for the network can overshoot into a loss that
+    stays finite (``--lr 1e10`` on seed000 reaches 1e49 under a ReLU) and
+    would otherwise be saved as a result.  A non-finite ``initial`` checks
+    finiteness only.
+    """
+    bound = DIVERGENCE_FACTOR * max(1.0, abs(initial)) if math.isfinite(initial) else math.inf
 
     def check(epoch: int, history: dict) -> None:
         callback(epoch, history)
         for key in ("loss", "val_loss"):
-            if history[key] and not math.isfinite(history[key][-1]):
-                what = "training loss" if key == "loss" else "validation loss"
-                raise Diverged(f"the {what} is {history[key][-1]} after epoch {epoch + 1}")
+            if not history[key]:
+                continue
+            what, value = (
+                ("training loss" if key == "loss" else "validation loss"),
+                history[key][-1],
+            )
+            if not math.isfinite(value):
+                raise Diverged(f"the {what} is {value} after epoch {epoch + 1}")
+            if abs(value) > bound:
+                raise Diverged(
+                    f"the {what} is {value:.3g} after epoch {epoch + 1}, more than "
+                    f"{DIVERGENCE_FACTOR:.0e} times the initial {initial:.3g}".replace("e+0", "e")
+                )
 
     return check
 
@@ -638,7 +660,7 @@ def run_train(args) -> Trained:
                 val_fraction=val_fraction,
                 patience=patience,
                 seed=args.seed,
-                callback=_stop_on_divergence(progress),
+                callback=_stop_on_divergence(progress, float(mod.loss(params, data))),
             )
     except Diverged as exc:
         progress.close()

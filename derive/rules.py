@@ -129,6 +129,23 @@ def _register(rule: Rule) -> None:
     RULES[rule.name] = Rule(**{**rule.__dict__, "cls": cls})
 
 
+def _tanh_is_real(self):
+    """``tanh(x)`` is real, and finite, when ``x`` is real; otherwise unknown.
+
+    SymPy's own answers split the argument into real and imaginary parts,
+    and that work doubles with every ``tanh`` around a ``log`` or a fractional
+    power (whose sign SymPy cannot know): eight nested layers took 28 s, and
+    one equation within every limit of :mod:`derive.limits` took minutes.
+    None ("unknown") is always a sound answer, so values, derivatives and
+    printing stay SymPy's; only this question gets cheaper.
+    """
+    return True if self.args[0].is_extended_real else None
+
+
+_handlers = getattr(sp.tanh, "_prop_handler", None)  # where SymPy looks the answers up
+if isinstance(_handlers, dict):
+    _handlers["real"] = _handlers["finite"] = _tanh_is_real
+
 _GELU_C = sp.sqrt(2 / sp.pi)  # the tanh form's constants, exact
 _GELU_K = sp.Rational(44715, 1000000)
 

@@ -108,18 +108,44 @@ def cost(terms: list[Term]) -> int:
     return sum(ops(t.factor) + 2 * len(t.summed) for t in terms) + len(terms) - 1
 
 
+MAX_FACTOR_DEGREE = 64  # the largest polynomial degree cancel/factor are asked to handle
+
+
+def _degree(expr: sp.Expr) -> int:
+    """The degree SymPy's polynomial algorithms would work at.
+
+    They read ``x**(p/q)`` as a power of the generator ``x**(1/Q)``, Q the lcm
+    of every denominator over ``x``: ``x**2 + x**(999/1000)`` is a polynomial
+    of degree 2000 in ``x**(1/1000)``, which ``factor`` takes minutes over.
+    """
+    dens: dict = {}
+    tops: dict = {}
+    for p in expr.atoms(sp.Pow):
+        if p.exp.is_Rational:
+            dens[p.base] = sp.ilcm(dens.get(p.base, 1), p.exp.q)
+            tops[p.base] = max(tops.get(p.base, 1), abs(p.exp))  # 1: x itself may appear
+    return int(max((tops[b] * dens[b] for b in tops), default=0))
+
+
 def _factorable(expr: sp.Expr) -> bool:
     """Whether ``sp.factor`` may try ``expr``: no ``exp`` of a large multiple.
 
     SymPy factors ``exp(10⁹ x)`` as the polynomial ``exp(x)^(10⁹)``, which never
     ends (``exp(where(m > 0, s, -1e9))`` of attention masks holds one).
     """
-    return not any(abs(n) > 64 for e in expr.atoms(sp.exp) for n in e.args[0].atoms(sp.Rational))
+    exps = expr.atoms(sp.exp)
+    return not any(abs(n) > MAX_FACTOR_DEGREE for e in exps for n in e.args[0].atoms(sp.Rational))
 
 
 def _tidy_factor(expr: sp.Expr) -> sp.Expr:
-    """The cheapest of the expression, its cancelled and its factored form."""
+    """The cheapest of the expression, its cancelled and its factored form.
+
+    Above :data:`MAX_FACTOR_DEGREE` the expression is kept as it is: the
+    forms are as right, only not tidied, and the work stays bounded.
+    """
     best = expr
+    if _degree(expr) > MAX_FACTOR_DEGREE:
+        return best
     factored = (sp.factor(expr),) if _factorable(expr) else ()
     for candidate in (sp.cancel(expr), *factored):
         if ops(candidate) < ops(best):

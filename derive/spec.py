@@ -36,7 +36,15 @@ import sympy as sp
 from . import ir
 from .errors import SpecError
 from .expressions import REDUCTIONS, ExpressionReader, char_col, fmt_shape
-from .limits import MAX_EQUATIONS, MAX_LINE_CHARS, MAX_LITERAL_DIM, MAX_NAMES, MAX_SPEC_CHARS
+from .limits import (
+    MAX_CALL_NESTING,
+    MAX_EQUATIONS,
+    MAX_LINE_CHARS,
+    MAX_LITERAL_DIM,
+    MAX_NAMES,
+    MAX_SPEC_CHARS,
+    MAX_TOTAL_NODES,
+)
 from .rules import RULES
 
 MAX_RANK = 6  # axes of a declared array
@@ -377,6 +385,7 @@ class SpecParser(DeclarationReader):
     def __init__(self, text: str, file: str = "<spec>", name: str = "spec"):
         super().__init__(text, file, name)
         self.equations: list[ir.Equation] = []
+        self.total_nodes = 0  # names, numbers and operators over all equations so far
 
     # -- top level ---------------------------------------------------------
     def run(self) -> ir.Network:
@@ -495,12 +504,43 @@ class SpecParser(DeclarationReader):
             what = "assigned twice" if kind == "intermediate" else f"declared as {kind}"
             self.node_error(target, f"{name!r} is {what}; each name is assigned once")
         self.check_new_name(name, self.base_col + char_col(code, target.col_offset))
+        self.check_work(stmt.value)
         expr = self.expr(stmt.value)
         pos = (self.line_no, self.base_col + 1)
         self.equations += self.hidden  # argmax positions max(x, axis) reads, computed first
         self.hidden = []
         self.quantities[name] = ir.Quantity(name, "intermediate", expr.shape, pos)
         self.equations.append(ir.Equation(name, expr, pos))
+
+    def check_work(self, value: ast.expr) -> None:
+        """:data:`MAX_CALL_NESTING` and :data:`MAX_TOTAL_NODES` (checked without recursion).
+
+        SymPy's work grows with both: asking whether ``tanh(...)`` is real
+        takes the real and imaginary parts of its argument, so each function
+        around a ``log`` or a fractional power doubles it; and every equation
+        adds its own terms to the sweep.
+        """
+        stack: list[tuple[ast.AST, int]] = [(value, 0)]
+        while stack:
+            node, calls = stack.pop()
+            if isinstance(node, ast.Call):
+                calls += 1
+                if calls > MAX_CALL_NESTING:
+                    self.node_error(
+                        node,
+                        f"functions nested too deeply: at most {MAX_CALL_NESTING} calls "
+                        "inside one another in one equation; name the inner part in an "
+                        "equation of its own",
+                    )
+            if isinstance(node, ast.expr):
+                self.total_nodes += 1
+            stack.extend((child, calls) for child in ast.iter_child_nodes(node))
+        if self.total_nodes > MAX_TOTAL_NODES:
+            self.node_error(
+                value,
+                f"spec too large: at most {MAX_TOTAL_NODES} names, numbers and operators "
+                "in all equations together",
+            )
 
 
 # The name ``derive.verify`` subclasses; new readers should use

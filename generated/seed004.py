@@ -132,9 +132,8 @@ def forward(params, data):
     # Y_hat = σ(Z2)
     Y_hat = sigmoid(Z2)
     # J = -sum(Y ⊙ log(Y_hat) + (1 − Y) ⊙ log(1 − Y_hat))/(B*n_out)
-    #   log(Y_hat) as -softplus(-Z2): finite where Y_hat rounds to 0
-    #   log(1 − Y_hat) as -softplus(Z2): finite where 1 − Y_hat rounds to 0
-    J = -(np.sum(Y * (-softplus(-Z2)) + (1 - Y) * (-softplus(Z2))) / (B * n_out))
+    #   the cross-entropy as Y ⊙ Z2 − softplus(Z2): finite for every logit
+    J = -((np.vdot(Y, Z2) - np.sum(softplus(Z2))) / (B * n_out))
     return {
         "Z1": Z1,
         "X2": X2,
@@ -246,9 +245,8 @@ def bind_step(params, data, ws=None):
         # ∂J/∂W2 = X2ᵀ δZ2, times lr
         grad_W2 = np.matmul(X2.T, delta_Z2, out=buf["grad_W2"])
         # J = -sum(Y ⊙ log(Y_hat) + (1 − Y) ⊙ log(1 − Y_hat))/(B*n_out)
-        #   log(Y_hat) as -softplus(-Z2): finite where Y_hat rounds to 0
-        #   log(1 − Y_hat) as -softplus(Z2): finite where 1 − Y_hat rounds to 0
-        J = -(np.sum(Y * (-softplus(-Z2)) + (1 - Y) * (-softplus(Z2))) / (B * n_out))
+        #   the cross-entropy as Y ⊙ Z2 − softplus(Z2): finite for every logit
+        J = -((np.vdot(Y, Z2) - np.sum(softplus(Z2))) / (B * n_out))
         np.subtract(W1, grad_W1, out=W1)
         np.subtract(W2, grad_W2, out=W2)
         return float(J)

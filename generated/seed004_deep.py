@@ -147,9 +147,8 @@ def forward(params, data):
     # Y_hat = σ(Z3)
     Y_hat = sigmoid(Z3)
     # J = -sum(Y ⊙ log(Y_hat) + (1 − Y) ⊙ log(1 − Y_hat))/(B*n_out)
-    #   log(Y_hat) as -softplus(-Z3): finite where Y_hat rounds to 0
-    #   log(1 − Y_hat) as -softplus(Z3): finite where 1 − Y_hat rounds to 0
-    J = -(np.sum(Y * (-softplus(-Z3)) + (1 - Y) * (-softplus(Z3))) / (B * n_out))
+    #   the cross-entropy as Y ⊙ Z3 − softplus(Z3): finite for every logit
+    J = -((np.vdot(Y, Z3) - np.sum(softplus(Z3))) / (B * n_out))
     return {
         "Z1": Z1,
         "X2": X2,
@@ -295,9 +294,8 @@ def bind_step(params, data, ws=None):
         # ∂J/∂W3 = X3ᵀ δZ3, times lr
         grad_W3 = np.matmul(X3.T, delta_Z3, out=buf["grad_W3"])
         # J = -sum(Y ⊙ log(Y_hat) + (1 − Y) ⊙ log(1 − Y_hat))/(B*n_out)
-        #   log(Y_hat) as -softplus(-Z3): finite where Y_hat rounds to 0
-        #   log(1 − Y_hat) as -softplus(Z3): finite where 1 − Y_hat rounds to 0
-        J = -(np.sum(Y * (-softplus(-Z3)) + (1 - Y) * (-softplus(Z3))) / (B * n_out))
+        #   the cross-entropy as Y ⊙ Z3 − softplus(Z3): finite for every logit
+        J = -((np.vdot(Y, Z3) - np.sum(softplus(Z3))) / (B * n_out))
         np.subtract(W1, grad_W1, out=W1)
         np.subtract(W2, grad_W2, out=W2)
         np.subtract(W3, grad_W3, out=W3)

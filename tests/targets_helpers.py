@@ -25,21 +25,23 @@ BIND = {
 # test specs no module can hold: they name an equation ``loss``, a function of every module
 # (tests/test_targets_torch.py checks that such names are refused)
 REFUSED = {"karpathy", "nnfs"}
-# every bundled spec and every other test spec: name -> source for derive.load_network
-# bundled specs with class labels: the numpy target only, so far (the others refuse them)
-LABELS = {
-    n
-    for n in derive.bundled()
-    if any(q.classes is not None for q in derive.load_network(n).of_kind("target"))
-}
-# bundled specs of rank 3 or with layout (reshape, slices, einsum): the numpy target only
+# bundled specs the numpy target only can generate, so far (the others refuse them):
+# rank 3 or layout (reshape, slices, einsum), index inputs ``index(V)``, masks ``bernoulli(p)``
 TENSORS = {
     n
     for n in derive.bundled()
     if any(ir.is_tensor(eq.expr) for eq in derive.load_network(n).equations)
+    or any(q.classes is not None or q.keep for q in derive.load_network(n).of_kind("input"))
 }
-SPECS = {name: name for name in derive.bundled() if name not in LABELS | TENSORS} | {
+# every other bundled spec (class labels included) and every other test spec: name -> source
+SPECS = {name: name for name in derive.bundled() if name not in TENSORS} | {
     p.stem: str(p) for p in sorted(TEST_SPECS.glob("*.nn")) if p.stem not in REFUSED
+}
+# the specs with class labels (``target y[N] labels(C)``: x[range(N), y], p − onehot(y))
+LABELS = {
+    n
+    for n, source in SPECS.items()
+    if any(q.classes is not None for q in derive.load_network(source).of_kind("target"))
 }
 
 
@@ -73,7 +75,8 @@ def generate_all(target: str, directory: Path) -> dict:
 def workload(name: str, mod, seed: int = 0):
     """Random dims (2 to 4), params from the module's ``init_params`` as NumPy arrays
     plus noise (so zero biases matter), inputs, and targets that suit the loss:
-    one-hot where the spec says so, 0/1 for cross-entropy of a sigmoid, normal else."""
+    one-hot where the spec says so, integer class labels for ``labels`` targets, 0/1 for
+    cross-entropy of a sigmoid, normal else."""
     rng = np.random.default_rng(seed)
     net = derive.load_network(SPECS[name])
     dims = {d: int(rng.integers(2, 5)) for d in mod.DIMS}
@@ -86,7 +89,10 @@ def workload(name: str, mod, seed: int = 0):
     for tname, shape in mod.TARGETS.items():
         s = tuple(int(d) if d.isdigit() else dims[d] for d in shape)
         axis = net.quantities[tname].onehot_axis
-        if axis is not None:
+        classes = net.quantities[tname].classes
+        if classes is not None:  # class labels: integers in [0, classes)
+            data[tname] = rng.integers(0, dims.get(str(classes), 0) or int(classes), s)
+        elif axis is not None:
             labels = rng.integers(0, s[axis], s[1 - axis])
             onehot = np.eye(s[axis])[labels]
             data[tname] = onehot if axis == 1 else onehot.T

@@ -256,3 +256,46 @@ def test_a_long_elementwise_chain_does_not_fuse_into_one_growing_delta():
     d = derive_network(parse("\n".join([*lines, "L = sum(z15 ** 2)"])))
     assert len(d.steps) > 1
     assert max(cost(s.terms) for s in d.steps) <= MAX_FUSED_OPS
+
+
+def test_the_spec_at_every_limit_is_at_every_limit_and_one_more_is_refused():
+    """``benchmarks.limits`` times this spec (README "Limits"); here: it is what it says,
+    it parses, and one step past each new limit is refused with its position."""
+    import ast
+
+    from benchmarks.limits import at_every_limit
+
+    text = at_every_limit()
+    parser = SpecParser(text, "limits.nn", "limits")
+    net = parser.run()
+    lines = text.splitlines()
+    assert len(text) == L.MAX_SPEC_CHARS and max(map(len, lines)) == L.MAX_LINE_CHARS
+    assert len(net.equations) == L.MAX_EQUATIONS
+    assert len(net.consts) + len(net.dims) + len(net.quantities) == L.MAX_NAMES
+    assert L.MAX_TOTAL_NODES - 10 <= parser.total_nodes <= L.MAX_TOTAL_NODES
+    big = next(line.split("  #")[0] for line in lines if line.startswith("z1 = "))
+    depth = [0]
+    for char in big:
+        depth.append(depth[-1] + {"(": 1, ")": -1}.get(char, 0))
+    assert max(depth) == L.MAX_NESTING
+    for needle in ("** 64", str(L.MAX_NUMBER), "(999/1000)", "1e-18", f"[{L.MAX_LITERAL_DIM},"):
+        assert needle in text, needle
+    value = ast.parse(big).body[0].value  # type: ignore[attr-defined]
+    assert L.MAX_NODES - 10 < sum(isinstance(n, ast.expr) for n in ast.walk(value)) <= L.MAX_NODES
+
+    def calls(node, depth=0):
+        depth += isinstance(node, ast.Call)
+        return max([depth, *(calls(c, depth) for c in ast.iter_child_nodes(node))])
+
+    assert calls(value) == L.MAX_CALL_NESTING
+    # one function more in the big equation, and more nodes in the loss
+    row = next(n for n, line in enumerate(lines) if line.startswith("z1 = "))
+    deeper = big.replace("exp(-z0 ** 2)", "exp(-exp(z0))", 1)  # as many nodes
+    deeper = "z1 = " + deeper[len("z1 = (") : -1]  # one redundant parenthesis pair less
+    err = refused("\n".join([*lines[:row], deeper, *lines[row + 1 :]]))
+    assert "functions nested too deeply" in err.message, err.message
+    assert (err.line, err.col) == (row + 1, deeper.index("exp(z0)") + 1)
+    last = len(lines) - 1
+    more = ["#", *lines[1:last], "L = sum((z98 - t) ** 2) + sum(z0 * c1 * c2 * c3 * c4 * c5 * c6)"]
+    err = refused("\n".join(more))
+    assert "spec too large" in err.message and err.line == last + 1, str(err)

@@ -62,6 +62,18 @@ def test_jitted_gradients_and_scaled_seed(modules):
         np.testing.assert_allclose(scaled[key], -2.5 * eager[key], rtol=1e-12, atol=1e-14)
 
 
+def test_class_labels_under_jit_and_bad_labels_refused(modules):
+    mod = modules["cs231n_softmax"]
+    _, params, data = workload("cs231n_softmax", mod, seed=3)
+    p = arrays(params)
+    eager = jax.grad(mod.loss)(p, data)
+    jitted = jax.jit(jax.grad(mod.loss))(p, {k: jnp.asarray(v) for k, v in data.items()})
+    for key in p:
+        np.testing.assert_allclose(jitted[key], eager[key], rtol=1e-12, atol=1e-14)
+    with pytest.raises(ValueError, match="class labels"):
+        mod.loss(p, {**data, "y": -1 - data["y"]})
+
+
 def test_the_derived_backward_is_the_one_that_runs(modules):
     """A vjp through ``derived_loss`` calls the module's backward, not JAX's autodiff."""
     mod = modules["seed002"]

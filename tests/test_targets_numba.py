@@ -3,8 +3,9 @@
 The step must equal the NumPy target's fused step (params after several
 steps, and the losses) to 1e-10 on specs that cover softmax cross-entropy
 with biases, sigmoid cross-entropy, ReLU, consts, column layout (softmax
-over axis 0, column biases) and 1-D quantities; once more with every matrix
-product sent to BLAS (``BLAS_MIN = 0``).  Every spec generates ruff-clean code.
+over axis 0, column biases), 1-D quantities and class labels; once more with every matrix
+product sent to BLAS (``BLAS_MIN = 0``): through Numba's ``np.dot``, and through
+NumPy's own BLAS in object mode (``NUMPY_MIN = 0``).  Every spec generates ruff-clean code.
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ import pytest
 
 from codegen.targets import generate_target
 from tests.targets_helpers import BIND, SPECS, generate_all, load_module, workload
+
+# softmax CE with biases, sigmoid CE, column layout, 1-D quantities, consts, and class
+# labels (x[range(N), y] and p − onehot(y), in softmax CE and in the SVM's margins)
+STEP_SPECS = ["seed002", "seed004", "column", "vec", "penalty", "cs231n_softmax", "cs231n_svm"]
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +30,7 @@ def modules(tmp_path_factory):
 def numpy_modules(tmp_path_factory):
     directory = tmp_path_factory.mktemp("numpy")
     out = {}
-    for name in ("seed002", "seed004", "column", "vec", "penalty"):
+    for name in STEP_SPECS:
         path = directory / f"numpy_{name}.py"
         path.write_text(generate_target(SPECS[name], "numpy", bind=BIND.get(name)), "utf-8")
         out[name] = load_module(path, f"numpy_{name}")
@@ -48,7 +53,7 @@ def assert_same_steps(mod, reference, name, seed):
         assert not np.array_equal(ours[key], params[key])  # the step updated it
 
 
-@pytest.mark.parametrize("name", ["seed002", "seed004", "column", "vec", "penalty"])
+@pytest.mark.parametrize("name", STEP_SPECS)
 def test_step_equals_the_numpy_targets_step(name, modules, numpy_modules):
     assert_same_steps(modules[name], numpy_modules[name], name, seed=0)
 
@@ -64,15 +69,18 @@ L = r / B
 
 
 def test_step_with_blas_products_equals_the_numpy_targets_step(numpy_modules, tmp_path):
+    """Every product of 2-D arrays on NumPy's BLAS in object mode (Numba's np.dot path:
+    test_scalar_intermediate_and_scaled_blas_product below)."""
     path = tmp_path / "numba_blas_seed002.py"
     path.write_text(generate_target("seed002", "numba"), encoding="utf-8")
     mod = load_module(path, "numba_blas_seed002")
-    mod.BLAS_MIN = 0  # read when the step compiles: every product of 2-D arrays goes to np.dot
+    mod.BLAS_MIN = mod.NUMPY_MIN = 0  # read when the step compiles
     assert_same_steps(mod, numpy_modules["seed002"], "seed002", seed=1)
 
 
 def test_scalar_intermediate_and_scaled_blas_product(tmp_path):
-    """A scalar equation (a local, not a buffer); the lr-scaled gradient xᵀ δy on BLAS."""
+    """A scalar equation (a local, not a buffer); the lr-scaled gradient xᵀ δy on BLAS
+    through Numba's np.dot (below NUMPY_MIN)."""
     mods = {}
     for target in ("numpy", "numba"):
         path = tmp_path / f"{target}_scalar.py"
@@ -94,3 +102,12 @@ def test_init_params_is_the_numpy_targets(modules, numpy_modules):
     ours = modules["seed002"].init_params(dims, seed=3)
     theirs = numpy_modules["seed002"].init_params(dims, seed=3)
     assert all(np.array_equal(ours[k], theirs[k]) for k in theirs)
+
+
+@pytest.mark.parametrize("bad", [[0, -1], [0.5, 1.0]])
+def test_class_labels_must_be_whole_and_not_negative(bad, modules):
+    mod = modules["cs231n_svm"]
+    _, params, data = workload("cs231n_svm", mod)
+    data["X"], data["y"] = data["X"][:2], np.asarray(bad)
+    with pytest.raises(ValueError, match="class labels"):
+        mod.bind_step(params, data)

@@ -53,7 +53,7 @@ def test_derived_gradients_equal_pytorch_autograd(name, modules):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12, msg=key)
 
 
-@pytest.mark.parametrize("name", ["seed002", "penalty", "column"])
+@pytest.mark.parametrize("name", ["seed002", "penalty", "column", "cs231n_svm"])
 def test_loss_and_gradients_equal_the_numpy_target(name, modules, tmp_path):
     numpy_mod = load_module_from_source(generate(SPECS[name], bind=BIND.get(name)), tmp_path)
     mod = modules[name]
@@ -110,6 +110,15 @@ def test_init_follows_the_numpy_targets_rules(modules):
     assert params["W3"].abs().max().item() > 0.95 * limit
     again = mod.init_params(dims, seed=0)
     assert all(torch.equal(params[k], again[k]) for k in params)
+
+
+@pytest.mark.parametrize("bad", [[0, -1], [0.5, 1.0]])
+def test_class_labels_must_be_whole_and_not_negative(bad, modules):
+    mod = modules["cs231n_softmax"]
+    _, params, data = workload("cs231n_softmax", mod)
+    data["X"], data["y"] = data["X"][:2], np.asarray(bad)
+    with pytest.raises(ValueError, match="class labels"):
+        mod.loss(tensors(params), data)
 
 
 def test_the_loss_runs_the_derived_backward(modules):

@@ -120,6 +120,45 @@ def test_divergence_stops_with_one_line_and_keeps_the_old_weights(tmp_path, caps
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w.npz"]
 
 
+def test_explosive_but_finite_loss_is_divergence_too(tmp_path, capsys):
+    """Adam at --lr 1e10 on seed000 reaches a finite loss of 1.8e49 (ReLU): it was saved."""
+    w = tmp_path / "w.npz"
+    w.write_bytes(b"old weights")
+    argv = train_args(tmp_path, "--lr", "1e10", "--epochs", "3", "--optimizer", "adam")
+    err = refused(capsys, argv, "diverged", "after epoch 1", "1e6 times the initial")
+    assert "inf" not in err and "nan" not in err  # the finite rule fired, not the old one
+    assert w.read_bytes() == b"old weights"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.npz"]
+
+
+@pytest.mark.parametrize(
+    ("initial", "losses", "stops"),
+    [
+        (5.0, [4.0, 3e6], False),  # at most 1e6 * 5: still training
+        (5.0, [4.0, 5.1e6], True),
+        (-5.0, [-5.1e6], True),  # by magnitude: a loss running off to -inf explodes too
+        (1e-9, [0.9e6], False),  # a tiny initial loss counts as 1
+        (1e-9, [1.1e6], True),
+        (float("nan"), [1e300], False),  # no finite start: only finiteness is checked
+        (float("nan"), [float("inf")], True),
+        (5.0, [float("nan")], True),
+    ],
+)
+def test_divergence_rule(initial, losses, stops):
+    from codegen.train import Diverged, _stop_on_divergence
+
+    check = _stop_on_divergence(lambda epoch, history: None, initial)
+    history: dict = {"loss": [], "val_loss": []}
+    try:
+        for epoch, value in enumerate(losses):
+            history["loss"].append(value)
+            check(epoch, history)
+    except Diverged:
+        assert stops
+    else:
+        assert not stops
+
+
 # --- derive test -----------------------------------------------------------------------------
 
 

@@ -30,19 +30,14 @@ HERE = Path(__file__).parent
 
 
 def kernel_sources(path: Path, names) -> list[str]:
-    """The source of the named top-level functions of ``path``, read with ``ast``."""
+    """The source of the named top-level functions of ``path``, read with ``ast``, after
+    the functions of the same file they call (``_exp``, ``sigmoid`` in ``silu``)."""
     text = path.read_text(encoding="utf-8")
     lines = text.splitlines()
-    found = {  # from the first decorator to the end of the body
-        node.name: "\n".join(
-            lines[
-                min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1 : node.end_lineno
-            ]
-        )
-        for node in ast.parse(text).body
-        if isinstance(node, ast.FunctionDef)
+    functions = {
+        node.name: node for node in ast.parse(text).body if isinstance(node, ast.FunctionDef)
     }
-    missing = [name for name in names if name not in found]
+    missing = [name for name in names if name not in functions]
     if missing:  # a rule added without this target's kernel (tests/test_rules.py says so too)
         raise SpecError(
             f"the {path.stem.removesuffix('_kernels')} target has no kernel for "
@@ -52,7 +47,18 @@ def kernel_sources(path: Path, names) -> list[str]:
             1,
             1,
         )
-    return [found[name] for name in names]
+    wanted = list(names)
+    for name in wanted:  # grows while it is walked: the helpers of the helpers too
+        for node in ast.walk(functions[name]):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                callee = node.func.id
+                if callee in functions and callee != name and callee not in wanted:
+                    wanted.append(callee)
+    ordered = sorted(wanted, key=lambda n: functions[n].lineno)  # the file's order
+    return [
+        "\n".join(lines[min([f.lineno] + [d.lineno for d in f.decorator_list]) - 1 : f.end_lineno])
+        for f in (functions[n] for n in ordered)
+    ]
 
 
 def _own_names(template: str, kernels_file: Path) -> set[str]:
@@ -68,14 +74,16 @@ def _own_names(template: str, kernels_file: Path) -> set[str]:
 
 
 # names of each template's module (top level, and locals next to spec names)
-_SHARED = "DTYPE PARAMS INPUTS TARGETS CONSTS DIMS DIM_SOURCES LOSS init_params loss dims_of"
+_SHARED = (
+    "DTYPE PARAMS INPUTS TARGETS CONSTS DIMS DIM_SOURCES LOSS init_params loss dims_of class_labels"
+)
 _LOCALS = "params data dims seed std limit shape"
 OWN = {
     "torch": set(f"{_SHARED} {_LOCALS} DerivedLoss Model autograd_loss uniform generator".split()),
     "jax": set(f"{_SHARED} {_LOCALS} derived_loss autograd_loss key sub".split()),
     "numba": set(
-        f"{_SHARED} {_LOCALS} BLAS_MIN bind_step train_step step rng ws buf lr args arrays "
-        "range max abs min float".split()
+        f"{_SHARED} {_LOCALS} BLAS_MIN NUMPY_MIN LABELS bind_step train_step step rng ws buf lr "
+        "args arrays range max abs min float".split()
     ),
 }
 
@@ -97,17 +105,12 @@ def generate_target(
     kernels_file = HERE / f"{target}_kernels.py"
     claimed = frozenset(_own_names(target, kernels_file))
     d, header, name, values = prepare(source, dtype, bind, consts, claimed, f"{target} module")
-    integer = [q for q in d.network.quantities.values() if q.classes is not None or q.keep]
-    if integer:  # issue 10: labels, gathers and masks have no kernels in these targets yet
+    integer = [q for q in d.network.of_kind("input") if q.classes is not None or q.keep]
+    if integer:  # issue 10: gathers and masks have no kernels in these targets yet
         q = integer[0]
-        what = (
-            "class labels"
-            if q.kind == "target"
-            else "index inputs"
-            if q.classes is not None
-            else "bernoulli masks"
+        what, marker = (
+            ("index inputs", "index(V)") if q.classes else ("bernoulli masks", "bernoulli(p)")
         )
-        marker = "labels(n)" if q.kind == "target" else "index(V)" if q.classes else "bernoulli(p)"
         raise SpecError(
             f"the {target} target does not support {what} ({q.name} is declared "
             f"{marker}) yet; generate the numpy target",

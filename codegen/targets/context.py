@@ -51,18 +51,71 @@ def dim_lines(net: ir.Network, dims: list[str], arrays: list[str]) -> list[str]:
     return lines
 
 
+def dim_sources(net: ir.Network) -> dict:
+    """Where each dimension is read from: ``{dim: (kind, array, axis)}``, inputs first."""
+    out = {}
+    for q in [*net.of_kind("input"), *net.of_kind("param"), *net.of_kind("target")]:
+        for axis, dim in enumerate(q.shape):
+            if isinstance(dim, sp.Symbol) and str(dim) not in out:
+                out[str(dim)] = (q.kind, q.name, axis)
+    return out
+
+
+def stable_forms(net: ir.Network) -> tuple[dict, dict]:
+    """(forward forms, their stable rewrites) of every equation, by name."""
+    defs = {eq.name: forward_form(eq.expr) for eq in net.equations}
+    return defs, {name: stabilise(form, defs) for name, form in defs.items()}
+
+
+def common_context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
+    """The template context every target shares: docstring, metadata, init rules."""
+    net = d.network
+    shaped = {
+        kind: [(q.name, [str(x) for x in q.shape]) for q in net.of_kind(kind)]
+        for kind in ("param", "input", "target")
+    }
+    return {
+        "spec_name": spec_name,
+        "source": source.rstrip(),
+        "derived": [s.text() for s in [*d.steps, *d.gradients.values()]],
+        "dtype": dtype,
+        "params": shaped["param"],
+        "inputs": shaped["input"],
+        "targets": shaped["target"],
+        "consts": list(net.consts.items()),
+        "dims": list(net.dims),
+        "dim_sources": dim_sources(net),
+        "loss": net.loss,
+        "inits": init_rules(net),
+        "param_names": [p.name for p in net.params],
+        "const_names": list(net.consts),
+        "label_names": [q.name for q in net.of_kind("target") if q.classes is not None],
+    }
+
+
+def _saved(net: ir.Network, d: Derivation, read: set[str]) -> tuple[list[str], list[str]]:
+    """(the arrays the backward reads and the forward must save, the dims it reads):
+    a dim no saved array has brings in an array that has it."""
+    computed = {s.symbol for s in d.steps}
+    saved = [n for n in net.quantities if n in read and n not in computed]
+    dims = [n for n in net.dims if n in read]
+    for dim in dims:
+        if not any(dim in map(str, net.quantities[n].shape) for n in saved):
+            saved.append(
+                next(q for q in net.quantities if dim in map(str, net.quantities[q].shape))
+            )
+    return saved, dims
+
+
 def framework_context(
     d: Derivation, dtype: str, source: str, spec_name: str, printer: ArrayPrinter
 ) -> dict:
     """The template context of a framework target (see the module docstring)."""
     net = d.network
-    defs = {eq.name: forward_form(eq.expr) for eq in net.equations}
-    stable = {name: stabilise(form, defs) for name, form in defs.items()}
-    dims = list(net.dims)
-    consts = list(net.consts)
-    params = [p.name for p in net.params]
+    defs, stable = stable_forms(net)
     inputs = [q.name for q in net.of_kind("input")]
     targets = [q.name for q in net.of_kind("target")]
+    arrays = [*(p.name for p in net.params), *inputs, *targets]
     forward = [
         Line(
             eq.name,
@@ -72,57 +125,26 @@ def framework_context(
         for eq in net.equations
     ]
     seed = sp.Symbol("grad_" + net.loss)
+
+    def line(name: str, s) -> Line:
+        return Line(name, array_code(times_seed(s.matrix, seed), s.shape, printer), s.text())
+
+    backward = [line(s.symbol, s) for s in d.steps]
+    grads = [line("grad_" + p, s) for p, s in d.gradients.items()]
+    bwd_read = words(x.code for x in [*backward, *grads])
+    saved, bwd_dims = _saved(net, d, bwd_read)
+    fwd_read = words(x.code for x in forward)
     steps = [*d.steps, *d.gradients.values()]
-    backward = [
-        Line(s.symbol, array_code(times_seed(s.matrix, seed), s.shape, printer), s.text())
-        for s in d.steps
-    ]
-    grads = [
-        Line("grad_" + p, array_code(times_seed(s.matrix, seed), s.shape, printer), s.text())
-        for p, s in d.gradients.items()
-    ]
-    fwd_read = words(line.code for line in forward)
-    bwd_read = words(line.code for line in [*backward, *grads])
-    computed = {s.symbol for s in d.steps}
-    # what the backward reads: arrays (saved), consts and dims (read from saved shapes)
-    saved = [n for n in net.quantities if n in bwd_read and n not in computed]
-    bwd_dims = [n for n in dims if n in bwd_read]
-    for dim in bwd_dims:  # a dim no saved array has: save an array that has it
-        if not any(dim in map(str, net.quantities[n].shape) for n in saved):
-            saved.append(
-                next(q for q in net.quantities if dim in map(str, net.quantities[q].shape))
-            )
-    arrays = [*params, *inputs, *targets]
-    dim_sources = {}
-    for name in [*inputs, *params, *targets]:
-        for axis, dim in enumerate(net.quantities[name].shape):
-            if isinstance(dim, sp.Symbol) and str(dim) not in dim_sources:
-                dim_sources[str(dim)] = (net.quantities[name].kind, name, axis)
-    fwd_dims = [n for n in dims if n in fwd_read]
-    return {
-        "spec_name": spec_name,
-        "source": source.rstrip(),
-        "derived": [s.text() for s in steps],
-        "dtype": dtype,
-        "params": [(p.name, [str(x) for x in p.shape]) for p in net.params],
-        "inputs": [(q.name, [str(x) for x in q.shape]) for q in net.of_kind("input")],
-        "targets": [(q.name, [str(x) for x in q.shape]) for q in net.of_kind("target")],
-        "consts": list(net.consts.items()),
-        "dims": dims,
-        "dim_sources": dim_sources,
-        "loss": net.loss,
+    return common_context(d, dtype, source, spec_name) | {
         "seed": str(seed),
-        "arg_names": [*arrays, *consts],
-        "param_names": params,
+        "arg_names": [*arrays, *net.consts],
         "data_names": [*inputs, *targets],
-        "const_names": consts,
-        "forward_dims": dim_lines(net, fwd_dims, arrays),
+        "forward_dims": dim_lines(net, [n for n in net.dims if n in fwd_read], arrays),
         "forward": forward,
         "saved": saved,
-        "saved_consts": [c for c in consts if c in bwd_read],
+        "saved_consts": [c for c in net.consts if c in bwd_read],
         "backward_dims": dim_lines(net, bwd_dims, saved),
         "backward": backward,
         "grads": grads,
         "kernels": sorted(kernel_names([*stable.values(), *(s.matrix for s in steps)])),
-        "inits": init_rules(net),
     }

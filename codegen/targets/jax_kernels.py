@@ -64,6 +64,16 @@ def log_softmax(z, axis):
     return jax.nn.log_softmax(z, axis=axis)
 
 
+def add_labels(x, labels, c):
+    """x + c onehot(labels): c added to entry labels[b] of each row b (no one-hot matrix)."""
+    return x.at[jnp.arange(labels.shape[0]), labels].add(c)
+
+
+def onehot(labels, n, dtype):
+    """The (B, n) one-hot matrix of the class labels, where a form needs it whole."""
+    return jax.nn.one_hot(labels, n, dtype=dtype)
+
+
 def silu(z):
     """z σ(z), JAX's own (stable for any z)."""
     return jax.nn.silu(z)

@@ -10,9 +10,16 @@ or straight into the destination:
 * a matrix product: an accumulation loop over the inner dimension, or, when
   both operands are named 2-D arrays (or their transposes) and the product is
   large (at least ``BLAS_MIN`` multiply-adds, decided at run time),
-  ``np.dot(a, b, out)``, which Numba sends to BLAS;
+  ``np.dot(a, b, out)``, which Numba sends to SciPy's BLAS, and from
+  ``NUMPY_MIN`` multiply-adds on NumPy's own BLAS (``ndarray.dot``) in object mode
+  (``_numpy_matmul``: about a microsecond to enter, and then the NumPy
+  target's own GEMM; SciPy's OpenBLAS build is up to 13% slower in float32);
 * a sum over an axis: an accumulation loop;
-* softmax and log-softmax: the module's row kernels.
+* softmax and log-softmax: the module's row kernels;
+* ``x[range(B), y]`` (class labels ``y``): a loop over the rows reading ``x[b, y[b]]``.
+
+The one-hot matrix of class labels is never built: its entry ``(i, j)``
+prints as ``(1.0 if y[i] == j else 0.0)``.
 
 Sums over all entries (in the loss) accumulate into scalars.  No statement
 allocates: buffers are allocated once, outside the compiled step.
@@ -26,6 +33,8 @@ from derive.forms import (
     Broadcast,
     Map,
     NumpyFormPrinter,
+    OneHot,
+    Pick,
     Softmax,
     SumAll,
     SumAxis,
@@ -54,6 +63,8 @@ class LoopPrinter(NumpyFormPrinter):
 
     def _print_MatrixElement(self, e):
         parent, i, j = e.args
+        if isinstance(parent, OneHot):  # never built: a comparison with the label
+            return f"(1.0 if {parent.labels}[{self._print(i)}] == {self._print(j)} else 0.0)"
         name = str(parent.name)
         if isinstance(parent, Vector):  # a 1-D array: the row index is always 0
             return f"{name}[{self._print(j)}]"
@@ -79,7 +90,7 @@ def _elementwise(e) -> bool:
     if isinstance(e, sp.MatMul):
         _, mats = e.as_coeff_matrices()
         return len(mats) == 1
-    return not isinstance(e, (SumAxis, Softmax, LogSoftmax))
+    return not isinstance(e, (SumAxis, Softmax, LogSoftmax, Pick))
 
 
 class LoopEmitter:
@@ -171,6 +182,8 @@ class LoopEmitter:
             return self.matmul(dest, e)
         if isinstance(e, SumAxis):
             return self.sum_axis(dest, e)
+        if isinstance(e, Pick):
+            return self.pick(dest, e)
         if isinstance(e, (Softmax, LogSoftmax)):
             kernel = "softmax" if isinstance(e, Softmax) else "log_softmax"
             arg = self.operand(e.arg)
@@ -203,7 +216,10 @@ class LoopEmitter:
         if self.blas and all(_named_2d(m) for m in (a, b)) and np_rank(dest) == 2:
             size = f"{self.code(rows)} * {self.code(inner)} * {self.code(cols)}"
             self.emit(f"if {size} >= BLAS_MIN:")
-            self.emit(f"np.dot({self.array(a)}, {self.array(b)}, {dest.name})", 1)
+            self.emit(f"if {size} >= NUMPY_MIN:", 1)
+            self.emit(f"_numpy_matmul({self.array(a)}, {self.array(b)}, {dest.name})", 2)
+            self.emit("else:", 1)
+            self.emit(f"np.dot({self.array(a)}, {self.array(b)}, {dest.name})", 2)
             if coeff != 1:
                 self.emit(f"for _i in range({self.code(rows)}):", 1)
                 self.emit(f"for _j in range({self.code(cols)}):", 2)
@@ -226,14 +242,27 @@ class LoopEmitter:
         """Loops writing the axis sum ``e`` into ``dest``."""
         arg = self.operand(e.arg)
         rows, cols = e.shape
+        if e.axis == 0:  # row by row into the destination: the inner loop vectorises
+            inner = arg.shape[0]
+            self.emit(f"for _j in range({self.code(cols)}):")
+            self.emit(f"{self.target(dest, 0, J)} = 0.0", 1)
+            self.emit(f"for _k in range({self.code(inner)}):")
+            self.emit(f"for _j in range({self.code(cols)}):", 1)
+            self.emit(f"{self.target(dest, 0, J)} += {self.code(arg[K, J])}", 2)
+            return
         self.emit(f"for _i in range({self.code(rows)}):")
         self.emit(f"for _j in range({self.code(cols)}):", 1)
         self.emit("_acc = 0.0", 2)
-        inner = arg.shape[e.axis]
-        self.emit(f"for _k in range({self.code(inner)}):", 2)
-        entry = arg[K, J] if e.axis == 0 else arg[I, K]
-        self.emit(f"_acc += {self.code(entry)}", 3)
+        self.emit(f"for _k in range({self.code(arg.shape[1])}):", 2)
+        self.emit(f"_acc += {self.code(arg[I, K])}", 3)
         self.emit(f"{self.target(dest, I, J)} = _acc", 2)
+
+    def pick(self, dest, e: Pick) -> None:
+        """A loop writing ``x[range(B), y]`` (entry ``y[b]`` of each row ``b``) into ``dest``."""
+        arg = self.operand(e.arg)
+        label = sp.Symbol(f"{e.onehot.labels}[_j]", integer=True)
+        self.emit(f"for _j in range({self.code(e.arg.shape[0])}):")
+        self.emit(f"{self.target(dest, 0, J)} = {self.code(arg[J, label])}", 1)
 
     def scalar(self, name: str, e) -> None:
         """``name = e`` for a scalar form: each sum over all entries is an accumulation."""

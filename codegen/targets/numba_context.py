@@ -13,12 +13,10 @@ import sympy as sp
 
 from derive import Derivation
 from derive.errors import SpecError
-from derive.forms import RULES, Vector, forward_form
+from derive.forms import RULES, Vector
 
 from ..emit import np_shape
-from ..model import init_rules
-from ..printer import stabilise
-from .context import times_seed, words
+from .context import common_context, stable_forms, times_seed, words
 from .loops import I, J, LoopEmitter
 
 LR = sp.Symbol("_lr")
@@ -58,39 +56,34 @@ def _function(net, emitter: LoopEmitter, buffers: dict, consts: list[str], extra
     return args + list(buffers), lines
 
 
-def numba_context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
-    """The template context of a ``--target numba`` module for derivation ``d``."""
-    net = d.network
+def _check_params(net) -> None:
+    """The compiled step updates params in place: arrays only."""
     for p in net.params:
-        if not p.shape:  # the compiled step updates params in place: arrays only
+        if not p.shape:
             raise SpecError(
                 f"--target numba needs array params; {p.name!r} is a scalar "
                 "(declare it with a shape, e.g. [1])",
                 net.file,
                 *p.pos,
             )
-    defs = {eq.name: forward_form(eq.expr) for eq in net.equations}
-    stable = {name: stabilise(form, defs) for name, form in defs.items()}
-    named = {}  # buffers of named values: forward quantities, deltas, gradients
 
-    def forward(emitter):
-        for eq in net.equations[:-1]:
-            form = stable[eq.name]
-            emitter.emit(f"# {eq.name}")
-            if not eq.shape:  # a scalar: a local, not a buffer
-                emitter.scalar(eq.name, form)
-                continue
-            named[eq.name] = tuple(eq.shape)
-            emitter.assign(_symbol(eq.name, form), form)
-        emitter.emit(f"# {net.loss}")
-        emitter.scalar("_loss", stable[net.loss])
 
-    loss_emitter = LoopEmitter()
-    forward(loss_emitter)
-    loss_buffers = {n: s for n, s in named.items()} | loss_emitter.buffers
+def _forward(emitter: LoopEmitter, net, stable: dict, named: dict) -> None:
+    """The forward pass into named buffers (scalars into locals), then the loss ``_loss``."""
+    for eq in net.equations[:-1]:
+        form = stable[eq.name]
+        emitter.emit(f"# {eq.name}")
+        if not eq.shape:  # a scalar: a local, not a buffer
+            emitter.scalar(eq.name, form)
+            continue
+        named[eq.name] = tuple(eq.shape)
+        emitter.assign(_symbol(eq.name, form), form)
+    emitter.emit(f"# {net.loss}")
+    emitter.scalar("_loss", stable[net.loss])
 
-    step = LoopEmitter()
-    forward(step)
+
+def _backward(step: LoopEmitter, d: Derivation, named: dict) -> None:
+    """The derived deltas and gradients, times the learning rate (the NumPy target's lr)."""
     for s in d.steps:
         form = times_seed(s.matrix, LR)
         step.emit(f"# {s.symbol}, times the learning rate")
@@ -104,6 +97,10 @@ def numba_context(d: Derivation, dtype: str, source: str, spec_name: str) -> dic
         named["grad_" + wrt] = tuple(s.shape)
         step.emit(f"# grad_{wrt}, times the learning rate")
         step.assign(_symbol("grad_" + wrt, form), form)
+
+
+def _updates(step: LoopEmitter, net) -> None:
+    """``p -= grad_p`` for every param, entry by entry."""
     for p in net.params:
         kind = Vector if len(p.shape) == 1 else sp.MatrixSymbol
         target = kind(p.name, *_matrix_shape(p.shape))
@@ -112,50 +109,41 @@ def numba_context(d: Derivation, dtype: str, source: str, spec_name: str) -> dic
         step.emit(f"for _i in range({step.code(rows)}):")
         step.emit(f"for _j in range({step.code(cols)}):", 1)
         step.emit(f"{step.code(target[I, J])} -= {step.code(grad[I, J])}", 2)
+
+
+def numba_context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
+    """The template context of a ``--target numba`` module for derivation ``d``."""
+    net = d.network
+    _check_params(net)
+    _, stable = stable_forms(net)
+    named: dict = {}  # buffers of named values: forward quantities, deltas, gradients
+    loss = LoopEmitter()
+    _forward(loss, net, stable, named)
+    loss_buffers = dict(named) | loss.buffers
+    step = LoopEmitter()
+    _forward(step, net, stable, named)
+    _backward(step, d, named)
+    _updates(step, net)
     step_buffers = named | step.buffers
     consts = list(net.consts)
-    loss_args, loss_dims = _function(net, loss_emitter, loss_buffers, consts, [])
+    loss_args, loss_dims = _function(net, loss, loss_buffers, consts, [])
     step_args, step_dims = _function(net, step, step_buffers, consts, [])
-    kernels = sorted(words(step.lines) & KERNELS)
-    return {
-        "spec_name": spec_name,
-        "source": source.rstrip(),
-        "derived": [s.text() for s in [*d.steps, *d.gradients.values()]],
-        "dtype": dtype,
-        "params": [(p.name, [str(x) for x in p.shape]) for p in net.params],
-        "inputs": [(q.name, [str(x) for x in q.shape]) for q in net.of_kind("input")],
-        "targets": [(q.name, [str(x) for x in q.shape]) for q in net.of_kind("target")],
-        "consts": list(net.consts.items()),
-        "dims": list(net.dims),
-        "dim_sources": _dim_sources(net),
-        "loss": net.loss,
-        "kernels": kernels,
-        "inits": init_rules(net),
+    return common_context(d, dtype, source, spec_name) | {
+        "kernels": sorted(words(step.lines) & KERNELS),
         "loss_args": loss_args,
         "loss_dims": loss_dims,
-        "loss_lines": loss_emitter.lines,
+        "loss_lines": loss.lines,
         "loss_buffers": {k: shape_code(v) for k, v in loss_buffers.items()},
         "step_args": step_args,
         "step_dims": step_dims,
         "step_lines": step.lines,
         "step_buffers": {k: shape_code(v) for k, v in step_buffers.items()},
-        "param_names": [p.name for p in net.params],
         "data_names": [q.name for q in net.quantities.values() if q.kind in ("input", "target")],
-        "const_names": consts,
     }
 
 
 def _matrix_shape(shape):
     return (1, shape[0]) if len(shape) == 1 else shape
-
-
-def _dim_sources(net) -> dict:
-    out = {}
-    for q in [*net.of_kind("input"), *net.of_kind("param"), *net.of_kind("target")]:
-        for axis, dim in enumerate(q.shape):
-            if isinstance(dim, sp.Symbol) and str(dim) not in out:
-                out[str(dim)] = (q.kind, q.name, axis)
-    return out
 
 
 # every rule's scalar kernel (numba_kernels.py has one per rule: tests/test_rules.py), and

@@ -18,7 +18,7 @@ import sympy as sp
 
 from derive.forms import Broadcast, Map, NumpyFormPrinter, as_coeff, np_rank
 
-from ..printer import LogSoftmax, kernel_call
+from ..printer import LogSoftmax, kernel_call, scattered_sum
 
 
 class ArrayPrinter(NumpyFormPrinter):
@@ -45,6 +45,18 @@ class ArrayPrinter(NumpyFormPrinter):
 
     def _print_Float(self, e):
         return repr(float(e))
+
+    def _print_OneHot(self, e):
+        """The one-hot matrix, only where a form needs it whole (not ``p − onehot(y)``)."""
+        return f"onehot({e.labels}, {self._print(e.shape[1])}, DTYPE)"
+
+    def _print_Pick(self, e):
+        labels = e.onehot.labels
+        return f"{self.paren(e.arg)}[{self.lib}.arange({labels}.shape[0]), {labels}]"
+
+    def _print_MatAdd(self, e):
+        """``p − onehot(y)`` as ``add_labels(p, y, -1)``: a scatter, no one-hot matrix."""
+        return scattered_sum(self, e) or super()._print_MatAdd(e)
 
     def _print_OneMatrix(self, e):
         rows, cols = (self._print(d) for d in e.shape)

@@ -63,6 +63,18 @@ def log_softmax(z, axis):
     return torch.log_softmax(z, dim=axis)
 
 
+def add_labels(x, labels, c):
+    """x + c onehot(labels): c added to entry labels[b] of each row b (no one-hot matrix)."""
+    rows = torch.arange(labels.shape[0])
+    values = torch.as_tensor(c, dtype=x.dtype).expand(labels.shape[0])
+    return x.index_put((rows, labels), values, accumulate=True)
+
+
+def onehot(labels, n, dtype):
+    """The (B, n) one-hot matrix of the class labels, where a form needs it whole."""
+    return torch.nn.functional.one_hot(labels, n).to(dtype)
+
+
 def silu(z):
     """z σ(z), PyTorch's own (stable for any z)."""
     return torch.nn.functional.silu(z)
