@@ -316,3 +316,13 @@ def test_the_words_source_is_makemores_contexts_of_the_shipped_word_list():
     np.testing.assert_array_equal(ds.features[0], [0, 0, 0])
     np.testing.assert_array_equal(ds.features[len(first)], index[-3:])
     np.testing.assert_array_equal(ds.targets[: len(first) + 1], [*index, 0])
+
+
+@pytest.mark.parametrize(("spec", "words"), [(EMBED, "index inputs"), (DROPOUT, "bernoulli masks")])
+def test_other_targets_refuse_index_inputs_and_bernoulli_masks_in_one_line(spec, words):
+    """Labels they take (tests/test_networks.py); gathers and masks have no kernels there yet."""
+    from codegen.targets import generate_target
+
+    for target in ("torch", "jax", "numba"):
+        with pytest.raises(SpecError, match=f"the {target} target does not support {words}"):
+            generate_target(spec, target)
