@@ -40,7 +40,10 @@ __all__ = [
     "standardise",
 ]
 
-SOURCES = ("iris", "digits", "xor", "seed000", "mnist:DIR", "FILE.npz", "FILE.csv")
+SOURCES = ("iris", "digits", "xor", "seed000", "words", "mnist:DIR", "FILE.npz", "FILE.csv")
+WORDS_FILE = Path(__file__).with_name("words.txt")  # shipped: Python's own names
+WORDS_CONTEXT = 3  # characters of context before each one to predict (makemore's block_size)
+WORDS_ALPHABET = ".abcdefghijklmnopqrstuvwxyz"  # "." starts and ends every word
 PARTS = ("train", "test")
 TEST_FRACTION = 0.3  # the fixed test share of sources without their own test files
 
@@ -109,6 +112,8 @@ def load(source: str, part: str = "train", seed: int = 0) -> Dataset:
         return seed000(seed)
     if source in ("iris", "digits"):
         ds = load_sklearn(source)
+    elif source == "words":
+        ds = load_words()
     elif source.lower().endswith(".npz"):
         ds = load_npz(source)
     elif source.lower().endswith(".csv"):
@@ -138,6 +143,32 @@ def seed000(seed: int = 0) -> Dataset:
     x = rng.standard_normal((64, 1000))
     t = rng.standard_normal((64, 10))
     return Dataset("seed000", x, t, None)
+
+
+def load_words(path: Path = WORDS_FILE, context: int = WORDS_CONTEXT) -> Dataset:
+    """makemore's data set from a word list: each character after ``context`` characters.
+
+    For ``emma`` with 3 characters of context: ``...`` → ``e``, ``..e`` → ``m``, …,
+    ``mma`` → ``.``.  Features are the indices (into ``.a…z``) of the context,
+    targets the index of the next character: 27 classes.
+    """
+    index = {ch: n for n, ch in enumerate(WORDS_ALPHABET)}
+    features, targets = [], []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        word = line.strip()
+        if not word or word.startswith("#") or not set(word) <= set(WORDS_ALPHABET[1:]):
+            continue
+        window = [0] * context
+        for ch in word + ".":
+            features.append(window)
+            targets.append(index[ch])
+            window = [*window[1:], index[ch]]
+    return Dataset(
+        "words",
+        np.asarray(features, dtype=np.float64),
+        np.asarray(targets, dtype=np.int64),
+        len(WORDS_ALPHABET),
+    )
 
 
 def load_sklearn(name: str) -> Dataset:

@@ -18,11 +18,14 @@ import re
 import sympy as sp
 
 from derive.forms import (
+    Argmax,
     Broadcast,
     Einsum,
+    Gather,
     Map,
     OneHot,
     Pick,
+    ScatterAdd,
     Softmax,
     SumAxis,
     Vector,
@@ -91,7 +94,7 @@ class Emitter:
         """``name = e``, computed into the workspace buffer ``name`` (or ``into``'s)."""
         if isinstance(e, Einsum) and self._einsum_product(name, e):
             return
-        if not isinstance(e, sp.MatrixExpr):
+        if not isinstance(e, sp.MatrixExpr) or isinstance(e, Argmax):  # argmax: integers
             self.lines.append(f"{name} = {self.printer.doprint(e)}")
             return
         before = len(self.lines)
@@ -276,6 +279,17 @@ def _emit_pick(e: Pick, em: Emitter, out: str | None) -> str:
     return em.copy(em.printer.doprint(e), e, out)
 
 
+@emit_value.register(Gather)
+@emit_value.register(ScatterAdd)
+def _emit_index_form(e: Gather | ScatterAdd, em: Emitter, out: str | None) -> str:
+    """A gather ``C[ix]`` (``np.take`` into a buffer) or its adjoint (``np.add.at``)."""
+    arg, ix, buf = em.value(e.arg), e.onehot.labels, out or em.buffer(e)
+    if isinstance(e, Gather):
+        return em.emit(f"np.take({arg}, {ix}, axis=0, out={buf})")
+    rows = em.printer.doprint(e.shape[0])
+    return em.emit(f"scatter_add({arg}, {ix}, {rows}, out={buf})")
+
+
 @emit_value.register(sp.OneMatrix)
 def _emit_ones(e: sp.OneMatrix, em: Emitter, out: str | None) -> str:
     buf = out or em.buffer(e)
@@ -429,7 +443,7 @@ def scale_terms(form, factor):
     (``c (δa + x)``, ``1ᵀ (δa ⊙ x)``) down to the terms that read no delta;
     scaling only the top-level terms would scale ``(δa + x)/10`` not at all.
     """
-    if isinstance(form, Einsum):
+    if isinstance(form, Einsum):  # an einsum form's terms: the same rule, term by term
         return Einsum(
             form.out, [(f if _indexed_delta(f) else factor * f, s) for f, s in form.terms]
         )

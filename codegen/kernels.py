@@ -7,7 +7,8 @@ module, so generated code imports nothing but NumPy.  The kernels of our own
 are printing rewrites, not functions a spec may call: ``log_softmax``, the
 stable form :func:`codegen.printer.stabilise` rewrites ``log(softmax(z))``
 into; ``add_labels``, which ``p − onehot(y)`` is printed as (a scatter into
-a copy, never a one-hot matrix); and ``onehot``, for the rare form that needs
+a copy, never a one-hot matrix); ``scatter_add``, the adjoint of a gather
+``C[ix]`` (``np.add.at``); and ``onehot``, for the rare form that needs
 the one-hot matrix whole.
 """
 
@@ -49,12 +50,27 @@ def onehot(labels, n, out=None):
     return out
 
 
+def scatter_add(x, index, n, out=None):
+    """Row ``b`` of ``x`` added into row ``index[b]`` of an ``n``-row zero table (np.add.at).
+
+    The adjoint of the gather ``table[index]``: repeated indices accumulate, and
+    no one-hot matrix is built.
+    """
+    if out is None:
+        out = np.zeros((n, *x.shape[1:]), dtype=x.dtype)
+    else:
+        out.fill(0)
+    np.add.at(out, index, x)
+    return out
+
+
 KERNELS: dict[str, Callable[..., np.ndarray]] = {
     **{name: rule.kernel for name, rule in RULES.items()},
     SOFTMAX.name: SOFTMAX.kernel,
     "log_softmax": log_softmax,
     "add_labels": add_labels,
     "onehot": onehot,
+    "scatter_add": scatter_add,
 }
 """Every kernel a generated module may embed, by the name it calls: read off the rules."""
 

@@ -21,9 +21,11 @@ from derive.forms import (
     SOFTMAX,
     Broadcast,
     Einsum,
+    Gather,
     Map,
     OneHot,
     Pick,
+    ScatterAdd,
     Softmax,
     Vector,
     einsum_names,
@@ -121,6 +123,12 @@ def _symbols(forms) -> set[str]:
             names.add(node.onehot.labels)
             visit(node.arg)
             return
+        if isinstance(node, (Gather, ScatterAdd)):  # C[ix] and its adjoint read ix and C
+            names.add(node.onehot.labels)
+            visit(node.arg)
+            if isinstance(node, ScatterAdd):  # the table's rows, to size it
+                visit(node.shape[0])
+            return
         if isinstance(node, OneHot):  # read from the labels; its width where it is built
             names.add(node.labels)
             visit(node.shape[1])
@@ -128,7 +136,7 @@ def _symbols(forms) -> set[str]:
         if isinstance(node, sp.MatAdd) and all(split_onehot(node)):  # scattered: no width
             hot, rest = split_onehot(node)
             names.update(h.labels for _, h in hot)
-            for arg in rest:
+            for arg in [*rest, *(c for c, _ in hot)]:  # a coefficient may be an array (δm)
                 visit(arg)
             return
         if isinstance(node, Einsum):  # the names its printed code reads
@@ -199,7 +207,9 @@ def init_rules(net: ir.Network) -> list[Init]:
 
 def _batch_axes(net: ir.Network) -> tuple[str, dict[str, int]]:
     """The dimension every input and target shares: the one mini-batches split."""
-    arrays = [q for q in net.quantities.values() if q.kind in ("input", "target")]
+    arrays = [
+        q for q in net.quantities.values() if q.kind in ("input", "target") and q.keep is None
+    ]
     common = set.intersection(*[{str(d) for d in q.shape} for q in arrays]) if arrays else set()
     if len(common) > 1:  # a dimension of a param is a feature, not the batch
         common -= {str(d) for p in net.params for d in p.shape}
@@ -265,15 +275,21 @@ def _preamble(
 ) -> list[str]:
     """The lines that bind what a function's code reads: arrays, consts, dims."""
     lines, need = [], set(used) - defined
+    masks = [q for q in net.quantities.values() if q.keep is not None and q.name in need]
+    for q in masks:  # a mask not given is its mean: built from its shape and probability
+        keep = q.keep
+        assert keep is not None  # masks have one
+        need |= {str(s) for d in q.shape for s in d.free_symbols}
+        need |= {str(s) for s in keep.free_symbols}
     dims = [d for d in net.dims if d in need]
     for d in dims:  # a dimension is read from an array's shape
         need.add(dim_sources[d][1])
     for q in net.quantities.values():
-        if q.name not in need:
+        if q.name not in need or q.keep is not None:
             continue
         if q.kind == "param":
             lines.append(f'{q.name} = params["{q.name}"]')
-        elif q.classes is not None:  # class labels: integers, used as indices
+        elif q.classes is not None and q.kind != "intermediate":  # labels, table indices
             lines.append(f'{q.name} = class_labels(data["{q.name}"])')
         elif q.kind in ("input", "target"):
             lines.append(f'{q.name} = np.asarray(data["{q.name}"], DTYPE)')
@@ -285,7 +301,29 @@ def _preamble(
     for d in dims:
         _, name, axis = dim_sources[d]
         lines.append(f"{d} = {name}.shape[{axis}]")
+    for q in masks:
+        lines.append(f'{q.name} = mask(data, "{q.name}", {_mask_args(q)})')
     return lines
+
+
+def _mask_args(q: ir.Quantity) -> str:
+    """``keep, (B, n)``: a bernoulli mask's probability and shape, as code."""
+    assert q.keep is not None
+    keep = repr(float(q.keep)) if q.keep.is_number else str(q.keep)
+    shape = ", ".join(str(d) for d in q.shape)
+    return f"{keep}, ({shape}{',' if len(q.shape) == 1 else ''})"
+
+
+def _mask_context(net: ir.Network) -> dict:
+    """What ``draw_masks`` needs: its preamble (dims, consts) and one draw per mask."""
+    masks = [q for q in net.of_kind("input") if q.keep is not None]
+    need = {str(s) for q in masks for d in q.shape for s in d.free_symbols}
+    need |= {str(s) for q in masks for s in q.keep.free_symbols}  # type: ignore[union-attr]
+    return {
+        "masks": [(q.name, _mask_args(q)) for q in masks],
+        "indices": [q.name for q in net.of_kind("input") if q.classes is not None],
+        "mask_preamble": _preamble(net, need, set(), False, _dim_sources(net)) if masks else [],
+    }
 
 
 def _bind_repeats(form, printer: CodePrinter, taken: list[str]) -> tuple[list[str], sp.Basic]:
@@ -328,12 +366,15 @@ def _reading_deltas(d: Derivation) -> Derivation:
     earlier: dict[str, sp.Expr] = {}  # the form's key -> the delta holding it
 
     def reading(form):
+        # only a whole adjoint or one of its terms: the fused step holds lr times a delta,
+        # which is right where the seed enters linearly, not for a 1 inside (1 − m) ⊙ δ
         if not earlier:
             return form
-        return form.replace(
-            lambda n: isinstance(n, sp.MatrixExpr) and _same(n) in earlier,
-            lambda n: earlier[_same(n)],
-        )
+        if _same(form) in earlier:
+            return earlier[_same(form)]
+        if isinstance(form, sp.MatAdd):
+            return sp.MatAdd(*[earlier.get(_same(a), a) for a in form.args])
+        return form
 
     steps = []
     for s in d.steps:
@@ -370,13 +411,23 @@ def context(d: Derivation, dtype: str, source: str, spec_name: str) -> dict:
     )
     batch_dim, batch_axes = _batch_axes(net)
     onehot = [(q.name, q.onehot_axis) for q in net.of_kind("target") if q.onehot_axis is not None]
+    emitter = _fused_step(d, forms, printer)
     return {
-        **_preambles(d, [forward, predict, [*backward, *grads]], _fused_step(d, forms, printer)),
+        **_preambles(d, [forward, predict, [*backward, *grads]], emitter),
+        **_mask_context(net),
+        # 1-D params whose step buffer is a 1 × n row (B 1 − 1ᵀ x): updated through a view
+        "flat_grads": [
+            p.name
+            for p in net.params
+            if len(p.shape) == 1 and not emitter.buffers.get("grad_" + p.name, ",)").endswith(",)")
+        ],
         "spec_name": spec_name,
         "source": source.rstrip(),
         "dtype": dtype,
         "params": [(p.name, [str(d) for d in p.shape]) for p in net.params],
-        "inputs": [(q.name, [str(d) for d in q.shape]) for q in net.of_kind("input")],
+        "inputs": [
+            (q.name, [str(d) for d in q.shape]) for q in net.of_kind("input") if q.keep is None
+        ],
         "targets": [(q.name, [str(d) for d in q.shape]) for q in net.of_kind("target")],
         "consts": list(net.consts.items()),
         "dims": list(net.dims),
@@ -434,6 +485,8 @@ def _dim_sources(net: ir.Network) -> dict[str, tuple[str, str, int]]:
     """Each symbolic dim → (kind, name, axis) of the first input, param or target it sizes."""
     out: dict[str, tuple[str, str, int]] = {}
     for q in [*net.of_kind("input"), *net.of_kind("param"), *net.of_kind("target")]:
+        if q.keep is not None:  # a mask is drawn (or its mean built) from the dims: not a source
+            continue
         for axis, dim in enumerate(q.shape):
             if isinstance(dim, sp.Symbol) and str(dim) not in out:
                 out[str(dim)] = (q.kind, q.name, axis)

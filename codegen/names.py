@@ -102,11 +102,17 @@ def _skeletons(sentinel: str) -> list[str]:
         "kernels": [inspect.getsource(k) for k in KERNELS.values()],
         "batch_dim": s,
         "batch_axes": {s: 0},
+        "indices": [],
+        "masks": [],
+        "flat_grads": [],
     }
     template = env().get_template("module.py.j2")
     # onehot, binary, regression, labels
     variants = [([(s, 1)], False, []), ([], True, []), ([], False, []), ([], False, [s])]
-    return [template.render(**base, onehot=o, binary=b, labels=y) for o, b, y in variants]
+    out = [template.render(**base, onehot=o, binary=b, labels=y) for o, b, y in variants]
+    # index inputs and dropout masks (issue 10): class_labels, mask, draw_masks, draw_mask
+    masks = {"indices": [s], "masks": [(s, "1.0, (1,)")], "mask_preamble": []}
+    return [*out, template.render(**{**base, **masks}, onehot=[], binary=False, labels=[])]
 
 
 @functools.cache
@@ -131,7 +137,9 @@ def position(net: ir.Network, name: str) -> tuple[int, int]:
 
 def spec_names(net: ir.Network) -> list[str]:
     """Every name a spec defines: arrays, equations, consts, dims, generic functions."""
-    return [*net.quantities, *net.consts, *(str(d) for d in net.dims), *net.funcs]
+    # an "_" name is the engine's own (the argmax of max(x, axis)): the parser refuses it
+    arrays = [q for q in net.quantities if not q.startswith("_")]
+    return [*arrays, *net.consts, *(str(d) for d in net.dims), *net.funcs]
 
 
 def check_names(net: ir.Network, claimed: frozenset | None = None, what: str = "module") -> None:

@@ -24,10 +24,12 @@ from sympy.matrices.expressions.matexpr import MatrixExpr
 from derive.forms import (
     RULES,
     Broadcast,
+    Gather,
     Map,
     NumpyFormPrinter,
     OneHot,
     Pick,
+    ScatterAdd,
     Softmax,
     SoftmaxAt,
     SumAll,
@@ -266,6 +268,13 @@ class CodePrinter(NumpyFormPrinter):
     def _print_OneHot(self, e):
         return f"onehot({e.labels}, {self._print(e.shape[1])})"
 
+    def _print_Column(self, e):
+        return f"{self.paren(e.arg)}[:, 0]"
+
+    def _print_ScatterAdd(self, e):
+        """The adjoint of a gather: the module's ``scatter_add`` kernel (``np.add.at``)."""
+        return f"scatter_add({self._print(e.arg)}, {e.onehot.labels}, {self._print(e.shape[0])})"
+
     def _print_MatAdd(self, e):
         """``p − onehot(y)`` as ``add_labels(p, y, -1)``: a scatter, no one-hot matrix."""
         return scattered_sum(self, e) or super()._print_MatAdd(e)
@@ -281,6 +290,16 @@ def scattered_sum(printer: NumpyFormPrinter, e: sp.MatAdd) -> str | None:
     for coeff, onehot in hot:
         code = f"add_labels({code}, {onehot.labels}, {printer._print(coeff)})"
     return code
+
+
+class Column(MatrixExpr):
+    """An ``n × 1`` column as the 1-D array of its entries: ``X[:, 0]`` (a coefficient)."""
+
+    def __new__(cls, X):
+        return sp.Basic.__new__(cls, X)
+
+    arg = property(lambda self: self.args[0])
+    shape = property(lambda self: (sp.Integer(1), self.args[0].shape[0]))
 
 
 def split_onehot(e: sp.MatAdd) -> tuple[list, list]:
@@ -303,6 +322,16 @@ def split_onehot(e: sp.MatAdd) -> tuple[list, list]:
                 and np_rank(other[0].arg) == 1
             ):
                 hot.append((other[0].arg, onehot[0]))
+                continue
+            # δm ⊙ onehot(a) with δm an n × 1 column (the adjoint of max(x, axis=1, keepdims))
+            if (
+                onehot
+                and other
+                and isinstance(other[0], sp.MatrixSymbol)
+                and other[0].shape[1] == 1
+                and np_rank(other[0]) == 2
+            ):
+                hot.append((Column(other[0]), onehot[0]))
                 continue
         rest.append(a)
     return hot, rest
@@ -329,6 +358,10 @@ def kernel_names(forms) -> set[str]:
                     scattered.update(id(h) for _, h in hot)
             elif isinstance(node, Pick):  # an index, not a matrix
                 scattered.add(id(node.onehot))
+            elif isinstance(node, (Gather, ScatterAdd)):  # indexing and np.add.at
+                scattered.add(id(node.onehot))
+                if isinstance(node, ScatterAdd):
+                    names.add("scatter_add")
             elif isinstance(node, OneHot) and id(node) not in scattered:
                 names.add("onehot")
     return names

@@ -89,7 +89,38 @@ def bind(mod: ModuleType, net, ds: datasets.Dataset, spec: str) -> tuple[dict, d
             )
         if not n.isdigit():
             dims[n] = ds.n_classes
+    if net.quantities[x_name].classes is not None:
+        _bind_indices(net, x_name, data[x_name], dims, spec)
     return data, dims
+
+
+def _indices_in(mod: ModuleType, net) -> bool:
+    """Whether the spec's input holds integer indices (``index(V)``), not values."""
+    return any(net.quantities[name].classes is not None for name in mod.INPUTS)
+
+
+def _bind_indices(net, name: str, x: np.ndarray, dims: dict[str, int], source: str) -> None:
+    """Check an ``index(V)`` input's data (whole numbers below V) and fix V from it if free."""
+    q = net.quantities[name]
+    if x.size and (np.any(x != np.round(x)) or x.min() < 0):
+        raise SpecError(
+            f"the spec's input {name} holds indices (index({q.classes})), but {source}'s "
+            "features are not whole numbers from 0",
+            source,
+            1,
+            1,
+        )
+    rows, top = str(q.classes), int(x.max()) + 1 if x.size else 1
+    if not rows.isdigit():
+        dims.setdefault(rows, top)
+    if top > dims.get(rows, int(rows) if rows.isdigit() else top):
+        raise SpecError(
+            f"{source} has index {top - 1} but {name} indexes a table of {dims.get(rows, rows)} "
+            "rows",
+            source,
+            1,
+            1,
+        )
 
 
 def _check_target_kind(target, t_name: str, ds: datasets.Dataset, spec: str) -> None:
@@ -609,7 +640,7 @@ def run_train(args) -> Trained:
     """``derive train``: train a spec's generated module on a data set and save the weights."""
     check_train_options(args)
     net, mod = _training_module(args)
-    ds, mean, std = _training_part(args.data, args.seed)
+    ds, mean, std = _training_part(args.data, args.seed, _indices_in(mod, net))
     data, fixed = bind(mod, net, ds, args.data)
     dims = {**{d: DEFAULT_WIDTH for d in mod.DIMS}, **fixed, **_dims_option(args.dim, mod, fixed)}
     _check_param_count(mod, dims)
@@ -665,11 +696,16 @@ def _training_module(args) -> tuple[Any, ModuleType]:
     return net, mod
 
 
-def _training_part(source: str, seed: int) -> tuple[datasets.Dataset, np.ndarray, np.ndarray]:
+def _training_part(
+    source: str, seed: int, indices: bool = False
+) -> tuple[datasets.Dataset, np.ndarray, np.ndarray]:
     """The training part of ``source`` with its features standardised, and the mean and
-    deviation used (saved with the weights, applied again by ``derive test``)."""
+    deviation used (saved with the weights, applied again by ``derive test``).  Integer
+    indices into a table (``indices``) are used as they are."""
     ds = datasets.load(source, part="train", seed=seed)
     mean, std = _standardisation(ds.features, source)
+    if indices:
+        mean, std = np.zeros_like(mean), np.ones_like(std)
     ds = datasets.Dataset(ds.name, (ds.features - mean) / std, ds.targets, ds.n_classes)
     return ds, mean, std
 

@@ -235,6 +235,15 @@ def _lower_pick(node: ir.Pick, idx: tuple) -> sp.Expr:
     return summation(picked, [c])
 
 
+@lower.register(ir.Gather)
+def _lower_gather(node: ir.Gather, idx: tuple) -> sp.Expr:
+    # C[ix][b, e] = Σ_v [ix[b] = v] C[v, e]: the one-hot of the indices, never built in code
+    r = len(node.index.shape)
+    v = new_index(node.arg.shape[0], "v")
+    hot = element(onehot_name(node.index.name), (*idx[:r], v))
+    return summation(hot * lower(node.arg, (v, *idx[r:])), [v])
+
+
 @lower.register(ir.Column)
 def _lower_column(node: ir.Column, idx: tuple) -> sp.Expr:
     return lower(node.a, idx[:1])

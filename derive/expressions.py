@@ -58,6 +58,7 @@ class ExpressionReader(ConvReader, LayoutReader, SourceReader):
         self.const_symbols: dict[str, sp.Symbol] = {}
         self.funcs: list[str] = []
         self._depth = 0
+        self.hidden: list[ir.Equation] = []  # argmax equations max(x, axis) reads
 
     # -- numbers -----------------------------------------------------------
     def number(self, node: ast.AST, value: sp.Expr, what: str = "number") -> sp.Expr:
@@ -133,7 +134,14 @@ class ExpressionReader(ConvReader, LayoutReader, SourceReader):
         """A declared quantity, const or dim, by name."""
         name = node.id
         if name in self.quantities:
-            if self.quantities[name].classes is not None:
+            q = self.quantities[name]
+            if q.classes is not None and q.kind == "input":
+                self.node_error(
+                    node,
+                    f"{name!r} holds indices (integers) into a table of {q.classes} rows, "
+                    f"not values; gather with it: C[{name}]",
+                )
+            if q.classes is not None:
                 self.node_error(
                     node,
                     f"{name!r} holds class labels (integers), not values; use "
@@ -226,6 +234,10 @@ class ExpressionReader(ConvReader, LayoutReader, SourceReader):
             return self.onehot_call(node)
         if name in ("maximum", "minimum"):
             return self.extremum(node, name)
+        if name in ("max", "min"):
+            return self.max_along(node, name)
+        if name == "logsumexp":
+            return self.logsumexp(node)
         if name == "log_softmax":
             arg, kw = self.call_args(node, name, 1, {"axis": -1})
             if not arg[0].shape:
@@ -249,6 +261,7 @@ class ExpressionReader(ConvReader, LayoutReader, SourceReader):
         if name in RULES and not RULES[name].internal:
             return self.rule_call(node, name)
         numpy = ["onehot", "maximum", "minimum", "where", "var", "std", "log_softmax"]
+        numpy += ["max", "min", "logsumexp"]
         known = ", ".join([*activations(), "softmax", *REDUCTIONS, *numpy, *self.funcs])
         self.node_error(node.func, f"unknown function {name!r}; known: {known}")
 
@@ -279,6 +292,60 @@ class ExpressionReader(ConvReader, LayoutReader, SourceReader):
         if isinstance(base, ir.Scalar) and base.value == 0:
             return relu if name == "maximum" else ir.Neg(shape, pos, relu)
         return ir.Binary(shape, pos, "+" if name == "maximum" else "-", base, relu)
+
+    def max_along(self, node: ast.Call, name: str) -> ir.Node:
+        """``max(x, axis=a, keepdims=k)`` of a 2-D ``x``: ``x[range(B), argmax(x, axis=1)]``.
+
+        The positions are a hidden equation, an integer quantity (not
+        differentiated), so the gradient reaches one maximal entry of each row
+        (the first, as ``np.argmax`` picks it), as ``torch.max(x, dim)`` sends it.
+        """
+        args, kw = self.call_args(node, name, 1, {"axis": None, "keepdims": False})
+        x, pos = args[0], self.pos(node)
+        if len(x.shape) != 2 or kw["axis"] is None:
+            self.node_error(
+                node, f"{name} needs a 2-D array and an axis: {name}(x, axis=1) or axis=0"
+            )
+        axis = self.axis(node, kw["axis"], x.shape)
+        keepdims = self.reduction(node, "sum", x, kw).keepdims  # checks keepdims
+        n = 1
+        while f"_arg{name}{n}" in self.quantities:
+            n += 1
+        hidden = f"_arg{name}{n}"  # "_" starts no spec name: no collision
+        kept = x.shape[1 - axis]
+        self.quantities[hidden] = ir.Quantity(
+            hidden, "intermediate", (kept,), pos, classes=x.shape[axis]
+        )
+        self.hidden.append(ir.Equation(hidden, ir.Argmax((kept,), pos, x, axis, name), pos))
+        ref = ir.Ref((kept,), pos, hidden)
+        rows = x if axis == 1 else ir.Transpose(tuple(reversed(x.shape)), pos, x)
+        picked: ir.Node = ir.Pick((kept,), pos, rows, ref)
+        if keepdims:
+            picked = ir.Column((kept, sp.Integer(1)), pos, picked)
+            if axis == 0:
+                picked = ir.Transpose((sp.Integer(1), kept), pos, picked)
+        return picked
+
+    def logsumexp(self, node: ast.Call) -> ir.Node:
+        """``logsumexp(x, axis, keepdims)`` as ``mean(x − log_softmax(x), axis)``: an identity.
+
+        Every entry of ``x − log_softmax(x)`` along the axis is the same
+        ``log Σ exp(x)``; the generated code computes it with the stable
+        ``log_softmax`` kernel, so it is finite at any scale.
+        """
+        args, kw = self.call_args(node, "logsumexp", 1, {"axis": None, "keepdims": False})
+        x, pos = args[0], self.pos(node)
+        axis = kw["axis"]
+        if isinstance(axis, ast.Constant) and axis.value is None:
+            axis = None
+        if not x.shape:
+            self.node_error(node, "logsumexp needs an array, got a scalar")
+        if axis is None and len(x.shape) != 1:
+            self.node_error(node, "logsumexp of a 2-D array needs an axis: logsumexp(x, axis=1)")
+        ax = self.axis(node, 0 if axis is None else axis, x.shape)
+        log_p = ir.Call(x.shape, pos, "log", ir.Softmax(x.shape, pos, x, ax))
+        gap = ir.Binary(x.shape, pos, "-", x, log_p)
+        return self.reduction(node, "mean", gap, {"axis": ax, "keepdims": kw["keepdims"]})
 
     def variance(self, node: ast.Call, name: str) -> ir.Node:
         """``var``/``std`` as NumPy computes them: ``sum((x − mean(x))²) / (n − ddof)``."""
@@ -378,6 +445,8 @@ class ExpressionReader(ConvReader, LayoutReader, SourceReader):
 
     def expr_Subscript(self, node: ast.Subscript) -> ir.Node:
         """``x[range(B), y]`` (one entry per row, NumPy fancy indexing) or ``v[:, None]``."""
+        if self.is_index_name(node.slice):
+            return self.gather(node)
         if self.is_slicing(node):
             return self.slicing(node)
         if self.is_new_axis(node):
@@ -429,6 +498,32 @@ class ExpressionReader(ConvReader, LayoutReader, SourceReader):
                 f"x has shape {fmt_shape(arg.shape)}: expected x[{arg.shape[0]}, {classes}]",
             )
         return ir.Pick((arg.shape[0],), self.pos(node), arg, labels)
+
+    def is_index_name(self, node: ast.expr) -> bool:
+        """Whether ``node`` names an ``index(V)`` input."""
+        q = self.quantities.get(node.id) if isinstance(node, ast.Name) else None
+        return q is not None and q.kind == "input" and q.classes is not None
+
+    def gather(self, node: ast.Subscript) -> ir.Node:
+        """``C[ix]``: the rows ``ix`` of a table ``C[V, ...]``, shape ``ix.shape + C.shape[1:]``."""
+        assert isinstance(node.slice, ast.Name)
+        q = self.quantities[node.slice.id]
+        table = self.expr(node.value)
+        if len(table.shape) != 2 or table.shape[0] != q.classes:
+            self.node_error(
+                node,
+                f"{q.name} indexes a table of {q.classes} rows: expected a table "
+                f"[{q.classes}, n], got shape {fmt_shape(table.shape)}",
+            )
+        shape = q.shape + table.shape[1:]
+        if len(shape) > 2:
+            self.node_error(
+                node,
+                f"C[{q.name}] would have shape {fmt_shape(shape)}: at most 2 dimensions "
+                "(gathers of 2-D indices, C[ix] with ix[B, T], are not supported yet)",
+            )
+        index = ir.Ref(q.shape, self.pos(node.slice), q.name)
+        return ir.Gather(shape, self.pos(node), table, index)
 
     def rule_call(self, node: ast.Call, name: str) -> ir.Node:
         """A registered function: its array argument and its scalar params."""

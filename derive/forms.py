@@ -26,11 +26,14 @@ else of derive's modules.  ``tests/test_architecture.py`` checks it.
 from __future__ import annotations
 
 from .matexpr import (
+    Argmax,
     Broadcast,
     Einsum,
+    Gather,
     Map,
     OneHot,
     Pick,
+    ScatterAdd,
     Softmax,
     SumAll,
     SumAxis,
@@ -61,6 +64,9 @@ __all__ = [
     "Einsum",
     "Map",
     "OneHot",
+    "Argmax",
+    "Gather",
+    "ScatterAdd",
     "Pick",
     "Softmax",
     "SumAll",

@@ -171,6 +171,39 @@ class Pick(Node):
 
 
 @dataclass(frozen=True, eq=False)
+class Argmax(Node):
+    """``argmax(x, axis)`` (or ``argmin``) of a 2-D ``x``: integer positions, not differentiated.
+
+    Never written in a spec: ``max(x, axis=1)`` is read as ``x[range(B), a]``
+    with ``a = argmax(x, axis=1)`` a hidden equation, so the gradient flows
+    to one maximal entry (the first), as ``torch.max(x, dim)`` sends it.
+    """
+
+    arg: Node
+    axis: int
+    op: str  # "max" or "min"
+
+    def children(self):
+        return (self.arg,)
+
+
+@dataclass(frozen=True, eq=False)
+class Gather(Node):
+    """``C[ix]``: rows ``ix`` of the table ``C`` (an embedding), shape ``ix.shape + C.shape[1:]``.
+
+    ``ix`` is an ``index(V)`` input.  Lowered as ``Σ_v onehot(ix)[b, v] C[v, e]``,
+    so the table's adjoint is ``onehot(ix)ᵀ δ``: a scatter-add of the rows of
+    ``δ`` into the rows ``ix`` (``np.add.at``), never a one-hot matrix in code.
+    """
+
+    arg: Node
+    index: Ref
+
+    def children(self):
+        return (self.arg, self.index)
+
+
+@dataclass(frozen=True, eq=False)
 class Column(Node):
     """``x[:, None]``: a 1-D array as an ``[n, 1]`` column."""
 
@@ -286,7 +319,13 @@ class Quantity:
     shape: Shape
     pos: Pos
     onehot_axis: int | None = None  # targets only: the axis along which entries sum to 1
-    classes: sp.Expr | None = None  # labels targets only: the number of classes
+    classes: sp.Expr | None = None  # labels targets: classes; index inputs: table rows
+    keep: sp.Expr | None = None  # bernoulli inputs: the probability of a 1 (a number or const)
+
+    @property
+    def integer(self) -> bool:
+        """Integer data (class labels or table indices), not values."""
+        return self.classes is not None
 
     @property
     def rank(self) -> int:
@@ -355,7 +394,7 @@ class Network:
         params = {p.name for p in self.params}
         on_path = {self.loss} | (deps[self.loss] & params)
         for name in deps[self.loss]:
-            if deps[name] & params:
+            if deps[name] & params and not self.quantities[name].integer:  # argmax: no adjoint
                 on_path.add(name)
         return on_path
 
@@ -452,7 +491,9 @@ class _ArgumentNamer:
             return self.product(node, owner, linear)
         # sums, differences, negation, transposes and reductions pass a linear
         # position on; powers, functions and matrix products do not
-        keeps = isinstance(node, (Binary, Neg, Transpose, Reduce, Pick, Column, *TENSOR_NODES))
+        keeps = isinstance(
+            node, (Binary, Neg, Transpose, Reduce, Pick, Column, Gather, *TENSOR_NODES)
+        )
         keeps = keeps and not isinstance(node, Einsum)
         kids: dict[str, Any] = {
             f: self.visit(getattr(node, f), owner, linear and keeps)

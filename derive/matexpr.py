@@ -62,6 +62,79 @@ class Pick(MatrixExpr):
         return sp.Sum(body, (c, 0, self.arg.shape[1] - 1)) if is_index(c) else body
 
 
+class Gather(MatrixExpr):
+    """``X[ix]``: row ``ix[b]`` of the table ``X`` for each ``b`` (``onehot(ix) X``, unbuilt)."""
+
+    def __new__(cls, X, onehot: OneHot):
+        return sp.Basic.__new__(cls, X, onehot)
+
+    arg = property(lambda self: self.args[0])
+    onehot = property(lambda self: self.args[1])
+    shape = property(lambda self: (self.args[1].shape[0], self.args[0].shape[1]))
+
+    def _entry(self, i, j, **kwargs):
+        v = new_index(self.arg.shape[0], "v")
+        body = self.onehot._entry(i, v) * self.arg._entry(v, j)
+        return sp.Sum(body, (v, 0, self.arg.shape[0] - 1)) if is_index(v) else body
+
+
+class ScatterAdd(MatrixExpr):
+    """``onehot(ix)ᵀ X``: each row ``b`` of ``X`` added into row ``ix[b]`` of a zero table.
+
+    The adjoint of a gather ``C[ix]``; NumPy's ``np.add.at(zeros, ix, X)``.
+    """
+
+    def __new__(cls, X, onehot: OneHot):
+        return sp.Basic.__new__(cls, X, onehot)
+
+    arg = property(lambda self: self.args[0])
+    onehot = property(lambda self: self.args[1])
+    shape = property(lambda self: (self.args[1].shape[1], self.args[0].shape[1]))
+
+    def _entry(self, i, j, **kwargs):
+        b = new_index(self.arg.shape[0], "b")
+        body = self.onehot._entry(b, i) * self.arg._entry(b, j)
+        return sp.Sum(body, (b, 0, self.arg.shape[0] - 1)) if is_index(b) else body
+
+
+class Argmax(MatrixExpr):
+    """``argmax(X, axis)`` (``argmin``): integer positions, a 1-D row, not differentiated."""
+
+    def __new__(cls, X, axis: int, op: str):
+        return sp.Basic.__new__(cls, X, sp.Integer(axis), sp.Symbol(op))
+
+    arg = property(lambda self: self.args[0])
+    axis = property(lambda self: int(self.args[1]))
+    op = property(lambda self: str(self.args[2]))
+    shape = property(lambda self: (sp.Integer(1), self.args[0].shape[1 - int(self.args[1])]))
+
+
+def index_forms(form):
+    """``onehot(ix) X`` as the gather ``X[ix]`` and ``onehot(ix)ᵀ X`` as a scatter-add.
+
+    Recovery finds these products by the index structure alone; named, they
+    print (and generate) as NumPy's fancy indexing and ``np.add.at``.
+    """
+
+    def named(e):
+        coeff, mats = e.as_coeff_matrices()
+        first, rest = mats[0], mats[1:]
+        if not rest:
+            return e
+        tail = rest[0] if len(rest) == 1 else sp.MatMul(*rest)
+        if isinstance(first, OneHot):
+            out = Gather(tail, first)
+        elif isinstance(first, sp.Transpose) and isinstance(first.arg, OneHot):
+            out = ScatterAdd(tail, first.arg)
+        else:
+            return e
+        return out if coeff == 1 else sp.MatMul(coeff, out)
+
+    if not isinstance(form, sp.Basic) or not form.has(OneHot):
+        return form
+    return form.replace(lambda e: isinstance(e, sp.MatMul), named)
+
+
 class Map(MatrixExpr):
     """``F(X)`` entry by entry; ``lam`` is a one-argument ``Lambda``."""
 
@@ -339,6 +412,19 @@ def _form_pick(node: ir.Pick) -> sp.Expr:
     from .elementwise import onehot_name
 
     return Pick(forward_form(node.arg), OneHot(onehot_name(node.labels.name), *node.arg.shape))
+
+
+@forward_form.register(ir.Argmax)
+def _form_argmax(node: ir.Argmax) -> sp.Expr:
+    return Argmax(forward_form(node.arg), node.axis, node.op)
+
+
+@forward_form.register(ir.Gather)
+def _form_gather(node: ir.Gather) -> sp.Expr:
+    from .elementwise import onehot_name
+
+    rows = (node.index.shape[0], node.arg.shape[0])
+    return Gather(forward_form(node.arg), OneHot(onehot_name(node.index.name), *rows))
 
 
 @forward_form.register(ir.Column)

@@ -24,7 +24,18 @@ import sympy as sp
 
 from . import ir
 from .indices import as_expr
-from .matexpr import Broadcast, Einsum, Map, OneHot, Pick, Softmax, SumAll, SumAxis
+from .matexpr import (
+    Broadcast,
+    Einsum,
+    Gather,
+    Map,
+    OneHot,
+    Pick,
+    ScatterAdd,
+    Softmax,
+    SumAll,
+    SumAxis,
+)
 from .rules import (
     GENERIC_BINDINGS,
     RULES,
@@ -191,6 +202,28 @@ def _run_pick(node: ir.Pick, env: dict, scalars: dict, funcs: Functions):
     return run_node(node.arg, env, scalars, funcs)[np.arange(len(labels)), labels]
 
 
+@run_node.register(ir.Gather)
+def _run_gather(node: ir.Gather, env: dict, scalars: dict, funcs: Functions):
+    # NumPy's own fancy indexing: the reference semantics
+    return run_node(node.arg, env, scalars, funcs)[np.asarray(env[node.index.name], np.int64)]
+
+
+@run_node.register(ir.Argmax)
+def _run_argmax(node: ir.Argmax, env: dict, scalars: dict, funcs: Functions):
+    return argmax(run_node(node.arg, env, scalars, funcs), node.axis, node.op)
+
+
+def argmax(x, axis: int, op: str) -> np.ndarray:
+    """``np.argmax`` (``np.argmin``) of floats, or of exact values by their real value."""
+    x = np.asarray(x)
+    if x.dtype == object:  # exact values at a point carry the real value they stand for
+        reals = np.vectorize(lambda v: getattr(v, "r", None), otypes=[object])(x)
+        if any(r is None for r in reals.flat):
+            raise TypeError("max/min along an axis needs numeric values")
+        x = reals.astype(float)
+    return np.argmax(x, axis=axis) if op == "max" else np.argmin(x, axis=axis)
+
+
 @run_node.register(ir.Column)
 def _run_column(node: ir.Column, env: dict, scalars: dict, funcs: Functions):
     return run_node(node.a, env, scalars, funcs)[:, None]
@@ -298,6 +331,19 @@ def _eval_onehot(e: OneHot, env: dict, funcs: Functions):
 def _eval_pick(e: Pick, env: dict, funcs: Functions):
     labels = labels_of(env[e.onehot.labels])
     return evaluate(e.arg, env, funcs)[np.arange(len(labels)), labels].reshape(1, -1)
+
+
+@evaluate.register(Gather)
+def _eval_gather(e: Gather, env: dict, funcs: Functions):
+    return evaluate(e.arg, env, funcs)[labels_of(env[e.onehot.labels])]
+
+
+@evaluate.register(ScatterAdd)
+def _eval_scatter_add(e: ScatterAdd, env: dict, funcs: Functions):
+    x = evaluate(e.arg, env, funcs)
+    out = np.zeros(_extent(e.shape, env), dtype=x.dtype)
+    np.add.at(out, labels_of(env[e.onehot.labels]), x)
+    return out
 
 
 @evaluate.register(sp.Symbol)

@@ -27,7 +27,18 @@ from sympy.printing.str import StrPrinter
 
 from .convprint import notation
 from .latexnames import latex_name
-from .matexpr import Broadcast, Einsum, Map, Pick, Softmax, SumAxis, Vector
+from .matexpr import (
+    Argmax,
+    Broadcast,
+    Einsum,
+    Gather,
+    Map,
+    Pick,
+    ScatterAdd,
+    Softmax,
+    SumAxis,
+    Vector,
+)
 from .rules import SOFTMAX, GenericFunction, generic_base, rule_of
 from .slide import plain
 
@@ -193,6 +204,16 @@ class TextPrinter(_Forms, StrPrinter):
     def _print_Pick(self, e):
         return f"{self.paren(e.arg)}[range({self._print(e.arg.shape[0])}), {e.onehot.labels}]"
 
+    def _print_Argmax(self, e):
+        return f"arg{e.op}({self._print(e.arg)}, axis={e.axis})"
+
+    def _print_Gather(self, e):
+        return f"{self.paren(e.arg)}[{e.onehot.labels}]"
+
+    def _print_ScatterAdd(self, e):
+        # rows of the argument added into the table's rows ix (np.add.at), a V × n table
+        return f"scatter_add({e.onehot.labels}, {self._print(e.arg)})"
+
     def name(self, name: str) -> str:
         return "δ" + name[len("delta_") :] if name.startswith("delta_") else name
 
@@ -299,6 +320,16 @@ class LatexFormPrinter(_Forms, LatexPrinter):
             rf"\operatorname{{pick}}\left({self._print(e.arg)}, {self.name(e.onehot.labels)}\right)"
         )
 
+    def _print_Argmax(self, e):
+        return rf"\operatorname{{arg{e.op}}}\left({self._print(e.arg)}\right)"
+
+    def _print_Gather(self, e):
+        return rf"{self.paren(e.arg)}\left[{self.name(e.onehot.labels)}\right]"
+
+    def _print_ScatterAdd(self, e):
+        labels = self.name(e.onehot.labels)
+        return rf"\operatorname{{scatter\_add}}\left({labels}, {self._print(e.arg)}\right)"
+
     def transpose(self, inner):
         return inner + r"^{\top}"
 
@@ -400,6 +431,7 @@ def np_rank(e) -> int:
     return 0
 
 
+@np_rank.register(Argmax)
 @np_rank.register(Pick)
 @np_rank.register(Vector)
 def _rank_vector(e: Vector | Pick) -> int:
@@ -411,6 +443,8 @@ def _rank_einsum(e: Einsum) -> int:
     return len(e.out)
 
 
+@np_rank.register(Gather)
+@np_rank.register(ScatterAdd)
 @np_rank.register(sp.MatrixSymbol)
 def _rank_symbol(e: sp.MatrixSymbol) -> int:
     return 2
@@ -508,6 +542,18 @@ class NumpyFormPrinter(NumPyPrinter):
     def _print_Pick(self, e):
         labels = e.onehot.labels
         return f"{self.paren(e.arg)}[np.arange(len({labels})), {labels}]"
+
+    def _print_Argmax(self, e):
+        return f"np.arg{e.op}({self._print(e.arg)}, axis={e.axis})"
+
+    def _print_Gather(self, e):
+        return f"{self.paren(e.arg)}[{e.onehot.labels}]"
+
+    def _print_ScatterAdd(self, e):
+        """``np.add.at`` into a zero table, as one expression (it returns None)."""
+        rows, cols = (self._print(d) for d in e.shape)
+        arg = self._print(e.arg)
+        return f"(_acc := np.zeros(({rows}, {cols})), np.add.at(_acc, {e.onehot.labels}, {arg}))[0]"
 
     def _print_Transpose(self, e):
         if isinstance(e.arg, SumAxis) and e.arg.axis == 1:

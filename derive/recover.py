@@ -26,7 +26,7 @@ import sympy as sp
 from .elementwise import Term, distribute, open_sum
 from .errors import DerivationError
 from .indices import dim_of, indices_in, is_index
-from .matexpr import Broadcast, Einsum, Map, Softmax, SumAll, SumAxis, matrix_symbol
+from .matexpr import Broadcast, Einsum, Map, Softmax, SumAll, SumAxis, index_forms, matrix_symbol
 from .rules import GenericFunction, SoftmaxAt
 from .tensorindex import Digit, InRange, Window
 
@@ -169,10 +169,11 @@ def _recover_matrix(terms: list[Term], out: tuple) -> sp.Expr:
     form = matadd(*parts) if isinstance(parts[0], sp.MatrixExpr) else sp.Add(*parts)
     # a forward sum over every index left inside a coefficient (Σ_{b,j} (μ − h[b, j]) of
     # a variance) is a scalar of its own: its matrix form, sum(...)
-    return form.replace(
+    form = form.replace(
         lambda e: isinstance(e, sp.Sum) and not indices_in(e),
         lambda e: _recover_matrix(_flat_terms(e), ()),
     )
+    return index_forms(form)  # onehot(ix)ᵀ δ is a scatter-add, onehot(ix) X a gather
 
 
 def _out_axes(out: tuple):

@@ -127,6 +127,16 @@ def _degree(expr: sp.Expr) -> int:
     return int(max((tops[b] * dens[b] for b in tops), default=0))
 
 
+def _factorable(expr: sp.Expr) -> bool:
+    """Whether ``sp.factor`` may try ``expr``: no ``exp`` of a large multiple.
+
+    SymPy factors ``exp(10⁹ x)`` as the polynomial ``exp(x)^(10⁹)``, which never
+    ends (``exp(where(m > 0, s, -1e9))`` of attention masks holds one).
+    """
+    exps = expr.atoms(sp.exp)
+    return not any(abs(n) > MAX_FACTOR_DEGREE for e in exps for n in e.args[0].atoms(sp.Rational))
+
+
 def _tidy_factor(expr: sp.Expr) -> sp.Expr:
     """The cheapest of the expression, its cancelled and its factored form.
 
@@ -136,7 +146,8 @@ def _tidy_factor(expr: sp.Expr) -> sp.Expr:
     best = expr
     if _degree(expr) > MAX_FACTOR_DEGREE:
         return best
-    for candidate in (sp.cancel(expr), sp.factor(expr)):
+    factored = (sp.factor(expr),) if _factorable(expr) else ()
+    for candidate in (sp.cancel(expr), *factored):
         if ops(candidate) < ops(best):
             best = candidate
     return best
@@ -155,6 +166,14 @@ class Simplifier:
         # onehot(y, n) of class labels: each row sums to 1
         self.onehot.update(
             {onehot_name(q.name): 1 for q in net.of_kind("target") if q.classes is not None}
+        )
+        # and so does the one-hot of an argmax or of 1-D table indices (one 1 a row)
+        self.onehot.update(
+            {
+                onehot_name(q.name): 1
+                for q in net.quantities.values()
+                if q.classes is not None and q.rank == 1
+            }
         )
 
     def fuse(self, contributions) -> tuple[list[Term], list[str]]:

@@ -66,6 +66,9 @@ RESERVED = {
     "maximum",
     "minimum",
     "log_softmax",
+    "logsumexp",
+    "max",
+    "min",
     "var",
     "std",
     "where",
@@ -160,6 +163,7 @@ class DeclarationReader(ExpressionReader):
     def __init__(self, text: str = "", file: str = "<spec>", name: str = "spec"):
         super().__init__(text, file, name)
         self.func_pos: dict[str, tuple[int, int]] = {}
+        self.later_consts: list[tuple[str, int, int]] = []  # bernoulli(p) before const p
 
     def check_new_name(self, name: str, col: int) -> None:
         """A name that may be declared here: an identifier, not reserved, not taken."""
@@ -233,6 +237,9 @@ class DeclarationReader(ExpressionReader):
             if m:
                 classes_node = self.labels_count(m.group(1), col + m.start())
                 rest = rest[: m.start()].rstrip()
+        rows_node = keep_node = None
+        if kind == "input":
+            rest, rows_node, keep_node = self.input_marker(rest, col)
         self.code, self.base_col = rest, col
         tree = self.parse_ast(rest)
         items = tree.elts if isinstance(tree, ast.Tuple) else [tree]
@@ -267,9 +274,39 @@ class DeclarationReader(ExpressionReader):
                         item_col,
                     )
                 classes = classes_node
+            if rows_node is not None:
+                classes = rows_node  # an index input: the rows of the table it indexes
             self.quantities[name] = ir.Quantity(
-                name, cast(ir.QuantityKind, kind), shape, pos, axis, classes
+                name, cast(ir.QuantityKind, kind), shape, pos, axis, classes, keep_node
             )
+
+    def input_marker(self, rest: str, col: int) -> tuple[str, sp.Expr | None, sp.Expr | None]:
+        """``index(V)`` (integer indices into a table of ``V`` rows) or ``bernoulli(p)``
+        (a random 0/1 mask, 1 with probability ``p``) after an input's shape.
+
+        Returns the declaration without the marker, the table's rows and the probability.
+        """
+        m = re.search(r"\b(index|bernoulli)\b(\s*\(.*\))?\s*$", rest)
+        if not m:
+            return rest, None, None
+        marker, args, at = m.group(1), m.group(2), col + m.start()
+        self.code, self.base_col = marker + (args or ""), at
+        call = self.parse_ast(self.code) if args else None
+        if not isinstance(call, ast.Call) or len(call.args) != 1 or call.keywords:
+            what = "the rows V of the table" if marker == "index" else "the keep probability p"
+            self.error(f"expected '{marker}(...)' with one argument: {what}", at)
+        if marker == "index":
+            return rest[: m.start()].rstrip(), self.dim(call.args[0]), None
+        arg = call.args[0]
+        if isinstance(arg, ast.Name) and arg.id not in self.consts:  # a const declared below
+            self.later_consts.append((arg.id, self.line_no, self.base_col + arg.col_offset))
+            return rest[: m.start()].rstrip(), None, sp.Symbol(arg.id, real=True)
+        p = self.expr(arg)
+        if not isinstance(p, ir.Scalar) or p.value.free_symbols - set(self.const_symbols.values()):
+            self.node_error(call.args[0], "the keep probability must be a number or a const")
+        if p.value.is_number and not 0 < p.value <= 1:
+            self.node_error(call.args[0], "the keep probability must be in (0, 1]")
+        return rest[: m.start()].rstrip(), None, p.value
 
     def onehot(self, args: str | None, col: int) -> int:
         """The axis of a ``onehot(axis=…)`` marker (-1 when none is given)."""
@@ -417,6 +454,9 @@ class SpecParser(DeclarationReader):
                 loss.pos[1] - 1,
                 loss.pos[0],
             )
+        for const, line, col in self.later_consts:
+            if const not in self.consts:
+                self.error(f"the keep probability {const!r} must be a number or a const", col, line)
         params = [q for q in self.quantities.values() if q.kind == "param"]
         if not params:
             self.error("no param declared: nothing to differentiate", 0, 1)
@@ -467,6 +507,8 @@ class SpecParser(DeclarationReader):
         self.check_work(stmt.value)
         expr = self.expr(stmt.value)
         pos = (self.line_no, self.base_col + 1)
+        self.equations += self.hidden  # argmax positions max(x, axis) reads, computed first
+        self.hidden = []
         self.quantities[name] = ir.Quantity(name, "intermediate", expr.shape, pos)
         self.equations.append(ir.Equation(name, expr, pos))
 

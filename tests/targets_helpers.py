@@ -25,8 +25,16 @@ BIND = {
 # test specs no module can hold: they name an equation ``loss``, a function of every module
 # (tests/test_targets_torch.py checks that such names are refused)
 REFUSED = {"karpathy", "nnfs"}
-# every bundled spec (class labels included) and every other test spec: name -> source
-SPECS = {name: name for name in derive.bundled()} | {
+# bundled specs the numpy target only can generate, so far (the others refuse them):
+# rank 3 or layout (reshape, slices, einsum), index inputs ``index(V)``, masks ``bernoulli(p)``
+TENSORS = {
+    n
+    for n in derive.bundled()
+    if any(ir.is_tensor(eq.expr) for eq in derive.load_network(n).equations)
+    or any(q.classes is not None or q.keep for q in derive.load_network(n).of_kind("input"))
+}
+# every other bundled spec (class labels included) and every other test spec: name -> source
+SPECS = {name: name for name in derive.bundled() if name not in TENSORS} | {
     p.stem: str(p) for p in sorted(TEST_SPECS.glob("*.nn")) if p.stem not in REFUSED
 }
 # the specs with class labels (``target y[N] labels(C)``: x[range(N), y], p − onehot(y))

@@ -55,6 +55,10 @@ EXPECTED = {
         "delta_gap": "δgap = relu'(gap)/N",
         "delta_scores": "δscores = relu'(gap)/N + δcorrectᵀ ⊙ onehot(y)",
     },
+    "mlp_dropout_l1": {
+        "delta_hidden": "δhidden = (δdropped ⊙ D1)/keep",
+        "W1": "∂L/∂W1 = lam sign(W1) + Xᵀ δhidden_in",
+    },
     "seed004_deep": {"delta_Z3": "δZ3 = (Y_hat − Y)/(B*n_out)", "W2": "∂J/∂W2 = X2ᵀ δZ2"},
 }
 

@@ -105,15 +105,7 @@ def generate_target(
     kernels_file = HERE / f"{target}_kernels.py"
     claimed = frozenset(_own_names(target, kernels_file))
     d, header, name, values = prepare(source, dtype, bind, consts, claimed, f"{target} module")
-    tensor = next((eq for eq in d.network.equations if ir.is_tensor(eq.expr)), None)
-    if tensor is not None:  # issue 10: einsum forms have no printer in these targets yet
-        raise SpecError(
-            f"the {target} target does not support arrays of rank 3 or more, reshapes, "
-            f"slices, concatenate or einsum ({tensor.name!r}) yet; generate the numpy target",
-            "<options>",
-            1,
-            1,
-        )
+    _refuse_unsupported(target, d.network)
     if target == "numba":
         ctx = numba_context(d, dtype, header, name)
     else:
@@ -123,3 +115,29 @@ def generate_target(
     ctx["kernel_sources"] = kernel_sources(kernels_file, ctx["kernels"])
     ctx["uses_math"] = any("math." in src for src in ctx["kernel_sources"])
     return render(f"{target}.py.j2", ctx)
+
+
+def _refuse_unsupported(target: str, network: ir.Network) -> None:
+    """One line for what the torch, jax and numba printers cannot write yet (issue 10)."""
+    integer = [q for q in network.of_kind("input") if q.classes is not None or q.keep]
+    if integer:  # issue 10: gathers and masks have no kernels in these targets yet
+        q = integer[0]
+        what, marker = (
+            ("index inputs", "index(V)") if q.classes else ("bernoulli masks", "bernoulli(p)")
+        )
+        raise SpecError(
+            f"the {target} target does not support {what} ({q.name} is declared "
+            f"{marker}) yet; generate the numpy target",
+            "<options>",
+            1,
+            1,
+        )
+    tensor = next((eq for eq in network.equations if ir.is_tensor(eq.expr)), None)
+    if tensor is not None:  # issue 10: einsum forms have no printer in these targets yet
+        raise SpecError(
+            f"the {target} target does not support arrays of rank 3 or more, reshapes, "
+            f"slices, concatenate or einsum ({tensor.name!r}) yet; generate the numpy target",
+            "<options>",
+            1,
+            1,
+        )
