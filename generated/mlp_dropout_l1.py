@@ -293,50 +293,66 @@ def bind_step(params, data, ws=None):
             "_t2": np.empty((H, C), DTYPE),
             "grad_b2": np.empty((C,), DTYPE),
         }
+    # each buffer bound to a local once: the step reads closure cells, not the dict
+    _out_hidden_in = buf["hidden_in"]
+    _out_hidden = buf["hidden"]
+    _out_dropped = buf["dropped"]
+    _out_scores = buf["scores"]
+    _out_data_loss_in = buf["data_loss_in"]
+    _out_delta_scores = buf["delta_scores"]
+    _out_delta_dropped = buf["delta_dropped"]
+    _out_delta_hidden = buf["delta_hidden"]
+    _out_delta_hidden_in = buf["delta_hidden_in"]
+    _out_grad_W1 = buf["grad_W1"]
+    _out__t1 = buf["_t1"]
+    _out_grad_b1 = buf["grad_b1"]
+    _out_grad_W2 = buf["grad_W2"]
+    _out__t2 = buf["_t2"]
+    _out_grad_b2 = buf["grad_b2"]
 
     def step(lr):
         # the learning rate rides on the first deltas: every adjoint after them,
         # each gradient included, is lr times its value, so p -= grad is the update
         # hidden_in = X W1 + b1
-        hidden_in = np.matmul(X, W1, out=buf["hidden_in"])
-        hidden_in = np.add(hidden_in, b1, out=buf["hidden_in"])
+        hidden_in = X.dot(W1, out=_out_hidden_in)
+        hidden_in = np.add(hidden_in, b1, out=_out_hidden_in)
         # hidden = relu(hidden_in)
-        hidden = relu(hidden_in, out=buf["hidden"])
+        hidden = relu(hidden_in, out=_out_hidden)
         # dropped = (D1 ⊙ hidden)/keep
-        dropped = np.multiply(D1, hidden, out=buf["dropped"])
-        dropped = np.multiply(dropped, (1 / keep), out=buf["dropped"])
+        dropped = np.multiply(D1, hidden, out=_out_dropped)
+        dropped = np.multiply(dropped, (1 / keep), out=_out_dropped)
         # scores = dropped W2 + b2
-        scores = np.matmul(dropped, W2, out=buf["scores"])
-        scores = np.add(scores, b2, out=buf["scores"])
+        scores = dropped.dot(W2, out=_out_scores)
+        scores = np.add(scores, b2, out=_out_scores)
         # data_loss_in = softmax(scores)
-        data_loss_in = softmax(scores, axis=1, out=buf["data_loss_in"])
+        data_loss_in = softmax(scores, axis=1, out=_out_data_loss_in)
         # data_loss = -sum(log(data_loss_in)[range(N), y])/N
         data_loss = -(np.sum(log_softmax(scores, axis=1)[np.arange(len(y)), y]) / N)
         # δscores = (data_loss_in − onehot(y))/N, times lr
-        delta_scores = add_labels(data_loss_in, y, -1, out=buf["delta_scores"])
-        delta_scores = np.multiply(delta_scores, (lr / N), out=buf["delta_scores"])
+        delta_scores = add_labels(data_loss_in, y, -1, out=_out_delta_scores)
+        delta_scores = np.multiply(delta_scores, (lr / N), out=_out_delta_scores)
         # δdropped = δscores W2ᵀ
-        delta_dropped = np.matmul(delta_scores, W2.T, out=buf["delta_dropped"])
+        delta_dropped = delta_scores.dot(W2.T, out=_out_delta_dropped)
         # δhidden = (δdropped ⊙ D1)/keep
-        delta_hidden = np.multiply(D1, delta_dropped, out=buf["delta_hidden"])
-        delta_hidden = np.multiply(delta_hidden, (1 / keep), out=buf["delta_hidden"])
+        delta_hidden = np.multiply(D1, delta_dropped, out=_out_delta_hidden)
+        delta_hidden = np.multiply(delta_hidden, (1 / keep), out=_out_delta_hidden)
         # δhidden_in = δhidden ⊙ relu'(hidden_in)
-        delta_hidden_in = relu_prime(hidden_in, out=buf["delta_hidden_in"])
-        delta_hidden_in = np.multiply(delta_hidden_in, delta_hidden, out=buf["delta_hidden_in"])
+        delta_hidden_in = relu_prime(hidden_in, out=_out_delta_hidden_in)
+        delta_hidden_in = np.multiply(delta_hidden_in, delta_hidden, out=_out_delta_hidden_in)
         # ∂L/∂W1 = lam sign(W1) + Xᵀ δhidden_in, times lr
-        grad_W1 = sign(W1, out=buf["grad_W1"])
-        grad_W1 = np.multiply(grad_W1, (lr * lam), out=buf["grad_W1"])
-        _t1 = np.matmul(X.T, delta_hidden_in, out=buf["_t1"])
-        grad_W1 = np.add(grad_W1, _t1, out=buf["grad_W1"])
+        grad_W1 = sign(W1, out=_out_grad_W1)
+        grad_W1 = np.multiply(grad_W1, (lr * lam), out=_out_grad_W1)
+        _t1 = X.T.dot(delta_hidden_in, out=_out__t1)
+        grad_W1 = np.add(grad_W1, _t1, out=_out_grad_W1)
         # ∂L/∂b1 = 1ᵀ δhidden_in, times lr
-        grad_b1 = np.sum(delta_hidden_in, axis=0, out=buf["grad_b1"])
+        grad_b1 = np.add.reduce(delta_hidden_in, axis=0, out=_out_grad_b1)
         # ∂L/∂W2 = lam sign(W2) + droppedᵀ δscores, times lr
-        grad_W2 = sign(W2, out=buf["grad_W2"])
-        grad_W2 = np.multiply(grad_W2, (lr * lam), out=buf["grad_W2"])
-        _t2 = np.matmul(dropped.T, delta_scores, out=buf["_t2"])
-        grad_W2 = np.add(grad_W2, _t2, out=buf["grad_W2"])
+        grad_W2 = sign(W2, out=_out_grad_W2)
+        grad_W2 = np.multiply(grad_W2, (lr * lam), out=_out_grad_W2)
+        _t2 = dropped.T.dot(delta_scores, out=_out__t2)
+        grad_W2 = np.add(grad_W2, _t2, out=_out_grad_W2)
         # ∂L/∂b2 = 1ᵀ δscores, times lr
-        grad_b2 = np.sum(delta_scores, axis=0, out=buf["grad_b2"])
+        grad_b2 = np.add.reduce(delta_scores, axis=0, out=_out_grad_b2)
         # L = data_loss + lam*(sum(abs(W1)) + sum(abs(W2)))
         L = data_loss + lam * (np.sum(abs(W1)) + np.sum(abs(W2)))
         np.subtract(W1, grad_W1, out=W1)
