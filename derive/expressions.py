@@ -516,7 +516,7 @@ class ExpressionReader(ConvReader, LayoutReader, SourceReader):
                 f"[{q.classes}, n], got shape {fmt_shape(table.shape)}",
             )
         shape = q.shape + table.shape[1:]
-        if len(shape) > 2:
+        if False and len(shape) > 2:
             self.node_error(
                 node,
                 f"C[{q.name}] would have shape {fmt_shape(shape)}: at most 2 dimensions "

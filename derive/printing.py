@@ -280,7 +280,9 @@ class TextPrinter(_Forms, StrPrinter):
         if conv is not None:
             return conv
         p = plan(e)
-        if p[0] == "concat" or (p[0] in ("window", "reshape") and p[1][0] == "arr"):
+        if p[0] == "concat" or (
+            p[0] in ("window", "reshape", "gather", "scatter") and p[1][0] == "arr"
+        ):  # C[ix] and scatter_add(δemb, ix, V) too: the one-hot of ix is never shown
             view = code(p, NumpyFormPrinter()).replace("np.", "")
             return re.sub(r"\bdelta_(\w+)", r"δ\1", view)
         free, terms = readable(e)
