@@ -24,6 +24,7 @@ from sympy.matrices.expressions.matexpr import MatrixExpr
 from derive.forms import (
     RULES,
     Broadcast,
+    Einsum,
     Gather,
     Map,
     NumpyFormPrinter,
@@ -34,6 +35,7 @@ from derive.forms import (
     SoftmaxAt,
     SumAll,
     as_coeff,
+    einsum_names,
     np_rank,
     rule_for,
     rule_of,
@@ -362,6 +364,8 @@ def kernel_names(forms) -> set[str]:
                 scattered.add(id(node.onehot))
                 if isinstance(node, ScatterAdd):
                     names.add("scatter_add")
+            elif isinstance(node, Einsum) and "scatter_add" in einsum_names(node):
+                names.add("scatter_add")  # Σ_b onehot(ix)[b…, v] δ[b…, e]: np.add.at
             elif isinstance(node, OneHot) and id(node) not in scattered:
                 names.add("onehot")
     return names

@@ -239,7 +239,10 @@ def _index_blocks(items: list, live: set, want: tuple) -> list:
                 if len(holders) != 1 or set(rows) & set(holders[0][1]):
                     continue
                 (p, xa), rest = holders[0], tuple(i for i in holders[0][1] if i != v)
-                new = (("gather", _align(p, xa, (v, *rest)), ix), (*rows, *rest))
+                new: tuple[Plan, tuple] = (
+                    ("gather", _align(p, xa, (v, *rest)), ix),
+                    (*rows, *rest),
+                )
                 live.discard(v)
             elif v in want and rows and all(i in live and i not in want for i in rows):
                 holders = [x for x in others if set(rows) & set(x[1])]  # the scatter-add
