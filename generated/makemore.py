@@ -510,7 +510,7 @@ def bind_step(params, data, ws=None):
         delta_sd = np.negative(delta_sd, out=buf["delta_sd"])
         # δv = (δsd ⊘ sd)/2
         delta_v = np.divide(delta_sd, sd, out=buf["delta_v"])
-        delta_v = np.multiply(delta_v, (1/2), out=buf["delta_v"])
+        delta_v = np.multiply(delta_v, (1 / 2), out=buf["delta_v"])
         # δv_mean = (δv ⊙ (1ᵀ (2 (v_mean − hp))))/B
         _t10 = np.subtract(v_mean, hp, out=buf["_t10"])
         _t10 = np.multiply(_t10, 2, out=buf["_t10"])
