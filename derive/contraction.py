@@ -672,7 +672,7 @@ def code(p: Plan, pr) -> str:
     if kind == "gather":
         return f"{_atom(code(p[1], pr))}[{p[2]}]"
     if kind == "scatter":
-        return f"scatter_add({code(p[1], pr)}, {p[2]}, {size_text(p[3], pr)})"
+        return pr.scatter_add_code(code(p[1], pr), p[2], size_text(p[3], pr))
     raise TypeError(f"unknown plan node {kind}")
 
 

@@ -1,9 +1,10 @@
 """Issue 10, item 7: Karpathy's makemore MLP (``derive/specs/makemore.nn``).
 
 A rank-3 gather ``C[ix]`` with ``ix[B, T]``, a reshape, batch norm, tanh, max-shifted
-logits and cross-entropy.  Truth is independent of the engine: a hand-written NumPy
-forward and backward pass in Karpathy's style, finite differences of a loss written
-here, and training on the shipped word list with the loss falling below log(27)."""
+logits and cross-entropy.  Truth is independent of the engine: the hand-written NumPy
+forward and backward pass in Karpathy's style (tests/reference/makemore.py), finite
+differences of that loss, and training on the shipped word list with the loss falling
+below log(27)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import derive
 from codegen import data as datasets
 from derive import check
 from tests.helpers import finite_differences, rel_error
+from tests.reference import makemore as reference
 from tests.test_codegen import module_from_source
 
 SPEC = "makemore"
@@ -21,39 +23,7 @@ SIZES = {"V": 5, "E": 3, "T": 3, "H": 4}
 
 
 def _forward(p, ix, y):
-    """The spec's loss in plain NumPy, with the intermediates the backward pass needs."""
-    emb = p["C"][ix]
-    x = emb.reshape(ix.shape[0], -1)
-    hpre = x @ p["W1"] + p["b1"]
-    mu = hpre.mean(0, keepdims=True)
-    var = hpre.var(0, keepdims=True)
-    istd = (var + 1e-5) ** -0.5
-    xhat = (hpre - mu) * istd
-    h = np.tanh(p["g"] * xhat + p["beta"])
-    logits = h @ p["W2"] + p["b2"]
-    z = logits - logits.max(1, keepdims=True)
-    logp = z - np.log(np.exp(z).sum(1, keepdims=True))
-    loss = -logp[np.arange(len(y)), y].mean()
-    return loss, (emb, x, xhat, istd, h, logp)
-
-
-def _backward(p, ix, y):
-    """Karpathy's manual backprop (makemore part 4), batch norm in one line."""
-    _, (emb, x, xhat, istd, h, logp) = _forward(p, ix, y)
-    n = len(y)
-    dlogits = np.exp(logp)
-    dlogits[np.arange(n), y] -= 1
-    dlogits /= n
-    g = {"W2": h.T @ dlogits, "b2": dlogits.sum(0)}
-    dhn = (dlogits @ p["W2"].T) * (1 - h**2)
-    g["g"], g["beta"] = (xhat * dhn).sum(0), dhn.sum(0)
-    dxhat = p["g"] * dhn
-    dhpre = istd / n * (n * dxhat - dxhat.sum(0) - xhat * (dxhat * xhat).sum(0))
-    g["W1"], g["b1"] = x.T @ dhpre, dhpre.sum(0)
-    demb = (dhpre @ p["W1"].T).reshape(emb.shape)
-    g["C"] = np.zeros_like(p["C"])
-    np.add.at(g["C"], ix, demb)
-    return g
+    return reference.loss(p, {"ix": ix, "y": y})
 
 
 def test_makemore_gradients_are_proven_three_ways_and_print_as_gather_and_scatter_add():
@@ -77,10 +47,10 @@ def test_generated_makemore_matches_a_hand_written_backprop_and_finite_differenc
     ix = np.array([[0, 0, 1], [0, 1, 4], [1, 4, 4], [4, 4, 2], [0, 0, 0], [3, 1, 3]])
     y = np.array([1, 4, 4, 2, 3, 0])
     data = {"ix": ix, "y": y}
-    np.testing.assert_allclose(mod.loss(params, data), _forward(params, ix, y)[0], rtol=1e-12)
+    np.testing.assert_allclose(mod.loss(params, data), _forward(params, ix, y), rtol=1e-12)
     grads = mod.gradients(params, data)
-    ref = _backward(params, ix, y)
-    fd = finite_differences(lambda: _forward(params, ix, y)[0], params)
+    ref = reference.gradients(params, data)
+    fd = finite_differences(lambda: _forward(params, ix, y), params)
     for p in params:  # (b1's gradient is zero: batch norm subtracts the mean it shifts)
         np.testing.assert_allclose(grads[p], ref[p], rtol=1e-9, atol=1e-12, err_msg=p)
         np.testing.assert_allclose(grads[p], fd[p], rtol=1e-5, atol=1e-8, err_msg=p)
