@@ -544,15 +544,8 @@ def run(p: Plan, env: dict, funcs, scalar) -> Any:
         return np.broadcast_to(out, np.broadcast_shapes(np.shape(out), shape))
     if kind == "take":
         return np.take(run(p[1], env, funcs, scalar), p[3], axis=p[2])
-    if kind == "gather":
-        return np.asarray(run(p[1], env, funcs, scalar))[_index_array(env[p[2]])]
-    if kind == "scatter":
-        x, ix = np.asarray(run(p[1], env, funcs, scalar)), _index_array(env[p[2]])
-        out = np.zeros((_int(p[3], env), *x.shape[ix.ndim :]), dtype=x.dtype)
-        if x.dtype == object:
-            out[...] = 0 * x.flat[0]  # the zero of the values' field (exact or symbolic)
-        np.add.at(out, ix, x)
-        return out
+    if kind in ("gather", "scatter"):
+        return _run_index(p, env, funcs, scalar)
     if kind == "reshape":
         x = run(p[1], env, funcs, scalar)
         return x.reshape(_reshape_sizes(x.shape, p[2], env))
@@ -568,6 +561,18 @@ def run(p: Plan, env: dict, funcs, scalar) -> Any:
         r = np.arange(n)
         return ((r >= lo) & (r < hi)).astype(int)
     raise TypeError(f"unknown plan node {kind}")
+
+
+def _run_index(p: Plan, env: dict, funcs, scalar) -> np.ndarray:
+    """``X[ix]`` (a gather) or ``np.add.at`` of ``X`` into an ``n``-row zero table."""
+    x, ix = np.asarray(run(p[1], env, funcs, scalar)), _index_array(env[p[2]])
+    if p[0] == "gather":
+        return x[ix]
+    out = np.zeros((_int(p[3], env), *x.shape[ix.ndim :]), dtype=x.dtype)
+    if x.dtype == object:
+        out[...] = 0 * x.flat[0]  # the zero of the values' field (exact or symbolic)
+    np.add.at(out, ix, x)
+    return out
 
 
 def _index_array(value) -> np.ndarray:
