@@ -273,6 +273,9 @@ class CodePrinter(NumpyFormPrinter):
     def _print_Column(self, e):
         return f"{self.paren(e.arg)}[:, 0]"
 
+    def _print_Rational(self, e):
+        return f"{e.p} / {e.q}"  # spaced as ruff formats generated code (SymPy prints 1/2)
+
     def scatter_add_code(self, x: str, ix: str, n: str) -> str:
         """The adjoint of a gather of any rank: the module's ``scatter_add`` kernel."""
         return f"scatter_add({x}, {ix}, {n})"

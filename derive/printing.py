@@ -509,9 +509,6 @@ class NumpyFormPrinter(NumPyPrinter):
     def _module_format(self, fqn, register=True):
         return "np." + fqn[len("numpy.") :] if fqn.startswith("numpy.") else fqn
 
-    def _print_Rational(self, e):
-        return f"{e.p} / {e.q}"  # spaced as ruff formats it (SymPy prints 1/2)
-
     def paren(self, e) -> str:
         """``e`` as an atom: safe as an operand of any operator (parenthesised if needed)."""
         return self.wrap(e, self._print(e))

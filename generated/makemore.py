@@ -7,11 +7,11 @@ Derived by derive (element-wise with SymPy, matrix forms proven equal):
     δh = δlogits W2ᵀ
     δhn = δh ⊙ (1 − h²)
     δxn = δhn ⊙ g
-    δsd = -((1ᵀ (δxn ⊙ (hp − mu))) ⊘ sd²)
+    δsd = -((1ᵀ (δxn ⊙ d)) ⊘ sd²)
     δv = (δsd ⊘ sd)/2
-    δv_mean = (δv ⊙ (1ᵀ (2 (v_mean − hp))))/B
-    δmu = -((1ᵀ δxn) ⊘ sd)
-    δhp = δmu/B + δv_mean/B + δxn ⊘ sd + (δv ⊙ (2 (hp − v_mean)))/B
+    δd = δxn ⊘ sd + 2 (δv ⊙ d)/B
+    δmu = -(1ᵀ δd)
+    δhp = δmu/B + δd
     δx = δhp W1ᵀ
     δemb = δx.reshape(δx.shape[0], T, E)
     ∂L/∂C = scatter_add(δemb, ix, V)
@@ -37,9 +37,10 @@ The spec it was generated from follows as comments.
 #     x = emb.reshape(B, T * E)
 #     hp = x @ W1 + b1
 #     mu = mean(hp, axis=0, keepdims=True)
-#     v = var(hp, axis=0, keepdims=True)
+#     d = hp - mu
+#     v = mean(d ** 2, axis=0, keepdims=True)
 #     sd = sqrt(v + eps)
-#     xn = (hp - mu) / sd
+#     xn = d / sd
 #     hn = g * xn + beta
 #     h = tanh(hn)
 #     logits = h @ W2 + b2
@@ -211,14 +212,14 @@ def forward(params, data):
     hp = x @ W1 + b1
     # mu = (1ᵀ hp)/B
     mu = np.broadcast_to(hp.sum(axis=0) / B, (1, H))
-    # v_mean = (1ᵀ hp)/B
-    v_mean = np.broadcast_to(hp.sum(axis=0) / B, (1, H))
-    # v = (1ᵀ (hp − v_mean)²)/B
-    v = np.broadcast_to(((hp - v_mean) ** 2).sum(axis=0) / B, (1, H))
+    # d = hp − mu
+    d = hp - mu
+    # v = (1ᵀ d²)/B
+    v = np.broadcast_to((d**2).sum(axis=0) / B, (1, H))
     # sd = sqrt(v + eps 1)
     sd = sqrt(v + eps)
-    # xn = (hp − mu) ⊘ sd
-    xn = (hp - mu) / sd
+    # xn = d ⊘ sd
+    xn = d / sd
     # hn = xn ⊙ g + beta
     hn = xn * g + beta
     # h = tanh(hn)
@@ -239,7 +240,7 @@ def forward(params, data):
         "x": x,
         "hp": hp,
         "mu": mu,
-        "v_mean": v_mean,
+        "d": d,
         "v": v,
         "sd": sd,
         "xn": xn,
@@ -281,14 +282,14 @@ def predict(params, data):
     hp = x @ W1 + b1
     # mu = (1ᵀ hp)/B
     mu = np.broadcast_to(hp.sum(axis=0) / B, (1, H))
-    # v_mean = (1ᵀ hp)/B
-    v_mean = np.broadcast_to(hp.sum(axis=0) / B, (1, H))
-    # v = (1ᵀ (hp − v_mean)²)/B
-    v = np.broadcast_to(((hp - v_mean) ** 2).sum(axis=0) / B, (1, H))
+    # d = hp − mu
+    d = hp - mu
+    # v = (1ᵀ d²)/B
+    v = np.broadcast_to((d**2).sum(axis=0) / B, (1, H))
     # sd = sqrt(v + eps 1)
     sd = sqrt(v + eps)
-    # xn = (hp − mu) ⊘ sd
-    xn = (hp - mu) / sd
+    # xn = d ⊘ sd
+    xn = d / sd
     # hn = xn ⊙ g + beta
     hn = xn * g + beta
     # h = tanh(hn)
@@ -312,9 +313,7 @@ def gradients(params, data, fwd=None):
     g = params["g"]
     W2 = params["W2"]
     x = fwd["x"]
-    hp = fwd["hp"]
-    mu = fwd["mu"]
-    v_mean = fwd["v_mean"]
+    d = fwd["d"]
     sd = fwd["sd"]
     xn = fwd["xn"]
     h = fwd["h"]
@@ -324,6 +323,7 @@ def gradients(params, data, fwd=None):
     B = ix.shape[0]
     T = ix.shape[1]
     E = C.shape[1]
+    H = W1.shape[1]
     # δz = (L_in − onehot(y))/B
     delta_z = add_labels(L_in, y, -1) / B
     # δlogits = δz − ((δz 1) ⊙ onehot(_argmax1))
@@ -334,16 +334,16 @@ def gradients(params, data, fwd=None):
     delta_hn = delta_h * (1 - (h**2))
     # δxn = δhn ⊙ g
     delta_xn = delta_hn * g
-    # δsd = -((1ᵀ (δxn ⊙ (hp − mu))) ⊘ sd²)
-    delta_sd = -((delta_xn * (hp - mu)).sum(axis=0) / (sd**2))
+    # δsd = -((1ᵀ (δxn ⊙ d)) ⊘ sd²)
+    delta_sd = -((delta_xn * d).sum(axis=0) / (sd**2))
     # δv = (δsd ⊘ sd)/2
     delta_v = (delta_sd / sd) / 2
-    # δv_mean = (δv ⊙ (1ᵀ (2 (v_mean − hp))))/B
-    delta_v_mean = (delta_v * (2 * (v_mean - hp)).sum(axis=0)) / B
-    # δmu = -((1ᵀ δxn) ⊘ sd)
-    delta_mu = -(delta_xn.sum(axis=0) / sd)
-    # δhp = δmu/B + δv_mean/B + δxn ⊘ sd + (δv ⊙ (2 (hp − v_mean)))/B
-    delta_hp = delta_mu / B + delta_v_mean / B + delta_xn / sd + (delta_v * (2 * (hp - v_mean))) / B
+    # δd = δxn ⊘ sd + 2 (δv ⊙ d)/B
+    delta_d = delta_xn / sd + 2 * (delta_v * d) / B
+    # δmu = -(1ᵀ δd)
+    delta_mu = np.broadcast_to(-delta_d.sum(axis=0), (1, H))
+    # δhp = δmu/B + δd
+    delta_hp = delta_mu / B + delta_d
     # δx = δhp W1ᵀ
     delta_x = delta_hp @ W1.T
     # δemb = δx.reshape(δx.shape[0], T, E)
@@ -396,12 +396,11 @@ def bind_step(params, data, ws=None):
         buf = ws[(V, B, T, E, H)] = {
             "hp": np.empty((B, H), DTYPE),
             "mu": np.empty((H,), DTYPE),
-            "v_mean": np.empty((H,), DTYPE),
+            "d": np.empty((B, H), DTYPE),
             "v": np.empty((H,), DTYPE),
             "_t1": np.empty((B, H), DTYPE),
-            "_t2": np.empty((B, H), DTYPE),
             "sd": np.empty((1, H), DTYPE),
-            "_t3": np.empty((1, H), DTYPE),
+            "_t2": np.empty((1, H), DTYPE),
             "xn": np.empty((B, H), DTYPE),
             "hn": np.empty((B, H), DTYPE),
             "logits": np.empty((B, V), DTYPE),
@@ -410,32 +409,27 @@ def bind_step(params, data, ws=None):
             "_log_softmax_z": np.empty((B, V), DTYPE),
             "delta_z": np.empty((B, V), DTYPE),
             "delta_logits": np.empty((B, V), DTYPE),
+            "_t3": np.empty((B, V), DTYPE),
             "_t4": np.empty((B, V), DTYPE),
-            "_t5": np.empty((B, V), DTYPE),
-            "_t6": np.empty((B, 1), DTYPE),
+            "_t5": np.empty((B, 1), DTYPE),
             "delta_h": np.empty((B, H), DTYPE),
             "delta_hn": np.empty((B, H), DTYPE),
-            "_t7": np.empty((B, H), DTYPE),
+            "_t6": np.empty((B, H), DTYPE),
             "delta_xn": np.empty((B, H), DTYPE),
             "delta_sd": np.empty((1, H), DTYPE),
-            "_t8": np.empty((B, H), DTYPE),
-            "_t9": np.empty((H,), DTYPE),
+            "_t7": np.empty((B, H), DTYPE),
+            "_t8": np.empty((H,), DTYPE),
             "delta_v": np.empty((1, H), DTYPE),
-            "delta_v_mean": np.empty((1, H), DTYPE),
-            "_t10": np.empty((B, H), DTYPE),
-            "_t11": np.empty((H,), DTYPE),
-            "delta_mu": np.empty((1, H), DTYPE),
-            "_t12": np.empty((H,), DTYPE),
+            "delta_d": np.empty((B, H), DTYPE),
+            "_t9": np.empty((B, H), DTYPE),
+            "delta_mu": np.empty((H,), DTYPE),
             "delta_hp": np.empty((B, H), DTYPE),
-            "_t13": np.empty((B, H), DTYPE),
-            "_t14": np.empty((B, H), DTYPE),
-            "_t15": np.empty((B, H), DTYPE),
             "delta_x": np.empty((B, E * T), DTYPE),
             "grad_C": np.empty((V, E), DTYPE),
             "grad_W1": np.empty((E * T, H), DTYPE),
             "grad_b1": np.empty((H,), DTYPE),
             "grad_g": np.empty((H,), DTYPE),
-            "_t16": np.empty((B, H), DTYPE),
+            "_t10": np.empty((B, H), DTYPE),
             "grad_beta": np.empty((H,), DTYPE),
             "grad_W2": np.empty((H, V), DTYPE),
             "grad_b2": np.empty((V,), DTYPE),
@@ -454,20 +448,17 @@ def bind_step(params, data, ws=None):
         # mu = (1ᵀ hp)/B
         mu = np.sum(hp, axis=0, out=buf["mu"])
         mu = np.multiply(mu, (1 / B), out=buf["mu"])
-        # v_mean = (1ᵀ hp)/B
-        v_mean = np.sum(hp, axis=0, out=buf["v_mean"])
-        v_mean = np.multiply(v_mean, (1 / B), out=buf["v_mean"])
-        # v = (1ᵀ (hp − v_mean)²)/B
-        _t1 = np.subtract(hp, v_mean, out=buf["_t1"])
-        _t2 = np.multiply(_t1, _t1, out=buf["_t2"])
-        v = np.sum(_t2, axis=0, out=buf["v"])
+        # d = hp − mu
+        d = np.subtract(hp, mu, out=buf["d"])
+        # v = (1ᵀ d²)/B
+        _t1 = np.multiply(d, d, out=buf["_t1"])
+        v = np.sum(_t1, axis=0, out=buf["v"])
         v = np.multiply(v, (1 / B), out=buf["v"])
         # sd = sqrt(v + eps 1)
-        _t3 = np.add(eps, v, out=buf["_t3"])
-        sd = sqrt(_t3, out=buf["sd"])
-        # xn = (hp − mu) ⊘ sd
-        xn = np.subtract(hp, mu, out=buf["xn"])
-        xn = np.divide(xn, sd, out=buf["xn"])
+        _t2 = np.add(eps, v, out=buf["_t2"])
+        sd = sqrt(_t2, out=buf["sd"])
+        # xn = d ⊘ sd
+        xn = np.divide(d, sd, out=buf["xn"])
         # hn = xn ⊙ g + beta
         hn = np.multiply(g, xn, out=buf["hn"])
         hn = np.add(hn, beta, out=buf["hn"])
@@ -489,49 +480,38 @@ def bind_step(params, data, ws=None):
         delta_z = add_labels(L_in, y, -1, out=buf["delta_z"])
         delta_z = np.multiply(delta_z, (lr / B), out=buf["delta_z"])
         # δlogits = δz − ((δz 1) ⊙ onehot(_argmax1))
-        _t5 = onehot(_argmax1, V, out=buf["_t5"])
-        _t6 = np.sum(delta_z, axis=1, keepdims=True, out=buf["_t6"])
-        _t4 = np.multiply(_t5, _t6, out=buf["_t4"])
-        delta_logits = np.subtract(delta_z, _t4, out=buf["delta_logits"])
+        _t4 = onehot(_argmax1, V, out=buf["_t4"])
+        _t5 = np.sum(delta_z, axis=1, keepdims=True, out=buf["_t5"])
+        _t3 = np.multiply(_t4, _t5, out=buf["_t3"])
+        delta_logits = np.subtract(delta_z, _t3, out=buf["delta_logits"])
         # δh = δlogits W2ᵀ
         delta_h = np.matmul(delta_logits, W2.T, out=buf["delta_h"])
         # δhn = δh ⊙ (1 − h²)
-        _t7 = np.multiply(h, h, out=buf["_t7"])
-        delta_hn = np.subtract(1, _t7, out=buf["delta_hn"])
+        _t6 = np.multiply(h, h, out=buf["_t6"])
+        delta_hn = np.subtract(1, _t6, out=buf["delta_hn"])
         delta_hn = np.multiply(delta_hn, delta_h, out=buf["delta_hn"])
         # δxn = δhn ⊙ g
         delta_xn = np.multiply(delta_hn, g, out=buf["delta_xn"])
-        # δsd = -((1ᵀ (δxn ⊙ (hp − mu))) ⊘ sd²)
+        # δsd = -((1ᵀ (δxn ⊙ d)) ⊘ sd²)
         delta_sd = np.power(sd, (-2), out=buf["delta_sd"])
-        _t8 = np.subtract(hp, mu, out=buf["_t8"])
-        _t8 = np.multiply(_t8, delta_xn, out=buf["_t8"])
-        _t9 = np.sum(_t8, axis=0, out=buf["_t9"])
-        delta_sd = np.multiply(delta_sd, _t9, out=buf["delta_sd"])
+        _t7 = np.multiply(d, delta_xn, out=buf["_t7"])
+        _t8 = np.sum(_t7, axis=0, out=buf["_t8"])
+        delta_sd = np.multiply(delta_sd, _t8, out=buf["delta_sd"])
         delta_sd = np.negative(delta_sd, out=buf["delta_sd"])
         # δv = (δsd ⊘ sd)/2
         delta_v = np.divide(delta_sd, sd, out=buf["delta_v"])
         delta_v = np.multiply(delta_v, (1 / 2), out=buf["delta_v"])
-        # δv_mean = (δv ⊙ (1ᵀ (2 (v_mean − hp))))/B
-        _t10 = np.subtract(v_mean, hp, out=buf["_t10"])
-        _t10 = np.multiply(_t10, 2, out=buf["_t10"])
-        _t11 = np.sum(_t10, axis=0, out=buf["_t11"])
-        delta_v_mean = np.multiply(delta_v, _t11, out=buf["delta_v_mean"])
-        delta_v_mean = np.multiply(delta_v_mean, (1 / B), out=buf["delta_v_mean"])
-        # δmu = -((1ᵀ δxn) ⊘ sd)
-        _t12 = np.sum(delta_xn, axis=0, out=buf["_t12"])
-        delta_mu = np.divide(_t12, sd, out=buf["delta_mu"])
+        # δd = δxn ⊘ sd + 2 (δv ⊙ d)/B
+        delta_d = np.divide(delta_xn, sd, out=buf["delta_d"])
+        _t9 = np.multiply(d, delta_v, out=buf["_t9"])
+        _t9 = np.multiply(_t9, (2 / B), out=buf["_t9"])
+        delta_d = np.add(delta_d, _t9, out=buf["delta_d"])
+        # δmu = -(1ᵀ δd)
+        delta_mu = np.sum(delta_d, axis=0, out=buf["delta_mu"])
         delta_mu = np.negative(delta_mu, out=buf["delta_mu"])
-        # δhp = δmu/B + δv_mean/B + δxn ⊘ sd + (δv ⊙ (2 (hp − v_mean)))/B
+        # δhp = δmu/B + δd
         delta_hp = np.multiply(delta_mu, (1 / B), out=buf["delta_hp"])
-        _t13 = np.multiply(delta_v_mean, (1 / B), out=buf["_t13"])
-        delta_hp = np.add(delta_hp, _t13, out=buf["delta_hp"])
-        _t14 = np.divide(delta_xn, sd, out=buf["_t14"])
-        delta_hp = np.add(delta_hp, _t14, out=buf["delta_hp"])
-        _t15 = np.subtract(hp, v_mean, out=buf["_t15"])
-        _t15 = np.multiply(_t15, 2, out=buf["_t15"])
-        _t15 = np.multiply(_t15, delta_v, out=buf["_t15"])
-        _t15 = np.multiply(_t15, (1 / B), out=buf["_t15"])
-        delta_hp = np.add(delta_hp, _t15, out=buf["delta_hp"])
+        delta_hp = np.add(delta_hp, delta_d, out=buf["delta_hp"])
         # δx = δhp W1ᵀ
         delta_x = np.matmul(delta_hp, W1.T, out=buf["delta_x"])
         # δemb = δx.reshape(δx.shape[0], T, E)
@@ -543,8 +523,8 @@ def bind_step(params, data, ws=None):
         # ∂L/∂b1 = 1ᵀ δhp, times lr
         grad_b1 = np.sum(delta_hp, axis=0, out=buf["grad_b1"])
         # ∂L/∂g = 1ᵀ (δhn ⊙ xn), times lr
-        _t16 = np.multiply(delta_hn, xn, out=buf["_t16"])
-        grad_g = np.sum(_t16, axis=0, out=buf["grad_g"])
+        _t10 = np.multiply(delta_hn, xn, out=buf["_t10"])
+        grad_g = np.sum(_t10, axis=0, out=buf["grad_g"])
         # ∂L/∂beta = 1ᵀ δhn, times lr
         grad_beta = np.sum(delta_hn, axis=0, out=buf["grad_beta"])
         # ∂L/∂W2 = hᵀ δlogits, times lr
