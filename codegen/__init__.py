@@ -97,11 +97,37 @@ def prepare(
     check_names(net, claimed, what)
     bind = dict(bind or {})
     _check_bindings(net, bind)
+    _check_dims(net)
     values = const_values(net, consts)
     header = _header(net.source, bind, consts)
     d = derive_network(ir.bind(net, bind))
     check_names(d.network, claimed, what)  # and the names the derivation gave to hoisted values
     return d, header, net.name, values
+
+
+def _check_dims(net: ir.Network) -> None:
+    """Every dimension sizes some axis of an input, target or param on its own, so that
+    generated code can read it from an array's shape (else a one-line :class:`SpecError`)."""
+    direct = {
+        str(dim)
+        for q in [*net.of_kind("input"), *net.of_kind("target"), *net.of_kind("param")]
+        if q.keep is None  # a mask's shape is built from the dims, not read
+        for dim in q.shape
+        if dim.is_Symbol
+    }
+    for q in net.quantities.values():
+        for dim in q.shape:
+            hidden = sorted(str(s) for s in dim.free_symbols if str(s) not in direct)
+            if hidden and q.kind in ("input", "target", "param"):
+                line, col = q.pos
+                raise SpecError(
+                    f"dimension {hidden[0]} appears only inside {dim} (in {q.name}); generated "
+                    f"code reads each dimension from an array's shape, so give one input, "
+                    f"target or param an axis of size {hidden[0]} itself",
+                    net.file,
+                    line,
+                    col,
+                )
 
 
 def _check_bindings(net: ir.Network, bind: dict[str, str]) -> None:

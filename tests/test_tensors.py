@@ -234,3 +234,15 @@ def test_other_targets_refuse_tensor_specs_in_one_line():
 
     with pytest.raises(SpecError, match="numpy target"):
         generate_target("attention", "torch")
+
+
+@pytest.mark.parametrize(
+    "decl", ["input x[B, 2 * H]\nparam W[2 * H, K]", "input x[B, H + 1]\nparam W[H + 1, K]"]
+)
+def test_a_dim_only_inside_arithmetic_is_refused_by_gen_in_one_line(decl):
+    # generated code reads every dimension from some array's shape; H has no axis of its own
+    source = decl + "\nz = x @ W\nL = sum(z ** 2)"
+    derive.load(source)  # derivation and proofs do not need it
+    with pytest.raises(SpecError, match=r"dimension H appears only inside") as err:
+        codegen.generate(source)
+    assert (err.value.line, err.value.col) == (1, 7)
