@@ -57,7 +57,7 @@ def scatter_add(x, index, n, out=None):
     no one-hot matrix is built.
     """
     if out is None:
-        out = np.zeros((n, *x.shape[1:]), dtype=x.dtype)
+        out = np.zeros((n, *x.shape[np.ndim(index) :]), dtype=x.dtype)
     else:
         out.fill(0)
     np.add.at(out, index, x)

@@ -557,7 +557,11 @@ def _fused_step(d: Derivation, forms: Forms, printer: CodePrinter) -> Emitter:
         # a gradient has its param's shape: a zero form of a bias is a 1×k matrix,
         # and ``np.subtract(b, grad_b, out=b)`` cannot write (1, k) into (k,)
         dims = [size_code(dim, emitter.printer) for dim in net.quantities[p].shape]
-        emitter.buffers["grad_" + p] = f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
+        row = emitter.buffers.get("grad_" + p, "").replace(" ", "") == f"(1,{dims[0]})"
+        if not (len(dims) == 1 and row):  # a computed 1 × k row: updated through a view
+            emitter.buffers["grad_" + p] = (
+                f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
+            )
     emitter.lines.append(comment(f"{net.loss} = {text(forms.defs[net.loss])}"))
     emitter.lines += [comment(note) for note in forms.rewrites[net.loss]]
     emitter.lines.append(f"{net.loss} = {printer.doprint(emitter.reuse(loss_form))}")

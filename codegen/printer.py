@@ -24,6 +24,7 @@ from sympy.matrices.expressions.matexpr import MatrixExpr
 from derive.forms import (
     RULES,
     Broadcast,
+    Einsum,
     Gather,
     Map,
     NumpyFormPrinter,
@@ -34,6 +35,7 @@ from derive.forms import (
     SoftmaxAt,
     SumAll,
     as_coeff,
+    einsum_names,
     np_rank,
     rule_for,
     rule_of,
@@ -271,6 +273,13 @@ class CodePrinter(NumpyFormPrinter):
     def _print_Column(self, e):
         return f"{self.paren(e.arg)}[:, 0]"
 
+    def _print_Rational(self, e):
+        return f"{e.p} / {e.q}"  # spaced as ruff formats generated code (SymPy prints 1/2)
+
+    def scatter_add_code(self, x: str, ix: str, n: str) -> str:
+        """The adjoint of a gather of any rank: the module's ``scatter_add`` kernel."""
+        return f"scatter_add({x}, {ix}, {n})"
+
     def _print_ScatterAdd(self, e):
         """The adjoint of a gather: the module's ``scatter_add`` kernel (``np.add.at``)."""
         return f"scatter_add({self._print(e.arg)}, {e.onehot.labels}, {self._print(e.shape[0])})"
@@ -362,6 +371,8 @@ def kernel_names(forms) -> set[str]:
                 scattered.add(id(node.onehot))
                 if isinstance(node, ScatterAdd):
                     names.add("scatter_add")
+            elif isinstance(node, Einsum) and "_acc" in einsum_names(node):
+                names.add("scatter_add")  # Σ_b onehot(ix)[b…, v] δ[b…, e]: np.add.at
             elif isinstance(node, OneHot) and id(node) not in scattered:
                 names.add("onehot")
     return names

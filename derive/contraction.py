@@ -149,6 +149,7 @@ def _term(
         if all(k not in ax for _, ax in items):
             coeff *= dim_of(k)
             live.discard(k)
+    items = _index_blocks(items, live, want)
     items = _reduce(items, live, want, summed)
     if not items:
         result: Plan = ("num", coeff)
@@ -205,6 +206,56 @@ def _reduce(items, live: set, want: tuple, summed: tuple):
                 break
     if live and len(items) < 2:
         raise DerivationError("an index summed over no array")
+    return items
+
+
+def _onehot_axes(item) -> tuple | None:
+    """The axes ``(i…, v)`` of a one-hot view ``onehot(ix)[i…, v]`` as it is, else None."""
+    from .elementwise import ONEHOT_PREFIX
+
+    p, axes = item
+    if p[0] != "arr" or not p[1].startswith(ONEHOT_PREFIX) or p[2] != len(axes):
+        return None
+    return tuple(axes) if len(set(axes)) == len(axes) else None
+
+
+def _index_blocks(items: list, live: set, want: tuple) -> list:
+    """``Σ_v onehot(ix)[i…, v] X[v, …]`` as the gather ``X[ix]`` and ``Σ_i… onehot(ix)[i…, v]
+    X[i…, …]`` as the scatter-add of ``X`` into the rows ``ix``: the one-hot never built."""
+    from .elementwise import ONEHOT_PREFIX
+
+    changed = True
+    while changed:
+        changed = False
+        for hot in items:
+            axes = _onehot_axes(hot)
+            if axes is None:
+                continue
+            rows, v = axes[:-1], axes[-1]
+            ix = hot[0][1][len(ONEHOT_PREFIX) :]
+            others = [x for x in items if x is not hot]
+            if v in live and v not in want:  # the gather: v summed against one array
+                holders = [x for x in others if v in x[1]]
+                if len(holders) != 1 or set(rows) & set(holders[0][1]):
+                    continue
+                (p, xa), rest = holders[0], tuple(i for i in holders[0][1] if i != v)
+                new: tuple[Plan, tuple] = (
+                    ("gather", _align(p, xa, (v, *rest)), ix),
+                    (*rows, *rest),
+                )
+                live.discard(v)
+            elif v in want and rows and all(i in live and i not in want for i in rows):
+                holders = [x for x in others if set(rows) & set(x[1])]  # the scatter-add
+                if len(holders) != 1 or not set(rows) <= set(holders[0][1]) or v in holders[0][1]:
+                    continue
+                (p, xa), rest = holders[0], tuple(i for i in holders[0][1] if i not in rows)
+                new = (("scatter", _align(p, xa, (*rows, *rest)), ix, dim_of(v)), (v, *rest))
+                live.difference_update(rows)
+            else:
+                continue
+            items = [x for x in others if x is not holders[0]] + [new]
+            changed = True
+            break
     return items
 
 
@@ -493,6 +544,8 @@ def run(p: Plan, env: dict, funcs, scalar) -> Any:
         return np.broadcast_to(out, np.broadcast_shapes(np.shape(out), shape))
     if kind == "take":
         return np.take(run(p[1], env, funcs, scalar), p[3], axis=p[2])
+    if kind in ("gather", "scatter"):
+        return _run_index(p, env, funcs, scalar)
     if kind == "reshape":
         x = run(p[1], env, funcs, scalar)
         return x.reshape(_reshape_sizes(x.shape, p[2], env))
@@ -508,6 +561,23 @@ def run(p: Plan, env: dict, funcs, scalar) -> Any:
         r = np.arange(n)
         return ((r >= lo) & (r < hi)).astype(int)
     raise TypeError(f"unknown plan node {kind}")
+
+
+def _run_index(p: Plan, env: dict, funcs, scalar) -> np.ndarray:
+    """``X[ix]`` (a gather) or ``np.add.at`` of ``X`` into an ``n``-row zero table."""
+    x, ix = np.asarray(run(p[1], env, funcs, scalar)), _index_array(env[p[2]])
+    if p[0] == "gather":
+        return x[ix]
+    out = np.zeros((_int(p[3], env), *x.shape[ix.ndim :]), dtype=x.dtype)
+    if x.dtype == object:
+        out[...] = 0 * x.flat[0]  # the zero of the values' field (exact or symbolic)
+    np.add.at(out, ix, x)
+    return out
+
+
+def _index_array(value) -> np.ndarray:
+    """An index input as integers (the exact evaluators hold it as field elements)."""
+    return np.asarray(value).astype(np.int64)
 
 
 def _run_slide(p: Plan, env: dict, funcs, scalar) -> np.ndarray:
@@ -604,6 +674,10 @@ def code(p: Plan, pr) -> str:
         return f"{_atom(code(p[1], pr))}.sum(axis={axes})"
     if kind == "einsum":
         return _einsum_code(p, pr)
+    if kind == "gather":
+        return f"{_atom(code(p[1], pr))}[{p[2]}]"
+    if kind == "scatter":
+        return pr.scatter_add_code(code(p[1], pr), p[2], size_text(p[3], pr))
     raise TypeError(f"unknown plan node {kind}")
 
 

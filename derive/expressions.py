@@ -516,12 +516,6 @@ class ExpressionReader(ConvReader, LayoutReader, SourceReader):
                 f"[{q.classes}, n], got shape {fmt_shape(table.shape)}",
             )
         shape = q.shape + table.shape[1:]
-        if len(shape) > 2:
-            self.node_error(
-                node,
-                f"C[{q.name}] would have shape {fmt_shape(shape)}: at most 2 dimensions "
-                "(gathers of 2-D indices, C[ix] with ix[B, T], are not supported yet)",
-            )
         index = ir.Ref(q.shape, self.pos(node.slice), q.name)
         return ir.Gather(shape, self.pos(node), table, index)
 

@@ -280,8 +280,12 @@ class TextPrinter(_Forms, StrPrinter):
         if conv is not None:
             return conv
         p = plan(e)
-        if p[0] == "concat" or (p[0] in ("window", "reshape") and p[1][0] == "arr"):
-            view = code(p, NumpyFormPrinter()).replace("np.", "")
+        if p[0] == "concat" or (
+            p[0] in ("window", "reshape", "gather", "scatter") and p[1][0] == "arr"
+        ):  # C[ix] and scatter_add(δemb, ix, V) too: the one-hot of ix is never shown
+            printer = NumpyFormPrinter()
+            printer.scatter_add_code = lambda x, ix, n: f"scatter_add({x}, {ix}, {n})"
+            view = code(p, printer).replace("np.", "")
             return re.sub(r"\bdelta_(\w+)", r"δ\1", view)
         free, terms = readable(e)
         out = ""
@@ -548,6 +552,12 @@ class NumpyFormPrinter(NumPyPrinter):
 
     def _print_Gather(self, e):
         return f"{self.paren(e.arg)}[{e.onehot.labels}]"
+
+    def scatter_add_code(self, x: str, ix: str, n: str) -> str:
+        """Rows ``x[b…]`` added into rows ``ix[b…]`` of an ``n``-row zero table: one
+        expression (``np.add.at`` returns None), ``ix`` of any rank."""
+        zeros = f"np.zeros(({n}, *_x.shape[np.ndim({ix}) :]))"
+        return f"(_x := {x}, _acc := {zeros}, np.add.at(_acc, {ix}, _x))[1]"
 
     def _print_ScatterAdd(self, e):
         """``np.add.at`` into a zero table, as one expression (it returns None)."""

@@ -112,7 +112,9 @@ def test_gradients_match_the_hand_written_reference(name):
     want = reference.gradients(params, data)
     for p in params:
         assert got[p].shape == params[p].shape
-        assert rel_error(got[p], want[p]) < 1e-10, p
+        # (makemore's b1 has a zero gradient: batch norm removes the mean it shifts)
+        close = np.abs(got[p] - want[p]).max() < 1e-14 * max(1.0, np.abs(want[p]).max())
+        assert rel_error(got[p], want[p]) < 1e-10 or close, p
 
 
 def test_without_onehot_the_general_softmax_form_appears():

@@ -81,7 +81,11 @@ def workload(name: str, mod, seed: int = 0):
         else:
             data[tname] = rng.normal(size=s)
     for iname, shape in mod.INPUTS.items():
-        data[iname] = rng.normal(size=tuple(dims[d] for d in shape))
+        s, classes = tuple(dims[d] for d in shape), net.quantities[iname].classes
+        if classes is not None:  # an index input: rows of a table (makemore's characters)
+            data[iname] = rng.integers(0, dims[str(classes)], s)
+        else:
+            data[iname] = rng.normal(size=s)
     return params, data
 
 

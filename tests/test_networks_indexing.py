@@ -103,7 +103,6 @@ def test_generated_gather_scatters_with_add_at_and_matches_finite_differences(tm
         ("input ix[B] index(V)\nparam C[K, E]\nL = sum(C[ix])\n", "table of V rows"),
         ("input ix[B] index(V)\nparam C[V]\nL = sum(C[ix])\n", "expected a table [V, n]"),
         ("input ix[B] index\nparam C[V, E]\nL = sum(C[ix])\n", "expected 'index(...)'"),
-        ("input ix[B, T] index(V)\nparam C[V, E]\nL = sum(C[ix])\n", "at most 2 dimensions"),
     ],
 )
 def test_index_misuse_is_a_spec_error_with_a_position(spec, words):
