@@ -34,14 +34,17 @@ from pathlib import Path
 import numpy as np
 
 import codegen
+import derive
 
 SIZES = {
     "attention": {"B": 32, "T": 64, "D": 64, "d": 64, "E": 64},
     "lstm": {"B": 128, "D": 256, "H": 256},
+    "makemore": {"B": 32, "T": 3, "E": 10, "H": 200, "V": 27},
 }
 QUICK = {
     "attention": {"B": 2, "T": 3, "D": 4, "d": 2, "E": 3},
     "lstm": {"B": 3, "D": 4, "H": 2},
+    "makemore": {"B": 5, "T": 3, "E": 2, "H": 4, "V": 6},
 }
 
 
@@ -105,7 +108,47 @@ def careful_lstm(p: dict, data: dict, lr: float) -> float:
     return L
 
 
-CAREFUL = {"attention": careful_attention, "lstm": careful_lstm}
+def careful_makemore(p: dict, data: dict, lr: float) -> float:
+    """One step of Karpathy's makemore MLP with batch norm, written by hand (his
+    "backprop ninja" one-line batch-norm backward, with the biased variance)."""
+    ix, y = data["ix"], data["y"]
+    C, W1, b1, g, beta, W2, b2 = (p[k] for k in ("C", "W1", "b1", "g", "beta", "W2", "b2"))
+    B, rows = ix.shape[0], np.arange(ix.shape[0])
+    emb = C[ix]
+    x = emb.reshape(B, -1)
+    hp = x @ W1
+    hp += b1
+    d = hp - hp.mean(axis=0, keepdims=True)
+    inv = 1 / np.sqrt((d * d).mean(axis=0, keepdims=True) + 1e-5)
+    xn = d * inv
+    h = np.tanh(g * xn + beta)
+    logits = h @ W2
+    logits += b2
+    logits -= logits.max(axis=1, keepdims=True)
+    probs = np.exp(logits)
+    total = probs.sum(axis=1, keepdims=True)
+    L = float(np.mean(np.log(total[:, 0]) - logits[rows, y]))
+    probs /= total
+    dlogits = probs
+    dlogits[rows, y] -= 1
+    dlogits /= B
+    dhn = dlogits @ W2.T
+    dhn *= 1 - h * h
+    dxn = g * dhn
+    dhp = inv / B * (B * dxn - dxn.sum(axis=0) - xn * (dxn * xn).sum(axis=0))
+    dC = np.zeros_like(C)
+    np.add.at(dC, ix, (dhp @ W1.T).reshape(emb.shape))
+    W2 -= lr * (h.T @ dlogits)
+    b2 -= lr * dlogits.sum(axis=0)
+    g -= lr * (xn * dhn).sum(axis=0)
+    beta -= lr * dhn.sum(axis=0)
+    W1 -= lr * (x.T @ dhp)
+    b1 -= lr * dhp.sum(axis=0)
+    C -= lr * dC
+    return L
+
+
+CAREFUL = {"attention": careful_attention, "lstm": careful_lstm, "makemore": careful_makemore}
 
 
 def load_module(path: Path, name: str):
@@ -116,14 +159,21 @@ def load_module(path: Path, name: str):
     return mod
 
 
-def workload(mod, sizes: dict, seed: int = 0) -> tuple[dict, dict]:
-    """Params from the module's ``init_params``; seeded random inputs and targets."""
+def workload(mod, net, sizes: dict, seed: int = 0) -> tuple[dict, dict]:
+    """Params from the module's ``init_params``; seeded random inputs and targets
+    (integers below their count for labels and table indices)."""
     rng = np.random.default_rng(seed)
     params = mod.init_params(sizes, seed=seed)
     data = {}
     for name, shape in {**mod.INPUTS, **mod.TARGETS}.items():
         dims = tuple(sizes[s] for s in shape)
-        data[name] = rng.normal(size=dims) * 0.5
+        classes = net.quantities[name].classes
+        if classes is None:
+            data[name] = rng.normal(size=dims) * 0.5
+        else:  # class labels and table indices: integers below their count
+            data[name] = rng.integers(
+                0, int(classes.subs({s: sizes[str(s)] for s in classes.free_symbols})), size=dims
+            )
     return params, data
 
 
@@ -160,7 +210,7 @@ def bench(name: str, sizes: dict, rounds: int, steps: int) -> tuple[dict, list[s
         path = Path(tmp) / f"bench_{name}.py"
         path.write_text(codegen.generate(name))
         mod = load_module(path, f"bench_{name}")
-    params, data = workload(mod, sizes)
+    params, data = workload(mod, derive.load_network(name), sizes)
     runners = contenders(name, mod, params, data, lr=1e-3)
     problems = check(runners, params)
     times: dict[str, list[float]] = {k: [] for k in runners}

@@ -434,6 +434,46 @@ def bind_step(params, data, ws=None):
             "grad_W2": np.empty((H, V), DTYPE),
             "grad_b2": np.empty((V,), DTYPE),
         }
+    # each buffer bound to a local once: the step reads closure cells, not the dict
+    _out_hp = buf["hp"]
+    _out_mu = buf["mu"]
+    _out_d = buf["d"]
+    _out_v = buf["v"]
+    _out__t1 = buf["_t1"]
+    _out_sd = buf["sd"]
+    _out__t2 = buf["_t2"]
+    _out_xn = buf["xn"]
+    _out_hn = buf["hn"]
+    _out_logits = buf["logits"]
+    _out_z = buf["z"]
+    _out_L_in = buf["L_in"]
+    _out__log_softmax_z = buf["_log_softmax_z"]
+    _out_delta_z = buf["delta_z"]
+    _out_delta_logits = buf["delta_logits"]
+    _out__t3 = buf["_t3"]
+    _out__t4 = buf["_t4"]
+    _out__t5 = buf["_t5"]
+    _out_delta_h = buf["delta_h"]
+    _out_delta_hn = buf["delta_hn"]
+    _out__t6 = buf["_t6"]
+    _out_delta_xn = buf["delta_xn"]
+    _out_delta_sd = buf["delta_sd"]
+    _out__t7 = buf["_t7"]
+    _out__t8 = buf["_t8"]
+    _out_delta_v = buf["delta_v"]
+    _out_delta_d = buf["delta_d"]
+    _out__t9 = buf["_t9"]
+    _out_delta_mu = buf["delta_mu"]
+    _out_delta_hp = buf["delta_hp"]
+    _out_delta_x = buf["delta_x"]
+    _out_grad_C = buf["grad_C"]
+    _out_grad_W1 = buf["grad_W1"]
+    _out_grad_b1 = buf["grad_b1"]
+    _out_grad_g = buf["grad_g"]
+    _out__t10 = buf["_t10"]
+    _out_grad_beta = buf["grad_beta"]
+    _out_grad_W2 = buf["grad_W2"]
+    _out_grad_b2 = buf["grad_b2"]
 
     def step(lr):
         # the learning rate rides on the first deltas: every adjoint after them,
@@ -443,94 +483,94 @@ def bind_step(params, data, ws=None):
         # x = emb.reshape(emb.shape[0], E * T)
         x = emb.reshape(emb.shape[0], E * T)
         # hp = x W1 + b1
-        hp = np.matmul(x, W1, out=buf["hp"])
-        hp = np.add(hp, b1, out=buf["hp"])
+        hp = x.dot(W1, out=_out_hp)
+        hp = np.add(hp, b1, out=_out_hp)
         # mu = (1ᵀ hp)/B
-        mu = np.sum(hp, axis=0, out=buf["mu"])
-        mu = np.multiply(mu, (1 / B), out=buf["mu"])
+        mu = np.add.reduce(hp, axis=0, out=_out_mu)
+        mu = np.multiply(mu, (1 / B), out=_out_mu)
         # d = hp − mu
-        d = np.subtract(hp, mu, out=buf["d"])
+        d = np.subtract(hp, mu, out=_out_d)
         # v = (1ᵀ d²)/B
-        _t1 = np.multiply(d, d, out=buf["_t1"])
-        v = np.sum(_t1, axis=0, out=buf["v"])
-        v = np.multiply(v, (1 / B), out=buf["v"])
+        _t1 = np.multiply(d, d, out=_out__t1)
+        v = np.add.reduce(_t1, axis=0, out=_out_v)
+        v = np.multiply(v, (1 / B), out=_out_v)
         # sd = sqrt(v + eps 1)
-        _t2 = np.add(eps, v, out=buf["_t2"])
-        sd = sqrt(_t2, out=buf["sd"])
+        _t2 = np.add(eps, v, out=_out__t2)
+        sd = sqrt(_t2, out=_out_sd)
         # xn = d ⊘ sd
-        xn = np.divide(d, sd, out=buf["xn"])
+        xn = np.divide(d, sd, out=_out_xn)
         # hn = xn ⊙ g + beta
-        hn = np.multiply(g, xn, out=buf["hn"])
-        hn = np.add(hn, beta, out=buf["hn"])
+        hn = np.multiply(g, xn, out=_out_hn)
+        hn = np.add(hn, beta, out=_out_hn)
         # h = tanh(hn)
         # (in hn's buffer: nothing after this line reads hn)
-        h = tanh(hn, out=buf["hn"])
+        h = tanh(hn, out=_out_hn)
         # logits = h W2 + b2
-        logits = np.matmul(h, W2, out=buf["logits"])
-        logits = np.add(logits, b2, out=buf["logits"])
+        logits = h.dot(W2, out=_out_logits)
+        logits = np.add(logits, b2, out=_out_logits)
         # _argmax1 = argmax(logits, axis=1)
         _argmax1 = np.argmax(logits, axis=1)
         # z = logits − logits[range(B), _argmax1]ᵀ
-        z = np.subtract(logits, logits[np.arange(len(_argmax1)), _argmax1][:, None], out=buf["z"])
+        z = np.subtract(logits, logits[np.arange(len(_argmax1)), _argmax1][:, None], out=_out_z)
         # L_in = softmax(z)
         # (as exp(log_softmax(z)): the loss reads the log-softmax)
-        _log_softmax_z = log_softmax(z, axis=1, out=buf["_log_softmax_z"])
-        L_in = np.exp(_log_softmax_z, out=buf["L_in"])
+        _log_softmax_z = log_softmax(z, axis=1, out=_out__log_softmax_z)
+        L_in = np.exp(_log_softmax_z, out=_out_L_in)
         # δz = (L_in − onehot(y))/B, times lr
-        delta_z = add_labels(L_in, y, -1, out=buf["delta_z"])
-        delta_z = np.multiply(delta_z, (lr / B), out=buf["delta_z"])
+        delta_z = add_labels(L_in, y, -1, out=_out_delta_z)
+        delta_z = np.multiply(delta_z, (lr / B), out=_out_delta_z)
         # δlogits = δz − ((δz 1) ⊙ onehot(_argmax1))
-        _t4 = onehot(_argmax1, V, out=buf["_t4"])
-        _t5 = np.sum(delta_z, axis=1, keepdims=True, out=buf["_t5"])
-        _t3 = np.multiply(_t4, _t5, out=buf["_t3"])
-        delta_logits = np.subtract(delta_z, _t3, out=buf["delta_logits"])
+        _t4 = onehot(_argmax1, V, out=_out__t4)
+        _t5 = np.add.reduce(delta_z, axis=1, keepdims=True, out=_out__t5)
+        _t3 = np.multiply(_t4, _t5, out=_out__t3)
+        delta_logits = np.subtract(delta_z, _t3, out=_out_delta_logits)
         # δh = δlogits W2ᵀ
-        delta_h = np.matmul(delta_logits, W2.T, out=buf["delta_h"])
+        delta_h = delta_logits.dot(W2.T, out=_out_delta_h)
         # δhn = δh ⊙ (1 − h²)
-        _t6 = np.multiply(h, h, out=buf["_t6"])
-        delta_hn = np.subtract(1, _t6, out=buf["delta_hn"])
-        delta_hn = np.multiply(delta_hn, delta_h, out=buf["delta_hn"])
+        _t6 = np.multiply(h, h, out=_out__t6)
+        delta_hn = np.subtract(1, _t6, out=_out_delta_hn)
+        delta_hn = np.multiply(delta_hn, delta_h, out=_out_delta_hn)
         # δxn = δhn ⊙ g
-        delta_xn = np.multiply(delta_hn, g, out=buf["delta_xn"])
+        delta_xn = np.multiply(delta_hn, g, out=_out_delta_xn)
         # δsd = -((1ᵀ (δxn ⊙ d)) ⊘ sd²)
-        delta_sd = np.power(sd, (-2), out=buf["delta_sd"])
-        _t7 = np.multiply(d, delta_xn, out=buf["_t7"])
-        _t8 = np.sum(_t7, axis=0, out=buf["_t8"])
-        delta_sd = np.multiply(delta_sd, _t8, out=buf["delta_sd"])
-        delta_sd = np.negative(delta_sd, out=buf["delta_sd"])
+        delta_sd = np.power(sd, (-2), out=_out_delta_sd)
+        _t7 = np.multiply(d, delta_xn, out=_out__t7)
+        _t8 = np.add.reduce(_t7, axis=0, out=_out__t8)
+        delta_sd = np.multiply(delta_sd, _t8, out=_out_delta_sd)
+        delta_sd = np.negative(delta_sd, out=_out_delta_sd)
         # δv = (δsd ⊘ sd)/2
-        delta_v = np.divide(delta_sd, sd, out=buf["delta_v"])
-        delta_v = np.multiply(delta_v, (1 / 2), out=buf["delta_v"])
+        delta_v = np.divide(delta_sd, sd, out=_out_delta_v)
+        delta_v = np.multiply(delta_v, (1 / 2), out=_out_delta_v)
         # δd = δxn ⊘ sd + 2 (δv ⊙ d)/B
-        delta_d = np.divide(delta_xn, sd, out=buf["delta_d"])
-        _t9 = np.multiply(d, delta_v, out=buf["_t9"])
-        _t9 = np.multiply(_t9, (2 / B), out=buf["_t9"])
-        delta_d = np.add(delta_d, _t9, out=buf["delta_d"])
+        delta_d = np.divide(delta_xn, sd, out=_out_delta_d)
+        _t9 = np.multiply(d, delta_v, out=_out__t9)
+        _t9 = np.multiply(_t9, (2 / B), out=_out__t9)
+        delta_d = np.add(delta_d, _t9, out=_out_delta_d)
         # δmu = -(1ᵀ δd)
-        delta_mu = np.sum(delta_d, axis=0, out=buf["delta_mu"])
-        delta_mu = np.negative(delta_mu, out=buf["delta_mu"])
+        delta_mu = np.add.reduce(delta_d, axis=0, out=_out_delta_mu)
+        delta_mu = np.negative(delta_mu, out=_out_delta_mu)
         # δhp = δmu/B + δd
-        delta_hp = np.multiply(delta_mu, (1 / B), out=buf["delta_hp"])
-        delta_hp = np.add(delta_hp, delta_d, out=buf["delta_hp"])
+        delta_hp = np.multiply(delta_mu, (1 / B), out=_out_delta_hp)
+        delta_hp = np.add(delta_hp, delta_d, out=_out_delta_hp)
         # δx = δhp W1ᵀ
-        delta_x = np.matmul(delta_hp, W1.T, out=buf["delta_x"])
+        delta_x = delta_hp.dot(W1.T, out=_out_delta_x)
         # δemb = δx.reshape(δx.shape[0], T, E)
         delta_emb = delta_x.reshape(delta_x.shape[0], T, E)
         # ∂L/∂C = scatter_add(δemb, ix, V), times lr
         grad_C = scatter_add(delta_emb, ix, V)
         # ∂L/∂W1 = xᵀ δhp, times lr
-        grad_W1 = np.matmul(x.T, delta_hp, out=buf["grad_W1"])
+        grad_W1 = x.T.dot(delta_hp, out=_out_grad_W1)
         # ∂L/∂b1 = 1ᵀ δhp, times lr
-        grad_b1 = np.sum(delta_hp, axis=0, out=buf["grad_b1"])
+        grad_b1 = np.add.reduce(delta_hp, axis=0, out=_out_grad_b1)
         # ∂L/∂g = 1ᵀ (δhn ⊙ xn), times lr
-        _t10 = np.multiply(delta_hn, xn, out=buf["_t10"])
-        grad_g = np.sum(_t10, axis=0, out=buf["grad_g"])
+        _t10 = np.multiply(delta_hn, xn, out=_out__t10)
+        grad_g = np.add.reduce(_t10, axis=0, out=_out_grad_g)
         # ∂L/∂beta = 1ᵀ δhn, times lr
-        grad_beta = np.sum(delta_hn, axis=0, out=buf["grad_beta"])
+        grad_beta = np.add.reduce(delta_hn, axis=0, out=_out_grad_beta)
         # ∂L/∂W2 = hᵀ δlogits, times lr
-        grad_W2 = np.matmul(h.T, delta_logits, out=buf["grad_W2"])
+        grad_W2 = h.T.dot(delta_logits, out=_out_grad_W2)
         # ∂L/∂b2 = 1ᵀ δlogits, times lr
-        grad_b2 = np.sum(delta_logits, axis=0, out=buf["grad_b2"])
+        grad_b2 = np.add.reduce(delta_logits, axis=0, out=_out_grad_b2)
         # L = -sum(log(L_in)[range(B), y])/B
         #   log(L_in) as log_softmax(z): finite where L_in rounds to 0
         L = -(np.sum(_log_softmax_z[np.arange(len(y)), y]) / B)
