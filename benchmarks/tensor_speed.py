@@ -159,15 +159,16 @@ def load_module(path: Path, name: str):
     return mod
 
 
-def workload(mod, net, sizes: dict, seed: int = 0) -> tuple[dict, dict]:
+def workload(mod, sizes: dict, seed: int = 0, net=None) -> tuple[dict, dict]:
     """Params from the module's ``init_params``; seeded random inputs and targets
-    (integers below their count for labels and table indices)."""
+    (with ``net``, the parsed spec: integers below their count for labels and table
+    indices)."""
     rng = np.random.default_rng(seed)
     params = mod.init_params(sizes, seed=seed)
     data = {}
     for name, shape in {**mod.INPUTS, **mod.TARGETS}.items():
         dims = tuple(sizes[s] for s in shape)
-        classes = net.quantities[name].classes
+        classes = None if net is None else net.quantities[name].classes
         if classes is None:
             data[name] = rng.normal(size=dims) * 0.5
         else:  # class labels and table indices: integers below their count
@@ -210,7 +211,7 @@ def bench(name: str, sizes: dict, rounds: int, steps: int) -> tuple[dict, list[s
         path = Path(tmp) / f"bench_{name}.py"
         path.write_text(codegen.generate(name))
         mod = load_module(path, f"bench_{name}")
-    params, data = workload(mod, derive.load_network(name), sizes)
+    params, data = workload(mod, sizes, net=derive.load_network(name))
     runners = contenders(name, mod, params, data, lr=1e-3)
     problems = check(runners, params)
     times: dict[str, list[float]] = {k: [] for k in runners}
