@@ -29,6 +29,7 @@ import sympy as sp
 
 from .errors import DerivationError
 from .indices import dim_of, indices_in, is_index
+from .operand import is_operand
 from .rules import GenericFunction, SoftmaxAt
 from .slide import plain
 from .tensorindex import Digit, InRange, Window, unwrap
@@ -658,7 +659,7 @@ def code(p: Plan, pr) -> str:
         if p[2] == -1:
             return f"1 / {base}"
         exp = pr._print(p[2])
-        return f"{base} ** {exp if _is_atom(exp) and not exp.startswith('-') else f'({exp})'}"
+        return f"{base} ** {exp if is_operand(exp) and not exp.startswith('-') else f'({exp})'}"
     if kind == "call":
         return pr.call(p[1], code(p[2], pr))
     if kind == "softmax":
@@ -666,7 +667,7 @@ def code(p: Plan, pr) -> str:
     if kind == "sum":
         if len(p) > 3 and p[3]:  # every axis: Σ z² as one dot product
             inner = p[1]
-            if inner[0] == "pow" and inner[2] == 2 and _is_atom(code(inner[1], pr)):
+            if inner[0] == "pow" and inner[2] == 2 and is_operand(code(inner[1], pr)):
                 z = code(inner[1], pr)
                 return f"np.vdot({z}, {z})"  # (a compound z is not computed twice)
             return f"{_atom(code(inner, pr))}.sum()"
@@ -883,21 +884,8 @@ def _as_matmul(a: str, b: str, out: str):
     return pa, pb, after_text
 
 
-def _is_atom(s: str) -> bool:
-    """Printed code that is one operand (names, calls, indexing, one group)."""
-    depth = 0
-    for ch in s:
-        if ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        elif depth == 0 and not (ch.isalnum() or ch in "_."):
-            return False
-    return bool(s) and depth == 0 and (not s[0].isdigit() or s.isdigit())
-
-
 def _atom(s: str) -> str:
-    return s if _is_atom(s) else f"({s})"
+    return s if is_operand(s) else f"({s})"
 
 
 # ---------------------------------------------------------------------------

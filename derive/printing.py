@@ -39,6 +39,7 @@ from .matexpr import (
     SumAxis,
     Vector,
 )
+from .operand import is_operand
 from .rules import SOFTMAX, GenericFunction, generic_base, rule_of
 from .slide import plain
 
@@ -519,7 +520,7 @@ class NumpyFormPrinter(NumPyPrinter):
             isinstance(e, (sp.MatrixSymbol, sp.Symbol, Map, Softmax, sp.Indexed))
             or (isinstance(e, sp.Integer) and e >= 0)
             or (isinstance(e, sp.Transpose) and isinstance(e.arg, sp.MatrixSymbol))
-            or _atomic(s)
+            or is_operand(s)
         )
         return s if simple else f"({s})"
 
@@ -537,7 +538,7 @@ class NumpyFormPrinter(NumPyPrinter):
 
     def softmax_code(self, arg: str, axis: int) -> str:
         """Softmax of printed code along ``axis`` (the rule's template)."""
-        atom = arg if _atomic(arg) else f"({arg})"
+        atom = arg if is_operand(arg) else f"({arg})"
         return fill(SOFTMAX.numpy, [arg, str(axis)], [atom, str(axis)])
 
     def _print_OneHot(self, e):
@@ -726,24 +727,6 @@ def _enclosed(code: str) -> bool:
         if depth == 0:
             return n == len(code) - 1
     return False
-
-
-def _atomic(code: str) -> bool:
-    """Whether printed code is one operand: names, calls, indexing, or one group.
-
-    Nothing outside brackets but identifier characters and dots (``x``,
-    ``np.sqrt(a + b)``, ``A.sum(axis=0)``, ``(a + b)``), so that it binds
-    tighter than any operator placed next to it.
-    """
-    depth = 0
-    for ch in code:
-        if ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        elif depth == 0 and not (ch.isalnum() or ch in "_."):
-            return False
-    return bool(code) and depth == 0 and not code[0].isdigit() or code.isdigit()
 
 
 _SLOT = re.compile(r"\{(\d+)\}")
