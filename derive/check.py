@@ -33,6 +33,7 @@ from . import decide, ir
 from .decide import Point
 from .derivation import Derivation
 from .elementwise import Term, same_terms
+from .indices import as_expr
 from .matexpr import elementwise_of
 from .numeric import Functions, as_2d, evaluate, forward, generic_bindings
 from .rules import rule_of
@@ -104,25 +105,22 @@ def _positive(dims: dict[str, int], shapes: list) -> dict[str, int]:
     """``dims`` grown until every size is a positive integer (``(H − 3) / 2 + 1`` of a
     strided convolution needs ``H ≥ 3``, ``H`` odd)."""
     out = dict(dims)
+    sizes = [as_expr(d) for shape in shapes for d in shape]  # engine-built, never text
     for _ in range(64):
-        bad = None
-        for shape in shapes:
-            for e in shape:
-                names = sorted(str(s) for s in sp.sympify(e).free_symbols if str(s) in out)
-                if not names:
-                    continue
-                v = sp.sympify(e).xreplace(
-                    {s: sp.Integer(out[str(s)]) for s in e.free_symbols if str(s) in out}
-                )
-                if not (v.is_integer and v >= 1):
-                    bad = names[0]
-                    break
-            if bad:
-                break
+        bad = next((name for e in sizes if (name := _not_positive(e, out))), None)
         if bad is None:
             return out
         out[bad] += 1
     return out
+
+
+def _not_positive(e: sp.Expr, dims: dict[str, int]) -> str | None:
+    """The first dim of ``e`` to grow when ``e`` at ``dims`` is not a positive integer."""
+    names = sorted(str(s) for s in e.free_symbols if str(s) in dims)
+    if not names:
+        return None
+    v = e.xreplace({s: sp.Integer(dims[str(s)]) for s in e.free_symbols if str(s) in dims})
+    return None if (v.is_integer and v >= 1) else names[0]
 
 
 def _symbol_array(name: str, shape: tuple[int, ...]) -> np.ndarray:

@@ -28,10 +28,10 @@ import numpy as np
 import sympy as sp
 
 from .errors import DerivationError
-from .indices import dim_of, indices_in, is_index
+from .indices import as_expr, dim_of, indices_in, is_index
 from .operand import is_operand
 from .rules import GenericFunction, SoftmaxAt
-from .slide import plain
+from .slide import plain, typical_size
 from .tensorindex import Digit, InRange, Window, unwrap
 
 Plan = tuple  # ("op", ...) nodes, see the module docstring
@@ -415,7 +415,7 @@ def _slide_view(p: Plan, axis: int, x: sp.Expr, size, axes: tuple) -> Plan:
     own, extra, left = axes
     rank = len(own) + len(extra) + left
     e = sp.expand(plain(unwrap(x)))
-    u, v = sorted(indices_in(e), key=lambda k: (-_big(dim_of(k)), str(k)))
+    u, v = sorted(indices_in(e), key=lambda k: (-typical_size(dim_of(k)), str(k)))
     a, b = e.coeff(u), e.coeff(v)
     c = sp.expand(e - a * u - b * v)
     if not (a.is_Integer and b.is_Integer) or indices_in(c):
@@ -430,13 +430,6 @@ def _slide_view(p: Plan, axis: int, x: sp.Expr, size, axes: tuple) -> Plan:
     own.append(u)
     extra.append(v)
     return ("slide", p, axis, a, b, sp.expand(abs(b) * (big_v - 1) + 1))
-
-
-def _big(d) -> float:
-    """A size at typical dims (64): the larger extent is the sliding one, the smaller the
-    window."""
-    d = sp.sympify(d)
-    return float(d.xreplace({s: 64 for s in d.free_symbols}))
 
 
 def _reshape_view(positions: list) -> tuple[list, list, bool]:
@@ -627,7 +620,7 @@ def _window(x: np.ndarray, axis: int, start: int, length: int) -> np.ndarray:
 
 
 def _int(d, env: dict) -> int:
-    d = sp.sympify(d) if isinstance(d, int) else d
+    d = as_expr(d)  # an engine-built size, never text
     return int(d.xreplace({s: sp.Integer(int(env[s.name])) for s in d.free_symbols}))
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .indices import dim_of, indices_in, is_index
+from .indices import as_expr, dim_of, indices_in, is_index
 
 
 class Slide(sp.Function):
@@ -38,9 +38,9 @@ def plain(e: sp.Expr) -> sp.Expr:
     )
 
 
-def _extent(d: sp.Expr) -> float:
+def typical_size(d: sp.Expr) -> float:
     """A size at typical dims (64), to compare which of two extents is larger."""
-    d = sp.sympify(d)
+    d = as_expr(d)  # an engine-built extent, never text
     return float(d.xreplace({s: 64 for s in d.free_symbols}))
 
 
@@ -52,7 +52,11 @@ def solve(delta: sp.KroneckerDelta, summed: list) -> tuple[sp.Symbol, sp.Expr] |
     if not isinstance(slide, Slide) or indices_in(other) & set(summed):
         return None
     i, p, s, c = slide.args
-    rid_i = i in summed and s == 1 and (p not in summed or _extent(dim_of(i)) > _extent(dim_of(p)))
+    rid_i = (
+        i in summed
+        and s == 1
+        and (p not in summed or typical_size(dim_of(i)) > typical_size(dim_of(p)))
+    )
     if rid_i:
         return i, sp.expand(other - p - c)
     if p in summed:
