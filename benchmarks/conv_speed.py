@@ -23,16 +23,11 @@ Run from the repository root::
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import tempfile
-import time
-from pathlib import Path
 
 import numpy as np
 
-import codegen
-from benchmarks.tensor_speed import load_module, workload
+from benchmarks.tensor_speed import bench
 
 SPEC = """\
 input  x[B, C, H, W]
@@ -91,47 +86,6 @@ def careful(p: dict, data: dict, lr: float) -> float:
     return loss
 
 
-def contenders(mod, params: dict, data: dict, lr: float) -> dict:
-    out = {}
-    own = {k: v.copy() for k, v in params.items()}
-    out["generated"] = (own, lambda q=own: mod.sgd_step(q, mod.gradients(q, data), lr))
-    own = {k: v.copy() for k, v in params.items()}
-    step = mod.bind_step(own, data)
-    out["generated (fused)"] = (own, lambda s=step: s(lr))
-    own = {k: v.copy() for k, v in params.items()}
-    out["careful"] = (own, lambda q=own: careful(q, data, lr))
-    return out
-
-
-def bench(sizes: dict, rounds: int, steps: int) -> tuple[dict, list[str]]:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "bench_conv.py"
-        path.write_text(codegen.generate(SPEC))
-        mod = load_module(path, "bench_conv")
-    params, data = workload(mod, sizes)
-    runners = contenders(mod, params, data, lr=1e-3)
-    problems = []
-    for _, step in runners.values():
-        step()
-    for who, (own, _) in runners.items():
-        for k in own:
-            if not np.allclose(own[k], runners["careful"][0][k], rtol=1e-9, atol=1e-12):
-                problems.append(f"{who}: {k} differs from the careful step")
-    times: dict[str, list[float]] = {k: [] for k in runners}
-    order = list(runners)
-    for r in range(rounds):
-        for who in order[r % len(order) :] + order[: r % len(order)]:
-            own, step = runners[who]
-            for k in own:
-                own[k][...] = params[k]
-            step()  # warm-up
-            start = time.perf_counter()
-            for _ in range(steps):
-                step()
-            times[who].append((time.perf_counter() - start) / steps)
-    return {k: statistics.median(v) for k, v in times.items()}, problems
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes, a smoke run")
@@ -140,7 +94,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     rounds, steps = (1, 1) if args.quick else (args.rounds, args.steps)
     sizes = QUICK if args.quick else SIZES
-    result, problems = bench(sizes, rounds, steps)
+    result, problems = bench("conv", sizes, rounds, steps, spec=SPEC, careful=careful)
     shown = ", ".join(f"{k}={v}" for k, v in sizes.items())
     ms = {k: f"{v * 1e3:.2f} ms" for k, v in result.items()}
     print("| spec | sizes | generated | generated (fused) | careful (im2col) | fused / careful |")

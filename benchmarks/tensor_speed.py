@@ -178,8 +178,9 @@ def workload(mod, sizes: dict, seed: int = 0, net=None) -> tuple[dict, dict]:
     return params, data
 
 
-def contenders(name: str, mod, params: dict, data: dict, lr: float) -> dict:
-    """Name -> (their own params, a zero-argument step)."""
+def contenders(mod, params: dict, data: dict, lr: float, careful) -> dict:
+    """Name -> (their own params, a zero-argument step); ``careful(params, data, lr)``
+    is the hand-written step."""
     out = {}
     own = {k: v.copy() for k, v in params.items()}
     out["generated"] = (own, lambda q=own: mod.sgd_step(q, mod.gradients(q, data), lr))
@@ -187,7 +188,7 @@ def contenders(name: str, mod, params: dict, data: dict, lr: float) -> dict:
     step = mod.bind_step(own, data)
     out["generated (fused)"] = (own, lambda s=step: s(lr))
     own = {k: v.copy() for k, v in params.items()}
-    out["careful"] = (own, lambda q=own: CAREFUL[name](q, data, lr))
+    out["careful"] = (own, lambda q=own: careful(q, data, lr))
     return out
 
 
@@ -206,13 +207,18 @@ def check(runners: dict, params: dict) -> list[str]:
     return problems
 
 
-def bench(name: str, sizes: dict, rounds: int, steps: int) -> tuple[dict, list[str]]:
+def bench(
+    name: str, sizes: dict, rounds: int, steps: int, spec: str | None = None, careful=None
+) -> tuple[dict, list[str]]:
+    """Median step times of the contenders on bundled spec ``name`` (or the text
+    ``spec``, against ``careful``), and the problems their check found."""
+    source = name if spec is None else spec
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"bench_{name}.py"
-        path.write_text(codegen.generate(name))
+        path.write_text(codegen.generate(source))
         mod = load_module(path, f"bench_{name}")
-    params, data = workload(mod, sizes, net=derive.load_network(name))
-    runners = contenders(name, mod, params, data, lr=1e-3)
+    params, data = workload(mod, sizes, net=derive.load_network(source))
+    runners = contenders(mod, params, data, lr=1e-3, careful=careful or CAREFUL[name])
     problems = check(runners, params)
     times: dict[str, list[float]] = {k: [] for k in runners}
     order = list(runners)
