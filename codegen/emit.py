@@ -430,7 +430,7 @@ def _key(e) -> str:
 
 
 def _has_delta(e) -> bool:
-    """Whether ``e`` reads an adjoint (a ``delta_`` matrix or scalar)."""
+    """Whether ``e`` reads an adjoint (a ``delta_`` matrix, scalar or indexed array)."""
     return any(str(m.name).startswith("delta_") for m in e.atoms(sp.MatrixSymbol, sp.Symbol))
 
 
@@ -444,9 +444,7 @@ def scale_terms(form, factor):
     scaling only the top-level terms would scale ``(δa + x)/10`` not at all.
     """
     if isinstance(form, Einsum):  # an einsum form's terms: the same rule, term by term
-        return Einsum(
-            form.out, [(f if _indexed_delta(f) else factor * f, s) for f, s in form.terms]
-        )
+        return Einsum(form.out, [(f if _has_delta(f) else factor * f, s) for f, s in form.terms])
     if not _has_delta(form):
         return scale(factor, form) if isinstance(form, sp.MatrixExpr) else factor * form
     if isinstance(form, (sp.MatAdd, sp.Add)):
@@ -458,8 +456,3 @@ def scale_terms(form, factor):
     args = list(form.args)
     args[n] = scale_terms(args[n], factor)
     return form.func(*args)
-
-
-def _indexed_delta(e) -> bool:
-    """Whether an einsum form's term reads a delta (``delta_h[i, j]``)."""
-    return any(str(i.base).startswith("delta_") for i in e.atoms(sp.Indexed))
