@@ -19,16 +19,9 @@ from derive import Derivation, ir
 from derive.forms import (
     RULES,
     SOFTMAX,
-    Broadcast,
-    Einsum,
-    Gather,
     Map,
-    OneHot,
-    Pick,
-    ScatterAdd,
     Softmax,
     Vector,
-    einsum_names,
     forward_form,
     matrix_symbol,
     np_rank,
@@ -46,7 +39,6 @@ from .printer import (
     kernel_names,
     printed_twice,
     rewrite_notes,
-    split_onehot,
     stabilise,
 )
 from .text import comment
@@ -112,50 +104,6 @@ def dims_code(d: sp.Expr) -> str:
     ]
     text = " + ".join(terms)
     return f"({text}) // {den}" if den != 1 else f"({text})"
-
-
-def _symbols(forms) -> set[str]:
-    """Names a form reads: arrays, consts and dims (not the dims in array shapes)."""
-    names: set[str] = set()
-
-    def visit(node):
-        if isinstance(node, Pick):  # x[range(B), y] reads x and the labels only
-            names.add(node.onehot.labels)
-            visit(node.arg)
-            return
-        if isinstance(node, (Gather, ScatterAdd)):  # C[ix] and its adjoint read ix and C
-            names.add(node.onehot.labels)
-            visit(node.arg)
-            if isinstance(node, ScatterAdd):  # the table's rows, to size it
-                visit(node.shape[0])
-            return
-        if isinstance(node, OneHot):  # read from the labels; its width where it is built
-            names.add(node.labels)
-            visit(node.shape[1])
-            return
-        if isinstance(node, sp.MatAdd) and all(split_onehot(node)):  # scattered: no width
-            hot, rest = split_onehot(node)
-            names.update(h.labels for _, h in hot)
-            for arg in [*rest, *(c for c, _ in hot)]:  # a coefficient may be an array (δm)
-                visit(arg)
-            return
-        if isinstance(node, Einsum):  # the names its printed code reads
-            names.update(einsum_names(node))
-            return
-        if isinstance(node, (sp.MatrixSymbol, sp.Symbol)):
-            names.add(str(node.name))
-            return
-        if isinstance(node, (sp.OneMatrix, sp.Identity, sp.Lambda)):
-            return
-        if isinstance(node, Broadcast):  # printed as its argument; NumPy broadcasts it
-            visit(node.arg)
-            return
-        for arg in node.args:
-            visit(arg)
-
-    for form in forms:
-        visit(form)
-    return names
 
 
 def init_rules(net: ir.Network) -> list[Init]:
@@ -575,6 +523,9 @@ def _step_forward(d: Derivation, forms: Forms, emitter: Emitter) -> None:
     later = [forms.stable[eq.name] for eq in net.equations] + [
         s.matrix for s in [*d.steps, *d.gradients.values()]
     ]
+    # the names each later form's code reads, printed as it stands: the step's own lines
+    # may read a shared value from a local instead, but that local's line reads these
+    reads = [_names_read([emitter.printer.doprint(f)]) for f in later]
     for n, eq in enumerate(net.equations[:-1]):
         emitter.lines.append(comment(f"{eq.name} = {text(forms.defs[eq.name])}"))
         form = forms.stable[eq.name]
@@ -583,7 +534,7 @@ def _step_forward(d: Derivation, forms: Forms, emitter: Emitter) -> None:
             isinstance(form, (Map, Softmax))
             and isinstance(arg, sp.MatrixSymbol)
             and _in_place_safe(form)
-            and str(arg.name) not in _symbols(later[n + 1 :])
+            and not any(str(arg.name) in names for names in reads[n + 1 :])
             and str(arg.name) in emitter.buffers
         )
         if in_place and arg is not None:
