@@ -523,8 +523,8 @@ def _step_forward(d: Derivation, forms: Forms, emitter: Emitter) -> None:
     later = [forms.stable[eq.name] for eq in net.equations] + [
         s.matrix for s in [*d.steps, *d.gradients.values()]
     ]
-    # the names each later form's code reads, printed as it stands: the step's own lines
-    # may read a shared value from a local instead, but that local's line reads these
+    # what each later form reads, from its code printed whole (as the preambles find
+    # names): where the step reuses a local instead, the local's value came from these
     reads = [_names_read([emitter.printer.doprint(f)]) for f in later]
     for n, eq in enumerate(net.equations[:-1]):
         emitter.lines.append(comment(f"{eq.name} = {text(forms.defs[eq.name])}"))
