@@ -15,11 +15,9 @@ matrix (classes) or MSE, MAE and R² (a regression).
 
 from __future__ import annotations
 
-import ast
 import json
 import linecache
 import math
-import operator
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -499,26 +497,10 @@ def _dims_option(items: list[str], mod: ModuleType, fixed: dict[str, int]) -> di
     return out
 
 
-def _size(d: str, dims: dict[str, int]) -> int:
-    """A shape entry of a generated module's ``PARAMS``: a size, a dim or arithmetic of
-    them (``T*E``, ``N//2``), read with ``ast`` (only names, integers, + - * //)."""
-    ops = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul}
-    ops[ast.FloorDiv] = operator.floordiv
-
-    def value(node: ast.expr) -> int:
-        if isinstance(node, ast.Constant) and type(node.value) is int:
-            return node.value
-        if isinstance(node, ast.Name) and node.id in dims:
-            return dims[node.id]
-        if isinstance(node, ast.BinOp) and type(node.op) in ops:
-            return ops[type(node.op)](value(node.left), value(node.right))
-        raise KeyError(d)
-
-    return value(ast.parse(d, mode="eval").body)
-
-
 def _check_param_count(mod: ModuleType, dims: dict[str, int]) -> None:
-    total = sum(math.prod(_size(d, dims) for d in shape) for shape in mod.PARAMS.values())
+    """SpecError for sizes that give more param entries than the limit; the module's own
+    ``param_shapes`` works out dim arithmetic such as ``E*T``."""
+    total = sum(math.prod(shape) for shape in mod.param_shapes(dims).values())
     if total > MAX_PARAM_ENTRIES:
         raise SpecError(
             f"these sizes give {total:,} param entries, over the limit of "

@@ -82,6 +82,14 @@ def dims_of(params, data):
     return {d: arrays[k][name].shape[axis] for d, (k, name, axis) in DIM_SOURCES.items()}
 
 
+def param_shapes(dims):
+    """Each param's shape as numbers, for the sizes ``dims`` (dimension name -> size)."""
+    return {
+        "W": (dims["n_x"], dims["n_h"]),
+        "S": (dims["n_h"], dims["n_y"]),
+    }
+
+
 def init_params(dims, seed=0):
     """Initial parameters: He (normal, std sqrt(2 / fan_in)) for weights feeding ReLU
     layers, Glorot (uniform, limit sqrt(6 / (fan_in + fan_out))) for other weights,

@@ -40,8 +40,14 @@ def test_generated_makemore_matches_a_hand_written_backprop_and_finite_differenc
     source = codegen.generate(SPEC)
     assert "np.add.at" in source and "_onehot" not in source and "np.eye" not in source
     mod = module_from_source(source, tmp_path, "gen_makemore")
+    # the spec's shapes, dim arithmetic worked out: C[V, E], W1[T * E, H], ...
+    V, E, T, H = (SIZES[d] for d in "VETH")
+    vectors = {"b1": (H,), "g": (H,), "beta": (H,), "b2": (V,)}
+    shapes = {"C": (V, E), "W1": (T * E, H), "W2": (H, V), **vectors}
+    assert mod.param_shapes(SIZES) == shapes
     rng = np.random.default_rng(3)
     params = mod.init_params(SIZES, seed=2)
+    assert {k: v.shape for k, v in params.items()} == shapes
     params = {k: v + rng.normal(size=v.shape) * 0.3 for k, v in params.items()}
     # repeated characters: their rows of δemb must add up in C's gradient
     ix = np.array([[0, 0, 1], [0, 1, 4], [1, 4, 4], [4, 4, 2], [0, 0, 0], [3, 1, 3]])

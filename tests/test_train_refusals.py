@@ -76,6 +76,16 @@ def test_bad_training_options_are_one_line(options, words, tmp_path, capsys):
     assert not (tmp_path / "w.npz").exists()
 
 
+def test_the_param_limit_counts_dim_arithmetic(tmp_path, capsys):
+    """makemore's W1[T * E, H]: the count multiplies T by E (the module's param_shapes)."""
+    T, V, E, H = load("words").features.shape[1], 27, 4096, 4096
+    total = V * E + T * E * H + 3 * H + H * V + V
+    options = ["--dim", f"E={E}", "--dim", f"H={H}"]
+    err = refused(capsys, train_args(tmp_path, *options, spec="makemore", data="words"))
+    assert f"these sizes give {total:,} param entries" in err, err
+    assert not (tmp_path / "w.npz").exists()
+
+
 CONST_SPEC = """input  x[B, n_x]
 target t[B, n_y]
 param  W[n_x, n_y]
