@@ -129,29 +129,43 @@ def _register(rule: Rule) -> None:
     RULES[rule.name] = Rule(**{**rule.__dict__, "cls": cls})
 
 
-def _tanh_is_real(self):
-    """``tanh(x)`` is real, and finite, when ``x`` is real; otherwise unknown.
+class tanh(sp.tanh):  # named as SymPy's: every printer prints it the same
+    """SymPy's ``tanh``, the class of every tanh that derive builds, with a cheaper answer
+    to "is it real / finite?".
 
     SymPy's own answers split the argument into real and imaginary parts,
     and that work doubles with every ``tanh`` around a ``log`` or a fractional
     power (whose sign SymPy cannot know): eight nested layers took 28 s, and
     one equation within every limit of :mod:`derive.limits` took minutes.
-    None ("unknown") is always a sound answer, so values, derivatives and
-    printing stay SymPy's; only this question gets cheaper.
+    Here the answer is True when the argument is (extended) real, where tanh is
+    real and bounded, and None ("unknown", always sound) otherwise.
+
+    A subclass rather than a change to ``sympy.tanh`` itself, so SymPy
+    behaves as it always does for everyone else in the process.  Derive's
+    tanh stays this class wherever it goes: the rule table, the spec and
+    claim readers and the tanh form of GELU build it, SymPy rebuilds an
+    expression from its class (``expr.func``, ``cls(-x)`` in ``eval``), and
+    :meth:`fdiff` below gives the derivative with this class too (SymPy's
+    writes ``1 - sympy.tanh(x)**2``, which would not cancel against this one).
     """
-    return True if self.args[0].is_extended_real else None
 
+    def fdiff(self, argindex=1):
+        if argindex != 1:
+            raise sp.ArgumentIndexError(self, argindex)
+        return 1 - type(self)(self.args[0]) ** 2
 
-_handlers = getattr(sp.tanh, "_prop_handler", None)  # where SymPy looks the answers up
-if isinstance(_handlers, dict):
-    _handlers["real"] = _handlers["finite"] = _tanh_is_real
+    def _eval_is_real(self):
+        return True if self.args[0].is_extended_real else None
+
+    _eval_is_finite = _eval_is_real
+
 
 _GELU_C = sp.sqrt(2 / sp.pi)  # the tanh form's constants, exact
 _GELU_K = sp.Rational(44715, 1000000)
 
 
 def _gelu_prime(z):
-    t = sp.tanh(_GELU_C * (z + _GELU_K * z**3))
+    t = tanh(_GELU_C * (z + _GELU_K * z**3))
     return (1 + t) / 2 + z * (1 - t**2) * _GELU_C * (1 + 3 * _GELU_K * z**2) / 2
 
 
@@ -219,13 +233,13 @@ for _rule in [
     Rule(
         "tanh",
         value=lambda z: (sp.exp(z) - sp.exp(-z)) / (sp.exp(z) + sp.exp(-z)),
-        derivative=lambda z: 1 - sp.tanh(z) ** 2,
+        derivative=lambda z: 1 - tanh(z) ** 2,
         text="tanh",
         latex=r"\tanh",
         numpy="np.tanh({0})",
         kernel=kernels.tanh,
         in_place=True,
-        sympy=sp.tanh,
+        sympy=tanh,
     ),
     Rule(
         "softplus",
@@ -301,7 +315,7 @@ for _rule in [
     ),
     Rule(
         "gelu",
-        value=lambda z: z * (1 + sp.tanh(_GELU_C * (z + _GELU_K * z**3))) / 2,
+        value=lambda z: z * (1 + tanh(_GELU_C * (z + _GELU_K * z**3))) / 2,
         derivative=lambda z: fn("gelu_prime")(z),
         text="gelu",
         latex=r"\operatorname{GELU}",

@@ -58,6 +58,22 @@ def test_numpy_template_and_kernel_agree_and_stay_finite(name):
         assert float(symbolic(float(x))) == pytest.approx(k, rel=1e-9, abs=1e-12)
 
 
+def test_derives_tanh_is_cheap_to_ask_and_leaves_sympys_tanh_alone():
+    """derive's tanh answers "real?" from its argument alone and keeps its class through
+    SymPy's derivatives and sign rules; SymPy's own tanh keeps SymPy's answers (derive
+    changes nothing process-wide: SymPy knows tanh(2 + i) is not real)."""
+    tanh, x = RULES["tanh"].cls, sp.Symbol("x", real=True)
+    assert tanh is not sp.tanh and issubclass(tanh, sp.tanh)
+    assert tanh(sp.log(x) ** sp.Rational(1, 3)).is_real is None  # unknown: never wrong
+    assert tanh(x).is_real is True and tanh(x).is_finite is True
+    assert sp.tanh(2 + sp.I).is_real is False and tanh(2 + sp.I).is_real is None
+    made = [sp.diff(tanh(x**2), x, 2), tanh(-x), RULES["gelu"].value(x), explicit(tanh(x))]
+    classes = {type(f) for e in made for f in e.atoms(sp.Function)}
+    assert classes <= {tanh}, classes
+    assert sp.diff(tanh(x), x) == 1 - tanh(x) ** 2 != 1 - sp.tanh(x) ** 2
+    assert str(tanh(x)) == "tanh(x)" and sp.latex(tanh(x)) == sp.latex(sp.tanh(x))
+
+
 def test_printer_uses_the_registry_template():
     z = sp.Symbol("z")
     assert NumpyFormPrinter().doprint(RULES["sigmoid"].cls(z)) == "np.exp(-np.logaddexp(0, -z))"

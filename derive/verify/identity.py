@@ -122,7 +122,7 @@ def _call(name: str, arg: sp.Expr, code: str) -> sp.Expr:
 def _values(expr: sp.Expr) -> sp.Expr:
     """Registered functions replaced by their explicit values."""
     for rule in RULES.values():
-        if rule.cls in (sp.exp, sp.log, sp.tanh):
+        if rule.name in ("exp", "log", "tanh"):
             continue
         expr = expr.replace(
             lambda e, c=rule.cls: isinstance(e, sp.Function) and e.func is c,

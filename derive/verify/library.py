@@ -122,7 +122,7 @@ FUNCTIONS = {
     "sqrt": lambda i, n, a: _map(i, sp.sqrt, np.sqrt, a),
     "exp": lambda i, n, a: _map(i, sp.exp, np.exp, a),
     "log": lambda i, n, a: _map(i, sp.log, np.log, a),
-    "tanh": lambda i, n, a: _map(i, sp.tanh, np.tanh, a),
+    "tanh": lambda i, n, a: _map(i, RULES["tanh"].cls, np.tanh, a),
     "sigmoid": lambda i, n, a: _map(
         i, lambda z: 1 / (1 + sp.exp(-z)), lambda z: 1 / (1 + np.exp(-z)), a
     ),
