@@ -29,7 +29,16 @@ import sympy as sp
 
 from .errors import DerivationError
 from .indices import as_expr, dim_of, indices_in, is_index
-from .maxpool import ArgmaxAt, Route, pool_onehot, route_array, route_dims, unfold
+from .maxpool import (
+    ArgmaxAt,
+    Route,
+    fold_routes,
+    pool_onehot,
+    route_array,
+    route_dims,
+    unfold,
+    window_argmax,
+)
 from .operand import is_operand
 from .rules import GenericFunction, SoftmaxAt
 from .slide import plain, typical_size
@@ -163,7 +172,7 @@ def _term(
         p, axes = items[0]
     else:
         out = tuple(i for i in want if any(i in ax for _, ax in items))
-        p, axes = _einsum(items, out), out
+        p, axes = fold_routes(_einsum(items, out)), out
     p = _align(p, axes, tuple(i for i in want if i in axes))
     axes = tuple(i for i in want if i in axes)
     p = _expand_to(p, axes, want)
@@ -370,7 +379,9 @@ def _view(e: sp.Indexed, ctx: _Term) -> tuple[Plan, tuple]:
     """An array entry as a view of the array: ``(plan, the indices of its axes)``."""
     name = str(e.base.label)
     positions = list(e.indices)
-    hot = pool_onehot(e)
+    from .elementwise import ONEHOT_PREFIX
+
+    hot = pool_onehot(e, ONEHOT_PREFIX)
     if hot is not None:  # a max-pool's one-hot, its window offsets as two axes
         return hot
     p: Plan = ("arr", name, len(positions))
@@ -581,11 +592,7 @@ def _run_pool(p: Plan, env: dict, funcs, scalar) -> np.ndarray:
         )
     if p[0] == "route":
         return route_array(*(_int(d, env) for d in p[1:4]), p[4])
-    from .numeric import argmax
-
-    w = np.asarray(run(p[1], env, funcs, scalar))
-    flat = w.reshape(-1, w.shape[-2] * w.shape[-1])
-    return argmax(flat, 1, "max").reshape(w.shape[:-2])
+    return window_argmax(run(p[1], env, funcs, scalar))
 
 
 def _run_index(p: Plan, env: dict, funcs, scalar) -> np.ndarray:
@@ -794,7 +801,7 @@ def _layout_code(p: Plan, pr) -> str:
     if kind == "take":
         return f"{_atom(code(p[1], pr))}[{':, ' * p[2]}{p[3]}]"
     if kind == "reshape":
-        name = p[1][1]
+        name = p[1][1] if p[1][0] == "arr" else _atom(code(p[1], pr))  # sizes all given
         sizes, k = [], 0
         for size, consumed in p[2]:
             sizes.append(f"{name}.shape[{k}]" if size is None else size_text(size, pr))

@@ -130,13 +130,12 @@ def route_dims(e: Route) -> tuple:
     return dim_of(u), dim_of(v), dim_of(t), int(s)
 
 
-def pool_onehot(e: sp.Indexed):
-    """``onehot(A)[b, c, i, j, k p + q]`` of a max-pool's argmax ``A`` as the plan of a
-    ``[B, C, Ho, Wo, k, k]`` 0/1 array and its axes, or None for any other entry."""
-    from .elementwise import ONEHOT_PREFIX
-
+def pool_onehot(e: sp.Indexed, prefix: str):
+    """``onehot(A)[b, c, i, j, k p + q]`` of a max-pool's argmax ``A`` (its array named
+    ``prefix + A``) as the plan of a ``[B, C, Ho, Wo, k, k]`` 0/1 array and its axes, or
+    None for any other entry."""
     name = str(e.base.label)
-    if not name.startswith(ONEHOT_PREFIX + POOL_ARGMAX):
+    if not name.startswith(prefix + POOL_ARGMAX):
         return None
     *rows, flat = e.indices
     flat = sp.expand(plain(flat))
@@ -148,4 +147,46 @@ def pool_onehot(e: sp.Indexed):
     if q is None or p is None or flat != flat.coeff(p) * p + q or flat.coeff(p) != dim_of(q):
         return None
     k = int(dim_of(q))
-    return ("poolhot", name[len(ONEHOT_PREFIX) :], k), (*rows, p, q)
+    return ("poolhot", name[len(prefix) :], k), (*rows, p, q)
+
+
+def fold_routes(p: tuple) -> tuple:
+    """An einsum of two routings ``[u = s v + t]`` with ``s = k`` (windows that tile the
+    input) against one array: that array's ``(v, t)`` axes merged into ``u`` (a reshape,
+    as careful NumPy unpools), else ``p`` as it is."""
+    if p[0] != "einsum":
+        return p
+    subs, out, ops, sizes = p[1:5]
+    routes = [n for n, op in enumerate(ops) if op[0] == "route" and op[3] == op[4]]
+    rest = [n for n in range(len(ops)) if n not in routes]
+    if len(routes) != 2 or len(rest) != 1:
+        return p
+    sub = subs[rest[0]]
+    pairs = {subs[n][0]: subs[n][1:] for n in routes}
+    if len(set(sub)) != len(sub) or any(
+        u not in out or any(c not in sub or c in out for c in vt) for u, vt in pairs.items()
+    ):
+        return p
+    if any(sp.simplify(ops[n][1] - ops[n][2] * ops[n][3]) != 0 for n in routes):
+        return p  # windows that leave a margin: not a plain reshape
+    wanted = "".join(pairs.get(c, c) for c in out)
+    if set(wanted) != set(sub):
+        return p
+    inner = ops[rest[0]]
+    if wanted != sub:
+        inner = ("perm", inner, tuple(sub.index(c) for c in wanted))
+    merged = tuple((sizes[c], 2 if c in pairs else 1) for c in out)
+    return ("reshape", inner, merged)
+
+
+def window_argmax(w):
+    """The flat position of the first maximum of each window (the last two axes of ``w``);
+    exact values at a point of F_p compare by the real value they stand for."""
+    import numpy as np
+
+    w = np.asarray(w)
+    flat = w.reshape(*w.shape[:-2], -1)
+    if flat.dtype == object:
+        reals = np.vectorize(lambda v: getattr(v, "r", v), otypes=[object])(flat)
+        flat = reals.astype(float)
+    return np.argmax(flat, axis=-1)
