@@ -205,7 +205,10 @@ def _with_dims(net: ir.Network, dim) -> ir.Network:
             k: dataclasses.replace(
                 q,
                 shape=tuple(dim(e) for e in q.shape),
-                classes=None if q.classes is None else dim(q.classes),  # labels(10): 10 too
+                # labels(10): the classes follow the scores' width (a max-pool's k² do not)
+                classes=q.classes
+                if q.classes is None or q.kind == "intermediate"
+                else dim(q.classes),
             )
             for k, q in net.quantities.items()
         },

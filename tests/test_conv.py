@@ -301,3 +301,21 @@ L = sum(z ** 2) / 2
     dh = maxpool_backward_ref(da, x, 2, 2)
     got = mod.gradients(params, {"x": x})["s"]
     assert np.allclose(got, (dh * x).sum(axis=(0, 2, 3)))
+
+
+def test_literal_sizes_a_reshape_relates_are_proven_at_their_value():
+    """``X[N, 25].reshape(N, 1, 5, 5)`` relates 25 = 5·5 (and the pooled 8 = 2·2·2): the
+    proofs keep those literals (independent stand-ins broke the relation) and stand in
+    only for the unrelated 7 classes."""
+    spec = """\
+input  X[N, 25]
+target y[N] labels(7)
+param  K1[2, 1, 3, 3], W2[8, 7]
+x = X.reshape(N, 1, 5, 5)
+p = maxpool2d(tanh(conv2d(x, K1, padding=1)), 3, 2)
+scores = p.reshape(N, 8) @ W2
+L = -mean(log_softmax(scores)[range(N), y])
+"""
+    proofs = check.run_all(derive.load(spec))
+    assert [p.passed for p in proofs] == [True] * 3, [(p.name, p.details) for p in proofs]
+    assert "literal 7 as" in proofs[1].name and "literal 5" not in proofs[1].name
