@@ -34,6 +34,7 @@ from .maxpool import (
     Route,
     fold_routes,
     pool_onehot,
+    pool_pick,
     route_array,
     route_dims,
     unfold,
@@ -162,6 +163,8 @@ def _term(
             coeff *= dim_of(k)
             live.discard(k)
     items = _index_blocks(items, live, want)
+    picked = pool_pick(items, live, want)  # a max-pool's forward: the entry at the argmax
+    items = [picked] if picked is not None else items
     items = _reduce(items, live, want, summed)
     if not items:
         result: Plan = ("num", coeff)
@@ -532,7 +535,7 @@ def run(p: Plan, env: dict, funcs, scalar) -> Any:
         return value
     if kind == "num":
         return scalar(p[1])
-    if kind in ("poolhot", "route", "argmax"):
+    if kind in ("poolhot", "route", "argmax", "poolpick"):
         return _run_pool(p, env, funcs, scalar)
     if kind == "op":
         values = [run(x, env, funcs, scalar) for x in p[2]]
@@ -592,6 +595,11 @@ def _run_pool(p: Plan, env: dict, funcs, scalar) -> np.ndarray:
         )
     if p[0] == "route":
         return route_array(*(_int(d, env) for d in p[1:4]), p[4])
+    if p[0] == "poolpick":
+        x, at = run(p[1], env, funcs, scalar), _index_array(env[p[2]])
+        k, s = p[3], p[4]
+        b, c, i, j = np.ogrid[tuple(slice(0, n) for n in at.shape)]
+        return x[b, c, s * i + at // k, s * j + at % k]
     return window_argmax(run(p[1], env, funcs, scalar))
 
 
@@ -672,7 +680,7 @@ def code(p: Plan, pr) -> str:
         return _layout_code(p, pr)
     if p[0] in ("slide", "slidemask"):
         return _slide_code(p, pr)
-    if p[0] in ("poolhot", "route", "argmax"):
+    if p[0] in ("poolhot", "route", "argmax", "poolpick"):
         return _pool_code(p, pr)
     kind = p[0]
     if kind == "arr":
@@ -744,6 +752,16 @@ def _pool_code(p: Plan, pr) -> str:
         u, v, t = (size_text(d, pr) for d in p[1:4])
         s = "" if p[4] == 1 else f"{p[4]} * "
         return f"(np.arange({u})[:, None, None] == {s}np.arange({v})[:, None] + np.arange({t}))"
+    if p[0] == "poolpick":  # x[b, c, s i + A // k, s j + A % k]
+        _, x, at, k, s, sizes = p
+        n = [size_text(d, pr) for d in sizes]
+        s_ = "" if s == 1 else f"{s} * "
+        rows = [f"np.arange({n[0]})[:, None, None, None]", f"np.arange({n[1]})[:, None, None]"]
+        rows += [
+            f"{s_}np.arange({n[2]})[:, None] + {at} // {k}",
+            f"{s_}np.arange({n[3]}) + {at} % {k}",
+        ]
+        return f"{_atom(code(x, pr))}[{', '.join(rows)}]"
     sizes = ", ".join(size_text(d, pr) for d in p[2])
     return f"{_atom(code(p[1], pr))}.reshape({sizes}, -1).argmax(axis=-1)"
 

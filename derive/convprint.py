@@ -111,12 +111,8 @@ def pool_notation(p, name, sub, latex: bool) -> str | None:
     if p[0] == "argmax":
         w = _windows_of(p[1])
         return None if w is None else op("argmax", w[1], w[2], name(w[0]))
-    if p[0] == "sum" and p[1][0] == "op" and p[1][1] == "*" and len(p[1][2]) == 2:
-        ops = p[1][2]
-        hot = next((x for x in ops if x[0] == "poolhot"), None)
-        view = next((x for x in ops if x is not hot), None)
-        w = None if hot is None or view is None else _windows_of(view)
-        return None if w is None else op("maxpool", w[1], w[2], name(w[0]))
+    if p[0] == "poolpick" and p[1][0] == "arr":  # the entry at each window's argmax
+        return op("maxpool", p[3], p[4], name(p[1][1]))
     if p[0] in ("einsum", "reshape"):  # the routing as einsum, or as a reshape (s = k)
         routes = [x for x in p[3] if x[0] == "route"] if p[0] == "einsum" else []
         prod = [x for x in p[3] if x[0] != "route"] if p[0] == "einsum" else [p[1]]

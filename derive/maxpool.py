@@ -121,11 +121,8 @@ def route_array(u_size: int, v_size: int, t_size: int, s: int):
     ).astype(int)
 
 
-def is_route(e) -> bool:
-    return isinstance(e, Route) and all(is_index(a) for a in e.args[:3])
-
-
 def route_dims(e: Route) -> tuple:
+    """``(U, V, T, s)``: the extents of ``Route(u, v, t, s)``'s indices and its stride."""
     u, v, t, s = e.args
     return dim_of(u), dim_of(v), dim_of(t), int(s)
 
@@ -190,3 +187,29 @@ def window_argmax(w):
         reals = np.vectorize(lambda v: getattr(v, "r", v), otypes=[object])(flat)
         flat = reals.astype(float)
     return np.argmax(flat, axis=-1)
+
+
+def pool_pick(items: list, live: set, want: tuple):
+    """``Σ_{p,q} onehot(A)[r…, k p + q] x[b, c, s i + p, s j + q]`` (a max-pool's forward)
+    as the entry of ``x`` at each window's argmax, ``x[b, c, s i + A // k, s j + A % k]``:
+    ``(plan, axes)``, or None for anything else."""
+    if len(items) != 1 or items[0][0][:2] != ("op", "*") or len(items[0][0][2]) != 2:
+        return None  # one block over (b, c, i, j, p, q): the window view times the one-hot
+    plan, axes = items[0]
+    hot = next((x for x in plan[2] if x[0] == "poolhot"), None)
+    view = next((x for x in plan[2] if x is not hot), None)
+    if hot is None or view is None or len(axes) != 6:
+        return None
+    rows, (p, q) = axes[:-2], axes[-2:]
+    if not ({p, q} <= live) or p in want or q in want or len(rows) != 4:
+        return None
+    chain = view
+    strides = []
+    while chain[0] == "slide" and chain[4] == 1:
+        strides.append(chain[3])
+        chain = chain[1]
+    if len(strides) != 2 or len(set(strides)) != 1 or chain[0] != "arr" or chain[2] != 4:
+        return None
+    live.difference_update({p, q})
+    sizes = tuple(dim_of(r) for r in rows)
+    return ("poolpick", chain, hot[1], hot[2], strides[0], sizes), tuple(rows)
