@@ -590,9 +590,8 @@ def _run_pool(p: Plan, env: dict, funcs, scalar) -> np.ndarray:
     """A max-pool's one-hot ``[…, k, k]``, routing ``[u = s v + t]`` or window argmax."""
     if p[0] == "poolhot":
         k = p[2]
-        return (_index_array(env[p[1]])[..., None, None] == np.arange(k * k).reshape(k, k)).astype(
-            int
-        )
+        hot = _index_array(env[p[1]])[..., None, None] == np.arange(k * k).reshape(k, k)
+        return hot.astype(int).transpose(p[3]) if len(p) > 3 else hot.astype(int)
     if p[0] == "route":
         return route_array(*(_int(d, env) for d in p[1:4]), p[4])
     if p[0] == "poolpick":
@@ -747,7 +746,15 @@ def _pool_code(p: Plan, pr) -> str:
     """A max-pool's one-hot, routing matrix or window argmax as NumPy."""
     if p[0] == "poolhot":
         k = p[2]
-        return f"({p[1]}[..., None, None] == np.arange({k * k}).reshape({k}, {k}))"
+        if len(p) == 3:
+            return f"({p[1]}[..., None, None] == np.arange({k * k}).reshape({k}, {k}))"
+        # laid out in the order p[3]: the array's axes in order, None at the offsets'
+        at = [p[3].index(n) for n in (4, 5)]
+        if at[0] > at[1]:
+            raise DerivationError("a one-hot with its window offsets swapped")
+        index = ", ".join("None" if n in at else ":" for n in range(len(p[3])))
+        shape = ", ".join(str(k) if n in at else "1" for n in range(at[0], len(p[3])))
+        return f"({p[1]}[{index}] == np.arange({k * k}).reshape({shape}))"
     if p[0] == "route":
         u, v, t = (size_text(d, pr) for d in p[1:4])
         s = "" if p[4] == 1 else f"{p[4]} * "

@@ -171,7 +171,8 @@ def fold_routes(p: tuple) -> tuple:
         return p
     inner = ops[rest[0]]
     if wanted != sub:
-        inner = ("perm", inner, tuple(sub.index(c) for c in wanted))
+        perm = tuple(sub.index(c) for c in wanted)
+        inner = _permuted(inner, perm) or ("perm", inner, perm)
     merged = tuple((sizes[c], 2 if c in pairs else 1) for c in out)
     return ("reshape", inner, merged)
 
@@ -213,3 +214,21 @@ def pool_pick(items: list, live: set, want: tuple):
     live.difference_update({p, q})
     sizes = tuple(dim_of(r) for r in rows)
     return ("poolpick", chain, hot[1], hot[2], strides[0], sizes), tuple(rows)
+
+
+def _permuted(p: tuple, perm: tuple):
+    """An element-wise product computed in the axis order ``perm`` (each factor laid out
+    there, so the fold's reshape needs no copy), or None."""
+    if p[0] == "op":
+        parts = [_permuted(x, perm) for x in p[2]]
+        return None if any(x is None for x in parts) else ("op", p[1], parts)
+    if p[0] == "num":
+        return p
+    if p[0] == "poolhot" and len(p) == 3:
+        return (*p, perm)
+    if p[0] == "expand" and p[1][0] == "arr":
+        kept = [perm.index(n) for n in range(len(perm)) if n not in p[2]]
+        if kept != sorted(kept):  # the array's own axes would be transposed
+            return None
+        return ("expand", p[1], tuple(n for n in range(len(perm)) if n not in kept))
+    return None

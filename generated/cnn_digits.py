@@ -221,7 +221,7 @@ def gradients(params, data, fwd=None):
     # δp = δf.reshape(δf.shape[0], F, 4, 4)
     delta_p = delta_f.reshape(delta_f.shape[0], F, 4, 4)
     # δh = maxunpool₂×₂(δp, _argmaxpool)
-    delta_h = ((_argmaxpool[..., None, None] == np.arange(4).reshape(2, 2)) * np.expand_dims(delta_p, (4, 5))).transpose(0, 1, 2, 4, 3, 5).reshape(N, F, 8, 8)
+    delta_h = ((_argmaxpool[:, :, :, None, :, None] == np.arange(4).reshape(2, 1, 2)) * np.expand_dims(delta_p, (3, 5))).reshape(N, F, 8, 8)
     # δh_in = [relu'(h_in[i,j,k,l])*δh[i,j,k,l]]
     delta_h_in = delta_h * relu_prime(h_in)
     return {
@@ -306,7 +306,7 @@ def bind_step(params, data, ws=None):
         # δp = δf.reshape(δf.shape[0], F, 4, 4)
         delta_p = delta_f.reshape(delta_f.shape[0], F, 4, 4)
         # δh = maxunpool₂×₂(δp, _argmaxpool)
-        delta_h = ((_argmaxpool[..., None, None] == np.arange(4).reshape(2, 2)) * np.expand_dims(delta_p, (4, 5))).transpose(0, 1, 2, 4, 3, 5).reshape(N, F, 8, 8)
+        delta_h = ((_argmaxpool[:, :, :, None, :, None] == np.arange(4).reshape(2, 1, 2)) * np.expand_dims(delta_p, (3, 5))).reshape(N, F, 8, 8)
         # δh_in = [relu'(h_in[i,j,k,l])*δh[i,j,k,l]]
         delta_h_in = delta_h * relu_prime(h_in)
         # ∂L/∂K1 = [Σ_p,q,r [0 ≤ k + q - 1 < 8]*[0 ≤ l + r - 1 < 8]*X[p,0,k + q - 1,l + r - 1]*δh_in[p,i,q,r]]_(i,k,l), times lr
