@@ -130,21 +130,9 @@ def _term(
     coeff = sp.Integer(1)
     factor = sp.factor_terms(factor)  # 2 (z − y) / B rather than (−2 y + 2 z) / B
     blocks: dict[frozenset, list] = {}
-    factors = list(sp.Mul.make_args(factor))
-    # an InRange is absorbed by a zero-padded window only when that entry is itself a
-    # factor (zero outside the array); inside a function it stays a mask: σ(0) ≠ 0
-    entries = [p for f in factors if isinstance(f, sp.Indexed) for p in f.indices]
-    factors, summed = unfold(factors, summed)  # a max-pool's routing: offsets as indices
-    kept = []
-    for f in factors:
-        if isinstance(f, InRange):
-            e, lo, hi = f.args
-            pos = sp.expand(e - lo)
-            if any(sp.expand(p - pos) == 0 for p in entries):
-                ctx.ranges[pos] = sp.expand(hi - lo)
-                continue
-        kept.append(f)
-    for f in kept:
+    # window offsets routed (max-pooling, a strided convolution's input gradient)
+    factors, summed = unfold(list(sp.Mul.make_args(factor)), summed)
+    for f in _absorb_ranges(factors, ctx):
         idx = frozenset(indices_in(f))
         if idx or _has_arrays(f):  # a full sum of arrays is a block over no index
             blocks.setdefault(idx, []).append(f)
@@ -184,6 +172,24 @@ def _term(
     if full and set(axes) != set(want):
         p = ("broadcast", p, tuple(dim_of(i) for i in want))
     return p
+
+
+def _absorb_ranges(factors: list, ctx: _Term) -> list:
+    """The factors without the ``InRange`` factors that zero-padded windows absorb.
+
+    An ``InRange`` is absorbed only when that entry is itself a factor (zero outside
+    the array); inside a function it stays a mask: σ(0) ≠ 0."""
+    entries = [p for f in factors if isinstance(f, sp.Indexed) for p in f.indices]
+    kept = []
+    for f in factors:
+        if isinstance(f, InRange):
+            e, lo, hi = f.args
+            pos = sp.expand(e - lo)
+            if any(sp.expand(p - pos) == 0 for p in entries):
+                ctx.ranges[pos] = sp.expand(hi - lo)
+                continue
+        kept.append(f)
+    return kept
 
 
 def _reduce(items, live: set, want: tuple, summed: tuple):
@@ -593,7 +599,7 @@ def _run_pool(p: Plan, env: dict, funcs, scalar) -> np.ndarray:
         hot = _index_array(env[p[1]])[..., None, None] == np.arange(k * k).reshape(k, k)
         return hot.astype(int).transpose(p[3]) if len(p) > 3 else hot.astype(int)
     if p[0] == "route":
-        return route_array(*(_int(d, env) for d in p[1:4]), p[4])
+        return route_array(*(_int(d, env) for d in p[1:4]), p[4], p[5])
     if p[0] == "poolpick":
         x, at = run(p[1], env, funcs, scalar), _index_array(env[p[2]])
         k, s = p[3], p[4]
@@ -758,7 +764,8 @@ def _pool_code(p: Plan, pr) -> str:
     if p[0] == "route":
         u, v, t = (size_text(d, pr) for d in p[1:4])
         s = "" if p[4] == 1 else f"{p[4]} * "
-        return f"(np.arange({u})[:, None, None] == {s}np.arange({v})[:, None] + np.arange({t}))"
+        c = "" if not p[5] else f" - {-p[5]}" if p[5] < 0 else f" + {p[5]}"
+        return f"(np.arange({u})[:, None, None] == {s}np.arange({v})[:, None] + np.arange({t}){c})"
     if p[0] == "poolpick":  # x[b, c, s i + A // k, s j + A % k]
         _, x, at, k, s, sizes = p
         n = [size_text(d, pr) for d in sizes]

@@ -48,13 +48,14 @@ class ArgmaxAt(sp.Expr):
 
 
 class Route(sp.Function):
-    """``Route(u, v, t, s) = [u = s v + t]``: which window ``v`` and offset ``t`` an input
-    position ``u`` is (the 0/1 fold of windows back onto the input)."""
+    """``Route(u, v, t, s, c) = [u = s v + t + c]``: which window ``v`` and offset ``t`` an
+    input position ``u`` is (``c``: minus a convolution's padding); the 0/1 fold of
+    windows back onto the input."""
 
     is_integer = True
 
     @classmethod
-    def eval(cls, u, v, t, s):
+    def eval(cls, u, v, t, s, c):
         return None
 
 
@@ -67,15 +68,16 @@ def unfold(factors: list, summed: tuple) -> tuple[list, tuple]:
         found = _candidate(out, new)
         if found is None:
             return out, new
-        n, u, v, s, k = found
+        n, u, v, s, c, k = found
         t = new_index(k, "t")
-        at = {u: s * v + t}
-        out = [Route(u, v, t, s) if m == n else _substitute(g, at) for m, g in enumerate(out)]
+        at = {u: s * v + t - c}
+        out = [Route(u, v, t, s, -c) if m == n else _substitute(g, at) for m, g in enumerate(out)]
         new = (*new, t)
 
 
 def _candidate(factors: list, summed: tuple):
-    """The first ``InRange(u − s v, 0, k)`` to unfold: ``(position, u, v, s, k)``, or None."""
+    """The first ``InRange(u − s v + c, 0, k)`` to unfold: ``(position, u, v, s, c, k)``,
+    or None."""
     from .tensorindex import InRange, unwrap
 
     entries = [f for f in factors if isinstance(f, sp.Indexed)]
@@ -90,9 +92,15 @@ def _candidate(factors: list, summed: tuple):
         v = next((k for k in idx if k is not u and k in summed), None)
         if u is None or v is None or not e.coeff(v).is_Integer or e.coeff(v) >= 0:
             continue
-        if sp.expand(e - u - e.coeff(v) * v) != 0 or not _read_inside(entries, u, e):
+        c = sp.expand(e - u - e.coeff(v) * v)
+        if not c.is_Integer:
             continue
-        return n, u, v, -e.coeff(v), as_expr(f.args[2])
+        # a one-hot's flat window offset; or a strided window over a kernel (the input
+        # gradient of a strided convolution: routed, not slid, so its memory is the
+        # im2col size B·C·Ho·Wo·k², not F·C·H·W·Ho·Wo)
+        if not (_read_inside(entries, u, e) or (e.coeff(v) < -1 and _read_at(entries, e))):
+            continue
+        return n, u, v, -e.coeff(v), c, as_expr(f.args[2])
     return None
 
 
@@ -100,6 +108,11 @@ def _substitute(g, at: dict):
     if isinstance(g, sp.Indexed):
         return g.base[tuple(sp.expand(plain(x).xreplace(at)) for x in g.indices)]
     return g.xreplace(at)
+
+
+def _read_at(entries: list, e) -> bool:
+    """Some entry reads exactly the position ``e``."""
+    return any(sp.expand(plain(x) - e) == 0 for g in entries for x in g.indices)
 
 
 def _read_inside(entries: list, u, e) -> bool:
@@ -112,19 +125,19 @@ def _read_inside(entries: list, u, e) -> bool:
     return False
 
 
-def route_array(u_size: int, v_size: int, t_size: int, s: int):
-    """``R[u, v, t] = [u = s v + t]`` as a 0/1 NumPy array."""
+def route_array(u_size: int, v_size: int, t_size: int, s: int, c: int = 0):
+    """``R[u, v, t] = [u = s v + t + c]`` as a 0/1 NumPy array."""
     import numpy as np
 
-    return (
-        np.arange(u_size)[:, None, None] == s * np.arange(v_size)[:, None] + np.arange(t_size)
-    ).astype(int)
+    at = s * np.arange(v_size)[:, None] + np.arange(t_size) + c
+    return (np.arange(u_size)[:, None, None] == at).astype(int)
 
 
 def route_dims(e: Route) -> tuple:
-    """``(U, V, T, s)``: the extents of ``Route(u, v, t, s)``'s indices and its stride."""
-    u, v, t, s = e.args
-    return dim_of(u), dim_of(v), dim_of(t), int(s)
+    """``(U, V, T, s, c)``: the extents of ``Route(u, v, t, s, c)``'s indices, its stride
+    and its shift."""
+    u, v, t, s, c = e.args
+    return dim_of(u), dim_of(v), dim_of(t), int(s), int(c)
 
 
 def pool_onehot(e: sp.Indexed, prefix: str):
@@ -154,7 +167,7 @@ def fold_routes(p: tuple) -> tuple:
     if p[0] != "einsum":
         return p
     subs, out, ops, sizes = p[1:5]
-    routes = [n for n, op in enumerate(ops) if op[0] == "route" and op[3] == op[4]]
+    routes = [n for n, op in enumerate(ops) if op[0] == "route" and op[3] == op[4] and not op[5]]
     rest = [n for n in range(len(ops)) if n not in routes]
     if len(routes) != 2 or len(rest) != 1:
         return p

@@ -328,3 +328,31 @@ def test_the_bundled_cnn_learns_the_digits_as_images():
     losses = model.history["loss"]
     assert losses[1] < losses[0] < np.log(10)  # below chance from the first epoch on
     assert model.evaluate("digits")["accuracy"] > 0.5
+
+
+def test_the_strided_input_gradient_routes_the_delta_without_sliding_the_kernel(tmp_path):
+    """``δh = convᵀ₂(δz, K2)`` of a padded, strided convolution: the kernel against the
+    delta and two 0/1 routings ``[m = 2 i + t − 1]`` (memory of the im2col size, not a
+    window of the kernel per input position), checked against finite differences."""
+    spec = """\
+input  x[B, C, H, W]
+param  K1[F, C, 3, 3], K2[G, F, 3, 3]
+h = tanh(conv2d(x, K1))
+z = conv2d(h, K2, stride=2, padding=1)
+L = sum(tanh(z) ** 2) / B
+"""
+    d = derive.load(spec)
+    assert d.step("h").text() == "δh = convᵀ₂(δz, K2)"
+    code = d.step("h").numpy()
+    assert "sliding_window_view" not in code and "np.arange(3) - 1" in code
+    mod = module_from_source(codegen.generate(spec), tmp_path, "strided_routed")
+    params, data = _values(d.network, {"B": 2, "C": 2, "H": 8, "W": 7, "F": 3, "G": 2})
+
+    def numpy_loss(p, dd):
+        z = conv_ref(np.tanh(conv_ref(dd["x"], p["K1"])), p["K2"], 2, 1)
+        return np.sum(np.tanh(z) ** 2) / dd["x"].shape[0]
+
+    assert mod.loss(params, data) == pytest.approx(numpy_loss(params, data), rel=1e-12)
+    got = mod.gradients(params, data)
+    want = finite_differences(lambda: numpy_loss(params, data), params)
+    assert all(rel_error(got[p], want[p]) < 1e-6 for p in params)
