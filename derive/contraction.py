@@ -599,7 +599,8 @@ def _run_pool(p: Plan, env: dict, funcs, scalar) -> np.ndarray:
         hot = _index_array(env[p[1]])[..., None, None] == np.arange(k * k).reshape(k, k)
         return hot.astype(int).transpose(p[3]) if len(p) > 3 else hot.astype(int)
     if p[0] == "route":
-        return route_array(*(_int(d, env) for d in p[1:4]), p[4], p[5])
+        u, v, t = (_int(d, env) for d in p[1:4])
+        return route_array(u, v, t, p[4], p[5])
     if p[0] == "poolpick":
         x, at = run(p[1], env, funcs, scalar), _index_array(env[p[2]])
         k, s = p[3], p[4]

@@ -15,6 +15,9 @@ Derived by derive (element-wise with SymPy, matrix forms proven equal):
 The spec it was generated from follows as comments.
 """
 
+# ruff: noqa: E501
+# fmt: off
+
 # Spec:
 #
 #     # A small CNN for the 8x8 digits (issue 15): a 3x3 convolution with F channels,
