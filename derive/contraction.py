@@ -561,7 +561,8 @@ def run(p: Plan, env: dict, funcs, scalar) -> Any:
         return np.sum(run(p[1], env, funcs, scalar), axis=p[2])
     if kind == "einsum":
         subs = ",".join(p[1]) + "->" + p[2]
-        return np.einsum(subs, *[run(x, env, funcs, scalar) for x in p[3]])
+        ops = [run(x, env, funcs, scalar) for x in p[3]]
+        return np.einsum(subs, *ops, optimize=len(ops) > 2)  # routings: pairwise, not naive
     if kind == "perm":
         return np.transpose(run(p[1], env, funcs, scalar), p[2])
     if kind == "expand":
