@@ -20,7 +20,7 @@ step.  A time is the median over rounds of the per-round mean step time.
 Run from the repository root (``OMP_NUM_THREADS=1`` for one thread each)::
 
     python -m benchmarks.conv_speed           # the sizes below
-    python -m benchmarks.conv_speed --quick   # tiny sizes, a smoke run
+    python -m benchmarks.conv_speed --quick   # tiny sizes, NumPy only: a smoke run
 """
 
 from __future__ import annotations
@@ -170,7 +170,7 @@ ROWS = {  # name: (label, spec, sizes, quick sizes, careful, PyTorch loss)
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, a smoke run")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, NumPy only: a smoke run")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--steps", type=int, default=10)
     args = parser.parse_args(argv)
@@ -183,17 +183,18 @@ def main(argv=None) -> int:
     failed = []
     for name, (label, spec, full, quick, hand, loss) in ROWS.items():
         sizes = quick if args.quick else full
-        result, problems = bench(
-            name, sizes, rounds, steps, spec=spec, careful=hand, extra={"torch": _torch(loss)}
-        )
+        extra = {} if args.quick else {"torch": _torch(loss)}  # --quick: no torch import
+        result, problems = bench(name, sizes, rounds, steps, spec=spec, careful=hand, extra=extra)
         failed += problems
         shown = ", ".join(f"{k}={v}" for k, v in sizes.items())
         ms = {k: f"{v * 1e3:.2f} ms" for k, v in result.items()}
         fused = result["generated (fused)"]
+        torch = result.get("torch", float("nan"))
+        ms.setdefault("torch", "–")
         print(
             f"| {label} | {shown} | {ms['generated']} | {ms['generated (fused)']} | "
             f"{ms['careful']} | {ms['torch']} | {fused / result['careful']:.2f} | "
-            f"{fused / result['torch']:.2f} |"
+            f"{fused / torch:.2f} |"
         )
     for p in failed:
         print("CHECK FAILED:", p, file=sys.stderr)
