@@ -60,6 +60,20 @@ class Recurrence(recurrence.Recurrence):
 
         return backward_code(self)
 
+    def forward_code(self) -> str:
+        """Python statements: the forward loop over t, every stacked value assigned."""
+        from .recurprint import forward_code
+
+        return forward_code(self)
+
+    def outer_code(self) -> list[tuple[str, str]]:
+        """``(name, NumPy expression)`` of the equations after the loop, their deltas (the
+        stacked values' direct shares among them) and their params' gradients, in order."""
+        from .report import lines
+
+        fwd, deltas, grads = lines(self.outer)
+        return [(x.name, x.as_dict()["numpy"]) for x in [*fwd, *deltas, *grads]]
+
     def __str__(self) -> str:
         return self.text()
 
