@@ -12,7 +12,8 @@ import re
 
 import sympy as sp
 
-from .printing import LatexFormPrinter, fmt_dims, latex, numpy_code, text
+from .indices import dim_of
+from .printing import LatexFormPrinter, NumpyFormPrinter, fmt_dims, latex, numpy_code, text
 from .recurrence import Recurrence
 from .report import Line, lines
 
@@ -176,51 +177,196 @@ def _bind_step(rec: Recurrence, indent: str) -> list[str]:
     return out
 
 
-def forward_code(rec: Recurrence) -> str:
-    """The forward loop: assigns every stacked value (``h``, and ``a`` of ``a[t] = …``)."""
-    loop, t = rec.loop, rec.loop.var
+def forward_code(rec: Recurrence, printer: NumpyFormPrinter | None = None) -> str:
+    """The forward loop: assigns every stacked value (``h``, and ``a`` of ``a[t] = …``).
+
+    A state is written into ``_h`` (``T + 1`` steps, ``_h[0]`` the initial value), of
+    which ``h`` is the view of steps 1…T and ``_h[t]`` the previous state at t; other
+    stacked values get their array at the first step, when their shape is known.
+    """
+    loop, t, length = rec.loop, rec.loop.var, rec.loop.length
     body_fwd, _, _ = _body_lines(rec)
-    stacked = [s for step, s in loop.stepped.items() if loop.quantities[step].kind != "input"]
-    out = [f"{s} = [None] * {loop.length}" for s in stacked]
-    out.append(f"for {t} in range({loop.length}):")
-    out += _bind_step(rec, "    ")
-    out += [f"    {x.name} = {numpy_code(x.form, x.shape)}" for x in body_fwd]
-    out += [f"    {s}[{t}] = {s}_t" for s in stacked]
-    out += [f"{s} = np.stack({s})" for s in stacked]
+    outputs = {s: step for step, s in loop.stepped.items() if loop.quantities[step].kind != "input"}
+    out = []
+    for state, init in loop.initial.items():
+        out.append(f"_{state} = np.empty(({length} + 1, *{init}.shape), dtype={init}.dtype)")
+        out += [f"_{state}[0] = {init}", f"{state} = _{state}[1:]"]
+    hoisted, forms = _hoisted(rec, body_fwd, printer)
+    out += hoisted
+    out.append(f"for {t} in range({length}):")
+    code = [
+        f"    {x.name} = {numpy_code(form, x.shape, printer)}"
+        for x, form in zip(body_fwd, forms, strict=True)
+    ]
+    used = _names_in(code)
+    out += [
+        b for b in _bind_step(rec, "    ")[: -len(loop.previous) or None] if b.split()[0] in used
+    ]
+    out += [f"    {prev} = _{state}[{t}]" for state, prev in loop.previous.items()]
+    out += code
+    for stacked, step in outputs.items():
+        if stacked not in loop.initial:
+            out.append(f"    if {t} == 0:")
+            out.append(
+                f"        {stacked} = np.empty(({length}, *{step}.shape), dtype={step}.dtype)"
+            )
+        out.append(f"    {stacked}[{t}] = {step}")
     return "\n".join(out)
 
 
-def backward_code(rec: Recurrence) -> str:
+def _hoisted(
+    rec: Recurrence, body_fwd: list[Line], printer: NumpyFormPrinter | None
+) -> tuple[list[str], list]:
+    """Products of a step's input with a param (``x_t Wx``), computed for every step
+    before the loop as one product over ``T·B`` rows; the forms read their step ``t``."""
+    loop = rec.loop
+    inputs = {s for s, q in loop.quantities.items() if q.kind == "input"}
+    params = {p.name for p in rec.network.params}
+    before: list[str] = []
+    forms = []
+    for x in body_fwd:
+        swap = {}
+        for node in sp.preorder_traversal(x.form):
+            if not isinstance(node, sp.MatMul) or node in swap:
+                continue
+            arrays = [a for a in node.args if isinstance(a, sp.MatrixSymbol)]
+            if len(arrays) != len(node.args) or len(arrays) != 2:
+                continue
+            first, second = (str(a.name) for a in arrays)
+            if first in inputs and second in params:
+                name = f"_{x.name}_{len(swap)}"
+                stacked = loop.stepped[first]
+                before += [
+                    f"{first} = {stacked}.reshape(-1, *{stacked}.shape[2:])",
+                    f"{name} = {numpy_code(node, node.shape, printer)}",
+                    f"{name} = {name}.reshape(*{stacked}.shape[:2], *{name}.shape[1:])",
+                ]
+                swap[node] = sp.MatrixSymbol(f"{name}[{loop.var}]", *node.shape)
+        forms.append(x.form.xreplace(swap) if swap else x.form)
+    return before, forms
+
+
+def backward_code(
+    rec: Recurrence, printer: NumpyFormPrinter | None = None, with_forward: bool = False
+) -> str:
     """The backward loop: assigns ``delta_P`` of every param the loop reads (and of each
-    initial state that is a param), with the forward values and the outer steps in scope."""
+    initial state that is a param), with the forward values and the outer steps in scope.
+
+    A param's share at step t that sums over the batch axis of the step's own arrays
+    only (``x_tᵀ δa_t``: :func:`_merged`) is summed over t after the loop, as the
+    same form of the steps' arrays stacked with time and batch merged into one axis
+    (``Σ_t x_tᵀ δa_t = xᵀ δa`` over ``T·B`` rows); any other is added up in the loop.
+    ``with_forward``: run right after :func:`forward_code`'s statements, whose ``_h``
+    (the states with the initial one first) it reads instead of copying them.
+    """
     loop, t = rec.loop, rec.loop.var
     body_fwd, body_deltas, body_grads = _body_lines(rec)
-    outer = {p for p in rec.outer.gradients}
+    outer = set(rec.outer.gradients)
+    merged = [x for x in body_grads if _is_accumulated(rec, x) and _merged(rec, x, printer)]
     out = [f"delta_{p} = np.zeros_like({state_init(rec, p)})" for p in loop.previous.values()]
     for p in rec.body_params():
-        start = f"delta_{p}.copy()" if p in outer else f"np.zeros_like({p})"
-        out.append(f"delta_{p} = {start}" if p not in outer else f"delta_{p} = {start}")
-    out.append(f"for {t} in reversed(range({loop.length})):")
-    out += _bind_step(rec, "    ")
-    stepped = {s for s, q in loop.quantities.items() if q.kind == "intermediate"}
+        if all(x.step is None or x.step.name != p for x in merged):
+            out.append(
+                f"delta_{p} = {f'delta_{p}.copy()' if p in outer else f'np.zeros_like({p})'}"
+            )
     steps = ["    " + row[2] for row in _seed_rows(rec)]
-    steps += [f"    {x.name} = {numpy_code(x.form, x.shape)}" for x in body_deltas]
+    steps += [f"    {x.name} = {numpy_code(x.form, x.shape, printer)}" for x in body_deltas]
     for x in body_grads:
-        op = "+=" if _is_accumulated(rec, x) else "="
-        steps.append(f"    {x.name} {op} {numpy_code(x.form, x.shape)}")
+        if x not in merged:
+            op = "+=" if _is_accumulated(rec, x) else "="
+            steps.append(f"    {x.name} {op} {numpy_code(x.form, x.shape, printer)}")
+    after = [numpy_code(x.form, x.shape, printer) for x in merged]
+    kept = sorted(_names_in(after) & _step_only(rec, {n for n, _ in _stepped_views(rec)}))
+    out.append(f"for {t} in reversed(range({loop.length})):")
+    recomputed = _recomputed(rec, body_fwd, steps, printer)
+    used = _names_in(recomputed + steps)
+    binds = _bind_step(rec, "    ")
+    if with_forward:
+        binds = binds[: -len(loop.previous) or None]
+        binds += [f"    {prev} = _{state}[{t}]" for state, prev in loop.previous.items()]
+    out += [b for b in binds if b.split()[0] in used]
+    out += recomputed
+    out += steps
+    for name in kept:  # its array at the first step (t = T - 1), when its shape is known
+        out.append(f"    if {t} == {loop.length} - 1:")
+        out.append(
+            f"        _{name} = np.empty(({loop.length}, *{name}.shape), dtype={name}.dtype)"
+        )
+        out.append(f"    _{name}[{t}] = {name}")
+    needed = _names_in(after)
+    out += [f"{n} = {view}" for n, view in _stepped_views(rec, with_forward) if n in needed]
+    out += [f"{n} = _{n}.reshape(-1, *_{n}.shape[2:])" for n in kept]
+    for x, code in zip(merged, after, strict=True):
+        assert x.step is not None
+        p = x.step.name
+        out.append(f"delta_{p} = {f'delta_{p} + ' if p in outer else ''}{code}")
+    out += [f"{'delta_' + init} = {carried}" for init, carried in _initial_gradients(rec)]
+    return "\n".join(out)
+
+
+def _recomputed(
+    rec: Recurrence, body_fwd: list[Line], steps: list[str], printer: NumpyFormPrinter | None
+) -> list[str]:
+    """The forward values at step t the backward steps read (stacked ones read back)."""
+    loop, t = rec.loop, rec.loop.var
+    stepped = {s for s, q in loop.quantities.items() if q.kind == "intermediate"}
+
+    def code(x: Line) -> str:
+        return (
+            f"{loop.stepped[x.name]}[{t}]"
+            if x.name in stepped
+            else numpy_code(x.form, x.shape, printer)
+        )
+
     needed = _names_in(steps)
     for x in reversed(body_fwd):  # the forward values the steps read, and what those read
         if x.name in needed:
-            value = f"{loop.stepped[x.name]}[{t}]" if x.name in stepped else None
-            code = value or numpy_code(x.form, x.shape)
-            needed |= _names_in([code])
-    for x in body_fwd:
-        if x.name in needed:
-            value = f"{loop.stepped[x.name]}[{t}]" if x.name in stepped else None
-            out.append(f"    {x.name} = {value or numpy_code(x.form, x.shape)}")
-    out += steps
-    out += [f"{'delta_' + init} = {carried}" for init, carried in _initial_gradients(rec)]
-    return "\n".join(out)
+            needed |= _names_in([code(x)])
+    return [f"    {x.name} = {code(x)}" for x in body_fwd if x.name in needed]
+
+
+def _stepped_views(rec: Recurrence, with_forward: bool = False) -> list[tuple[str, str]]:
+    """Every step's array with time and batch merged: ``x_t`` → ``x.reshape(-1, …)``."""
+    loop = rec.loop
+    out = []
+    for step, stacked in loop.stepped.items():
+        out.append((step, f"{stacked}.reshape(-1, *{stacked}.shape[2:])"))
+    for state, prev in loop.previous.items():
+        init = loop.initial[state]
+        steps = (
+            f"_{state}[:-1]" if with_forward else f"np.concatenate([{init}[None], {state}[:-1]])"
+        )
+        out.append((prev, f"{steps}.reshape(-1, *{init}.shape[1:])"))
+    return out
+
+
+def _step_only(rec: Recurrence, viewed: set[str]) -> set[str]:
+    """The body's names with a value at each step that is not a view of a stacked array."""
+    return {n for n in rec.body.network.quantities if n not in rec.network.quantities} - viewed | {
+        s.symbol for s in rec.body.steps
+    }
+
+
+def _merged(rec: Recurrence, x: Line, printer: NumpyFormPrinter | None) -> bool:
+    """Whether ``x``'s share at step t sums over one batch index that is the first index of
+    every array of the step and of no param (then the sum over t merges with it)."""
+    step = x.step
+    assert step is not None
+    params = set(rec.network.quantities) - set(rec.loop.stepped.values())
+    code = numpy_code(x.form, x.shape, printer)
+    for term in step.terms:
+        arrays = [a for a in term.factor.atoms(sp.Indexed)]
+        mine = [a for a in arrays if str(a.base) not in params]
+        if not mine or len(mine[0].indices) < 2:
+            return False
+        k = mine[0].indices[0]
+        if k not in term.summed or any(a.indices[0] != k for a in mine):
+            return False
+        if any(k in a.indices for a in arrays if str(a.base) in params):
+            return False
+        if str(dim_of(k)) in _names_in([code]):  # a size in the code would change
+            return False
+    return True
 
 
 def _names_in(code: list[str]) -> set[str]:
