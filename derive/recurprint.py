@@ -225,7 +225,7 @@ def _hoisted(
     before: list[str] = []
     forms = []
     for x in body_fwd:
-        swap = {}
+        swap: dict[sp.Basic, sp.MatrixSymbol] = {}
         for node in sp.preorder_traversal(x.form):
             if not isinstance(node, sp.MatMul) or node in swap:
                 continue
