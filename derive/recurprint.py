@@ -7,6 +7,7 @@ use only names the parser checked (the spec's and the body's own).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
@@ -74,7 +75,12 @@ def _outer_gradients(rec: Recurrence) -> tuple[list[Line], list[Line]]:
     _, deltas, grads = lines(rec.outer)
     stacked = set(rec.loop.stepped.values())
     shares = [g for g in grads if g.step is not None and g.step.name in stacked]
-    return deltas + shares, [g for g in grads if g not in shares]
+    lp = LatexFormPrinter()
+    named = [  # δh: the loss's direct share at every step, as the backward loop reads it
+        dataclasses.replace(g, lhs_text=text(sp.Symbol(g.name)), lhs_latex=lp.name(g.name))
+        for g in shares
+    ]
+    return deltas + named, [g for g in grads if g not in shares]
 
 
 def _initial_gradients(rec: Recurrence) -> list[tuple[str, str]]:
