@@ -131,9 +131,10 @@ def _plugins():
 
 def cmd_list(args) -> int:
     """``derive list``: the bundled specs and their first comment line."""
-    from .spec import bundled
+    from .spec import SPECS_DIR, bundled
 
-    for name, path in bundled().items():
+    loops = {p.stem: p for p in sorted((SPECS_DIR / "loops").glob("*.nn"))}  # over time
+    for name, path in {**bundled(), **loops}.items():
         first = next(
             (ln.lstrip("# ").strip() for ln in path.read_text().splitlines() if ln.startswith("#")),
             "",

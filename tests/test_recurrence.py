@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 import numpy as np
@@ -10,10 +11,14 @@ import pytest
 import derive
 from derive.check import random_values
 from derive.errors import SpecError
-from derive.numeric import Functions
-from derive.recurrence import forward
 
 RNN = derive.load_network("char_rnn")
+
+
+@functools.cache
+def derived(name: str):
+    """The derivation of a bundled loop spec, shared by the tests that only read it."""
+    return derive.load(name)
 
 
 def _rnn_bptt(v: dict) -> dict:
@@ -60,7 +65,7 @@ def _run_json(doc: dict, ns: dict) -> None:
 
 
 def test_rnn_json_numpy_matches_hand_bptt():
-    doc = json.loads(derive.load("char_rnn").json())
+    doc = json.loads(derived("char_rnn").json())
     v = _values(RNN, T=4, B=2, V=3, H=5)
     ns = {"np": np, **v, "T": 4, "B": 2, "V": 3, "H": 5}
     _run_json(doc, ns)
@@ -70,7 +75,7 @@ def test_rnn_json_numpy_matches_hand_bptt():
 
 @pytest.mark.parametrize("name", ["char_rnn", "char_lstm"])
 def test_proofs_pass(name):
-    rec = derive.load(name)
+    rec = derived(name)
     proofs = rec.check()
     assert [p.name.split()[0] for p in proofs] == ["symbolic", "exact", "numeric"]
     assert all(p.passed for p in proofs), [p.details for p in proofs]
@@ -92,25 +97,8 @@ def test_proofs_can_fail():
     assert [p.passed for p in proofs] == [False, False, False]
 
 
-def test_loop_equals_unrolled_lstm():
-    """The LSTM's backward loop against central differences of the loop run from the spec."""
-    from derive.recurrence import run
-
-    rec = derive.load("char_lstm")
-    v = _values(rec.network, 1, T=2, B=2, V=3, H=2)
-    grads = run(rec, v, Functions())
-    loss = lambda: float(forward(rec, v, Functions())["L"])  # noqa: E731
-    w = v["Wh"]
-    w[1, 3] += 1e-6
-    up = loss()
-    w[1, 3] -= 2e-6
-    down = loss()
-    w[1, 3] += 1e-6
-    assert abs((up - down) / 2e-6 - grads["Wh"][1, 3]) < 1e-7
-
-
 def test_text_latex_json():
-    rec = derive.load("char_lstm")
+    rec = derived("char_lstm")
     text = rec.text()
     assert "δc_prev = δc_t ⊙ f_t" in text and "dc_t = δc_prev" in text
     assert "∂L/∂Wx += x_tᵀ δa_t" in text
@@ -183,3 +171,50 @@ def test_cli_exit_2(tmp_path, capsys):
     assert main(["grad", str(bad)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and ":5:" in err and "error:" in err
+
+
+CLASHES = [
+    (
+        "param Wx[D, H], h0[B, H]\nstate h[T, B, H] = h0\nfor h_t in range(T):\n"
+        "    h[h_t] = tanh(x[h_t] @ Wx)\n",
+        "already defines",
+    ),
+    (
+        "param Wx[D, H], h0[B, H], h_prev[B, H]\nstate h[T, B, H] = h0\nfor t in range(T):\n"
+        "    h[t] = tanh(x[t] @ Wx)\n",
+        "the loop calls h[t - 1] 'h_prev'",
+    ),
+    (
+        "param Wx[D, H], h0[B, H], dh_t[B, H]\nstate h[T, B, H] = h0\nfor t in range(T):\n"
+        "    h[t] = tanh(x[t] @ Wx)\n",
+        "'dh_t', which the spec already defines",
+    ),
+    (
+        "param Wx[D, H], h0[B, H]\nstate h[T, B, H] = h0\nfor t in range(T):\n"
+        "    h[t] = tanh(x[t] @ Wx)\n    t[t] = h[t]\n",
+        "the loop variable",
+    ),
+    (
+        "input h_t_in[B, H]\nparam Wx[D, H], h0[B, H]\nstate h[T, B, H] = h0\n"
+        "for t in range(T):\n    h[t] = tanh(x[t] @ Wx + h[t - 1])\n",
+        "has the name of another value",
+    ),
+]
+
+
+@pytest.mark.parametrize("body,message", CLASHES)
+def test_body_names_kept_apart(body, message):
+    """The body's own names never shadow the spec's (generated code holds both)."""
+    with pytest.raises(SpecError) as err:
+        derive.load("input x[T, B, D]\n" + body + "L = sum(h ** 2)\n")
+    assert message in str(err.value), str(err.value)
+
+
+def test_a_state_that_ignores_its_past_and_a_stacked_value_read_after_the_loop():
+    """No δh_prev to carry (a zero share), and the direct share of a non-state ``a``."""
+    rec = derive.load(
+        HEAD + "state h[T, B, H] = h0\nfor t in range(T):\n    a[t] = x[t] @ Wx\n"
+        "    h[t] = tanh(a[t])\nL = sum(h ** 2) + sum(a * a) + sum(Wh ** 2)\n"
+    )
+    assert "da_t = δa[t]" in rec.text()
+    assert all(p.passed for p in rec.check())
