@@ -11,6 +11,7 @@ import pytest
 import derive
 from derive.check import random_values
 from derive.errors import SpecError
+from derive.numeric import Functions
 
 RNN = derive.load_network("char_rnn")
 
@@ -218,3 +219,33 @@ def test_a_state_that_ignores_its_past_and_a_stacked_value_read_after_the_loop()
     )
     assert "da_t = δa[t]" in rec.text()
     assert all(p.passed for p in rec.check())
+
+
+UNROLLED = """
+input  x0[B, V], x1[B, V]
+target y0[B, V], y1[B, V] onehot
+param  Wx[V, H], Wh[H, H], b[H], h0[B, H], Wy[H, V], by[V]
+h1 = tanh(x0 @ Wx + h0 @ Wh + b)
+h2 = tanh(x1 @ Wx + h1 @ Wh + b)
+s1 = h1 @ Wy + by
+s2 = h2 @ Wy + by
+L = -(sum(y0 * log_softmax(s1, axis=-1)) + sum(y1 * log_softmax(s2, axis=-1))) / (2 * B)
+"""
+
+
+def test_loop_equals_the_unrolled_derivation():
+    """char_rnn at T = 2 written out as two steps, derived by the ordinary sweep: its
+    gradient forms, evaluated, equal the backward loop's (derive.recurrence.run)."""
+    from derive.check import derived_values
+    from derive.recurrence import run
+
+    rec = derived("char_rnn")
+    v = _values(rec.network, 5, T=2, B=3, V=4, H=3)
+    grads = run(rec, v, Functions())
+    flat = {k: v[k] for k in ("Wx", "Wh", "b", "h0", "Wy", "by")} | {"B": 3, "V": 4, "H": 3}
+    flat |= {f"x{t}": v["x"][t] for t in (0, 1)} | {f"y{t}": v["y"][t] for t in (0, 1)}
+    unrolled = derive.load(UNROLLED)
+    _, env = derived_values(unrolled, flat, Functions())
+    for p, step in unrolled.gradients.items():
+        got = np.asarray(env[step.symbol]).reshape(v[p].shape)
+        np.testing.assert_allclose(grads[p], got, rtol=1e-10, atol=1e-13)
