@@ -254,6 +254,9 @@ def verify(
     if spec is not None:
         texts = [claims] if isinstance(claims, str) else list(claims)
         net = load_network(spec)
+        from .recurrence import refuse_loop
+
+        refuse_loop(net)
         found, errors = verify_set(net, [("<claim>", t) for t in texts])  # one claim set
         results += found
         name = net.name

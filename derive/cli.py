@@ -205,7 +205,7 @@ def _grad_loop(net, args) -> int:
 
         out = page(net.name, "<pre>" + html_escape(rec.text()) + "</pre>")
     else:
-        out = rec.text()
+        out = rec.text(steps=args.steps, elementwise=args.elementwise)
     _emit(out, args.output)
     return 0 if proofs is None or all(p.passed for p in proofs) else 1
 
@@ -293,6 +293,9 @@ def _verify_spec(args):
     from .verify.function import verify_function
 
     net = read_network(args.spec)
+    from .recurrence import refuse_loop
+
+    refuse_loop(net)
     texts = [("<claim>", t) for t in args.claim]
     if args.claims:
         path = Path(args.claims)

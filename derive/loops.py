@@ -36,11 +36,12 @@ class Recurrence(recurrence.Recurrence):
         self.proofs = run_all(self, seed=seed)
         return self.proofs
 
-    def text(self) -> str:
-        """The loop, the outer equations and the backward loop as Unicode text."""
+    def text(self, steps: bool = False, elementwise: bool = False) -> str:
+        """The loop, the outer equations and the backward loop as Unicode text (``steps``:
+        the chain rule of each adjoint; ``elementwise``: its index form)."""
         from .recurprint import as_text
 
-        return as_text(self, self.proofs)
+        return as_text(self, self.proofs, steps, elementwise)
 
     def latex(self) -> str:
         """The same as an ``aligned`` LaTeX block."""

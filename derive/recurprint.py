@@ -13,10 +13,11 @@ import re
 
 import sympy as sp
 
+from .derivation import display_elementwise
 from .indices import dim_of
 from .printing import LatexFormPrinter, NumpyFormPrinter, fmt_dims, latex, numpy_code, text
 from .recurrence import Recurrence
-from .report import Line, lines
+from .report import Line, chain_text, lines
 
 _IDENT = re.compile(r"[^\W\d]\w*")
 
@@ -93,35 +94,41 @@ def _initial_gradients(rec: Recurrence) -> list[tuple[str, str]]:
     ]
 
 
-def as_text(rec: Recurrence, proofs: list | None = None) -> str:
-    """The terminal report: the loop body, the equations after it, the backward loop."""
+def as_text(
+    rec: Recurrence, proofs: list | None = None, steps: bool = False, elementwise: bool = False
+) -> str:
+    """The terminal report: the loop body, the equations after it, the backward loop;
+    ``steps``/``elementwise`` add each adjoint's chain rule / index form, as for any spec."""
     loop = rec.loop
     body_fwd, body_deltas, body_grads = _body_lines(rec)
     outer_fwd, _, _ = lines(rec.outer)
     outer_deltas, outer_grads = _outer_gradients(rec)
-    rows: list[tuple[str, tuple]] = []
 
-    def add(lhs: str, form_text: str, shape: tuple) -> None:
-        rows.append((f"{lhs} {form_text}", shape))
+    def rows(group: list[Line], lhs=lambda x: f"{x.lhs_text} =") -> list:
+        out: list = []
+        for x in group:
+            out.append((f"{lhs(x)} {text(x.form)}", x.shape))
+            if elementwise and x.step is not None:
+                left, right = display_elementwise(x.step)
+                out.append(f"      {text(left)} = {text(right)}")
+            if steps and x.step is not None:
+                out += ["      " + row for row in chain_text(x.step)]
+        return out
 
-    out: list[tuple[str, tuple] | str] = [f"{rec.network.name}  ({rec.network.file})", ""]
+    out: list = [f"{rec.network.name}  ({rec.network.file})", ""]
     reads = ", ".join(f"{s}[{loop.var}] = {s}_t" for s in loop.initial)
     prev = ", ".join(f"{s}[{loop.var} − 1] = {p}" for s, p in loop.previous.items())
     first = ", ".join(f"{s}[−1] = {i}" for s, i in loop.initial.items())
     out += [f"loop  for {loop.var} in range({loop.length}):  {reads}; {prev}; {first}"]
-    out += [(f"{x.lhs_text} = {text(x.form)}", x.shape) for x in body_fwd]
-    out += ["", "forward"] + [(f"{x.lhs_text} = {text(x.form)}", x.shape) for x in outer_fwd]
-    out += ["", "deltas"] + [(f"{x.lhs_text} = {text(x.form)}", x.shape) for x in outer_deltas]
+    out += rows(body_fwd) + ["", "forward", *rows(outer_fwd), "", "deltas", *rows(outer_deltas)]
     zero = ", ".join(f"δ{p} = 0" for p in loop.previous.values())
     out += ["", f"backward loop  for {loop.var} = {loop.length} − 1, …, 0  ({zero} before it)"]
     out += [
         (row[0], loop.quantities[out_].shape)
         for row, out_ in zip(_seed_rows(rec), rec.seeds, strict=True)
     ]
-    out += [(f"{x.lhs_text} = {text(x.form)}", x.shape) for x in body_deltas]
-    for x in body_grads:
-        out.append((f"{_lhs(rec, x)[0]} {text(x.form)}", x.shape))
-    out += ["", "gradients"] + [(f"{x.lhs_text} = {text(x.form)}", x.shape) for x in outer_grads]
+    out += rows(body_deltas) + rows(body_grads, lambda x: _lhs(rec, x)[0])
+    out += ["", "gradients", *rows(outer_grads)]
     for init, carried in _initial_gradients(rec):
         shape = rec.network.quantities[init].shape
         out.append((f"∂{rec.network.loss}/∂{init} = {text(sp.Symbol(carried))}", shape))

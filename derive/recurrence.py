@@ -152,6 +152,21 @@ def derive(net: ir.Network) -> Recurrence:
     return Recurrence(net, body, outer, seeds, direct)
 
 
+def refuse_loop(net) -> None:
+    """``derive verify`` does not read loops over time yet: one line, exit 2."""
+    from .errors import SpecError
+
+    if net.loop is not None:
+        line, col = net.loop.pos
+        raise SpecError(
+            "derive verify does not judge specs with a loop over time yet "
+            "(derive grad shows and proves the backward loop)",
+            net.file,
+            line,
+            col,
+        )
+
+
 def _check_apart(net: ir.Network, body, outer) -> None:
     """The names the sweep gave to values of the body (``h_t_in``) are neither the spec's
     nor those of the equations after the loop: the loops' code holds them all."""

@@ -249,3 +249,16 @@ def test_loop_equals_the_unrolled_derivation():
     for p, step in unrolled.gradients.items():
         got = np.asarray(env[step.symbol]).reshape(v[p].shape)
         np.testing.assert_allclose(grads[p], got, rtol=1e-10, atol=1e-13)
+
+
+def test_verify_refuses_loops_in_one_line():
+    with pytest.raises(SpecError, match="does not judge specs with a loop"):
+        derive.verify("char_rnn", "dL/dWy = h.T @ delta_scores")
+
+
+def test_steps_and_elementwise(capsys):
+    from derive.cli import main
+
+    assert main(["grad", "char_rnn", "--steps", "--elementwise"]) == 0
+    out = capsys.readouterr().out
+    assert "δh_prev[i, j] = Σ_k (Wh[j, k]*δh_t_in[i, k])" in out and "through h_t_in" in out
