@@ -116,6 +116,11 @@ class LoopReader(ExpressionReader):
     def loop_header(self, code: str) -> None:
         """``for t in range(T):``, after the states it updates."""
         self.code = code
+        if not code.endswith(":"):
+            self.error(
+                "expected for t in range(T): alone on its line, the body indented below",
+                self.base_col,
+            )
         hint = "; expected for t in range(T):"
         tree = cast(ast.Module, self.parse_ast(code + "\n pass", mode="exec", hint=hint))
         stmt = tree.body[0]
@@ -190,6 +195,11 @@ class LoopReader(ExpressionReader):
             self.node_error(stmt or tree.body[0], f"expected NAME[{loop.var}] = expression")
         name = target.value.id
         step = name + "_t"
+        q = self.quantities.get(name)
+        if q is not None and q.kind != "intermediate":
+            self.node_error(
+                target, f"{name!r} is declared as {q.kind}; the loop assigns states and new names"
+            )
         if step in loop.quantities:
             self.node_error(target, f"{name}[{loop.var}] is assigned twice in the loop")
         is_state = name in self.states

@@ -151,6 +151,13 @@ BAD = [
         "one loop a spec",
     ),
 ]
+BAD += [
+    ("state h[T, B, H] = h0\nfor t in range(T): h[t] = x[t] @ Wx\n", "alone on its line"),
+    (
+        "state h[T, B, H] = h0\nfor t in range(T):\n    h[t] = x[t] @ Wx\n    x[t] = h[t]\n",
+        "'x' is declared as input",
+    ),
+]
 HEAD = "input x[T, B, D]\nparam Wx[D, H], Wh[H, H], h0[B, H]\n"
 
 
