@@ -131,10 +131,10 @@ def _plugins():
 
 def cmd_list(args) -> int:
     """``derive list``: the bundled specs and their first comment line."""
-    from .spec import SPECS_DIR, bundled
+    from .loops import bundled as bundled_loops
+    from .spec import bundled
 
-    loops = {p.stem: p for p in sorted((SPECS_DIR / "loops").glob("*.nn"))}  # over time
-    for name, path in {**bundled(), **loops}.items():
+    for name, path in {**bundled(), **bundled_loops()}.items():
         first = next(
             (ln.lstrip("# ").strip() for ln in path.read_text().splitlines() if ln.startswith("#")),
             "",
@@ -197,7 +197,7 @@ def _grad_loop(net, args) -> int:
     if args.format == "json":
         out = rec.json()
     elif args.format == "latex":
-        out = rec.latex()
+        out = rec.latex(standalone=args.standalone)
     elif args.format == "markdown":
         out = "```\n" + rec.text() + "\n```"
     elif args.format == "html":

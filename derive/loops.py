@@ -17,8 +17,16 @@ backward loop as NumPy statements.
 from __future__ import annotations
 
 from dataclasses import fields
+from pathlib import Path
 
 from . import recurrence
+
+LOOPS_DIR = Path(__file__).parent / "specs" / "loops"
+
+
+def bundled() -> dict[str, Path]:
+    """The bundled specs with a loop over time (``char_rnn``, ``char_lstm``), by name."""
+    return {p.stem: p for p in sorted(LOOPS_DIR.glob("*.nn"))}
 
 
 class Recurrence(recurrence.Recurrence):
@@ -43,11 +51,11 @@ class Recurrence(recurrence.Recurrence):
 
         return as_text(self, self.proofs, steps, elementwise)
 
-    def latex(self) -> str:
-        """The same as an ``aligned`` LaTeX block."""
+    def latex(self, standalone: bool = False) -> str:
+        """The same as an ``aligned`` LaTeX block; ``standalone``: a whole amsmath document."""
         from .recurprint import as_latex
 
-        return as_latex(self, proofs=self.proofs)
+        return as_latex(self, proofs=self.proofs, standalone=standalone)
 
     def json(self) -> str:
         """The JSON document of ``derive grad --format json``."""

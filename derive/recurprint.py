@@ -153,8 +153,9 @@ def _render(out: list, proofs: list | None) -> str:
     return "\n".join(result)
 
 
-def as_latex(rec: Recurrence, proofs: list | None = None) -> str:
-    """An ``aligned`` block: the loop body, the equations after it, the backward loop."""
+def as_latex(rec: Recurrence, proofs: list | None = None, standalone: bool = False) -> str:
+    """An ``aligned`` block: the loop body, the equations after it, the backward loop
+    (``standalone``: in a complete amsmath document)."""
     loop, lp = rec.loop, LatexFormPrinter()
     body_fwd, body_deltas, body_grads = _body_lines(rec)
     outer_fwd, _, _ = lines(rec.outer)
@@ -171,7 +172,40 @@ def as_latex(rec: Recurrence, proofs: list | None = None) -> str:
     loss = lp.name(rec.network.loss)
     for init, carried in _initial_gradients(rec):
         rows.append(rf"\frac{{\partial {loss}}}{{\partial {lp.name(init)}}} &= {lp.name(carried)}")
-    return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
+    block = "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
+    if not standalone:
+        return block
+    out = [
+        r"\documentclass[11pt]{article}",
+        r"\usepackage[utf8]{inputenc}",
+        r"\usepackage{amsmath,amssymb}",
+        r"\usepackage[margin=2cm]{geometry}",
+        r"\begin{document}",
+        rf"\section*{{{_latex_text(rec.network.name)}}}",
+        rf"Spec \texttt{{{_latex_text(str(rec.network.file))}}}.",
+        r"\[",
+        block,
+        r"\]",
+    ]
+    if proofs is not None:
+        out += [r"\begin{itemize}"]
+        out += [
+            rf"\item {'passed' if p.passed else 'FAILED'}: {_latex_text(p.name)}" for p in proofs
+        ]
+        out += [r"\end{itemize}"]
+    return "\n".join([*out, r"\end{document}"]) + "\n"
+
+
+_LATEX_SPECIAL = {c: "\\" + c for c in "#$%&_{}"} | {
+    "\\": r"\textbackslash{}",
+    "^": r"\textasciicircum{}",
+    "~": r"\textasciitilde{}",
+}
+
+
+def _latex_text(s: str) -> str:
+    """User text (a spec or file name) inside LaTeX text: every special character escaped."""
+    return "".join(_LATEX_SPECIAL.get(c, c) if c.isascii() else "?" for c in s)
 
 
 # ---------------------------------------------------------------------------

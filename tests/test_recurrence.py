@@ -104,6 +104,8 @@ def test_text_latex_json():
     assert "δc_prev = δc_t ⊙ f_t" in text and "dc_t = δc_prev" in text
     assert "∂L/∂Wx += x_tᵀ δa_t" in text
     assert r"\mathrel{+}=" in rec.latex()
+    doc = rec.latex(standalone=True)
+    assert doc.startswith(r"\documentclass") and rec.latex() in doc and r"char\_lstm" in doc
     doc = json.loads(rec.json())
     assert doc["forward"][0]["loop"] and "for t in range(T):" in doc["forward"][0]["numpy"]
     wx = doc["gradients"]["Wx"]
