@@ -98,7 +98,7 @@ def torch_step():
     return step
 
 
-def contenders(sizes: dict, seed: int = 0) -> list[Contender]:
+def contenders(sizes: dict, seed: int = 0, torch: bool = True) -> list[Contender]:
     import codegen
     from codegen.train import load_source
 
@@ -110,8 +110,9 @@ def contenders(sizes: dict, seed: int = 0) -> list[Contender]:
     base = mod.init_params(sizes, seed)
     base["h0"] = rng.normal(size=base["h0"].shape) * 0.1
     steps = {"careful NumPy": careful, "generated": generated(mod)}
-    with contextlib.suppress(ImportError):  # PyTorch is optional
-        steps["PyTorch eager"] = torch_step()
+    if torch:
+        with contextlib.suppress(ImportError):  # PyTorch is optional
+            steps["PyTorch eager"] = torch_step()
     out = []
     for name, fn in steps.items():
         params = {k: v.copy() for k, v in base.items()}
@@ -121,13 +122,13 @@ def contenders(sizes: dict, seed: int = 0) -> list[Contender]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, a smoke run")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, NumPy only: a smoke run")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--steps", type=int, default=20)
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else SIZES
     rounds, steps = (1, 2) if args.quick else (args.rounds, args.steps)
-    cs = contenders(sizes)
+    cs = contenders(sizes, torch=not args.quick)  # --quick: no seconds spent importing torch
     problems: list[str] = []
     ran = check_against(cs, cs[0], 1e-9, problems)
     for _ in range(rounds):
