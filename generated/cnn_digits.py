@@ -119,6 +119,16 @@ def dims_of(params, data):
     return {d: arrays[k][name].shape[axis] for d, (k, name, axis) in DIM_SOURCES.items()}
 
 
+def param_shapes(dims):
+    """Each param's shape as numbers, for the sizes ``dims`` (dimension name -> size)."""
+    return {
+        "K1": ((dims["F"]), 1, 3, 3),
+        "b1": (dims["F"],),
+        "W2": ((16 * dims["F"]), 10),
+        "b2": (10,),
+    }
+
+
 def init_params(dims, seed=0):
     """Initial parameters: He (normal, std sqrt(2 / fan_in)) for weights feeding ReLU
     layers, Glorot (uniform, limit sqrt(6 / (fan_in + fan_out))) for other weights,
