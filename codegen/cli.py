@@ -7,6 +7,7 @@ the command line reaches the code generator without ``derive`` importing
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from . import DTYPES, parse_bindings, parse_consts, write_atomic
@@ -115,6 +116,27 @@ def _train_options(train) -> None:
         default=d["patience"],
         help="stop when the validation loss has not improved for N epochs "
         "(early stopping needs a validation part: --val-fraction 0 trains every epoch)",
+    )
+    train.add_argument(
+        "--weight-decay",
+        type=float,
+        default=d["weight_decay"],
+        help="decoupled weight decay: after every step each weight matrix is multiplied "
+        "by 1 - lr * WD (biases are left alone; 0: none)",
+    )
+    train.add_argument(
+        "--final-epochs",
+        type=int,
+        default=d["final_epochs"],
+        help="after early stopping, this many epochs on every training example, "
+        "the held-out ones included (0: none)",
+    )
+    train.add_argument(
+        "--restore-best",
+        action=argparse.BooleanOptionalAction,
+        default=d["restore_best"],
+        help="on early stopping, keep the params of the epoch with the lowest validation "
+        "loss (--no-restore-best: the last ones)",
     )
     train.add_argument("--out", default="weights.npz", help="weights file (.npz)")
     train.add_argument("--npy", action="store_true", help="also save one .npy per array")
