@@ -28,7 +28,7 @@ def train(
     optimizer: str = TRAIN_DEFAULTS["optimizer"],
     val_fraction: float = TRAIN_DEFAULTS["val_fraction"],
     patience: int | None = TRAIN_DEFAULTS["patience"],
-    weight_decay: float = TRAIN_DEFAULTS["weight_decay"],
+    weight_decay: float | None = TRAIN_DEFAULTS["weight_decay"],
     final_epochs: int = TRAIN_DEFAULTS["final_epochs"],
     restore_best: bool = TRAIN_DEFAULTS["restore_best"],
     dims: dict[str, int] | None = None,

@@ -95,6 +95,16 @@ def _common_options(p) -> None:
     _const_option(p)
 
 
+def _weight_decay(text: str) -> float | None:
+    """``--weight-decay``: a number, or ``auto`` (None: the optimiser's default)."""
+    if text == "auto":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number or auto") from None
+
+
 def _train_options(train) -> None:
     """``derive train``'s own options: the training defaults, outputs, plot, dims."""
     d = TRAIN_DEFAULTS
@@ -119,10 +129,12 @@ def _train_options(train) -> None:
     )
     train.add_argument(
         "--weight-decay",
-        type=float,
-        default=d["weight_decay"],
+        type=_weight_decay,
+        default="auto" if d["weight_decay"] is None else d["weight_decay"],
+        metavar="WD",
         help="decoupled weight decay: after every step each weight matrix is multiplied "
-        "by 1 - lr * WD (biases are left alone; 0: none)",
+        "by 1 - lr * WD (biases are left alone; 0: none; auto: 0.3 with adam, "
+        "0 with sgd and momentum)",
     )
     train.add_argument(
         "--final-epochs",

@@ -33,6 +33,7 @@ from derive.errors import SpecError
 
 from . import data as datasets
 from . import generate, output, parse_bindings, parse_consts
+from .defaults import weight_decay_for
 
 DEFAULT_WIDTH = 100  # a hidden dimension no option and no data set fixes (MLPClassifier()'s)
 
@@ -570,8 +571,9 @@ def check_train_options(args) -> None:
         raise bad("--val-fraction", args.val_fraction, "a number from 0 up to (not including) 1")
     if args.patience is not None and args.patience < 1:
         raise bad("--patience", args.patience, "a whole number of at least 1")
-    if not (math.isfinite(args.weight_decay) and 0 <= args.lr * args.weight_decay < 1):
-        raise bad("--weight-decay", args.weight_decay, "a number from 0 with lr * WD below 1")
+    decay = weight_decay_for(args.optimizer, args.weight_decay)
+    if not (math.isfinite(decay) and 0 <= args.lr * decay < 1):
+        raise bad("--weight-decay", decay, "a number from 0 with lr * WD below 1")
     if not 0 <= args.final_epochs <= MAX_EPOCHS:
         raise bad("--final-epochs", args.final_epochs, f"a whole number from 0 to {MAX_EPOCHS:,}")
     check_seed(args)
@@ -708,7 +710,7 @@ def run_train(args) -> Trained:
                 patience=patience,
                 seed=args.seed,
                 callback=_stop_on_divergence(progress, float(mod.loss(params, data))),
-                weight_decay=args.weight_decay,
+                weight_decay=weight_decay_for(args.optimizer, args.weight_decay),
                 final_epochs=args.final_epochs,
                 restore_best=args.restore_best,
             )
