@@ -572,6 +572,13 @@ def check_train_options(args) -> None:
     if args.patience is not None and args.patience < 1:
         raise bad("--patience", args.patience, "a whole number of at least 1")
     decay = weight_decay_for(args.optimizer, args.weight_decay)
+    if args.weight_decay is None and args.lr * decay >= 1:
+        raise bad(
+            "--lr",
+            args.lr,
+            f"below {1 / decay:.3g} with {args.optimizer}'s weight decay {decay} "
+            "(lr * WD must be below 1; --weight-decay 0 for none)",
+        )
     if not (math.isfinite(decay) and 0 <= args.lr * decay < 1):
         raise bad("--weight-decay", decay, "a number from 0 with lr * WD below 1")
     if not 0 <= args.final_epochs <= MAX_EPOCHS:
