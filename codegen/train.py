@@ -709,17 +709,10 @@ def run_train(args) -> Trained:
             history = mod.train(
                 params,
                 data,
-                epochs=args.epochs,
-                batch_size=args.batch_size,
-                lr=args.lr,
-                optimizer=args.optimizer,
                 val_fraction=val_fraction,
                 patience=patience,
-                seed=args.seed,
                 callback=_stop_on_divergence(progress, float(mod.loss(params, data))),
-                weight_decay=weight_decay_for(args.optimizer, args.weight_decay),
-                final_epochs=args.final_epochs,
-                restore_best=args.restore_best,
+                **_schedule(args),
             )
     except Diverged as exc:
         progress.close()
@@ -753,6 +746,20 @@ def run_train(args) -> Trained:
         args.seed,
         args.restore_best,
     )
+
+
+def _schedule(args) -> dict:
+    """The options of the module's ``train()`` that come straight from ``args``."""
+    return {
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "optimizer": args.optimizer,
+        "seed": args.seed,
+        "weight_decay": weight_decay_for(args.optimizer, args.weight_decay),
+        "final_epochs": args.final_epochs,
+        "restore_best": args.restore_best,
+    }
 
 
 def _training_module(args) -> tuple[Any, ModuleType]:
