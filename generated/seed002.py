@@ -387,18 +387,29 @@ def momentum_step(params, grads, lr, state, beta=0.9):
 
 
 def adam_step(params, grads, lr, state, beta1=0.9, beta2=0.999, eps=1e-8):
-    """Adam (Kingma and Ba, 2015), in place, with bias correction."""
+    """Adam (Kingma and Ba, 2015), in place, with bias correction.
+
+    Two scratch arrays per param (kept in ``state``) hold the temporaries, so a
+    step allocates nothing; each entry is computed in the textbook's order."""
     t = state["t"] = state.get("t", 0) + 1
     for name, g in grads.items():
-        m = state.setdefault("m_" + name, np.zeros_like(g))
-        v = state.setdefault("v_" + name, np.zeros_like(g))
+        if "m_" + name not in state:
+            for key in ("m_", "v_", "a_", "b_"):
+                state[key + name] = np.zeros_like(g)
+        m, v = state["m_" + name], state["v_" + name]
+        a, b = state["a_" + name], state["b_" + name]
         m *= beta1
-        m += (1 - beta1) * g
+        m += np.multiply(g, 1 - beta1, out=a)
         v *= beta2
-        v += (1 - beta2) * g * g
-        m_hat = m / (1 - beta1**t)
-        v_hat = v / (1 - beta2**t)
-        params[name] -= lr * m_hat / (np.sqrt(v_hat) + eps)
+        np.multiply(g, 1 - beta2, out=a)
+        a *= g
+        v += a
+        np.sqrt(np.divide(v, 1 - beta2**t, out=b), out=b)  # sqrt(v_hat)
+        b += eps
+        np.divide(m, 1 - beta1**t, out=a)  # m_hat
+        a *= lr
+        a /= b
+        params[name] -= a
 
 
 OPTIMIZERS = {"sgd": sgd_step, "momentum": momentum_step, "adam": adam_step}

@@ -321,6 +321,27 @@ def test_validation_split_and_early_stopping_keep_the_best_params(generated):
     assert mod.loss(params, val) == pytest.approx(best, rel=1e-9)
 
 
+def test_adam_step_is_the_textbook_update(generated):
+    mod = generated["seed002"]
+    rng = np.random.default_rng(7)
+    params = {"W": rng.normal(size=(3, 4)), "b": rng.normal(size=4)}
+    want = {k: v.copy() for k, v in params.items()}
+    m = {k: np.zeros_like(v) for k, v in want.items()}
+    v = {k: np.zeros_like(p) for k, p in want.items()}
+    state = {}
+    for t in range(1, 4):  # Kingma and Ba, Algorithm 1, written out
+        grads = {k: rng.normal(size=p.shape) for k, p in want.items()}
+        for k, g in grads.items():
+            m[k] = 0.9 * m[k] + 0.1 * g
+            v[k] = 0.999 * v[k] + 0.001 * g**2
+            want[k] = want[k] - 0.01 * (m[k] / (1 - 0.9**t)) / (
+                np.sqrt(v[k] / (1 - 0.999**t)) + 1e-8
+            )
+        mod.adam_step(params, grads, 0.01, state)
+    for k in params:
+        np.testing.assert_allclose(params[k], want[k], rtol=1e-12, atol=1e-15, err_msg=k)
+
+
 def test_weight_decay_is_decoupled_and_leaves_biases_alone(generated):
     mod = generated["seed002"]
     params, data = workload("seed002", mod, seed=5)
