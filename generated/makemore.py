@@ -2,8 +2,7 @@
 
 Derived by derive (element-wise with SymPy, matrix forms proven equal):
 
-    δz = (L_in − onehot(y))/B
-    δlogits = δz − ((δz 1) ⊙ onehot(_argmax1))
+    δlogits = (L_in − onehot(y))/B
     δh = δlogits W2ᵀ
     δhn = δh ⊙ (1 − h²)
     δxn = δhn ⊙ g
@@ -113,16 +112,6 @@ def log_softmax(z, axis=-1, out=None):
     lse = np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
     shifted -= lse
     return shifted
-
-
-def onehot(labels, n, out=None):
-    """The one-hot matrix of integer labels (only where a form needs it whole)."""
-    if out is None:
-        out = np.zeros((len(labels), n))
-    else:
-        out.fill(0)
-    out[np.arange(len(labels)), labels] = 1
-    return out
 
 
 def scatter_add(x, index, n, out=None):
@@ -317,17 +306,14 @@ def gradients(params, data, fwd=None):
     sd = fwd["sd"]
     xn = fwd["xn"]
     h = fwd["h"]
-    _argmax1 = fwd["_argmax1"]
     L_in = fwd["L_in"]
     V = C.shape[0]
     B = ix.shape[0]
     T = ix.shape[1]
     E = C.shape[1]
     H = W1.shape[1]
-    # δz = (L_in − onehot(y))/B
-    delta_z = add_labels(L_in, y, -1) / B
-    # δlogits = δz − ((δz 1) ⊙ onehot(_argmax1))
-    delta_logits = delta_z - (delta_z.sum(axis=1, keepdims=True) * onehot(_argmax1, V))
+    # δlogits = (L_in − onehot(y))/B
+    delta_logits = add_labels(L_in, y, -1) / B
     # δh = δlogits W2ᵀ
     delta_h = delta_logits @ W2.T
     # δhn = δh ⊙ (1 − h²)
@@ -407,21 +393,17 @@ def bind_step(params, data, ws=None):
             "z": np.empty((B, V), DTYPE),
             "L_in": np.empty((B, V), DTYPE),
             "_log_softmax_z": np.empty((B, V), DTYPE),
-            "delta_z": np.empty((B, V), DTYPE),
             "delta_logits": np.empty((B, V), DTYPE),
-            "_t3": np.empty((B, V), DTYPE),
-            "_t4": np.empty((B, V), DTYPE),
-            "_t5": np.empty((B, 1), DTYPE),
             "delta_h": np.empty((B, H), DTYPE),
             "delta_hn": np.empty((B, H), DTYPE),
-            "_t6": np.empty((B, H), DTYPE),
+            "_t3": np.empty((B, H), DTYPE),
             "delta_xn": np.empty((B, H), DTYPE),
             "delta_sd": np.empty((1, H), DTYPE),
-            "_t7": np.empty((B, H), DTYPE),
-            "_t8": np.empty((H,), DTYPE),
+            "_t4": np.empty((B, H), DTYPE),
+            "_t5": np.empty((H,), DTYPE),
             "delta_v": np.empty((1, H), DTYPE),
             "delta_d": np.empty((B, H), DTYPE),
-            "_t9": np.empty((B, H), DTYPE),
+            "_t6": np.empty((B, H), DTYPE),
             "delta_mu": np.empty((H,), DTYPE),
             "delta_hp": np.empty((B, H), DTYPE),
             "delta_x": np.empty((B, E * T), DTYPE),
@@ -429,7 +411,7 @@ def bind_step(params, data, ws=None):
             "grad_W1": np.empty((E * T, H), DTYPE),
             "grad_b1": np.empty((H,), DTYPE),
             "grad_g": np.empty((H,), DTYPE),
-            "_t10": np.empty((B, H), DTYPE),
+            "_t7": np.empty((B, H), DTYPE),
             "grad_beta": np.empty((H,), DTYPE),
             "grad_W2": np.empty((H, V), DTYPE),
             "grad_b2": np.empty((V,), DTYPE),
@@ -448,21 +430,17 @@ def bind_step(params, data, ws=None):
     _out_z = buf["z"]
     _out_L_in = buf["L_in"]
     _out__log_softmax_z = buf["_log_softmax_z"]
-    _out_delta_z = buf["delta_z"]
     _out_delta_logits = buf["delta_logits"]
-    _out__t3 = buf["_t3"]
-    _out__t4 = buf["_t4"]
-    _out__t5 = buf["_t5"]
     _out_delta_h = buf["delta_h"]
     _out_delta_hn = buf["delta_hn"]
-    _out__t6 = buf["_t6"]
+    _out__t3 = buf["_t3"]
     _out_delta_xn = buf["delta_xn"]
     _out_delta_sd = buf["delta_sd"]
-    _out__t7 = buf["_t7"]
-    _out__t8 = buf["_t8"]
+    _out__t4 = buf["_t4"]
+    _out__t5 = buf["_t5"]
     _out_delta_v = buf["delta_v"]
     _out_delta_d = buf["delta_d"]
-    _out__t9 = buf["_t9"]
+    _out__t6 = buf["_t6"]
     _out_delta_mu = buf["delta_mu"]
     _out_delta_hp = buf["delta_hp"]
     _out_delta_x = buf["delta_x"]
@@ -470,7 +448,7 @@ def bind_step(params, data, ws=None):
     _out_grad_W1 = buf["grad_W1"]
     _out_grad_b1 = buf["grad_b1"]
     _out_grad_g = buf["grad_g"]
-    _out__t10 = buf["_t10"]
+    _out__t7 = buf["_t7"]
     _out_grad_beta = buf["grad_beta"]
     _out_grad_W2 = buf["grad_W2"]
     _out_grad_b2 = buf["grad_b2"]
@@ -516,36 +494,31 @@ def bind_step(params, data, ws=None):
         # (as exp(log_softmax(z)): the loss reads the log-softmax)
         _log_softmax_z = log_softmax(z, axis=1, out=_out__log_softmax_z)
         L_in = np.exp(_log_softmax_z, out=_out_L_in)
-        # δz = (L_in − onehot(y))/B, times lr
-        delta_z = add_labels(L_in, y, -1, out=_out_delta_z)
-        delta_z = np.multiply(delta_z, (lr / B), out=_out_delta_z)
-        # δlogits = δz − ((δz 1) ⊙ onehot(_argmax1))
-        _t4 = onehot(_argmax1, V, out=_out__t4)
-        _t5 = np.add.reduce(delta_z, axis=1, keepdims=True, out=_out__t5)
-        _t3 = np.multiply(_t4, _t5, out=_out__t3)
-        delta_logits = np.subtract(delta_z, _t3, out=_out_delta_logits)
+        # δlogits = (L_in − onehot(y))/B, times lr
+        delta_logits = add_labels(L_in, y, -1, out=_out_delta_logits)
+        delta_logits = np.multiply(delta_logits, (lr / B), out=_out_delta_logits)
         # δh = δlogits W2ᵀ
         delta_h = delta_logits.dot(W2.T, out=_out_delta_h)
         # δhn = δh ⊙ (1 − h²)
-        _t6 = np.multiply(h, h, out=_out__t6)
-        delta_hn = np.subtract(1, _t6, out=_out_delta_hn)
+        _t3 = np.multiply(h, h, out=_out__t3)
+        delta_hn = np.subtract(1, _t3, out=_out_delta_hn)
         delta_hn = np.multiply(delta_hn, delta_h, out=_out_delta_hn)
         # δxn = δhn ⊙ g
         delta_xn = np.multiply(delta_hn, g, out=_out_delta_xn)
         # δsd = -((1ᵀ (δxn ⊙ d)) ⊘ sd²)
         delta_sd = np.power(sd, (-2), out=_out_delta_sd)
-        _t7 = np.multiply(d, delta_xn, out=_out__t7)
-        _t8 = np.add.reduce(_t7, axis=0, out=_out__t8)
-        delta_sd = np.multiply(delta_sd, _t8, out=_out_delta_sd)
+        _t4 = np.multiply(d, delta_xn, out=_out__t4)
+        _t5 = np.add.reduce(_t4, axis=0, out=_out__t5)
+        delta_sd = np.multiply(delta_sd, _t5, out=_out_delta_sd)
         delta_sd = np.negative(delta_sd, out=_out_delta_sd)
         # δv = (δsd ⊘ sd)/2
         delta_v = np.divide(delta_sd, sd, out=_out_delta_v)
         delta_v = np.multiply(delta_v, (1 / 2), out=_out_delta_v)
         # δd = δxn ⊘ sd + 2 (δv ⊙ d)/B
         delta_d = np.divide(delta_xn, sd, out=_out_delta_d)
-        _t9 = np.multiply(d, delta_v, out=_out__t9)
-        _t9 = np.multiply(_t9, (2 / B), out=_out__t9)
-        delta_d = np.add(delta_d, _t9, out=_out_delta_d)
+        _t6 = np.multiply(d, delta_v, out=_out__t6)
+        _t6 = np.multiply(_t6, (2 / B), out=_out__t6)
+        delta_d = np.add(delta_d, _t6, out=_out_delta_d)
         # δmu = -(1ᵀ δd)
         delta_mu = np.add.reduce(delta_d, axis=0, out=_out_delta_mu)
         delta_mu = np.negative(delta_mu, out=_out_delta_mu)
@@ -563,8 +536,8 @@ def bind_step(params, data, ws=None):
         # ∂L/∂b1 = 1ᵀ δhp, times lr
         grad_b1 = np.add.reduce(delta_hp, axis=0, out=_out_grad_b1)
         # ∂L/∂g = 1ᵀ (δhn ⊙ xn), times lr
-        _t10 = np.multiply(delta_hn, xn, out=_out__t10)
-        grad_g = np.add.reduce(_t10, axis=0, out=_out_grad_g)
+        _t7 = np.multiply(delta_hn, xn, out=_out__t7)
+        grad_g = np.add.reduce(_t7, axis=0, out=_out_grad_g)
         # ∂L/∂beta = 1ᵀ δhn, times lr
         grad_beta = np.add.reduce(delta_hn, axis=0, out=_out_grad_beta)
         # ∂L/∂W2 = hᵀ δlogits, times lr

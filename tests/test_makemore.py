@@ -34,6 +34,10 @@ def test_makemore_gradients_are_proven_three_ways_and_print_as_gather_and_scatte
     assert "emb = C[ix]" in text
     assert "∂L/∂C = scatter_add(δemb, ix, V)" in text
     assert "onehot(ix" not in text and "_onehot_ix" not in text
+    # the max-shift passes no gradient: each row of the cross-entropy's delta sums to 0
+    # (softmax rows sum to 1), so the engine drops δz − (δz 1) ⊙ onehot(argmax)
+    assert d.step("logits").text() == "δlogits = (L_in − onehot(y))/B"
+    assert "_argmax1" not in text.split("δlogits")[1]
 
 
 def test_generated_makemore_matches_a_hand_written_backprop_and_finite_differences(tmp_path):

@@ -296,7 +296,22 @@ logits = s - std(s, axis=1, keepdims=True, ddof=1)
 L = -mean(log_softmax(logits, axis=1)[range(B), y])
 """
     d = _proofs_pass(spec)
-    assert d.step("logits").text() == "δlogits = (L_in − onehot(y))/B"
+    # the shift by a row's std passes no gradient: each row of δlogits sums to 0
+    assert d.step("s").text() == "δs = (L_in − onehot(y))/B"
+
+
+UNIT_SUM = "input X[B, D]\nparam W[D, C], V[D, 1]\nh = {}\nu = X @ V\nL = sum(h * u)\n"
+
+
+def test_a_softmax_row_sums_to_one_and_the_proofs_check_that_identity(monkeypatch):
+    # L = Σ_b u_b Σ_c softmax(XW)_bc = Σ_b u_b: W has no effect, and the engine says so
+    d = _proofs_pass(UNIT_SUM.format("softmax(X @ W, axis=1)"))
+    assert d.gradients["W"].text() == "∂L/∂W = 0"
+    # the same identity claimed where it is false (tanh rows do not sum to 1): the
+    # simplified forms are wrong, and the exact and numeric proofs say so
+    monkeypatch.setattr(derive.simplify, "unit_sum_axes", lambda net: {"h": 1})
+    wrong = derive.load(UNIT_SUM.format("tanh(X @ W)"))
+    assert [p.passed for p in check.run_all(wrong)] == [True, False, False]
 
 
 @pytest.mark.parametrize("target", ["torch", "jax", "numba"])
