@@ -306,6 +306,9 @@ def _emit_zeros(e: sp.ZeroMatrix, em: Emitter, out: str | None) -> str:
 @emit_value.register(sp.MatMul)
 def _emit_matmul(e: sp.MatMul, em: Emitter, out: str | None) -> str:
     coeff, mats = e.as_coeff_matrices()
+    if len(mats) == 1 and coeff != 1 and _stretched(mats[0]) is not None:
+        # c (r ⊙ X), r broadcast: scale the small r, not the whole product
+        return em.value(_stretched(mats[0])(coeff), out)
     if len(mats) == 1:  # c X: compute X in the result's buffer, then scale in place
         buf = out or em.buffer(e)
         x = em.value(mats[0], out=buf if em.fits(mats[0], e) else None)
@@ -346,7 +349,12 @@ def _operand(em: Emitter, m, first: bool = False) -> str:
 def _emit_hadamard(e: sp.HadamardProduct, em: Emitter, out: str | None) -> str:
     num, den = [], []
     for a in e.args:
-        if isinstance(a, sp.HadamardPower) and a.exp == -1:
+        if isinstance(a, sp.HadamardPower) and a.exp == -1 and isinstance(a.base, Broadcast):
+            # ⊘ a broadcast row: its reciprocal once (small), then a multiplication,
+            # cheaper than dividing every entry
+            b = a.base
+            num.append(Broadcast(sp.HadamardPower(b.arg, -1), *b.shape))
+        elif isinstance(a, sp.HadamardPower) and a.exp == -1:
             den.append(a.base)
         else:
             num.append(a)
@@ -398,6 +406,20 @@ def _emit_add(e: sp.MatAdd, em: Emitter, out: str | None) -> str:
     return acc
 
 
+def _stretched(m):
+    """For a broadcast ``r`` or a product ``r ⊙ X`` with a broadcast factor ``r``: a
+    function giving the form with ``r`` scaled by ``c`` (``c r ⊙ X``); else None."""
+    if isinstance(m, Broadcast):
+        return lambda c: Broadcast(scale(c, m.arg), *m.shape)
+    if not isinstance(m, sp.HadamardProduct):
+        return None
+    small = next((a for a in m.args if isinstance(a, Broadcast)), None)
+    if small is None:
+        return None
+    rest = [a for a in m.args if a is not small]
+    return lambda c: sp.HadamardProduct(Broadcast(scale(c, small.arg), *small.shape), *rest)
+
+
 def _describe(e) -> str:
     """A form as its comment shows it."""
     if isinstance(e, LogSoftmax):
@@ -411,6 +433,8 @@ def _compound(a, whole) -> bool:
         return np_shape(a) == np_shape(whole)  # the row sums, computed (not a view)
     if isinstance(a, (sp.MatrixSymbol, Vector, sp.Transpose, Broadcast, sp.OneMatrix)):
         return False
+    if isinstance(a, sp.MatMul) and isinstance(a.as_coeff_matrices()[1][-1], Broadcast):
+        return len(a.as_coeff_matrices()[1]) > 1  # c r, r broadcast: computed small
     return isinstance(a, sp.MatrixExpr) and np_shape(a) == np_shape(whole)
 
 

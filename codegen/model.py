@@ -63,12 +63,12 @@ class Line:
     setup: list[str] = field(default_factory=list)  # temporaries it reads, bound just before
 
 
-InitKind = Literal["zeros", "he", "glorot"]
+InitKind = Literal["zeros", "ones", "he", "glorot"]
 
 
 @dataclass
 class Init:
-    """How a param starts: zeros, He or Glorot, with the fans that scale it."""
+    """How a param starts: zeros, ones, He or Glorot, with the fans that scale it."""
 
     name: str
     shape: list[str]
@@ -95,6 +95,39 @@ class Init:
     @property
     def fan_out_code(self) -> str:
         return self.dim_code(self.fan_out)
+
+
+# nodes a value passes through unchanged in kind: a negated, transposed or reshaped
+# factor still multiplies, an addend still adds
+_THROUGH = (ir.Neg, ir.Transpose, ir.Column, ir.Reshape, ir.Permute)
+
+
+def scaling_params(net: ir.Network) -> set[str]:
+    """The params some equation multiplies or divides entries by, read off how each is
+    used: ``g`` in ``g * xn + beta`` is a factor (a gain: it starts at 1, so the layer
+    starts as the identity and a zero gain does not cut every gradient through it),
+    ``beta`` and the ``b`` of ``x @ W + b`` are addends (biases, zeros).  A param summed
+    against in a matrix product is neither."""
+    names = {p.name for p in net.params}
+    out: set[str] = set()
+
+    def visit(node: ir.Node, other: ir.Node | None) -> None:
+        """``other``: the operand beside ``node`` in the product or quotient above it."""
+        if isinstance(node, ir.Ref) and node.name in names:
+            if other is not None and not isinstance(other, ir.Scalar):  # not 2 * b
+                out.add(node.name)
+            return
+        if isinstance(node, ir.Binary):
+            product = node.op in "*/"
+            visit(node.a, node.b if product else None)
+            visit(node.b, node.a if product else None)
+            return
+        for child in node.children():
+            visit(child, other if isinstance(node, _THROUGH) else None)
+
+    for eq in net.equations:
+        visit(eq.expr, None)
+    return out
 
 
 def dims_code(d: sp.Expr) -> str:
@@ -161,7 +194,8 @@ def _symbols(forms) -> set[str]:
 def init_rules(net: ir.Network) -> list[Init]:
     """He (normal, std √(2/fan_in)) for weights feeding a function whose rule asks
     for it (``init="he"``: ReLU-like), Glorot
-    (uniform, ±√(6/(fan_in+fan_out))) for other weights, zeros for biases."""
+    (uniform, ±√(6/(fan_in+fan_out))) for other weights, zeros for biases, ones for
+    1-D params that scale entries (a batch-norm gain, :func:`scaling_params`)."""
     relu_inputs = {
         node.arg.name
         for eq in net.equations
@@ -172,13 +206,15 @@ def init_rules(net: ir.Network) -> list[Init]:
         and isinstance(node.arg, ir.Ref)
     }
     out = []
+    scaling = scaling_params(net)
     for p in net.params:
         shape = [str(d) for d in p.shape]
         if len(p.shape) == 1 or 1 in p.shape:
             codes = {
                 str(d): dims_code(d) for d in p.shape if not isinstance(d, (sp.Symbol, sp.Integer))
             }
-            out.append(Init(p.name, shape, "zeros", codes=codes))
+            kind0: InitKind = "ones" if p.name in scaling else "zeros"
+            out.append(Init(p.name, shape, kind0, codes=codes))
             continue
         kind: InitKind = "glorot"
         fan_in, fan_out = shape[0], shape[1]

@@ -6,11 +6,11 @@ Derived by derive (element-wise with SymPy, matrix forms proven equal):
     δh = δlogits W2ᵀ
     δhn = δh ⊙ (1 − h²)
     δxn = δhn ⊙ g
-    δsd = -((1ᵀ (δxn ⊙ d)) ⊘ sd²)
+    δsd = -((1ᵀ (δxn ⊙ v_in)) ⊘ sd²)
     δv = (δsd ⊘ sd)/2
-    δd = δxn ⊘ sd + 2 (δv ⊙ d)/B
-    δmu = -(1ᵀ δd)
-    δhp = δmu/B + δd
+    δv_in = δxn ⊘ sd + 2 (δv ⊙ v_in)/B
+    δmu = -(1ᵀ δv_in)
+    δhp = δmu/B + δv_in
     δx = δhp W1ᵀ
     δemb = δx.reshape(δx.shape[0], T, E)
     ∂L/∂C = scatter_add(δemb, ix, V)
@@ -36,10 +36,9 @@ The spec it was generated from follows as comments.
 #     x = emb.reshape(B, T * E)
 #     hp = x @ W1 + b1
 #     mu = mean(hp, axis=0, keepdims=True)
-#     d = hp - mu
-#     v = mean(d ** 2, axis=0, keepdims=True)
+#     v = var(hp, axis=0, keepdims=True)
 #     sd = sqrt(v + eps)
-#     xn = d / sd
+#     xn = (hp - mu) / sd
 #     hn = g * xn + beta
 #     h = tanh(hn)
 #     logits = h @ W2 + b2
@@ -158,7 +157,8 @@ def dims_of(params, data):
 def init_params(dims, seed=0):
     """Initial parameters: He (normal, std sqrt(2 / fan_in)) for weights feeding ReLU
     layers, Glorot (uniform, limit sqrt(6 / (fan_in + fan_out))) for other weights,
-    zeros for biases.  ``dims`` maps dimension names to sizes."""
+    zeros for biases, ones for 1-D params that scale entries (a batch-norm gain).
+    ``dims`` maps dimension names to sizes."""
     rng = np.random.default_rng(seed)
     params = {}
     limit = np.sqrt(6.0 / (dims["V"] + dims["E"]))
@@ -168,7 +168,7 @@ def init_params(dims, seed=0):
     shape = ((dims["E"] * dims["T"]), dims["H"])
     params["W1"] = rng.uniform(-limit, limit, shape).astype(DTYPE)
     params["b1"] = np.zeros((dims["H"],), DTYPE)
-    params["g"] = np.zeros((dims["H"],), DTYPE)
+    params["g"] = np.ones((dims["H"],), DTYPE)
     params["beta"] = np.zeros((dims["H"],), DTYPE)
     limit = np.sqrt(6.0 / (dims["H"] + dims["V"]))
     shape = (dims["H"], dims["V"])
@@ -201,14 +201,14 @@ def forward(params, data):
     hp = x @ W1 + b1
     # mu = (1ᵀ hp)/B
     mu = np.broadcast_to(hp.sum(axis=0) / B, (1, H))
-    # d = hp − mu
-    d = hp - mu
-    # v = (1ᵀ d²)/B
-    v = np.broadcast_to((d**2).sum(axis=0) / B, (1, H))
+    # v_in = hp − mu
+    v_in = hp - mu
+    # v = (1ᵀ v_in²)/B
+    v = np.broadcast_to((v_in**2).sum(axis=0) / B, (1, H))
     # sd = sqrt(v + eps 1)
     sd = sqrt(v + eps)
-    # xn = d ⊘ sd
-    xn = d / sd
+    # xn = v_in ⊘ sd
+    xn = v_in / sd
     # hn = xn ⊙ g + beta
     hn = xn * g + beta
     # h = tanh(hn)
@@ -229,7 +229,7 @@ def forward(params, data):
         "x": x,
         "hp": hp,
         "mu": mu,
-        "d": d,
+        "v_in": v_in,
         "v": v,
         "sd": sd,
         "xn": xn,
@@ -271,14 +271,14 @@ def predict(params, data):
     hp = x @ W1 + b1
     # mu = (1ᵀ hp)/B
     mu = np.broadcast_to(hp.sum(axis=0) / B, (1, H))
-    # d = hp − mu
-    d = hp - mu
-    # v = (1ᵀ d²)/B
-    v = np.broadcast_to((d**2).sum(axis=0) / B, (1, H))
+    # v_in = hp − mu
+    v_in = hp - mu
+    # v = (1ᵀ v_in²)/B
+    v = np.broadcast_to((v_in**2).sum(axis=0) / B, (1, H))
     # sd = sqrt(v + eps 1)
     sd = sqrt(v + eps)
-    # xn = d ⊘ sd
-    xn = d / sd
+    # xn = v_in ⊘ sd
+    xn = v_in / sd
     # hn = xn ⊙ g + beta
     hn = xn * g + beta
     # h = tanh(hn)
@@ -302,7 +302,7 @@ def gradients(params, data, fwd=None):
     g = params["g"]
     W2 = params["W2"]
     x = fwd["x"]
-    d = fwd["d"]
+    v_in = fwd["v_in"]
     sd = fwd["sd"]
     xn = fwd["xn"]
     h = fwd["h"]
@@ -320,16 +320,16 @@ def gradients(params, data, fwd=None):
     delta_hn = delta_h * (1 - (h**2))
     # δxn = δhn ⊙ g
     delta_xn = delta_hn * g
-    # δsd = -((1ᵀ (δxn ⊙ d)) ⊘ sd²)
-    delta_sd = -((delta_xn * d).sum(axis=0) / (sd**2))
+    # δsd = -((1ᵀ (δxn ⊙ v_in)) ⊘ sd²)
+    delta_sd = -((delta_xn * v_in).sum(axis=0) / (sd**2))
     # δv = (δsd ⊘ sd)/2
     delta_v = (delta_sd / sd) / 2
-    # δd = δxn ⊘ sd + 2 (δv ⊙ d)/B
-    delta_d = delta_xn / sd + 2 * (delta_v * d) / B
-    # δmu = -(1ᵀ δd)
-    delta_mu = np.broadcast_to(-delta_d.sum(axis=0), (1, H))
-    # δhp = δmu/B + δd
-    delta_hp = delta_mu / B + delta_d
+    # δv_in = δxn ⊘ sd + 2 (δv ⊙ v_in)/B
+    delta_v_in = delta_xn / sd + 2 * (delta_v * v_in) / B
+    # δmu = -(1ᵀ δv_in)
+    delta_mu = np.broadcast_to(-delta_v_in.sum(axis=0), (1, H))
+    # δhp = δmu/B + δv_in
+    delta_hp = delta_mu / B + delta_v_in
     # δx = δhp W1ᵀ
     delta_x = delta_hp @ W1.T
     # δemb = δx.reshape(δx.shape[0], T, E)
@@ -382,12 +382,13 @@ def bind_step(params, data, ws=None):
         buf = ws[(V, B, T, E, H)] = {
             "hp": np.empty((B, H), DTYPE),
             "mu": np.empty((H,), DTYPE),
-            "d": np.empty((B, H), DTYPE),
+            "v_in": np.empty((B, H), DTYPE),
             "v": np.empty((H,), DTYPE),
             "_t1": np.empty((B, H), DTYPE),
             "sd": np.empty((1, H), DTYPE),
             "_t2": np.empty((1, H), DTYPE),
             "xn": np.empty((B, H), DTYPE),
+            "_t3": np.empty((1, H), DTYPE),
             "hn": np.empty((B, H), DTYPE),
             "logits": np.empty((B, V), DTYPE),
             "z": np.empty((B, V), DTYPE),
@@ -396,22 +397,24 @@ def bind_step(params, data, ws=None):
             "delta_logits": np.empty((B, V), DTYPE),
             "delta_h": np.empty((B, H), DTYPE),
             "delta_hn": np.empty((B, H), DTYPE),
-            "_t3": np.empty((B, H), DTYPE),
+            "_t4": np.empty((B, H), DTYPE),
             "delta_xn": np.empty((B, H), DTYPE),
             "delta_sd": np.empty((1, H), DTYPE),
-            "_t4": np.empty((B, H), DTYPE),
-            "_t5": np.empty((H,), DTYPE),
+            "_t5": np.empty((B, H), DTYPE),
+            "_t6": np.empty((H,), DTYPE),
             "delta_v": np.empty((1, H), DTYPE),
-            "delta_d": np.empty((B, H), DTYPE),
-            "_t6": np.empty((B, H), DTYPE),
+            "delta_v_in": np.empty((B, H), DTYPE),
+            "_t7": np.empty((B, H), DTYPE),
+            "_t8": np.empty((1, H), DTYPE),
             "delta_mu": np.empty((H,), DTYPE),
             "delta_hp": np.empty((B, H), DTYPE),
+            "_t9": np.empty((1, H), DTYPE),
             "delta_x": np.empty((B, E * T), DTYPE),
             "grad_C": np.empty((V, E), DTYPE),
             "grad_W1": np.empty((E * T, H), DTYPE),
             "grad_b1": np.empty((H,), DTYPE),
             "grad_g": np.empty((H,), DTYPE),
-            "_t7": np.empty((B, H), DTYPE),
+            "_t10": np.empty((B, H), DTYPE),
             "grad_beta": np.empty((H,), DTYPE),
             "grad_W2": np.empty((H, V), DTYPE),
             "grad_b2": np.empty((V,), DTYPE),
@@ -419,12 +422,13 @@ def bind_step(params, data, ws=None):
     # each buffer bound to a local once: the step reads closure cells, not the dict
     _out_hp = buf["hp"]
     _out_mu = buf["mu"]
-    _out_d = buf["d"]
+    _out_v_in = buf["v_in"]
     _out_v = buf["v"]
     _out__t1 = buf["_t1"]
     _out_sd = buf["sd"]
     _out__t2 = buf["_t2"]
     _out_xn = buf["xn"]
+    _out__t3 = buf["_t3"]
     _out_hn = buf["hn"]
     _out_logits = buf["logits"]
     _out_z = buf["z"]
@@ -433,22 +437,24 @@ def bind_step(params, data, ws=None):
     _out_delta_logits = buf["delta_logits"]
     _out_delta_h = buf["delta_h"]
     _out_delta_hn = buf["delta_hn"]
-    _out__t3 = buf["_t3"]
+    _out__t4 = buf["_t4"]
     _out_delta_xn = buf["delta_xn"]
     _out_delta_sd = buf["delta_sd"]
-    _out__t4 = buf["_t4"]
     _out__t5 = buf["_t5"]
-    _out_delta_v = buf["delta_v"]
-    _out_delta_d = buf["delta_d"]
     _out__t6 = buf["_t6"]
+    _out_delta_v = buf["delta_v"]
+    _out_delta_v_in = buf["delta_v_in"]
+    _out__t7 = buf["_t7"]
+    _out__t8 = buf["_t8"]
     _out_delta_mu = buf["delta_mu"]
     _out_delta_hp = buf["delta_hp"]
+    _out__t9 = buf["_t9"]
     _out_delta_x = buf["delta_x"]
     _out_grad_C = buf["grad_C"]
     _out_grad_W1 = buf["grad_W1"]
     _out_grad_b1 = buf["grad_b1"]
     _out_grad_g = buf["grad_g"]
-    _out__t7 = buf["_t7"]
+    _out__t10 = buf["_t10"]
     _out_grad_beta = buf["grad_beta"]
     _out_grad_W2 = buf["grad_W2"]
     _out_grad_b2 = buf["grad_b2"]
@@ -466,17 +472,18 @@ def bind_step(params, data, ws=None):
         # mu = (1ᵀ hp)/B
         mu = np.add.reduce(hp, axis=0, out=_out_mu)
         mu = np.multiply(mu, (1 / B), out=_out_mu)
-        # d = hp − mu
-        d = np.subtract(hp, mu, out=_out_d)
-        # v = (1ᵀ d²)/B
-        _t1 = np.multiply(d, d, out=_out__t1)
+        # v_in = hp − mu
+        v_in = np.subtract(hp, mu, out=_out_v_in)
+        # v = (1ᵀ v_in²)/B
+        _t1 = np.multiply(v_in, v_in, out=_out__t1)
         v = np.add.reduce(_t1, axis=0, out=_out_v)
         v = np.multiply(v, (1 / B), out=_out_v)
         # sd = sqrt(v + eps 1)
         _t2 = np.add(eps, v, out=_out__t2)
         sd = sqrt(_t2, out=_out_sd)
-        # xn = d ⊘ sd
-        xn = np.divide(d, sd, out=_out_xn)
+        # xn = v_in ⊘ sd
+        _t3 = np.divide(1, sd, out=_out__t3)
+        xn = np.multiply(v_in, _t3, out=_out_xn)
         # hn = xn ⊙ g + beta
         hn = np.multiply(g, xn, out=_out_hn)
         hn = np.add(hn, beta, out=_out_hn)
@@ -500,31 +507,31 @@ def bind_step(params, data, ws=None):
         # δh = δlogits W2ᵀ
         delta_h = delta_logits.dot(W2.T, out=_out_delta_h)
         # δhn = δh ⊙ (1 − h²)
-        _t3 = np.multiply(h, h, out=_out__t3)
-        delta_hn = np.subtract(1, _t3, out=_out_delta_hn)
+        _t4 = np.multiply(h, h, out=_out__t4)
+        delta_hn = np.subtract(1, _t4, out=_out_delta_hn)
         delta_hn = np.multiply(delta_hn, delta_h, out=_out_delta_hn)
         # δxn = δhn ⊙ g
         delta_xn = np.multiply(delta_hn, g, out=_out_delta_xn)
-        # δsd = -((1ᵀ (δxn ⊙ d)) ⊘ sd²)
+        # δsd = -((1ᵀ (δxn ⊙ v_in)) ⊘ sd²)
         delta_sd = np.power(sd, (-2), out=_out_delta_sd)
-        _t4 = np.multiply(d, delta_xn, out=_out__t4)
-        _t5 = np.add.reduce(_t4, axis=0, out=_out__t5)
-        delta_sd = np.multiply(delta_sd, _t5, out=_out_delta_sd)
+        _t5 = np.multiply(delta_xn, v_in, out=_out__t5)
+        _t6 = np.add.reduce(_t5, axis=0, out=_out__t6)
+        delta_sd = np.multiply(delta_sd, _t6, out=_out_delta_sd)
         delta_sd = np.negative(delta_sd, out=_out_delta_sd)
         # δv = (δsd ⊘ sd)/2
         delta_v = np.divide(delta_sd, sd, out=_out_delta_v)
         delta_v = np.multiply(delta_v, (1 / 2), out=_out_delta_v)
-        # δd = δxn ⊘ sd + 2 (δv ⊙ d)/B
-        delta_d = np.divide(delta_xn, sd, out=_out_delta_d)
-        _t6 = np.multiply(d, delta_v, out=_out__t6)
-        _t6 = np.multiply(_t6, (2 / B), out=_out__t6)
-        delta_d = np.add(delta_d, _t6, out=_out_delta_d)
-        # δmu = -(1ᵀ δd)
-        delta_mu = np.add.reduce(delta_d, axis=0, out=_out_delta_mu)
+        # δv_in = δxn ⊘ sd + 2 (δv ⊙ v_in)/B
+        delta_v_in = np.multiply(_t3, delta_xn, out=_out_delta_v_in)
+        _t8 = np.multiply(delta_v, (2 / B), out=_out__t8)
+        _t7 = np.multiply(_t8, v_in, out=_out__t7)
+        delta_v_in = np.add(delta_v_in, _t7, out=_out_delta_v_in)
+        # δmu = -(1ᵀ δv_in)
+        delta_mu = np.add.reduce(delta_v_in, axis=0, out=_out_delta_mu)
         delta_mu = np.negative(delta_mu, out=_out_delta_mu)
-        # δhp = δmu/B + δd
-        delta_hp = np.multiply(delta_mu, (1 / B), out=_out_delta_hp)
-        delta_hp = np.add(delta_hp, delta_d, out=_out_delta_hp)
+        # δhp = δmu/B + δv_in
+        _t9 = np.multiply(delta_mu, (1 / B), out=_out__t9)
+        delta_hp = np.add(_t9, delta_v_in, out=_out_delta_hp)
         # δx = δhp W1ᵀ
         delta_x = delta_hp.dot(W1.T, out=_out_delta_x)
         # δemb = δx.reshape(δx.shape[0], T, E)
@@ -536,8 +543,8 @@ def bind_step(params, data, ws=None):
         # ∂L/∂b1 = 1ᵀ δhp, times lr
         grad_b1 = np.add.reduce(delta_hp, axis=0, out=_out_grad_b1)
         # ∂L/∂g = 1ᵀ (δhn ⊙ xn), times lr
-        _t7 = np.multiply(delta_hn, xn, out=_out__t7)
-        grad_g = np.add.reduce(_t7, axis=0, out=_out_grad_g)
+        _t10 = np.multiply(delta_hn, xn, out=_out__t10)
+        grad_g = np.add.reduce(_t10, axis=0, out=_out_grad_g)
         # ∂L/∂beta = 1ᵀ δhn, times lr
         grad_beta = np.add.reduce(delta_hn, axis=0, out=_out_grad_beta)
         # ∂L/∂W2 = hᵀ δlogits, times lr

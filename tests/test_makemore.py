@@ -13,6 +13,7 @@ import numpy as np
 import codegen
 import derive
 from codegen import data as datasets
+from codegen.model import init_rules
 from derive import check
 from tests.helpers import finite_differences, rel_error
 from tests.reference import makemore as reference
@@ -46,6 +47,8 @@ def test_generated_makemore_matches_a_hand_written_backprop_and_finite_differenc
     mod = module_from_source(source, tmp_path, "gen_makemore")
     rng = np.random.default_rng(3)
     params = mod.init_params(SIZES, seed=2)
+    # the gain multiplies (g * xn): it starts at 1; the biases beta and b1 add: at 0
+    assert (params["g"] == 1).all() and not params["beta"].any() and not params["b1"].any()
     params = {k: v + rng.normal(size=v.shape) * 0.3 for k, v in params.items()}
     # repeated characters: their rows of δemb must add up in C's gradient
     ix = np.array([[0, 0, 1], [0, 1, 4], [1, 4, 4], [4, 4, 2], [0, 0, 0], [3, 1, 3]])
@@ -63,6 +66,24 @@ def test_generated_makemore_matches_a_hand_written_backprop_and_finite_differenc
     mod.train_step(fused, data, 0.1, {})
     for p in params:
         np.testing.assert_allclose(fused[p], params[p] - 0.1 * grads[p], rtol=1e-10, atol=1e-12)
+
+
+INITS = """\
+input  x[B, D]
+param  W[D, H], b[H], s[H], c[H], w[H], k[H], u[H]
+h = tanh(-(x @ W) * s + b) / c.reshape(1, H)
+L = sum(h @ w) + sum(2 * k) + sum(exp(h + u))
+"""
+
+
+def test_init_reads_from_the_equations_whether_a_1d_param_scales_or_adds():
+    # s and c scale entries (a factor, a divisor, through a reshape): ones; b, u add and k
+    # is only doubled: zeros; w is summed against in a product: not a gain, zeros
+    kinds = {i.name: i.kind for i in init_rules(derive.load_network(INITS))}
+    assert kinds == {
+        "W": "glorot", "b": "zeros", "s": "ones", "c": "ones",
+        "w": "zeros", "k": "zeros", "u": "zeros",
+    }  # fmt: skip
 
 
 def test_makemore_trains_on_the_word_list_below_a_uniform_guess(tmp_path):
