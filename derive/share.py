@@ -50,9 +50,7 @@ def _rebuild(node: ir.Node, swap) -> ir.Node:
         if isinstance(v, ir.Node):
             changes[f.name] = _rebuild(v, swap)
         elif isinstance(v, tuple) and any(isinstance(x, ir.Node) for x in v):
-            changes[f.name] = tuple(
-                _rebuild(x, swap) if isinstance(x, ir.Node) else x for x in v
-            )
+            changes[f.name] = tuple(_rebuild(x, swap) if isinstance(x, ir.Node) else x for x in v)
     return dataclasses.replace(node, **changes) if changes else node
 
 
@@ -81,9 +79,12 @@ def share_subexpressions(net: ir.Network) -> ir.Network:
         k = key(node)
         equations.insert(first, ir.Equation(name, node, node.pos))
         ref = ir.Ref(node.shape, node.pos, name)
+
+        def swap(m, k=k, ref=ref):
+            return ref if key(m) == k else None
+
         equations[first + 1 :] = [
-            dataclasses.replace(eq, expr=_rebuild(eq.expr, lambda m: ref if key(m) == k else None))
-            for eq in equations[first + 1 :]
+            dataclasses.replace(eq, expr=_rebuild(eq.expr, swap)) for eq in equations[first + 1 :]
         ]
     if equations == net.equations:
         return net
