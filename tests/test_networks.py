@@ -300,6 +300,35 @@ L = -mean(log_softmax(logits, axis=1)[range(B), y])
     assert d.step("s").text() == "δs = (L_in − onehot(y))/B"
 
 
+WHERE_BIG = """\
+input  X[B, D], M[B, H]
+target T[B, H]
+param  W[D, H]
+h = X @ W
+a = where(M > 0, h, -1e9)
+L = sum(exp(a) * T)
+"""
+
+
+def test_where_with_a_huge_number_keeps_the_other_branch_exact(tmp_path):
+    # m h + (1 − m)(−1e9), expanded by SymPy, was h + 1e9 − 1e9: h to ~1e-7 only, and
+    # exp(h m + 1e9 m − 1e9) in the fused step overflowed
+    mod = module_from_source(codegen.generate(WHERE_BIG), tmp_path, "gen_where_big")
+    X, W = rng.normal(size=(4, 3)), rng.normal(size=(3, 5))
+    M, T = rng.integers(0, 2, size=(4, 5)), rng.normal(size=(4, 5))
+    data, params = {"X": X, "M": M, "T": T}, {"W": W}
+    expected = np.where(M > 0, X @ W, -1e9)
+    np.testing.assert_array_equal(mod.forward(params, data)["a"], expected)
+    loss = np.sum(np.exp(expected) * T)
+    assert mod.loss(params, data) == pytest.approx(loss, rel=1e-14)
+    grad = X.T @ (np.exp(expected) * T * (M > 0))
+    np.testing.assert_allclose(mod.gradients(params, data)["W"], grad, rtol=1e-13)
+    fused = {"W": W.copy()}
+    with np.errstate(over="raise"):
+        assert mod.train_step(fused, data, 0.1, {}) == pytest.approx(loss, rel=1e-14)
+    np.testing.assert_allclose(fused["W"], W - 0.1 * grad, rtol=1e-13)
+
+
 UNIT_SUM = "input X[B, D]\nparam W[D, C], V[D, 1]\nh = {}\nu = X @ V\nL = sum(h * u)\n"
 
 
