@@ -70,6 +70,8 @@ class Emitter:
         self.known: dict = {}  # form -> the local holding its value, for reuse
         self.log_softmax: set = set()  # LogSoftmax forms a later line needs
         self.shared: set[str] = set()  # keys of forms a later line reads again: own buffers
+        # argmax positions the step never computes -> "max"/"min": their picks are reductions
+        self.maxes: dict[str, str] = {}
 
     # -- helpers -------------------------------------------------------------------------------
     def buffer(self, e, name: str | None = None) -> str:
@@ -276,6 +278,10 @@ def _emit_sum_axis(e: SumAxis, em: Emitter, out: str | None) -> str:
 
 @emit_value.register(Pick)
 def _emit_pick(e: Pick, em: Emitter, out: str | None) -> str:
+    op = em.maxes.get(e.onehot.labels)
+    if op is not None:  # X[range(B), argmax(X)]: the row maxima, one reduction
+        ufunc = "maximum" if op == "max" else "minimum"
+        return em.emit(f"np.{ufunc}.reduce({em.value(e.arg)}, axis=1, out={out or em.buffer(e)})")
     return em.copy(em.printer.doprint(e), e, out)
 
 
@@ -306,9 +312,17 @@ def _emit_zeros(e: sp.ZeroMatrix, em: Emitter, out: str | None) -> str:
 @emit_value.register(sp.MatMul)
 def _emit_matmul(e: sp.MatMul, em: Emitter, out: str | None) -> str:
     coeff, mats = e.as_coeff_matrices()
-    if len(mats) == 1 and coeff != 1 and _stretched(mats[0]) is not None:
-        # c (r ⊙ X), r broadcast: scale the small r, not the whole product
-        return em.value(_stretched(mats[0])(coeff), out)
+    small = _row(mats[0]) if len(mats) == 1 and coeff != 1 else None
+    if small is not None:  # c (r ⊙ X), r a broadcast row: scale the small r, not the product
+        rows, cols = small.arg.shape
+        name = f"_t{em.count + 1}"
+        em.count += 1
+        em.buffers[name] = f"(1, {size_code(cols, em.printer)})"  # (n,) or (1, n) fit in it
+        arg = em.value(small.arg)
+        local = em.emit(f"np.multiply({arg}, {em.scalar(coeff)}, out={buffer_local(name)})")
+        scaled = Broadcast(sp.MatrixSymbol(local, rows, cols), *small.shape)
+        rest = [a for a in mats[0].args if a is not small] if small is not mats[0] else []
+        return em.value(sp.HadamardProduct(scaled, *rest) if rest else scaled, out)
     if len(mats) == 1:  # c X: compute X in the result's buffer, then scale in place
         buf = out or em.buffer(e)
         x = em.value(mats[0], out=buf if em.fits(mats[0], e) else None)
@@ -406,18 +420,13 @@ def _emit_add(e: sp.MatAdd, em: Emitter, out: str | None) -> str:
     return acc
 
 
-def _stretched(m):
-    """For a broadcast ``r`` or a product ``r ⊙ X`` with a broadcast factor ``r``: a
-    function giving the form with ``r`` scaled by ``c`` (``c r ⊙ X``); else None."""
-    if isinstance(m, Broadcast):
-        return lambda c: Broadcast(scale(c, m.arg), *m.shape)
-    if not isinstance(m, sp.HadamardProduct):
-        return None
-    small = next((a for a in m.args if isinstance(a, Broadcast)), None)
-    if small is None:
-        return None
-    rest = [a for a in m.args if a is not small]
-    return lambda c: sp.HadamardProduct(Broadcast(scale(c, small.arg), *small.shape), *rest)
+def _row(m):
+    """``r`` of a broadcast row ``r`` or of a product ``r ⊙ X`` with one; else None."""
+    if isinstance(m, sp.HadamardProduct):
+        m = next((a for a in m.args if isinstance(a, Broadcast)), None)
+    if isinstance(m, Broadcast) and m.arg.shape[0] == 1:
+        return m
+    return None
 
 
 def _describe(e) -> str:

@@ -19,6 +19,7 @@ from derive import Derivation, ir
 from derive.forms import (
     RULES,
     SOFTMAX,
+    Argmax,
     Broadcast,
     Einsum,
     Gather,
@@ -582,11 +583,16 @@ def _fused_step(d: Derivation, forms: Forms, printer: CodePrinter) -> Emitter:
     scaled = {s.symbol: _times_lr(s.matrix) for s in d.steps}
     grads_lr = {p: _times_lr(s.matrix) for p, s in d.gradients.items()}
     emitter.share(loss_form, [*scaled.values(), *grads_lr.values()])
+    emitter.maxes = _maxes(d, forms)
     _step_forward(d, forms, emitter)
-    for s in d.steps:
+    later = [*scaled.values(), *grads_lr.values(), loss_form]
+    for n, s in enumerate(d.steps):
         note = ", times lr" if scaled[s.symbol] != s.matrix else ""
         emitter.lines.append(comment(f"{s.text()}{note}"))
-        emitter.assign(s.symbol, scaled[s.symbol])
+        into = _spent(scaled[s.symbol], later[n + 1 :], emitter)
+        if into is not None:
+            emitter.lines.append(comment(f"(in {into}'s buffer: nothing after this line reads it)"))
+        emitter.assign(s.symbol, scaled[s.symbol], into=into)
     for p, s in d.gradients.items():
         emitter.lines.append(comment(f"{s.text()}, times lr"))
         emitter.assign("grad_" + p, grads_lr[p])
@@ -604,6 +610,50 @@ def _fused_step(d: Derivation, forms: Forms, printer: CodePrinter) -> Emitter:
     return emitter
 
 
+def _spent(form, later: list, emitter: Emitter) -> str | None:
+    """The step value whose buffer a delta may take: ``p`` in ``p − onehot(y)`` (the
+    one-hot scattered into it in place, no copy) when no later line reads ``p``."""
+    if isinstance(form, sp.MatMul) and len(form.as_coeff_matrices()[1]) == 1:
+        form = form.as_coeff_matrices()[1][0]  # c (p − onehot(y)): scaled in place after
+    hot, rest = split_onehot(form) if isinstance(form, sp.MatAdd) else ([], [])
+    if not (hot and len(rest) == 1 and isinstance(rest[0], sp.MatrixSymbol)):
+        return None
+    name = str(rest[0].name)
+    if name not in emitter.buffers or name in _symbols(later):
+        return None
+    return name
+
+
+def _maxes(d: Derivation, forms: Forms) -> dict[str, str]:
+    """Argmax equations the fused step need not compute -> ``max``/``min``: every form
+    reads them only as ``X[range(B), argmax(X)]``, the extreme value itself (one
+    reduction), never the positions (a backward pass whose max-shift gradient vanished)."""
+    net = d.network
+    everything = [forms.stable[eq.name] for eq in net.equations]
+    everything += [s.matrix for s in [*d.steps, *d.gradients.values()]]
+    out = {}
+    for eq in net.equations:
+        form = forms.stable[eq.name]
+        if isinstance(form, Argmax):
+            rows = form.arg if form.axis == 1 else sp.Transpose(form.arg)
+            if all(_only_picked(f, eq.name, rows) for f in everything if f is not form):
+                out[eq.name] = form.op
+    return out
+
+
+def _only_picked(form, name: str, rows) -> bool:
+    """Whether ``form`` reads the positions ``name`` only as ``rows[range(B), name]``."""
+    if isinstance(form, Pick) and form.onehot.labels == name:
+        return form.arg == rows
+    if isinstance(form, OneHot):
+        return form.labels != name
+    if isinstance(form, Einsum):
+        return name not in einsum_names(form) and "_onehot_" + name not in einsum_names(form)
+    if isinstance(form, (sp.MatrixSymbol, sp.Symbol)):
+        return str(form.name) != name
+    return all(_only_picked(a, name, rows) for a in form.args if isinstance(a, sp.Basic))
+
+
 def _step_forward(d: Derivation, forms: Forms, emitter: Emitter) -> None:
     """The forward lines of the fused step (the loss comes last, after the gradients); an
     activation whose argument nothing later reads runs in that argument's buffer."""
@@ -613,6 +663,9 @@ def _step_forward(d: Derivation, forms: Forms, emitter: Emitter) -> None:
     ]
     for n, eq in enumerate(net.equations[:-1]):
         emitter.lines.append(comment(f"{eq.name} = {text(forms.defs[eq.name])}"))
+        if eq.name in emitter.maxes:
+            emitter.lines.append(comment(f"(not needed: the step reads only the {eq.expr.op})"))
+            continue
         form = forms.stable[eq.name]
         arg = getattr(form, "arg", None)
         in_place = (

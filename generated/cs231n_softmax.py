@@ -254,7 +254,6 @@ def bind_step(params, data, ws=None):
             "hidden": np.empty((N, H), DTYPE),
             "scores": np.empty((N, C), DTYPE),
             "probs": np.empty((N, C), DTYPE),
-            "delta_scores": np.empty((N, C), DTYPE),
             "delta_hidden": np.empty((N, H), DTYPE),
             "delta_hidden_in": np.empty((N, H), DTYPE),
             "grad_W1": np.empty((D, H), DTYPE),
@@ -269,7 +268,6 @@ def bind_step(params, data, ws=None):
     _out_hidden = buf["hidden"]
     _out_scores = buf["scores"]
     _out_probs = buf["probs"]
-    _out_delta_scores = buf["delta_scores"]
     _out_delta_hidden = buf["delta_hidden"]
     _out_delta_hidden_in = buf["delta_hidden_in"]
     _out_grad_W1 = buf["grad_W1"]
@@ -297,8 +295,9 @@ def bind_step(params, data, ws=None):
         # reg_loss = reg*(sum(W1 ⊙ W1) + sum(W2 ⊙ W2))
         reg_loss = reg * (np.vdot(W1, W1) + np.vdot(W2, W2))
         # δscores = (probs − onehot(y))/N, times lr
-        delta_scores = add_labels(probs, y, -1, out=_out_delta_scores)
-        delta_scores = np.multiply(delta_scores, (lr / N), out=_out_delta_scores)
+        # (in probs's buffer: nothing after this line reads it)
+        probs = add_labels(probs, y, -1, out=_out_probs)
+        delta_scores = np.multiply(probs, (lr / N), out=_out_probs)
         # δhidden = δscores W2ᵀ
         delta_hidden = delta_scores.dot(W2.T, out=_out_delta_hidden)
         # δhidden_in = δhidden ⊙ relu'(hidden_in)

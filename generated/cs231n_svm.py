@@ -199,7 +199,6 @@ def bind_step(params, data, ws=None):
             "margins": np.empty((N, C), DTYPE),
             "delta_gap": np.empty((N, C), DTYPE),
             "delta_correct": np.empty((N,), DTYPE),
-            "delta_scores": np.empty((N, C), DTYPE),
             "grad_W": np.empty((D, C), DTYPE),
             "_t1": np.empty((D, C), DTYPE),
             "grad_b": np.empty((C,), DTYPE),
@@ -211,7 +210,6 @@ def bind_step(params, data, ws=None):
     _out_margins = buf["margins"]
     _out_delta_gap = buf["delta_gap"]
     _out_delta_correct = buf["delta_correct"]
-    _out_delta_scores = buf["delta_scores"]
     _out_grad_W = buf["grad_W"]
     _out__t1 = buf["_t1"]
     _out_grad_b = buf["grad_b"]
@@ -237,7 +235,8 @@ def bind_step(params, data, ws=None):
         delta_correct = np.add.reduce(delta_gap, axis=1, out=_out_delta_correct)
         delta_correct = np.negative(delta_correct, out=_out_delta_correct)
         # δscores = δgap + δcorrectᵀ ⊙ onehot(y)
-        delta_scores = add_labels(delta_gap, y, delta_correct, out=_out_delta_scores)
+        # (in delta_gap's buffer: nothing after this line reads it)
+        delta_scores = add_labels(delta_gap, y, delta_correct, out=_out_delta_gap)
         # ∂L/∂W = 2*reg W + Xᵀ δscores, times lr
         grad_W = np.multiply(W, (2 * lr * reg), out=_out_grad_W)
         _t1 = X.T.dot(delta_scores, out=_out__t1)

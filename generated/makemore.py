@@ -392,29 +392,29 @@ def bind_step(params, data, ws=None):
             "hn": np.empty((B, H), DTYPE),
             "logits": np.empty((B, V), DTYPE),
             "z": np.empty((B, V), DTYPE),
+            "_t4": np.empty((B,), DTYPE),
             "L_in": np.empty((B, V), DTYPE),
             "_log_softmax_z": np.empty((B, V), DTYPE),
-            "delta_logits": np.empty((B, V), DTYPE),
             "delta_h": np.empty((B, H), DTYPE),
             "delta_hn": np.empty((B, H), DTYPE),
-            "_t4": np.empty((B, H), DTYPE),
+            "_t5": np.empty((B, H), DTYPE),
             "delta_xn": np.empty((B, H), DTYPE),
             "delta_sd": np.empty((1, H), DTYPE),
-            "_t5": np.empty((B, H), DTYPE),
-            "_t6": np.empty((H,), DTYPE),
+            "_t6": np.empty((B, H), DTYPE),
+            "_t7": np.empty((H,), DTYPE),
             "delta_v": np.empty((1, H), DTYPE),
             "delta_v_in": np.empty((B, H), DTYPE),
-            "_t7": np.empty((B, H), DTYPE),
             "_t8": np.empty((1, H), DTYPE),
+            "_t9": np.empty((B, H), DTYPE),
             "delta_mu": np.empty((H,), DTYPE),
             "delta_hp": np.empty((B, H), DTYPE),
-            "_t9": np.empty((1, H), DTYPE),
+            "_t10": np.empty((1, H), DTYPE),
             "delta_x": np.empty((B, E * T), DTYPE),
             "grad_C": np.empty((V, E), DTYPE),
             "grad_W1": np.empty((E * T, H), DTYPE),
             "grad_b1": np.empty((H,), DTYPE),
             "grad_g": np.empty((H,), DTYPE),
-            "_t10": np.empty((B, H), DTYPE),
+            "_t11": np.empty((B, H), DTYPE),
             "grad_beta": np.empty((H,), DTYPE),
             "grad_W2": np.empty((H, V), DTYPE),
             "grad_b2": np.empty((V,), DTYPE),
@@ -432,29 +432,29 @@ def bind_step(params, data, ws=None):
     _out_hn = buf["hn"]
     _out_logits = buf["logits"]
     _out_z = buf["z"]
+    _out__t4 = buf["_t4"]
     _out_L_in = buf["L_in"]
     _out__log_softmax_z = buf["_log_softmax_z"]
-    _out_delta_logits = buf["delta_logits"]
     _out_delta_h = buf["delta_h"]
     _out_delta_hn = buf["delta_hn"]
-    _out__t4 = buf["_t4"]
+    _out__t5 = buf["_t5"]
     _out_delta_xn = buf["delta_xn"]
     _out_delta_sd = buf["delta_sd"]
-    _out__t5 = buf["_t5"]
     _out__t6 = buf["_t6"]
+    _out__t7 = buf["_t7"]
     _out_delta_v = buf["delta_v"]
     _out_delta_v_in = buf["delta_v_in"]
-    _out__t7 = buf["_t7"]
     _out__t8 = buf["_t8"]
+    _out__t9 = buf["_t9"]
     _out_delta_mu = buf["delta_mu"]
     _out_delta_hp = buf["delta_hp"]
-    _out__t9 = buf["_t9"]
+    _out__t10 = buf["_t10"]
     _out_delta_x = buf["delta_x"]
     _out_grad_C = buf["grad_C"]
     _out_grad_W1 = buf["grad_W1"]
     _out_grad_b1 = buf["grad_b1"]
     _out_grad_g = buf["grad_g"]
-    _out__t10 = buf["_t10"]
+    _out__t11 = buf["_t11"]
     _out_grad_beta = buf["grad_beta"]
     _out_grad_W2 = buf["grad_W2"]
     _out_grad_b2 = buf["grad_b2"]
@@ -494,29 +494,31 @@ def bind_step(params, data, ws=None):
         logits = h.dot(W2, out=_out_logits)
         logits = np.add(logits, b2, out=_out_logits)
         # _argmax1 = argmax(logits, axis=1)
-        _argmax1 = np.argmax(logits, axis=1)
+        # (not needed: the step reads only the max)
         # z = logits − logits[range(B), _argmax1]ᵀ
-        z = np.subtract(logits, logits[np.arange(len(_argmax1)), _argmax1][:, None], out=_out_z)
+        _t4 = np.maximum.reduce(logits, axis=1, out=_out__t4)
+        z = np.subtract(logits, _t4[:, None], out=_out_z)
         # L_in = softmax(z)
         # (as exp(log_softmax(z)): the loss reads the log-softmax)
         _log_softmax_z = log_softmax(z, axis=1, out=_out__log_softmax_z)
         L_in = np.exp(_log_softmax_z, out=_out_L_in)
         # δlogits = (L_in − onehot(y))/B, times lr
-        delta_logits = add_labels(L_in, y, -1, out=_out_delta_logits)
-        delta_logits = np.multiply(delta_logits, (lr / B), out=_out_delta_logits)
+        # (in L_in's buffer: nothing after this line reads it)
+        L_in = add_labels(L_in, y, -1, out=_out_L_in)
+        delta_logits = np.multiply(L_in, (lr / B), out=_out_L_in)
         # δh = δlogits W2ᵀ
         delta_h = delta_logits.dot(W2.T, out=_out_delta_h)
         # δhn = δh ⊙ (1 − h²)
-        _t4 = np.multiply(h, h, out=_out__t4)
-        delta_hn = np.subtract(1, _t4, out=_out_delta_hn)
+        _t5 = np.multiply(h, h, out=_out__t5)
+        delta_hn = np.subtract(1, _t5, out=_out_delta_hn)
         delta_hn = np.multiply(delta_hn, delta_h, out=_out_delta_hn)
         # δxn = δhn ⊙ g
         delta_xn = np.multiply(delta_hn, g, out=_out_delta_xn)
         # δsd = -((1ᵀ (δxn ⊙ v_in)) ⊘ sd²)
         delta_sd = np.power(sd, (-2), out=_out_delta_sd)
-        _t5 = np.multiply(delta_xn, v_in, out=_out__t5)
-        _t6 = np.add.reduce(_t5, axis=0, out=_out__t6)
-        delta_sd = np.multiply(delta_sd, _t6, out=_out_delta_sd)
+        _t6 = np.multiply(delta_xn, v_in, out=_out__t6)
+        _t7 = np.add.reduce(_t6, axis=0, out=_out__t7)
+        delta_sd = np.multiply(delta_sd, _t7, out=_out_delta_sd)
         delta_sd = np.negative(delta_sd, out=_out_delta_sd)
         # δv = (δsd ⊘ sd)/2
         delta_v = np.divide(delta_sd, sd, out=_out_delta_v)
@@ -524,14 +526,14 @@ def bind_step(params, data, ws=None):
         # δv_in = δxn ⊘ sd + 2 (δv ⊙ v_in)/B
         delta_v_in = np.multiply(_t3, delta_xn, out=_out_delta_v_in)
         _t8 = np.multiply(delta_v, (2 / B), out=_out__t8)
-        _t7 = np.multiply(_t8, v_in, out=_out__t7)
-        delta_v_in = np.add(delta_v_in, _t7, out=_out_delta_v_in)
+        _t9 = np.multiply(_t8, v_in, out=_out__t9)
+        delta_v_in = np.add(delta_v_in, _t9, out=_out_delta_v_in)
         # δmu = -(1ᵀ δv_in)
         delta_mu = np.add.reduce(delta_v_in, axis=0, out=_out_delta_mu)
         delta_mu = np.negative(delta_mu, out=_out_delta_mu)
         # δhp = δmu/B + δv_in
-        _t9 = np.multiply(delta_mu, (1 / B), out=_out__t9)
-        delta_hp = np.add(_t9, delta_v_in, out=_out_delta_hp)
+        _t10 = np.multiply(delta_mu, (1 / B), out=_out__t10)
+        delta_hp = np.add(_t10, delta_v_in, out=_out_delta_hp)
         # δx = δhp W1ᵀ
         delta_x = delta_hp.dot(W1.T, out=_out_delta_x)
         # δemb = δx.reshape(δx.shape[0], T, E)
@@ -543,8 +545,8 @@ def bind_step(params, data, ws=None):
         # ∂L/∂b1 = 1ᵀ δhp, times lr
         grad_b1 = np.add.reduce(delta_hp, axis=0, out=_out_grad_b1)
         # ∂L/∂g = 1ᵀ (δhn ⊙ xn), times lr
-        _t10 = np.multiply(delta_hn, xn, out=_out__t10)
-        grad_g = np.add.reduce(_t10, axis=0, out=_out_grad_g)
+        _t11 = np.multiply(delta_hn, xn, out=_out__t11)
+        grad_g = np.add.reduce(_t11, axis=0, out=_out_grad_g)
         # ∂L/∂beta = 1ᵀ δhn, times lr
         grad_beta = np.add.reduce(delta_hn, axis=0, out=_out_grad_beta)
         # ∂L/∂W2 = hᵀ δlogits, times lr

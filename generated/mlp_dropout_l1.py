@@ -283,7 +283,6 @@ def bind_step(params, data, ws=None):
             "dropped": np.empty((N, H), DTYPE),
             "scores": np.empty((N, C), DTYPE),
             "data_loss_in": np.empty((N, C), DTYPE),
-            "delta_scores": np.empty((N, C), DTYPE),
             "delta_dropped": np.empty((N, H), DTYPE),
             "delta_hidden": np.empty((N, H), DTYPE),
             "delta_hidden_in": np.empty((N, H), DTYPE),
@@ -300,7 +299,6 @@ def bind_step(params, data, ws=None):
     _out_dropped = buf["dropped"]
     _out_scores = buf["scores"]
     _out_data_loss_in = buf["data_loss_in"]
-    _out_delta_scores = buf["delta_scores"]
     _out_delta_dropped = buf["delta_dropped"]
     _out_delta_hidden = buf["delta_hidden"]
     _out_delta_hidden_in = buf["delta_hidden_in"]
@@ -330,8 +328,9 @@ def bind_step(params, data, ws=None):
         # data_loss = -sum(log(data_loss_in)[range(N), y])/N
         data_loss = -(np.sum(log_softmax(scores, axis=1)[np.arange(len(y)), y]) / N)
         # δscores = (data_loss_in − onehot(y))/N, times lr
-        delta_scores = add_labels(data_loss_in, y, -1, out=_out_delta_scores)
-        delta_scores = np.multiply(delta_scores, (lr / N), out=_out_delta_scores)
+        # (in data_loss_in's buffer: nothing after this line reads it)
+        data_loss_in = add_labels(data_loss_in, y, -1, out=_out_data_loss_in)
+        delta_scores = np.multiply(data_loss_in, (lr / N), out=_out_data_loss_in)
         # δdropped = δscores W2ᵀ
         delta_dropped = delta_scores.dot(W2.T, out=_out_delta_dropped)
         # δhidden = (δdropped ⊙ D1)/keep
