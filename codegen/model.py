@@ -44,6 +44,7 @@ from .emit import Emitter, buffer_local
 from .printer import (
     CodePrinter,
     LogSoftmax,
+    StepPrinter,
     kernel_names,
     printed_twice,
     rewrite_notes,
@@ -558,7 +559,12 @@ def _preambles(d: Derivation, functions: list[list[Line]], emitter: Emitter) -> 
     }
     defined_fwd = {eq.name for eq in net.equations}
     return {
-        "step_preamble": _preamble(net, step_used, defined_fwd | bwd_defined, False, dim_sources),
+        "step_preamble": _preamble(net, step_used, defined_fwd | bwd_defined, False, dim_sources)
+        + [
+            f"{local} = np.arange(len({labels}))"
+            for labels, local in _rows(net).items()
+            if re.search(rf"\b{local}\b", "\n".join(emitter.lines))
+        ],
         "step_lines": emitter.lines,
         "step_buffers": emitter.buffers,
         "step_locals": {buffer_local(name): name for name in emitter.buffers},
@@ -577,7 +583,7 @@ def _fused_step(d: Derivation, forms: Forms, printer: CodePrinter) -> Emitter:
     """The fused step's statements: forward, deltas and gradients times ``lr``, then the
     loss, reusing what the lines before hold (``X3 − T``, the log-softmax)."""
     net = d.network
-    emitter = Emitter(printer)
+    emitter = Emitter(StepPrinter(_rows(net)))
     loss_form = forms.stable[net.loss]
     emitter.log_softmax = {n for n in sp.preorder_traversal(loss_form) if isinstance(n, LogSoftmax)}
     scaled = {s.symbol: _times_lr(s.matrix) for s in d.steps}
@@ -606,8 +612,17 @@ def _fused_step(d: Derivation, forms: Forms, printer: CodePrinter) -> Emitter:
             )
     emitter.lines.append(comment(f"{net.loss} = {text(forms.defs[net.loss])}"))
     emitter.lines += [comment(note) for note in forms.rewrites[net.loss]]
-    emitter.lines.append(f"{net.loss} = {printer.doprint(emitter.reuse(loss_form))}")
+    emitter.lines.append(f"{net.loss} = {emitter.printer.doprint(emitter.reuse(loss_form))}")
     return emitter
+
+
+def _rows(net: ir.Network) -> dict[str, str]:
+    """Labels bound once per step (1-D targets and inputs) -> the local of their rows."""
+    return {
+        q.name: f"_rows_{q.name}"
+        for q in net.quantities.values()
+        if q.integer and q.rank == 1 and q.kind in ("target", "input")
+    }
 
 
 def _spent(form, later: list, emitter: Emitter) -> str | None:

@@ -18,6 +18,8 @@ cross-entropy finite where the probabilities round to 0 or 1.
 
 from __future__ import annotations
 
+import ast
+
 import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixExpr
 
@@ -287,6 +289,33 @@ class CodePrinter(NumpyFormPrinter):
     def _print_MatAdd(self, e):
         """``p − onehot(y)`` as ``add_labels(p, y, -1)``: a scatter, no one-hot matrix."""
         return scattered_sum(self, e) or super()._print_MatAdd(e)
+
+
+class StepPrinter(CodePrinter):
+    """The fused step's printer: the rows of each bound labels array are made once
+    (``rows``: labels -> the local holding ``np.arange(len(labels))``), and a sum of
+    every entry is the array's own ``.sum()`` (``np.sum``'s dispatch costs ~1 µs a call,
+    much of a tiny network's loss line)."""
+
+    def __init__(self, rows: dict[str, str], settings=None):
+        super().__init__(settings)
+        self.rows = rows
+
+    def _print_Pick(self, e):
+        labels = e.onehot.labels
+        if labels not in self.rows:
+            return super()._print_Pick(e)
+        return f"{self.paren(e.arg)}[{self.rows[labels]}, {labels}]"
+
+    def _print_SumAll(self, e):
+        code = super()._print_SumAll(e)
+        if not (code.startswith("np.sum(") and code.endswith(")")):
+            return code
+        inner = code[len("np.sum(") : -1]
+        primary = (ast.Name, ast.Attribute, ast.Subscript, ast.Call)
+        if not isinstance(ast.parse(inner, mode="eval").body, primary):
+            inner = f"({inner})"
+        return f"{inner}.sum()"
 
 
 def scattered_sum(printer: NumpyFormPrinter, e: sp.MatAdd) -> str | None:

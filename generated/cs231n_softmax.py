@@ -246,6 +246,7 @@ def bind_step(params, data, ws=None):
     D = X.shape[1]
     C = W2.shape[1]
     H = W1.shape[1]
+    _rows_y = np.arange(len(y))
     # buffers for these sizes: allocated once, reused by every step
     buf = ws.get((N, D, C, H))
     if buf is None:
@@ -291,7 +292,7 @@ def bind_step(params, data, ws=None):
         # probs = softmax(scores)
         probs = softmax(scores, axis=1, out=_out_probs)
         # data_loss = -sum(log(probs)[range(N), y])/N
-        data_loss = -(np.sum(log_softmax(scores, axis=1)[np.arange(len(y)), y]) / N)
+        data_loss = -(log_softmax(scores, axis=1)[_rows_y, y].sum() / N)
         # reg_loss = reg*(sum(W1 ⊙ W1) + sum(W2 ⊙ W2))
         reg_loss = reg * (np.vdot(W1, W1) + np.vdot(W2, W2))
         # δscores = (probs − onehot(y))/N, times lr

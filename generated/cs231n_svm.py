@@ -189,6 +189,7 @@ def bind_step(params, data, ws=None):
     N = X.shape[0]
     D = X.shape[1]
     C = W.shape[1]
+    _rows_y = np.arange(len(y))
     # buffers for these sizes: allocated once, reused by every step
     buf = ws.get((N, D, C))
     if buf is None:
@@ -221,7 +222,7 @@ def bind_step(params, data, ws=None):
         scores = X.dot(W, out=_out_scores)
         scores = np.add(scores, b, out=_out_scores)
         # correct = scores[range(N), y]
-        np.copyto(_out_correct, scores[np.arange(len(y)), y])
+        np.copyto(_out_correct, scores[_rows_y, y])
         correct = _out_correct
         # gap = scores − correctᵀ + 1
         gap = np.subtract(scores, correct[:, None], out=_out_gap)
@@ -244,7 +245,7 @@ def bind_step(params, data, ws=None):
         # ∂L/∂b = 1ᵀ δscores, times lr
         grad_b = np.add.reduce(delta_scores, axis=0, out=_out_grad_b)
         # L = reg*sum(W ⊙ W) + (-N + sum(margins))/N
-        L = reg * np.vdot(W, W) + (-N + np.sum(margins)) / N
+        L = reg * np.vdot(W, W) + (-N + margins.sum()) / N
         np.subtract(W, grad_W, out=W)
         np.subtract(b, grad_b, out=b)
         return float(L)

@@ -376,6 +376,7 @@ def bind_step(params, data, ws=None):
     T = ix.shape[1]
     E = C.shape[1]
     H = W1.shape[1]
+    _rows_y = np.arange(len(y))
     # buffers for these sizes: allocated once, reused by every step
     buf = ws.get((V, B, T, E, H))
     if buf is None:
@@ -555,7 +556,7 @@ def bind_step(params, data, ws=None):
         grad_b2 = np.add.reduce(delta_logits, axis=0, out=_out_grad_b2)
         # L = -sum(log(L_in)[range(B), y])/B
         #   log(L_in) as log_softmax(z): finite where L_in rounds to 0
-        L = -(np.sum(_log_softmax_z[np.arange(len(y)), y]) / B)
+        L = -(_log_softmax_z[_rows_y, y].sum() / B)
         np.subtract(C, grad_C, out=C)
         np.subtract(W1, grad_W1, out=W1)
         np.subtract(b1, grad_b1, out=b1)

@@ -274,6 +274,7 @@ def bind_step(params, data, ws=None):
     H = W1.shape[1]
     C = W2.shape[1]
     D1 = mask(data, "D1", keep, (N, H))
+    _rows_y = np.arange(len(y))
     # buffers for these sizes: allocated once, reused by every step
     buf = ws.get((N, D, H, C))
     if buf is None:
@@ -326,7 +327,7 @@ def bind_step(params, data, ws=None):
         # data_loss_in = softmax(scores)
         data_loss_in = softmax(scores, axis=1, out=_out_data_loss_in)
         # data_loss = -sum(log(data_loss_in)[range(N), y])/N
-        data_loss = -(np.sum(log_softmax(scores, axis=1)[np.arange(len(y)), y]) / N)
+        data_loss = -(log_softmax(scores, axis=1)[_rows_y, y].sum() / N)
         # δscores = (data_loss_in − onehot(y))/N, times lr
         # (in data_loss_in's buffer: nothing after this line reads it)
         data_loss_in = add_labels(data_loss_in, y, -1, out=_out_data_loss_in)
@@ -354,7 +355,7 @@ def bind_step(params, data, ws=None):
         # ∂L/∂b2 = 1ᵀ δscores, times lr
         grad_b2 = np.add.reduce(delta_scores, axis=0, out=_out_grad_b2)
         # L = data_loss + lam*(sum(abs(W1)) + sum(abs(W2)))
-        L = data_loss + lam * (np.sum(abs(W1)) + np.sum(abs(W2)))
+        L = data_loss + lam * (abs(W1).sum() + abs(W2).sum())
         np.subtract(W1, grad_W1, out=W1)
         np.subtract(b1, grad_b1, out=b1)
         np.subtract(W2, grad_W2, out=W2)

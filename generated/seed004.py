@@ -257,7 +257,7 @@ def bind_step(params, data, ws=None):
         grad_W2 = X2.T.dot(delta_Z2, out=_out_grad_W2)
         # J = -sum(Y ⊙ log(Y_hat) + (1 − Y) ⊙ log(1 − Y_hat))/(B*n_out)
         #   the cross-entropy as Y ⊙ Z2 − softplus(Z2): finite for every logit
-        J = -((np.vdot(Y, Z2) - np.sum(softplus(Z2))) / (B * n_out))
+        J = -((np.vdot(Y, Z2) - softplus(Z2).sum()) / (B * n_out))
         np.subtract(W1, grad_W1, out=W1)
         np.subtract(W2, grad_W2, out=W2)
         return float(J)

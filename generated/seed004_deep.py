@@ -311,7 +311,7 @@ def bind_step(params, data, ws=None):
         grad_W3 = X3.T.dot(delta_Z3, out=_out_grad_W3)
         # J = -sum(Y ⊙ log(Y_hat) + (1 − Y) ⊙ log(1 − Y_hat))/(B*n_out)
         #   the cross-entropy as Y ⊙ Z3 − softplus(Z3): finite for every logit
-        J = -((np.vdot(Y, Z3) - np.sum(softplus(Z3))) / (B * n_out))
+        J = -((np.vdot(Y, Z3) - softplus(Z3).sum()) / (B * n_out))
         np.subtract(W1, grad_W1, out=W1)
         np.subtract(W2, grad_W2, out=W2)
         np.subtract(W3, grad_W3, out=W3)
