@@ -257,9 +257,16 @@ def _emit_softmax(e: Softmax, em: Emitter, out: str | None) -> str:
     log_form = LogSoftmax(e.arg, e.axis)
     # the loss needs its log: the softmax is then the exp of the log-softmax
     if _key(log_form) in {_key(f) for f in em.log_softmax}:
-        em.lines.append(f"# (as exp(log_softmax({text(e.arg)})): the loss reads the log-softmax)")
-        logs = em.value(log_form)
-        return em.emit(f"np.exp({logs}, out={out or em.buffer(e)})")
+        probs = out or em.buffer(e)
+        if _key(log_form) in em.known:
+            return em.emit(f"np.exp({em.known[_key(log_form)]}, out={probs})")
+        # both from one exp: the kernel writes the softmax beside the log-softmax
+        em.lines.append(f"# (with log_softmax({text(e.arg)}), which the loss reads)")
+        logs = em.buffer(log_form)
+        name = logs[len(buffer_local("")) :]
+        em.known[_key(log_form)] = name
+        call = f"log_softmax({em.value(e.arg)}, axis={axis}, out={logs}, probs={probs})"
+        return em.emit(f"{name} = {call}", result=probs)
     arg = em.value(e.arg)
     return em.emit(f"softmax({arg}, axis={axis}, out={out or em.buffer(e)})")
 

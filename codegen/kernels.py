@@ -22,11 +22,15 @@ import numpy as np
 from derive.forms import RULES, SOFTMAX
 
 
-def log_softmax(z, axis=-1, out=None):
-    """z - logsumexp(z) along ``axis``: finite even where softmax underflows to 0."""
+def log_softmax(z, axis=-1, out=None, probs=None):
+    """z - logsumexp(z) along ``axis``: finite even where softmax underflows to 0.
+    With ``probs`` (a buffer), the softmax is written there too, from the same exp."""
     shifted = np.subtract(z, z.max(axis=axis, keepdims=True), out=out)
-    lse = np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
-    shifted -= lse
+    e = np.exp(shifted, out=probs)
+    total = e.sum(axis=axis, keepdims=True)
+    shifted -= np.log(total)
+    if probs is not None:
+        probs /= total
     return shifted
 
 

@@ -361,11 +361,12 @@ def split_onehot(e: sp.MatAdd) -> tuple[list, list]:
             ):
                 hot.append((other[0].arg, onehot[0]))
                 continue
-            # δm ⊙ onehot(a) with δm an n × 1 column (the adjoint of max(x, axis=1, keepdims))
+            # δm ⊙ onehot(a) with δm an n × 1 column (the adjoint of max(x, axis=1, keepdims)),
+            # or a computed column such as the row sums (s 1) it was fused into
             if (
                 onehot
                 and other
-                and isinstance(other[0], sp.MatrixSymbol)
+                and isinstance(other[0], sp.MatrixExpr)
                 and other[0].shape[1] == 1
                 and np_rank(other[0]) == 2
             ):

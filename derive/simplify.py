@@ -27,7 +27,7 @@ import sympy as sp
 
 from . import ir
 from .elementwise import Term, element, fresh_indices, lower, onehot_name
-from .indices import dim_of, is_index
+from .indices import dim_of, is_index, new_index
 from .rules import SoftmaxAt
 from .tensorindex import InRange
 
@@ -233,6 +233,7 @@ class Simplifier:
         """
         best = self.tidy([t for c in contributions for t in c.terms])
         inlined: list[str] = []
+        best, inlined = self.fuse_sole(best)
         for r in self.local_deltas(best):
             if self.readers(r) > 1:  # inlined into each reader, it would be computed twice
                 continue
@@ -252,6 +253,88 @@ class Simplifier:
             if small and (cost(candidate) < before or (cost(candidate) == before and elementwise)):
                 best, inlined = candidate, [*inlined, r]
         return best, inlined
+
+    def fuse_sole(self, best: list[Term]) -> tuple[list[Term], list[str]]:
+        """Deltas with sums that only this adjoint reads, fused into it where cheaper.
+
+        ``δr`` is read by the adjoints of the operands of ``r``'s equation; with
+        one such operand, this adjoint is its only reader, and fusing it removes
+        a named delta (batch norm's ``δsd``, ``δv`` and ``δmu``: one line for
+        ``δhp`` as careful code writes it).  Sums and all, as an einsum term.
+        """
+        inlined: list[str] = []
+        while True:
+            for r in self.sole_deltas(best):
+                fused = self.inline_summed(best, r)
+                if fused is None:
+                    continue
+                candidate = self.tidy(fused)
+                before = cost(best) + cost(self.done[r].terms)
+                if cost(candidate) <= min(MAX_FUSED_OPS, before):  # one name fewer
+                    best, inlined = candidate, [*inlined, r]
+                    break
+            else:
+                return best, inlined
+
+    def sole_deltas(self, terms: list[Term]) -> list[str]:
+        """Finished deltas with sums of statistics (a mean or variance kept as a row or
+        column), read in ``terms`` outside sums, by no other adjoint."""
+        if not hasattr(self, "_needs"):
+            self._needs = self.net.needs_adjoint()
+        out = []
+        for t in terms:
+            for name in sorted(_deltas_in(t.factor)):
+                step = self.done.get(name)
+                eq = next((e for e in self.net.equations if e.name == name), None)
+                if (
+                    step is None
+                    or eq is None
+                    or name in out
+                    or not any(u.summed for u in step.terms)
+                    or 1 not in eq.shape  # a statistic kept as a row or column (keepdims)
+                    or len([v for v in eq.refs() if v in self._needs]) != 1
+                    or any(t.factor.has(InRange) for t in step.terms)
+                    or any(name in _deltas_in(u.factor) for u in terms if u.summed)
+                ):
+                    continue
+                out.append(name)
+        return out
+
+    def inline_summed(self, terms: list[Term], name: str) -> list[Term] | None:
+        """``terms`` with the delta ``name`` (read linearly, outside sums) replaced by its
+        terms, each with fresh summed indices; None where it is not read linearly."""
+        step = self.done[name]
+        symbols = [i for i in step.indices if isinstance(i, sp.Symbol)]
+        delta = "delta_" + name
+
+        def entries(e):
+            if step.indices:
+                return [a for a in e.atoms(sp.Indexed) if str(a.base) == delta]
+            return [a for a in e.atoms(sp.Symbol) if a.name == delta]
+
+        out = []
+        for t in terms:
+            if not entries(t.factor):
+                out.append(t)
+                continue
+            kept = []
+            for mono in sp.Add.make_args(sp.expand(t.factor)):
+                found = entries(mono)
+                if not found:
+                    kept.append(mono)
+                    continue
+                at = found[0] if len(found) == 1 else None
+                if at is None or mono.as_independent(at, as_Add=False)[1] != at:
+                    return None  # not linear in one entry of δr
+                idx = at.indices if isinstance(at, sp.Indexed) else ()
+                where = {s: i for s, i in zip(step.indices, idx, strict=False) if s in symbols}
+                for u in step.terms:
+                    fresh = {k: new_index(dim_of(k), "f") for k in u.summed}
+                    value = u.factor.xreplace(fresh).xreplace(where)
+                    out.append(Term(mono.xreplace({at: value}), (*t.summed, *fresh.values())))
+            if kept:
+                out.append(Term(sp.Add(*kept), t.summed))
+        return out
 
     def readers(self, name: str) -> int:
         """How many adjoints would take ``δname`` in element-wise: the operands of its

@@ -6,11 +6,8 @@ Derived by derive (element-wise with SymPy, matrix forms proven equal):
     δh = δlogits W2ᵀ
     δhn = δh ⊙ (1 − h²)
     δxn = δhn ⊙ g
-    δsd = -((1ᵀ (δxn ⊙ v_in)) ⊘ sd²)
-    δv = (δsd ⊘ sd)/2
-    δv_in = δxn ⊘ sd + 2 (δv ⊙ v_in)/B
-    δmu = -(1ᵀ δv_in)
-    δhp = δmu/B + δv_in
+    δv_in = δxn ⊙ sd⁻¹ − (((1ᵀ (δxn ⊙ v_in)) ⊘ sd³) ⊙ v_in)/B
+    δhp = δv_in − (1ᵀ δv_in)/B
     δx = δhp W1ᵀ
     δemb = δx.reshape(δx.shape[0], T, E)
     ∂L/∂C = scatter_add(δemb, ix, V)
@@ -105,11 +102,15 @@ def log(z, out=None):
     return np.log(z, out=out)
 
 
-def log_softmax(z, axis=-1, out=None):
-    """z - logsumexp(z) along ``axis``: finite even where softmax underflows to 0."""
+def log_softmax(z, axis=-1, out=None, probs=None):
+    """z - logsumexp(z) along ``axis``: finite even where softmax underflows to 0.
+    With ``probs`` (a buffer), the softmax is written there too, from the same exp."""
     shifted = np.subtract(z, z.max(axis=axis, keepdims=True), out=out)
-    lse = np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
-    shifted -= lse
+    e = np.exp(shifted, out=probs)
+    total = e.sum(axis=axis, keepdims=True)
+    shifted -= np.log(total)
+    if probs is not None:
+        probs /= total
     return shifted
 
 
@@ -311,7 +312,6 @@ def gradients(params, data, fwd=None):
     B = ix.shape[0]
     T = ix.shape[1]
     E = C.shape[1]
-    H = W1.shape[1]
     # δlogits = (L_in − onehot(y))/B
     delta_logits = add_labels(L_in, y, -1) / B
     # δh = δlogits W2ᵀ
@@ -320,16 +320,10 @@ def gradients(params, data, fwd=None):
     delta_hn = delta_h * (1 - (h**2))
     # δxn = δhn ⊙ g
     delta_xn = delta_hn * g
-    # δsd = -((1ᵀ (δxn ⊙ v_in)) ⊘ sd²)
-    delta_sd = -((delta_xn * v_in).sum(axis=0) / (sd**2))
-    # δv = (δsd ⊘ sd)/2
-    delta_v = (delta_sd / sd) / 2
-    # δv_in = δxn ⊘ sd + 2 (δv ⊙ v_in)/B
-    delta_v_in = delta_xn / sd + 2 * (delta_v * v_in) / B
-    # δmu = -(1ᵀ δv_in)
-    delta_mu = np.broadcast_to(-delta_v_in.sum(axis=0), (1, H))
-    # δhp = δmu/B + δv_in
-    delta_hp = delta_mu / B + delta_v_in
+    # δv_in = δxn ⊙ sd⁻¹ − (((1ᵀ (δxn ⊙ v_in)) ⊘ sd³) ⊙ v_in)/B
+    delta_v_in = delta_xn * (1 / sd) - (((delta_xn * v_in).sum(axis=0) / (sd**3)) * v_in) / B
+    # δhp = δv_in − (1ᵀ δv_in)/B
+    delta_hp = delta_v_in - delta_v_in.sum(axis=0) / B
     # δx = δhp W1ᵀ
     delta_x = delta_hp @ W1.T
     # δemb = δx.reshape(δx.shape[0], T, E)
@@ -400,22 +394,21 @@ def bind_step(params, data, ws=None):
             "delta_hn": np.empty((B, H), DTYPE),
             "_t5": np.empty((B, H), DTYPE),
             "delta_xn": np.empty((B, H), DTYPE),
-            "delta_sd": np.empty((1, H), DTYPE),
-            "_t6": np.empty((B, H), DTYPE),
-            "_t7": np.empty((H,), DTYPE),
-            "delta_v": np.empty((1, H), DTYPE),
             "delta_v_in": np.empty((B, H), DTYPE),
-            "_t8": np.empty((1, H), DTYPE),
-            "_t9": np.empty((B, H), DTYPE),
-            "delta_mu": np.empty((H,), DTYPE),
+            "_t6": np.empty((1, H), DTYPE),
+            "_t7": np.empty((1, H), DTYPE),
+            "_t8": np.empty((B, H), DTYPE),
+            "_t9": np.empty((H,), DTYPE),
+            "_t10": np.empty((B, H), DTYPE),
             "delta_hp": np.empty((B, H), DTYPE),
-            "_t10": np.empty((1, H), DTYPE),
+            "_t11": np.empty((1, H), DTYPE),
+            "_t12": np.empty((H,), DTYPE),
             "delta_x": np.empty((B, E * T), DTYPE),
             "grad_C": np.empty((V, E), DTYPE),
             "grad_W1": np.empty((E * T, H), DTYPE),
             "grad_b1": np.empty((H,), DTYPE),
             "grad_g": np.empty((H,), DTYPE),
-            "_t11": np.empty((B, H), DTYPE),
+            "_t13": np.empty((B, H), DTYPE),
             "grad_beta": np.empty((H,), DTYPE),
             "grad_W2": np.empty((H, V), DTYPE),
             "grad_b2": np.empty((V,), DTYPE),
@@ -440,22 +433,21 @@ def bind_step(params, data, ws=None):
     _out_delta_hn = buf["delta_hn"]
     _out__t5 = buf["_t5"]
     _out_delta_xn = buf["delta_xn"]
-    _out_delta_sd = buf["delta_sd"]
+    _out_delta_v_in = buf["delta_v_in"]
     _out__t6 = buf["_t6"]
     _out__t7 = buf["_t7"]
-    _out_delta_v = buf["delta_v"]
-    _out_delta_v_in = buf["delta_v_in"]
     _out__t8 = buf["_t8"]
     _out__t9 = buf["_t9"]
-    _out_delta_mu = buf["delta_mu"]
-    _out_delta_hp = buf["delta_hp"]
     _out__t10 = buf["_t10"]
+    _out_delta_hp = buf["delta_hp"]
+    _out__t11 = buf["_t11"]
+    _out__t12 = buf["_t12"]
     _out_delta_x = buf["delta_x"]
     _out_grad_C = buf["grad_C"]
     _out_grad_W1 = buf["grad_W1"]
     _out_grad_b1 = buf["grad_b1"]
     _out_grad_g = buf["grad_g"]
-    _out__t11 = buf["_t11"]
+    _out__t13 = buf["_t13"]
     _out_grad_beta = buf["grad_beta"]
     _out_grad_W2 = buf["grad_W2"]
     _out_grad_b2 = buf["grad_b2"]
@@ -500,9 +492,9 @@ def bind_step(params, data, ws=None):
         _t4 = np.maximum.reduce(logits, axis=1, out=_out__t4)
         z = np.subtract(logits, _t4[:, None], out=_out_z)
         # L_in = softmax(z)
-        # (as exp(log_softmax(z)): the loss reads the log-softmax)
-        _log_softmax_z = log_softmax(z, axis=1, out=_out__log_softmax_z)
-        L_in = np.exp(_log_softmax_z, out=_out_L_in)
+        # (with log_softmax(z), which the loss reads)
+        _log_softmax_z = log_softmax(z, axis=1, out=_out__log_softmax_z, probs=_out_L_in)
+        L_in = _out_L_in
         # δlogits = (L_in − onehot(y))/B, times lr
         # (in L_in's buffer: nothing after this line reads it)
         L_in = add_labels(L_in, y, -1, out=_out_L_in)
@@ -515,26 +507,19 @@ def bind_step(params, data, ws=None):
         delta_hn = np.multiply(delta_hn, delta_h, out=_out_delta_hn)
         # δxn = δhn ⊙ g
         delta_xn = np.multiply(delta_hn, g, out=_out_delta_xn)
-        # δsd = -((1ᵀ (δxn ⊙ v_in)) ⊘ sd²)
-        delta_sd = np.power(sd, (-2), out=_out_delta_sd)
-        _t6 = np.multiply(delta_xn, v_in, out=_out__t6)
-        _t7 = np.add.reduce(_t6, axis=0, out=_out__t7)
-        delta_sd = np.multiply(delta_sd, _t7, out=_out_delta_sd)
-        delta_sd = np.negative(delta_sd, out=_out_delta_sd)
-        # δv = (δsd ⊘ sd)/2
-        delta_v = np.divide(delta_sd, sd, out=_out_delta_v)
-        delta_v = np.multiply(delta_v, (1 / 2), out=_out_delta_v)
-        # δv_in = δxn ⊘ sd + 2 (δv ⊙ v_in)/B
-        delta_v_in = np.multiply(_t3, delta_xn, out=_out_delta_v_in)
-        _t8 = np.multiply(delta_v, (2 / B), out=_out__t8)
-        _t9 = np.multiply(_t8, v_in, out=_out__t9)
-        delta_v_in = np.add(delta_v_in, _t9, out=_out_delta_v_in)
-        # δmu = -(1ᵀ δv_in)
-        delta_mu = np.add.reduce(delta_v_in, axis=0, out=_out_delta_mu)
-        delta_mu = np.negative(delta_mu, out=_out_delta_mu)
-        # δhp = δmu/B + δv_in
-        _t10 = np.multiply(delta_mu, (1 / B), out=_out__t10)
-        delta_hp = np.add(_t10, delta_v_in, out=_out_delta_hp)
+        # δv_in = δxn ⊙ sd⁻¹ − (((1ᵀ (δxn ⊙ v_in)) ⊘ sd³) ⊙ v_in)/B
+        delta_v_in = np.multiply(delta_xn, _t3, out=_out_delta_v_in)
+        _t7 = np.power(sd, (-3), out=_out__t7)
+        _t8 = np.multiply(delta_xn, v_in, out=_out__t8)
+        _t9 = np.add.reduce(_t8, axis=0, out=_out__t9)
+        _t7 = np.multiply(_t7, _t9, out=_out__t7)
+        _t6 = np.multiply(_t7, (-(1 / B)), out=_out__t6)
+        _t10 = np.multiply(_t6, v_in, out=_out__t10)
+        delta_v_in = np.add(delta_v_in, _t10, out=_out_delta_v_in)
+        # δhp = δv_in − (1ᵀ δv_in)/B
+        _t12 = np.add.reduce(delta_v_in, axis=0, out=_out__t12)
+        _t11 = np.multiply(_t12, (-(1 / B)), out=_out__t11)
+        delta_hp = np.add(delta_v_in, _t11, out=_out_delta_hp)
         # δx = δhp W1ᵀ
         delta_x = delta_hp.dot(W1.T, out=_out_delta_x)
         # δemb = δx.reshape(δx.shape[0], T, E)
@@ -546,8 +531,8 @@ def bind_step(params, data, ws=None):
         # ∂L/∂b1 = 1ᵀ δhp, times lr
         grad_b1 = np.add.reduce(delta_hp, axis=0, out=_out_grad_b1)
         # ∂L/∂g = 1ᵀ (δhn ⊙ xn), times lr
-        _t11 = np.multiply(delta_hn, xn, out=_out__t11)
-        grad_g = np.add.reduce(_t11, axis=0, out=_out_grad_g)
+        _t13 = np.multiply(delta_hn, xn, out=_out__t13)
+        grad_g = np.add.reduce(_t13, axis=0, out=_out_grad_g)
         # ∂L/∂beta = 1ᵀ δhn, times lr
         grad_beta = np.add.reduce(delta_hn, axis=0, out=_out_grad_beta)
         # ∂L/∂W2 = hᵀ δlogits, times lr

@@ -80,11 +80,15 @@ def log(z, out=None):
     return np.log(z, out=out)
 
 
-def log_softmax(z, axis=-1, out=None):
-    """z - logsumexp(z) along ``axis``: finite even where softmax underflows to 0."""
+def log_softmax(z, axis=-1, out=None, probs=None):
+    """z - logsumexp(z) along ``axis``: finite even where softmax underflows to 0.
+    With ``probs`` (a buffer), the softmax is written there too, from the same exp."""
     shifted = np.subtract(z, z.max(axis=axis, keepdims=True), out=out)
-    lse = np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
-    shifted -= lse
+    e = np.exp(shifted, out=probs)
+    total = e.sum(axis=axis, keepdims=True)
+    shifted -= np.log(total)
+    if probs is not None:
+        probs /= total
     return shifted
 
 
@@ -320,9 +324,9 @@ def bind_step(params, data, ws=None):
         z3 = a2.dot(W3, out=_out_z3)
         z3 = np.add(z3, b3, out=_out_z3)
         # y_hat = softmax(z3)
-        # (as exp(log_softmax(z3)): the loss reads the log-softmax)
-        _log_softmax_z3 = log_softmax(z3, axis=1, out=_out__log_softmax_z3)
-        y_hat = np.exp(_log_softmax_z3, out=_out_y_hat)
+        # (with log_softmax(z3), which the loss reads)
+        _log_softmax_z3 = log_softmax(z3, axis=1, out=_out__log_softmax_z3, probs=_out_y_hat)
+        y_hat = _out_y_hat
         # δz3 = (y_hat − T)/B, times lr
         delta_z3 = np.subtract(y_hat, T, out=_out_delta_z3)
         delta_z3 = np.multiply(delta_z3, (lr / B), out=_out_delta_z3)
