@@ -39,11 +39,19 @@ def key(node: ir.Node) -> tuple:
 
 
 def _rebuild(node: ir.Node, swap) -> ir.Node:
-    """``node`` with ``swap(n)`` (when not None) standing for each subexpression ``n``,
-    the outermost first."""
+    """``node`` with ``swap(n)`` (when not None) standing for each subexpression ``n``:
+    the outermost first, and again once its parts have been swapped (``hp − mean(hp)``
+    is ``hp − mu`` after its mean is, which may be an earlier equation in turn)."""
     new = swap(node)
     if new is not None:
         return new
+    rebuilt = _below(node, swap)
+    again = swap(rebuilt) if rebuilt is not node else None
+    return rebuilt if again is None else again
+
+
+def _below(node: ir.Node, swap) -> ir.Node:
+    """``node`` with its operands rebuilt by :func:`_rebuild` (the node itself kept)."""
     changes = {}
     for f in dataclasses.fields(node):
         v = getattr(node, f.name)
@@ -51,7 +59,9 @@ def _rebuild(node: ir.Node, swap) -> ir.Node:
             changes[f.name] = _rebuild(v, swap)
         elif isinstance(v, tuple) and any(isinstance(x, ir.Node) for x in v):
             changes[f.name] = tuple(_rebuild(x, swap) if isinstance(x, ir.Node) else x for x in v)
-    return dataclasses.replace(node, **changes) if changes else node
+    if all(changes[k] is getattr(node, k) for k in changes):
+        return node
+    return dataclasses.replace(node, **changes)
 
 
 def _computed(node: ir.Node, net: ir.Network) -> bool:
@@ -84,7 +94,7 @@ def share_subexpressions(net: ir.Network) -> ir.Network:
             return ref if key(m) == k else None
 
         equations[first + 1 :] = [
-            dataclasses.replace(eq, expr=_rebuild(eq.expr, swap)) for eq in equations[first + 1 :]
+            dataclasses.replace(eq, expr=_below(eq.expr, swap)) for eq in equations[first + 1 :]
         ]
     if equations == net.equations:
         return net
@@ -99,11 +109,11 @@ def _reuse_earlier(net: ir.Network, equations: list[ir.Equation]) -> list[ir.Equ
     out = []
     for eq in equations:
 
-        def swap(m, top=eq.expr):
-            name = defined.get(key(m)) if m is not top and _computed(m, net) else None
+        def swap(m):
+            name = defined.get(key(m)) if _computed(m, net) else None
             return None if name is None else ir.Ref(m.shape, m.pos, name)
 
-        expr = _rebuild(eq.expr, swap)
+        expr = _below(eq.expr, swap)  # the right-hand side itself stays (a = b: no alias)
         out.append(eq if expr is eq.expr else dataclasses.replace(eq, expr=expr))
         if _computed(expr, net):
             defined.setdefault(key(expr), eq.name)

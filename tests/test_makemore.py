@@ -14,7 +14,7 @@ import codegen
 import derive
 from codegen import data as datasets
 from codegen.model import init_rules
-from derive import check
+from derive import check, ir
 from tests.helpers import finite_differences, rel_error
 from tests.reference import makemore as reference
 from tests.test_codegen import module_from_source
@@ -66,6 +66,37 @@ def test_generated_makemore_matches_a_hand_written_backprop_and_finite_differenc
     mod.train_step(fused, data, 0.1, {})
     for p in params:
         np.testing.assert_allclose(fused[p], params[p] - 0.1 * grads[p], rtol=1e-10, atol=1e-12)
+
+
+def _means(net, of: str) -> int:
+    return sum(
+        isinstance(n, ir.Reduce) and n.op == "mean" and getattr(n.arg, "name", None) == of
+        for eq in net.equations
+        for n in ir.walk(eq.expr)
+    )
+
+
+NAMED_D = """\
+input X[B, D]
+param W[D, H]
+h = X @ W
+mu = mean(h, axis=0, keepdims=True)
+d = h - mu
+L = sum(var(h, axis=0) * d)
+"""
+
+
+def test_var_beside_its_mean_computes_the_mean_and_the_centred_values_once():
+    # var(hp) is sum((hp − mean(hp))²)/B: its mean is mu, and hp − mu, which xn reads too,
+    # becomes one equation (the spec is written with var, as Karpathy's code is)
+    assert "v = var(hp, axis=0, keepdims=True)" in derive.load_network(SPEC).source
+    net = derive.load(SPEC).network
+    assert _means(net, "hp") == 1
+    assert [eq.name for eq in net.equations if eq.refs() == ["hp", "mu"]] == ["v_in"]
+    # a spec that names the centred values itself: var reads that name
+    net = derive.load(NAMED_D).network
+    assert _means(net, "h") == 1
+    assert [eq.name for eq in net.equations if eq.refs() == ["h", "mu"]] == ["d"]
 
 
 INITS = """\
