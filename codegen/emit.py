@@ -72,6 +72,7 @@ class Emitter:
         self.shared: set[str] = set()  # keys of forms a later line reads again: own buffers
         # argmax positions the step never computes -> "max"/"min": their picks are reductions
         self.maxes: dict[str, str] = {}
+        self.shifted: set[str] = set()  # values x − max(x) along axis 1 (their max is 0)
 
     # -- helpers -------------------------------------------------------------------------------
     def buffer(self, e, name: str | None = None) -> str:
@@ -265,7 +266,9 @@ def _emit_softmax(e: Softmax, em: Emitter, out: str | None) -> str:
         logs = em.buffer(log_form)
         name = logs[len(buffer_local("")) :]
         em.known[_key(log_form)] = name
-        call = f"log_softmax({em.value(e.arg)}, axis={axis}, out={logs}, probs={probs})"
+        call = f"log_softmax({em.value(e.arg)}, {axis}, out={logs}, probs={probs}"
+        # x − max(x) along the softmax's axis has maximum 0 exactly: no second shift
+        call += ", shifted=True)" if str(e.arg) in em.shifted and axis == 1 else ")"
         return em.emit(f"{name} = {call}", result=probs)
     arg = em.value(e.arg)
     return em.emit(f"softmax({arg}, axis={axis}, out={out or em.buffer(e)})")

@@ -590,6 +590,9 @@ def _fused_step(d: Derivation, forms: Forms, printer: CodePrinter) -> Emitter:
     grads_lr = {p: _times_lr(s.matrix) for p, s in d.gradients.items()}
     emitter.share(loss_form, [*scaled.values(), *grads_lr.values()])
     emitter.maxes = _maxes(d, forms)
+    emitter.shifted = {
+        eq.name for eq in net.equations if _max_shifted(forms.stable[eq.name], forms)
+    }
     _step_forward(d, forms, emitter)
     later = [*scaled.values(), *grads_lr.values(), loss_form]
     for n, s in enumerate(d.steps):
@@ -637,6 +640,23 @@ def _spent(form, later: list, emitter: Emitter) -> str | None:
     if name not in emitter.buffers or name in _symbols(later):
         return None
     return name
+
+
+def _max_shifted(form, forms: Forms) -> bool:
+    """Whether ``form`` is ``X − X[range(B), argmax(X, axis=1)]ᵀ``: each row's maximum 0."""
+    if not (isinstance(form, sp.MatAdd) and len(form.args) == 2):
+        return False
+    pair = {type(a).__name__: a for a in form.args}
+    x, shift = pair.get("MatrixSymbol"), pair.get("MatMul")
+    if x is None or shift is None or shift.as_coeff_matrices()[0] != -1:
+        return False
+    (inner,) = shift.as_coeff_matrices()[1] or (None,)
+    inner = inner.arg if isinstance(inner, Broadcast) else inner
+    pick = inner.arg if isinstance(inner, sp.Transpose) else None
+    if not (isinstance(pick, Pick) and pick.arg == x):
+        return False
+    top = forms.stable.get(pick.onehot.labels)
+    return isinstance(top, Argmax) and top.arg == x and top.axis == 1 and top.op == "max"
 
 
 def _maxes(d: Derivation, forms: Forms) -> dict[str, str]:

@@ -102,16 +102,18 @@ def log(z, out=None):
     return np.log(z, out=out)
 
 
-def log_softmax(z, axis=-1, out=None, probs=None):
+def log_softmax(z, axis=-1, out=None, probs=None, shifted=False):
     """z - logsumexp(z) along ``axis``: finite even where softmax underflows to 0.
-    With ``probs`` (a buffer), the softmax is written there too, from the same exp."""
-    shifted = np.subtract(z, z.max(axis=axis, keepdims=True), out=out)
-    e = np.exp(shifted, out=probs)
+    With ``probs`` (a buffer), the softmax is written there too, from the same exp;
+    ``shifted``: z's maximum along ``axis`` is 0 already (z = x - max(x))."""
+    if not shifted:
+        z = np.subtract(z, z.max(axis=axis, keepdims=True), out=out)
+    e = np.exp(z, out=probs)
     total = e.sum(axis=axis, keepdims=True)
-    shifted -= np.log(total)
+    out = np.subtract(z, np.log(total), out=out)
     if probs is not None:
         probs /= total
-    return shifted
+    return out
 
 
 def scatter_add(x, index, n, out=None):
@@ -493,7 +495,7 @@ def bind_step(params, data, ws=None):
         z = np.subtract(logits, _t4[:, None], out=_out_z)
         # L_in = softmax(z)
         # (with log_softmax(z), which the loss reads)
-        _log_softmax_z = log_softmax(z, axis=1, out=_out__log_softmax_z, probs=_out_L_in)
+        _log_softmax_z = log_softmax(z, 1, out=_out__log_softmax_z, probs=_out_L_in, shifted=True)
         L_in = _out_L_in
         # δlogits = (L_in − onehot(y))/B, times lr
         # (in L_in's buffer: nothing after this line reads it)

@@ -93,16 +93,18 @@ def log(z, out=None):
     return np.log(z, out=out)
 
 
-def log_softmax(z, axis=-1, out=None, probs=None):
+def log_softmax(z, axis=-1, out=None, probs=None, shifted=False):
     """z - logsumexp(z) along ``axis``: finite even where softmax underflows to 0.
-    With ``probs`` (a buffer), the softmax is written there too, from the same exp."""
-    shifted = np.subtract(z, z.max(axis=axis, keepdims=True), out=out)
-    e = np.exp(shifted, out=probs)
+    With ``probs`` (a buffer), the softmax is written there too, from the same exp;
+    ``shifted``: z's maximum along ``axis`` is 0 already (z = x - max(x))."""
+    if not shifted:
+        z = np.subtract(z, z.max(axis=axis, keepdims=True), out=out)
+    e = np.exp(z, out=probs)
     total = e.sum(axis=axis, keepdims=True)
-    shifted -= np.log(total)
+    out = np.subtract(z, np.log(total), out=out)
     if probs is not None:
         probs /= total
-    return shifted
+    return out
 
 
 def relu(z, out=None):

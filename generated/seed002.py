@@ -80,16 +80,18 @@ def log(z, out=None):
     return np.log(z, out=out)
 
 
-def log_softmax(z, axis=-1, out=None, probs=None):
+def log_softmax(z, axis=-1, out=None, probs=None, shifted=False):
     """z - logsumexp(z) along ``axis``: finite even where softmax underflows to 0.
-    With ``probs`` (a buffer), the softmax is written there too, from the same exp."""
-    shifted = np.subtract(z, z.max(axis=axis, keepdims=True), out=out)
-    e = np.exp(shifted, out=probs)
+    With ``probs`` (a buffer), the softmax is written there too, from the same exp;
+    ``shifted``: z's maximum along ``axis`` is 0 already (z = x - max(x))."""
+    if not shifted:
+        z = np.subtract(z, z.max(axis=axis, keepdims=True), out=out)
+    e = np.exp(z, out=probs)
     total = e.sum(axis=axis, keepdims=True)
-    shifted -= np.log(total)
+    out = np.subtract(z, np.log(total), out=out)
     if probs is not None:
         probs /= total
-    return shifted
+    return out
 
 
 def sigmoid(z, out=None):
@@ -325,7 +327,7 @@ def bind_step(params, data, ws=None):
         z3 = np.add(z3, b3, out=_out_z3)
         # y_hat = softmax(z3)
         # (with log_softmax(z3), which the loss reads)
-        _log_softmax_z3 = log_softmax(z3, axis=1, out=_out__log_softmax_z3, probs=_out_y_hat)
+        _log_softmax_z3 = log_softmax(z3, 1, out=_out__log_softmax_z3, probs=_out_y_hat)
         y_hat = _out_y_hat
         # δz3 = (y_hat − T)/B, times lr
         delta_z3 = np.subtract(y_hat, T, out=_out_delta_z3)
