@@ -699,7 +699,8 @@ def _step_forward(d: Derivation, forms: Forms, emitter: Emitter) -> None:
     for n, eq in enumerate(net.equations[:-1]):
         emitter.lines.append(comment(f"{eq.name} = {text(forms.defs[eq.name])}"))
         if eq.name in emitter.maxes:
-            emitter.lines.append(comment(f"(not needed: the step reads only the {eq.expr.op})"))
+            read = emitter.maxes[eq.name]  # "max" or "min"
+            emitter.lines.append(comment(f"(not needed: the step reads only the {read})"))
             continue
         form = forms.stable[eq.name]
         arg = getattr(form, "arg", None)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
+from typing import Any
 
 from . import ir
 
@@ -52,7 +53,7 @@ def _rebuild(node: ir.Node, swap) -> ir.Node:
 
 def _below(node: ir.Node, swap) -> ir.Node:
     """``node`` with its operands rebuilt by :func:`_rebuild` (the node itself kept)."""
-    changes = {}
+    changes: dict[str, Any] = {}
     for f in dataclasses.fields(node):
         v = getattr(node, f.name)
         if isinstance(v, ir.Node):
