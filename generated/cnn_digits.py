@@ -84,12 +84,18 @@ def log(z, out=None):
     return np.log(z, out=out)
 
 
-def log_softmax(z, axis=-1, out=None):
-    """z - logsumexp(z) along ``axis``: finite even where softmax underflows to 0."""
-    shifted = np.subtract(z, z.max(axis=axis, keepdims=True), out=out)
-    lse = np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
-    shifted -= lse
-    return shifted
+def log_softmax(z, axis=-1, out=None, probs=None, shifted=False):
+    """z - logsumexp(z) along ``axis``: finite even where softmax underflows to 0.
+    With ``probs`` (a buffer), the softmax is written there too, from the same exp;
+    ``shifted``: z's maximum along ``axis`` is 0 already (z = x - max(x))."""
+    if not shifted:
+        z = np.subtract(z, z.max(axis=axis, keepdims=True), out=out)
+    e = np.exp(z, out=probs)
+    total = e.sum(axis=axis, keepdims=True)
+    out = np.subtract(z, np.log(total), out=out)
+    if probs is not None:
+        probs /= total
+    return out
 
 
 def relu(z, out=None):
@@ -122,7 +128,8 @@ def dims_of(params, data):
 def init_params(dims, seed=0):
     """Initial parameters: He (normal, std sqrt(2 / fan_in)) for weights feeding ReLU
     layers, Glorot (uniform, limit sqrt(6 / (fan_in + fan_out))) for other weights,
-    zeros for biases.  ``dims`` maps dimension names to sizes."""
+    zeros for biases, ones for 1-D params that scale entries (a batch-norm gain).
+    ``dims`` maps dimension names to sizes."""
     rng = np.random.default_rng(seed)
     params = {}
     std = np.sqrt(2.0 / 9)
@@ -256,6 +263,7 @@ def bind_step(params, data, ws=None):
     b2 = params["b2"]
     N = X.shape[0]
     F = K1.shape[0]
+    _rows_y = np.arange(len(y))
     # buffers for these sizes: allocated once, reused by every step
     buf = ws.get((N, F))
     if buf is None:
@@ -263,7 +271,6 @@ def bind_step(params, data, ws=None):
             "scores": np.empty((N, 10), DTYPE),
             "L_in": np.empty((N, 10), DTYPE),
             "_log_softmax_scores": np.empty((N, 10), DTYPE),
-            "delta_scores": np.empty((N, 10), DTYPE),
             "delta_f": np.empty((N, 16 * F), DTYPE),
             "grad_K1": np.empty((F, 1, 3, 3), DTYPE),
             "grad_b1": np.empty((F,), DTYPE),
@@ -274,7 +281,6 @@ def bind_step(params, data, ws=None):
     _out_scores = buf["scores"]
     _out_L_in = buf["L_in"]
     _out__log_softmax_scores = buf["_log_softmax_scores"]
-    _out_delta_scores = buf["delta_scores"]
     _out_delta_f = buf["delta_f"]
     _out_grad_K1 = buf["grad_K1"]
     _out_grad_b1 = buf["grad_b1"]
@@ -298,12 +304,13 @@ def bind_step(params, data, ws=None):
         scores = f.dot(W2, out=_out_scores)
         scores = np.add(scores, b2, out=_out_scores)
         # L_in = softmax(scores)
-        # (as exp(log_softmax(scores)): the loss reads the log-softmax)
-        _log_softmax_scores = log_softmax(scores, axis=1, out=_out__log_softmax_scores)
-        L_in = np.exp(_log_softmax_scores, out=_out_L_in)
+        # (with log_softmax(scores), which the loss reads)
+        _log_softmax_scores = log_softmax(scores, 1, out=_out__log_softmax_scores, probs=_out_L_in)
+        L_in = _out_L_in
         # δscores = (L_in − onehot(y))/N, times lr
-        delta_scores = add_labels(L_in, y, -1, out=_out_delta_scores)
-        delta_scores = np.multiply(delta_scores, (lr / N), out=_out_delta_scores)
+        # (in L_in's buffer: nothing after this line reads it)
+        L_in = add_labels(L_in, y, -1, out=_out_L_in)
+        delta_scores = np.multiply(L_in, (lr / N), out=_out_L_in)
         # δf = δscores W2ᵀ
         delta_f = delta_scores.dot(W2.T, out=_out_delta_f)
         # δp = δf.reshape(δf.shape[0], F, 4, 4)
@@ -322,7 +329,7 @@ def bind_step(params, data, ws=None):
         grad_b2 = np.add.reduce(delta_scores, axis=0, out=_out_grad_b2)
         # L = -sum(log(L_in)[range(N), y])/N
         #   log(L_in) as log_softmax(scores): finite where L_in rounds to 0
-        L = -(np.sum(_log_softmax_scores[np.arange(len(y)), y]) / N)
+        L = -(_log_softmax_scores[_rows_y, y].sum() / N)
         np.subtract(K1, grad_K1, out=K1)
         np.subtract(b1, grad_b1, out=b1)
         np.subtract(W2, grad_W2, out=W2)

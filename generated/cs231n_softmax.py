@@ -84,12 +84,18 @@ def log(z, out=None):
     return np.log(z, out=out)
 
 
-def log_softmax(z, axis=-1, out=None):
-    """z - logsumexp(z) along ``axis``: finite even where softmax underflows to 0."""
-    shifted = np.subtract(z, z.max(axis=axis, keepdims=True), out=out)
-    lse = np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
-    shifted -= lse
-    return shifted
+def log_softmax(z, axis=-1, out=None, probs=None, shifted=False):
+    """z - logsumexp(z) along ``axis``: finite even where softmax underflows to 0.
+    With ``probs`` (a buffer), the softmax is written there too, from the same exp;
+    ``shifted``: z's maximum along ``axis`` is 0 already (z = x - max(x))."""
+    if not shifted:
+        z = np.subtract(z, z.max(axis=axis, keepdims=True), out=out)
+    e = np.exp(z, out=probs)
+    total = e.sum(axis=axis, keepdims=True)
+    out = np.subtract(z, np.log(total), out=out)
+    if probs is not None:
+        probs /= total
+    return out
 
 
 def relu(z, out=None):
@@ -122,7 +128,8 @@ def dims_of(params, data):
 def init_params(dims, seed=0):
     """Initial parameters: He (normal, std sqrt(2 / fan_in)) for weights feeding ReLU
     layers, Glorot (uniform, limit sqrt(6 / (fan_in + fan_out))) for other weights,
-    zeros for biases.  ``dims`` maps dimension names to sizes."""
+    zeros for biases, ones for 1-D params that scale entries (a batch-norm gain).
+    ``dims`` maps dimension names to sizes."""
     rng = np.random.default_rng(seed)
     params = {}
     std = np.sqrt(2.0 / dims["D"])
@@ -245,6 +252,7 @@ def bind_step(params, data, ws=None):
     D = X.shape[1]
     C = W2.shape[1]
     H = W1.shape[1]
+    _rows_y = np.arange(len(y))
     # buffers for these sizes: allocated once, reused by every step
     buf = ws.get((N, D, C, H))
     if buf is None:
@@ -253,7 +261,6 @@ def bind_step(params, data, ws=None):
             "hidden": np.empty((N, H), DTYPE),
             "scores": np.empty((N, C), DTYPE),
             "probs": np.empty((N, C), DTYPE),
-            "delta_scores": np.empty((N, C), DTYPE),
             "delta_hidden": np.empty((N, H), DTYPE),
             "delta_hidden_in": np.empty((N, H), DTYPE),
             "grad_W1": np.empty((D, H), DTYPE),
@@ -268,7 +275,6 @@ def bind_step(params, data, ws=None):
     _out_hidden = buf["hidden"]
     _out_scores = buf["scores"]
     _out_probs = buf["probs"]
-    _out_delta_scores = buf["delta_scores"]
     _out_delta_hidden = buf["delta_hidden"]
     _out_delta_hidden_in = buf["delta_hidden_in"]
     _out_grad_W1 = buf["grad_W1"]
@@ -292,12 +298,13 @@ def bind_step(params, data, ws=None):
         # probs = softmax(scores)
         probs = softmax(scores, axis=1, out=_out_probs)
         # data_loss = -sum(log(probs)[range(N), y])/N
-        data_loss = -(np.sum(log_softmax(scores, axis=1)[np.arange(len(y)), y]) / N)
+        data_loss = -(log_softmax(scores, axis=1)[_rows_y, y].sum() / N)
         # reg_loss = reg*(sum(W1 ⊙ W1) + sum(W2 ⊙ W2))
         reg_loss = reg * (np.vdot(W1, W1) + np.vdot(W2, W2))
         # δscores = (probs − onehot(y))/N, times lr
-        delta_scores = add_labels(probs, y, -1, out=_out_delta_scores)
-        delta_scores = np.multiply(delta_scores, (lr / N), out=_out_delta_scores)
+        # (in probs's buffer: nothing after this line reads it)
+        probs = add_labels(probs, y, -1, out=_out_probs)
+        delta_scores = np.multiply(probs, (lr / N), out=_out_probs)
         # δhidden = δscores W2ᵀ
         delta_hidden = delta_scores.dot(W2.T, out=_out_delta_hidden)
         # δhidden_in = δhidden ⊙ relu'(hidden_in)

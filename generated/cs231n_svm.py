@@ -96,7 +96,8 @@ def dims_of(params, data):
 def init_params(dims, seed=0):
     """Initial parameters: He (normal, std sqrt(2 / fan_in)) for weights feeding ReLU
     layers, Glorot (uniform, limit sqrt(6 / (fan_in + fan_out))) for other weights,
-    zeros for biases.  ``dims`` maps dimension names to sizes."""
+    zeros for biases, ones for 1-D params that scale entries (a batch-norm gain).
+    ``dims`` maps dimension names to sizes."""
     rng = np.random.default_rng(seed)
     params = {}
     limit = np.sqrt(6.0 / (dims["D"] + dims["C"]))
@@ -188,6 +189,7 @@ def bind_step(params, data, ws=None):
     N = X.shape[0]
     D = X.shape[1]
     C = W.shape[1]
+    _rows_y = np.arange(len(y))
     # buffers for these sizes: allocated once, reused by every step
     buf = ws.get((N, D, C))
     if buf is None:
@@ -198,7 +200,6 @@ def bind_step(params, data, ws=None):
             "margins": np.empty((N, C), DTYPE),
             "delta_gap": np.empty((N, C), DTYPE),
             "delta_correct": np.empty((N,), DTYPE),
-            "delta_scores": np.empty((N, C), DTYPE),
             "grad_W": np.empty((D, C), DTYPE),
             "_t1": np.empty((D, C), DTYPE),
             "grad_b": np.empty((C,), DTYPE),
@@ -210,7 +211,6 @@ def bind_step(params, data, ws=None):
     _out_margins = buf["margins"]
     _out_delta_gap = buf["delta_gap"]
     _out_delta_correct = buf["delta_correct"]
-    _out_delta_scores = buf["delta_scores"]
     _out_grad_W = buf["grad_W"]
     _out__t1 = buf["_t1"]
     _out_grad_b = buf["grad_b"]
@@ -222,7 +222,7 @@ def bind_step(params, data, ws=None):
         scores = X.dot(W, out=_out_scores)
         scores = np.add(scores, b, out=_out_scores)
         # correct = scores[range(N), y]
-        np.copyto(_out_correct, scores[np.arange(len(y)), y])
+        np.copyto(_out_correct, scores[_rows_y, y])
         correct = _out_correct
         # gap = scores − correctᵀ + 1
         gap = np.subtract(scores, correct[:, None], out=_out_gap)
@@ -236,7 +236,8 @@ def bind_step(params, data, ws=None):
         delta_correct = np.add.reduce(delta_gap, axis=1, out=_out_delta_correct)
         delta_correct = np.negative(delta_correct, out=_out_delta_correct)
         # δscores = δgap + δcorrectᵀ ⊙ onehot(y)
-        delta_scores = add_labels(delta_gap, y, delta_correct, out=_out_delta_scores)
+        # (in delta_gap's buffer: nothing after this line reads it)
+        delta_scores = add_labels(delta_gap, y, delta_correct, out=_out_delta_gap)
         # ∂L/∂W = 2*reg W + Xᵀ δscores, times lr
         grad_W = np.multiply(W, (2 * lr * reg), out=_out_grad_W)
         _t1 = X.T.dot(delta_scores, out=_out__t1)
@@ -244,7 +245,7 @@ def bind_step(params, data, ws=None):
         # ∂L/∂b = 1ᵀ δscores, times lr
         grad_b = np.add.reduce(delta_scores, axis=0, out=_out_grad_b)
         # L = reg*sum(W ⊙ W) + (-N + sum(margins))/N
-        L = reg * np.vdot(W, W) + (-N + np.sum(margins)) / N
+        L = reg * np.vdot(W, W) + (-N + margins.sum()) / N
         np.subtract(W, grad_W, out=W)
         np.subtract(b, grad_b, out=b)
         return float(L)

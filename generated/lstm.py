@@ -107,7 +107,8 @@ def dims_of(params, data):
 def init_params(dims, seed=0):
     """Initial parameters: He (normal, std sqrt(2 / fan_in)) for weights feeding ReLU
     layers, Glorot (uniform, limit sqrt(6 / (fan_in + fan_out))) for other weights,
-    zeros for biases.  ``dims`` maps dimension names to sizes."""
+    zeros for biases, ones for 1-D params that scale entries (a batch-norm gain).
+    ``dims`` maps dimension names to sizes."""
     rng = np.random.default_rng(seed)
     params = {}
     limit = np.sqrt(6.0 / (dims["D"] + (4 * dims["H"])))

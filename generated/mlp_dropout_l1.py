@@ -93,12 +93,18 @@ def log(z, out=None):
     return np.log(z, out=out)
 
 
-def log_softmax(z, axis=-1, out=None):
-    """z - logsumexp(z) along ``axis``: finite even where softmax underflows to 0."""
-    shifted = np.subtract(z, z.max(axis=axis, keepdims=True), out=out)
-    lse = np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
-    shifted -= lse
-    return shifted
+def log_softmax(z, axis=-1, out=None, probs=None, shifted=False):
+    """z - logsumexp(z) along ``axis``: finite even where softmax underflows to 0.
+    With ``probs`` (a buffer), the softmax is written there too, from the same exp;
+    ``shifted``: z's maximum along ``axis`` is 0 already (z = x - max(x))."""
+    if not shifted:
+        z = np.subtract(z, z.max(axis=axis, keepdims=True), out=out)
+    e = np.exp(z, out=probs)
+    total = e.sum(axis=axis, keepdims=True)
+    out = np.subtract(z, np.log(total), out=out)
+    if probs is not None:
+        probs /= total
+    return out
 
 
 def relu(z, out=None):
@@ -136,7 +142,8 @@ def dims_of(params, data):
 def init_params(dims, seed=0):
     """Initial parameters: He (normal, std sqrt(2 / fan_in)) for weights feeding ReLU
     layers, Glorot (uniform, limit sqrt(6 / (fan_in + fan_out))) for other weights,
-    zeros for biases.  ``dims`` maps dimension names to sizes."""
+    zeros for biases, ones for 1-D params that scale entries (a batch-norm gain).
+    ``dims`` maps dimension names to sizes."""
     rng = np.random.default_rng(seed)
     params = {}
     std = np.sqrt(2.0 / dims["D"])
@@ -273,6 +280,7 @@ def bind_step(params, data, ws=None):
     H = W1.shape[1]
     C = W2.shape[1]
     D1 = mask(data, "D1", keep, (N, H))
+    _rows_y = np.arange(len(y))
     # buffers for these sizes: allocated once, reused by every step
     buf = ws.get((N, D, H, C))
     if buf is None:
@@ -282,7 +290,6 @@ def bind_step(params, data, ws=None):
             "dropped": np.empty((N, H), DTYPE),
             "scores": np.empty((N, C), DTYPE),
             "data_loss_in": np.empty((N, C), DTYPE),
-            "delta_scores": np.empty((N, C), DTYPE),
             "delta_dropped": np.empty((N, H), DTYPE),
             "delta_hidden": np.empty((N, H), DTYPE),
             "delta_hidden_in": np.empty((N, H), DTYPE),
@@ -299,7 +306,6 @@ def bind_step(params, data, ws=None):
     _out_dropped = buf["dropped"]
     _out_scores = buf["scores"]
     _out_data_loss_in = buf["data_loss_in"]
-    _out_delta_scores = buf["delta_scores"]
     _out_delta_dropped = buf["delta_dropped"]
     _out_delta_hidden = buf["delta_hidden"]
     _out_delta_hidden_in = buf["delta_hidden_in"]
@@ -327,10 +333,11 @@ def bind_step(params, data, ws=None):
         # data_loss_in = softmax(scores)
         data_loss_in = softmax(scores, axis=1, out=_out_data_loss_in)
         # data_loss = -sum(log(data_loss_in)[range(N), y])/N
-        data_loss = -(np.sum(log_softmax(scores, axis=1)[np.arange(len(y)), y]) / N)
+        data_loss = -(log_softmax(scores, axis=1)[_rows_y, y].sum() / N)
         # δscores = (data_loss_in − onehot(y))/N, times lr
-        delta_scores = add_labels(data_loss_in, y, -1, out=_out_delta_scores)
-        delta_scores = np.multiply(delta_scores, (lr / N), out=_out_delta_scores)
+        # (in data_loss_in's buffer: nothing after this line reads it)
+        data_loss_in = add_labels(data_loss_in, y, -1, out=_out_data_loss_in)
+        delta_scores = np.multiply(data_loss_in, (lr / N), out=_out_data_loss_in)
         # δdropped = δscores W2ᵀ
         delta_dropped = delta_scores.dot(W2.T, out=_out_delta_dropped)
         # δhidden = (δdropped ⊙ D1)/keep
@@ -354,7 +361,7 @@ def bind_step(params, data, ws=None):
         # ∂L/∂b2 = 1ᵀ δscores, times lr
         grad_b2 = np.add.reduce(delta_scores, axis=0, out=_out_grad_b2)
         # L = data_loss + lam*(sum(abs(W1)) + sum(abs(W2)))
-        L = data_loss + lam * (np.sum(abs(W1)) + np.sum(abs(W2)))
+        L = data_loss + lam * (abs(W1).sum() + abs(W2).sum())
         np.subtract(W1, grad_W1, out=W1)
         np.subtract(b1, grad_b1, out=b1)
         np.subtract(W2, grad_W2, out=W2)

@@ -80,12 +80,18 @@ def log(z, out=None):
     return np.log(z, out=out)
 
 
-def log_softmax(z, axis=-1, out=None):
-    """z - logsumexp(z) along ``axis``: finite even where softmax underflows to 0."""
-    shifted = np.subtract(z, z.max(axis=axis, keepdims=True), out=out)
-    lse = np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
-    shifted -= lse
-    return shifted
+def log_softmax(z, axis=-1, out=None, probs=None, shifted=False):
+    """z - logsumexp(z) along ``axis``: finite even where softmax underflows to 0.
+    With ``probs`` (a buffer), the softmax is written there too, from the same exp;
+    ``shifted``: z's maximum along ``axis`` is 0 already (z = x - max(x))."""
+    if not shifted:
+        z = np.subtract(z, z.max(axis=axis, keepdims=True), out=out)
+    e = np.exp(z, out=probs)
+    total = e.sum(axis=axis, keepdims=True)
+    out = np.subtract(z, np.log(total), out=out)
+    if probs is not None:
+        probs /= total
+    return out
 
 
 def sigmoid(z, out=None):
@@ -118,7 +124,8 @@ def dims_of(params, data):
 def init_params(dims, seed=0):
     """Initial parameters: He (normal, std sqrt(2 / fan_in)) for weights feeding ReLU
     layers, Glorot (uniform, limit sqrt(6 / (fan_in + fan_out))) for other weights,
-    zeros for biases.  ``dims`` maps dimension names to sizes."""
+    zeros for biases, ones for 1-D params that scale entries (a batch-norm gain).
+    ``dims`` maps dimension names to sizes."""
     rng = np.random.default_rng(seed)
     params = {}
     limit = np.sqrt(6.0 / (dims["n_in"] + dims["n_h1"]))
@@ -319,9 +326,9 @@ def bind_step(params, data, ws=None):
         z3 = a2.dot(W3, out=_out_z3)
         z3 = np.add(z3, b3, out=_out_z3)
         # y_hat = softmax(z3)
-        # (as exp(log_softmax(z3)): the loss reads the log-softmax)
-        _log_softmax_z3 = log_softmax(z3, axis=1, out=_out__log_softmax_z3)
-        y_hat = np.exp(_log_softmax_z3, out=_out_y_hat)
+        # (with log_softmax(z3), which the loss reads)
+        _log_softmax_z3 = log_softmax(z3, 1, out=_out__log_softmax_z3, probs=_out_y_hat)
+        y_hat = _out_y_hat
         # δz3 = (y_hat − T)/B, times lr
         delta_z3 = np.subtract(y_hat, T, out=_out_delta_z3)
         delta_z3 = np.multiply(delta_z3, (lr / B), out=_out_delta_z3)

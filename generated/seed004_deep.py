@@ -110,7 +110,8 @@ def dims_of(params, data):
 def init_params(dims, seed=0):
     """Initial parameters: He (normal, std sqrt(2 / fan_in)) for weights feeding ReLU
     layers, Glorot (uniform, limit sqrt(6 / (fan_in + fan_out))) for other weights,
-    zeros for biases.  ``dims`` maps dimension names to sizes."""
+    zeros for biases, ones for 1-D params that scale entries (a batch-norm gain).
+    ``dims`` maps dimension names to sizes."""
     rng = np.random.default_rng(seed)
     params = {}
     std = np.sqrt(2.0 / dims["n_in"])
@@ -310,7 +311,7 @@ def bind_step(params, data, ws=None):
         grad_W3 = X3.T.dot(delta_Z3, out=_out_grad_W3)
         # J = -sum(Y ⊙ log(Y_hat) + (1 − Y) ⊙ log(1 − Y_hat))/(B*n_out)
         #   the cross-entropy as Y ⊙ Z3 − softplus(Z3): finite for every logit
-        J = -((np.vdot(Y, Z3) - np.sum(softplus(Z3))) / (B * n_out))
+        J = -((np.vdot(Y, Z3) - softplus(Z3).sum()) / (B * n_out))
         np.subtract(W1, grad_W1, out=W1)
         np.subtract(W2, grad_W2, out=W2)
         np.subtract(W3, grad_W3, out=W3)
