@@ -19,6 +19,7 @@ from .. import ir
 from ..indices import as_expr
 from ..numeric import evaluate
 from ..printing import text as text_of
+from . import windows
 from .evaluate import is_zero
 
 
@@ -83,8 +84,16 @@ def value_diagnosis(check, num_wrong, exact_wrong) -> str | None:
     if got.shape != want.shape:
         if got.T.shape == want.shape and np.allclose(got.T, want, rtol=1e-7, atol=1e-9):
             return f"transposed: the line holds (∂{check.net.loss}/∂{q})ᵀ"
-        return batch_sum(got, want)
-    tests = (factor_of, transposed_of, term_of, derivative_of, label_entries, missing_array)
+        return windows.shape_diagnosis(check, q, got, want) or batch_sum(got, want)
+    tests = (
+        windows.diagnosis,  # before factor_of: an average's 1/4 is no dim that is 4
+        factor_of,
+        transposed_of,
+        term_of,
+        derivative_of,
+        label_entries,
+        missing_array,
+    )
     for test in tests:
         found = test(check, q, got, want, exact_wrong)
         if found:
@@ -210,6 +219,10 @@ def batch_sum(got, want) -> str | None:
         summed = got.sum(axis=axis)
         if summed.size == want.size and np.allclose(summed.reshape(want.shape), want):
             return f"a missing sum over axis {axis} (the batch)"
+    for axes in itertools.combinations(range(got.ndim), 2):  # a conv bias: the positions too
+        summed = got.sum(axis=axes)
+        if summed.size == want.size and np.allclose(summed.reshape(want.shape), want):
+            return f"a missing sum over axes {axes[0]} and {axes[1]}"
     return None
 
 

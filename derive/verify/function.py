@@ -23,8 +23,11 @@ from ..notation import resolve
 from .evaluate import Evaluator, derivation, is_zero
 from .evidence import name_value, value_diagnosis
 from .interpret import Clash, Interpreter, Lookup
+from .library import FUNCTIONS, Bound, Library
 from .reader import adjoint_of, gradient_name
 from .result import Result
+from .windows import crop, padded_name, padding_of
+from .windows import params as window_params
 
 
 @dataclass
@@ -89,6 +92,7 @@ class FunctionCheck:
     def __init__(self, d, user_net, file, source, fdef, functions, maps, names):
         self.d, self.net, self.file = d, d.network, file
         self.source_lines = source.splitlines()
+        self.imported = numpy_imports(source)
         self.fdef, self.functions, self.maps, self.names = fdef, functions, maps, names
         self.exact = Evaluator(d, exact=True)
         self.numeric = Evaluator(d, exact=False, seed=1)
@@ -165,57 +169,16 @@ class FunctionCheck:
         replaced by the truth for the lines after it; with ``discover`` (numeric) only record which
         adjoint each assignment holds by value.  Returns the judged lines and a shape clash, if any.
         """
-        lines: dict[int, Line] = {}
-        calls = [0]  # the k-th assignment: the same in every run (control flow has no values)
-        lists: dict[int, str] = {}  # id of a gradient list -> the --map key it mirrors
-        mode = {"per_example": False}  # the function writes m·∂L/∂Z for intermediates (Ng)
-
-        def hook(lineno, name, index, value, env):
-            k = calls[0]
-            calls[0] += 1
-            if value is None or (index is None and lineno in self.partial):
-                return  # accumulated or rescaled later: only the final value is a gradient
-            q = self.adjoint(name, index, env, lists)
-            if discover:
-                self.discover(k, q, value)
-                return
-            found = self.by_value.get(k)
-            renamed = found is not None and (
-                (found[1] and lineno in self.inplace) or lineno in self.unmasked
-            )
-            if found is not None and (q is None or (renamed and found[0] != q)):
-                q = found[0]  # the value says which adjoint (cs231n's dh1 after its mask)
-            if q is None:
-                return
-            truth = ev.truth(q)
-            got = fit(value, truth)
-            rec = lines.setdefault(lineno, Line(lineno, self.text(lineno), name))
-            rec.qs.append(q)
-            same = got is not None and self.same(ev, got, truth)
-            if not same and got is not None and self.per_example(q):
-                scaled = truth * ev.dims[self.batch]
-                if self.same(ev, got, scaled):  # Ng's dZ = A - Y: m·∂L/∂Z, the 1/m comes later
-                    same, truth = True, scaled
-                    rec.per_example = mode["per_example"] = True
-            if not same and mode["per_example"] and self.per_example(q):
-                truth = truth * ev.dims[self.batch]  # repair in the function's own convention
-            if not same:
-                rec.wrong.append((q, got if got is not None else value, truth))
-            if repair and not same:
-                fixed = truth if got is None else np.asarray(truth).reshape(np.shape(value))
-                if index is None:
-                    env[name] = fixed
-                else:
-                    env[name][index] = fixed
-
-        interp = Interpreter(self.file, ev.exact, self.functions, hook)
-        env = self.bind(ev, lists)
+        state = _Run(self, ev, repair, discover)
+        interp = Interpreter(self.file, ev.exact, self.functions, state.hook)
+        interp.imported = self.imported
+        env = self.bind(ev, state.lists)
         try:
             with np.errstate(all="ignore"):  # a repair tried on the way may take sqrt(-1)
                 interp.run(self.fdef, env)
         except Clash as exc:
-            return lines, exc
-        return lines, None
+            return state.lines, exc
+        return state.lines, None
 
     def discover(self, k: int, named: str | None, value):
         """Which adjoint an assignment holds, by value (numeric): equal to it, m times it (a
@@ -312,6 +275,9 @@ class FunctionCheck:
                 return values[0] if len(values) == 1 else values
             if name == "num_layers" and self.maps:
                 return 1 + max(len(v) for v in self.maps.values())
+            slide = window_params(self.net, name)  # conv_param, pool_param, stride, pad
+            if slide is not None:
+                return slide
             spec = resolve([name], known)
             if spec in known:
                 return value_of(ev, spec, self.net, self.with_delta)
@@ -398,6 +364,85 @@ class FunctionCheck:
         return result
 
 
+class _Run:
+    """One run's record: the judged lines, and how each assignment is judged (the hook)."""
+
+    def __init__(self, check: FunctionCheck, ev: Evaluator, repair: bool, discover: bool):
+        self.check, self.ev, self.repair, self.discover = check, ev, repair, discover
+        self.lines: dict[int, Line] = {}
+        self.calls = 0  # the k-th assignment: the same in every run (control flow has no values)
+        self.lists: dict[int, str] = {}  # id of a gradient list -> the --map key it mirrors
+        self.per_example = False  # the function writes m·∂L/∂Z for intermediates (Ng)
+
+    def hook(self, lineno, name, index, value, env):
+        """Judge one assignment (or, discovering, record which adjoint it holds by value)."""
+        c, ev = self.check, self.ev
+        k, self.calls = self.calls, self.calls + 1
+        if value is None or (index is None and lineno in c.partial):
+            return  # accumulated or rescaled later: only the final value is a gradient
+        q, pad = c.adjoint(name, index, env, self.lists), 0
+        if q is None and index is None and (stem := padded_name(name)) is not None:
+            q = c.adjoint(stem, None, env, self.lists)  # dx_pad: ∂L/∂x on a zero-padded grid
+            pad = padding_of(c.net, q) if q is not None else 0
+            q = q if pad else None
+        if self.discover:
+            c.discover(k, q, value)
+            return
+        found = c.by_value.get(k)
+        renamed = found is not None and ((found[1] and lineno in c.inplace) or lineno in c.unmasked)
+        if found is not None and (q is None or (renamed and found[0] != q)):
+            q, pad = found[0], 0  # the value says which adjoint (cs231n's dh1 after its mask)
+        if q is None:
+            return
+        truth = ev.truth(q)
+        got = crop(value, pad, np.shape(truth)) if pad else fit(value, truth)
+        rec = self.lines.setdefault(lineno, Line(lineno, c.text(lineno), name))
+        rec.qs.append(q)
+        same = got is not None and c.same(ev, got, truth)
+        if not same and got is not None and c.per_example(q):
+            scaled = truth * ev.dims[c.batch]
+            if c.same(ev, got, scaled):  # Ng's dZ = A - Y: m·∂L/∂Z, the 1/m comes later
+                same, truth = True, scaled
+                rec.per_example = self.per_example = True
+        if not same and self.per_example and c.per_example(q):
+            truth = truth * ev.dims[c.batch]  # repair in the function's own convention
+        if not same:
+            rec.wrong.append((q, got if got is not None else value, truth))
+        if self.repair and not same:
+            self.put(env, name, index, value, truth, got, pad)
+
+    def put(self, env, name, index, value, truth, got, pad):
+        """The true value in place of a wrong one (in the zero-padded array's middle)."""
+        if pad and got is not None:
+            fixed = np.array(value, copy=True)
+            fixed[..., pad:-pad, pad:-pad] = truth
+        else:
+            fixed = truth if got is None else np.asarray(truth).reshape(np.shape(value))
+        if index is None:
+            env[name] = fixed
+        else:
+            env[name][index] = fixed
+
+
+def numpy_imports(source: str) -> dict[str, Bound]:
+    """Library functions a file imports by name (``from numpy.lib.stride_tricks import
+    sliding_window_view``): known to the interpreter under that name."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, RecursionError, MemoryError, ValueError):
+        return {}
+    out = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in (
+            "numpy",
+            "torch",
+        ):
+            for alias in node.names:
+                if alias.name in FUNCTIONS:
+                    out[alias.asname or alias.name] = Bound(Library("np"), alias.name)
+    return out
+
+
 def fit(value, truth):
     """The value in the gradient's shape: (n, 1) or (1, n) for a vector of n is the same."""
     if not isinstance(value, np.ndarray):
@@ -431,10 +476,12 @@ def partial_lines(fdef: ast.FunctionDef) -> set[int]:
     then ``dx += …``, or Ng's ``dA2 = dA2 * D2; dA2 /= keep_prob``): partial values."""
     last: dict[str, int] = {}
     lines: dict[str, list[int]] = {}
+    looped = {id(n) for loop in ast.walk(fdef) if isinstance(loop, ast.For) for n in ast.walk(loop)}
     for node in ast.walk(fdef):
         if isinstance(node, (ast.Assign, ast.AugAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            for name in (k for t in targets for k in _target_names(t)):
+            built = isinstance(node, ast.AugAssign) or id(node) in looped  # dw[f] += … in a loop
+            for name in (k for t in targets for k in _target_names(t, built)):
                 lines.setdefault(name, []).append(node.lineno)
                 last[name] = max(last.get(name, 0), node.lineno)
     return {n for name, ns in lines.items() for n in ns if n != last[name]}
@@ -463,12 +510,13 @@ def before_masks(fdef: ast.FunctionDef) -> set[int]:
     return out
 
 
-def _target_names(t) -> list[str]:
+def _target_names(t, built: bool = False) -> list[str]:
     """The names an assignment target gives a whole new value: ``x``, ``self.x``, the names
-    of ``a, b = …``, and ``x`` of ``x[range(n), y] = …``."""
+    of ``a, b = …``, and ``x`` of ``x[range(n), y] = …``; with ``built`` (an augmented
+    store, or a store in a loop: ``dw[f] += …``) ``x`` of any ``x[…] = …``."""
     if isinstance(t, (ast.Tuple, ast.List)):
-        return [k for e in t.elts for k in _target_names(e)]
-    if isinstance(t, ast.Subscript) and _entries(t):  # d[range(n), y] -= 1
+        return [k for e in t.elts for k in _target_names(e, built)]
+    if isinstance(t, ast.Subscript) and (built or _entries(t)):  # d[range(n), y] -= 1
         t = t.value
     if isinstance(t, ast.Name):
         return [t.id]

@@ -22,6 +22,7 @@ from .library import Bound, Library, call
 
 MAX_STEPS = 20_000  # statements executed per run: loops are bounded
 MAX_CALLS = 16  # nesting of calls to functions of the same file
+MAX_WORK = 2_000_000  # array entries computed per run: one line cannot hide a huge loop
 
 
 class Return(Exception):
@@ -49,8 +50,12 @@ class Interpreter:
     def __init__(self, file: str, exact: bool, functions: dict, hook):
         self.file, self.exact, self.functions, self.hook = file, exact, functions, hook
         self.steps = 0
+        self.work = 0
         self.depth = 0
         self.symbols = 0
+        self.loops = 0  # loops of the checked function itself the run is inside
+        self.pending: dict = {}  # (line, name) -> owner: accumulations judged after the loop
+        self.imported: dict[str, Bound] = {}  # from numpy.lib.stride_tricks import ...
 
     def fresh(self, what: str) -> sp.Symbol:
         """A new real symbol (an exact ``max`` whose value no verdict may rely on)."""
@@ -75,6 +80,9 @@ class Interpreter:
             return r.value
         finally:
             self.depth -= 1
+            if top:  # a return inside a loop: its accumulations end there
+                self.loops = 0
+                self.flush(env)
         return None
 
     def block(self, body: list, env: dict, top: bool):
@@ -113,17 +121,64 @@ class Interpreter:
         elif isinstance(s, ast.Expr):
             if not isinstance(s.value, ast.Constant):  # a docstring is skipped
                 self.expr(s.value, env)
+        elif isinstance(s, ast.While):
+            self.error(s, "a while loop has no bound the checker can see: loop over range(...)")
         elif not isinstance(s, (ast.Pass, ast.Assert, ast.Import, ast.ImportFrom)):
             self.error(s, f"unsupported statement ({type(s).__name__})")
 
+    def count(self, entries: int):
+        """Charge ``entries`` array entries computed to the run (bounded by MAX_WORK)."""
+        self.work += int(entries)
+        if self.work > MAX_WORK:
+            raise SpecError(
+                f"more than {MAX_WORK} array entries computed in one run at the checker's "
+                "sizes: the code does too much work to be checked",
+                self.file,
+                1,
+                1,
+            )
+
     def loop(self, s: ast.For, env, top):
-        """``for target in items:`` over a list, a range or a zip (not over an array)."""
+        """``for target in items:`` over a list, a range or a zip (not over an array).
+
+        A value built up inside a loop of the checked function (``dw[f] += …``,
+        ``dWx += …``, ``dx[:, t] = …``) is partial until the loop ends: such a line is judged
+        once, with the name's value when the outermost loop around it is done.
+        """
         items = self.expr(s.iter, env)
         if isinstance(items, np.ndarray):
             self.error(s, "a loop over an array is not supported; loop over range(...)")
-        for item in list(items):
-            self.assign(s.target, item, env, s, top, judge=False)
-            self.block(s.body, env, top)
+        if not isinstance(items, (range, list, tuple)):
+            self.error(s, "expected a loop over range(...), a list or a zip")
+        if len(items) > MAX_STEPS - self.steps:
+            self.error(
+                s,
+                f"a loop of {len(items)} iterations at the checker's sizes: more than the "
+                f"{MAX_STEPS} statements a run may take (a size the spec does not bound?)",
+            )
+        self.loops += top
+        try:
+            for item in items:
+                self.assign(s.target, item, env, s, top, judge=False)
+                self.block(s.body, env, top)
+        finally:
+            self.loops -= top
+        if top and self.loops == 0:
+            self.flush(env)
+
+    def flush(self, env):
+        """Judge the values built up in the loop that just ended, in line order."""
+        pending, self.pending = self.pending, {}
+        for (line, name), owner in sorted(pending.items(), key=lambda kv: kv[0][0]):
+            self.hook(line, name, None, owner[name], env)
+
+    def judge(self, stmt, name: str, value, env, owner=None, partial=False):
+        """Show an assignment to the hook, or, for a value built up inside a loop of the
+        checked function, remember it for the end of that loop."""
+        if self.loops and (partial or isinstance(stmt, ast.AugAssign)):
+            self.pending[(stmt.lineno, name)] = env if owner is None else owner
+            return
+        self.hook(stmt.lineno, name, None, value, env)
 
     def assign(self, target, value, env, stmt, top, judge=True):
         """Bind ``value`` to a name, a tuple of names, an entry or an attribute of ``self``;
@@ -136,7 +191,7 @@ class Interpreter:
                 value = value.find(target.id)  # x = cache: the cached x (cs231n's relu)
             env[target.id] = value
             if top and judge:
-                self.hook(stmt.lineno, target.id, None, value, env)
+                self.judge(stmt, target.id, value, env)
         elif isinstance(target, (ast.Tuple, ast.List)):
             values = self.unpack(value, target, stmt)
             for t, v in zip(target.elts, values, strict=True):
@@ -146,9 +201,10 @@ class Interpreter:
         elif isinstance(target, ast.Attribute) and isinstance(
             self.expr(target.value, env), Lookup
         ):  # self.dweights = ...: an attribute of self, judged by its name
-            self.expr(target.value, env).attrs[target.attr] = value
+            owner = self.expr(target.value, env).attrs
+            owner[target.attr] = value
             if top and judge:
-                self.hook(stmt.lineno, target.attr, None, value, env)
+                self.judge(stmt, target.attr, value, env, owner)
         else:
             self.error(stmt, f"unsupported assignment target ({type(target).__name__})")
 
@@ -188,8 +244,9 @@ class Interpreter:
         if name is None:
             self.error(stmt, "expected NAME[...] = value")
         owner[name] = new
+        self.count(np.size(new))
         if judge:
-            self.hook(stmt.lineno, name, None, new, env)
+            self.judge(stmt, name, new, env, owner, partial=True)
 
     # -- expressions ----------------------------------------------------------------------------
     def expr(self, node, env):
@@ -220,6 +277,8 @@ class Interpreter:
             return Bound(None, node.id)
         if node.id in self.functions:
             return Bound(None, node.id)
+        if node.id in self.imported:  # from numpy.lib.stride_tricks import sliding_window_view
+            return self.imported[node.id]
         self.error(node, f"unknown name {node.id!r}")
 
     def e_Tuple(self, node, env):
@@ -268,6 +327,12 @@ class Interpreter:
     def e_BinOp(self, node, env):
         """Arithmetic; shapes that NumPy cannot broadcast are a :class:`Clash` at the line."""
         a, b = self.expr(node.left, env), self.expr(node.right, env)
+        out = self.arithmetic(node, a, b)
+        self.count(np.size(out))
+        return out
+
+    def arithmetic(self, node, a, b):
+        """``a op b`` for the operator of a BinOp node."""
         op = type(node.op)
         try:
             if op is ast.Add:
@@ -293,6 +358,7 @@ class Interpreter:
         a, b = np.asarray(a), np.asarray(b)
         if a.shape[-1] != b.shape[0]:
             raise Clash(node.lineno, f"shapes {a.shape} and {b.shape} do not fit for a product")
+        self.count(a.size * (b.shape[-1] if b.ndim > 1 else 1))
         return a @ b
 
     def power(self, node, a, b):
@@ -345,6 +411,8 @@ class Interpreter:
         """``np.f``, ``self.x``, ``x.T``, ``x.shape``, or a method to call."""
         obj = self.expr(node.value, env)
         if isinstance(obj, Library):
+            if node.attr in ("lib", "stride_tricks"):  # np.lib.stride_tricks.sliding_window_view
+                return Library(f"{obj.name}.{node.attr}")
             return None if node.attr == "newaxis" else Bound(obj, node.attr)
         if isinstance(obj, Lookup):
             if node.attr in self.functions and node.attr not in obj.attrs:
@@ -370,9 +438,12 @@ class Interpreter:
         if isinstance(fn.obj, Lookup) and fn.name in self.functions:
             return self.call_user(node, self.functions[fn.name], fn.obj, args, kw)
         try:
-            return call(self, node, fn, args, kw)
+            out = call(self, node, fn, args, kw)
         except ValueError as exc:
             raise Clash(node.lineno, str(exc)) from None
+        if isinstance(out, np.ndarray):
+            self.count(out.size)
+        return out
 
     def call_user(self, node, fdef: ast.FunctionDef, self_obj, args, kw):
         """Call a function of the same file with its arguments and defaults."""

@@ -106,6 +106,67 @@ def _zeros_like(interp, x):
     return np.zeros(x.shape)
 
 
+def _pad(interp, node, x, widths, *rest, **kw):
+    """``np.pad(x, widths)`` with zeros (``mode="constant"``, the default); exact zeros are
+    SymPy's, so every entry stays an expression."""
+    mode = rest[0] if rest else kw.get("mode", "constant")
+    if mode != "constant" or kw.get("constant_values", 0) != 0:
+        interp.error(node, "np.pad is read with zeros only (mode='constant')")
+    x = np.asarray(x)
+    w = np.broadcast_to(np.asarray([[int(a) for a in p] for p in _pairs(widths)]), (x.ndim, 2))
+    out = _zeros(interp, tuple(int(n + a + b) for n, (a, b) in zip(x.shape, w, strict=True)))
+    out[tuple(slice(a, a + n) for n, (a, _) in zip(x.shape, w, strict=True))] = x
+    return out
+
+
+def _pairs(widths):
+    """``np.pad``'s widths: one number, one pair, or a pair per axis."""
+    if not isinstance(widths, (tuple, list)):
+        return [(widths, widths)]
+    if all(not isinstance(w, (tuple, list)) for w in widths):
+        return [tuple(widths) if len(widths) == 2 else (widths[0], widths[0])]
+    return [tuple(w) if len(w) == 2 else (w[0], w[0]) for w in widths]
+
+
+def _windows(interp, node, x, shape=None, axis=None, window_shape=None):
+    """``sliding_window_view(x, shape, axis)``: NumPy's own, on a copy (entries are values)."""
+    shape = window_shape if shape is None else shape
+    shape = tuple(int(s) for s in shape) if isinstance(shape, (tuple, list)) else int(shape)
+    if isinstance(axis, (tuple, list)):
+        axis = tuple(int(a) for a in axis)
+    elif axis is not None:
+        axis = int(axis)
+    view = np.lib.stride_tricks.sliding_window_view(np.asarray(x), shape, axis=axis)
+    return np.array(view, copy=True)
+
+
+def _einsum(interp, node, subscripts, *operands, **kw):
+    if not isinstance(subscripts, str):
+        interp.error(node, "np.einsum is read with its subscripts string first")
+    return np.einsum(subscripts, *[np.asarray(a) for a in operands], optimize=False)
+
+
+def _tensordot(interp, node, a, b, axes=2, **kw):
+    if isinstance(axes, (tuple, list)):
+        axes = tuple(
+            tuple(int(i) for i in ax) if isinstance(ax, (tuple, list)) else int(ax) for ax in axes
+        )
+    else:
+        axes = int(axes)
+    return np.tensordot(np.asarray(a), np.asarray(b), axes=axes)
+
+
+def _flip(interp, node, a, axis=None, **kw):
+    axis = tuple(int(i) for i in axis) if isinstance(axis, (tuple, list)) else axis
+    return np.flip(np.asarray(a), axis=None if axis is None else axis)
+
+
+def _transpose(interp, node, a, *axes):
+    if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+        axes = tuple(axes[0])
+    return np.transpose(np.asarray(a), tuple(int(i) for i in axes) or None)
+
+
 FUNCTIONS = {
     "dot": lambda i, n, a, b: i.matmul(n, a, b),
     "matmul": lambda i, n, a, b: i.matmul(n, a, b),
@@ -130,7 +191,20 @@ FUNCTIONS = {
     "maximum": _maximum,
     "arange": lambda i, n, *a: np.arange(*[int(x) for x in a]),
     "outer": lambda i, n, a, b: np.multiply.outer(np.ravel(a), np.ravel(b)),
-    "transpose": lambda i, n, a: np.asarray(a).T,
+    "transpose": _transpose,
+    "pad": _pad,
+    "sliding_window_view": _windows,
+    "einsum": _einsum,
+    "tensordot": _tensordot,
+    "flip": _flip,
+    "rot90": lambda i, n, a, k=1, axes=(0, 1), **kw: np.rot90(
+        np.asarray(a), int(k), tuple(int(x) for x in axes)
+    ),
+    "repeat": lambda i, n, a, r, axis=None, **kw: np.repeat(
+        np.asarray(a), int(r), axis=None if axis is None else int(axis)
+    ),
+    "swapaxes": lambda i, n, a, x, y: np.swapaxes(np.asarray(a), int(x), int(y)),
+    "moveaxis": lambda i, n, a, x, y: np.moveaxis(np.asarray(a), int(x), int(y)),
     "t": lambda i, n, a: np.asarray(a).T,
     "zeros": lambda i, n, shape, *rest: _zeros(i, shape),
     "zeros_like": lambda i, n, a, *rest: _zeros_like(i, a),
@@ -171,6 +245,20 @@ BUILTIN = {
 }
 
 
+_KEYWORDS = {  # the keyword arguments read (others, like dtype=, change no value)
+    "pad": ("mode", "constant_values"),
+    "sliding_window_view": ("axis", "window_shape"),
+    "flip": ("axis",),
+    "tensordot": ("axes",),
+    "rot90": ("k", "axes"),
+    "repeat": ("axis",),
+}
+
+
+def _keywords(name: str, kw: dict) -> dict:
+    return {k: v for k, v in kw.items() if k in _KEYWORDS.get(name, ())}
+
+
 def call(interp, node, fn, args, kw):
     """Apply a library function, builtin or method to evaluated arguments."""
     name = fn.name
@@ -185,7 +273,7 @@ def call(interp, node, fn, args, kw):
         if name == "softmax":
             return _softmax(interp, args[0], _axis(kw, args[1:], -1))
         if name in FUNCTIONS:
-            return FUNCTIONS[name](interp, node, *args)
+            return FUNCTIONS[name](interp, node, *args, **_keywords(name, kw))
     elif isinstance(fn.obj, list) and name == "append" and len(args) == 1:
         fn.obj.append(args[0])
         return None
@@ -198,5 +286,5 @@ def call(interp, node, fn, args, kw):
         if name == "softmax":
             return _softmax(interp, obj, _axis(kw, args, -1))
         if name in FUNCTIONS:
-            return FUNCTIONS[name](interp, node, obj, *args)
+            return FUNCTIONS[name](interp, node, obj, *args, **_keywords(name, kw))
     interp.error(node, f"unsupported function or method {name!r}")
