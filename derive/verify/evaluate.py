@@ -34,6 +34,23 @@ def derivation(net: ir.Network) -> Derivation:
     return d
 
 
+_EVALUATORS: dict[tuple[int, bool], tuple[Derivation, Evaluator]] = {}
+
+
+def evaluator(d: Derivation, exact: bool) -> Evaluator:
+    """The exact or the numeric (seed 1) :class:`Evaluator` of ``d``, remembered for the same
+    derivation object: several functions checked against one spec (its conv layer's exact
+    values are seconds of SymPy) evaluate it once.  Judging only reads an evaluator."""
+    hit = _EVALUATORS.get((id(d), exact))
+    if hit is not None and hit[0] is d:
+        return hit[1]
+    ev = Evaluator(d, exact=exact, seed=1)
+    if len(_EVALUATORS) >= 16:
+        _EVALUATORS.pop(next(iter(_EVALUATORS)))
+    _EVALUATORS[(id(d), exact)] = (d, ev)
+    return ev
+
+
 def is_zero(expr, explicit: bool = True) -> bool:
     """Whether ``expr`` (SymPy) is identically zero: the one exact decision procedure of
     :mod:`derive.decide`, shared with ``derive grad --check``.

@@ -20,7 +20,7 @@ import numpy as np
 from .. import ir
 from ..errors import SpecError
 from ..notation import resolve
-from .evaluate import Evaluator, derivation, is_zero
+from .evaluate import Evaluator, derivation, evaluator, is_zero
 from .evidence import name_value, value_diagnosis
 from .interpret import Clash, Interpreter, Lookup
 from .library import FUNCTIONS, Bound, Library
@@ -94,8 +94,8 @@ class FunctionCheck:
         self.source_lines = source.splitlines()
         self.imported = numpy_imports(source)
         self.fdef, self.functions, self.maps, self.names = fdef, functions, maps, names
-        self.exact = Evaluator(d, exact=True)
-        self.numeric = Evaluator(d, exact=False, seed=1)
+        self.exact = evaluator(d, exact=True)
+        self.numeric = evaluator(d, exact=False)
         # named pre-activations (tanh's input) too: cs231n's dtanh names one
         self.with_delta = {k for k in self.net.quantities if f"delta_{k}" in self.exact.env}
         # by value, any adjoint of the derivation (named pre-activations included)

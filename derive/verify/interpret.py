@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import weakref
 from collections.abc import Callable
 
 import numpy as np
@@ -51,6 +52,7 @@ class Interpreter:
         self.file, self.exact, self.functions, self.hook = file, exact, functions, hook
         self.steps = 0
         self.work = 0
+        self.current = None  # the statement running (where a bound is exceeded)
         self.depth = 0
         self.symbols = 0
         self.loops = 0  # loops of the checked function itself the run is inside
@@ -93,6 +95,7 @@ class Interpreter:
             self.steps += 1
             if self.steps > MAX_STEPS:
                 self.error(stmt, f"more than {MAX_STEPS} statements run: is a loop unbounded?")
+            self.current = stmt
             try:
                 self.statement(stmt, env, top)
             except (TypeError, IndexError, KeyError, ZeroDivisionError, AttributeError) as exc:
@@ -105,8 +108,10 @@ class Interpreter:
             for t in s.targets:
                 self.assign(t, value, env, s, top)
         elif isinstance(s, ast.AugAssign):
-            op = ast.BinOp(_load(s.target), s.op, s.value)
-            self.assign(s.target, self.expr(ast.copy_location(op, s), env), env, s, top)
+            op = _AUGMENTED.get(s)
+            if op is None:  # built once per statement: a loop runs it many times
+                op = _AUGMENTED[s] = ast.copy_location(ast.BinOp(_load(s.target), s.op, s.value), s)
+            self.assign(s.target, self.expr(op, env), env, s, top)
         elif isinstance(s, ast.AnnAssign) and s.value is not None:
             self.assign(s.target, self.expr(s.value, env), env, s, top)
         elif isinstance(s, ast.Return):
@@ -130,12 +135,10 @@ class Interpreter:
         """Charge ``entries`` array entries computed to the run (bounded by MAX_WORK)."""
         self.work += int(entries)
         if self.work > MAX_WORK:
-            raise SpecError(
+            self.error(
+                self.current,
                 f"more than {MAX_WORK} array entries computed in one run at the checker's "
                 "sizes: the code does too much work to be checked",
-                self.file,
-                1,
-                1,
             )
 
     def loop(self, s: ast.For, env, top):
@@ -476,6 +479,9 @@ class Clash(Exception):
 
 _CONTAINERS = {"self", "cache", "caches", "parameters", "params", "grads"}
 BUILTINS = {"range", "len", "zip", "reversed", "list", "enumerate", "float", "int", "tuple", "abs"}
+
+
+_AUGMENTED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # x += e → x + e
 
 
 def _load(target):

@@ -92,6 +92,7 @@ def _maximum(interp, node, a, b):
 
 def _zeros(interp, shape):
     shape = tuple(int(d) for d in (shape if isinstance(shape, tuple) else (shape,)))
+    interp.count(int(np.prod(shape, dtype=float)))  # refused before it is allocated
     return np.zeros(shape, dtype=object if interp.exact else float) * (
         sp.Integer(0) if interp.exact else 1
     )
@@ -189,7 +190,10 @@ FUNCTIONS = {
     ),
     "relu": lambda i, n, a: _relu(i, a),
     "maximum": _maximum,
-    "arange": lambda i, n, *a: np.arange(*[int(x) for x in a]),
+    "arange": lambda i, n, *a: (
+        i.count(len(range(*[int(x) for x in a]))),
+        np.arange(*[int(x) for x in a]),
+    )[1],
     "outer": lambda i, n, a, b: np.multiply.outer(np.ravel(a), np.ravel(b)),
     "transpose": _transpose,
     "pad": _pad,
@@ -200,9 +204,10 @@ FUNCTIONS = {
     "rot90": lambda i, n, a, k=1, axes=(0, 1), **kw: np.rot90(
         np.asarray(a), int(k), tuple(int(x) for x in axes)
     ),
-    "repeat": lambda i, n, a, r, axis=None, **kw: np.repeat(
-        np.asarray(a), int(r), axis=None if axis is None else int(axis)
-    ),
+    "repeat": lambda i, n, a, r, axis=None, **kw: (
+        i.count(np.size(a) * int(r)),
+        np.repeat(np.asarray(a), int(r), axis=None if axis is None else int(axis)),
+    )[1],
     "swapaxes": lambda i, n, a, x, y: np.swapaxes(np.asarray(a), int(x), int(y)),
     "moveaxis": lambda i, n, a, x, y: np.moveaxis(np.asarray(a), int(x), int(y)),
     "t": lambda i, n, a: np.asarray(a).T,
