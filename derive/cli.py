@@ -230,7 +230,10 @@ def cmd_verify(args) -> int:
         _emit(html.page(title, body), args.output)
     else:
         colour = not args.output and use_colour(sys.stdout)
-        first = next((r for r in results if r.verdict != "correct" and r.line), None)
+        # the first line wrong in its own step (a loop may make a line above it wrong too)
+        first = next(
+            (r for r in results if r.verdict != "correct" and r.line and r.built_on is None), None
+        )
         text = "\n".join(verdict_text(r, colour, first is r) for r in results)
         _emit(text, args.output)
     for error in errors:  # statements that could not be read: bad input, after the others

@@ -20,6 +20,7 @@ import numpy as np
 from .. import ir
 from ..errors import SpecError
 from ..notation import resolve
+from . import steps
 from .evaluate import Evaluator, derivation, evaluator, is_zero
 from .evidence import name_value, value_diagnosis
 from .interpret import Clash, Interpreter, Lookup
@@ -104,6 +105,9 @@ class FunctionCheck:
             key=lambda k: self.net.quantities[k].kind == "param",
         )
         self.by_value: dict[int, tuple[str, bool]] = {}
+        self.steps = steps.find(self.net, self.numeric.np_env)  # an unrolled recurrence
+        self.loop_var = loop_variables(fdef)  # line → the variable of the loop it is in
+        self.step_seen: set[int] = set()  # lines whose name matched its step guess once
         self.batch = batch_dim(self.net)
         self.partial = partial_lines(fdef)
         self.unmasked = before_masks(fdef)  # dx = dout.copy() before dx[x < 0] = 0
@@ -122,7 +126,10 @@ class FunctionCheck:
         if any(line.wrong for run in (actual, num_actual) for line in run.values()):
             repaired, _ = self.run(self.exact, repair=True)
             num_repaired, _ = self.run(self.numeric, repair=True)
-        out, first = [], None
+        out = []
+        # the first line wrong in its own step (in a loop, a line above it may run after it)
+        roots = [n for n in sorted(actual) if n not in repaired or repaired[n].wrong]
+        first = next((n for n in roots if actual[n].wrong), None)
         for n in sorted(actual):
             line = actual[n]
             own = repaired.get(n)
@@ -147,7 +154,13 @@ class FunctionCheck:
     def closed(self, n: int, lines: dict) -> bool:
         """Whether a per-example adjoint (m·∂L/∂Z) on line ``n`` is followed by a param's
         gradient, where the 1/m is applied: else the function ends m times too large."""
-        kinds = (self.net.quantities[q].kind for k, line in lines.items() if k > n for q in line.qs)
+        kinds = (
+            self.net.quantities[q].kind
+            for k, line in lines.items()
+            if k > n
+            for q in line.qs
+            if q in self.net.quantities
+        )
         return "param" in kinds
 
     def unclosed(self, result: Result) -> Result:
@@ -172,6 +185,7 @@ class FunctionCheck:
         state = _Run(self, ev, repair, discover)
         interp = Interpreter(self.file, ev.exact, self.functions, state.hook)
         interp.imported = self.imported
+        state.interp = interp
         env = self.bind(ev, state.lists)
         try:
             with np.errstate(all="ignore"):  # a repair tried on the way may take sqrt(-1)
@@ -189,7 +203,7 @@ class FunctionCheck:
         cands = ([named] if named else []) + [q for q in self.by_value_candidates if q != named]
         scaled = None
         for q in cands:
-            truth = np.asarray(ev.truth(q), float)
+            truth = np.asarray(self.truth(ev, q), float)
             got = fit(value, truth)
             if got is None:
                 continue
@@ -211,7 +225,17 @@ class FunctionCheck:
 
     def per_example(self, q: str) -> bool:
         """Whether ``q`` may be held per example (m·∂L/∂q): an intermediate of a batch."""
-        return self.batch is not None and self.net.quantities[q].kind != "param"
+        kind = self.net.quantities[q].kind if q in self.net.quantities else "param"
+        return self.batch is not None and kind != "param"
+
+    def truth(self, ev: Evaluator, q: str):
+        """∂L/∂q: a quantity's, a family's stacked on the time axis (``dx`` of ``x1 … x3``) or
+        a state's share from the steps after it (``dprev_h``)."""
+        if q.endswith(steps.CARRY):
+            return steps.carry_truth(self.steps, ev.truth, q[: -len(steps.CARRY)])
+        if q in self.net.quantities:
+            return ev.truth(q)
+        return steps.stack(self.steps, q, ev.truth)
 
     def same(self, ev, got, truth) -> bool:
         """Whether a line's value is the truth: exactly (the one zero test) or in float64."""
@@ -242,6 +266,8 @@ class FunctionCheck:
             return None
         q = adjoint_of(name, self.net, self.with_delta)
         key = self.list_key(name, single=True)
+        if q is None and key is None and name[:1] == "d" and name[1:] in self.steps.families:
+            return name[1:] if self.steps.length else None  # dx: x1 … x3 stacked over t
         return q if q is not None else (self.maps[key][0] if key else None)
 
     def list_key(self, name: str, single: bool = False) -> str | None:
@@ -278,6 +304,12 @@ class FunctionCheck:
             slide = window_params(self.net, name)  # conv_param, pool_param, stride, pad
             if slide is not None:
                 return slide
+            if name in self.steps.families:  # x: x1, x2, x3 stacked on the time axis
+                stacked = steps.stack(
+                    self.steps, name, lambda n: value_of(ev, n, self.net, self.with_delta)
+                )
+                if stacked is not None:
+                    return stacked
             spec = resolve([name], known)
             if spec in known:
                 return value_of(ev, spec, self.net, self.with_delta)
@@ -305,7 +337,7 @@ class FunctionCheck:
 
     def verdict(self, line: Line, own: Line | None, num: Line | None, num_own, first) -> Result:
         """The verdict of one line from its four runs (exact/numeric, as written/repaired)."""
-        qs = ", ".join(dict.fromkeys(f"∂{self.net.loss}/∂{q}" for q in line.qs))
+        qs = ", ".join(dict.fromkeys(steps.label(self.steps, self.net.loss, q) for q in line.qs))
         normalized = f"{line.target} = {qs}"
         sizes = num is not None and num.wrong and not line.wrong  # equal only at the exact sizes
         if not line.wrong and not sizes:
@@ -321,7 +353,7 @@ class FunctionCheck:
         if sizes:  # 1/(T − 1) is 1/T·T at T = 2: the numeric sizes tell them apart
             result.reason += f" (at the sizes {self.numeric.dims}; equal at {self.exact.dims} only)"
         q = (line.wrong or cast(Line, num).wrong)[0][0]
-        result.expected = self.d.step(q).text()
+        result.expected = steps.expected(self.steps, self.d, q)
         if own is not None and not own.wrong and first is not None:
             result.built_on = first
             result.reason = (
@@ -373,6 +405,7 @@ class _Run:
         self.calls = 0  # the k-th assignment: the same in every run (control flow has no values)
         self.lists: dict[int, str] = {}  # id of a gradient list -> the --map key it mirrors
         self.per_example = False  # the function writes m·∂L/∂Z for intermediates (Ng)
+        self.interp: Interpreter | None = None
 
     def hook(self, lineno, name, index, value, env):
         """Judge one assignment (or, discovering, record which adjoint it holds by value)."""
@@ -385,16 +418,19 @@ class _Run:
             q = c.adjoint(stem, None, env, self.lists)  # dx_pad: ∂L/∂x on a zero-padded grid
             pad = padding_of(c.net, q) if q is not None else 0
             q = q if pad else None
+        step = self.step(lineno, name, index, value, env) if q is None else None
         if self.discover:
-            c.discover(k, q, value)
+            c.discover(k, step or q, value)
             return
         found = c.by_value.get(k)
         renamed = found is not None and ((found[1] and lineno in c.inplace) or lineno in c.unmasked)
-        if found is not None and (q is None or (renamed and found[0] != q)):
+        if step is not None:
+            q = step  # at step t of a loop over time: the name says which step's adjoint
+        elif found is not None and (q is None or (renamed and found[0] != q)):
             q, pad = found[0], 0  # the value says which adjoint (cs231n's dh1 after its mask)
         if q is None:
             return
-        truth = ev.truth(q)
+        truth = c.truth(ev, q)
         got = crop(value, pad, np.shape(truth)) if pad else fit(value, truth)
         rec = self.lines.setdefault(lineno, Line(lineno, c.text(lineno), name))
         rec.qs.append(q)
@@ -411,6 +447,25 @@ class _Run:
         if self.repair and not same:
             self.put(env, name, index, value, truth, got, pad)
 
+    def step(self, lineno, name, index, value, env) -> str | None:
+        """Inside a loop over time (not when its accumulations are judged after it): the
+        adjoint a name holds at this step; a guess from affixes only once it has matched."""
+        c = self.check
+        var = c.loop_var.get(lineno)
+        t = env.get(var) if var is not None else None
+        if index is not None or not c.steps.families or not self.interp.loops or t is None:
+            return None
+        q, guessed = steps.step_name(c.steps, c.net, name, int(t))
+        if q is None or not guessed:
+            return q
+        if self.discover and not self.ev.exact:
+            truth = np.asarray(c.truth(self.ev, q), float)
+            got = fit(value, truth) if isinstance(value, np.ndarray) else None
+            if got is not None and np.allclose(got, truth, rtol=1e-7, atol=1e-9):
+                c.step_seen.add(lineno)
+            return None
+        return q if lineno in c.step_seen else None
+
     def put(self, env, name, index, value, truth, got, pad):
         """The true value in place of a wrong one (in the zero-padded array's middle)."""
         if pad and got is not None:
@@ -422,6 +477,29 @@ class _Run:
             env[name] = fixed
         else:
             env[name][index] = fixed
+
+
+def loop_variables(fdef: ast.FunctionDef) -> dict[int, str]:
+    """Each line inside a ``for NAME in …:`` loop → NAME (of the innermost such loop)."""
+    out: dict[int, str] = {}
+
+    def visit(node, var):
+        for child in ast.iter_child_nodes(node):
+            inner = var
+            if isinstance(child, ast.For) and isinstance(child.target, ast.Name):
+                inner = child.target.id
+                for stmt in child.body:
+                    visit_stmt(stmt, inner)
+                continue
+            visit(child, inner)
+
+    def visit_stmt(stmt, var):
+        if hasattr(stmt, "lineno"):
+            out[stmt.lineno] = var
+        visit(stmt, var)
+
+    visit(fdef, None)
+    return {k: v for k, v in out.items() if v is not None}
 
 
 def numpy_imports(source: str) -> dict[str, Bound]:

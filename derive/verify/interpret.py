@@ -177,8 +177,9 @@ class Interpreter:
 
     def judge(self, stmt, name: str, value, env, owner=None, partial=False):
         """Show an assignment to the hook, or, for a value built up inside a loop of the
-        checked function, remember it for the end of that loop."""
-        if self.loops and (partial or isinstance(stmt, ast.AugAssign)):
+        checked function (``dw += …``, ``dw = dw + …``, ``dx[:, t] = …``), remember it for
+        the end of that loop."""
+        if self.loops and (partial or _builds(stmt, name)):
             self.pending[(stmt.lineno, name)] = env if owner is None else owner
             return
         self.hook(stmt.lineno, name, None, value, env)
@@ -283,6 +284,13 @@ class Interpreter:
         if node.id in self.imported:  # from numpy.lib.stride_tricks import sliding_window_view
             return self.imported[node.id]
         self.error(node, f"unknown name {node.id!r}")
+
+    def e_IfExp(self, node, env):
+        """``a if test else b`` on a plain number or bool (``h[:, t - 1] if t > 0 else h0``)."""
+        test = self.expr(node.test, env)
+        if not isinstance(test, (bool, int)):
+            self.error(node, "an if on array values is not supported")
+        return self.expr(node.body if test else node.orelse, env)
 
     def e_Tuple(self, node, env):
         """A tuple of values."""
@@ -482,6 +490,16 @@ BUILTINS = {"range", "len", "zip", "reversed", "list", "enumerate", "float", "in
 
 
 _AUGMENTED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # x += e → x + e
+
+
+def _builds(stmt, name: str) -> bool:
+    """Whether a statement adds to a name's value: ``x += e`` or ``x = x + e``."""
+    if isinstance(stmt, ast.AugAssign):
+        return True
+    value = getattr(stmt, "value", None)
+    return value is not None and any(
+        isinstance(n, ast.Name) and n.id == name for n in ast.walk(value)
+    )
 
 
 def _load(target):
