@@ -411,6 +411,9 @@ class _Run:
         """Judge one assignment (or, discovering, record which adjoint it holds by value)."""
         c, ev = self.check, self.ev
         k, self.calls = self.calls, self.calls + 1
+        if isinstance(value, list) and index is None:
+            c.adjoint(name, None, env, self.lists)  # nabla_w = [...]: its entries are gradients
+            return
         if value is None or (index is None and lineno in c.partial):
             return  # accumulated or rescaled later: only the final value is a gradient
         q, pad = c.adjoint(name, index, env, self.lists), 0
@@ -453,7 +456,8 @@ class _Run:
         c = self.check
         var = c.loop_var.get(lineno)
         t = env.get(var) if var is not None else None
-        if index is not None or not c.steps.families or not self.interp.loops or t is None:
+        loops = self.interp.loops if self.interp is not None else 0
+        if index is not None or not c.steps.families or not loops or t is None:
             return None
         q, guessed = steps.step_name(c.steps, c.net, name, int(t))
         if q is None or not guessed:

@@ -13,6 +13,7 @@ import ast
 import copy
 import weakref
 from collections.abc import Callable
+from typing import NoReturn
 
 import numpy as np
 import sympy as sp
@@ -64,7 +65,7 @@ class Interpreter:
         self.symbols += 1
         return sp.Symbol(f"_{what}{self.symbols}", real=True)
 
-    def error(self, node, message: str):
+    def error(self, node, message: str) -> NoReturn:
         """Refuse ``node`` with a one-line error at its position."""
         raise SpecError(
             message, self.file, getattr(node, "lineno", 1), getattr(node, "col_offset", 0) + 1

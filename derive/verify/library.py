@@ -202,7 +202,7 @@ FUNCTIONS = {
     "tensordot": _tensordot,
     "flip": _flip,
     "rot90": lambda i, n, a, k=1, axes=(0, 1), **kw: np.rot90(
-        np.asarray(a), int(k), tuple(int(x) for x in axes)
+        np.asarray(a), int(k), (int(axes[0]), int(axes[1]))
     ),
     "repeat": lambda i, n, a, r, axis=None, **kw: (
         i.count(np.size(a) * int(r)),

@@ -52,9 +52,9 @@ def _summands(node: ir.Node, direct: bool):
     """Every node under ``node``, with whether its adjoint is the whole expression's (it is
     reached through additions only: ``conv2d(x, w) + b[:, None, None]``)."""
     yield node, direct
-    plus = isinstance(node, ir.Binary) and node.op in ("+", "-")
+    op = node.op if isinstance(node, ir.Binary) else None
     for i, child in enumerate(node.children()):
-        yield from _summands(child, direct and plus and (node.op == "+" or i == 0))
+        yield from _summands(child, direct and (op == "+" or (op == "-" and i == 0)))
 
 
 def _window(node: ir.Node, out: str | None) -> Window | None:
