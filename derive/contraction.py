@@ -29,6 +29,16 @@ import sympy as sp
 
 from .errors import DerivationError
 from .indices import as_expr, dim_of, indices_in, is_index
+from .maxpool import (
+    ArgmaxAt,
+    Route,
+    fold_routes,
+    pool_onehot,
+    route_array,
+    route_dims,
+    unfold,
+    window_argmax,
+)
 from .operand import is_operand
 from .rules import GenericFunction, SoftmaxAt
 from .slide import plain, typical_size
@@ -123,6 +133,7 @@ def _term(
     # an InRange is absorbed by a zero-padded window only when that entry is itself a
     # factor (zero outside the array); inside a function it stays a mask: σ(0) ≠ 0
     entries = [p for f in factors if isinstance(f, sp.Indexed) for p in f.indices]
+    factors, summed = unfold(factors, summed)  # a max-pool's routing: offsets as indices
     kept = []
     for f in factors:
         if isinstance(f, InRange):
@@ -161,7 +172,7 @@ def _term(
         p, axes = items[0]
     else:
         out = tuple(i for i in want if any(i in ax for _, ax in items))
-        p, axes = _einsum(items, out), out
+        p, axes = fold_routes(_einsum(items, out)), out
     p = _align(p, axes, tuple(i for i in want if i in axes))
     axes = tuple(i for i in want if i in axes)
     p = _expand_to(p, axes, want)
@@ -322,6 +333,14 @@ def _elem(e: sp.Expr, axes: tuple, ctx: _Term) -> Plan:
         return ("softmax", body, pos, e)
     if isinstance(e, InRange):
         return _mask(e, axes)
+    if isinstance(e, Route):
+        own = tuple(e.args[:3])
+        order = tuple(i for i in axes if i in own)
+        return _expand_to(_align(("route", *route_dims(e)), own, order), order, axes)
+    if isinstance(e, ArgmaxAt):
+        p, q = e.bound
+        body = _elem(e.body, (*axes, p, q), ctx)
+        return ("argmax", body, tuple(dim_of(i) for i in axes))
     if isinstance(e, (sp.Function, GenericFunction)) and e.args and not isinstance(e, Digit):
         if any(_has_arrays(a) for a in e.args[1:]):
             raise DerivationError(f"no array form for {e}")
@@ -360,6 +379,11 @@ def _view(e: sp.Indexed, ctx: _Term) -> tuple[Plan, tuple]:
     """An array entry as a view of the array: ``(plan, the indices of its axes)``."""
     name = str(e.base.label)
     positions = list(e.indices)
+    from .elementwise import ONEHOT_PREFIX
+
+    hot = pool_onehot(e, ONEHOT_PREFIX)
+    if hot is not None:  # a max-pool's one-hot, its window offsets as two axes
+        return hot
     p: Plan = ("arr", name, len(positions))
     sizes, new_pos, reshaped = _reshape_view(positions)
     if reshaped:
@@ -508,6 +532,8 @@ def run(p: Plan, env: dict, funcs, scalar) -> Any:
         return value
     if kind == "num":
         return scalar(p[1])
+    if kind in ("poolhot", "route", "argmax"):
+        return _run_pool(p, env, funcs, scalar)
     if kind == "op":
         values = [run(x, env, funcs, scalar) for x in p[2]]
         out = values[0]
@@ -555,6 +581,18 @@ def run(p: Plan, env: dict, funcs, scalar) -> Any:
         r = np.arange(n)
         return ((r >= lo) & (r < hi)).astype(int)
     raise TypeError(f"unknown plan node {kind}")
+
+
+def _run_pool(p: Plan, env: dict, funcs, scalar) -> np.ndarray:
+    """A max-pool's one-hot ``[…, k, k]``, routing ``[u = s v + t]`` or window argmax."""
+    if p[0] == "poolhot":
+        k = p[2]
+        return (_index_array(env[p[1]])[..., None, None] == np.arange(k * k).reshape(k, k)).astype(
+            int
+        )
+    if p[0] == "route":
+        return route_array(*(_int(d, env) for d in p[1:4]), p[4])
+    return window_argmax(run(p[1], env, funcs, scalar))
 
 
 def _run_index(p: Plan, env: dict, funcs, scalar) -> np.ndarray:
@@ -634,6 +672,8 @@ def code(p: Plan, pr) -> str:
         return _layout_code(p, pr)
     if p[0] in ("slide", "slidemask"):
         return _slide_code(p, pr)
+    if p[0] in ("poolhot", "route", "argmax"):
+        return _pool_code(p, pr)
     kind = p[0]
     if kind == "arr":
         return p[1]
@@ -695,6 +735,19 @@ def _slide_code(p: Plan, pr) -> str:
     return f"(({e} >= {size_text(lo, pr)}) & ({e} < {size_text(hi, pr)}))"
 
 
+def _pool_code(p: Plan, pr) -> str:
+    """A max-pool's one-hot, routing matrix or window argmax as NumPy."""
+    if p[0] == "poolhot":
+        k = p[2]
+        return f"({p[1]}[..., None, None] == np.arange({k * k}).reshape({k}, {k}))"
+    if p[0] == "route":
+        u, v, t = (size_text(d, pr) for d in p[1:4])
+        s = "" if p[4] == 1 else f"{p[4]} * "
+        return f"(np.arange({u})[:, None, None] == {s}np.arange({v})[:, None] + np.arange({t}))"
+    sizes = ", ".join(size_text(d, pr) for d in p[2])
+    return f"{_atom(code(p[1], pr))}.reshape({sizes}, -1).argmax(axis=-1)"
+
+
 def _step(a: int) -> str:
     """A slice taking every ``a``-th entry (backwards when negative)."""
     return ":" if a == 1 else f"::{a}"
@@ -748,7 +801,7 @@ def _layout_code(p: Plan, pr) -> str:
     if kind == "take":
         return f"{_atom(code(p[1], pr))}[{':, ' * p[2]}{p[3]}]"
     if kind == "reshape":
-        name = p[1][1]
+        name = p[1][1] if p[1][0] == "arr" else _atom(code(p[1], pr))  # sizes all given
         sizes, k = [], 0
         for size, consumed in p[2]:
             sizes.append(f"{name}.shape[{k}]" if size is None else size_text(size, pr))
