@@ -128,6 +128,8 @@ class Evaluator:
         if exact:
             self.dims = concrete_sizes(net, EXACT_SIZES)
             values = symbol_values(net, self.dims)
+            if has_argmax(net):  # a max-pool: each symbol stands for a value (its ordering)
+                values = valued(net, values, np.random.default_rng(seed))
             self.funcs = Functions(exact=True)
         else:
             rng = np.random.default_rng(seed)
@@ -163,6 +165,54 @@ class Evaluator:
             if isinstance(r, ir.Ref) and r.name.startswith("_g_")
         }
         return run_node(node, {**self.np_env, **grads, **env_extra}, self.scalars, self.funcs)
+
+
+class Valued(sp.Symbol):
+    """A symbol that stands for a point: ``r`` is its real value.  Where a network takes a
+    maximum (a max-pool's argmax), which entry is largest is decided by these values, so an
+    exact verdict holds on the region of inputs where every maximum is where it is at this
+    point (:func:`derive.numeric.argmax` reads ``r``)."""
+
+    __slots__ = ("r",)
+
+
+def has_argmax(net: ir.Network) -> bool:
+    """Whether the network takes an argmax (a max-pool's routing, ``argmax`` over an axis)."""
+    return any(
+        isinstance(n, (ir.Argmax, ir.PoolArgmax)) for eq in net.equations for n in ir.walk(eq.expr)
+    )
+
+
+def valued(net: ir.Network, values: dict, rng: np.random.Generator) -> dict:
+    """The symbols of inputs, targets and params as :class:`Valued` symbols (random reals)."""
+    out = dict(values)
+    for q in net.quantities.values():
+        v = values.get(q.name)
+        if q.classes is not None or not isinstance(v, np.ndarray) or v.dtype != object:
+            continue
+        arr = np.empty(v.shape, dtype=object)
+        for idx in np.ndindex(v.shape):
+            s = Valued(str(v[idx]), real=True) if isinstance(v[idx], sp.Symbol) else v[idx]
+            if isinstance(s, Valued):
+                s.r = float(rng.normal())
+            arr[idx] = s
+        out[q.name] = arr
+    return out
+
+
+def real(v) -> float | None:
+    """The real value an exact entry stands for (its :class:`Valued` symbols put in)."""
+    r = getattr(v, "r", None)
+    if r is not None:
+        return float(r)
+    if isinstance(v, (int, float)):
+        return float(v)
+    if not isinstance(v, sp.Basic):
+        return None
+    symbols = v.free_symbols
+    if not all(isinstance(s, Valued) for s in symbols):
+        return None
+    return float(v.xreplace({s: sp.Float(s.r) for s in symbols}))
 
 
 def transpose(v):

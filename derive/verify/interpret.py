@@ -20,7 +20,7 @@ import sympy as sp
 
 from ..errors import SpecError
 from ..rules import RULES
-from .library import Bound, Library, call
+from .library import Bound, Library, call, reals_of
 
 MAX_STEPS = 20_000  # statements executed per run: loops are bounded
 MAX_CALLS = 16  # nesting of calls to functions of the same file
@@ -359,6 +359,8 @@ class Interpreter:
                 return self.matmul(node, a, b)
             if op is ast.Pow:
                 return self.power(node, a, b)
+            if op in (ast.FloorDiv, ast.Mod) and all(_whole(v) for v in (a, b)):
+                return int(a) // int(b) if op is ast.FloorDiv else int(a) % int(b)
         except ValueError as exc:
             raise Clash(node.lineno, str(exc)) from None
         self.error(node, f"unsupported operator {op.__name__}")
@@ -387,12 +389,26 @@ class Interpreter:
             self.error(node, "only one comparison at a time")
         a, b = self.expr(node.left, env), self.expr(node.comparators[0], env)
         op = type(node.ops[0])
+        arrays = isinstance(a, np.ndarray) or isinstance(b, np.ndarray)
+        if op in (ast.Eq, ast.NotEq) and arrays:  # mask = window == np.max(window)
+            return self.equal(node, a, b, op is ast.Eq)
         if op in (ast.Eq, ast.NotEq, ast.Is, ast.IsNot) or not (
             isinstance(a, np.ndarray) or isinstance(b, np.ndarray)
         ):
             return _python_compare(op, a, b, self, node)
         above = self.step(a - b)  # (a < b) is 1 − (a > b): one atom for both, up to ties
         return above if op in (ast.Gt, ast.GtE) else 1 - above
+
+    def equal(self, node, a, b, eq: bool):
+        """``a == b`` of arrays as 0/1: exactly, by the real values the entries stand for (a
+        max-pool's inputs), never by how two expressions happen to be written."""
+        if self.exact:
+            ra, rb = reals_of(np.asarray(a)), reals_of(np.asarray(b))
+            if ra is None or rb is None:
+                self.error(node, "== on arrays needs values it can compare (a max-pool's inputs)")
+            a, b = ra, rb
+        same = np.asarray(a, dtype=float) == np.asarray(b, dtype=float)
+        return (same if eq else ~same).astype(int)
 
     def step(self, x):
         """1 where x > 0: relu'(x), with relu'(relu(z)) = relu'(z)."""
@@ -491,6 +507,11 @@ BUILTINS = {"range", "len", "zip", "reversed", "list", "enumerate", "float", "in
 
 
 _AUGMENTED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # x += e → x + e
+
+
+def _whole(v) -> bool:
+    """A plain integer (a size or an index), as ``//`` and ``%`` take them."""
+    return isinstance(v, (int, np.integer, sp.Integer)) and not isinstance(v, bool)
 
 
 def _builds(stmt, name: str) -> bool:

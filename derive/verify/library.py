@@ -62,14 +62,54 @@ def _extreme(interp, op, x, kw, args):
     axis = _axis(kw, args)
     keep = bool(kw.get("keepdims", kw.get("keepdim", args[1] if len(args) > 1 else False)))
     x = np.asarray(x)
-    axis = None if axis is None else int(axis)
+    if isinstance(axis, (tuple, list)):  # max over a window: axis=(2, 3)
+        axis = tuple(int(a) for a in axis)
+    else:
+        axis = None if axis is None else int(axis)
     if not interp.exact:
         return (np.max if op == "max" else np.min)(x.astype(float), axis=axis, keepdims=keep)
+    reals = reals_of(x)
+    if reals is not None:  # entries that stand for values (a max-pool's spec): the entry itself
+        return _pick(x, reals, axis, keep, np.argmax if op == "max" else np.argmin)
     shape = np.sum(np.zeros(x.shape), axis=axis, keepdims=keep).shape
     out = np.empty(shape, dtype=object)
     for idx in np.ndindex(shape):
         out[idx] = interp.fresh(op)
     return out if out.shape else out[()]
+
+
+def _pick(x, reals, axis, keep: bool, pick):
+    """The entry of ``x`` whose real value ``pick`` (argmax) chooses, over ``axis``."""
+    axes = tuple(range(x.ndim)) if axis is None else np.atleast_1d(axis).tolist()
+    axes = [a % x.ndim for a in axes]
+    rest = [a for a in range(x.ndim) if a not in axes]
+    flat = np.transpose(x, rest + axes).reshape(*[x.shape[a] for a in rest], -1)
+    at = pick(np.transpose(reals, rest + axes).reshape(flat.shape), axis=-1)
+    picked = np.take_along_axis(flat, np.expand_dims(at, -1), -1)[..., 0]
+    if keep:
+        picked = picked.reshape([1 if a in axes else n for a, n in enumerate(x.shape)])
+    return picked if picked.shape else picked[()]
+
+
+def reals_of(x) -> np.ndarray | None:
+    """The real values exact entries stand for (None unless every entry has one)."""
+    from .evaluate import real  # the evaluator's symbols: imported late (no cycle at import)
+
+    values = [real(v) for v in np.ravel(x)]
+    if any(v is None for v in values):
+        return None
+    return np.asarray(values, dtype=float).reshape(np.shape(x))
+
+
+def _argmax(interp, node, x, axis=None, op="max", **kw):
+    """``np.argmax(x, axis)``: exactly, by the real values the entries stand for."""
+    x = np.asarray(x)
+    axis = kw.get("axis", axis)
+    reals = x.astype(float) if not interp.exact else reals_of(x)
+    if reals is None:
+        interp.error(node, "argmax needs values it can order (the spec's max-pool inputs)")
+    pick = np.argmax if op == "max" else np.argmin
+    return pick(reals, axis=None if axis is None else int(axis))
 
 
 def _softmax(interp, x, axis=-1):
@@ -208,6 +248,11 @@ FUNCTIONS = {
         i.count(np.size(a) * int(r)),
         np.repeat(np.asarray(a), int(r), axis=None if axis is None else int(axis)),
     )[1],
+    "argmax": _argmax,
+    "argmin": lambda i, n, x, axis=None, **kw: _argmax(i, n, x, axis, "min", **kw),
+    "unravel_index": lambda i, n, k, shape, **kw: tuple(
+        int(v) for v in np.unravel_index(int(k), tuple(int(d) for d in shape))
+    ),
     "swapaxes": lambda i, n, a, x, y: np.swapaxes(np.asarray(a), int(x), int(y)),
     "moveaxis": lambda i, n, a, x, y: np.moveaxis(np.asarray(a), int(x), int(y)),
     "t": lambda i, n, a: np.asarray(a).T,
@@ -256,6 +301,8 @@ _KEYWORDS = {  # the keyword arguments read (others, like dtype=, change no valu
     "flip": ("axis",),
     "tensordot": ("axes",),
     "rot90": ("k", "axes"),
+    "argmax": ("axis",),
+    "argmin": ("axis",),
     "repeat": ("axis",),
 }
 

@@ -153,6 +153,22 @@ def route(d, size, stride: int, shape):
     return out
 
 
+def max_route(d, x, size, stride: int, place: int | None = None, swap: bool = False):
+    """The input gradient of a max pool: δ[n, c, i, j] to the first maximum of window
+    (i, j) (row-major, as np.argmax), placed at stride ``place`` (the stride by default),
+    with the window's row and column swapped when ``swap``."""
+    out = np.zeros(x.shape)
+    ho, wo = d.shape[2:]
+    at = stride if place is None else place
+    for n, c, i, j in itertools.product(range(x.shape[0]), range(x.shape[1]), range(ho), range(wo)):
+        window = x[n, c, stride * i : stride * i + size[0], stride * j : stride * j + size[1]]
+        r, s = np.unravel_index(int(np.argmax(window)), window.shape)
+        r, s = (s, r) if swap else (r, s)
+        if at * i + r < out.shape[2] and at * j + s < out.shape[3]:
+            out[n, c, at * i + r, at * j + s] += d[n, c, i, j]
+    return out
+
+
 # -- named mistakes -----------------------------------------------------------------------------
 def diagnosis(check, q, got, want, exact_wrong=None) -> str | None:
     """A named mistake of a convolution's or a pool's input or kernel gradient: the line's
@@ -194,6 +210,8 @@ def _hypotheses(check, q, want):
             models = _conv_input(d, k, w, x.shape) if q == w.x else _conv_kernel(x, d, w, k.shape)
         elif w.kind == "avg" and w.size is not None:
             models = _avg_input(d, w, x.shape)
+        elif w.kind == "max" and w.size is not None:
+            models = _max_input(d, x, w)
         else:
             continue
         base, *changed = models
@@ -256,3 +274,24 @@ def _avg_input(d, w: Window, shape):
             f"at ({w.stride}i, {w.stride}j) (stride {w.stride}), the line puts it at (i, j)",
             route(d, size, 1, shape),
         )
+
+
+def _max_input(d, x, w: Window):
+    size = w.size or (1, 1)
+    yield max_route(d, x, size, w.stride)
+    yield (
+        "the gradient is routed to every entry of its window: a max pool sends each δ only "
+        "to its window's maximum (the argmax), the others get 0",
+        route(d, size, w.stride, x.shape) * (size[0] * size[1]),
+    )
+    if w.stride > 1:
+        yield (
+            f"the stride is ignored in the input gradient: window (i, j)'s maximum is at "
+            f"({w.stride}i + r, {w.stride}j + s), the line puts δ at (i + r, j + s)",
+            max_route(d, x, size, w.stride, place=1),
+        )
+    yield (
+        "the argmax is unravelled with row and column swapped: np.unravel_index(k, (ph, "
+        "pw)) gives (k // pw, k % pw)",
+        max_route(d, x, size, w.stride, swap=True),
+    )

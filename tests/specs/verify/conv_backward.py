@@ -15,6 +15,8 @@ EXPECTED = {
     "conv_backward_vectorized_noflip": "the kernel is not flipped",
     "avg_pool_backward_no_mean": "the average's 1/4 is missing",
     "avg_pool_backward_stride": "the stride is ignored in the input gradient",
+    "max_pool_backward_everywhere": "routed to every entry of its window",
+    "max_pool_backward_swapped": "row and column swapped",
 }
 
 
@@ -187,4 +189,80 @@ def avg_pool_backward_vectorized(dout, cache):
     ph, pw = pool_param["pool_height"], pool_param["pool_width"]
     # non-overlapping windows (stride = size): each entry gets its window's dout / (ph * pw)
     dx = np.repeat(np.repeat(dout, ph, axis=2), pw, axis=3) / (ph * pw)
+    return dx
+
+
+def max_pool_backward_naive(dout, cache):
+    x, pool_param = cache
+    ph, pw, stride = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
+    N, C, H, W = x.shape
+    H_out = 1 + (H - ph) // stride
+    W_out = 1 + (W - pw) // stride
+    dx = np.zeros_like(x)
+    for n in range(N):
+        for c in range(C):
+            for i in range(H_out):
+                for j in range(W_out):
+                    window = x[n, c, i * stride : i * stride + ph, j * stride : j * stride + pw]
+                    r, s = np.unravel_index(np.argmax(window), window.shape)
+                    dx[n, c, i * stride + r, j * stride + s] += dout[n, c, i, j]
+    return dx
+
+
+def max_pool_backward_mask(dout, cache):
+    x, pool_param = cache
+    ph, pw, stride = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
+    _, _, H_out, W_out = dout.shape
+    dx = np.zeros_like(x)
+    for i in range(H_out):
+        for j in range(W_out):
+            window = x[:, :, i * stride : i * stride + ph, j * stride : j * stride + pw]
+            mask = window == np.max(window, axis=(2, 3), keepdims=True)
+            d = mask * dout[:, :, i, j, None, None]
+            dx[:, :, i * stride : i * stride + ph, j * stride : j * stride + pw] += d
+    return dx
+
+
+def max_pool_backward_everywhere(dout, cache):
+    x, pool_param = cache
+    ph, pw, stride = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
+    _, _, H_out, W_out = dout.shape
+    dx = np.zeros_like(x)
+    for i in range(H_out):
+        for j in range(W_out):
+            d = dout[:, :, i, j, None, None]
+            dx[:, :, i * stride : i * stride + ph, j * stride : j * stride + pw] += d  # mistake
+    return dx
+
+
+def max_pool_backward_unravel(dout, cache):
+    x, pool_param = cache
+    ph, pw, stride = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
+    N, C, H, W = x.shape
+    _, _, H_out, W_out = dout.shape
+    dx = np.zeros_like(x)
+    for n in range(N):
+        for c in range(C):
+            for i in range(H_out):
+                for j in range(W_out):
+                    window = x[n, c, i * stride : i * stride + ph, j * stride : j * stride + pw]
+                    k = np.argmax(window)
+                    dx[n, c, i * stride + k // ph, j * stride + k % ph] += dout[n, c, i, j]
+    return dx
+
+
+def max_pool_backward_swapped(dout, cache):
+    x, pool_param = cache
+    ph, pw, stride = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
+    N, C, H, W = x.shape
+    _, _, H_out, W_out = dout.shape
+    dx = np.zeros_like(x)
+    for n in range(N):
+        for c in range(C):
+            for i in range(H_out):
+                for j in range(W_out):
+                    window = x[n, c, i * stride : i * stride + ph, j * stride : j * stride + pw]
+                    k = np.argmax(window)
+                    d = dout[n, c, i, j]
+                    dx[n, c, i * stride + k % pw, j * stride + k // pw] += d  # mistake
     return dx
