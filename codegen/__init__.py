@@ -60,6 +60,10 @@ def generate(
     >>> "torch.autograd.Function" in codegen.generate("seed004", target="torch")
     True
     """
+    if target == "numpy" and _has_loop(source):  # a recurrence: codegen.recurrent
+        from .recurrent import generate as generate_loop
+
+        return generate_loop(source, dtype=dtype)
     if target != "numpy":
         from .targets import generate_target
 
@@ -94,6 +98,14 @@ def prepare(
             f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}", "<options>", 1, 1
         )
     net = derive.load_network(source)
+    if net.loop is not None:
+        line, col = net.loop.pos
+        raise SpecError(
+            f"a loop over time generates NumPy only (derive gen SPEC), not a {what}",
+            net.file,
+            line,
+            col,
+        )
     check_names(net, claimed, what)
     bind = dict(bind or {})
     _check_bindings(net, bind)
@@ -103,6 +115,13 @@ def prepare(
     d = derive_network(ir.bind(net, bind))
     check_names(d.network, claimed, what)  # and the names the derivation gave to hoisted values
     return d, header, net.name, values
+
+
+def _has_loop(source) -> bool:
+    """Whether the spec has a loop over time (its module comes from codegen.recurrent)."""
+    import derive
+
+    return derive.load_network(source).loop is not None
 
 
 def _check_dims(net: ir.Network) -> None:

@@ -46,6 +46,11 @@ def load_network(source: str | Path):
     specs = bundled()
     if str(source) in specs:
         return parse_file(specs[str(source)])
+    from .spec import SPECS_DIR
+
+    loops = {p.stem: p for p in sorted((SPECS_DIR / "loops").glob("*.nn"))}  # recurrences
+    if str(source) in loops:
+        return parse_file(loops[str(source)])
     raise SpecError(
         f"no spec file or bundled spec named {str(source)!r}; bundled: {', '.join(specs)}",
         str(source),
@@ -73,6 +78,10 @@ def derive(net: ir.Network, keep_all: bool = False) -> Derivation:
     >>> d.check()[0].passed
     True
     """
+    if net.loop is not None:  # a recurrence: the body and the outer equations, chained
+        from .loops import derive as derive_loop
+
+        return derive_loop(net)  # type: ignore[return-value]
     return Derivation.of(derivation.derive(net, keep_all=keep_all))
 
 

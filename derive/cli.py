@@ -166,7 +166,10 @@ def cmd_grad(args) -> int:
     from .derivation import derive
     from .term import colour_marks, use_colour
 
-    d = derive(read_network(args.spec))
+    net = read_network(args.spec)
+    if net.loop is not None:  # a spec with a loop over time (derive.recurrence)
+        return _grad_loop(net, args)
+    d = derive(net)
     proofs = check.run_all(d, seed=args.seed) if args.check else None
     if args.format == "json":
         out = report.as_json(d, proofs)
@@ -182,6 +185,35 @@ def cmd_grad(args) -> int:
             out = colour_marks(out, use_colour(sys.stdout))
     _emit(out, args.output)
     return 0 if proofs is None or all(p.passed for p in proofs) else 1
+
+
+def _grad_loop(net, args) -> int:
+    """``derive grad`` of a recurrence: text, LaTeX, JSON (Markdown and HTML as text)."""
+    from .loops import derive as derive_loop
+
+    rec = derive_loop(net)
+    proofs = rec.check(seed=args.seed) if args.check else None
+    if args.format == "json":
+        out = rec.json()
+    elif args.format == "latex":
+        out = rec.latex()
+    elif args.format == "markdown":
+        out = "```\n" + rec.text() + "\n```"
+    elif args.format == "html":
+        from .html import page
+
+        out = page(net.name, "<pre>" + html_escape(rec.text()) + "</pre>")
+    else:
+        out = rec.text()
+    _emit(out, args.output)
+    return 0 if proofs is None or all(p.passed for p in proofs) else 1
+
+
+def html_escape(s: str) -> str:
+    """Text for inside an HTML element (names in a spec are identifiers, file names are not)."""
+    import html
+
+    return html.escape(s)
 
 
 def _emit(text: str, output: str | None) -> None:

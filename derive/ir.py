@@ -385,6 +385,7 @@ class Network:
     funcs: list[str]  # generic functions declared with ``func``
     const_symbols: dict[str, sp.Symbol] = field(default_factory=dict)
     func_pos: dict[str, Pos] = field(default_factory=dict)  # where each ``func`` is declared
+    loop: Loop | None = None  # ``for t in range(T):`` before the equations (derive.recurrence)
 
     @property
     def loss(self) -> str:
@@ -405,6 +406,9 @@ class Network:
     def depends_on(self) -> dict[str, set[str]]:
         """For each quantity, every array it depends on, directly or not."""
         deps: dict[str, set[str]] = {q: set() for q in self.quantities}
+        if self.loop is not None:  # what the loop computes depends on all the loop reads
+            for stacked in self.loop.stepped.values():
+                deps[stacked] = set(self.loop.reads())
         for eq in self.equations:
             for ref in eq.refs():
                 deps[eq.name] |= {ref} | deps[ref]
@@ -419,6 +423,41 @@ class Network:
             if deps[name] & params and not self.quantities[name].integer:  # argmax: no adjoint
                 on_path.add(name)
         return on_path
+
+
+@dataclass
+class Loop:
+    """``for t in range(T):``: equations at one step ``t``, with names of their own.
+
+    In the body, ``x[t]`` of a stacked ``x[T, ...]`` is the quantity ``x_t``,
+    ``h[t - 1]`` of a state ``h`` is ``h_prev`` (``h0``, the state's initial
+    value, at ``t = 0``) and ``h[t] = ...`` defines ``h_t``; after the loop,
+    ``h`` is the stack of every step's ``h_t``.  ``quantities`` are the
+    body's own names (steps of stacked inputs as ``input``, previous states
+    as ``param``), ``equations`` the body in order.
+    """
+
+    var: str
+    length: sp.Expr
+    pos: Pos
+    initial: dict[str, str]  # state -> the name of its value before step 0 (h -> h0)
+    previous: dict[str, str]  # state -> its name at t - 1 in the body (h -> h_prev)
+    stepped: dict[str, str]  # body name at step t -> the stacked quantity (x_t -> x)
+    quantities: dict[str, Quantity] = field(default_factory=dict)
+    equations: list[Equation] = field(default_factory=list)
+
+    def reads(self) -> list[str]:
+        """The spec's names the body reads (stacked arrays, params, initial states)."""
+        out: list[str] = list(self.initial.values())
+        for eq in self.equations:
+            for ref in eq.refs():
+                q = self.quantities.get(ref)
+                if q is not None and q.kind != "input":  # h_prev, h_t: the loop's own
+                    continue
+                name = self.stepped[ref] if q is not None else ref
+                if name not in out:
+                    out.append(name)
+        return out
 
 
 def name_arguments(net: Network) -> Network:
