@@ -100,3 +100,86 @@ def test_every_step_is_judged():
     assert by_text["dtanh"] == "dtanh = ∂L/∂h3_in, ∂L/∂h2_in, ∂L/∂h1_in"
     assert by_text["dprev_h"].count("from the steps after it") == 3
     assert all(r.verdict == "correct" for r in results)
+
+
+# -- recurrences in the spec (state h[T, B, H] = h0; for t in range(T):), unrolled at T = 3 --
+_loops = importlib.util.spec_from_file_location("loop_backward", SPECS / "loop_backward.py")
+assert _loops is not None and _loops.loader is not None
+loops = importlib.util.module_from_spec(_loops)
+_loops.loader.exec_module(loops)  # our own test fixture, run for its finite-difference labels
+LOOP_SOURCE = (SPECS / "loop_backward.py").read_text()
+
+
+def _sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+def lstm_forward(x, h0, c0, Wx, Wh, b):
+    """The LSTM of lstm_loop.nn, time-major; every step's gates kept for the cache."""
+    H = h0.shape[1]
+    out = {k: [] for k in "hcifog"}
+    h, c = h0, c0
+    for t in range(x.shape[0]):
+        a = x[t] @ Wx + h @ Wh + b
+        i, f, o = (_sigmoid(a[:, k * H : (k + 1) * H]) for k in range(3))
+        g = np.tanh(a[:, 3 * H :])
+        c = f * c + i * g
+        h = o * np.tanh(c)
+        for k, v in zip("hcifog", (h, c, i, f, o, g), strict=True):
+            out[k].append(v)
+    return {k: np.stack(v) for k, v in out.items()}
+
+
+def loop_case(kind):
+    T, n, d, H = 3, 2, 3, 2
+    P = {"x": RNG.normal(size=(T, n, d)), "h0": RNG.normal(size=(n, H))}
+    width = 4 * H if kind == "lstm" else H
+    P |= {"Wx": RNG.normal(size=(d, width)) * 0.5, "Wh": RNG.normal(size=(H, width)) * 0.5}
+    P["b"] = RNG.normal(size=width)
+    if kind == "lstm":
+        P["c0"] = RNG.normal(size=(n, H))
+    u = RNG.normal(size=(T, n, H))
+
+    def states(P):
+        if kind == "lstm":
+            return lstm_forward(P["x"], P["h0"], P["c0"], P["Wx"], P["Wh"], P["b"])
+        hs = rnn_forward(P["x"].transpose(1, 0, 2), P["h0"], P["Wx"], P["Wh"], P["b"])
+        return {"h": hs.transpose(1, 0, 2)}
+
+    def forward(P):
+        return np.sum(states(P)["h"] * u), {}
+
+    def call(fn, P):
+        s = states(P)
+        if kind == "lstm":
+            cache = (P["x"], P["h0"], P["c0"], P["Wx"], P["Wh"], P["b"])
+            grads = fn(u, (*cache, *(s[k] for k in "hcifog")))
+            return dict(zip(("x", "h0", "c0", "Wx", "Wh", "b"), grads, strict=True))
+        grads = fn(u, (P["x"], P["h0"], P["Wx"], P["Wh"], P["b"], s["h"]))
+        return dict(zip(("x", "h0", "Wx", "Wh", "b"), grads, strict=True))
+
+    return P, forward, call
+
+
+LOOP_CASES = [
+    ("rnn_loop.nn", "rnn", "rnn_backward"),
+    ("rnn_loop.nn", "rnn", "rnn_backward_no_carry"),
+    ("lstm_loop.nn", "lstm", "lstm_backward_no_cell_carry"),
+]
+
+
+@pytest.mark.parametrize(("spec", "kind", "name"), LOOP_CASES, ids=[c[2] for c in LOOP_CASES])
+def test_backward_loops_against_a_recurrence(spec, kind, name):
+    P, forward, call = loop_case(kind)
+    truth = finite_difference_labels(P, forward, call(getattr(loops, name), P))
+    results = verify_function(network(spec), LOOP_SOURCE, "loop_backward.py", name)
+    for param, right in truth.items():
+        mine = [r for r in results if r.text.startswith(f"d{param}")]
+        mine = mine or [r for r in results if f"∂L/∂{param}" in r.normalized.split(", ")[-1]]
+        assert mine and (mine[-1].verdict == "correct") == right, (param, right, results)
+    lines, start = inspect.getsourcelines(getattr(loops, name))
+    marked = next((n for n, text in enumerate(lines, start=start) if "# mistake" in text), None)
+    roots = [r for r in results if r.verdict != "correct" and r.built_on is None]
+    assert (roots[0].line if roots else None) == marked, results
+    if roots:
+        assert loops.EXPECTED[name] in (roots[0].diagnosis or ""), roots[0]

@@ -5,6 +5,7 @@ exact equality test every verdict goes through (:func:`is_zero`)."""
 from __future__ import annotations
 
 import copy
+import zlib
 
 import numpy as np
 import sympy as sp
@@ -66,12 +67,46 @@ def is_zero(expr, explicit: bool = True) -> bool:
     if expr == 0:
         return True
     expr = _explicit(expr, {}) if explicit else expr
+    if clearly_nonzero(expr):  # a wrong line: no need to expand a deep recurrence to see it
+        return False
     try:
         return decide.is_zero(expr)
     except TypeError:  # x / (x - x): a division by zero is no gradient (and not a bug)
         if expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
             return False
         raise
+
+
+def clearly_nonzero(expr: sp.Expr) -> bool:
+    """Whether ``expr`` is far from zero at one point, computed with 40 digits: every symbol a
+    fixed value in [0.5, 1.5] drawn from its name (or the value a :class:`Valued` symbol
+    stands for).  An identity is never far from zero there; a difference that is may be
+    decided without the decision procedure's expansion.  Functions that do not evaluate at
+    numbers leave it undecided (False)."""
+    try:
+        value = complex(_at(expr, {}).evalf(40))
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError, RecursionError):
+        return False
+    return bool(np.isfinite(value)) and abs(value) > 1e-20
+
+
+def _at(expr, memo: dict):
+    """``expr`` at the point, each shared sub-expression once (a recurrence's values share
+    deep sub-trees that a plain substitution, or ``free_symbols``, visits at every use)."""
+    hit = memo.get(expr)
+    if hit is not None:
+        return hit
+    if isinstance(expr, sp.Symbol):
+        r = getattr(expr, "r", None)
+        if r is None:
+            r = 0.5 + (zlib.crc32(str(expr).encode()) % 10007) / 10007
+        out = sp.Float(r, 40)
+    elif not expr.args:
+        out = expr
+    else:
+        out = expr.func(*[_at(a, memo) for a in expr.args])
+    memo[expr] = out
+    return out
 
 
 def needs_explicit(net: ir.Network) -> bool:

@@ -27,6 +27,7 @@ from .interpret import Clash, Interpreter, Lookup
 from .library import FUNCTIONS, Bound, Library
 from .reader import adjoint_of, gradient_name
 from .result import Result
+from .unroll import unroll
 from .windows import crop, padded_name, padding_of
 from .windows import params as window_params
 
@@ -52,6 +53,7 @@ def verify_function(
     names: bool = True,
 ) -> list[Result]:
     """Verdicts for every gradient-holding line of one function of ``source``."""
+    net = unroll(net)  # a spec's loop over time: the network unrolled at T = 3
     d = derivation(net)
     fdef, functions = pick(source, file, function)
     checker = FunctionCheck(d, net, file, source, fdef, functions, maps or {}, names)
@@ -108,6 +110,7 @@ class FunctionCheck:
         self.steps = steps.find(self.net, self.numeric.np_env)  # an unrolled recurrence
         self.loop_var = loop_variables(fdef)  # line → the variable of the loop it is in
         self.step_seen: set[int] = set()  # lines whose name matched its step guess once
+        self.alone: dict[bool, dict] = {}  # exact → q → ∂L/∂q without the next step's share
         self.batch = batch_dim(self.net)
         self.partial = partial_lines(fdef)
         self.unmasked = before_masks(fdef)  # dx = dout.copy() before dx[x < 0] = 0
@@ -232,7 +235,7 @@ class FunctionCheck:
         """∂L/∂q: a quantity's, a family's stacked on the time axis (``dx`` of ``x1 … x3``) or
         a state's share from the steps after it (``dprev_h``)."""
         if q.endswith(steps.CARRY):
-            return steps.carry_truth(self.steps, ev.truth, q[: -len(steps.CARRY)])
+            return steps.carry_truth(self, ev, q[: -len(steps.CARRY)])
         if q in self.net.quantities:
             return ev.truth(q)
         return steps.stack(self.steps, q, ev.truth)
@@ -421,7 +424,11 @@ class _Run:
             q = c.adjoint(stem, None, env, self.lists)  # dx_pad: ∂L/∂x on a zero-padded grid
             pad = padding_of(c.net, q) if q is not None else 0
             q = q if pad else None
-        step = self.step(lineno, name, index, value, env) if q is None else None
+        family = q in c.steps.families and q not in c.net.quantities  # di: of i1 … i3
+        stacked = q is None or q in c.steps.stacks or family  # dc in a loop: ∂L/∂c at step t
+        step = self.step(lineno, name, index, value, env) if stacked else None
+        if family and self.in_loop():
+            q = None  # in the loop, di is one step's: judged only as that step's
         if self.discover:
             c.discover(k, step or q, value)
             return
@@ -450,14 +457,17 @@ class _Run:
         if self.repair and not same:
             self.put(env, name, index, value, truth, got, pad)
 
+    def in_loop(self) -> bool:
+        """Whether the run is inside a loop of the checked function (not judging after it)."""
+        return self.interp is not None and self.interp.loops > 0
+
     def step(self, lineno, name, index, value, env) -> str | None:
         """Inside a loop over time (not when its accumulations are judged after it): the
         adjoint a name holds at this step; a guess from affixes only once it has matched."""
         c = self.check
         var = c.loop_var.get(lineno)
         t = env.get(var) if var is not None else None
-        loops = self.interp.loops if self.interp is not None else 0
-        if index is not None or not c.steps.families or not loops or t is None:
+        if index is not None or not c.steps.families or not self.in_loop() or t is None:
             return None
         q, guessed = steps.step_name(c.steps, c.net, name, int(t))
         if q is None or not guessed:

@@ -248,6 +248,12 @@ FUNCTIONS = {
         i.count(np.size(a) * int(r)),
         np.repeat(np.asarray(a), int(r), axis=None if axis is None else int(axis)),
     )[1],
+    "concatenate": lambda i, n, parts, axis=0, **kw: np.concatenate(
+        [np.asarray(p) for p in parts], axis=int(axis)
+    ),
+    "hstack": lambda i, n, parts, **kw: np.hstack([np.asarray(p) for p in parts]),
+    "vstack": lambda i, n, parts, **kw: np.vstack([np.asarray(p) for p in parts]),
+    "stack": lambda i, n, parts, axis=0, **kw: np.stack([np.asarray(p) for p in parts], int(axis)),
     "argmax": _argmax,
     "argmin": lambda i, n, x, axis=None, **kw: _argmax(i, n, x, axis, "min", **kw),
     "unravel_index": lambda i, n, k, shape, **kw: tuple(
@@ -303,6 +309,8 @@ _KEYWORDS = {  # the keyword arguments read (others, like dtype=, change no valu
     "rot90": ("k", "axes"),
     "argmax": ("axis",),
     "argmin": ("axis",),
+    "concatenate": ("axis",),
+    "stack": ("axis",),
     "repeat": ("axis",),
 }
 

@@ -15,9 +15,10 @@ What a function's loop ``for t in reversed(range(T)):`` holds at step t, by name
   step t − 1 less the loss's own share there (all of ∂L/∂h0 at t = 0);
 * ``dtanh``, ``dsigmoid``: ∂L/∂(that function's input) at step t.
 
-A name guessed from its affixes (next, prev, _t) is judged only if its value matches its
-guess at one step at least (numerically, on the first run): a name that means something
-else in someone else's code is left alone.  ``dtanh`` is always judged.
+A name with a suffix (``dh_next``, ``dhnext``, ``dh_prev``) says less (Karpathy's
+``dhnext`` is what step t sends to t − 1): it is judged only if its value matches its
+guess at one step at least (numerically, on the first run).  ``dnext_h``, ``dprev_h``,
+``dh_t``, ``dtanh`` are always judged.
 """
 
 from __future__ import annotations
@@ -28,13 +29,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import ir
+from ..numeric import evaluate
 
 _MEMBER = re.compile(r"^(?P<stem>[A-Za-z_]*?[A-Za-z])(?P<k>\d+)(?P<suffix>(?:_[A-Za-z]\w*)?)$")
 CARRY = "~carry"  # q + CARRY: ∂L/∂q less the loss's own share at q (what later steps send)
-_NOW = re.compile(
-    r"^d_?(?:(?:next|cur|curr)_?(?P<a>[A-Za-z]\w*?)|(?P<b>[A-Za-z]\w*?)_?(?:next|t|cur|curr)?)$"
-)
-_PREV = re.compile(r"^d_?(?:prev_?(?P<a>[A-Za-z]\w*?)|(?P<b>[A-Za-z]\w*?)_?prev)$")
+# cs231n's spellings say which step: dnext_h, dh_t, dh (step t), dprev_h (sent to t - 1)
+_NOW = re.compile(r"^d_?(?:(?:next|cur|curr)_(?P<a>[A-Za-z]\w*?)|(?P<b>[A-Za-z]\w*?)(?:_t|_cur)?)$")
+_PREV = re.compile(r"^dprev_(?P<a>[A-Za-z]\w*?)$")
+# a suffix says less: Karpathy's dhnext is what step t sends to t - 1, not ∂L/∂h at t
+_GUESS_NOW = re.compile(r"^d(?P<b>[A-Za-z]\w*?)_?next$")
+_GUESS_PREV = re.compile(r"^d(?P<b>[A-Za-z]\w*?)_?prev$")
 
 
 @dataclass
@@ -47,6 +51,11 @@ class Steps:
     first: int = 1  # the member number of step t = 0
     axis: int = 1  # the time axis of stacked values (cs231n's x[N, T, D])
     length: int = 0  # T
+
+    @property
+    def stacks(self) -> set[str]:
+        """The quantities that are a family stacked (``h``, ``c``)."""
+        return {q for q, _ in self.stacked.values()}
 
     def member(self, family: str, t: int) -> str | None:
         """The member of ``family`` at step ``t`` (None before the first or after the last)."""
@@ -115,13 +124,19 @@ def step_name(steps: Steps, net: ir.Network, name: str, t: int) -> tuple[str | N
     inputs = _function_inputs(steps, net, fn)
     if inputs is not None:
         return steps.member(inputs, t), False
-    m = _PREV.match(name)
-    if m and (m["a"] or m["b"]) in steps.families:
-        q = steps.member(m["a"] or m["b"], t - 1)
-        return (q + CARRY if q is not None else None), True
-    m = _NOW.match(name)
-    if m and (m["a"] or m["b"]) in steps.families:
-        return steps.member(m["a"] or m["b"], t), True
+    for pattern, shift, guessed in (
+        (_PREV, -1, False),
+        (_GUESS_PREV, -1, True),
+        (_GUESS_NOW, 0, True),
+        (_NOW, 0, False),
+    ):
+        m = pattern.match(name)
+        stem = m and next((g for g in m.groups() if g), None)
+        if stem in steps.families:
+            q = steps.member(stem, t + shift)
+            if q is not None and shift:
+                q += CARRY
+            return q, guessed
     return None, False
 
 
@@ -140,24 +155,30 @@ def _function_inputs(steps: Steps, net: ir.Network, fn: str) -> str | None:
     return next(iter(fams)) if len(fams) == 1 else None
 
 
-def direct(steps: Steps, truth, q: str):
-    """The loss's own share of ∂L/∂q at q's step: the stacked quantity's gradient there (zero
-    for a state outside the stack, like h0)."""
-    fam, k = steps.index[q]
-    if fam not in steps.stacked:
-        return None
-    stacked, axis = steps.stacked[fam]
-    t = k - steps.first
-    if not 0 <= t < steps.length:
-        return 0 * np.asarray(truth(q))
-    return np.take(np.asarray(truth(stacked)), t, axis=axis)
+def later(check, ev, q: str) -> list[str]:
+    """The members of the step after ``q``'s whose deltas the derivation has."""
+    k = check.steps.index[q][1]
+    return [m for m, (_, j) in check.steps.index.items() if j == k + 1 and f"delta_{m}" in ev.env]
 
 
-def carry_truth(steps: Steps, truth, q: str):
-    """∂L/∂q less the loss's own share at q: what the later steps send back to it."""
-    own = direct(steps, truth, q)
-    total = np.asarray(truth(q))
-    return total if own is None else total - own
+def alone(check, ev, q: str):
+    """∂L/∂q without what the next step sends back: its derived form with every delta of
+    the next step's members set to zero (the loss's own share of h_t; for an LSTM's c_t,
+    what h_t sends)."""
+    cache = check.alone.setdefault(ev.exact, {})
+    if q not in cache:
+        env = dict(ev.env)
+        for m in later(check, ev, q):
+            value = np.asarray(env[f"delta_{m}"])
+            env[f"delta_{m}"] = np.zeros(value.shape, dtype=value.dtype) * (0 if ev.exact else 1)
+        form = np.asarray(evaluate(check.d.step(q).matrix, env, ev.funcs))
+        cache[q] = form.reshape(np.shape(ev.truth(q)))
+    return cache[q]
+
+
+def carry_truth(check, ev, q: str):
+    """What the steps after ``q``'s send back to it: cs231n's ``dprev_h`` (all of ∂L/∂h0)."""
+    return np.asarray(ev.truth(q)) - alone(check, ev, q)
 
 
 def label(steps: Steps, loss: str, q: str) -> str:
@@ -183,17 +204,21 @@ def expected(steps: Steps, d, q: str) -> str:
 
 
 def diagnosis(check, q, got, want, exact_wrong=None) -> str | None:
-    """A state's gradient at one step that holds only the loss's own share there: the delta
-    sent back from step t + 1 is not added (cs231n's ``dnext_h = dh[:, t, :] + dprev_h``)."""
+    """A state's gradient at one step without what step t + 1 sends back (cs231n's
+    ``dnext_h = dh[:, t, :] + dprev_h`` without ``dprev_h``; an LSTM's ``dc`` without
+    ``dnext_c``): the line equals the derived form of ∂L/∂q with every delta of the next
+    step set to zero."""
     steps = getattr(check, "steps", None)
-    if steps is None or q not in steps.index or steps.index[q][0] not in steps.stacked:
+    if steps is None or q not in steps.index or not later(check, check.numeric, q):
         return None
-    own = direct(steps, lambda n: np.asarray(check.numeric.truth(n), float), q)
-    if own is None or own.shape != got.shape or not np.allclose(got, own, rtol=1e-7, atol=1e-9):
+    own = np.asarray(alone(check, check.numeric, q), float)
+    if own.size != got.size or not np.allclose(got, own.reshape(got.shape), rtol=1e-7, atol=1e-9):
         return None
-    stacked = steps.stacked[steps.index[q][0]][0]
+    fam = steps.index[q][0]
+    text = check.d.step(q).text()
+    sent = ", ".join(f"δ{m}" for m in later(check, check.numeric, q) if f"δ{m} " in text + " ")
     return (
-        f"the state delta is not accumulated from the next step: the line holds only the "
-        f"loss's own share of ∂{check.net.loss}/∂{q} (∂{check.net.loss}/∂{stacked} at its "
-        f"step); the delta step t + 1 sends back (dprev_h) must be added"
+        f"the state delta is not accumulated from the next step: the line holds only step "
+        f"t's own share of ∂{check.net.loss}/∂{q}; what step t + 1 sends back (through "
+        f"{sent}: dprev_{fam} / dnext_{fam}) must be added"
     )
