@@ -89,7 +89,7 @@ def _names(loop: ir.Loop, k: int, net: ir.Network) -> dict[str, str]:
         raise SpecError(
             f"cannot unroll the loop: the step name {clash[0]!r} is a name of the spec",
             net.file,
-            loop.pos.line,
+            loop.pos[0],
             1,
         )
     return out
