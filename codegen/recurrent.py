@@ -17,7 +17,9 @@ from derive import ir
 from derive.errors import SpecError
 
 from . import render
+from .kernels import kernel_source
 from .names import check_names, names_of_template, nfkc, spec_names
+from .printer import CodePrinter, kernel_names, stabilise
 
 SENTINEL_SPEC = """input x[T, B, V]
 param spec_name_sentinel[V, H], h0[B, H]
@@ -83,11 +85,11 @@ def _shape_code(shape) -> str:
 
 
 def context(net: ir.Network, dtype: str) -> dict:
-    """The template's context: names, shapes and the printed statements."""
+    """The template's context: names, shapes, the printed statements and the kernels."""
     rec = derive.derive(net)
     assert net.loop is not None
     initial = set(net.loop.initial.values())
-    params = [q for q in net.params]
+    params = list(net.params)
     inputs = [*net.of_kind("input"), *net.of_kind("target")]
     inits = [
         (
@@ -97,7 +99,9 @@ def context(net: ir.Network, dtype: str) -> dict:
         )
         for p in params
     ]
-    outer = rec.outer_code()  # type: ignore[attr-defined]
+    printer = CodePrinter()
+    outer, forms = _outer(rec.outer, printer)  # type: ignore[attr-defined]
+    used = kernel_names([*rec.forms(), *forms])  # type: ignore[attr-defined]
     return {
         "spec_name": net.name,
         "source": net.source,
@@ -110,10 +114,23 @@ def context(net: ir.Network, dtype: str) -> dict:
         "param_names": [p.name for p in params],
         "input_names": [q.name for q in inputs],
         "dims": _dim_sources(net),
-        "forward": rec.forward_code(),  # type: ignore[attr-defined]
+        "forward": rec.forward_code(printer),  # type: ignore[attr-defined]
         "outer": outer,
-        "backward": rec.backward_code(),  # type: ignore[attr-defined]
+        "backward": rec.backward_code(printer, with_forward=True),  # type: ignore[attr-defined]
+        "kernels": [kernel_source(k) for k in sorted(used)],
     }
+
+
+def _outer(d, printer) -> tuple[list[tuple[str, str]], list]:
+    """The equations after the loop (their stable forms), their deltas and gradients."""
+    from derive.forms import forward_form, numpy_code
+
+    defs = {eq.name: forward_form(eq.expr) for eq in d.network.equations}
+    stable = {name: stabilise(form, defs) for name, form in defs.items()}
+    code = [(eq.name, numpy_code(stable[eq.name], eq.shape, printer)) for eq in d.network.equations]
+    steps = [*d.steps, *d.gradients.values()]
+    code += [(s.symbol, numpy_code(s.matrix, s.shape, printer)) for s in steps]
+    return code, list(stable.values())
 
 
 def _fan_in(p: ir.Quantity) -> str:

@@ -46,9 +46,9 @@ def load_network(source: str | Path):
     specs = bundled()
     if str(source) in specs:
         return parse_file(specs[str(source)])
-    from .spec import SPECS_DIR
+    from .loops import bundled as bundled_loops
 
-    loops = {p.stem: p for p in sorted((SPECS_DIR / "loops").glob("*.nn"))}  # recurrences
+    loops = bundled_loops()  # specs with a loop over time
     if str(source) in loops:
         return parse_file(loops[str(source)])
     raise SpecError(
@@ -254,6 +254,9 @@ def verify(
     if spec is not None:
         texts = [claims] if isinstance(claims, str) else list(claims)
         net = load_network(spec)
+        from .recurrence import refuse_loop
+
+        refuse_loop(net)
         found, errors = verify_set(net, [("<claim>", t) for t in texts])  # one claim set
         results += found
         name = net.name

@@ -131,9 +131,10 @@ def _plugins():
 
 def cmd_list(args) -> int:
     """``derive list``: the bundled specs and their first comment line."""
+    from .loops import bundled as bundled_loops
     from .spec import bundled
 
-    for name, path in bundled().items():
+    for name, path in {**bundled(), **bundled_loops()}.items():
         first = next(
             (ln.lstrip("# ").strip() for ln in path.read_text().splitlines() if ln.startswith("#")),
             "",
@@ -196,7 +197,7 @@ def _grad_loop(net, args) -> int:
     if args.format == "json":
         out = rec.json()
     elif args.format == "latex":
-        out = rec.latex()
+        out = rec.latex(standalone=args.standalone)
     elif args.format == "markdown":
         out = "```\n" + rec.text() + "\n```"
     elif args.format == "html":
@@ -204,7 +205,7 @@ def _grad_loop(net, args) -> int:
 
         out = page(net.name, "<pre>" + html_escape(rec.text()) + "</pre>")
     else:
-        out = rec.text()
+        out = rec.text(steps=args.steps, elementwise=args.elementwise)
     _emit(out, args.output)
     return 0 if proofs is None or all(p.passed for p in proofs) else 1
 
@@ -295,6 +296,9 @@ def _verify_spec(args):
     from .verify.function import verify_function
 
     net = read_network(args.spec)
+    from .recurrence import refuse_loop
+
+    refuse_loop(net)
     texts = [("<claim>", t) for t in args.claim]
     if args.claims:
         path = Path(args.claims)

@@ -2,8 +2,8 @@
 
 >>> import derive
 >>> rec = derive.load("char_rnn")
->>> print(rec.backward_code().splitlines()[4])
-for t in reversed(range(T)):
+>>> [line for line in rec.backward_code().splitlines() if line.startswith("for")]
+['for t in reversed(range(T)):']
 >>> all(p.passed for p in rec.check())
 True
 
@@ -17,8 +17,16 @@ backward loop as NumPy statements.
 from __future__ import annotations
 
 from dataclasses import fields
+from pathlib import Path
 
 from . import recurrence
+
+LOOPS_DIR = Path(__file__).parent / "specs" / "loops"
+
+
+def bundled() -> dict[str, Path]:
+    """The bundled specs with a loop over time (``char_rnn``, ``char_lstm``), by name."""
+    return {p.stem: p for p in sorted(LOOPS_DIR.glob("*.nn"))}
 
 
 class Recurrence(recurrence.Recurrence):
@@ -36,17 +44,18 @@ class Recurrence(recurrence.Recurrence):
         self.proofs = run_all(self, seed=seed)
         return self.proofs
 
-    def text(self) -> str:
-        """The loop, the outer equations and the backward loop as Unicode text."""
+    def text(self, steps: bool = False, elementwise: bool = False) -> str:
+        """The loop, the outer equations and the backward loop as Unicode text (``steps``:
+        the chain rule of each adjoint; ``elementwise``: its index form)."""
         from .recurprint import as_text
 
-        return as_text(self, self.proofs)
+        return as_text(self, self.proofs, steps, elementwise)
 
-    def latex(self) -> str:
-        """The same as an ``aligned`` LaTeX block."""
+    def latex(self, standalone: bool = False) -> str:
+        """The same as an ``aligned`` LaTeX block; ``standalone``: a whole amsmath document."""
         from .recurprint import as_latex
 
-        return as_latex(self, proofs=self.proofs)
+        return as_latex(self, proofs=self.proofs, standalone=standalone)
 
     def json(self) -> str:
         """The JSON document of ``derive grad --format json``."""
@@ -54,25 +63,30 @@ class Recurrence(recurrence.Recurrence):
 
         return as_json(self, self.proofs)
 
-    def backward_code(self) -> str:
-        """Python statements: the backward loop over t, every gradient assigned."""
+    def backward_code(self, printer=None, with_forward: bool = False) -> str:
+        """Python statements: the backward loop over t, every gradient assigned
+        (``printer``: a :class:`derive.forms.NumpyFormPrinter` for the formulas)."""
         from .recurprint import backward_code
 
-        return backward_code(self)
+        return backward_code(self, printer, with_forward)
 
-    def forward_code(self) -> str:
-        """Python statements: the forward loop over t, every stacked value assigned."""
+    def forward_code(self, printer=None) -> str:
+        """Python statements: the forward loop over t, every stacked value assigned
+        (``printer``: a :class:`derive.forms.NumpyFormPrinter` for the formulas)."""
         from .recurprint import forward_code
 
-        return forward_code(self)
+        return forward_code(self, printer)
 
-    def outer_code(self) -> list[tuple[str, str]]:
-        """``(name, NumPy expression)`` of the equations after the loop, their deltas (the
-        stacked values' direct shares among them) and their params' gradients, in order."""
-        from .report import lines
+    def forms(self) -> list:
+        """Every form the loops and the equations after them compute (forward and backward),
+        as SymPy matrix expressions: what a code target prints."""
+        from .matexpr import forward_form
 
-        fwd, deltas, grads = lines(self.outer)
-        return [(x.name, x.as_dict()["numpy"]) for x in [*fwd, *deltas, *grads]]
+        out = []
+        for d in (self.body, self.outer):
+            out += [forward_form(eq.expr) for eq in d.network.equations]
+            out += [s.matrix for s in [*d.steps, *d.gradients.values()]]
+        return out
 
     def __str__(self) -> str:
         return self.text()

@@ -116,6 +116,11 @@ class LoopReader(ExpressionReader):
     def loop_header(self, code: str) -> None:
         """``for t in range(T):``, after the states it updates."""
         self.code = code
+        if not code.endswith(":"):
+            self.error(
+                "expected for t in range(T): alone on its line, the body indented below",
+                self.base_col,
+            )
         hint = "; expected for t in range(T):"
         tree = cast(ast.Module, self.parse_ast(code + "\n pass", mode="exec", hint=hint))
         stmt = tree.body[0]
@@ -153,19 +158,17 @@ class LoopReader(ExpressionReader):
                     where[0],
                 )
             loop.initial[state] = init
-            prev = self.body_name(state + "_prev", f"{state}[{var} - 1]", stmt)
+            prev = self.body_name(state + "_prev", f"{state}[{var} - 1]", stmt, var)
             loop.previous[state] = prev
             loop.quantities[prev] = ir.Quantity(prev, "param", shape[1:], pos)
         self.loop, self.in_body, self.loop_indent = loop, True, self.base_col
 
-    def body_name(self, name: str, what: str, node: ast.AST) -> str:
-        """``name`` for ``what`` in the body, if the spec does not use it already."""
-        if (
-            name in self.quantities
-            or name in self.consts
-            or name in self.dims
-            or name in self.funcs
-        ):
+    def body_name(self, name: str, what: str, node: ast.AST, var: str | None = None) -> str:
+        """``name`` for ``what`` in the body, if the spec (or the loop variable) does not
+        use it already."""
+        var = var or (self.loop.var if self.loop else None)
+        taken = name in self.quantities or name in self.consts or name in self.dims
+        if taken or name in self.funcs or name == var:
             self.node_error(
                 node, f"the loop calls {what} {name!r}, which the spec already defines; rename it"
             )
@@ -192,12 +195,20 @@ class LoopReader(ExpressionReader):
             self.node_error(stmt or tree.body[0], f"expected NAME[{loop.var}] = expression")
         name = target.value.id
         step = name + "_t"
+        q = self.quantities.get(name)
+        if q is not None and q.kind != "intermediate":
+            self.node_error(
+                target, f"{name!r} is declared as {q.kind}; the loop assigns states and new names"
+            )
         if step in loop.quantities:
             self.node_error(target, f"{name}[{loop.var}] is assigned twice in the loop")
         is_state = name in self.states
         if not is_state:
             self.check_new_name(name, self.base_col + char_col(code, target.col_offset))
+            if name == loop.var:
+                self.node_error(target, f"{name!r} is the loop variable; choose another name")
         self.body_name(step, f"{name}[{loop.var}]", target)
+        self.body_name("d" + step, f"the adjoint flowing into {name}[{loop.var}]", target)
         self.check_work(stmt.value)
         expr = self.expr(stmt.value)
         if is_state and expr.shape != self.quantities[name].shape[1:]:

@@ -92,8 +92,6 @@ def body_network(net: ir.Network) -> ir.Network:
             if ref not in quantities:
                 quantities[ref] = loop.quantities.get(ref) or net.quantities[ref]
         quantities[eq.name] = loop.quantities[eq.name]
-    for prev in loop.previous.values():  # a state the body never reads still has a slot
-        quantities.setdefault(prev, loop.quantities[prev])
     pos = loop.pos
     terms: list[ir.Node] = []
     for out, seed in seeds.items():
@@ -145,12 +143,47 @@ def derive(net: ir.Network) -> Recurrence:
     """Derive the body and the outer equations of a spec with a loop."""
     body = derivation.derive(body_network(net))
     outer = derivation.derive(outer_network(net))
+    _check_apart(net, body, outer)
     seeds = _seeds(net)
     assert net.loop is not None
     direct = {
         out: net.loop.stepped[out] for out in seeds if net.loop.stepped[out] in outer.gradients
     }
     return Recurrence(net, body, outer, seeds, direct)
+
+
+def refuse_loop(net) -> None:
+    """``derive verify`` does not read loops over time yet: one line, exit 2."""
+    from .errors import SpecError
+
+    if net.loop is not None:
+        line, col = net.loop.pos
+        raise SpecError(
+            "derive verify does not judge specs with a loop over time yet "
+            "(derive grad shows and proves the backward loop)",
+            net.file,
+            line,
+            col,
+        )
+
+
+def _check_apart(net: ir.Network, body, outer) -> None:
+    """The names the sweep gave to values of the body (``h_t_in``) are neither the spec's
+    nor those of the equations after the loop: the loops' code holds them all."""
+    from .errors import SpecError
+
+    made = {n for n, q in body.network.quantities.items() if q.kind == "intermediate"}
+    made.discard(net.loss)  # the seeded loss: never printed in the loops
+    clash = sorted(made & (set(net.quantities) | set(outer.network.quantities)))
+    if clash:
+        assert net.loop is not None
+        line, col = net.quantities[clash[0]].pos if clash[0] in net.quantities else net.loop.pos
+        raise SpecError(
+            f"the loop's value {clash[0]!r} has the name of another value of the spec; rename it",
+            net.file,
+            line,
+            col,
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -222,7 +255,9 @@ def run(rec: Recurrence, values: dict, funcs: Functions) -> dict:
         for p in rec.body_params():
             share = _shaped(env[rec.body.gradients[p].symbol], values[p])
             grads[p] = grads[p] + share if p in grads else share
-        carry = {prev: _shaped(env["delta_" + prev], carry[prev]) for prev in carry}
+        carry = {  # a previous state the body does not read gets no share
+            prev: _shaped(env.get("delta_" + prev, 0 * carry[prev]), carry[prev]) for prev in carry
+        }
     for state, prev in loop.previous.items():
         if loop.initial[state] in values and rec.network.quantities[loop.initial[state]].kind == (
             "param"

@@ -13,7 +13,7 @@ from derive.check import random_values
 from derive.errors import SpecError
 from derive.numeric import Functions
 from derive.recurrence import forward
-from tests.test_recurrence import _rnn_bptt
+from tests.test_recurrence import _rnn_bptt, derived
 
 SIZES = {"T": 4, "B": 3, "V": 5, "H": 2}
 
@@ -31,14 +31,14 @@ def test_generated_rnn_matches_hand_bptt():
     want = _rnn_bptt(v)
     for p in mod.PARAMS:
         np.testing.assert_allclose(grads[p], want[p], rtol=1e-10, atol=1e-12)
-    assert loss == pytest.approx(float(forward(derive.load("char_rnn"), v, Functions())["L"]))
+    assert loss == pytest.approx(float(forward(derived("char_rnn"), v, Functions())["L"]))
 
 
 def test_generated_lstm_matches_finite_differences():
     """The generated LSTM's gradients against central differences of the loss computed
     from the parsed spec (derive.recurrence.forward: the loop run step by step)."""
     mod = _module("char_lstm")
-    rec = derive.load("char_lstm")
+    rec = derived("char_lstm")
     v = random_values(rec.network, np.random.default_rng(4), {"T": 3, "B": 2, "V": 3, "H": 2})
     _, grads = mod.loss_and_gradients({k: v[k] for k in mod.PARAMS}, {"x": v["x"], "y": v["y"]})
     rng = np.random.default_rng(0)
