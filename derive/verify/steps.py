@@ -216,7 +216,10 @@ def diagnosis(check, q, got, want, exact_wrong=None) -> str | None:
         return None
     fam = steps.index[q][0]
     text = check.d.step(q).text()
-    sent = ", ".join(f"δ{m}" for m in later(check, check.numeric, q) if f"δ{m} " in text + " ")
+    names = [
+        m for m in later(check, check.numeric, q) if re.search(rf"δ{re.escape(m)}(?!\w)", text)
+    ]
+    sent = ", ".join(f"δ{m}" for m in names) or "its deltas"
     return (
         f"the state delta is not accumulated from the next step: the line holds only step "
         f"t's own share of ∂{check.net.loss}/∂{q}; what step t + 1 sends back (through "
