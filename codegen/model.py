@@ -221,7 +221,8 @@ def _conv_kernels(net: ir.Network, relu_inputs: set) -> dict[str, Init]:
                 codes = {str(d): dims_code(d) for d in [*node.b.shape, *fans] if not d.is_Integer}
                 kind: InitKind = "he" if eq.name in relu_inputs else "glorot"
                 shape = [str(d) for d in node.b.shape]
-                out[node.b.name] = Init(node.b.name, shape, kind, *map(str, fans), codes)
+                fan_in, fan_out = (str(d) for d in fans)
+                out[node.b.name] = Init(node.b.name, shape, kind, fan_in, fan_out, codes)
     return out
 
 

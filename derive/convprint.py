@@ -60,6 +60,9 @@ def notation(
     pooled = pool_notation(p, name, sub, latex=star != "⋆")
     if pooled is not None:
         return pooled
+    routed = _routed_transpose(p, name, sub, convt)
+    if routed is not None:
+        return routed
     if p[0] != "einsum" or len(p[3]) != 2:
         return None
     subs, out, ops = p[1], p[2], p[3]
@@ -111,12 +114,8 @@ def pool_notation(p, name, sub, latex: bool) -> str | None:
     if p[0] == "argmax":
         w = _windows_of(p[1])
         return None if w is None else op("argmax", w[1], w[2], name(w[0]))
-    if p[0] == "sum" and p[1][0] == "op" and p[1][1] == "*" and len(p[1][2]) == 2:
-        ops = p[1][2]
-        hot = next((x for x in ops if x[0] == "poolhot"), None)
-        view = next((x for x in ops if x is not hot), None)
-        w = None if hot is None or view is None else _windows_of(view)
-        return None if w is None else op("maxpool", w[1], w[2], name(w[0]))
+    if p[0] == "poolpick" and p[1][0] == "arr":  # the entry at each window's argmax
+        return op("maxpool", p[3], p[4], name(p[1][1]))
     if p[0] in ("einsum", "reshape"):  # the routing as einsum, or as a reshape (s = k)
         routes = [x for x in p[3] if x[0] == "route"] if p[0] == "einsum" else []
         prod = [x for x in p[3] if x[0] != "route"] if p[0] == "einsum" else [p[1]]
@@ -135,3 +134,21 @@ def pool_notation(p, name, sub, latex: bool) -> str | None:
         s = routes[0][4] if routes else k
         return op("maxunpool", k, s, f"{name(delta[1])}, {name(hot[1])}")
     return None
+
+
+def _routed_transpose(p, name, sub, convt: str) -> str | None:
+    """``convᵀ₂(δz, K)``: the input gradient of a strided convolution as an einsum of the
+    kernel, the delta and the two 0/1 routings ``[m = s i + t]`` (no window of the kernel)."""
+    if p[0] != "einsum" or len(p[3]) != 4:
+        return None
+    subs, ops = p[1], p[3]
+    routes = [n for n, op in enumerate(ops) if op[0] == "route"]
+    arrays = [n for n, op in enumerate(ops) if op[0] == "arr" and op[2] == 4]
+    if len(routes) != 2 or len(arrays) != 2 or ops[routes[0]][4] != ops[routes[1]][4]:
+        return None
+    offsets = {subs[n][2] for n in routes}
+    kernel = next((n for n in arrays if offsets <= set(subs[n][2:])), None)
+    if kernel is None:
+        return None
+    delta = next(n for n in arrays if n != kernel)
+    return f"{convt}{sub(ops[routes[0]][4])}({name(ops[delta][1])}, {name(ops[kernel][1])})"

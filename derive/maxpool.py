@@ -48,13 +48,14 @@ class ArgmaxAt(sp.Expr):
 
 
 class Route(sp.Function):
-    """``Route(u, v, t, s) = [u = s v + t]``: which window ``v`` and offset ``t`` an input
-    position ``u`` is (the 0/1 fold of windows back onto the input)."""
+    """``Route(u, v, t, s, c) = [u = s v + t + c]``: which window ``v`` and offset ``t`` an
+    input position ``u`` is (``c``: minus a convolution's padding); the 0/1 fold of
+    windows back onto the input."""
 
     is_integer = True
 
     @classmethod
-    def eval(cls, u, v, t, s):
+    def eval(cls, u, v, t, s, c):
         return None
 
 
@@ -67,15 +68,16 @@ def unfold(factors: list, summed: tuple) -> tuple[list, tuple]:
         found = _candidate(out, new)
         if found is None:
             return out, new
-        n, u, v, s, k = found
+        n, u, v, s, c, k = found
         t = new_index(k, "t")
-        at = {u: s * v + t}
-        out = [Route(u, v, t, s) if m == n else _substitute(g, at) for m, g in enumerate(out)]
+        at = {u: s * v + t - c}
+        out = [Route(u, v, t, s, -c) if m == n else _substitute(g, at) for m, g in enumerate(out)]
         new = (*new, t)
 
 
 def _candidate(factors: list, summed: tuple):
-    """The first ``InRange(u − s v, 0, k)`` to unfold: ``(position, u, v, s, k)``, or None."""
+    """The first ``InRange(u − s v + c, 0, k)`` to unfold: ``(position, u, v, s, c, k)``,
+    or None."""
     from .tensorindex import InRange, unwrap
 
     entries = [f for f in factors if isinstance(f, sp.Indexed)]
@@ -90,9 +92,15 @@ def _candidate(factors: list, summed: tuple):
         v = next((k for k in idx if k is not u and k in summed), None)
         if u is None or v is None or not e.coeff(v).is_Integer or e.coeff(v) >= 0:
             continue
-        if sp.expand(e - u - e.coeff(v) * v) != 0 or not _read_inside(entries, u, e):
+        c = sp.expand(e - u - e.coeff(v) * v)
+        if not c.is_Integer:
             continue
-        return n, u, v, -e.coeff(v), as_expr(f.args[2])
+        # a one-hot's flat window offset; or a strided window over a kernel (the input
+        # gradient of a strided convolution: routed, not slid, so its memory is the
+        # im2col size B·C·Ho·Wo·k², not F·C·H·W·Ho·Wo)
+        if not (_read_inside(entries, u, e) or (e.coeff(v) < -1 and _read_at(entries, e))):
+            continue
+        return n, u, v, -e.coeff(v), c, as_expr(f.args[2])
     return None
 
 
@@ -100,6 +108,11 @@ def _substitute(g, at: dict):
     if isinstance(g, sp.Indexed):
         return g.base[tuple(sp.expand(plain(x).xreplace(at)) for x in g.indices)]
     return g.xreplace(at)
+
+
+def _read_at(entries: list, e) -> bool:
+    """Some entry reads exactly the position ``e``."""
+    return any(sp.expand(plain(x) - e) == 0 for g in entries for x in g.indices)
 
 
 def _read_inside(entries: list, u, e) -> bool:
@@ -112,22 +125,19 @@ def _read_inside(entries: list, u, e) -> bool:
     return False
 
 
-def route_array(u_size: int, v_size: int, t_size: int, s: int):
-    """``R[u, v, t] = [u = s v + t]`` as a 0/1 NumPy array."""
+def route_array(u_size: int, v_size: int, t_size: int, s: int, c: int = 0):
+    """``R[u, v, t] = [u = s v + t + c]`` as a 0/1 NumPy array."""
     import numpy as np
 
-    return (
-        np.arange(u_size)[:, None, None] == s * np.arange(v_size)[:, None] + np.arange(t_size)
-    ).astype(int)
-
-
-def is_route(e) -> bool:
-    return isinstance(e, Route) and all(is_index(a) for a in e.args[:3])
+    at = s * np.arange(v_size)[:, None] + np.arange(t_size) + c
+    return (np.arange(u_size)[:, None, None] == at).astype(int)
 
 
 def route_dims(e: Route) -> tuple:
-    u, v, t, s = e.args
-    return dim_of(u), dim_of(v), dim_of(t), int(s)
+    """``(U, V, T, s, c)``: the extents of ``Route(u, v, t, s, c)``'s indices, its stride
+    and its shift."""
+    u, v, t, s, c = e.args
+    return dim_of(u), dim_of(v), dim_of(t), int(s), int(c)
 
 
 def pool_onehot(e: sp.Indexed, prefix: str):
@@ -157,7 +167,7 @@ def fold_routes(p: tuple) -> tuple:
     if p[0] != "einsum":
         return p
     subs, out, ops, sizes = p[1:5]
-    routes = [n for n, op in enumerate(ops) if op[0] == "route" and op[3] == op[4]]
+    routes = [n for n, op in enumerate(ops) if op[0] == "route" and op[3] == op[4] and not op[5]]
     rest = [n for n in range(len(ops)) if n not in routes]
     if len(routes) != 2 or len(rest) != 1:
         return p
@@ -174,7 +184,8 @@ def fold_routes(p: tuple) -> tuple:
         return p
     inner = ops[rest[0]]
     if wanted != sub:
-        inner = ("perm", inner, tuple(sub.index(c) for c in wanted))
+        perm = tuple(sub.index(c) for c in wanted)
+        inner = _permuted(inner, perm) or ("perm", inner, perm)
     merged = tuple((sizes[c], 2 if c in pairs else 1) for c in out)
     return ("reshape", inner, merged)
 
@@ -190,3 +201,47 @@ def window_argmax(w):
         reals = np.vectorize(lambda v: getattr(v, "r", v), otypes=[object])(flat)
         flat = reals.astype(float)
     return np.argmax(flat, axis=-1)
+
+
+def pool_pick(items: list, live: set, want: tuple):
+    """``Σ_{p,q} onehot(A)[r…, k p + q] x[b, c, s i + p, s j + q]`` (a max-pool's forward)
+    as the entry of ``x`` at each window's argmax, ``x[b, c, s i + A // k, s j + A % k]``:
+    ``(plan, axes)``, or None for anything else."""
+    if len(items) != 1 or items[0][0][:2] != ("op", "*") or len(items[0][0][2]) != 2:
+        return None  # one block over (b, c, i, j, p, q): the window view times the one-hot
+    plan, axes = items[0]
+    hot = next((x for x in plan[2] if x[0] == "poolhot"), None)
+    view = next((x for x in plan[2] if x is not hot), None)
+    if hot is None or view is None or len(axes) != 6:
+        return None
+    rows, (p, q) = axes[:-2], axes[-2:]
+    if not ({p, q} <= live) or p in want or q in want or len(rows) != 4:
+        return None
+    chain = view
+    strides = []
+    while chain[0] == "slide" and chain[4] == 1:
+        strides.append(chain[3])
+        chain = chain[1]
+    if len(strides) != 2 or len(set(strides)) != 1 or chain[0] != "arr" or chain[2] != 4:
+        return None
+    live.difference_update({p, q})
+    sizes = tuple(dim_of(r) for r in rows)
+    return ("poolpick", chain, hot[1], hot[2], strides[0], sizes), tuple(rows)
+
+
+def _permuted(p: tuple, perm: tuple):
+    """An element-wise product computed in the axis order ``perm`` (each factor laid out
+    there, so the fold's reshape needs no copy), or None."""
+    if p[0] == "op":
+        parts = [_permuted(x, perm) for x in p[2]]
+        return None if any(x is None for x in parts) else ("op", p[1], parts)
+    if p[0] == "num":
+        return p
+    if p[0] == "poolhot" and len(p) == 3:
+        return (*p, perm)
+    if p[0] == "expand" and p[1][0] == "arr":
+        kept = [perm.index(n) for n in range(len(perm)) if n not in p[2]]
+        if kept != sorted(kept):  # the array's own axes would be transposed
+            return None
+        return ("expand", p[1], tuple(n for n in range(len(perm)) if n not in kept))
+    return None
