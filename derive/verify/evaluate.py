@@ -105,6 +105,8 @@ def _at(expr, memo: dict):
         out = expr
     else:
         out = expr.func(*[_at(a, memo) for a in expr.args])
+    if not out.is_Number:  # a function that does not evaluate at numbers (relu'): undecided
+        raise TypeError("not a number at the point")
     memo[expr] = out
     return out
 
