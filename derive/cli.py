@@ -263,7 +263,10 @@ def cmd_verify(args) -> int:
         _emit(html.page(title, body), args.output)
     else:
         colour = not args.output and use_colour(sys.stdout)
-        first = next((r for r in results if r.verdict != "correct" and r.line), None)
+        # the first line wrong in its own step (a loop may make a line above it wrong too)
+        first = next(
+            (r for r in results if r.verdict != "correct" and r.line and r.built_on is None), None
+        )
         text = "\n".join(verdict_text(r, colour, first is r) for r in results)
         _emit(text, args.output)
     for error in errors:  # statements that could not be read: bad input, after the others
@@ -295,7 +298,6 @@ def _verify_spec(args):
     net = read_network(args.spec)
     from .recurrence import refuse_loop
 
-    refuse_loop(net)
     texts = [("<claim>", t) for t in args.claim]
     if args.claims:
         path = Path(args.claims)
@@ -307,8 +309,9 @@ def _verify_spec(args):
             found = verify_function(
                 net, text, args.claims, args.function, _maps(args.map), not args.no_names
             )
-            return found, []
+            return found, []  # a loop over time is unrolled (derive.verify.unroll)
         texts.append((args.claims, text))
+    refuse_loop(net)  # claims against a loop over time: not read yet
     if not texts:
         raise SpecError("nothing to verify: give a claims file or --claim TEXT", "<options>", 1, 1)
     return verify_set(net, texts, not args.no_names)

@@ -134,7 +134,9 @@ def verdicts_body(results, errors=(), title: str = "verify", source: str = "") -
         '<table class="verdicts"><tr><th></th><th>statement</th><th>verdict</th>'
         "<th>correct form</th></tr>"
     )
-    first = next((i for i, r in enumerate(results) if r.verdict != "correct"), None)
+    first = next(
+        (i for i, r in enumerate(results) if r.verdict != "correct" and r.built_on is None), None
+    )
     for i, r in enumerate(results):
         cls, mark = _MARK.get(r.verdict, ("bad", "✗"))
         detail = [html.escape(r.reason or "")]

@@ -5,6 +5,7 @@ exact equality test every verdict goes through (:func:`is_zero`)."""
 from __future__ import annotations
 
 import copy
+import zlib
 
 import numpy as np
 import sympy as sp
@@ -34,6 +35,23 @@ def derivation(net: ir.Network) -> Derivation:
     return d
 
 
+_EVALUATORS: dict[tuple[int, bool], tuple[Derivation, Evaluator]] = {}
+
+
+def evaluator(d: Derivation, exact: bool) -> Evaluator:
+    """The exact or the numeric (seed 1) :class:`Evaluator` of ``d``, remembered for the same
+    derivation object: several functions checked against one spec (its conv layer's exact
+    values are seconds of SymPy) evaluate it once.  Judging only reads an evaluator."""
+    hit = _EVALUATORS.get((id(d), exact))
+    if hit is not None and hit[0] is d:
+        return hit[1]
+    ev = Evaluator(d, exact=exact, seed=1)
+    if len(_EVALUATORS) >= 16:
+        _EVALUATORS.pop(next(iter(_EVALUATORS)))
+    _EVALUATORS[(id(d), exact)] = (d, ev)
+    return ev
+
+
 def is_zero(expr, explicit: bool = True) -> bool:
     """Whether ``expr`` (SymPy) is identically zero: the one exact decision procedure of
     :mod:`derive.decide`, shared with ``derive grad --check``.
@@ -49,12 +67,48 @@ def is_zero(expr, explicit: bool = True) -> bool:
     if expr == 0:
         return True
     expr = _explicit(expr, {}) if explicit else expr
+    if clearly_nonzero(expr):  # a wrong line: no need to expand a deep recurrence to see it
+        return False
     try:
         return decide.is_zero(expr)
     except TypeError:  # x / (x - x): a division by zero is no gradient (and not a bug)
         if expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
             return False
         raise
+
+
+def clearly_nonzero(expr: sp.Expr) -> bool:
+    """Whether ``expr`` is far from zero at one point, computed with 40 digits: every symbol a
+    fixed value in [0.5, 1.5] drawn from its name (or the value a :class:`Valued` symbol
+    stands for).  An identity is never far from zero there; a difference that is may be
+    decided without the decision procedure's expansion.  Functions that do not evaluate at
+    numbers leave it undecided (False)."""
+    try:
+        value = complex(_at(expr, {}).evalf(40))
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError, RecursionError):
+        return False
+    return bool(np.isfinite(value)) and abs(value) > 1e-20
+
+
+def _at(expr, memo: dict):
+    """``expr`` at the point, each shared sub-expression once (a recurrence's values share
+    deep sub-trees that a plain substitution, or ``free_symbols``, visits at every use)."""
+    hit = memo.get(expr)
+    if hit is not None:
+        return hit
+    if isinstance(expr, sp.Symbol):
+        r = getattr(expr, "r", None)
+        if r is None:
+            r = 0.5 + (zlib.crc32(str(expr).encode()) % 10007) / 10007
+        out = sp.Float(r, 40)
+    elif not expr.args:
+        out = expr
+    else:
+        out = expr.func(*[_at(a, memo) for a in expr.args])
+    if not out.is_Number:  # a function that does not evaluate at numbers (relu'): undecided
+        raise TypeError("not a number at the point")
+    memo[expr] = out
+    return out
 
 
 def needs_explicit(net: ir.Network) -> bool:
@@ -111,6 +165,8 @@ class Evaluator:
         if exact:
             self.dims = concrete_sizes(net, EXACT_SIZES)
             values = symbol_values(net, self.dims)
+            if has_argmax(net):  # a max-pool: each symbol stands for a value (its ordering)
+                values = valued(net, values, np.random.default_rng(seed))
             self.funcs = Functions(exact=True)
         else:
             rng = np.random.default_rng(seed)
@@ -146,6 +202,54 @@ class Evaluator:
             if isinstance(r, ir.Ref) and r.name.startswith("_g_")
         }
         return run_node(node, {**self.np_env, **grads, **env_extra}, self.scalars, self.funcs)
+
+
+class Valued(sp.Symbol):
+    """A symbol that stands for a point: ``r`` is its real value.  Where a network takes a
+    maximum (a max-pool's argmax), which entry is largest is decided by these values, so an
+    exact verdict holds on the region of inputs where every maximum is where it is at this
+    point (:func:`derive.numeric.argmax` reads ``r``)."""
+
+    __slots__ = ("r",)
+
+
+def has_argmax(net: ir.Network) -> bool:
+    """Whether the network takes an argmax (a max-pool's routing, ``argmax`` over an axis)."""
+    return any(
+        isinstance(n, (ir.Argmax, ir.PoolArgmax)) for eq in net.equations for n in ir.walk(eq.expr)
+    )
+
+
+def valued(net: ir.Network, values: dict, rng: np.random.Generator) -> dict:
+    """The symbols of inputs, targets and params as :class:`Valued` symbols (random reals)."""
+    out = dict(values)
+    for q in net.quantities.values():
+        v = values.get(q.name)
+        if q.classes is not None or not isinstance(v, np.ndarray) or v.dtype != object:
+            continue
+        arr = np.empty(v.shape, dtype=object)
+        for idx in np.ndindex(v.shape):
+            s = Valued(str(v[idx]), real=True) if isinstance(v[idx], sp.Symbol) else v[idx]
+            if isinstance(s, Valued):
+                s.r = float(rng.normal())
+            arr[idx] = s
+        out[q.name] = arr
+    return out
+
+
+def real(v) -> float | None:
+    """The real value an exact entry stands for (its :class:`Valued` symbols put in)."""
+    r = getattr(v, "r", None)
+    if r is not None:
+        return float(r)
+    if isinstance(v, (int, float)):
+        return float(v)
+    if not isinstance(v, sp.Basic):
+        return None
+    symbols = v.free_symbols
+    if not all(isinstance(s, Valued) for s in symbols):
+        return None
+    return float(v.xreplace({s: sp.Float(s.r) for s in symbols}))
 
 
 def transpose(v):

@@ -19,6 +19,7 @@ from .. import ir
 from ..indices import as_expr
 from ..numeric import evaluate
 from ..printing import text as text_of
+from . import steps, windows
 from .evaluate import is_zero
 
 
@@ -83,8 +84,17 @@ def value_diagnosis(check, num_wrong, exact_wrong) -> str | None:
     if got.shape != want.shape:
         if got.T.shape == want.shape and np.allclose(got.T, want, rtol=1e-7, atol=1e-9):
             return f"transposed: the line holds (∂{check.net.loss}/∂{q})ᵀ"
-        return batch_sum(got, want)
-    tests = (factor_of, transposed_of, term_of, derivative_of, label_entries, missing_array)
+        return windows.shape_diagnosis(check, q, got, want) or batch_sum(got, want)
+    tests = (
+        windows.diagnosis,  # before factor_of: an average's 1/4 is no dim that is 4
+        steps.diagnosis,
+        factor_of,
+        transposed_of,
+        term_of,
+        derivative_of,
+        label_entries,
+        missing_array,
+    )
     for test in tests:
         found = test(check, q, got, want, exact_wrong)
         if found:
@@ -188,6 +198,13 @@ def derivative_of(check, q, got, want, exact_wrong) -> str | None:
                         if np.allclose(got, k * want / right * form(x), rtol=1e-6, atol=1e-9):
                             if form is _FORMS[eq.expr.fn][1] and name == eq.name:
                                 continue  # that is the right factor
+                            if fn == eq.expr.fn and form is of_input and name == eq.name:
+                                return (  # cs231n's 1 - np.tanh(next_h)**2, next_h = tanh(…)
+                                    f"the derivative of {fn} taken at its output: {how} where "
+                                    f"{name} is already {fn}({_arg_name(eq.expr)}); "
+                                    f"{fn}'({_arg_name(eq.expr)}) belongs"
+                                    + (", that is 1 − " + name + "²" if fn == "tanh" else "")
+                                )
                             if fn != eq.expr.fn:
                                 return (
                                     f"the derivative of the wrong function: {how} where "
@@ -210,6 +227,10 @@ def batch_sum(got, want) -> str | None:
         summed = got.sum(axis=axis)
         if summed.size == want.size and np.allclose(summed.reshape(want.shape), want):
             return f"a missing sum over axis {axis} (the batch)"
+    for axes in itertools.combinations(range(got.ndim), 2):  # a conv bias: the positions too
+        summed = got.sum(axis=axes)
+        if summed.size == want.size and np.allclose(summed.reshape(want.shape), want):
+            return f"a missing sum over axes {axes[0]} and {axes[1]}"
     return None
 
 
@@ -238,6 +259,8 @@ def transposed_of(check, q, got, want, exact_wrong) -> str | None:
 
 def term_of(check, q, got, want, exact_wrong) -> str | None:
     """A term of the gradient missing, or with the wrong factor (the 2 of an L2 penalty)."""
+    if q not in check.net.quantities:  # a stack over time or a carry: no one form
+        return None
     form = check.d.step(q).matrix
     if not isinstance(form, sp.MatAdd):
         return None
@@ -249,6 +272,14 @@ def term_of(check, q, got, want, exact_wrong) -> str | None:
         part = np.broadcast_to(part.reshape(-1), want.size).reshape(want.shape)
         if np.allclose(got, want - part, rtol=1e-7, atol=1e-9):
             return f"a term is missing: {text_of(t)}{use_of(check, t, q)}"
+        if len(form.args) > 2 and np.allclose(got, part, rtol=1e-7, atol=1e-9):
+            length = getattr(getattr(check, "steps", None), "length", 0)
+            over = " over t" if length == len(form.args) else " over its uses"
+            return (
+                f"the accumulation{over} is missing: the line holds only {text_of(t)}, one of "
+                f"the {len(form.args)} terms of ∂{check.net.loss}/∂{q}; it needs their sum "
+                "(+= where = is written?)"
+            )
         mask = np.abs(part) > 1e-9
         k = (want - got)[mask] / part[mask] if mask.any() else np.array([0.0])
         if mask.any() and np.allclose(got, want - k[0] * part, rtol=1e-7, atol=1e-9):

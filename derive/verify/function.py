@@ -20,11 +20,16 @@ import numpy as np
 from .. import ir
 from ..errors import SpecError
 from ..notation import resolve
-from .evaluate import Evaluator, derivation, is_zero
+from . import steps
+from .evaluate import Evaluator, derivation, evaluator, is_zero
 from .evidence import name_value, value_diagnosis
 from .interpret import Clash, Interpreter, Lookup
+from .library import FUNCTIONS, Bound, Library
 from .reader import adjoint_of, gradient_name
 from .result import Result
+from .unroll import unroll
+from .windows import crop, padded_name, padding_of
+from .windows import params as window_params
 
 
 @dataclass
@@ -48,6 +53,7 @@ def verify_function(
     names: bool = True,
 ) -> list[Result]:
     """Verdicts for every gradient-holding line of one function of ``source``."""
+    net = unroll(net)  # a spec's loop over time: the network unrolled at T = 3
     d = derivation(net)
     fdef, functions = pick(source, file, function)
     checker = FunctionCheck(d, net, file, source, fdef, functions, maps or {}, names)
@@ -89,9 +95,10 @@ class FunctionCheck:
     def __init__(self, d, user_net, file, source, fdef, functions, maps, names):
         self.d, self.net, self.file = d, d.network, file
         self.source_lines = source.splitlines()
+        self.imported = numpy_imports(source)
         self.fdef, self.functions, self.maps, self.names = fdef, functions, maps, names
-        self.exact = Evaluator(d, exact=True)
-        self.numeric = Evaluator(d, exact=False, seed=1)
+        self.exact = evaluator(d, exact=True)
+        self.numeric = evaluator(d, exact=False)
         # named pre-activations (tanh's input) too: cs231n's dtanh names one
         self.with_delta = {k for k in self.net.quantities if f"delta_{k}" in self.exact.env}
         # by value, any adjoint of the derivation (named pre-activations included)
@@ -100,6 +107,10 @@ class FunctionCheck:
             key=lambda k: self.net.quantities[k].kind == "param",
         )
         self.by_value: dict[int, tuple[str, bool]] = {}
+        self.steps = steps.find(self.net, self.numeric.np_env)  # an unrolled recurrence
+        self.loop_var = loop_variables(fdef)  # line → the variable of the loop it is in
+        self.step_seen: set[int] = set()  # lines whose name matched its step guess once
+        self.alone: dict[bool, dict] = {}  # exact → q → ∂L/∂q without the next step's share
         self.batch = batch_dim(self.net)
         self.partial = partial_lines(fdef)
         self.unmasked = before_masks(fdef)  # dx = dout.copy() before dx[x < 0] = 0
@@ -118,7 +129,10 @@ class FunctionCheck:
         if any(line.wrong for run in (actual, num_actual) for line in run.values()):
             repaired, _ = self.run(self.exact, repair=True)
             num_repaired, _ = self.run(self.numeric, repair=True)
-        out, first = [], None
+        out = []
+        # the first line wrong in its own step (in a loop, a line above it may run after it)
+        roots = [n for n in sorted(actual) if n not in repaired or repaired[n].wrong]
+        first = next((n for n in roots if actual[n].wrong), None)
         for n in sorted(actual):
             line = actual[n]
             own = repaired.get(n)
@@ -143,7 +157,13 @@ class FunctionCheck:
     def closed(self, n: int, lines: dict) -> bool:
         """Whether a per-example adjoint (m·∂L/∂Z) on line ``n`` is followed by a param's
         gradient, where the 1/m is applied: else the function ends m times too large."""
-        kinds = (self.net.quantities[q].kind for k, line in lines.items() if k > n for q in line.qs)
+        kinds = (
+            self.net.quantities[q].kind
+            for k, line in lines.items()
+            if k > n
+            for q in line.qs
+            if q in self.net.quantities
+        )
         return "param" in kinds
 
     def unclosed(self, result: Result) -> Result:
@@ -165,57 +185,17 @@ class FunctionCheck:
         replaced by the truth for the lines after it; with ``discover`` (numeric) only record which
         adjoint each assignment holds by value.  Returns the judged lines and a shape clash, if any.
         """
-        lines: dict[int, Line] = {}
-        calls = [0]  # the k-th assignment: the same in every run (control flow has no values)
-        lists: dict[int, str] = {}  # id of a gradient list -> the --map key it mirrors
-        mode = {"per_example": False}  # the function writes m·∂L/∂Z for intermediates (Ng)
-
-        def hook(lineno, name, index, value, env):
-            k = calls[0]
-            calls[0] += 1
-            if value is None or (index is None and lineno in self.partial):
-                return  # accumulated or rescaled later: only the final value is a gradient
-            q = self.adjoint(name, index, env, lists)
-            if discover:
-                self.discover(k, q, value)
-                return
-            found = self.by_value.get(k)
-            renamed = found is not None and (
-                (found[1] and lineno in self.inplace) or lineno in self.unmasked
-            )
-            if found is not None and (q is None or (renamed and found[0] != q)):
-                q = found[0]  # the value says which adjoint (cs231n's dh1 after its mask)
-            if q is None:
-                return
-            truth = ev.truth(q)
-            got = fit(value, truth)
-            rec = lines.setdefault(lineno, Line(lineno, self.text(lineno), name))
-            rec.qs.append(q)
-            same = got is not None and self.same(ev, got, truth)
-            if not same and got is not None and self.per_example(q):
-                scaled = truth * ev.dims[self.batch]
-                if self.same(ev, got, scaled):  # Ng's dZ = A - Y: m·∂L/∂Z, the 1/m comes later
-                    same, truth = True, scaled
-                    rec.per_example = mode["per_example"] = True
-            if not same and mode["per_example"] and self.per_example(q):
-                truth = truth * ev.dims[self.batch]  # repair in the function's own convention
-            if not same:
-                rec.wrong.append((q, got if got is not None else value, truth))
-            if repair and not same:
-                fixed = truth if got is None else np.asarray(truth).reshape(np.shape(value))
-                if index is None:
-                    env[name] = fixed
-                else:
-                    env[name][index] = fixed
-
-        interp = Interpreter(self.file, ev.exact, self.functions, hook)
-        env = self.bind(ev, lists)
+        state = _Run(self, ev, repair, discover)
+        interp = Interpreter(self.file, ev.exact, self.functions, state.hook)
+        interp.imported = self.imported
+        state.interp = interp
+        env = self.bind(ev, state.lists)
         try:
             with np.errstate(all="ignore"):  # a repair tried on the way may take sqrt(-1)
                 interp.run(self.fdef, env)
         except Clash as exc:
-            return lines, exc
-        return lines, None
+            return state.lines, exc
+        return state.lines, None
 
     def discover(self, k: int, named: str | None, value):
         """Which adjoint an assignment holds, by value (numeric): equal to it, m times it (a
@@ -226,7 +206,7 @@ class FunctionCheck:
         cands = ([named] if named else []) + [q for q in self.by_value_candidates if q != named]
         scaled = None
         for q in cands:
-            truth = np.asarray(ev.truth(q), float)
+            truth = np.asarray(self.truth(ev, q), float)
             got = fit(value, truth)
             if got is None:
                 continue
@@ -248,7 +228,17 @@ class FunctionCheck:
 
     def per_example(self, q: str) -> bool:
         """Whether ``q`` may be held per example (m·∂L/∂q): an intermediate of a batch."""
-        return self.batch is not None and self.net.quantities[q].kind != "param"
+        kind = self.net.quantities[q].kind if q in self.net.quantities else "param"
+        return self.batch is not None and kind != "param"
+
+    def truth(self, ev: Evaluator, q: str):
+        """∂L/∂q: a quantity's, a family's stacked on the time axis (``dx`` of ``x1 … x3``) or
+        a state's share from the steps after it (``dprev_h``)."""
+        if q.endswith(steps.CARRY):
+            return steps.carry_truth(self, ev, q[: -len(steps.CARRY)])
+        if q in self.net.quantities:
+            return ev.truth(q)
+        return steps.stack(self.steps, q, ev.truth)
 
     def same(self, ev, got, truth) -> bool:
         """Whether a line's value is the truth: exactly (the one zero test) or in float64."""
@@ -279,6 +269,8 @@ class FunctionCheck:
             return None
         q = adjoint_of(name, self.net, self.with_delta)
         key = self.list_key(name, single=True)
+        if q is None and key is None and name[:1] == "d" and name[1:] in self.steps.families:
+            return name[1:] if self.steps.length else None  # dx: x1 … x3 stacked over t
         return q if q is not None else (self.maps[key][0] if key else None)
 
     def list_key(self, name: str, single: bool = False) -> str | None:
@@ -312,6 +304,15 @@ class FunctionCheck:
                 return values[0] if len(values) == 1 else values
             if name == "num_layers" and self.maps:
                 return 1 + max(len(v) for v in self.maps.values())
+            slide = window_params(self.net, name)  # conv_param, pool_param, stride, pad
+            if slide is not None:
+                return slide
+            if name in self.steps.families:  # x: x1, x2, x3 stacked on the time axis
+                stacked = steps.stack(
+                    self.steps, name, lambda n: value_of(ev, n, self.net, self.with_delta)
+                )
+                if stacked is not None:
+                    return stacked
             spec = resolve([name], known)
             if spec in known:
                 return value_of(ev, spec, self.net, self.with_delta)
@@ -339,7 +340,7 @@ class FunctionCheck:
 
     def verdict(self, line: Line, own: Line | None, num: Line | None, num_own, first) -> Result:
         """The verdict of one line from its four runs (exact/numeric, as written/repaired)."""
-        qs = ", ".join(dict.fromkeys(f"∂{self.net.loss}/∂{q}" for q in line.qs))
+        qs = ", ".join(dict.fromkeys(steps.label(self.steps, self.net.loss, q) for q in line.qs))
         normalized = f"{line.target} = {qs}"
         sizes = num is not None and num.wrong and not line.wrong  # equal only at the exact sizes
         if not line.wrong and not sizes:
@@ -355,7 +356,7 @@ class FunctionCheck:
         if sizes:  # 1/(T − 1) is 1/T·T at T = 2: the numeric sizes tell them apart
             result.reason += f" (at the sizes {self.numeric.dims}; equal at {self.exact.dims} only)"
         q = (line.wrong or cast(Line, num).wrong)[0][0]
-        result.expected = self.d.step(q).text()
+        result.expected = steps.expected(self.steps, self.d, q)
         if own is not None and not own.wrong and first is not None:
             result.built_on = first
             result.reason = (
@@ -398,6 +399,142 @@ class FunctionCheck:
         return result
 
 
+class _Run:
+    """One run's record: the judged lines, and how each assignment is judged (the hook)."""
+
+    def __init__(self, check: FunctionCheck, ev: Evaluator, repair: bool, discover: bool):
+        self.check, self.ev, self.repair, self.discover = check, ev, repair, discover
+        self.lines: dict[int, Line] = {}
+        self.calls = 0  # the k-th assignment: the same in every run (control flow has no values)
+        self.lists: dict[int, str] = {}  # id of a gradient list -> the --map key it mirrors
+        self.per_example = False  # the function writes m·∂L/∂Z for intermediates (Ng)
+        self.interp: Interpreter | None = None
+
+    def hook(self, lineno, name, index, value, env):
+        """Judge one assignment (or, discovering, record which adjoint it holds by value)."""
+        c, ev = self.check, self.ev
+        k, self.calls = self.calls, self.calls + 1
+        if isinstance(value, list) and index is None:
+            c.adjoint(name, None, env, self.lists)  # nabla_w = [...]: its entries are gradients
+            return
+        if value is None or (index is None and lineno in c.partial):
+            return  # accumulated or rescaled later: only the final value is a gradient
+        q, pad = c.adjoint(name, index, env, self.lists), 0
+        if q is None and index is None and (stem := padded_name(name)) is not None:
+            q = c.adjoint(stem, None, env, self.lists)  # dx_pad: ∂L/∂x on a zero-padded grid
+            pad = padding_of(c.net, q) if q is not None else 0
+            q = q if pad else None
+        family = q in c.steps.families and q not in c.net.quantities  # di: of i1 … i3
+        stacked = q is None or q in c.steps.stacks or family  # dc in a loop: ∂L/∂c at step t
+        step = self.step(lineno, name, index, value, env) if stacked else None
+        if family and self.in_loop():
+            q = None  # in the loop, di is one step's: judged only as that step's
+        if self.discover:
+            c.discover(k, step or q, value)
+            return
+        found = c.by_value.get(k)
+        renamed = found is not None and ((found[1] and lineno in c.inplace) or lineno in c.unmasked)
+        if step is not None:
+            q = step  # at step t of a loop over time: the name says which step's adjoint
+        elif found is not None and (q is None or (renamed and found[0] != q)):
+            q, pad = found[0], 0  # the value says which adjoint (cs231n's dh1 after its mask)
+        if q is None:
+            return
+        truth = c.truth(ev, q)
+        got = crop(value, pad, np.shape(truth)) if pad else fit(value, truth)
+        rec = self.lines.setdefault(lineno, Line(lineno, c.text(lineno), name))
+        rec.qs.append(q)
+        same = got is not None and c.same(ev, got, truth)
+        if not same and got is not None and c.per_example(q):
+            scaled = truth * ev.dims[c.batch]
+            if c.same(ev, got, scaled):  # Ng's dZ = A - Y: m·∂L/∂Z, the 1/m comes later
+                same, truth = True, scaled
+                rec.per_example = self.per_example = True
+        if not same and self.per_example and c.per_example(q):
+            truth = truth * ev.dims[c.batch]  # repair in the function's own convention
+        if not same:
+            rec.wrong.append((q, got if got is not None else value, truth))
+        if self.repair and not same:
+            self.put(env, name, index, value, truth, got, pad)
+
+    def in_loop(self) -> bool:
+        """Whether the run is inside a loop of the checked function (not judging after it)."""
+        return self.interp is not None and self.interp.loops > 0
+
+    def step(self, lineno, name, index, value, env) -> str | None:
+        """Inside a loop over time (not when its accumulations are judged after it): the
+        adjoint a name holds at this step; a guess from affixes only once it has matched."""
+        c = self.check
+        var = c.loop_var.get(lineno)
+        t = env.get(var) if var is not None else None
+        if index is not None or not c.steps.families or not self.in_loop() or t is None:
+            return None
+        q, guessed = steps.step_name(c.steps, c.net, name, int(t))
+        if q is None or not guessed:
+            return q
+        if self.discover and not self.ev.exact:
+            truth = np.asarray(c.truth(self.ev, q), float)
+            got = fit(value, truth) if isinstance(value, np.ndarray) else None
+            if got is not None and np.allclose(got, truth, rtol=1e-7, atol=1e-9):
+                c.step_seen.add(lineno)
+            return None
+        return q if lineno in c.step_seen else None
+
+    def put(self, env, name, index, value, truth, got, pad):
+        """The true value in place of a wrong one (in the zero-padded array's middle)."""
+        if pad and got is not None:
+            fixed = np.array(value, copy=True)
+            fixed[..., pad:-pad, pad:-pad] = truth
+        else:
+            fixed = truth if got is None else np.asarray(truth).reshape(np.shape(value))
+        if index is None:
+            env[name] = fixed
+        else:
+            env[name][index] = fixed
+
+
+def loop_variables(fdef: ast.FunctionDef) -> dict[int, str]:
+    """Each line inside a ``for NAME in …:`` loop → NAME (of the innermost such loop)."""
+    out: dict[int, str] = {}
+
+    def visit(node, var):
+        for child in ast.iter_child_nodes(node):
+            inner = var
+            if isinstance(child, ast.For) and isinstance(child.target, ast.Name):
+                inner = child.target.id
+                for stmt in child.body:
+                    visit_stmt(stmt, inner)
+                continue
+            visit(child, inner)
+
+    def visit_stmt(stmt, var):
+        if hasattr(stmt, "lineno"):
+            out[stmt.lineno] = var
+        visit(stmt, var)
+
+    visit(fdef, None)
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def numpy_imports(source: str) -> dict[str, Bound]:
+    """Library functions a file imports by name (``from numpy.lib.stride_tricks import
+    sliding_window_view``): known to the interpreter under that name."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, RecursionError, MemoryError, ValueError):
+        return {}
+    out = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in (
+            "numpy",
+            "torch",
+        ):
+            for alias in node.names:
+                if alias.name in FUNCTIONS:
+                    out[alias.asname or alias.name] = Bound(Library("np"), alias.name)
+    return out
+
+
 def fit(value, truth):
     """The value in the gradient's shape: (n, 1) or (1, n) for a vector of n is the same."""
     if not isinstance(value, np.ndarray):
@@ -431,10 +568,12 @@ def partial_lines(fdef: ast.FunctionDef) -> set[int]:
     then ``dx += …``, or Ng's ``dA2 = dA2 * D2; dA2 /= keep_prob``): partial values."""
     last: dict[str, int] = {}
     lines: dict[str, list[int]] = {}
+    looped = {id(n) for loop in ast.walk(fdef) if isinstance(loop, ast.For) for n in ast.walk(loop)}
     for node in ast.walk(fdef):
         if isinstance(node, (ast.Assign, ast.AugAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            for name in (k for t in targets for k in _target_names(t)):
+            built = isinstance(node, ast.AugAssign) or id(node) in looped  # dw[f] += … in a loop
+            for name in (k for t in targets for k in _target_names(t, built)):
                 lines.setdefault(name, []).append(node.lineno)
                 last[name] = max(last.get(name, 0), node.lineno)
     return {n for name, ns in lines.items() for n in ns if n != last[name]}
@@ -463,12 +602,13 @@ def before_masks(fdef: ast.FunctionDef) -> set[int]:
     return out
 
 
-def _target_names(t) -> list[str]:
+def _target_names(t, built: bool = False) -> list[str]:
     """The names an assignment target gives a whole new value: ``x``, ``self.x``, the names
-    of ``a, b = …``, and ``x`` of ``x[range(n), y] = …``."""
+    of ``a, b = …``, and ``x`` of ``x[range(n), y] = …``; with ``built`` (an augmented
+    store, or a store in a loop: ``dw[f] += …``) ``x`` of any ``x[…] = …``."""
     if isinstance(t, (ast.Tuple, ast.List)):
-        return [k for e in t.elts for k in _target_names(e)]
-    if isinstance(t, ast.Subscript) and _entries(t):  # d[range(n), y] -= 1
+        return [k for e in t.elts for k in _target_names(e, built)]
+    if isinstance(t, ast.Subscript) and (built or _entries(t)):  # d[range(n), y] -= 1
         t = t.value
     if isinstance(t, ast.Name):
         return [t.id]

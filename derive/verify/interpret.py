@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import ast
 import copy
+import weakref
 from collections.abc import Callable
+from typing import NoReturn
 
 import numpy as np
 import sympy as sp
 
 from ..errors import SpecError
 from ..rules import RULES
-from .library import Bound, Library, call
+from .library import Bound, Library, call, reals_of
 
 MAX_STEPS = 20_000  # statements executed per run: loops are bounded
 MAX_CALLS = 16  # nesting of calls to functions of the same file
+MAX_WORK = 2_000_000  # array entries computed per run: one line cannot hide a huge loop
 
 
 class Return(Exception):
@@ -49,15 +52,20 @@ class Interpreter:
     def __init__(self, file: str, exact: bool, functions: dict, hook):
         self.file, self.exact, self.functions, self.hook = file, exact, functions, hook
         self.steps = 0
+        self.work = 0
+        self.current = None  # the statement running (where a bound is exceeded)
         self.depth = 0
         self.symbols = 0
+        self.loops = 0  # loops of the checked function itself the run is inside
+        self.pending: dict = {}  # (line, name) -> owner: accumulations judged after the loop
+        self.imported: dict[str, Bound] = {}  # from numpy.lib.stride_tricks import ...
 
     def fresh(self, what: str) -> sp.Symbol:
         """A new real symbol (an exact ``max`` whose value no verdict may rely on)."""
         self.symbols += 1
         return sp.Symbol(f"_{what}{self.symbols}", real=True)
 
-    def error(self, node, message: str):
+    def error(self, node, message: str) -> NoReturn:
         """Refuse ``node`` with a one-line error at its position."""
         raise SpecError(
             message, self.file, getattr(node, "lineno", 1), getattr(node, "col_offset", 0) + 1
@@ -75,6 +83,9 @@ class Interpreter:
             return r.value
         finally:
             self.depth -= 1
+            if top:  # a return inside a loop: its accumulations end there
+                self.loops = 0
+                self.flush(env)
         return None
 
     def block(self, body: list, env: dict, top: bool):
@@ -85,6 +96,7 @@ class Interpreter:
             self.steps += 1
             if self.steps > MAX_STEPS:
                 self.error(stmt, f"more than {MAX_STEPS} statements run: is a loop unbounded?")
+            self.current = stmt
             try:
                 self.statement(stmt, env, top)
             except (TypeError, IndexError, KeyError, ZeroDivisionError, AttributeError) as exc:
@@ -97,8 +109,10 @@ class Interpreter:
             for t in s.targets:
                 self.assign(t, value, env, s, top)
         elif isinstance(s, ast.AugAssign):
-            op = ast.BinOp(_load(s.target), s.op, s.value)
-            self.assign(s.target, self.expr(ast.copy_location(op, s), env), env, s, top)
+            op = _AUGMENTED.get(s)
+            if op is None:  # built once per statement: a loop runs it many times
+                op = _AUGMENTED[s] = ast.copy_location(ast.BinOp(_load(s.target), s.op, s.value), s)
+            self.assign(s.target, self.expr(op, env), env, s, top)
         elif isinstance(s, ast.AnnAssign) and s.value is not None:
             self.assign(s.target, self.expr(s.value, env), env, s, top)
         elif isinstance(s, ast.Return):
@@ -113,17 +127,63 @@ class Interpreter:
         elif isinstance(s, ast.Expr):
             if not isinstance(s.value, ast.Constant):  # a docstring is skipped
                 self.expr(s.value, env)
+        elif isinstance(s, ast.While):
+            self.error(s, "a while loop has no bound the checker can see: loop over range(...)")
         elif not isinstance(s, (ast.Pass, ast.Assert, ast.Import, ast.ImportFrom)):
             self.error(s, f"unsupported statement ({type(s).__name__})")
 
+    def count(self, entries: int):
+        """Charge ``entries`` array entries computed to the run (bounded by MAX_WORK)."""
+        self.work += int(entries)
+        if self.work > MAX_WORK:
+            self.error(
+                self.current,
+                f"more than {MAX_WORK} array entries computed in one run at the checker's "
+                "sizes: the code does too much work to be checked",
+            )
+
     def loop(self, s: ast.For, env, top):
-        """``for target in items:`` over a list, a range or a zip (not over an array)."""
+        """``for target in items:`` over a list, a range or a zip (not over an array).
+
+        A value built up inside a loop of the checked function (``dw[f] += …``,
+        ``dWx += …``, ``dx[:, t] = …``) is partial until the loop ends: such a line is judged
+        once, with the name's value when the outermost loop around it is done.
+        """
         items = self.expr(s.iter, env)
         if isinstance(items, np.ndarray):
             self.error(s, "a loop over an array is not supported; loop over range(...)")
-        for item in list(items):
-            self.assign(s.target, item, env, s, top, judge=False)
-            self.block(s.body, env, top)
+        if not isinstance(items, (range, list, tuple)):
+            self.error(s, "expected a loop over range(...), a list or a zip")
+        if len(items) > MAX_STEPS - self.steps:
+            self.error(
+                s,
+                f"a loop of {len(items)} iterations at the checker's sizes: more than the "
+                f"{MAX_STEPS} statements a run may take (a size the spec does not bound?)",
+            )
+        self.loops += top
+        try:
+            for item in items:
+                self.assign(s.target, item, env, s, top, judge=False)
+                self.block(s.body, env, top)
+        finally:
+            self.loops -= top
+        if top and self.loops == 0:
+            self.flush(env)
+
+    def flush(self, env):
+        """Judge the values built up in the loop that just ended, in line order."""
+        pending, self.pending = self.pending, {}
+        for (line, name), owner in sorted(pending.items(), key=lambda kv: kv[0][0]):
+            self.hook(line, name, None, owner[name], env)
+
+    def judge(self, stmt, name: str, value, env, owner=None, partial=False):
+        """Show an assignment to the hook, or, for a value built up inside a loop of the
+        checked function (``dw += …``, ``dw = dw + …``, ``dx[:, t] = …``), remember it for
+        the end of that loop."""
+        if self.loops and (partial or _builds(stmt, name)):
+            self.pending[(stmt.lineno, name)] = env if owner is None else owner
+            return
+        self.hook(stmt.lineno, name, None, value, env)
 
     def assign(self, target, value, env, stmt, top, judge=True):
         """Bind ``value`` to a name, a tuple of names, an entry or an attribute of ``self``;
@@ -136,7 +196,7 @@ class Interpreter:
                 value = value.find(target.id)  # x = cache: the cached x (cs231n's relu)
             env[target.id] = value
             if top and judge:
-                self.hook(stmt.lineno, target.id, None, value, env)
+                self.judge(stmt, target.id, value, env)
         elif isinstance(target, (ast.Tuple, ast.List)):
             values = self.unpack(value, target, stmt)
             for t, v in zip(target.elts, values, strict=True):
@@ -146,9 +206,10 @@ class Interpreter:
         elif isinstance(target, ast.Attribute) and isinstance(
             self.expr(target.value, env), Lookup
         ):  # self.dweights = ...: an attribute of self, judged by its name
-            self.expr(target.value, env).attrs[target.attr] = value
+            owner = self.expr(target.value, env).attrs
+            owner[target.attr] = value
             if top and judge:
-                self.hook(stmt.lineno, target.attr, None, value, env)
+                self.judge(stmt, target.attr, value, env, owner)
         else:
             self.error(stmt, f"unsupported assignment target ({type(target).__name__})")
 
@@ -188,8 +249,9 @@ class Interpreter:
         if name is None:
             self.error(stmt, "expected NAME[...] = value")
         owner[name] = new
+        self.count(np.size(new))
         if judge:
-            self.hook(stmt.lineno, name, None, new, env)
+            self.judge(stmt, name, new, env, owner, partial=True)
 
     # -- expressions ----------------------------------------------------------------------------
     def expr(self, node, env):
@@ -220,7 +282,16 @@ class Interpreter:
             return Bound(None, node.id)
         if node.id in self.functions:
             return Bound(None, node.id)
+        if node.id in self.imported:  # from numpy.lib.stride_tricks import sliding_window_view
+            return self.imported[node.id]
         self.error(node, f"unknown name {node.id!r}")
+
+    def e_IfExp(self, node, env):
+        """``a if test else b`` on a plain number or bool (``h[:, t - 1] if t > 0 else h0``)."""
+        test = self.expr(node.test, env)
+        if not isinstance(test, (bool, int)):
+            self.error(node, "an if on array values is not supported")
+        return self.expr(node.body if test else node.orelse, env)
 
     def e_Tuple(self, node, env):
         """A tuple of values."""
@@ -268,6 +339,12 @@ class Interpreter:
     def e_BinOp(self, node, env):
         """Arithmetic; shapes that NumPy cannot broadcast are a :class:`Clash` at the line."""
         a, b = self.expr(node.left, env), self.expr(node.right, env)
+        out = self.arithmetic(node, a, b)
+        self.count(np.size(out))
+        return out
+
+    def arithmetic(self, node, a, b):
+        """``a op b`` for the operator of a BinOp node."""
         op = type(node.op)
         try:
             if op is ast.Add:
@@ -282,6 +359,8 @@ class Interpreter:
                 return self.matmul(node, a, b)
             if op is ast.Pow:
                 return self.power(node, a, b)
+            if op in (ast.FloorDiv, ast.Mod) and all(_whole(v) for v in (a, b)):
+                return int(a) // int(b) if op is ast.FloorDiv else int(a) % int(b)
         except ValueError as exc:
             raise Clash(node.lineno, str(exc)) from None
         self.error(node, f"unsupported operator {op.__name__}")
@@ -293,6 +372,7 @@ class Interpreter:
         a, b = np.asarray(a), np.asarray(b)
         if a.shape[-1] != b.shape[0]:
             raise Clash(node.lineno, f"shapes {a.shape} and {b.shape} do not fit for a product")
+        self.count(a.size * (b.shape[-1] if b.ndim > 1 else 1))
         return a @ b
 
     def power(self, node, a, b):
@@ -309,12 +389,26 @@ class Interpreter:
             self.error(node, "only one comparison at a time")
         a, b = self.expr(node.left, env), self.expr(node.comparators[0], env)
         op = type(node.ops[0])
+        arrays = isinstance(a, np.ndarray) or isinstance(b, np.ndarray)
+        if op in (ast.Eq, ast.NotEq) and arrays:  # mask = window == np.max(window)
+            return self.equal(node, a, b, op is ast.Eq)
         if op in (ast.Eq, ast.NotEq, ast.Is, ast.IsNot) or not (
             isinstance(a, np.ndarray) or isinstance(b, np.ndarray)
         ):
             return _python_compare(op, a, b, self, node)
         above = self.step(a - b)  # (a < b) is 1 − (a > b): one atom for both, up to ties
         return above if op in (ast.Gt, ast.GtE) else 1 - above
+
+    def equal(self, node, a, b, eq: bool):
+        """``a == b`` of arrays as 0/1: exactly, by the real values the entries stand for (a
+        max-pool's inputs), never by how two expressions happen to be written."""
+        if self.exact:
+            ra, rb = reals_of(np.asarray(a)), reals_of(np.asarray(b))
+            if ra is None or rb is None:
+                self.error(node, "== on arrays needs values it can compare (a max-pool's inputs)")
+            a, b = ra, rb
+        same = np.asarray(a, dtype=float) == np.asarray(b, dtype=float)
+        return (same if eq else ~same).astype(int)
 
     def step(self, x):
         """1 where x > 0: relu'(x), with relu'(relu(z)) = relu'(z)."""
@@ -345,6 +439,8 @@ class Interpreter:
         """``np.f``, ``self.x``, ``x.T``, ``x.shape``, or a method to call."""
         obj = self.expr(node.value, env)
         if isinstance(obj, Library):
+            if node.attr in ("lib", "stride_tricks"):  # np.lib.stride_tricks.sliding_window_view
+                return Library(f"{obj.name}.{node.attr}")
             return None if node.attr == "newaxis" else Bound(obj, node.attr)
         if isinstance(obj, Lookup):
             if node.attr in self.functions and node.attr not in obj.attrs:
@@ -370,9 +466,12 @@ class Interpreter:
         if isinstance(fn.obj, Lookup) and fn.name in self.functions:
             return self.call_user(node, self.functions[fn.name], fn.obj, args, kw)
         try:
-            return call(self, node, fn, args, kw)
+            out = call(self, node, fn, args, kw)
         except ValueError as exc:
             raise Clash(node.lineno, str(exc)) from None
+        if isinstance(out, np.ndarray):
+            self.count(out.size)
+        return out
 
     def call_user(self, node, fdef: ast.FunctionDef, self_obj, args, kw):
         """Call a function of the same file with its arguments and defaults."""
@@ -405,6 +504,24 @@ class Clash(Exception):
 
 _CONTAINERS = {"self", "cache", "caches", "parameters", "params", "grads"}
 BUILTINS = {"range", "len", "zip", "reversed", "list", "enumerate", "float", "int", "tuple", "abs"}
+
+
+_AUGMENTED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # x += e → x + e
+
+
+def _whole(v) -> bool:
+    """A plain integer (a size or an index), as ``//`` and ``%`` take them."""
+    return isinstance(v, (int, np.integer, sp.Integer)) and not isinstance(v, bool)
+
+
+def _builds(stmt, name: str) -> bool:
+    """Whether a statement adds to a name's value: ``x += e`` or ``x = x + e``."""
+    if isinstance(stmt, ast.AugAssign):
+        return True
+    value = getattr(stmt, "value", None)
+    return value is not None and any(
+        isinstance(n, ast.Name) and n.id == name for n in ast.walk(value)
+    )
 
 
 def _load(target):

@@ -62,14 +62,54 @@ def _extreme(interp, op, x, kw, args):
     axis = _axis(kw, args)
     keep = bool(kw.get("keepdims", kw.get("keepdim", args[1] if len(args) > 1 else False)))
     x = np.asarray(x)
-    axis = None if axis is None else int(axis)
+    if isinstance(axis, (tuple, list)):  # max over a window: axis=(2, 3)
+        axis = tuple(int(a) for a in axis)
+    else:
+        axis = None if axis is None else int(axis)
     if not interp.exact:
         return (np.max if op == "max" else np.min)(x.astype(float), axis=axis, keepdims=keep)
+    reals = reals_of(x)
+    if reals is not None:  # entries that stand for values (a max-pool's spec): the entry itself
+        return _pick(x, reals, axis, keep, np.argmax if op == "max" else np.argmin)
     shape = np.sum(np.zeros(x.shape), axis=axis, keepdims=keep).shape
     out = np.empty(shape, dtype=object)
     for idx in np.ndindex(shape):
         out[idx] = interp.fresh(op)
     return out if out.shape else out[()]
+
+
+def _pick(x, reals, axis, keep: bool, pick):
+    """The entry of ``x`` whose real value ``pick`` (argmax) chooses, over ``axis``."""
+    axes = tuple(range(x.ndim)) if axis is None else np.atleast_1d(axis).tolist()
+    axes = [a % x.ndim for a in axes]
+    rest = [a for a in range(x.ndim) if a not in axes]
+    flat = np.transpose(x, rest + axes).reshape(*[x.shape[a] for a in rest], -1)
+    at = pick(np.transpose(reals, rest + axes).reshape(flat.shape), axis=-1)
+    picked = np.take_along_axis(flat, np.expand_dims(at, -1), -1)[..., 0]
+    if keep:
+        picked = picked.reshape([1 if a in axes else n for a, n in enumerate(x.shape)])
+    return picked if picked.shape else picked[()]
+
+
+def reals_of(x) -> np.ndarray | None:
+    """The real values exact entries stand for (None unless every entry has one)."""
+    from .evaluate import real  # the evaluator's symbols: imported late (no cycle at import)
+
+    values = [real(v) for v in np.ravel(x)]
+    if any(v is None for v in values):
+        return None
+    return np.asarray(values, dtype=float).reshape(np.shape(x))
+
+
+def _argmax(interp, node, x, axis=None, op="max", **kw):
+    """``np.argmax(x, axis)``: exactly, by the real values the entries stand for."""
+    x = np.asarray(x)
+    axis = kw.get("axis", axis)
+    reals = x.astype(float) if not interp.exact else reals_of(x)
+    if reals is None:
+        interp.error(node, "argmax needs values it can order (the spec's max-pool inputs)")
+    pick = np.argmax if op == "max" else np.argmin
+    return pick(reals, axis=None if axis is None else int(axis))
 
 
 def _softmax(interp, x, axis=-1):
@@ -92,6 +132,7 @@ def _maximum(interp, node, a, b):
 
 def _zeros(interp, shape):
     shape = tuple(int(d) for d in (shape if isinstance(shape, tuple) else (shape,)))
+    interp.count(int(np.prod(shape, dtype=float)))  # refused before it is allocated
     return np.zeros(shape, dtype=object if interp.exact else float) * (
         sp.Integer(0) if interp.exact else 1
     )
@@ -104,6 +145,67 @@ def _zeros_like(interp, x):
         out[...] = sp.Integer(0)
         return out
     return np.zeros(x.shape)
+
+
+def _pad(interp, node, x, widths, *rest, **kw):
+    """``np.pad(x, widths)`` with zeros (``mode="constant"``, the default); exact zeros are
+    SymPy's, so every entry stays an expression."""
+    mode = rest[0] if rest else kw.get("mode", "constant")
+    if mode != "constant" or kw.get("constant_values", 0) != 0:
+        interp.error(node, "np.pad is read with zeros only (mode='constant')")
+    x = np.asarray(x)
+    w = np.broadcast_to(np.asarray([[int(a) for a in p] for p in _pairs(widths)]), (x.ndim, 2))
+    out = _zeros(interp, tuple(int(n + a + b) for n, (a, b) in zip(x.shape, w, strict=True)))
+    out[tuple(slice(a, a + n) for n, (a, _) in zip(x.shape, w, strict=True))] = x
+    return out
+
+
+def _pairs(widths):
+    """``np.pad``'s widths: one number, one pair, or a pair per axis."""
+    if not isinstance(widths, (tuple, list)):
+        return [(widths, widths)]
+    if all(not isinstance(w, (tuple, list)) for w in widths):
+        return [tuple(widths) if len(widths) == 2 else (widths[0], widths[0])]
+    return [tuple(w) if len(w) == 2 else (w[0], w[0]) for w in widths]
+
+
+def _windows(interp, node, x, shape=None, axis=None, window_shape=None):
+    """``sliding_window_view(x, shape, axis)``: NumPy's own, on a copy (entries are values)."""
+    shape = window_shape if shape is None else shape
+    shape = tuple(int(s) for s in shape) if isinstance(shape, (tuple, list)) else int(shape)
+    if isinstance(axis, (tuple, list)):
+        axis = tuple(int(a) for a in axis)
+    elif axis is not None:
+        axis = int(axis)
+    view = np.lib.stride_tricks.sliding_window_view(np.asarray(x), shape, axis=axis)
+    return np.array(view, copy=True)
+
+
+def _einsum(interp, node, subscripts, *operands, **kw):
+    if not isinstance(subscripts, str):
+        interp.error(node, "np.einsum is read with its subscripts string first")
+    return np.einsum(subscripts, *[np.asarray(a) for a in operands], optimize=False)
+
+
+def _tensordot(interp, node, a, b, axes=2, **kw):
+    if isinstance(axes, (tuple, list)):
+        axes = tuple(
+            tuple(int(i) for i in ax) if isinstance(ax, (tuple, list)) else int(ax) for ax in axes
+        )
+    else:
+        axes = int(axes)
+    return np.tensordot(np.asarray(a), np.asarray(b), axes=axes)
+
+
+def _flip(interp, node, a, axis=None, **kw):
+    axis = tuple(int(i) for i in axis) if isinstance(axis, (tuple, list)) else axis
+    return np.flip(np.asarray(a), axis=None if axis is None else axis)
+
+
+def _transpose(interp, node, a, *axes):
+    if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+        axes = tuple(axes[0])
+    return np.transpose(np.asarray(a), tuple(int(i) for i in axes) or None)
 
 
 FUNCTIONS = {
@@ -128,9 +230,37 @@ FUNCTIONS = {
     ),
     "relu": lambda i, n, a: _relu(i, a),
     "maximum": _maximum,
-    "arange": lambda i, n, *a: np.arange(*[int(x) for x in a]),
+    "arange": lambda i, n, *a: (
+        i.count(len(range(*[int(x) for x in a]))),
+        np.arange(*[int(x) for x in a]),
+    )[1],
     "outer": lambda i, n, a, b: np.multiply.outer(np.ravel(a), np.ravel(b)),
-    "transpose": lambda i, n, a: np.asarray(a).T,
+    "transpose": _transpose,
+    "pad": _pad,
+    "sliding_window_view": _windows,
+    "einsum": _einsum,
+    "tensordot": _tensordot,
+    "flip": _flip,
+    "rot90": lambda i, n, a, k=1, axes=(0, 1), **kw: np.rot90(
+        np.asarray(a), int(k), (int(axes[0]), int(axes[1]))
+    ),
+    "repeat": lambda i, n, a, r, axis=None, **kw: (
+        i.count(np.size(a) * int(r)),
+        np.repeat(np.asarray(a), int(r), axis=None if axis is None else int(axis)),
+    )[1],
+    "concatenate": lambda i, n, parts, axis=0, **kw: np.concatenate(
+        [np.asarray(p) for p in parts], axis=int(axis)
+    ),
+    "hstack": lambda i, n, parts, **kw: np.hstack([np.asarray(p) for p in parts]),
+    "vstack": lambda i, n, parts, **kw: np.vstack([np.asarray(p) for p in parts]),
+    "stack": lambda i, n, parts, axis=0, **kw: np.stack([np.asarray(p) for p in parts], int(axis)),
+    "argmax": _argmax,
+    "argmin": lambda i, n, x, axis=None, **kw: _argmax(i, n, x, axis, "min", **kw),
+    "unravel_index": lambda i, n, k, shape, **kw: tuple(
+        int(v) for v in np.unravel_index(int(k), tuple(int(d) for d in shape))
+    ),
+    "swapaxes": lambda i, n, a, x, y: np.swapaxes(np.asarray(a), int(x), int(y)),
+    "moveaxis": lambda i, n, a, x, y: np.moveaxis(np.asarray(a), int(x), int(y)),
     "t": lambda i, n, a: np.asarray(a).T,
     "zeros": lambda i, n, shape, *rest: _zeros(i, shape),
     "zeros_like": lambda i, n, a, *rest: _zeros_like(i, a),
@@ -171,6 +301,24 @@ BUILTIN = {
 }
 
 
+_KEYWORDS = {  # the keyword arguments read (others, like dtype=, change no value)
+    "pad": ("mode", "constant_values"),
+    "sliding_window_view": ("axis", "window_shape"),
+    "flip": ("axis",),
+    "tensordot": ("axes",),
+    "rot90": ("k", "axes"),
+    "argmax": ("axis",),
+    "argmin": ("axis",),
+    "concatenate": ("axis",),
+    "stack": ("axis",),
+    "repeat": ("axis",),
+}
+
+
+def _keywords(name: str, kw: dict) -> dict:
+    return {k: v for k, v in kw.items() if k in _KEYWORDS.get(name, ())}
+
+
 def call(interp, node, fn, args, kw):
     """Apply a library function, builtin or method to evaluated arguments."""
     name = fn.name
@@ -185,7 +333,7 @@ def call(interp, node, fn, args, kw):
         if name == "softmax":
             return _softmax(interp, args[0], _axis(kw, args[1:], -1))
         if name in FUNCTIONS:
-            return FUNCTIONS[name](interp, node, *args)
+            return FUNCTIONS[name](interp, node, *args, **_keywords(name, kw))
     elif isinstance(fn.obj, list) and name == "append" and len(args) == 1:
         fn.obj.append(args[0])
         return None
@@ -198,5 +346,5 @@ def call(interp, node, fn, args, kw):
         if name == "softmax":
             return _softmax(interp, obj, _axis(kw, args, -1))
         if name in FUNCTIONS:
-            return FUNCTIONS[name](interp, node, obj, *args)
+            return FUNCTIONS[name](interp, node, obj, *args, **_keywords(name, kw))
     interp.error(node, f"unsupported function or method {name!r}")
