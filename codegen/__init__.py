@@ -60,6 +60,10 @@ def generate(
     >>> "torch.autograd.Function" in codegen.generate("seed004", target="torch")
     True
     """
+    if target == "numpy" and _has_loop(source):  # a recurrence: codegen.recurrent
+        from .recurrent import generate as generate_loop
+
+        return generate_loop(source, dtype=dtype)
     if target != "numpy":
         from .targets import generate_target
 
@@ -69,7 +73,20 @@ def generate(
     d, header, name, values = prepare(source, dtype, bind, consts)
     ctx = context(d, dtype, header, name)
     ctx["consts"] = list(values.items())
-    return render("module.py.j2", ctx)
+    return _long_lines_marked(render("module.py.j2", ctx))
+
+
+LINE = 100  # ruff's line length for the generated modules
+
+
+def _long_lines_marked(code: str) -> str:
+    """A module with lines longer than :data:`LINE` (a convolution's window views, one
+    NumPy expression the generator does not wrap) says so after its docstring, so it
+    stays ruff clean: ``# ruff: noqa: E501`` and ``# fmt: off``."""
+    if all(len(line) <= LINE for line in code.splitlines()) or not code.startswith('"""'):
+        return code
+    end = code.index('"""', 3) + 3
+    return code[:end] + "\n\n# ruff: noqa: E501\n# fmt: off" + code[end:]
 
 
 def prepare(
@@ -94,6 +111,14 @@ def prepare(
             f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}", "<options>", 1, 1
         )
     net = derive.load_network(source)
+    if net.loop is not None:
+        line, col = net.loop.pos
+        raise SpecError(
+            f"a loop over time generates NumPy only (derive gen SPEC), not a {what}",
+            net.file,
+            line,
+            col,
+        )
     check_names(net, claimed, what)
     bind = dict(bind or {})
     _check_bindings(net, bind)
@@ -103,6 +128,13 @@ def prepare(
     d = derive_network(ir.bind(net, bind))
     check_names(d.network, claimed, what)  # and the names the derivation gave to hoisted values
     return d, header, net.name, values
+
+
+def _has_loop(source) -> bool:
+    """Whether the spec has a loop over time (its module comes from codegen.recurrent)."""
+    import derive
+
+    return derive.load_network(source).loop is not None
 
 
 def _check_dims(net: ir.Network) -> None:

@@ -48,6 +48,10 @@ def _train(args) -> int:
     if not args.quiet and sys.stderr.isatty():  # at once, for a person waiting: deriving
         # and generating the module take seconds before the first epoch
         print(f"deriving {args.spec} and generating its module…", file=sys.stderr, flush=True)
+    from .sequences import run_train_loop
+
+    if run_train_loop(args):  # a spec with a loop over time: codegen.sequences
+        return 0
     from .train import run_train
 
     run_train(args)

@@ -46,6 +46,11 @@ def load_network(source: str | Path):
     specs = bundled()
     if str(source) in specs:
         return parse_file(specs[str(source)])
+    from .loops import bundled as bundled_loops
+
+    loops = bundled_loops()  # specs with a loop over time
+    if str(source) in loops:
+        return parse_file(loops[str(source)])
     raise SpecError(
         f"no spec file or bundled spec named {str(source)!r}; bundled: {', '.join(specs)}",
         str(source),
@@ -73,6 +78,10 @@ def derive(net: ir.Network, keep_all: bool = False) -> Derivation:
     >>> d.check()[0].passed
     True
     """
+    if net.loop is not None:  # a recurrence: the body and the outer equations, chained
+        from .loops import derive as derive_loop
+
+        return derive_loop(net)  # type: ignore[return-value]
     return Derivation.of(derivation.derive(net, keep_all=keep_all))
 
 
@@ -245,6 +254,9 @@ def verify(
     if spec is not None:
         texts = [claims] if isinstance(claims, str) else list(claims)
         net = load_network(spec)
+        from .recurrence import refuse_loop
+
+        refuse_loop(net)
         found, errors = verify_set(net, [("<claim>", t) for t in texts])  # one claim set
         results += found
         name = net.name

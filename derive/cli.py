@@ -131,9 +131,10 @@ def _plugins():
 
 def cmd_list(args) -> int:
     """``derive list``: the bundled specs and their first comment line."""
+    from .loops import bundled as bundled_loops
     from .spec import bundled
 
-    for name, path in bundled().items():
+    for name, path in {**bundled(), **bundled_loops()}.items():
         first = next(
             (ln.lstrip("# ").strip() for ln in path.read_text().splitlines() if ln.startswith("#")),
             "",
@@ -166,7 +167,10 @@ def cmd_grad(args) -> int:
     from .derivation import derive
     from .term import colour_marks, use_colour
 
-    d = derive(read_network(args.spec))
+    net = read_network(args.spec)
+    if net.loop is not None:  # a spec with a loop over time (derive.recurrence)
+        return _grad_loop(net, args)
+    d = derive(net)
     proofs = check.run_all(d, seed=args.seed) if args.check else None
     if args.format == "json":
         out = report.as_json(d, proofs)
@@ -182,6 +186,35 @@ def cmd_grad(args) -> int:
             out = colour_marks(out, use_colour(sys.stdout))
     _emit(out, args.output)
     return 0 if proofs is None or all(p.passed for p in proofs) else 1
+
+
+def _grad_loop(net, args) -> int:
+    """``derive grad`` of a recurrence: text, LaTeX, JSON (Markdown and HTML as text)."""
+    from .loops import derive as derive_loop
+
+    rec = derive_loop(net)
+    proofs = rec.check(seed=args.seed) if args.check else None
+    if args.format == "json":
+        out = rec.json()
+    elif args.format == "latex":
+        out = rec.latex(standalone=args.standalone)
+    elif args.format == "markdown":
+        out = "```\n" + rec.text() + "\n```"
+    elif args.format == "html":
+        from .html import page
+
+        out = page(net.name, "<pre>" + html_escape(rec.text()) + "</pre>")
+    else:
+        out = rec.text(steps=args.steps, elementwise=args.elementwise)
+    _emit(out, args.output)
+    return 0 if proofs is None or all(p.passed for p in proofs) else 1
+
+
+def html_escape(s: str) -> str:
+    """Text for inside an HTML element (names in a spec are identifiers, file names are not)."""
+    import html
+
+    return html.escape(s)
 
 
 def _emit(text: str, output: str | None) -> None:
@@ -260,6 +293,9 @@ def _verify_spec(args):
     from .verify.function import verify_function
 
     net = read_network(args.spec)
+    from .recurrence import refuse_loop
+
+    refuse_loop(net)
     texts = [("<claim>", t) for t in args.claim]
     if args.claims:
         path = Path(args.claims)

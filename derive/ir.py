@@ -285,9 +285,29 @@ class Conv2d(Node):
 
 @dataclass(frozen=True, eq=False)
 class Pool2d(Node):
-    """``avgpool2d(x, size, stride)``: the mean of each ``size × size`` window of ``a``."""
+    """``avgpool2d(x, size, stride)``: the mean of each ``size × size`` window of ``a``;
+    ``maxpool2d``: its first maximal entry (row-major in the window, as PyTorch).
 
-    op: str
+    A max-pool reads the hidden integer quantity ``argmax`` (a :class:`PoolArgmax`
+    equation :func:`name_arguments` adds): the flat position of that entry in each
+    window, so the gradient is routed to it alone and the argmax is not differentiated.
+    """
+
+    op: str  # "avg" or "max"
+    a: Node
+    size: int
+    stride: int
+    argmax: Node | None = None  # max: Ref to the hidden PoolArgmax equation, once named
+
+    def children(self):
+        return (self.a,) if self.argmax is None else (self.a, self.argmax)
+
+
+@dataclass(frozen=True, eq=False)
+class PoolArgmax(Node):
+    """The flat position ``size p + q`` of the first maximum of each ``size × size`` window
+    of ``a`` (integers, never differentiated): what ``maxpool2d`` routes its gradient to."""
+
     a: Node
     size: int
     stride: int
@@ -296,7 +316,9 @@ class Pool2d(Node):
         return (self.a,)
 
 
-TENSOR_NODES = (Permute, Reshape, Slice, Concat, Einsum, Conv2d, Pool2d)
+POOL_ARGMAX = "_argmaxpool"  # hidden argmax equations of max-pools ("_": no spec name)
+
+TENSOR_NODES = (Permute, Reshape, Slice, Concat, Einsum, Conv2d, Pool2d, PoolArgmax)
 """The layout nodes: their matrix forms are always einsum forms (any rank)."""
 
 
@@ -363,6 +385,7 @@ class Network:
     funcs: list[str]  # generic functions declared with ``func``
     const_symbols: dict[str, sp.Symbol] = field(default_factory=dict)
     func_pos: dict[str, Pos] = field(default_factory=dict)  # where each ``func`` is declared
+    loop: Loop | None = None  # ``for t in range(T):`` before the equations (derive.recurrence)
 
     @property
     def loss(self) -> str:
@@ -383,6 +406,9 @@ class Network:
     def depends_on(self) -> dict[str, set[str]]:
         """For each quantity, every array it depends on, directly or not."""
         deps: dict[str, set[str]] = {q: set() for q in self.quantities}
+        if self.loop is not None:  # what the loop computes depends on all the loop reads
+            for stacked in self.loop.stepped.values():
+                deps[stacked] = set(self.loop.reads())
         for eq in self.equations:
             for ref in eq.refs():
                 deps[eq.name] |= {ref} | deps[ref]
@@ -397,6 +423,41 @@ class Network:
             if deps[name] & params and not self.quantities[name].integer:  # argmax: no adjoint
                 on_path.add(name)
         return on_path
+
+
+@dataclass
+class Loop:
+    """``for t in range(T):``: equations at one step ``t``, with names of their own.
+
+    In the body, ``x[t]`` of a stacked ``x[T, ...]`` is the quantity ``x_t``,
+    ``h[t - 1]`` of a state ``h`` is ``h_prev`` (``h0``, the state's initial
+    value, at ``t = 0``) and ``h[t] = ...`` defines ``h_t``; after the loop,
+    ``h`` is the stack of every step's ``h_t``.  ``quantities`` are the
+    body's own names (steps of stacked inputs as ``input``, previous states
+    as ``param``), ``equations`` the body in order.
+    """
+
+    var: str
+    length: sp.Expr
+    pos: Pos
+    initial: dict[str, str]  # state -> the name of its value before step 0 (h -> h0)
+    previous: dict[str, str]  # state -> its name at t - 1 in the body (h -> h_prev)
+    stepped: dict[str, str]  # body name at step t -> the stacked quantity (x_t -> x)
+    quantities: dict[str, Quantity] = field(default_factory=dict)
+    equations: list[Equation] = field(default_factory=list)
+
+    def reads(self) -> list[str]:
+        """The spec's names the body reads (stacked arrays, params, initial states)."""
+        out: list[str] = list(self.initial.values())
+        for eq in self.equations:
+            for ref in eq.refs():
+                q = self.quantities.get(ref)
+                if q is not None and q.kind != "input":  # h_prev, h_t: the loop's own
+                    continue
+                name = self.stepped[ref] if q is not None else ref
+                if name not in out:
+                    out.append(name)
+        return out
 
 
 def name_arguments(net: Network) -> Network:
@@ -451,6 +512,17 @@ class _ArgumentNamer:
         self.equations.append(Equation(name, node, node.pos))
         return Ref(node.shape, node.pos, name)
 
+    def pool_argmax(self, node: Pool2d) -> Ref:
+        """The hidden equation of a max-pool's argmax positions (integers, ``_`` names
+        are the engine's own), computed just before the equation reading them."""
+        name = self.fresh(POOL_ARGMAX)
+        self.quantities[name] = Quantity(
+            name, "intermediate", node.shape, node.pos, classes=sp.Integer(node.size**2)
+        )
+        found = PoolArgmax(node.shape, node.pos, node.a, node.size, node.stride)
+        self.equations.append(Equation(name, found, node.pos))
+        return Ref(node.shape, node.pos, name)
+
     def visit(self, node: Node, owner: str, linear: bool = True) -> Node:
         """``node`` with its costly parts named; ``linear``: no non-linear operation above."""
         if isinstance(node, Concat):  # each part by name: its adjoint is a slice of the delta
@@ -472,7 +544,10 @@ class _ArgumentNamer:
                 kid = getattr(node, f, None)
                 if isinstance(kid, Node) and not isinstance(kid, Ref):
                     named[f] = self.hoist(self.visit(kid, owner), self.fresh(owner + "_in"))
-            return replace(node, **named)
+            node = replace(node, **named)
+            if isinstance(node, Pool2d) and node.op == "max" and node.argmax is None:
+                node = replace(node, argmax=self.pool_argmax(node))
+            return node
         if isinstance(node, Reshape) and not isinstance(node.a, Ref):
             # a reshape reads a named array: its views and its adjoint stay reshapes
             inner = self.hoist(self.visit(node.a, owner), self.fresh(owner + "_in"))

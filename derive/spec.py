@@ -45,6 +45,7 @@ from .limits import (
     MAX_SPEC_CHARS,
     MAX_TOTAL_NODES,
 )
+from .loopspec import LoopReader
 from .rules import RULES
 
 MAX_RANK = 6  # axes of a declared array
@@ -379,7 +380,7 @@ class DeclarationReader(ExpressionReader):
         return value
 
 
-class SpecParser(DeclarationReader):
+class SpecParser(DeclarationReader, LoopReader):
     """A whole spec: declarations, then equations, the last one the scalar loss."""
 
     def __init__(self, text: str, file: str = "<spec>", name: str = "spec"):
@@ -412,6 +413,8 @@ class SpecParser(DeclarationReader):
         self.code = stripped
         self.check_code(stripped)
         self.check_spelling(code)
+        if self.loop_line(stripped):  # state, for and the loop's body (derive.loopspec)
+            return
         m = _DECLARATION.match(stripped)
         if m:
             if self.equations:
@@ -440,6 +443,8 @@ class SpecParser(DeclarationReader):
 
     def finish(self) -> ir.Network:
         """The network, after the checks that need every line (a scalar loss last)."""
+        if self.in_body:
+            self.end_body()
         if not self.equations:
             self.error(
                 "no equations: the last equation must define the scalar loss",
@@ -471,6 +476,7 @@ class SpecParser(DeclarationReader):
             self.funcs,
             self.const_symbols,
             self.func_pos,
+            loop=self.loop,
         )
         deps = net.depends_on()[loss.name]
         for p in params:

@@ -55,6 +55,7 @@ def _fragments(capsys) -> list[tuple[str, bool]]:
         # Markdown's $...$ cells
         for cell in report.as_markdown(d).split("$")[1::2]:
             out.append((cell, False))
+    out += [(derive.load(spec).latex(), True) for spec in ("char_rnn", "char_lstm")]  # loops
     return out
 
 

@@ -1,0 +1,147 @@
+"""One training step of the generated char_rnn against careful hand-written NumPy BPTT and
+PyTorch CPU eager (issue 15, item 5).
+
+Each contender computes the loss and every gradient of the bundled ``char_rnn``
+spec (one-hot characters ``x[T, B, V]``, next characters ``y``) and takes one
+SGD step in place.  *careful* is the cs231n-style BPTT a person who knows NumPy
+writes: the input projections of all steps in one product before the loop, the
+deltas of all steps stacked and the weight gradients as three products after
+it.  One step of each is checked against careful before timing.
+
+    python -m benchmarks.rnn_speed [--quick] [--rounds 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+
+import numpy as np
+
+from benchmarks.harness import Contender, check_against, ratio, run_round
+
+SIZES = {"T": 32, "B": 64, "V": 27, "H": 128}
+QUICK = {"T": 4, "B": 4, "V": 27, "H": 8}
+LR = 0.1
+
+
+def careful(p: dict, data: dict, lr: float) -> float:
+    """Hand-written BPTT: loss, gradients, SGD step (params updated in place)."""
+    x, y = data["x"], data["y"]
+    Wx, Wh, b, h0, Wy, by = (p[k] for k in ("Wx", "Wh", "b", "h0", "Wy", "by"))
+    T, B, V = x.shape
+    H = Wh.shape[0]
+    xw = (x.reshape(T * B, V) @ Wx).reshape(T, B, H)
+    xw += b
+    h = np.empty((T + 1, B, H))  # h[0] is h0, h[t + 1] the state after step t
+    h[0] = h0
+    for t in range(T):
+        np.tanh(xw[t] + h[t] @ Wh, out=h[t + 1])
+    hs = h[1:].reshape(T * B, H)
+    s = hs @ Wy + by
+    s -= s.max(axis=1, keepdims=True)
+    e = np.exp(s)
+    z = e.sum(axis=1, keepdims=True)
+    y2 = y.reshape(T * B, V)
+    loss = float((np.log(z).sum() - (s * y2).sum()) / (T * B))
+    ds = (e / z - y2) / (T * B)
+    dh = (ds @ Wy.T).reshape(T, B, H)
+    da = np.empty((T, B, H))
+    dnext = np.zeros((B, H))
+    for t in reversed(range(T)):
+        np.multiply(dh[t] + dnext, 1 - h[t + 1] ** 2, out=da[t])
+        dnext = da[t] @ Wh.T
+    da2 = da.reshape(T * B, H)
+    grads = {
+        "Wy": hs.T @ ds,
+        "by": ds.sum(axis=0),
+        "Wx": x.reshape(T * B, V).T @ da2,
+        "Wh": h[:-1].reshape(T * B, H).T @ da2,
+        "b": da2.sum(axis=0),
+        "h0": dnext,
+    }
+    for k, g in grads.items():
+        p[k] -= lr * g
+    return loss
+
+
+def generated(mod):
+    def step(p: dict, data: dict, lr: float) -> float:
+        loss, grads = mod.loss_and_gradients(p, data)
+        for k, g in grads.items():
+            p[k] -= lr * g
+        return loss
+
+    return step
+
+
+def torch_step():
+    """PyTorch CPU eager: the same loop, autograd for the backward pass."""
+    import torch
+
+    def step(p: dict, data: dict, lr: float) -> float:
+        tp = {k: torch.from_numpy(v).requires_grad_() for k, v in p.items()}
+        x, y = torch.from_numpy(data["x"]), torch.from_numpy(data["y"])
+        h, hs = tp["h0"], []
+        for t in range(x.shape[0]):
+            h = torch.tanh(x[t] @ tp["Wx"] + h @ tp["Wh"] + tp["b"])
+            hs.append(h)
+        s = torch.stack(hs) @ tp["Wy"] + tp["by"]
+        loss = -(y * torch.log_softmax(s, dim=-1)).sum() / (x.shape[0] * x.shape[1])
+        loss.backward()
+        with torch.no_grad():
+            for v in tp.values():
+                v -= lr * v.grad  # the NumPy array shares this memory: updated in place
+        return float(loss.detach())
+
+    return step
+
+
+def contenders(sizes: dict, seed: int = 0, torch: bool = True) -> list[Contender]:
+    import codegen
+    from codegen.train import load_source
+
+    mod = load_source(codegen.generate("char_rnn"), "bench_char_rnn")
+    rng = np.random.default_rng(seed)
+    eye = np.eye(sizes["V"])
+    idx = rng.integers(0, sizes["V"], size=(sizes["T"] + 1, sizes["B"]))
+    data = {"x": eye[idx[:-1]], "y": eye[idx[1:]]}
+    base = mod.init_params(sizes, seed)
+    base["h0"] = rng.normal(size=base["h0"].shape) * 0.1
+    steps = {"careful NumPy": careful, "generated": generated(mod)}
+    if torch:
+        with contextlib.suppress(ImportError):  # PyTorch is optional
+            steps["PyTorch eager"] = torch_step()
+    out = []
+    for name, fn in steps.items():
+        params = {k: v.copy() for k, v in base.items()}
+        out.append(Contender(name, lambda fn=fn, params=params: fn(params, data, LR), params))
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, NumPy only: a smoke run")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--steps", type=int, default=20)
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else SIZES
+    rounds, steps = (1, 2) if args.quick else (args.rounds, args.steps)
+    cs = contenders(sizes, torch=not args.quick)  # --quick: no seconds spent importing torch
+    problems: list[str] = []
+    ran = check_against(cs, cs[0], 1e-9, problems)
+    for _ in range(rounds):
+        run_round(ran, steps, warmup=1)
+    shown = ", ".join(f"{k}={v}" for k, v in sizes.items())
+    print(f"| char_rnn step ({shown}) | " + " | ".join(c.name for c in ran) + " |")
+    print("|---|" + "---|" * len(ran))
+    print("| ms | " + " | ".join(f"{c.seconds * 1e3:.2f}" for c in ran) + " |")
+    print("| / careful (median of rounds) | " + " | ".join(ratio(c, ran[0]) for c in ran) + " |")
+    for p in problems:
+        print("CHECK FAILED:", p, file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
