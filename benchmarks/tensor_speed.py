@@ -19,6 +19,7 @@ Run from the repository root::
 
     python -m benchmarks.tensor_speed           # the sizes below
     python -m benchmarks.tensor_speed --quick   # tiny sizes, a smoke run
+    python -m benchmarks.tensor_speed --only makemore --cpu   # one spec, CPU time
 """
 
 from __future__ import annotations
@@ -215,10 +216,12 @@ def bench(
     spec: str | None = None,
     careful=None,
     extra=None,
+    clock=time.perf_counter,
 ) -> tuple[dict, list[str]]:
     """Median step times of the contenders on bundled spec ``name`` (or the text
     ``spec``, against ``careful``), and the problems their check found; ``extra``:
-    more contenders, name -> ``make(params, data, lr)`` giving ``(own params, step)``."""
+    more contenders, name -> ``make(params, data, lr)`` giving ``(own params, step)``;
+    ``clock`` is wall time, or ``time.process_time`` (this process's CPU time)."""
     source = name if spec is None else spec
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"bench_{name}.py"
@@ -236,10 +239,10 @@ def bench(
             for k in own:
                 own[k][...] = params[k]
             step()  # warm-up
-            start = time.perf_counter()
+            start = clock()
             for _ in range(steps):
                 step()
-            times[who].append((time.perf_counter() - start) / steps)
+            times[who].append((clock() - start) / steps)
     return {k: statistics.median(v) for k, v in times.items()}, problems
 
 
@@ -248,14 +251,21 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, a smoke run")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument(
+        "--cpu",
+        action="store_true",
+        help="time this process's CPU time, not wall time (steadier on a loaded machine)",
+    )
+    parser.add_argument("--only", choices=sorted(SIZES), help="one spec")
     args = parser.parse_args(argv)
+    clock = time.process_time if args.cpu else time.perf_counter
     rounds, steps = (1, 2) if args.quick else (args.rounds, args.steps)
     failed = []
     print("| spec | sizes | generated | generated (fused) | careful | fused / careful |")
     print("|---|---|---|---|---|---|")
-    for name in SIZES:
+    for name in [args.only] if args.only else SIZES:
         sizes = (QUICK if args.quick else SIZES)[name]
-        result, problems = bench(name, sizes, rounds, steps)
+        result, problems = bench(name, sizes, rounds, steps, clock=clock)
         failed += problems
         shown = ", ".join(f"{k}={v}" for k, v in sizes.items())
         us = {k: f"{v * 1e6:.0f} µs" for k, v in result.items()}

@@ -7,6 +7,7 @@ the command line reaches the code generator without ``derive`` importing
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from . import DTYPES, parse_bindings, parse_consts, write_atomic
@@ -98,6 +99,16 @@ def _common_options(p) -> None:
     _const_option(p)
 
 
+def _weight_decay(text: str) -> float | None:
+    """``--weight-decay``: a number, or ``auto`` (None: the optimiser's default)."""
+    if text == "auto":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number or auto") from None
+
+
 def _train_options(train) -> None:
     """``derive train``'s own options: the training defaults, outputs, plot, dims."""
     d = TRAIN_DEFAULTS
@@ -119,6 +130,29 @@ def _train_options(train) -> None:
         default=d["patience"],
         help="stop when the validation loss has not improved for N epochs "
         "(early stopping needs a validation part: --val-fraction 0 trains every epoch)",
+    )
+    train.add_argument(
+        "--weight-decay",
+        type=_weight_decay,
+        default="auto" if d["weight_decay"] is None else d["weight_decay"],
+        metavar="WD",
+        help="decoupled weight decay: after every step each weight matrix is multiplied "
+        "by 1 - lr * WD (biases are left alone; 0: none; auto: 0.3 with adam, "
+        "0 with sgd and momentum)",
+    )
+    train.add_argument(
+        "--final-epochs",
+        type=int,
+        default=d["final_epochs"],
+        help="after early stopping, this many epochs on every training example, "
+        "the held-out ones included (0: none)",
+    )
+    train.add_argument(
+        "--restore-best",
+        action=argparse.BooleanOptionalAction,
+        default=d["restore_best"],
+        help="on early stopping, keep the params of the epoch with the lowest validation "
+        "loss (--no-restore-best: the last ones)",
     )
     train.add_argument("--out", default="weights.npz", help="weights file (.npz)")
     train.add_argument("--npy", action="store_true", help="also save one .npy per array")

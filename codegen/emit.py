@@ -70,6 +70,9 @@ class Emitter:
         self.known: dict = {}  # form -> the local holding its value, for reuse
         self.log_softmax: set = set()  # LogSoftmax forms a later line needs
         self.shared: set[str] = set()  # keys of forms a later line reads again: own buffers
+        # argmax positions the step never computes -> "max"/"min": their picks are reductions
+        self.maxes: dict[str, str] = {}
+        self.shifted: set[str] = set()  # values x − max(x) along axis 1 (their max is 0)
 
     # -- helpers -------------------------------------------------------------------------------
     def buffer(self, e, name: str | None = None) -> str:
@@ -255,9 +258,18 @@ def _emit_softmax(e: Softmax, em: Emitter, out: str | None) -> str:
     log_form = LogSoftmax(e.arg, e.axis)
     # the loss needs its log: the softmax is then the exp of the log-softmax
     if _key(log_form) in {_key(f) for f in em.log_softmax}:
-        em.lines.append(f"# (as exp(log_softmax({text(e.arg)})): the loss reads the log-softmax)")
-        logs = em.value(log_form)
-        return em.emit(f"np.exp({logs}, out={out or em.buffer(e)})")
+        probs = out or em.buffer(e)
+        if _key(log_form) in em.known:
+            return em.emit(f"np.exp({em.known[_key(log_form)]}, out={probs})")
+        # both from one exp: the kernel writes the softmax beside the log-softmax
+        em.lines.append(f"# (with log_softmax({text(e.arg)}), which the loss reads)")
+        logs = em.buffer(log_form)
+        name = logs[len(buffer_local("")) :]
+        em.known[_key(log_form)] = name
+        call = f"log_softmax({em.value(e.arg)}, {axis}, out={logs}, probs={probs}"
+        # x − max(x) along the softmax's axis has maximum 0 exactly: no second shift
+        call += ", shifted=True)" if str(e.arg) in em.shifted and axis == 1 else ")"
+        return em.emit(f"{name} = {call}", result=probs)
     arg = em.value(e.arg)
     return em.emit(f"softmax({arg}, axis={axis}, out={out or em.buffer(e)})")
 
@@ -276,6 +288,10 @@ def _emit_sum_axis(e: SumAxis, em: Emitter, out: str | None) -> str:
 
 @emit_value.register(Pick)
 def _emit_pick(e: Pick, em: Emitter, out: str | None) -> str:
+    op = em.maxes.get(e.onehot.labels)
+    if op is not None:  # X[range(B), argmax(X)]: the row maxima, one reduction
+        ufunc = "maximum" if op == "max" else "minimum"
+        return em.emit(f"np.{ufunc}.reduce({em.value(e.arg)}, axis=1, out={out or em.buffer(e)})")
     return em.copy(em.printer.doprint(e), e, out)
 
 
@@ -306,6 +322,17 @@ def _emit_zeros(e: sp.ZeroMatrix, em: Emitter, out: str | None) -> str:
 @emit_value.register(sp.MatMul)
 def _emit_matmul(e: sp.MatMul, em: Emitter, out: str | None) -> str:
     coeff, mats = e.as_coeff_matrices()
+    small = _row(mats[0]) if len(mats) == 1 and coeff != 1 else None
+    if small is not None:  # c (r ⊙ X), r a broadcast row: scale the small r, not the product
+        rows, cols = small.arg.shape
+        name = f"_t{em.count + 1}"
+        em.count += 1
+        em.buffers[name] = f"(1, {size_code(cols, em.printer)})"  # (n,) or (1, n) fit in it
+        arg = em.value(small.arg)
+        local = em.emit(f"np.multiply({arg}, {em.scalar(coeff)}, out={buffer_local(name)})")
+        scaled = Broadcast(sp.MatrixSymbol(local, rows, cols), *small.shape)
+        rest = [a for a in mats[0].args if a is not small] if small is not mats[0] else []
+        return em.value(sp.HadamardProduct(scaled, *rest) if rest else scaled, out)
     if len(mats) == 1:  # c X: compute X in the result's buffer, then scale in place
         buf = out or em.buffer(e)
         x = em.value(mats[0], out=buf if em.fits(mats[0], e) else None)
@@ -346,7 +373,12 @@ def _operand(em: Emitter, m, first: bool = False) -> str:
 def _emit_hadamard(e: sp.HadamardProduct, em: Emitter, out: str | None) -> str:
     num, den = [], []
     for a in e.args:
-        if isinstance(a, sp.HadamardPower) and a.exp == -1:
+        if isinstance(a, sp.HadamardPower) and a.exp == -1 and isinstance(a.base, Broadcast):
+            # ⊘ a broadcast row: its reciprocal once (small), then a multiplication,
+            # cheaper than dividing every entry
+            b = a.base
+            num.append(Broadcast(sp.HadamardPower(b.arg, -1), *b.shape))
+        elif isinstance(a, sp.HadamardPower) and a.exp == -1:
             den.append(a.base)
         else:
             num.append(a)
@@ -398,6 +430,15 @@ def _emit_add(e: sp.MatAdd, em: Emitter, out: str | None) -> str:
     return acc
 
 
+def _row(m):
+    """``r`` of a broadcast row ``r`` or of a product ``r ⊙ X`` with one; else None."""
+    if isinstance(m, sp.HadamardProduct):
+        m = next((a for a in m.args if isinstance(a, Broadcast)), None)
+    if isinstance(m, Broadcast) and m.arg.shape[0] == 1:
+        return m
+    return None
+
+
 def _describe(e) -> str:
     """A form as its comment shows it."""
     if isinstance(e, LogSoftmax):
@@ -411,6 +452,8 @@ def _compound(a, whole) -> bool:
         return np_shape(a) == np_shape(whole)  # the row sums, computed (not a view)
     if isinstance(a, (sp.MatrixSymbol, Vector, sp.Transpose, Broadcast, sp.OneMatrix)):
         return False
+    if isinstance(a, sp.MatMul) and isinstance(a.as_coeff_matrices()[1][-1], Broadcast):
+        return len(a.as_coeff_matrices()[1]) > 1  # c r, r broadcast: computed small
     return isinstance(a, sp.MatrixExpr) and np_shape(a) == np_shape(whole)
 
 

@@ -19,6 +19,7 @@ from derive import Derivation, ir
 from derive.forms import (
     RULES,
     SOFTMAX,
+    Argmax,
     Broadcast,
     Einsum,
     Gather,
@@ -43,6 +44,7 @@ from .emit import Emitter, buffer_local
 from .printer import (
     CodePrinter,
     LogSoftmax,
+    StepPrinter,
     kernel_names,
     printed_twice,
     rewrite_notes,
@@ -63,12 +65,12 @@ class Line:
     setup: list[str] = field(default_factory=list)  # temporaries it reads, bound just before
 
 
-InitKind = Literal["zeros", "he", "glorot"]
+InitKind = Literal["zeros", "ones", "he", "glorot"]
 
 
 @dataclass
 class Init:
-    """How a param starts: zeros, He or Glorot, with the fans that scale it."""
+    """How a param starts: zeros, ones, He or Glorot, with the fans that scale it."""
 
     name: str
     shape: list[str]
@@ -95,6 +97,39 @@ class Init:
     @property
     def fan_out_code(self) -> str:
         return self.dim_code(self.fan_out)
+
+
+# nodes a value passes through unchanged in kind: a negated, transposed or reshaped
+# factor still multiplies, an addend still adds
+_THROUGH = (ir.Neg, ir.Transpose, ir.Column, ir.Reshape, ir.Permute)
+
+
+def scaling_params(net: ir.Network) -> set[str]:
+    """The params some equation multiplies or divides entries by, read off how each is
+    used: ``g`` in ``g * xn + beta`` is a factor (a gain: it starts at 1, so the layer
+    starts as the identity and a zero gain does not cut every gradient through it),
+    ``beta`` and the ``b`` of ``x @ W + b`` are addends (biases, zeros).  A param summed
+    against in a matrix product is neither."""
+    names = {p.name for p in net.params}
+    out: set[str] = set()
+
+    def visit(node: ir.Node, other: ir.Node | None) -> None:
+        """``other``: the operand beside ``node`` in the product or quotient above it."""
+        if isinstance(node, ir.Ref) and node.name in names:
+            if other is not None and not isinstance(other, ir.Scalar):  # not 2 * b
+                out.add(node.name)
+            return
+        if isinstance(node, ir.Binary):
+            product = node.op in "*/"
+            visit(node.a, node.b if product else None)
+            visit(node.b, node.a if product else None)
+            return
+        for child in node.children():
+            visit(child, other if isinstance(node, _THROUGH) else None)
+
+    for eq in net.equations:
+        visit(eq.expr, None)
+    return out
 
 
 def dims_code(d: sp.Expr) -> str:
@@ -161,7 +196,8 @@ def _symbols(forms) -> set[str]:
 def init_rules(net: ir.Network) -> list[Init]:
     """He (normal, std √(2/fan_in)) for weights feeding a function whose rule asks
     for it (``init="he"``: ReLU-like), Glorot
-    (uniform, ±√(6/(fan_in+fan_out))) for other weights, zeros for biases."""
+    (uniform, ±√(6/(fan_in+fan_out))) for other weights, zeros for biases, ones for
+    1-D params that scale entries (a batch-norm gain, :func:`scaling_params`)."""
     relu_inputs = {
         node.arg.name
         for eq in net.equations
@@ -172,6 +208,7 @@ def init_rules(net: ir.Network) -> list[Init]:
         and isinstance(node.arg, ir.Ref)
     }
     out = []
+    scaling = scaling_params(net)
     kernels = _conv_kernels(net, relu_inputs)
     for p in net.params:
         shape = [str(d) for d in p.shape]
@@ -182,7 +219,8 @@ def init_rules(net: ir.Network) -> list[Init]:
             codes = {
                 str(d): dims_code(d) for d in p.shape if not isinstance(d, (sp.Symbol, sp.Integer))
             }
-            out.append(Init(p.name, shape, "zeros", codes=codes))
+            kind0: InitKind = "ones" if p.name in scaling else "zeros"
+            out.append(Init(p.name, shape, kind0, codes=codes))
             continue
         kind: InitKind = "glorot"
         fan_in, fan_out = shape[0], shape[1]
@@ -542,7 +580,12 @@ def _preambles(d: Derivation, functions: list[list[Line]], emitter: Emitter) -> 
     }
     defined_fwd = {eq.name for eq in net.equations}
     return {
-        "step_preamble": _preamble(net, step_used, defined_fwd | bwd_defined, False, dim_sources),
+        "step_preamble": _preamble(net, step_used, defined_fwd | bwd_defined, False, dim_sources)
+        + [
+            f"{local} = np.arange(len({labels}))"
+            for labels, local in _rows(net).items()
+            if re.search(rf"\b{local}\b", "\n".join(emitter.lines))
+        ],
         "step_lines": emitter.lines,
         "step_buffers": emitter.buffers,
         "step_locals": {buffer_local(name): name for name in emitter.buffers},
@@ -561,17 +604,25 @@ def _fused_step(d: Derivation, forms: Forms, printer: CodePrinter) -> Emitter:
     """The fused step's statements: forward, deltas and gradients times ``lr``, then the
     loss, reusing what the lines before hold (``X3 − T``, the log-softmax)."""
     net = d.network
-    emitter = Emitter(printer)
+    emitter = Emitter(StepPrinter(_rows(net)))
     loss_form = forms.stable[net.loss]
     emitter.log_softmax = {n for n in sp.preorder_traversal(loss_form) if isinstance(n, LogSoftmax)}
     scaled = {s.symbol: _times_lr(s.matrix) for s in d.steps}
     grads_lr = {p: _times_lr(s.matrix) for p, s in d.gradients.items()}
     emitter.share(loss_form, [*scaled.values(), *grads_lr.values()])
+    emitter.maxes = _maxes(d, forms)
+    emitter.shifted = {
+        eq.name for eq in net.equations if _max_shifted(forms.stable[eq.name], forms)
+    }
     _step_forward(d, forms, emitter)
-    for s in d.steps:
+    later = [*scaled.values(), *grads_lr.values(), loss_form]
+    for n, s in enumerate(d.steps):
         note = ", times lr" if scaled[s.symbol] != s.matrix else ""
         emitter.lines.append(comment(f"{s.text()}{note}"))
-        emitter.assign(s.symbol, scaled[s.symbol])
+        into = _spent(scaled[s.symbol], later[n + 1 :], emitter)
+        if into is not None:
+            emitter.lines.append(comment(f"(in {into}'s buffer: nothing after this line reads it)"))
+        emitter.assign(s.symbol, scaled[s.symbol], into=into)
     for p, s in d.gradients.items():
         emitter.lines.append(comment(f"{s.text()}, times lr"))
         emitter.assign("grad_" + p, grads_lr[p])
@@ -585,8 +636,78 @@ def _fused_step(d: Derivation, forms: Forms, printer: CodePrinter) -> Emitter:
             )
     emitter.lines.append(comment(f"{net.loss} = {text(forms.defs[net.loss])}"))
     emitter.lines += [comment(note) for note in forms.rewrites[net.loss]]
-    emitter.lines.append(f"{net.loss} = {printer.doprint(emitter.reuse(loss_form))}")
+    emitter.lines.append(f"{net.loss} = {emitter.printer.doprint(emitter.reuse(loss_form))}")
     return emitter
+
+
+def _rows(net: ir.Network) -> dict[str, str]:
+    """Labels bound once per step (1-D targets and inputs) -> the local of their rows."""
+    return {
+        q.name: f"_rows_{q.name}"
+        for q in net.quantities.values()
+        if q.integer and q.rank == 1 and q.kind in ("target", "input")
+    }
+
+
+def _spent(form, later: list, emitter: Emitter) -> str | None:
+    """The step value whose buffer a delta may take: ``p`` in ``p − onehot(y)`` (the
+    one-hot scattered into it in place, no copy) when no later line reads ``p``."""
+    if isinstance(form, sp.MatMul) and len(form.as_coeff_matrices()[1]) == 1:
+        form = form.as_coeff_matrices()[1][0]  # c (p − onehot(y)): scaled in place after
+    hot, rest = split_onehot(form) if isinstance(form, sp.MatAdd) else ([], [])
+    if not (hot and len(rest) == 1 and isinstance(rest[0], sp.MatrixSymbol)):
+        return None
+    name = str(rest[0].name)
+    if name not in emitter.buffers or name in _symbols(later):
+        return None
+    return name
+
+
+def _max_shifted(form, forms: Forms) -> bool:
+    """Whether ``form`` is ``X − X[range(B), argmax(X, axis=1)]ᵀ``: each row's maximum 0."""
+    if not (isinstance(form, sp.MatAdd) and len(form.args) == 2):
+        return False
+    pair = {type(a).__name__: a for a in form.args}
+    x, shift = pair.get("MatrixSymbol"), pair.get("MatMul")
+    if x is None or shift is None or shift.as_coeff_matrices()[0] != -1:
+        return False
+    (inner,) = shift.as_coeff_matrices()[1] or (None,)
+    inner = inner.arg if isinstance(inner, Broadcast) else inner
+    pick = inner.arg if isinstance(inner, sp.Transpose) else None
+    if not (isinstance(pick, Pick) and pick.arg == x):
+        return False
+    top = forms.stable.get(pick.onehot.labels)
+    return isinstance(top, Argmax) and top.arg == x and top.axis == 1 and top.op == "max"
+
+
+def _maxes(d: Derivation, forms: Forms) -> dict[str, str]:
+    """Argmax equations the fused step need not compute -> ``max``/``min``: every form
+    reads them only as ``X[range(B), argmax(X)]``, the extreme value itself (one
+    reduction), never the positions (a backward pass whose max-shift gradient vanished)."""
+    net = d.network
+    everything = [forms.stable[eq.name] for eq in net.equations]
+    everything += [s.matrix for s in [*d.steps, *d.gradients.values()]]
+    out = {}
+    for eq in net.equations:
+        form = forms.stable[eq.name]
+        if isinstance(form, Argmax):
+            rows = form.arg if form.axis == 1 else sp.Transpose(form.arg)
+            if all(_only_picked(f, eq.name, rows) for f in everything if f is not form):
+                out[eq.name] = form.op
+    return out
+
+
+def _only_picked(form, name: str, rows) -> bool:
+    """Whether ``form`` reads the positions ``name`` only as ``rows[range(B), name]``."""
+    if isinstance(form, Pick) and form.onehot.labels == name:
+        return form.arg == rows
+    if isinstance(form, OneHot):
+        return form.labels != name
+    if isinstance(form, Einsum):
+        return name not in einsum_names(form) and "_onehot_" + name not in einsum_names(form)
+    if isinstance(form, (sp.MatrixSymbol, sp.Symbol)):
+        return str(form.name) != name
+    return all(_only_picked(a, name, rows) for a in form.args if isinstance(a, sp.Basic))
 
 
 def _step_forward(d: Derivation, forms: Forms, emitter: Emitter) -> None:
@@ -598,6 +719,10 @@ def _step_forward(d: Derivation, forms: Forms, emitter: Emitter) -> None:
     ]
     for n, eq in enumerate(net.equations[:-1]):
         emitter.lines.append(comment(f"{eq.name} = {text(forms.defs[eq.name])}"))
+        if eq.name in emitter.maxes:
+            read = emitter.maxes[eq.name]  # "max" or "min"
+            emitter.lines.append(comment(f"(not needed: the step reads only the {read})"))
+            continue
         form = forms.stable[eq.name]
         arg = getattr(form, "arg", None)
         in_place = (

@@ -18,6 +18,8 @@ cross-entropy finite where the probabilities round to 0 or 1.
 
 from __future__ import annotations
 
+import ast
+
 import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixExpr
 
@@ -289,6 +291,33 @@ class CodePrinter(NumpyFormPrinter):
         return scattered_sum(self, e) or super()._print_MatAdd(e)
 
 
+class StepPrinter(CodePrinter):
+    """The fused step's printer: the rows of each bound labels array are made once
+    (``rows``: labels -> the local holding ``np.arange(len(labels))``), and a sum of
+    every entry is the array's own ``.sum()`` (``np.sum``'s dispatch costs ~1 µs a call,
+    much of a tiny network's loss line)."""
+
+    def __init__(self, rows: dict[str, str], settings=None):
+        super().__init__(settings)
+        self.rows = rows
+
+    def _print_Pick(self, e):
+        labels = e.onehot.labels
+        if labels not in self.rows:
+            return super()._print_Pick(e)
+        return f"{self.paren(e.arg)}[{self.rows[labels]}, {labels}]"
+
+    def _print_SumAll(self, e):
+        code = super()._print_SumAll(e)
+        if not (code.startswith("np.sum(") and code.endswith(")")):
+            return code
+        inner = code[len("np.sum(") : -1]
+        primary = (ast.Name, ast.Attribute, ast.Subscript, ast.Call)
+        if not isinstance(ast.parse(inner, mode="eval").body, primary):
+            inner = f"({inner})"
+        return f"{inner}.sum()"
+
+
 def scattered_sum(printer: NumpyFormPrinter, e: sp.MatAdd) -> str | None:
     """``p − onehot(y)`` as ``add_labels(p, y, -1)`` (every target's printers), or None
     when the sum has no one-hot term beside others."""
@@ -332,11 +361,12 @@ def split_onehot(e: sp.MatAdd) -> tuple[list, list]:
             ):
                 hot.append((other[0].arg, onehot[0]))
                 continue
-            # δm ⊙ onehot(a) with δm an n × 1 column (the adjoint of max(x, axis=1, keepdims))
+            # δm ⊙ onehot(a) with δm an n × 1 column (the adjoint of max(x, axis=1, keepdims)),
+            # or a computed column such as the row sums (s 1) it was fused into
             if (
                 onehot
                 and other
-                and isinstance(other[0], sp.MatrixSymbol)
+                and isinstance(other[0], sp.MatrixExpr)
                 and other[0].shape[1] == 1
                 and np_rank(other[0]) == 2
             ):

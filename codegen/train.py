@@ -33,6 +33,7 @@ from derive.errors import SpecError
 
 from . import data as datasets
 from . import generate, output, parse_bindings, parse_consts
+from .defaults import weight_decay_for
 
 DEFAULT_WIDTH = 100  # a hidden dimension no option and no data set fixes (MLPClassifier()'s)
 
@@ -284,17 +285,37 @@ class Progress:
             self.bar.close()
 
 
-def stopping_note(history: dict, epochs: int, patience: int | None) -> str | None:
+def kept_epoch(history: dict, restore_best: bool = True) -> int:
+    """The index of the epoch whose params train() kept on early stopping: the first
+    lowest validation loss (``restore_best``) or the last epoch."""
+    val = history["val_loss"]
+    return int(np.argmin(val)) if restore_best else len(val) - 1
+
+
+def stopping_note(
+    history: dict, epochs: int, patience: int | None, restore_best: bool = True
+) -> str | None:
     """One line on early stopping: when it stopped, which epoch's params were kept and why."""
     val = history["val_loss"]
     if not val or patience is None:
         return None
-    best = int(np.argmin(val))  # the first minimum: the epoch whose params train() kept
+    best, kept_at = int(np.argmin(val)), kept_epoch(history, restore_best)
     acc = history.get("val_accuracy") or []
     acc_text = (
-        f", val acc {100 * acc[best]:.1f}%" if len(acc) > best and acc[best] is not None else ""
+        f", val acc {100 * acc[kept_at]:.1f}%"
+        if len(acc) > kept_at and acc[kept_at] is not None
+        else ""
     )
-    kept = f"kept the params of epoch {best + 1} (lowest val loss {val[best]:.4g}{acc_text})"
+    if restore_best:
+        kept = f"kept the params of epoch {best + 1} (lowest val loss {val[best]:.4g}{acc_text})"
+    else:
+        kept = (
+            f"kept the last params, epoch {kept_at + 1} (val loss {val[kept_at]:.4g}{acc_text}; "
+            f"lowest {val[best]:.4g} at epoch {best + 1})"
+        )
+    final = len(history.get("final_loss") or [])
+    if final:  # train() went on from the kept params with the held-out examples too
+        kept += f", then {final} epoch{'s' * (final != 1)} on every training example"
     if len(val) < epochs:
         return (
             f"early stopping at epoch {len(val)}/{epochs}: the validation loss did not improve "
@@ -373,14 +394,14 @@ def check_weights(params: dict, dims: dict, mod: ModuleType, path: str) -> None:
 PLOT_FORMATS = ("png", "svg", "pdf")
 
 
-def _plot(path: str, history: dict, title: str = "") -> None:
+def _plot(path: str, history: dict, title: str = "", restore_best: bool = True) -> None:
     """Learning curves for a report: a title (spec and data), type that reads at a glance,
     the legend below the axes (clear of the curves); PNG, SVG or PDF by the suffix."""
     fmt = _plot_format(path)
     plt = _pyplot(path)
     with plt.rc_context(PLOT_STYLE):
         fig, ax = plt.subplots(figsize=(7.5, 5.0), dpi=120)
-        handles = _loss_curves(ax, history)
+        handles = _loss_curves(ax, history, restore_best)
         if history.get("val_accuracy") and history["val_accuracy"][0] is not None:
             handles += _accuracy_curve(ax, history)
         if title:
@@ -432,14 +453,19 @@ def _pyplot(path: str):
     return plt
 
 
-def _loss_curves(ax, history: dict) -> list:
+def _loss_curves(ax, history: dict, restore_best: bool = True) -> list:
     """Training and validation loss (log scale) and the epoch whose params were kept."""
     epochs = np.arange(1, len(history["loss"]) + 1)
     ax.plot(epochs, history["loss"], color="tab:blue", label="training loss")
     if history["val_loss"]:
         ax.plot(epochs, history["val_loss"], color="tab:orange", label="validation loss")
-        best = int(np.argmin(history["val_loss"]))
-        ax.axvline(best + 1, color="0.5", linestyle=":", linewidth=1.5, label="kept params")
+        ax.axvline(
+            kept_epoch(history, restore_best) + 1,
+            color="0.5",
+            linestyle=":",
+            linewidth=1.5,
+            label="kept params",
+        )
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     ax.set_yscale("log")
@@ -564,6 +590,18 @@ def check_train_options(args) -> None:
         raise bad("--val-fraction", args.val_fraction, "a number from 0 up to (not including) 1")
     if args.patience is not None and args.patience < 1:
         raise bad("--patience", args.patience, "a whole number of at least 1")
+    decay = weight_decay_for(args.optimizer, args.weight_decay)
+    if args.weight_decay is None and args.lr * decay >= 1:
+        raise bad(
+            "--lr",
+            args.lr,
+            f"below {1 / decay:.3g} with {args.optimizer}'s weight decay {decay} "
+            "(lr * WD must be below 1; --weight-decay 0 for none)",
+        )
+    if not (math.isfinite(decay) and 0 <= args.lr * decay < 1):
+        raise bad("--weight-decay", decay, "a number from 0 with lr * WD below 1")
+    if not 0 <= args.final_epochs <= MAX_EPOCHS:
+        raise bad("--final-epochs", args.final_epochs, f"a whole number from 0 to {MAX_EPOCHS:,}")
     check_seed(args)
 
 
@@ -650,6 +688,7 @@ class Trained:
     note: str | None = None
     dims: dict = field(default_factory=dict)
     seed: int = 0
+    restore_best: bool = True
 
     def evaluate(self, data: str, seed: int | None = None) -> dict:
         """``loss``, ``accuracy``, ``confusion`` and ``examples`` on the test part of ``data``
@@ -665,9 +704,9 @@ class Trained:
         val, accs = self.history.get("val_loss") or [], self.history.get("val_accuracy") or []
         if not val or not accs:
             return f"<Trained {self.spec} on {self.data}: {epochs} epochs>"
-        # the epoch whose params were kept: with early stopping (a note) the first lowest
-        # validation loss, as the module's train() restores it; without, the last
-        best = int(np.argmin(val)) if self.note else len(val) - 1
+        # the epoch whose params were kept: with early stopping (a note) and restore_best
+        # the first lowest validation loss, as the module's train() restores it; else the last
+        best = kept_epoch(self.history, self.restore_best) if self.note else len(val) - 1
         acc = f", val acc {100 * accs[best]:.1f}%" if accs[best] is not None else ""
         return f"<Trained {self.spec} on {self.data}: {epochs} epochs, kept epoch {best + 1}{acc}>"
 
@@ -689,14 +728,10 @@ def run_train(args) -> Trained:
             history = mod.train(
                 params,
                 data,
-                epochs=args.epochs,
-                batch_size=args.batch_size,
-                lr=args.lr,
-                optimizer=args.optimizer,
                 val_fraction=val_fraction,
                 patience=patience,
-                seed=args.seed,
                 callback=_stop_on_divergence(progress, float(mod.loss(params, data))),
+                **_schedule(args),
             )
     except Diverged as exc:
         progress.close()
@@ -715,9 +750,35 @@ def run_train(args) -> Trained:
             1,
         )
     progress.close()
-    note = stopping_note(history, args.epochs, patience)
+    note = stopping_note(history, args.epochs, patience, args.restore_best)
     _finish(args, net, params, history, {"mean": mean, "std": std}, note, quiet)
-    return Trained(args.spec, args.data, params, history, mean, std, mod, note, dims, args.seed)
+    return Trained(
+        args.spec,
+        args.data,
+        params,
+        history,
+        mean,
+        std,
+        mod,
+        note,
+        dims,
+        args.seed,
+        args.restore_best,
+    )
+
+
+def _schedule(args) -> dict:
+    """The options of the module's ``train()`` that come straight from ``args``."""
+    return {
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "optimizer": args.optimizer,
+        "seed": args.seed,
+        "weight_decay": weight_decay_for(args.optimizer, args.weight_decay),
+        "final_epochs": args.final_epochs,
+        "restore_best": args.restore_best,
+    }
 
 
 def _training_module(args) -> tuple[Any, ModuleType]:
@@ -769,7 +830,7 @@ def _finish(args, net, params: dict, history: dict, extra: dict, note, quiet: bo
         if not quiet:
             print(f"weights: {args.out}", file=sys.stderr)
     if args.plot:
-        _plot(args.plot, history, title=f"{net.name} on {args.data}")
+        _plot(args.plot, history, f"{net.name} on {args.data}", args.restore_best)
         if not quiet:
             print(f"learning curve: {args.plot}", file=sys.stderr)
 

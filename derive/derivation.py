@@ -28,6 +28,7 @@ from .errors import DerivationError
 from .indices import dim_of, named_index
 from .printing import fmt_dims, numpy_code, step_latex, step_text
 from .recover import recover
+from .share import share_subexpressions
 from .simplify import Simplifier, forward_patterns, resubstitute
 
 StepKind = Literal["delta", "gradient"]
@@ -148,7 +149,7 @@ def derive(net: ir.Network, keep_all: bool = False) -> Derivation:
 
     Deltas fused into others drop out of the result unless ``keep_all``.
     """
-    net = ir.name_arguments(net)
+    net = ir.name_arguments(share_subexpressions(net))
     needs = net.needs_adjoint()
     index = {n: fresh_indices(net.quantities[n].shape, "a") for n in needs}
     simplifier = Simplifier(net, index)

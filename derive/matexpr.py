@@ -460,6 +460,10 @@ def _form_binary(node: ir.Binary) -> sp.Expr:
     if not node.shape:
         return ir.BINARY_OPS[node.op](a, b)
     if node.op in "*/" and (not node.a.shape or not node.b.shape):
+        if node.op == "*" and isinstance(a, sp.MatAdd) != isinstance(b, sp.MatAdd):
+            # c (1 − m) kept as written: SymPy's c·1 − c·m loses what it adds to c (where's
+            # m a + (1 − m)(−1e9) would give a + 1e9 − 1e9, a to ~1e-7, for m = 1)
+            return sp.MatMul(b, a) if isinstance(a, sp.MatAdd) else sp.MatMul(a, b)
         return (
             a * b
             if node.op == "*"

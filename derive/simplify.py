@@ -5,8 +5,14 @@ Three rewrites, each an identity SymPy can check, none tied to a layer:
 * **forward values** (:func:`resubstitute`): where a derivative reproduces
   the right-hand side of an equation, the equation's name stands in for it:
   ``σ(u) (1 − σ(u))`` becomes ``h (1 − h)`` when ``h = σ(u)``.
-* **one-hot targets**: ``Σ_k t[b, k] = 1`` along a target's one-hot axis,
-  the assumption a spec declares with ``onehot``.
+* **unit sums**: ``Σ_k t[b, k] = 1`` along a target's one-hot axis (the
+  assumption a spec declares with ``onehot``), along the class axis of the
+  one-hot of labels, and along any axis an equation's own right-hand side
+  sums to 1 over (:func:`unit_sum_axes`: a softmax, or ``e / sum(e, axis)``
+  written out), read off the lowered equation.  A sum of such a quantity
+  against factors free of ``k`` is those factors: with it the max-shift's
+  gradient ``δz − (δz 1) ⊙ onehot(argmax)`` of a softmax cross-entropy
+  vanishes, since each row of ``δz = (p − onehot(y))/B`` sums to 0.
 * **fusing a delta** (:meth:`Simplifier.fuse`): a delta that is an
   element-wise expression of forward values (``δp = −t ⊘ (B p)``) is
   substituted into the adjoint that uses it when the simplified result is
@@ -21,6 +27,7 @@ import sympy as sp
 
 from . import ir
 from .elementwise import Term, element, fresh_indices, lower, onehot_name
+from .indices import dim_of, is_index, new_index
 from .rules import SoftmaxAt
 from .tensorindex import InRange
 
@@ -90,6 +97,46 @@ def resubstitute(expr: sp.Expr, patterns) -> sp.Expr:
 
         expr = expr.replace(query, value)
     return expr
+
+
+# ---------------------------------------------------------------------------
+# unit sums
+
+
+def sums_to_one(expr: sp.Expr, k: sp.Symbol) -> bool:
+    """Whether ``Σ_k expr = 1`` over ``k``'s whole range, read off ``expr``.
+
+    True for a quotient whose denominator is free of ``k`` and is the numerator
+    summed over ``k``'s range (up to the name of the bound index), as a softmax
+    entry is in its explicit form ``exp(z_k) / Σ_κ exp(z_κ)``.  (A normalisation
+    written out in a spec, ``e / sum(e, axis=1, keepdims=True)``, has its sum
+    named by :func:`ir.name_arguments` and is not seen.)
+    """
+    if not is_index(k):
+        return False
+    if isinstance(expr, SoftmaxAt):
+        expr = sp.exp(expr.at(expr.k)) / sp.Sum(
+            sp.exp(expr.at(expr.kappa)), (expr.kappa, 0, expr.n - 1)
+        )
+    num, den = sp.fraction(expr)
+    if k in den.free_symbols or not isinstance(den, sp.Sum) or len(den.limits) != 1:
+        return False
+    kappa, low, high = den.limits[0]
+    return (low, high) == (0, dim_of(k) - 1) and den.function.xreplace({kappa: k}) == num
+
+
+def unit_sum_axes(net: ir.Network) -> dict[str, int]:
+    """Name -> an axis along which that equation's entries sum to 1 (:func:`sums_to_one`)."""
+    out = {}
+    for eq in net.equations:
+        if not isinstance(eq.expr, (ir.Softmax, ir.Binary)):  # a quotient or a softmax
+            continue
+        idx = fresh_indices(eq.shape, "u")
+        rhs = lower(eq.expr, idx)
+        axis = next((a for a, k in enumerate(idx) if sums_to_one(rhs, k)), None)
+        if axis is not None:
+            out[eq.name] = axis
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -175,6 +222,8 @@ class Simplifier:
                 if q.classes is not None and q.rank == 1
             }
         )
+        # and so does a softmax along its axis (derived from the equation, not declared)
+        self.onehot.update(unit_sum_axes(net))
 
     def fuse(self, contributions) -> tuple[list[Term], list[str]]:
         """The simplified terms of an adjoint, and the local deltas fused into them.
@@ -184,6 +233,7 @@ class Simplifier:
         """
         best = self.tidy([t for c in contributions for t in c.terms])
         inlined: list[str] = []
+        best, inlined = self.fuse_sole(best)
         for r in self.local_deltas(best):
             if self.readers(r) > 1:  # inlined into each reader, it would be computed twice
                 continue
@@ -203,6 +253,88 @@ class Simplifier:
             if small and (cost(candidate) < before or (cost(candidate) == before and elementwise)):
                 best, inlined = candidate, [*inlined, r]
         return best, inlined
+
+    def fuse_sole(self, best: list[Term]) -> tuple[list[Term], list[str]]:
+        """Deltas with sums that only this adjoint reads, fused into it where cheaper.
+
+        ``δr`` is read by the adjoints of the operands of ``r``'s equation; with
+        one such operand, this adjoint is its only reader, and fusing it removes
+        a named delta (batch norm's ``δsd``, ``δv`` and ``δmu``: one line for
+        ``δhp`` as careful code writes it).  Sums and all, as an einsum term.
+        """
+        inlined: list[str] = []
+        while True:
+            for r in self.sole_deltas(best):
+                fused = self.inline_summed(best, r)
+                if fused is None:
+                    continue
+                candidate = self.tidy(fused)
+                before = cost(best) + cost(self.done[r].terms)
+                if cost(candidate) <= min(MAX_FUSED_OPS, before):  # one name fewer
+                    best, inlined = candidate, [*inlined, r]
+                    break
+            else:
+                return best, inlined
+
+    def sole_deltas(self, terms: list[Term]) -> list[str]:
+        """Finished deltas with sums of statistics (a mean or variance kept as a row or
+        column), read in ``terms`` outside sums, by no other adjoint."""
+        if not hasattr(self, "_needs"):
+            self._needs = self.net.needs_adjoint()
+        out = []
+        for t in terms:
+            for name in sorted(_deltas_in(t.factor)):
+                step = self.done.get(name)
+                eq = next((e for e in self.net.equations if e.name == name), None)
+                if (
+                    step is None
+                    or eq is None
+                    or name in out
+                    or not any(u.summed for u in step.terms)
+                    or 1 not in eq.shape  # a statistic kept as a row or column (keepdims)
+                    or len([v for v in eq.refs() if v in self._needs]) != 1
+                    or any(t.factor.has(InRange) for t in step.terms)
+                    or any(name in _deltas_in(u.factor) for u in terms if u.summed)
+                ):
+                    continue
+                out.append(name)
+        return out
+
+    def inline_summed(self, terms: list[Term], name: str) -> list[Term] | None:
+        """``terms`` with the delta ``name`` (read linearly, outside sums) replaced by its
+        terms, each with fresh summed indices; None where it is not read linearly."""
+        step = self.done[name]
+        symbols = [i for i in step.indices if isinstance(i, sp.Symbol)]
+        delta = "delta_" + name
+
+        def entries(e):
+            if step.indices:
+                return [a for a in e.atoms(sp.Indexed) if str(a.base) == delta]
+            return [a for a in e.atoms(sp.Symbol) if a.name == delta]
+
+        out = []
+        for t in terms:
+            if not entries(t.factor):
+                out.append(t)
+                continue
+            kept = []
+            for mono in sp.Add.make_args(sp.expand(t.factor)):
+                found = entries(mono)
+                if not found:
+                    kept.append(mono)
+                    continue
+                at = found[0] if len(found) == 1 else None
+                if at is None or mono.as_independent(at, as_Add=False)[1] != at:
+                    return None  # not linear in one entry of δr
+                idx = at.indices if isinstance(at, sp.Indexed) else ()
+                where = {s: i for s, i in zip(step.indices, idx, strict=False) if s in symbols}
+                for u in step.terms:
+                    fresh = {k: new_index(dim_of(k), "f") for k in u.summed}
+                    value = u.factor.xreplace(fresh).xreplace(where)
+                    out.append(Term(mono.xreplace({at: value}), (*t.summed, *fresh.values())))
+            if kept:
+                out.append(Term(sp.Add(*kept), t.summed))
+        return out
 
     def readers(self, name: str) -> int:
         """How many adjoints would take ``δname`` in element-wise: the operands of its
@@ -255,7 +387,7 @@ class Simplifier:
     # -- tidying ----------------------------------------------------------------
     def tidy(self, terms: list[Term]) -> list[Term]:
         """``terms`` merged and simplified factor by factor (cheapest form kept)."""
-        terms = [self.onehot_sums(t) for t in terms]
+        terms = [u for t in terms for u in self.onehot_sums(t)]
         plain = [t for t in terms if not t.summed]
         summed = [t for t in terms if t.summed]
         out = []
@@ -265,8 +397,19 @@ class Simplifier:
                 out.append(Term(merged))
         return out + [t for t in summed if t.factor != 0]
 
-    def onehot_sums(self, term: Term) -> Term:
-        """``Σ_k t[b, k] = 1`` along a one-hot target's class axis."""
+    def onehot_sums(self, term: Term) -> list[Term]:
+        """``Σ_k t[b, k] = 1`` along a unit-sum axis: the sum against factors free
+        of ``k`` is those factors.  A factor that is a sum over such quantities
+        (``Σ_k (p[b, k] − onehot(y)[b, k])``) is split first, and kept split only
+        when every part loses the sum."""
+        out = [self._unit_sums(term)]
+        for k in out[0].summed:
+            parts = [self._unit_sums(Term(f, out[0].summed)) for f in _split_on(out[0].factor, k)]
+            if len(parts) > 1 and all(k not in p.summed for p in parts):
+                return [q for p in parts for q in self.onehot_sums(p)]
+        return out
+
+    def _unit_sums(self, term: Term) -> Term:
         factors = list(sp.Mul.make_args(term.factor))
         summed = list(term.summed)
         for k in list(summed):
@@ -278,6 +421,7 @@ class Simplifier:
                 isinstance(f, sp.Indexed)
                 and str(f.base) in self.onehot
                 and f.indices[self.onehot[str(f.base)]] == k
+                and list(f.indices).count(k) == 1
             ):
                 factors.remove(f)
                 summed.remove(k)
@@ -295,6 +439,17 @@ class Simplifier:
                         needed.add(name)
                         frontier.append(self.done[name])
         return [s for s in steps if s.name in needed]
+
+
+def _split_on(factor: sp.Expr, k: sp.Symbol) -> list[sp.Expr]:
+    """``factor`` as the terms of its one factor that holds ``k``, when that factor
+    is a sum (the others multiply each term); ``[factor]`` otherwise."""
+    factors = sp.Mul.make_args(factor)
+    holders = [f for f in factors if k in f.free_symbols]
+    if len(holders) != 1 or not isinstance(holders[0], sp.Add):
+        return [factor]
+    rest = sp.Mul(*[f for f in factors if f is not holders[0]])
+    return [rest * part for part in sp.Add.make_args(sp.expand(holders[0]))]
 
 
 def _deltas_in(expr: sp.Expr) -> set[str]:

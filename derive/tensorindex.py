@@ -119,7 +119,7 @@ class InRange(sp.Function):
         a, b = r
         if _provable(a - lo) and _provable(hi - b):
             return sp.Integer(1)
-        if _provable(lo - b + 1) or _provable(a - hi):
+        if _provable(lo - b) or _provable(a - hi):  # e < b ≤ lo, or hi ≤ a ≤ e
             return sp.Integer(0)
         return None
 

@@ -2,16 +2,12 @@
 
 Derived by derive (element-wise with SymPy, matrix forms proven equal):
 
-    δz = (L_in − onehot(y))/B
-    δlogits = δz − ((δz 1) ⊙ onehot(_argmax1))
+    δlogits = (L_in − onehot(y))/B
     δh = δlogits W2ᵀ
     δhn = δh ⊙ (1 − h²)
     δxn = δhn ⊙ g
-    δsd = -((1ᵀ (δxn ⊙ d)) ⊘ sd²)
-    δv = (δsd ⊘ sd)/2
-    δd = δxn ⊘ sd + 2 (δv ⊙ d)/B
-    δmu = -(1ᵀ δd)
-    δhp = δmu/B + δd
+    δv_in = δxn ⊙ sd⁻¹ − (((1ᵀ (δxn ⊙ v_in)) ⊘ sd³) ⊙ v_in)/B
+    δhp = δv_in − (1ᵀ δv_in)/B
     δx = δhp W1ᵀ
     δemb = δx.reshape(δx.shape[0], T, E)
     ∂L/∂C = scatter_add(δemb, ix, V)
@@ -37,10 +33,9 @@ The spec it was generated from follows as comments.
 #     x = emb.reshape(B, T * E)
 #     hp = x @ W1 + b1
 #     mu = mean(hp, axis=0, keepdims=True)
-#     d = hp - mu
-#     v = mean(d ** 2, axis=0, keepdims=True)
+#     v = var(hp, axis=0, keepdims=True)
 #     sd = sqrt(v + eps)
-#     xn = d / sd
+#     xn = (hp - mu) / sd
 #     hn = g * xn + beta
 #     h = tanh(hn)
 #     logits = h @ W2 + b2
@@ -107,21 +102,17 @@ def log(z, out=None):
     return np.log(z, out=out)
 
 
-def log_softmax(z, axis=-1, out=None):
-    """z - logsumexp(z) along ``axis``: finite even where softmax underflows to 0."""
-    shifted = np.subtract(z, z.max(axis=axis, keepdims=True), out=out)
-    lse = np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
-    shifted -= lse
-    return shifted
-
-
-def onehot(labels, n, out=None):
-    """The one-hot matrix of integer labels (only where a form needs it whole)."""
-    if out is None:
-        out = np.zeros((len(labels), n))
-    else:
-        out.fill(0)
-    out[np.arange(len(labels)), labels] = 1
+def log_softmax(z, axis=-1, out=None, probs=None, shifted=False):
+    """z - logsumexp(z) along ``axis``: finite even where softmax underflows to 0.
+    With ``probs`` (a buffer), the softmax is written there too, from the same exp;
+    ``shifted``: z's maximum along ``axis`` is 0 already (z = x - max(x))."""
+    if not shifted:
+        z = np.subtract(z, z.max(axis=axis, keepdims=True), out=out)
+    e = np.exp(z, out=probs)
+    total = e.sum(axis=axis, keepdims=True)
+    out = np.subtract(z, np.log(total), out=out)
+    if probs is not None:
+        probs /= total
     return out
 
 
@@ -169,7 +160,8 @@ def dims_of(params, data):
 def init_params(dims, seed=0):
     """Initial parameters: He (normal, std sqrt(2 / fan_in)) for weights feeding ReLU
     layers, Glorot (uniform, limit sqrt(6 / (fan_in + fan_out))) for other weights,
-    zeros for biases.  ``dims`` maps dimension names to sizes."""
+    zeros for biases, ones for 1-D params that scale entries (a batch-norm gain).
+    ``dims`` maps dimension names to sizes."""
     rng = np.random.default_rng(seed)
     params = {}
     limit = np.sqrt(6.0 / (dims["V"] + dims["E"]))
@@ -179,7 +171,7 @@ def init_params(dims, seed=0):
     shape = ((dims["E"] * dims["T"]), dims["H"])
     params["W1"] = rng.uniform(-limit, limit, shape).astype(DTYPE)
     params["b1"] = np.zeros((dims["H"],), DTYPE)
-    params["g"] = np.zeros((dims["H"],), DTYPE)
+    params["g"] = np.ones((dims["H"],), DTYPE)
     params["beta"] = np.zeros((dims["H"],), DTYPE)
     limit = np.sqrt(6.0 / (dims["H"] + dims["V"]))
     shape = (dims["H"], dims["V"])
@@ -212,14 +204,14 @@ def forward(params, data):
     hp = x @ W1 + b1
     # mu = (1ᵀ hp)/B
     mu = np.broadcast_to(hp.sum(axis=0) / B, (1, H))
-    # d = hp − mu
-    d = hp - mu
-    # v = (1ᵀ d²)/B
-    v = np.broadcast_to((d**2).sum(axis=0) / B, (1, H))
+    # v_in = hp − mu
+    v_in = hp - mu
+    # v = (1ᵀ v_in²)/B
+    v = np.broadcast_to((v_in**2).sum(axis=0) / B, (1, H))
     # sd = sqrt(v + eps 1)
     sd = sqrt(v + eps)
-    # xn = d ⊘ sd
-    xn = d / sd
+    # xn = v_in ⊘ sd
+    xn = v_in / sd
     # hn = xn ⊙ g + beta
     hn = xn * g + beta
     # h = tanh(hn)
@@ -240,7 +232,7 @@ def forward(params, data):
         "x": x,
         "hp": hp,
         "mu": mu,
-        "d": d,
+        "v_in": v_in,
         "v": v,
         "sd": sd,
         "xn": xn,
@@ -282,14 +274,14 @@ def predict(params, data):
     hp = x @ W1 + b1
     # mu = (1ᵀ hp)/B
     mu = np.broadcast_to(hp.sum(axis=0) / B, (1, H))
-    # d = hp − mu
-    d = hp - mu
-    # v = (1ᵀ d²)/B
-    v = np.broadcast_to((d**2).sum(axis=0) / B, (1, H))
+    # v_in = hp − mu
+    v_in = hp - mu
+    # v = (1ᵀ v_in²)/B
+    v = np.broadcast_to((v_in**2).sum(axis=0) / B, (1, H))
     # sd = sqrt(v + eps 1)
     sd = sqrt(v + eps)
-    # xn = d ⊘ sd
-    xn = d / sd
+    # xn = v_in ⊘ sd
+    xn = v_in / sd
     # hn = xn ⊙ g + beta
     hn = xn * g + beta
     # h = tanh(hn)
@@ -313,37 +305,27 @@ def gradients(params, data, fwd=None):
     g = params["g"]
     W2 = params["W2"]
     x = fwd["x"]
-    d = fwd["d"]
+    v_in = fwd["v_in"]
     sd = fwd["sd"]
     xn = fwd["xn"]
     h = fwd["h"]
-    _argmax1 = fwd["_argmax1"]
     L_in = fwd["L_in"]
     V = C.shape[0]
     B = ix.shape[0]
     T = ix.shape[1]
     E = C.shape[1]
-    H = W1.shape[1]
-    # δz = (L_in − onehot(y))/B
-    delta_z = add_labels(L_in, y, -1) / B
-    # δlogits = δz − ((δz 1) ⊙ onehot(_argmax1))
-    delta_logits = delta_z - (delta_z.sum(axis=1, keepdims=True) * onehot(_argmax1, V))
+    # δlogits = (L_in − onehot(y))/B
+    delta_logits = add_labels(L_in, y, -1) / B
     # δh = δlogits W2ᵀ
     delta_h = delta_logits @ W2.T
     # δhn = δh ⊙ (1 − h²)
     delta_hn = delta_h * (1 - (h**2))
     # δxn = δhn ⊙ g
     delta_xn = delta_hn * g
-    # δsd = -((1ᵀ (δxn ⊙ d)) ⊘ sd²)
-    delta_sd = -((delta_xn * d).sum(axis=0) / (sd**2))
-    # δv = (δsd ⊘ sd)/2
-    delta_v = (delta_sd / sd) / 2
-    # δd = δxn ⊘ sd + 2 (δv ⊙ d)/B
-    delta_d = delta_xn / sd + 2 * (delta_v * d) / B
-    # δmu = -(1ᵀ δd)
-    delta_mu = np.broadcast_to(-delta_d.sum(axis=0), (1, H))
-    # δhp = δmu/B + δd
-    delta_hp = delta_mu / B + delta_d
+    # δv_in = δxn ⊙ sd⁻¹ − (((1ᵀ (δxn ⊙ v_in)) ⊘ sd³) ⊙ v_in)/B
+    delta_v_in = delta_xn * (1 / sd) - (((delta_xn * v_in).sum(axis=0) / (sd**3)) * v_in) / B
+    # δhp = δv_in − (1ᵀ δv_in)/B
+    delta_hp = delta_v_in - delta_v_in.sum(axis=0) / B
     # δx = δhp W1ᵀ
     delta_x = delta_hp @ W1.T
     # δemb = δx.reshape(δx.shape[0], T, E)
@@ -390,46 +372,45 @@ def bind_step(params, data, ws=None):
     T = ix.shape[1]
     E = C.shape[1]
     H = W1.shape[1]
+    _rows_y = np.arange(len(y))
     # buffers for these sizes: allocated once, reused by every step
     buf = ws.get((V, B, T, E, H))
     if buf is None:
         buf = ws[(V, B, T, E, H)] = {
             "hp": np.empty((B, H), DTYPE),
             "mu": np.empty((H,), DTYPE),
-            "d": np.empty((B, H), DTYPE),
+            "v_in": np.empty((B, H), DTYPE),
             "v": np.empty((H,), DTYPE),
             "_t1": np.empty((B, H), DTYPE),
             "sd": np.empty((1, H), DTYPE),
             "_t2": np.empty((1, H), DTYPE),
             "xn": np.empty((B, H), DTYPE),
+            "_t3": np.empty((1, H), DTYPE),
             "hn": np.empty((B, H), DTYPE),
             "logits": np.empty((B, V), DTYPE),
             "z": np.empty((B, V), DTYPE),
+            "_t4": np.empty((B,), DTYPE),
             "L_in": np.empty((B, V), DTYPE),
             "_log_softmax_z": np.empty((B, V), DTYPE),
-            "delta_z": np.empty((B, V), DTYPE),
-            "delta_logits": np.empty((B, V), DTYPE),
-            "_t3": np.empty((B, V), DTYPE),
-            "_t4": np.empty((B, V), DTYPE),
-            "_t5": np.empty((B, 1), DTYPE),
             "delta_h": np.empty((B, H), DTYPE),
             "delta_hn": np.empty((B, H), DTYPE),
-            "_t6": np.empty((B, H), DTYPE),
+            "_t5": np.empty((B, H), DTYPE),
             "delta_xn": np.empty((B, H), DTYPE),
-            "delta_sd": np.empty((1, H), DTYPE),
-            "_t7": np.empty((B, H), DTYPE),
-            "_t8": np.empty((H,), DTYPE),
-            "delta_v": np.empty((1, H), DTYPE),
-            "delta_d": np.empty((B, H), DTYPE),
-            "_t9": np.empty((B, H), DTYPE),
-            "delta_mu": np.empty((H,), DTYPE),
+            "delta_v_in": np.empty((B, H), DTYPE),
+            "_t6": np.empty((1, H), DTYPE),
+            "_t7": np.empty((1, H), DTYPE),
+            "_t8": np.empty((B, H), DTYPE),
+            "_t9": np.empty((H,), DTYPE),
+            "_t10": np.empty((B, H), DTYPE),
             "delta_hp": np.empty((B, H), DTYPE),
+            "_t11": np.empty((1, H), DTYPE),
+            "_t12": np.empty((H,), DTYPE),
             "delta_x": np.empty((B, E * T), DTYPE),
             "grad_C": np.empty((V, E), DTYPE),
             "grad_W1": np.empty((E * T, H), DTYPE),
             "grad_b1": np.empty((H,), DTYPE),
             "grad_g": np.empty((H,), DTYPE),
-            "_t10": np.empty((B, H), DTYPE),
+            "_t13": np.empty((B, H), DTYPE),
             "grad_beta": np.empty((H,), DTYPE),
             "grad_W2": np.empty((H, V), DTYPE),
             "grad_b2": np.empty((V,), DTYPE),
@@ -437,40 +418,38 @@ def bind_step(params, data, ws=None):
     # each buffer bound to a local once: the step reads closure cells, not the dict
     _out_hp = buf["hp"]
     _out_mu = buf["mu"]
-    _out_d = buf["d"]
+    _out_v_in = buf["v_in"]
     _out_v = buf["v"]
     _out__t1 = buf["_t1"]
     _out_sd = buf["sd"]
     _out__t2 = buf["_t2"]
     _out_xn = buf["xn"]
+    _out__t3 = buf["_t3"]
     _out_hn = buf["hn"]
     _out_logits = buf["logits"]
     _out_z = buf["z"]
+    _out__t4 = buf["_t4"]
     _out_L_in = buf["L_in"]
     _out__log_softmax_z = buf["_log_softmax_z"]
-    _out_delta_z = buf["delta_z"]
-    _out_delta_logits = buf["delta_logits"]
-    _out__t3 = buf["_t3"]
-    _out__t4 = buf["_t4"]
-    _out__t5 = buf["_t5"]
     _out_delta_h = buf["delta_h"]
     _out_delta_hn = buf["delta_hn"]
-    _out__t6 = buf["_t6"]
+    _out__t5 = buf["_t5"]
     _out_delta_xn = buf["delta_xn"]
-    _out_delta_sd = buf["delta_sd"]
+    _out_delta_v_in = buf["delta_v_in"]
+    _out__t6 = buf["_t6"]
     _out__t7 = buf["_t7"]
     _out__t8 = buf["_t8"]
-    _out_delta_v = buf["delta_v"]
-    _out_delta_d = buf["delta_d"]
     _out__t9 = buf["_t9"]
-    _out_delta_mu = buf["delta_mu"]
+    _out__t10 = buf["_t10"]
     _out_delta_hp = buf["delta_hp"]
+    _out__t11 = buf["_t11"]
+    _out__t12 = buf["_t12"]
     _out_delta_x = buf["delta_x"]
     _out_grad_C = buf["grad_C"]
     _out_grad_W1 = buf["grad_W1"]
     _out_grad_b1 = buf["grad_b1"]
     _out_grad_g = buf["grad_g"]
-    _out__t10 = buf["_t10"]
+    _out__t13 = buf["_t13"]
     _out_grad_beta = buf["grad_beta"]
     _out_grad_W2 = buf["grad_W2"]
     _out_grad_b2 = buf["grad_b2"]
@@ -488,17 +467,18 @@ def bind_step(params, data, ws=None):
         # mu = (1ᵀ hp)/B
         mu = np.add.reduce(hp, axis=0, out=_out_mu)
         mu = np.multiply(mu, (1 / B), out=_out_mu)
-        # d = hp − mu
-        d = np.subtract(hp, mu, out=_out_d)
-        # v = (1ᵀ d²)/B
-        _t1 = np.multiply(d, d, out=_out__t1)
+        # v_in = hp − mu
+        v_in = np.subtract(hp, mu, out=_out_v_in)
+        # v = (1ᵀ v_in²)/B
+        _t1 = np.multiply(v_in, v_in, out=_out__t1)
         v = np.add.reduce(_t1, axis=0, out=_out_v)
         v = np.multiply(v, (1 / B), out=_out_v)
         # sd = sqrt(v + eps 1)
         _t2 = np.add(eps, v, out=_out__t2)
         sd = sqrt(_t2, out=_out_sd)
-        # xn = d ⊘ sd
-        xn = np.divide(d, sd, out=_out_xn)
+        # xn = v_in ⊘ sd
+        _t3 = np.divide(1, sd, out=_out__t3)
+        xn = np.multiply(v_in, _t3, out=_out_xn)
         # hn = xn ⊙ g + beta
         hn = np.multiply(g, xn, out=_out_hn)
         hn = np.add(hn, beta, out=_out_hn)
@@ -509,49 +489,39 @@ def bind_step(params, data, ws=None):
         logits = h.dot(W2, out=_out_logits)
         logits = np.add(logits, b2, out=_out_logits)
         # _argmax1 = argmax(logits, axis=1)
-        _argmax1 = np.argmax(logits, axis=1)
+        # (not needed: the step reads only the max)
         # z = logits − logits[range(B), _argmax1]ᵀ
-        z = np.subtract(logits, logits[np.arange(len(_argmax1)), _argmax1][:, None], out=_out_z)
+        _t4 = np.maximum.reduce(logits, axis=1, out=_out__t4)
+        z = np.subtract(logits, _t4[:, None], out=_out_z)
         # L_in = softmax(z)
-        # (as exp(log_softmax(z)): the loss reads the log-softmax)
-        _log_softmax_z = log_softmax(z, axis=1, out=_out__log_softmax_z)
-        L_in = np.exp(_log_softmax_z, out=_out_L_in)
-        # δz = (L_in − onehot(y))/B, times lr
-        delta_z = add_labels(L_in, y, -1, out=_out_delta_z)
-        delta_z = np.multiply(delta_z, (lr / B), out=_out_delta_z)
-        # δlogits = δz − ((δz 1) ⊙ onehot(_argmax1))
-        _t4 = onehot(_argmax1, V, out=_out__t4)
-        _t5 = np.add.reduce(delta_z, axis=1, keepdims=True, out=_out__t5)
-        _t3 = np.multiply(_t4, _t5, out=_out__t3)
-        delta_logits = np.subtract(delta_z, _t3, out=_out_delta_logits)
+        # (with log_softmax(z), which the loss reads)
+        _log_softmax_z = log_softmax(z, 1, out=_out__log_softmax_z, probs=_out_L_in, shifted=True)
+        L_in = _out_L_in
+        # δlogits = (L_in − onehot(y))/B, times lr
+        # (in L_in's buffer: nothing after this line reads it)
+        L_in = add_labels(L_in, y, -1, out=_out_L_in)
+        delta_logits = np.multiply(L_in, (lr / B), out=_out_L_in)
         # δh = δlogits W2ᵀ
         delta_h = delta_logits.dot(W2.T, out=_out_delta_h)
         # δhn = δh ⊙ (1 − h²)
-        _t6 = np.multiply(h, h, out=_out__t6)
-        delta_hn = np.subtract(1, _t6, out=_out_delta_hn)
+        _t5 = np.multiply(h, h, out=_out__t5)
+        delta_hn = np.subtract(1, _t5, out=_out_delta_hn)
         delta_hn = np.multiply(delta_hn, delta_h, out=_out_delta_hn)
         # δxn = δhn ⊙ g
         delta_xn = np.multiply(delta_hn, g, out=_out_delta_xn)
-        # δsd = -((1ᵀ (δxn ⊙ d)) ⊘ sd²)
-        delta_sd = np.power(sd, (-2), out=_out_delta_sd)
-        _t7 = np.multiply(d, delta_xn, out=_out__t7)
-        _t8 = np.add.reduce(_t7, axis=0, out=_out__t8)
-        delta_sd = np.multiply(delta_sd, _t8, out=_out_delta_sd)
-        delta_sd = np.negative(delta_sd, out=_out_delta_sd)
-        # δv = (δsd ⊘ sd)/2
-        delta_v = np.divide(delta_sd, sd, out=_out_delta_v)
-        delta_v = np.multiply(delta_v, (1 / 2), out=_out_delta_v)
-        # δd = δxn ⊘ sd + 2 (δv ⊙ d)/B
-        delta_d = np.divide(delta_xn, sd, out=_out_delta_d)
-        _t9 = np.multiply(d, delta_v, out=_out__t9)
-        _t9 = np.multiply(_t9, (2 / B), out=_out__t9)
-        delta_d = np.add(delta_d, _t9, out=_out_delta_d)
-        # δmu = -(1ᵀ δd)
-        delta_mu = np.add.reduce(delta_d, axis=0, out=_out_delta_mu)
-        delta_mu = np.negative(delta_mu, out=_out_delta_mu)
-        # δhp = δmu/B + δd
-        delta_hp = np.multiply(delta_mu, (1 / B), out=_out_delta_hp)
-        delta_hp = np.add(delta_hp, delta_d, out=_out_delta_hp)
+        # δv_in = δxn ⊙ sd⁻¹ − (((1ᵀ (δxn ⊙ v_in)) ⊘ sd³) ⊙ v_in)/B
+        delta_v_in = np.multiply(delta_xn, _t3, out=_out_delta_v_in)
+        _t7 = np.power(sd, (-3), out=_out__t7)
+        _t8 = np.multiply(delta_xn, v_in, out=_out__t8)
+        _t9 = np.add.reduce(_t8, axis=0, out=_out__t9)
+        _t7 = np.multiply(_t7, _t9, out=_out__t7)
+        _t6 = np.multiply(_t7, (-(1 / B)), out=_out__t6)
+        _t10 = np.multiply(_t6, v_in, out=_out__t10)
+        delta_v_in = np.add(delta_v_in, _t10, out=_out_delta_v_in)
+        # δhp = δv_in − (1ᵀ δv_in)/B
+        _t12 = np.add.reduce(delta_v_in, axis=0, out=_out__t12)
+        _t11 = np.multiply(_t12, (-(1 / B)), out=_out__t11)
+        delta_hp = np.add(delta_v_in, _t11, out=_out_delta_hp)
         # δx = δhp W1ᵀ
         delta_x = delta_hp.dot(W1.T, out=_out_delta_x)
         # δemb = δx.reshape(δx.shape[0], T, E)
@@ -563,8 +533,8 @@ def bind_step(params, data, ws=None):
         # ∂L/∂b1 = 1ᵀ δhp, times lr
         grad_b1 = np.add.reduce(delta_hp, axis=0, out=_out_grad_b1)
         # ∂L/∂g = 1ᵀ (δhn ⊙ xn), times lr
-        _t10 = np.multiply(delta_hn, xn, out=_out__t10)
-        grad_g = np.add.reduce(_t10, axis=0, out=_out_grad_g)
+        _t13 = np.multiply(delta_hn, xn, out=_out__t13)
+        grad_g = np.add.reduce(_t13, axis=0, out=_out_grad_g)
         # ∂L/∂beta = 1ᵀ δhn, times lr
         grad_beta = np.add.reduce(delta_hn, axis=0, out=_out_grad_beta)
         # ∂L/∂W2 = hᵀ δlogits, times lr
@@ -573,7 +543,7 @@ def bind_step(params, data, ws=None):
         grad_b2 = np.add.reduce(delta_logits, axis=0, out=_out_grad_b2)
         # L = -sum(log(L_in)[range(B), y])/B
         #   log(L_in) as log_softmax(z): finite where L_in rounds to 0
-        L = -(np.sum(_log_softmax_z[np.arange(len(y)), y]) / B)
+        L = -(_log_softmax_z[_rows_y, y].sum() / B)
         np.subtract(C, grad_C, out=C)
         np.subtract(W1, grad_W1, out=W1)
         np.subtract(b1, grad_b1, out=b1)
@@ -610,18 +580,29 @@ def momentum_step(params, grads, lr, state, beta=0.9):
 
 
 def adam_step(params, grads, lr, state, beta1=0.9, beta2=0.999, eps=1e-8):
-    """Adam (Kingma and Ba, 2015), in place, with bias correction."""
+    """Adam (Kingma and Ba, 2015), in place, with bias correction.
+
+    Two scratch arrays per param (kept in ``state``) hold the temporaries, so a
+    step allocates nothing; each entry is computed in the textbook's order."""
     t = state["t"] = state.get("t", 0) + 1
     for name, g in grads.items():
-        m = state.setdefault("m_" + name, np.zeros_like(g))
-        v = state.setdefault("v_" + name, np.zeros_like(g))
+        if "m_" + name not in state:
+            for key in ("m_", "v_", "a_", "b_"):
+                state[key + name] = np.zeros_like(g)
+        m, v = state["m_" + name], state["v_" + name]
+        a, b = state["a_" + name], state["b_" + name]
         m *= beta1
-        m += (1 - beta1) * g
+        m += np.multiply(g, 1 - beta1, out=a)
         v *= beta2
-        v += (1 - beta2) * g * g
-        m_hat = m / (1 - beta1**t)
-        v_hat = v / (1 - beta2**t)
-        params[name] -= lr * m_hat / (np.sqrt(v_hat) + eps)
+        np.multiply(g, 1 - beta2, out=a)
+        a *= g
+        v += a
+        np.sqrt(np.divide(v, 1 - beta2**t, out=b), out=b)  # sqrt(v_hat)
+        b += eps
+        np.divide(m, 1 - beta1**t, out=a)  # m_hat
+        a *= lr
+        a /= b
+        params[name] -= a
 
 
 OPTIMIZERS = {"sgd": sgd_step, "momentum": momentum_step, "adam": adam_step}
@@ -671,14 +652,23 @@ def train(
     patience=None,
     seed=0,
     callback=None,
+    weight_decay=0.0,
+    final_epochs=0,
+    restore_best=True,
 ):
     """Mini-batch training with a validation split and early stopping.
 
     The examples are shuffled (``seed``); a fraction ``val_fraction`` is held
     out for validation.  With ``patience``, training stops when the validation
-    loss has not improved for that many epochs, and the best params are kept.
-    ``callback(epoch, history)`` runs after every epoch.  Returns the history:
-    per-epoch ``loss``, ``val_loss`` and ``val_accuracy``.
+    loss has not improved for that many epochs, and the best params are kept
+    (``restore_best=False``: the last ones).
+    ``weight_decay``: after every step each weight of two or more axes is
+    multiplied by ``1 - lr * weight_decay`` (decoupled weight decay, Loshchilov
+    and Hutter 2019; biases and gains are left alone).  ``final_epochs``: then
+    that many epochs on every example, the held-out ones included, so no
+    example is left unused (their losses in ``final_loss``).
+    ``callback(epoch, history)`` runs after every epoch before those.  Returns
+    the history: per-epoch ``loss``, ``val_loss``, ``val_accuracy`` and ``final_loss``.
     """
     step = OPTIMIZERS[optimizer]
     rng = np.random.default_rng(seed)
@@ -688,17 +678,25 @@ def train(
     val_index, train_index = order[:n_val], order[n_val:]
     train_data = take(data, train_index)
     val_data = take(data, val_index) if n_val else None
-    history = {"loss": [], "val_loss": [], "val_accuracy": []}
+    history = {"loss": [], "val_loss": [], "val_accuracy": [], "final_loss": []}
     state, best, best_params, waited = {}, np.inf, None, 0
     ws = {}
-    for epoch in range(epochs):
-        perm = rng.permutation(len(train_index))
+
+    def one_epoch(part):
+        perm = rng.permutation(batch_size_of(part))
         for start in range(0, len(perm), batch_size):
-            batch = take(train_data, perm[start : start + batch_size])
+            batch = take(part, perm[start : start + batch_size])
             if optimizer == "sgd":  # the fused step: no allocation after the first batch
                 train_step(params, batch, lr, ws)
             else:
                 step(params, gradients(params, batch), lr, state)
+            if weight_decay:  # decoupled: weights of two or more axes shrink toward 0
+                for p in params.values():
+                    if np.ndim(p) >= 2:
+                        p *= 1.0 - lr * weight_decay
+
+    for epoch in range(epochs):
+        one_epoch(train_data)
         history["loss"].append(loss(params, train_data))
         if val_data is not None:
             val_loss = loss(params, val_data)
@@ -713,9 +711,12 @@ def train(
             callback(epoch, history)
         if patience is not None and waited >= patience:
             break
-    if best_params is not None and patience is not None:
+    if restore_best and best_params is not None and patience is not None:
         for k, v in best_params.items():
             params[k][...] = v
+    for _ in range(final_epochs if n_val else 0):
+        one_epoch(data)
+        history["final_loss"].append(loss(params, data))
     return history
 
 

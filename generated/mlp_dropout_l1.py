@@ -93,12 +93,18 @@ def log(z, out=None):
     return np.log(z, out=out)
 
 
-def log_softmax(z, axis=-1, out=None):
-    """z - logsumexp(z) along ``axis``: finite even where softmax underflows to 0."""
-    shifted = np.subtract(z, z.max(axis=axis, keepdims=True), out=out)
-    lse = np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
-    shifted -= lse
-    return shifted
+def log_softmax(z, axis=-1, out=None, probs=None, shifted=False):
+    """z - logsumexp(z) along ``axis``: finite even where softmax underflows to 0.
+    With ``probs`` (a buffer), the softmax is written there too, from the same exp;
+    ``shifted``: z's maximum along ``axis`` is 0 already (z = x - max(x))."""
+    if not shifted:
+        z = np.subtract(z, z.max(axis=axis, keepdims=True), out=out)
+    e = np.exp(z, out=probs)
+    total = e.sum(axis=axis, keepdims=True)
+    out = np.subtract(z, np.log(total), out=out)
+    if probs is not None:
+        probs /= total
+    return out
 
 
 def relu(z, out=None):
@@ -136,7 +142,8 @@ def dims_of(params, data):
 def init_params(dims, seed=0):
     """Initial parameters: He (normal, std sqrt(2 / fan_in)) for weights feeding ReLU
     layers, Glorot (uniform, limit sqrt(6 / (fan_in + fan_out))) for other weights,
-    zeros for biases.  ``dims`` maps dimension names to sizes."""
+    zeros for biases, ones for 1-D params that scale entries (a batch-norm gain).
+    ``dims`` maps dimension names to sizes."""
     rng = np.random.default_rng(seed)
     params = {}
     std = np.sqrt(2.0 / dims["D"])
@@ -273,6 +280,7 @@ def bind_step(params, data, ws=None):
     H = W1.shape[1]
     C = W2.shape[1]
     D1 = mask(data, "D1", keep, (N, H))
+    _rows_y = np.arange(len(y))
     # buffers for these sizes: allocated once, reused by every step
     buf = ws.get((N, D, H, C))
     if buf is None:
@@ -282,7 +290,6 @@ def bind_step(params, data, ws=None):
             "dropped": np.empty((N, H), DTYPE),
             "scores": np.empty((N, C), DTYPE),
             "data_loss_in": np.empty((N, C), DTYPE),
-            "delta_scores": np.empty((N, C), DTYPE),
             "delta_dropped": np.empty((N, H), DTYPE),
             "delta_hidden": np.empty((N, H), DTYPE),
             "delta_hidden_in": np.empty((N, H), DTYPE),
@@ -299,7 +306,6 @@ def bind_step(params, data, ws=None):
     _out_dropped = buf["dropped"]
     _out_scores = buf["scores"]
     _out_data_loss_in = buf["data_loss_in"]
-    _out_delta_scores = buf["delta_scores"]
     _out_delta_dropped = buf["delta_dropped"]
     _out_delta_hidden = buf["delta_hidden"]
     _out_delta_hidden_in = buf["delta_hidden_in"]
@@ -327,10 +333,11 @@ def bind_step(params, data, ws=None):
         # data_loss_in = softmax(scores)
         data_loss_in = softmax(scores, axis=1, out=_out_data_loss_in)
         # data_loss = -sum(log(data_loss_in)[range(N), y])/N
-        data_loss = -(np.sum(log_softmax(scores, axis=1)[np.arange(len(y)), y]) / N)
+        data_loss = -(log_softmax(scores, axis=1)[_rows_y, y].sum() / N)
         # δscores = (data_loss_in − onehot(y))/N, times lr
-        delta_scores = add_labels(data_loss_in, y, -1, out=_out_delta_scores)
-        delta_scores = np.multiply(delta_scores, (lr / N), out=_out_delta_scores)
+        # (in data_loss_in's buffer: nothing after this line reads it)
+        data_loss_in = add_labels(data_loss_in, y, -1, out=_out_data_loss_in)
+        delta_scores = np.multiply(data_loss_in, (lr / N), out=_out_data_loss_in)
         # δdropped = δscores W2ᵀ
         delta_dropped = delta_scores.dot(W2.T, out=_out_delta_dropped)
         # δhidden = (δdropped ⊙ D1)/keep
@@ -354,7 +361,7 @@ def bind_step(params, data, ws=None):
         # ∂L/∂b2 = 1ᵀ δscores, times lr
         grad_b2 = np.add.reduce(delta_scores, axis=0, out=_out_grad_b2)
         # L = data_loss + lam*(sum(abs(W1)) + sum(abs(W2)))
-        L = data_loss + lam * (np.sum(abs(W1)) + np.sum(abs(W2)))
+        L = data_loss + lam * (abs(W1).sum() + abs(W2).sum())
         np.subtract(W1, grad_W1, out=W1)
         np.subtract(b1, grad_b1, out=b1)
         np.subtract(W2, grad_W2, out=W2)
@@ -388,18 +395,29 @@ def momentum_step(params, grads, lr, state, beta=0.9):
 
 
 def adam_step(params, grads, lr, state, beta1=0.9, beta2=0.999, eps=1e-8):
-    """Adam (Kingma and Ba, 2015), in place, with bias correction."""
+    """Adam (Kingma and Ba, 2015), in place, with bias correction.
+
+    Two scratch arrays per param (kept in ``state``) hold the temporaries, so a
+    step allocates nothing; each entry is computed in the textbook's order."""
     t = state["t"] = state.get("t", 0) + 1
     for name, g in grads.items():
-        m = state.setdefault("m_" + name, np.zeros_like(g))
-        v = state.setdefault("v_" + name, np.zeros_like(g))
+        if "m_" + name not in state:
+            for key in ("m_", "v_", "a_", "b_"):
+                state[key + name] = np.zeros_like(g)
+        m, v = state["m_" + name], state["v_" + name]
+        a, b = state["a_" + name], state["b_" + name]
         m *= beta1
-        m += (1 - beta1) * g
+        m += np.multiply(g, 1 - beta1, out=a)
         v *= beta2
-        v += (1 - beta2) * g * g
-        m_hat = m / (1 - beta1**t)
-        v_hat = v / (1 - beta2**t)
-        params[name] -= lr * m_hat / (np.sqrt(v_hat) + eps)
+        np.multiply(g, 1 - beta2, out=a)
+        a *= g
+        v += a
+        np.sqrt(np.divide(v, 1 - beta2**t, out=b), out=b)  # sqrt(v_hat)
+        b += eps
+        np.divide(m, 1 - beta1**t, out=a)  # m_hat
+        a *= lr
+        a /= b
+        params[name] -= a
 
 
 OPTIMIZERS = {"sgd": sgd_step, "momentum": momentum_step, "adam": adam_step}
@@ -473,14 +491,23 @@ def train(
     patience=None,
     seed=0,
     callback=None,
+    weight_decay=0.0,
+    final_epochs=0,
+    restore_best=True,
 ):
     """Mini-batch training with a validation split and early stopping.
 
     The examples are shuffled (``seed``); a fraction ``val_fraction`` is held
     out for validation.  With ``patience``, training stops when the validation
-    loss has not improved for that many epochs, and the best params are kept.
-    ``callback(epoch, history)`` runs after every epoch.  Returns the history:
-    per-epoch ``loss``, ``val_loss`` and ``val_accuracy``.
+    loss has not improved for that many epochs, and the best params are kept
+    (``restore_best=False``: the last ones).
+    ``weight_decay``: after every step each weight of two or more axes is
+    multiplied by ``1 - lr * weight_decay`` (decoupled weight decay, Loshchilov
+    and Hutter 2019; biases and gains are left alone).  ``final_epochs``: then
+    that many epochs on every example, the held-out ones included, so no
+    example is left unused (their losses in ``final_loss``).
+    ``callback(epoch, history)`` runs after every epoch before those.  Returns
+    the history: per-epoch ``loss``, ``val_loss``, ``val_accuracy`` and ``final_loss``.
     """
     step = OPTIMIZERS[optimizer]
     rng = np.random.default_rng(seed)
@@ -490,18 +517,26 @@ def train(
     val_index, train_index = order[:n_val], order[n_val:]
     train_data = take(data, train_index)
     val_data = take(data, val_index) if n_val else None
-    history = {"loss": [], "val_loss": [], "val_accuracy": []}
+    history = {"loss": [], "val_loss": [], "val_accuracy": [], "final_loss": []}
     state, best, best_params, waited = {}, np.inf, None, 0
     ws = {}
-    for epoch in range(epochs):
-        perm = rng.permutation(len(train_index))
+
+    def one_epoch(part):
+        perm = rng.permutation(batch_size_of(part))
         for start in range(0, len(perm), batch_size):
-            batch = take(train_data, perm[start : start + batch_size])
+            batch = take(part, perm[start : start + batch_size])
             batch = draw_masks(params, batch, rng)  # fresh dropout masks every step
             if optimizer == "sgd":  # the fused step: no allocation after the first batch
                 train_step(params, batch, lr, ws)
             else:
                 step(params, gradients(params, batch), lr, state)
+            if weight_decay:  # decoupled: weights of two or more axes shrink toward 0
+                for p in params.values():
+                    if np.ndim(p) >= 2:
+                        p *= 1.0 - lr * weight_decay
+
+    for epoch in range(epochs):
+        one_epoch(train_data)
         history["loss"].append(loss(params, train_data))
         if val_data is not None:
             val_loss = loss(params, val_data)
@@ -516,9 +551,12 @@ def train(
             callback(epoch, history)
         if patience is not None and waited >= patience:
             break
-    if best_params is not None and patience is not None:
+    if restore_best and best_params is not None and patience is not None:
         for k, v in best_params.items():
             params[k][...] = v
+    for _ in range(final_epochs if n_val else 0):
+        one_epoch(data)
+        history["final_loss"].append(loss(params, data))
     return history
 
 

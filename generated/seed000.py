@@ -83,7 +83,8 @@ def dims_of(params, data):
 def init_params(dims, seed=0):
     """Initial parameters: He (normal, std sqrt(2 / fan_in)) for weights feeding ReLU
     layers, Glorot (uniform, limit sqrt(6 / (fan_in + fan_out))) for other weights,
-    zeros for biases.  ``dims`` maps dimension names to sizes."""
+    zeros for biases, ones for 1-D params that scale entries (a batch-norm gain).
+    ``dims`` maps dimension names to sizes."""
     rng = np.random.default_rng(seed)
     params = {}
     std = np.sqrt(2.0 / dims["n_x"])
@@ -257,18 +258,29 @@ def momentum_step(params, grads, lr, state, beta=0.9):
 
 
 def adam_step(params, grads, lr, state, beta1=0.9, beta2=0.999, eps=1e-8):
-    """Adam (Kingma and Ba, 2015), in place, with bias correction."""
+    """Adam (Kingma and Ba, 2015), in place, with bias correction.
+
+    Two scratch arrays per param (kept in ``state``) hold the temporaries, so a
+    step allocates nothing; each entry is computed in the textbook's order."""
     t = state["t"] = state.get("t", 0) + 1
     for name, g in grads.items():
-        m = state.setdefault("m_" + name, np.zeros_like(g))
-        v = state.setdefault("v_" + name, np.zeros_like(g))
+        if "m_" + name not in state:
+            for key in ("m_", "v_", "a_", "b_"):
+                state[key + name] = np.zeros_like(g)
+        m, v = state["m_" + name], state["v_" + name]
+        a, b = state["a_" + name], state["b_" + name]
         m *= beta1
-        m += (1 - beta1) * g
+        m += np.multiply(g, 1 - beta1, out=a)
         v *= beta2
-        v += (1 - beta2) * g * g
-        m_hat = m / (1 - beta1**t)
-        v_hat = v / (1 - beta2**t)
-        params[name] -= lr * m_hat / (np.sqrt(v_hat) + eps)
+        np.multiply(g, 1 - beta2, out=a)
+        a *= g
+        v += a
+        np.sqrt(np.divide(v, 1 - beta2**t, out=b), out=b)  # sqrt(v_hat)
+        b += eps
+        np.divide(m, 1 - beta1**t, out=a)  # m_hat
+        a *= lr
+        a /= b
+        params[name] -= a
 
 
 OPTIMIZERS = {"sgd": sgd_step, "momentum": momentum_step, "adam": adam_step}
@@ -306,14 +318,23 @@ def train(
     patience=None,
     seed=0,
     callback=None,
+    weight_decay=0.0,
+    final_epochs=0,
+    restore_best=True,
 ):
     """Mini-batch training with a validation split and early stopping.
 
     The examples are shuffled (``seed``); a fraction ``val_fraction`` is held
     out for validation.  With ``patience``, training stops when the validation
-    loss has not improved for that many epochs, and the best params are kept.
-    ``callback(epoch, history)`` runs after every epoch.  Returns the history:
-    per-epoch ``loss``, ``val_loss`` and ``val_accuracy``.
+    loss has not improved for that many epochs, and the best params are kept
+    (``restore_best=False``: the last ones).
+    ``weight_decay``: after every step each weight of two or more axes is
+    multiplied by ``1 - lr * weight_decay`` (decoupled weight decay, Loshchilov
+    and Hutter 2019; biases and gains are left alone).  ``final_epochs``: then
+    that many epochs on every example, the held-out ones included, so no
+    example is left unused (their losses in ``final_loss``).
+    ``callback(epoch, history)`` runs after every epoch before those.  Returns
+    the history: per-epoch ``loss``, ``val_loss``, ``val_accuracy`` and ``final_loss``.
     """
     step = OPTIMIZERS[optimizer]
     rng = np.random.default_rng(seed)
@@ -323,17 +344,25 @@ def train(
     val_index, train_index = order[:n_val], order[n_val:]
     train_data = take(data, train_index)
     val_data = take(data, val_index) if n_val else None
-    history = {"loss": [], "val_loss": [], "val_accuracy": []}
+    history = {"loss": [], "val_loss": [], "val_accuracy": [], "final_loss": []}
     state, best, best_params, waited = {}, np.inf, None, 0
     ws = {}
-    for epoch in range(epochs):
-        perm = rng.permutation(len(train_index))
+
+    def one_epoch(part):
+        perm = rng.permutation(batch_size_of(part))
         for start in range(0, len(perm), batch_size):
-            batch = take(train_data, perm[start : start + batch_size])
+            batch = take(part, perm[start : start + batch_size])
             if optimizer == "sgd":  # the fused step: no allocation after the first batch
                 train_step(params, batch, lr, ws)
             else:
                 step(params, gradients(params, batch), lr, state)
+            if weight_decay:  # decoupled: weights of two or more axes shrink toward 0
+                for p in params.values():
+                    if np.ndim(p) >= 2:
+                        p *= 1.0 - lr * weight_decay
+
+    for epoch in range(epochs):
+        one_epoch(train_data)
         history["loss"].append(loss(params, train_data))
         if val_data is not None:
             val_loss = loss(params, val_data)
@@ -348,9 +377,12 @@ def train(
             callback(epoch, history)
         if patience is not None and waited >= patience:
             break
-    if best_params is not None and patience is not None:
+    if restore_best and best_params is not None and patience is not None:
         for k, v in best_params.items():
             params[k][...] = v
+    for _ in range(final_epochs if n_val else 0):
+        one_epoch(data)
+        history["final_loss"].append(loss(params, data))
     return history
 
 

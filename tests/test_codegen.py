@@ -322,6 +322,59 @@ def test_validation_split_and_early_stopping_keep_the_best_params(generated):
     assert mod.loss(params, val) == pytest.approx(best, rel=1e-9)
 
 
+def test_adam_step_is_the_textbook_update(generated):
+    mod = generated["seed002"]
+    rng = np.random.default_rng(7)
+    params = {"W": rng.normal(size=(3, 4)), "b": rng.normal(size=4)}
+    want = {k: v.copy() for k, v in params.items()}
+    m = {k: np.zeros_like(v) for k, v in want.items()}
+    v = {k: np.zeros_like(p) for k, p in want.items()}
+    state = {}
+    for t in range(1, 4):  # Kingma and Ba, Algorithm 1, written out
+        grads = {k: rng.normal(size=p.shape) for k, p in want.items()}
+        for k, g in grads.items():
+            m[k] = 0.9 * m[k] + 0.1 * g
+            v[k] = 0.999 * v[k] + 0.001 * g**2
+            want[k] = want[k] - 0.01 * (m[k] / (1 - 0.9**t)) / (
+                np.sqrt(v[k] / (1 - 0.999**t)) + 1e-8
+            )
+        mod.adam_step(params, grads, 0.01, state)
+    for k in params:
+        np.testing.assert_allclose(params[k], want[k], rtol=1e-12, atol=1e-15, err_msg=k)
+
+
+def test_weight_decay_is_decoupled_and_leaves_biases_alone(generated):
+    mod = generated["seed002"]
+    params, data = workload("seed002", mod, seed=5)
+    want = {k: v.copy() for k, v in params.items()}
+    # one batch of every example: one Adam step, then the weights (not b1..b3) shrink
+    mod.adam_step(want, mod.gradients(want, data), 0.01, {})
+    for name in ("W1", "W2", "W3"):
+        want[name] *= 1 - 0.01 * 0.5
+    mod.train(params, data, epochs=1, batch_size=6, lr=0.01, optimizer="adam", weight_decay=0.5)
+    for p in params:
+        np.testing.assert_allclose(params[p], want[p], rtol=1e-12, atol=1e-15, err_msg=p)
+
+
+def test_restore_best_off_keeps_the_last_params_then_final_epochs_use_every_example(generated):
+    mod = generated["seed000"]
+    rng = np.random.default_rng(0)
+    params = mod.init_params({"B": 40, "n_x": 5, "n_h": 4, "n_y": 2}, seed=0)
+    data = {"x": rng.normal(size=(40, 5)), "t": rng.normal(size=(40, 2))}
+    options = {"epochs": 200, "batch_size": 8, "val_fraction": 0.25, "patience": 3}
+    # lr 0.05: the validation loss rises from epoch 2 (still finite), stopping at epoch 5
+    history = mod.train(params, data, lr=0.05, restore_best=False, **options)
+    val = mod.take(data, np.random.default_rng(0).permutation(40)[:10])
+    assert len(history["val_loss"]) < 200 and history["final_loss"] == []
+    assert mod.loss(params, val) == pytest.approx(history["val_loss"][-1], rel=1e-9)
+    assert min(history["val_loss"]) < history["val_loss"][-1]  # not the best: the last
+    params = mod.init_params({"B": 40, "n_x": 5, "n_h": 4, "n_y": 2}, seed=0)
+    history = mod.train(params, data, lr=0.01, final_epochs=2, **options)
+    # the last entry is the loss on all 40 examples after the second final epoch
+    assert len(history["final_loss"]) == 2
+    assert history["final_loss"][-1] == pytest.approx(mod.loss(params, data), rel=1e-12)
+
+
 @pytest.mark.parametrize("name", ["seed002", "seed004_deep"])
 def test_bound_step_keeps_working_across_calls(name, generated):
     mod = generated[name]

@@ -296,7 +296,51 @@ logits = s - std(s, axis=1, keepdims=True, ddof=1)
 L = -mean(log_softmax(logits, axis=1)[range(B), y])
 """
     d = _proofs_pass(spec)
-    assert d.step("logits").text() == "δlogits = (L_in − onehot(y))/B"
+    # the shift by a row's std passes no gradient: each row of δlogits sums to 0
+    assert d.step("s").text() == "δs = (L_in − onehot(y))/B"
+
+
+WHERE_BIG = """\
+input  X[B, D], M[B, H]
+target T[B, H]
+param  W[D, H]
+h = X @ W
+a = where(M > 0, h, -1e9)
+L = sum(exp(a) * T)
+"""
+
+
+def test_where_with_a_huge_number_keeps_the_other_branch_exact(tmp_path):
+    # m h + (1 − m)(−1e9), expanded by SymPy, was h + 1e9 − 1e9: h to ~1e-7 only, and
+    # exp(h m + 1e9 m − 1e9) in the fused step overflowed
+    mod = module_from_source(codegen.generate(WHERE_BIG), tmp_path, "gen_where_big")
+    X, W = rng.normal(size=(4, 3)), rng.normal(size=(3, 5))
+    M, T = rng.integers(0, 2, size=(4, 5)), rng.normal(size=(4, 5))
+    data, params = {"X": X, "M": M, "T": T}, {"W": W}
+    expected = np.where(M > 0, X @ W, -1e9)
+    np.testing.assert_array_equal(mod.forward(params, data)["a"], expected)
+    loss = np.sum(np.exp(expected) * T)
+    assert mod.loss(params, data) == pytest.approx(loss, rel=1e-14)
+    grad = X.T @ (np.exp(expected) * T * (M > 0))
+    np.testing.assert_allclose(mod.gradients(params, data)["W"], grad, rtol=1e-13)
+    fused = {"W": W.copy()}
+    with np.errstate(over="raise"):
+        assert mod.train_step(fused, data, 0.1, {}) == pytest.approx(loss, rel=1e-14)
+    np.testing.assert_allclose(fused["W"], W - 0.1 * grad, rtol=1e-13)
+
+
+UNIT_SUM = "input X[B, D]\nparam W[D, C], V[D, 1]\nh = {}\nu = X @ V\nL = sum(h * u)\n"
+
+
+def test_a_softmax_row_sums_to_one_and_the_proofs_check_that_identity(monkeypatch):
+    # L = Σ_b u_b Σ_c softmax(XW)_bc = Σ_b u_b: W has no effect, and the engine says so
+    d = _proofs_pass(UNIT_SUM.format("softmax(X @ W, axis=1)"))
+    assert d.gradients["W"].text() == "∂L/∂W = 0"
+    # the same identity claimed where it is false (tanh rows do not sum to 1): the
+    # simplified forms are wrong, and the exact and numeric proofs say so
+    monkeypatch.setattr(derive.simplify, "unit_sum_axes", lambda net: {"h": 1})
+    wrong = derive.load(UNIT_SUM.format("tanh(X @ W)"))
+    assert [p.passed for p in check.run_all(wrong)] == [True, False, False]
 
 
 @pytest.mark.parametrize("target", ["torch", "jax", "numba"])

@@ -121,7 +121,8 @@ s = X @ W
 m = max(s, axis=1, keepdims=True)
 logits = s - m
 c = min(s, axis=0)
-L = -mean(log_softmax(logits, axis=1)[range(B), y]) + sum(c * c) + sum(logsumexp(s, axis=1))
+L = -mean(log_softmax(logits, axis=1)[range(B), y]) + sum(c * c) + sum(logsumexp(s, axis=1)) \
+    + sum(m.T @ s)
 """
 
 
@@ -134,16 +135,23 @@ def _shifted_loss(X, y, W):
     s = X @ W
     logits = s - s.max(axis=1, keepdims=True)
     logp = logits - _logsumexp(logits, 1)[:, None]
-    c = s.min(axis=0)
-    return -logp[np.arange(len(y)), y].mean() + np.sum(c * c) + np.sum(_logsumexp(s, 1))
+    c, m = s.min(axis=0), s.max(axis=1)
+    return (
+        -logp[np.arange(len(y)), y].mean()
+        + np.sum(c * c)
+        + np.sum(_logsumexp(s, 1))
+        + np.sum(m[:, None] * s)
+    )
 
 
 def test_max_min_logsumexp_match_numpy_and_finite_differences(tmp_path):
     d = _proofs_pass(SHIFTED)
-    # the gradient of max reaches the one maximal entry of each row (torch.max(dim))
-    assert "δm ⊙ onehot(_argmax1)" in d.step("s").text()
+    # the gradient of max reaches the one maximal entry of each row (torch.max(dim));
+    # the shift's own share of it is zero (each row of the cross-entropy's delta sums to
+    # 0); the share of m.T @ s remains (δm = s 1, fused into δs)
+    assert "onehot(_argmax1) ⊙ (s 1)" in d.step("s").text()
     source = codegen.generate(SHIFTED)
-    assert "add_labels(delta_s, _argmax1, delta_m[:, 0]" in source  # scattered, not built
+    assert "add_labels(delta_s, _argmax1, " in source  # scattered, not built
     mod = module_from_source(source, tmp_path, "gen_shifted")
     X, y, W = rng.normal(size=(6, 3)), rng.integers(0, 4, 6), rng.normal(size=(3, 4))
     data, params = {"X": X, "y": y}, {"W": W}

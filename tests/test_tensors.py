@@ -97,6 +97,19 @@ L = sum((c @ V) ** 2)
             ** 2
         ),
     ),
+    "concatenate_three_literal_parts": (  # the third part at offset 2 of a size-1 axis
+        """\
+input  x[N, 1, H]
+param  u[H], v[H], W[H, K]
+z = concatenate([x, x * u, tanh(x) * v], axis=1)
+L = sum((z @ W) ** 2)
+""",
+        {"N": 2, "H": 3, "K": 2},
+        lambda p, d: np.sum(
+            (np.concatenate([d["x"], d["x"] * p["u"], np.tanh(d["x"]) * p["v"]], axis=1) @ p["W"])
+            ** 2
+        ),
+    ),
     "exact_division": (
         """\
 input  x[B, N]

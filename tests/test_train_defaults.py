@@ -44,6 +44,7 @@ def test_early_stopping_says_which_epoch_was_kept(tmp_path, capsys):
             "0.3",
             "--patience",
             "3",
+            "--restore-best",
             "--out",
             str(tmp_path / "w.npz"),
         ]
@@ -53,6 +54,19 @@ def test_early_stopping_says_which_epoch_was_kept(tmp_path, capsys):
     stopped = int(line.split("epoch ")[1].split("/")[0])
     kept = int(line.split("kept the params of epoch ")[1].split(" ")[0])
     assert code == 0 and stopped == kept + 3 and "did not improve for 3 epochs" in line
+    assert line.endswith(", then 10 epochs on every training example")  # the default
+
+
+def test_by_default_the_last_params_are_kept_and_the_note_says_so(tmp_path, capsys):
+    options = ["--lr", "0.3", "--patience", "3", "--final-epochs", "0"]
+    argv = ["train", "seed003_sigmoid", "--data", "iris", *options, "--out", str(tmp_path / "w")]
+    assert cli.main(argv) == 0
+    err = capsys.readouterr().err
+    line = next(ln for ln in err.splitlines() if ln.startswith("early stopping at epoch"))
+    stopped = int(line.split("epoch ")[1].split("/")[0])
+    assert f"kept the last params, epoch {stopped} (val loss " in line
+    lowest = int(line.rsplit(" at epoch ", 1)[1].split(")")[0])
+    assert lowest == stopped - 3 and "every training example" not in line
 
 
 class _Terminal(io.StringIO):
@@ -137,6 +151,9 @@ def test_trained_repr_shows_the_kept_epochs_accuracy_not_the_last():
     assert repr(kept) == "<Trained s on d: 3 epochs, kept epoch 2, val acc 90.0%>"
     # no early stopping (no note): the module keeps the last epoch's params
     last = Trained("s", "d", {}, history, None, None, None)
+    assert repr(last) == "<Trained s on d: 3 epochs, kept epoch 3, val acc 70.0%>"
+    note = "early stopping …"
+    last = Trained("s", "d", {}, history, None, None, None, note=note, restore_best=False)
     assert repr(last) == "<Trained s on d: 3 epochs, kept epoch 3, val acc 70.0%>"
     bare = Trained(
         "s", "d", {}, {"loss": [1.0], "val_loss": [], "val_accuracy": []}, None, None, None

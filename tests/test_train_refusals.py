@@ -60,6 +60,11 @@ def train_args(tmp_path, *more: str, spec: str = "seed000", data: str = "seed000
         (["--val-fraction", "1"], ["--val-fraction 1"]),
         (["--val-fraction", "-0.1"], ["--val-fraction -0.1"]),
         (["--patience", "0"], ["--patience 0"]),
+        (["--weight-decay", "-0.1"], ["--weight-decay -0.1"]),
+        (["--weight-decay", "nan"], ["--weight-decay nan"]),
+        (["--weight-decay", "1000"], ["--weight-decay 1000", "lr * WD below 1"]),
+        (["--final-epochs", "-1"], ["--final-epochs -1"]),
+        (["--lr", "5", "--optimizer", "adam"], ["--lr 5.0", "below 3.33", "weight decay 0.3"]),
         (["--seed", "-1"], ["--seed -1"]),
         (["--dim", "n_h=10**12"], ["--dim expects NAME=SIZE"]),
         (["--dim", "n_h=1000000"], ["between 1 and 65536"]),
@@ -125,6 +130,7 @@ def test_explosive_but_finite_loss_is_divergence_too(tmp_path, capsys):
     w = tmp_path / "w.npz"
     w.write_bytes(b"old weights")
     argv = train_args(tmp_path, "--lr", "1e10", "--epochs", "3", "--optimizer", "adam")
+    argv += ["--weight-decay", "0"]  # lr * WD below 1: no decay at this lr
     err = refused(capsys, argv, "diverged", "after epoch 1", "1e6 times the initial")
     assert "inf" not in err and "nan" not in err  # the finite rule fired, not the old one
     assert w.read_bytes() == b"old weights"
