@@ -153,11 +153,13 @@ SMALLEST = min(WORKLOADS, key=lambda n: WORKLOADS[n].batch * sum(WORKLOADS[n].wi
 BLOCK = 20  # steps a contender runs before the next one takes over
 
 
-def run_round(contenders, steps: int, warmup: int) -> None:
+def run_round(contenders, steps: int, warmup: int, clock=time.perf_counter) -> None:
     """One round: every contender reset and warmed up, then ``steps`` timed steps each,
     taken in blocks of :data:`BLOCK` that alternate between the contenders (so that a
     change in the machine's speed hits all of them alike).  Each block starts with
-    one untimed step to bring the contender's arrays back into cache."""
+    one untimed step to bring the contender's arrays back into cache.  ``clock`` may
+    be ``time.process_time`` (CPU seconds of the process: on a shared machine, time
+    spent waiting for a core is not counted)."""
     times = {c.name: [] for c in contenders}
     faults = dict.fromkeys(times, 0)
     for c in contenders:
@@ -169,9 +171,9 @@ def run_round(contenders, steps: int, warmup: int) -> None:
             c.step()
             before = minor_faults()
             for _ in range(min(BLOCK, steps - start)):
-                t0 = time.perf_counter()
+                t0 = clock()
                 c.step()
-                times[c.name].append(time.perf_counter() - t0)
+                times[c.name].append(clock() - t0)
             faults[c.name] += minor_faults() - before
     for c in contenders:
         c.rounds.append(statistics.median(times[c.name]))

@@ -114,3 +114,23 @@ def test_spec_names_that_collide_with_the_modules_names_are_refused(taken):
     )
     with pytest.raises(SpecError, match="uses for itself"):
         generate_target(spec, "jax")
+
+
+def test_weight_gradient_products_stored_transposed_or_not_are_xt_d(modules):
+    """``t_matmul(X, d)`` (every weight gradient ``Xᵀ δ``) is ``Xᵀ d`` on both of its paths:
+    Xᵀ stored row by row first (from 2¹⁷ multiply-adds: float64, float32 with 256+
+    columns) or the plain product."""
+    t_matmul = modules["seed000"].t_matmul
+    rng = np.random.default_rng(5)
+    for dtype, (b, m, n) in [
+        ("float64", (16, 128, 64)),  # stored transposed
+        ("float32", (4, 128, 256)),  # stored transposed
+        ("float32", (16, 128, 64)),  # plain: narrow
+        ("float64", (3, 4, 5)),  # plain: small
+    ]:
+        x = rng.normal(size=(b, m)).astype(dtype)
+        d = rng.normal(size=(b, n)).astype(dtype)
+        out = t_matmul(jnp.asarray(x), jnp.asarray(d))
+        assert out.dtype == dtype and out.shape == (m, n)
+        tol = 1e-12 if dtype == "float64" else 1e-5
+        np.testing.assert_allclose(out, x.T @ d, rtol=tol, atol=tol)

@@ -146,5 +146,8 @@ def framework_context(
         "backward_dims": dim_lines(net, bwd_dims, saved),
         "backward": backward,
         "grads": grads,
-        "kernels": sorted(kernel_names([*stable.values(), *(s.matrix for s in steps)])),
+        "kernels": sorted(
+            kernel_names([*stable.values(), *(s.matrix for s in steps)])
+            | getattr(printer, "extra_kernels", set())
+        ),
     }

@@ -91,7 +91,46 @@ class TorchPrinter(ArrayPrinter):
 
 
 class JaxPrinter(ArrayPrinter):
+    """JAX code; a product whose left operand is a transposed matrix (``Xᵀ δz``, the
+    weight gradients) calls the ``t_matmul`` kernel, which may store that operand
+    row by row first: XLA folds ``X.T @ d`` into a dot contracting both operands'
+    first axes, and its CPU backend runs such a dot on a slower GEMM (see the kernel).
+    """
+
     lib = "jnp"
+
+    def __init__(self, settings=None):
+        super().__init__(settings)
+        self.extra_kernels: set[str] = set()
+
+    def _print_MatMul(self, e):
+        coeff, mats = e.as_coeff_matrices()
+        first = mats[0] if mats else None
+        if (
+            len(mats) < 2
+            or not isinstance(first, sp.Transpose)
+            or np_rank(first.arg) != 2
+            or any(isinstance(m, Broadcast) for m in mats)
+        ):
+            return super()._print_MatMul(e)
+        self.extra_kernels.add("t_matmul")
+        if len(mats) > 2:
+            rest = super()._print_MatMul(sp.MatMul(*mats[1:]))
+        else:
+            rest = self._print(mats[1]) + ("[None, :]" if np_rank(mats[1]) == 1 else "")
+        return self.scaled(coeff, f"t_matmul({self._print(first.arg)}, {rest})")
+
+    def scaled(self, coeff, body: str) -> str:
+        """``coeff · body`` as the NumPy printer writes a scaled product."""
+        if coeff == 1:
+            return body
+        num, den = sp.fraction(coeff)
+        body = f"({body})"
+        if num == -1:
+            body = "-" + body
+        elif num != 1:
+            body = f"{self.paren(num)} * {body}"
+        return body if den == 1 else f"{body} / {self.paren(den)}"
 
 
 def array_code(e, shape: tuple, printer: ArrayPrinter) -> str:
