@@ -15,6 +15,7 @@ import sympy as sp
 
 from .derivation import display_elementwise
 from .indices import dim_of
+from .matexpr import Broadcast, Map
 from .printing import LatexFormPrinter, NumpyFormPrinter, fmt_dims, latex, numpy_code, text
 from .recurrence import Recurrence
 from .report import Line, chain_text, lines
@@ -224,16 +225,22 @@ def _bind_step(rec: Recurrence, indent: str) -> list[str]:
     return out
 
 
-def forward_code(rec: Recurrence, printer: NumpyFormPrinter | None = None) -> str:
+def forward_code(
+    rec: Recurrence, printer: NumpyFormPrinter | None = None, out_calls: bool = False
+) -> str:
     """The forward loop: assigns every stacked value (``h``, and ``a`` of ``a[t] = …``).
 
     A state is written into ``_h`` (``T + 1`` steps, ``_h[0]`` the initial value), of
     which ``h`` is the view of steps 1…T and ``_h[t]`` the previous state at t; other
     stacked values get their array at the first step, when their shape is known.
+    ``out_calls``: the printer prints an element-wise function as a call taking
+    ``out=`` (generated modules' kernels); a state that is one such call is then
+    computed straight into ``_h[t + 1]``, not copied there.
     """
     loop, t, length = rec.loop, rec.loop.var, rec.loop.length
     body_fwd, _, _ = _body_lines(rec)
     outputs = {s: step for step, s in loop.stepped.items() if loop.quantities[step].kind != "input"}
+    outputs_of = {step: s for s, step in outputs.items()}
     out = []
     for state, init in loop.initial.items():
         out.append(f"_{state} = np.empty(({length} + 1, *{init}.shape), dtype={init}.dtype)")
@@ -241,10 +248,15 @@ def forward_code(rec: Recurrence, printer: NumpyFormPrinter | None = None) -> st
     hoisted, forms = _hoisted(rec, body_fwd, printer)
     out += hoisted
     out.append(f"for {t} in range({length}):")
-    code = [
-        f"    {x.name} = {numpy_code(form, x.shape, printer)}"
-        for x, form in zip(body_fwd, forms, strict=True)
-    ]
+    into = {}  # a state's step computed in place: its name -> the stacked array
+    code = []
+    for x, form in zip(body_fwd, forms, strict=True):
+        text = numpy_code(form, x.shape, printer)
+        stacked = outputs_of.get(x.name)
+        if out_calls and stacked in loop.initial and isinstance(form, Map) and text[-1] == ")":
+            into[x.name] = stacked
+            text = f"{text[:-1]}, out={stacked}[{t}])"
+        code.append(f"    {x.name} = {text}")
     used = _names_in(code)
     out += [
         b for b in _bind_step(rec, "    ")[: -len(loop.previous) or None] if b.split()[0] in used
@@ -252,6 +264,8 @@ def forward_code(rec: Recurrence, printer: NumpyFormPrinter | None = None) -> st
     out += [f"    {prev} = _{state}[{t}]" for state, prev in loop.previous.items()]
     out += code
     for stacked, step in outputs.items():
+        if step in into:
+            continue
         if stacked not in loop.initial:
             out.append(f"    if {t} == 0:")
             out.append(
@@ -289,8 +303,43 @@ def _hoisted(
                     f"{name} = {name}.reshape(*{stacked}.shape[:2], *{name}.shape[1:])",
                 ]
                 swap[node] = sp.MatrixSymbol(f"{name}[{loop.var}]", *node.shape)
-        forms.append(x.form.xreplace(swap) if swap else x.form)
+        form = x.form.xreplace(swap) if swap else x.form
+        forms.append(_bias_hoisted(form, swap, params, before, printer))
     return before, forms
+
+
+def _bias_hoisted(form, swap: dict, params: set, before: list[str], printer) -> sp.Basic:
+    """A param row added to a hoisted product (``x_t Wx + b``) added before the loop
+    too: once over ``T·B`` rows, not at every step."""
+    hoisted = {str(v.name) for v in swap.values()}
+    if not isinstance(form, sp.MatAdd) or not hoisted:
+        return form
+    terms = _flat_sum(form)
+    product = next((a for a in terms if str(getattr(a, "name", "")) in hoisted), None)
+    biases = [a for a in terms if _param_row(a, params)]
+    if product is None or not biases:
+        return form
+    name = str(product.name).split("[")[0]
+    before.append(f"{name} += {' + '.join(str(a.arg.name) for a in biases)}")
+    return sp.MatAdd(*[a for a in terms if a not in biases])
+
+
+def _flat_sum(form) -> list:
+    """The terms of nested sums."""
+    if isinstance(form, sp.MatAdd):
+        return [t for a in form.args for t in _flat_sum(a)]
+    return [form]
+
+
+def _param_row(e, params: set) -> bool:
+    """Whether ``e`` is a param row stretched over the batch (NumPy broadcasts it)."""
+    return (
+        isinstance(e, Broadcast)
+        and isinstance(e.arg, sp.MatrixSymbol)
+        and str(e.arg.name) in params
+        and e.arg.shape[0] == 1
+        and e.arg.shape[1] == e.shape[1]
+    )
 
 
 def backward_code(
