@@ -11,6 +11,7 @@ against the names the template claims) or the loop body's (``x_t``,
 from __future__ import annotations
 
 import functools
+import re
 
 import sympy as sp
 
@@ -104,6 +105,7 @@ def context(net: ir.Network, dtype: str) -> dict:
     ]
     printer = CodePrinter()
     outer, forms = _outer(rec.outer, printer)  # type: ignore[attr-defined]
+    backward = rec.backward_code(printer, with_forward=True)  # type: ignore[attr-defined]
     used = kernel_names([*rec.forms(), *forms])  # type: ignore[attr-defined]
     if any(", " in name for name, _ in outer):
         used.add("softmax_and_log")
@@ -119,11 +121,16 @@ def context(net: ir.Network, dtype: str) -> dict:
         "param_names": [p.name for p in params],
         "input_names": [q.name for q in inputs],
         "dims": _dim_sources(net),
-        "forward": rec.forward_code(printer, out_calls=True),  # type: ignore[attr-defined]
+        "forward": rec.forward_code(printer, out_calls=True, read=_read(outer, backward)),  # type: ignore[attr-defined]
         "outer": outer,
-        "backward": rec.backward_code(printer, with_forward=True),  # type: ignore[attr-defined]
+        "backward": backward,
         "kernels": [kernel_source(k) for k in sorted(used)],
     }
+
+
+def _read(outer: list[tuple[str, str]], backward: str) -> set[str]:
+    """Every name the code after the forward loop mentions (a superset of what it reads)."""
+    return set(re.findall(r"[A-Za-z_]\w*", backward + "\n".join(code for _, code in outer)))
 
 
 def _outer(d, printer) -> tuple[list[tuple[str, str]], list]:

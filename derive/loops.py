@@ -70,13 +70,14 @@ class Recurrence(recurrence.Recurrence):
 
         return backward_code(self, printer, with_forward)
 
-    def forward_code(self, printer=None, out_calls: bool = False) -> str:
+    def forward_code(self, printer=None, out_calls: bool = False, read=None) -> str:
         """Python statements: the forward loop over t, every stacked value assigned
         (``printer``: a :class:`derive.forms.NumpyFormPrinter` for the formulas;
-        ``out_calls``: its element-wise calls take ``out=``, states are computed in place)."""
+        ``out_calls``: its element-wise calls take ``out=``, states are computed in place;
+        ``read``: the names later code reads, the only stacked values stored)."""
         from .recurprint import forward_code
 
-        return forward_code(self, printer, out_calls)
+        return forward_code(self, printer, out_calls, read)
 
     def forms(self) -> list:
         """Every form the loops and the equations after them compute (forward and backward),

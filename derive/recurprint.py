@@ -16,7 +16,15 @@ import sympy as sp
 from .derivation import display_elementwise
 from .indices import dim_of
 from .matexpr import Broadcast, Map
-from .printing import LatexFormPrinter, NumpyFormPrinter, fmt_dims, latex, numpy_code, text
+from .printing import (
+    LatexFormPrinter,
+    NumpyFormPrinter,
+    fmt_dims,
+    latex,
+    numpy_code,
+    size_code,
+    text,
+)
 from .recurrence import Recurrence
 from .report import Line, chain_text, lines
 
@@ -226,7 +234,10 @@ def _bind_step(rec: Recurrence, indent: str) -> list[str]:
 
 
 def forward_code(
-    rec: Recurrence, printer: NumpyFormPrinter | None = None, out_calls: bool = False
+    rec: Recurrence,
+    printer: NumpyFormPrinter | None = None,
+    out_calls: bool = False,
+    read: set[str] | None = None,
 ) -> str:
     """The forward loop: assigns every stacked value (``h``, and ``a`` of ``a[t] = …``).
 
@@ -235,7 +246,9 @@ def forward_code(
     stacked values get their array at the first step, when their shape is known.
     ``out_calls``: the printer prints an element-wise function as a call taking
     ``out=`` (generated modules' kernels); a state that is one such call is then
-    computed straight into ``_h[t + 1]``, not copied there.
+    computed straight into ``_h[t + 1]``, not copied there.  ``read``: the names the
+    code after the loop reads (None: all); a stacked value of ``a[t] = …`` that is not
+    among them is not stored.
     """
     loop, t, length = rec.loop, rec.loop.var, rec.loop.length
     body_fwd, _, _ = _body_lines(rec)
@@ -248,14 +261,30 @@ def forward_code(
     hoisted, forms = _hoisted(rec, body_fwd, printer)
     out += hoisted
     out.append(f"for {t} in range({length}):")
-    into = {}  # a state's step computed in place: its name -> the stacked array
+    kept = {
+        s for s in outputs if s in loop.initial or read is None or s in read
+    }  # the stacked values stored
+    dtype = f"{next(iter(loop.initial.values()))}.dtype"
+    if out_calls:  # the dims are in scope: the stacked arrays are made before the loop
+        for stacked, step in outputs.items():
+            if stacked in kept and stacked not in loop.initial:
+                shape = ", ".join(size_code(d) for d in (length, *loop.quantities[step].shape))
+                out.insert(-1, f"{stacked} = np.empty(({shape}), dtype={dtype})")
+    into = {}  # a step computed in place into its stacked array: its name -> the array
     code = []
     for x, form in zip(body_fwd, forms, strict=True):
         text = numpy_code(form, x.shape, printer)
         stacked = outputs_of.get(x.name)
-        if out_calls and stacked in loop.initial and isinstance(form, Map) and text[-1] == ")":
-            into[x.name] = stacked
-            text = f"{text[:-1]}, out={stacked}[{t}])"
+        if out_calls and stacked in kept:
+            where = f"{stacked}[{t}]"
+            if isinstance(form, Map) and text[-1] == ")":  # a kernel call: out=
+                into[x.name] = stacked
+                text = f"{text[:-1]}, out={where})"
+            elif isinstance(form, (sp.HadamardProduct, sp.MatAdd)) and len(form.args) == 2:
+                into[x.name] = stacked  # a ⊙ b or a + b: the ufunc with out=
+                a, b = (numpy_code(f, x.shape, printer) for f in form.args)
+                ufunc = "multiply" if isinstance(form, sp.HadamardProduct) else "add"
+                text = f"np.{ufunc}({a}, {b}, out={where})"
         code.append(f"    {x.name} = {text}")
     used = _names_in(code)
     out += [
@@ -264,9 +293,9 @@ def forward_code(
     out += [f"    {prev} = _{state}[{t}]" for state, prev in loop.previous.items()]
     out += code
     for stacked, step in outputs.items():
-        if step in into:
+        if step in into or stacked not in kept:
             continue
-        if stacked not in loop.initial:
+        if stacked not in loop.initial and not out_calls:
             out.append(f"    if {t} == 0:")
             out.append(
                 f"        {stacked} = np.empty(({length}, *{step}.shape), dtype={step}.dtype)"
