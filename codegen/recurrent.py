@@ -105,7 +105,7 @@ def context(net: ir.Network, dtype: str) -> dict:
     ]
     printer = CodePrinter()
     outer, forms = _outer(rec.outer, printer)  # type: ignore[attr-defined]
-    backward = rec.backward_code(printer, with_forward=True)  # type: ignore[attr-defined]
+    backward = rec.backward_code(printer, with_forward=True, out_calls=True)  # type: ignore[attr-defined]
     used = kernel_names([*rec.forms(), *forms])  # type: ignore[attr-defined]
     if any(", " in name for name, _ in outer):
         used.add("softmax_and_log")

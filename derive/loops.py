@@ -63,12 +63,15 @@ class Recurrence(recurrence.Recurrence):
 
         return as_json(self, self.proofs)
 
-    def backward_code(self, printer=None, with_forward: bool = False) -> str:
+    def backward_code(
+        self, printer=None, with_forward: bool = False, out_calls: bool = False
+    ) -> str:
         """Python statements: the backward loop over t, every gradient assigned
-        (``printer``: a :class:`derive.forms.NumpyFormPrinter` for the formulas)."""
+        (``printer``: a :class:`derive.forms.NumpyFormPrinter` for the formulas;
+        ``out_calls``: the dims are in scope, stacked deltas are made before the loop)."""
         from .recurprint import backward_code
 
-        return backward_code(self, printer, with_forward)
+        return backward_code(self, printer, with_forward, out_calls)
 
     def forward_code(self, printer=None, out_calls: bool = False, read=None) -> str:
         """Python statements: the forward loop over t, every stacked value assigned

@@ -372,7 +372,10 @@ def _param_row(e, params: set) -> bool:
 
 
 def backward_code(
-    rec: Recurrence, printer: NumpyFormPrinter | None = None, with_forward: bool = False
+    rec: Recurrence,
+    printer: NumpyFormPrinter | None = None,
+    with_forward: bool = False,
+    out_calls: bool = False,
 ) -> str:
     """The backward loop: assigns ``delta_P`` of every param the loop reads (and of each
     initial state that is a param), with the forward values and the outer steps in scope.
@@ -383,6 +386,8 @@ def backward_code(
     (``Σ_t x_tᵀ δa_t = xᵀ δa`` over ``T·B`` rows); any other is added up in the loop.
     ``with_forward``: run right after :func:`forward_code`'s statements, whose ``_h``
     (the states with the initial one first) it reads instead of copying them.
+    ``out_calls``: the dims are in scope; a step's delta kept for after the loop that
+    is a product of two factors is computed into its stacked array (``out=``).
     """
     loop, t = rec.loop, rec.loop.var
     body_fwd, body_deltas, body_grads = _body_lines(rec)
@@ -402,6 +407,12 @@ def backward_code(
             steps.append(f"    {x.name} {op} {numpy_code(x.form, x.shape, printer)}")
     after = [numpy_code(x.form, x.shape, printer) for x in merged]
     kept = sorted(_names_in(after) & _step_only(rec, {n for n, _ in _stepped_views(rec)}))
+    into = _into_stacked(rec, body_deltas, kept, steps, printer) if out_calls else set()
+    dtype = f"{next(iter(loop.initial.values()))}.dtype"
+    for x in body_deltas:
+        if x.name in into:
+            shape = ", ".join(size_code(d) for d in (loop.length, *x.shape))
+            out.append(f"_{x.name} = np.empty(({shape}), dtype={dtype})")
     out.append(f"for {t} in reversed(range({loop.length})):")
     recomputed = _recomputed(rec, body_fwd, steps, printer)
     used = _names_in(recomputed + steps)
@@ -412,7 +423,7 @@ def backward_code(
     out += [b for b in binds if b.split()[0] in used]
     out += recomputed
     out += steps
-    for name in kept:  # its array at the first step (t = T - 1), when its shape is known
+    for name in [n for n in kept if n not in into]:  # its array at the first step (t = T - 1)
         out.append(f"    if {t} == {loop.length} - 1:")
         out.append(
             f"        _{name} = np.empty(({loop.length}, *{name}.shape), dtype={name}.dtype)"
@@ -427,6 +438,24 @@ def backward_code(
         out.append(f"delta_{p} = {f'delta_{p} + ' if p in outer else ''}{code}")
     out += [f"{'delta_' + init} = {carried}" for init, carried in _initial_gradients(rec)]
     return "\n".join(out)
+
+
+def _into_stacked(
+    rec: Recurrence, body_deltas: list[Line], kept: list[str], steps: list[str], printer
+) -> set[str]:
+    """The kept deltas printed as ``np.multiply(a, b, out=_d[t])`` in ``steps`` (rewritten)."""
+    t = rec.loop.var
+    into = set()
+    for x in body_deltas:
+        if x.name not in kept or not isinstance(x.form, sp.HadamardProduct):
+            continue
+        if len(x.form.args) != 2:
+            continue
+        line = f"    {x.name} = {numpy_code(x.form, x.shape, printer)}"
+        a, b = (numpy_code(f, x.shape, printer) for f in x.form.args)
+        steps[steps.index(line)] = f"    {x.name} = np.multiply({a}, {b}, out=_{x.name}[{t}])"
+        into.add(x.name)
+    return into
 
 
 def _recomputed(
