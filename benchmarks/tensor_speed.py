@@ -167,7 +167,7 @@ def workload(mod, sizes: dict, seed: int = 0, net=None) -> tuple[dict, dict]:
     params = mod.init_params(sizes, seed=seed)
     data = {}
     for name, shape in {**mod.INPUTS, **mod.TARGETS}.items():
-        dims = tuple(sizes[s] for s in shape)
+        dims = tuple(int(s) if s.isdigit() else sizes[s] for s in shape)  # X[N, 1, 8, 8]
         classes = None if net is None else net.quantities[name].classes
         if classes is None:
             data[name] = rng.normal(size=dims) * 0.5
@@ -208,10 +208,17 @@ def check(runners: dict, params: dict) -> list[str]:
 
 
 def bench(
-    name: str, sizes: dict, rounds: int, steps: int, spec: str | None = None, careful=None
+    name: str,
+    sizes: dict,
+    rounds: int,
+    steps: int,
+    spec: str | None = None,
+    careful=None,
+    extra=None,
 ) -> tuple[dict, list[str]]:
     """Median step times of the contenders on bundled spec ``name`` (or the text
-    ``spec``, against ``careful``), and the problems their check found."""
+    ``spec``, against ``careful``), and the problems their check found; ``extra``:
+    more contenders, name -> ``make(params, data, lr)`` giving ``(own params, step)``."""
     source = name if spec is None else spec
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"bench_{name}.py"
@@ -219,6 +226,7 @@ def bench(
         mod = load_module(path, f"bench_{name}")
     params, data = workload(mod, sizes, net=derive.load_network(source))
     runners = contenders(mod, params, data, lr=1e-3, careful=careful or CAREFUL[name])
+    runners |= {who: make(params, data, 1e-3) for who, make in (extra or {}).items()}
     problems = check(runners, params)
     times: dict[str, list[float]] = {k: [] for k in runners}
     order = list(runners)

@@ -73,7 +73,20 @@ def generate(
     d, header, name, values = prepare(source, dtype, bind, consts)
     ctx = context(d, dtype, header, name)
     ctx["consts"] = list(values.items())
-    return render("module.py.j2", ctx)
+    return _long_lines_marked(render("module.py.j2", ctx))
+
+
+LINE = 100  # ruff's line length for the generated modules
+
+
+def _long_lines_marked(code: str) -> str:
+    """A module with lines longer than :data:`LINE` (a convolution's window views, one
+    NumPy expression the generator does not wrap) says so after its docstring, so it
+    stays ruff clean: ``# ruff: noqa: E501`` and ``# fmt: off``."""
+    if all(len(line) <= LINE for line in code.splitlines()) or not code.startswith('"""'):
+        return code
+    end = code.index('"""', 3) + 3
+    return code[:end] + "\n\n# ruff: noqa: E501\n# fmt: off" + code[end:]
 
 
 def prepare(

@@ -172,8 +172,12 @@ def init_rules(net: ir.Network) -> list[Init]:
         and isinstance(node.arg, ir.Ref)
     }
     out = []
+    kernels = _conv_kernels(net, relu_inputs)
     for p in net.params:
         shape = [str(d) for d in p.shape]
+        if p.name in kernels:
+            out.append(kernels[p.name])
+            continue
         if len(p.shape) == 1 or 1 in p.shape:
             codes = {
                 str(d): dims_code(d) for d in p.shape if not isinstance(d, (sp.Symbol, sp.Integer))
@@ -202,6 +206,23 @@ def init_rules(net: ir.Network) -> list[Init]:
             str(d): dims_code(d) for d in p.shape if not isinstance(d, (sp.Symbol, sp.Integer))
         }
         out.append(Init(p.name, shape, kind, fan_in, fan_out, codes))
+    return out
+
+
+def _conv_kernels(net: ir.Network, relu_inputs: set) -> dict[str, Init]:
+    """Kernels ``K[F, C, HH, WW]`` of ``conv2d``: fans ``C·HH·WW`` in and ``F·HH·WW`` out
+    (PyTorch's), He where the convolution feeds a ReLU-like function."""
+    out: dict[str, Init] = {}
+    for eq in net.equations:
+        for node in ir.walk(eq.expr):
+            if isinstance(node, ir.Conv2d) and isinstance(node.b, ir.Ref):
+                f, c, hh, ww = node.b.shape
+                fans = [sp.Mul(c, hh, ww), sp.Mul(f, hh, ww)]
+                codes = {str(d): dims_code(d) for d in [*node.b.shape, *fans] if not d.is_Integer}
+                kind: InitKind = "he" if eq.name in relu_inputs else "glorot"
+                shape = [str(d) for d in node.b.shape]
+                fan_in, fan_out = (str(d) for d in fans)
+                out[node.b.name] = Init(node.b.name, shape, kind, fan_in, fan_out, codes)
     return out
 
 

@@ -59,6 +59,25 @@ def load_source(source: str, name: str = "derive_generated") -> ModuleType:
     return module
 
 
+def _images(x: np.ndarray, shape: list, name: str, spec: str) -> np.ndarray:
+    """Flat features as the spec's input of rank 3 or 4 (``X[N, 1, 8, 8]``: images in C
+    order, as the 8×8 digits are stored); at most one of its sizes may be a name."""
+    if len(shape) <= 2 or x.ndim != 2:
+        return x
+    fixed = [int(d) for d in shape[1:] if d.isdigit()]
+    known = int(np.prod(fixed))
+    free = len(shape) - 1 - len(fixed)
+    if free > 1 or x.shape[1] % known or (free == 0 and known != x.shape[1]):
+        raise SpecError(
+            f"{name}[{', '.join(shape)}] does not hold {x.shape[1]} features per example: "
+            "give its sizes as numbers (X[N, 1, 8, 8] for the 8x8 digits)",
+            spec,
+            1,
+            1,
+        )
+    return x.reshape(len(x), *[int(d) if d.isdigit() else -1 for d in shape[1:]])
+
+
 def _one(names: dict, what: str, spec: str) -> str:
     if len(names) != 1:
         raise SpecError(
@@ -80,7 +99,7 @@ def bind(mod: ModuleType, net, ds: datasets.Dataset, spec: str) -> tuple[dict, d
     target = net.quantities[t_name]
     _check_target_kind(target, t_name, ds, spec)
     t = _target_array(target, t_axis, ds, spec)
-    x = ds.features
+    x = _images(ds.features, mod.INPUTS[x_name], x_name, spec) if x_axis == 0 else ds.features
     data = {x_name: x if x_axis == 0 else x.T, t_name: t if t_axis == 0 else t.T}
     dims = _data_dims(mod, data, spec)
     if target.classes is not None and ds.n_classes is not None:  # the data set's classes

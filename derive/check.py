@@ -14,7 +14,8 @@
   with a noise floor, so exact zeros pass; NaN fails; kinks avoided).
 
 Literal dims above :data:`SMALL` are proven at stand-in sizes
-(:func:`proof_network`).
+(:func:`proof_network`), except those a reshape, convolution or pooling
+relates to others (:func:`related_literals`), proven at their value.
 
 The exact and numeric checks compute the loss straight from the spec
 (:func:`derive.numeric.forward`), independently of the derivation.
@@ -201,7 +202,14 @@ def _with_dims(net: ir.Network, dim) -> ir.Network:
     return dataclasses.replace(
         net,
         quantities={
-            k: dataclasses.replace(q, shape=tuple(dim(e) for e in q.shape))
+            k: dataclasses.replace(
+                q,
+                shape=tuple(dim(e) for e in q.shape),
+                # labels(10): the classes follow the scores' width (a max-pool's k² do not)
+                classes=q.classes
+                if q.classes is None or q.kind == "intermediate"
+                else dim(q.classes),
+            )
             for k, q in net.quantities.items()
         },
         equations=[dataclasses.replace(eq, expr=node(eq.expr)) for eq in net.equations],
@@ -211,6 +219,20 @@ def _with_dims(net: ir.Network, dim) -> ir.Network:
 def _plain(form: sp.Expr) -> sp.Expr:
     """The form with its dummies (bound variables of ``Map``) made comparable."""
     return form.xreplace({x: sp.Symbol("_bound_" + x.name) for x in form.atoms(sp.Dummy)})
+
+
+def _canonical(form: sp.Expr, back: dict) -> tuple:
+    """``form`` with the stand-ins ``back`` put back and its indices (fresh in each
+    derivation, made in the same order) renamed by that order, with their ranges."""
+    from .indices import dim_of, is_index
+
+    form = _plain(form.xreplace(back))
+    found = sorted(
+        (x for x in form.atoms(sp.Symbol) if is_index(x)),
+        key=lambda x: int("".join(c for c in x.name if c.isdigit()) or 0),
+    )
+    ren = {x: sp.Symbol(f"_index{n}", integer=True) for n, x in enumerate(found)}
+    return form.xreplace(ren), tuple(dim_of(x).xreplace(back) for x in found)
 
 
 def proof_network(d: Derivation) -> tuple[Derivation, dict[str, int]]:
@@ -227,9 +249,10 @@ def proof_network(d: Derivation) -> tuple[Derivation, dict[str, int]]:
 
     net = d.network
     lits: dict[int, sp.Symbol] = {}
+    kept = related_literals(net)
 
     def dim(e):
-        if isinstance(e, sp.Integer) and int(e) > SMALL:
+        if isinstance(e, sp.Integer) and int(e) > SMALL and int(e) not in kept:
             return lits.setdefault(int(e), sp.Symbol(f"_n{int(e)}", integer=True, positive=True))
         return e
 
@@ -244,7 +267,7 @@ def proof_network(d: Derivation) -> tuple[Derivation, dict[str, int]]:
         if [s.name for s in _all_steps(g)] != names:
             continue
         if all(
-            _plain(a.matrix.xreplace(back)) == _plain(b.matrix)
+            _canonical(a.matrix, back) == _canonical(b.matrix, {})
             for a, b in zip(_all_steps(g), _all_steps(d), strict=True)
         ):
             return g, {s.name: v for v, s in lits.items()}
@@ -259,6 +282,19 @@ def proof_network(d: Derivation) -> tuple[Derivation, dict[str, int]]:
             for k, s in d.gradients.items()
         },
     ), {s.name: v for v, s in lits.items()}
+
+
+def related_literals(net: ir.Network) -> set[int]:
+    """Literal sizes that a reshape, a convolution or a pooling relates to others
+    (``X[N, 64].reshape(N, 1, 8, 8)``: 64 = 8·8; a 2×2 pool of 8 is 4): an independent
+    stand-in for each would break the relation, so these are proven at their value."""
+    out: set[int] = set()
+    for eq in net.equations:
+        for n in ir.walk(eq.expr):
+            if isinstance(n, (ir.Reshape, ir.Conv2d, ir.Pool2d, ir.PoolArgmax)):
+                shapes = [n.shape, *(k.shape for k in n.children())]
+                out |= {int(e) for shape in shapes for e in shape if isinstance(e, sp.Integer)}
+    return out
 
 
 def sizes_text(dims: dict[str, int], standins: dict[str, int]) -> str:

@@ -29,6 +29,17 @@ import sympy as sp
 
 from .errors import DerivationError
 from .indices import as_expr, dim_of, indices_in, is_index
+from .maxpool import (
+    ArgmaxAt,
+    Route,
+    fold_routes,
+    pool_onehot,
+    pool_pick,
+    route_array,
+    route_dims,
+    unfold,
+    window_argmax,
+)
 from .operand import is_operand
 from .rules import GenericFunction, SoftmaxAt
 from .slide import plain, typical_size
@@ -119,20 +130,9 @@ def _term(
     coeff = sp.Integer(1)
     factor = sp.factor_terms(factor)  # 2 (z − y) / B rather than (−2 y + 2 z) / B
     blocks: dict[frozenset, list] = {}
-    factors = list(sp.Mul.make_args(factor))
-    # an InRange is absorbed by a zero-padded window only when that entry is itself a
-    # factor (zero outside the array); inside a function it stays a mask: σ(0) ≠ 0
-    entries = [p for f in factors if isinstance(f, sp.Indexed) for p in f.indices]
-    kept = []
-    for f in factors:
-        if isinstance(f, InRange):
-            e, lo, hi = f.args
-            pos = sp.expand(e - lo)
-            if any(sp.expand(p - pos) == 0 for p in entries):
-                ctx.ranges[pos] = sp.expand(hi - lo)
-                continue
-        kept.append(f)
-    for f in kept:
+    # window offsets routed (max-pooling, a strided convolution's input gradient)
+    factors, summed = unfold(list(sp.Mul.make_args(factor)), summed)
+    for f in _absorb_ranges(factors, ctx):
         idx = frozenset(indices_in(f))
         if idx or _has_arrays(f):  # a full sum of arrays is a block over no index
             blocks.setdefault(idx, []).append(f)
@@ -151,6 +151,8 @@ def _term(
             coeff *= dim_of(k)
             live.discard(k)
     items = _index_blocks(items, live, want)
+    picked = pool_pick(items, live, want)  # a max-pool's forward: the entry at the argmax
+    items = [picked] if picked is not None else items
     items = _reduce(items, live, want, summed)
     if not items:
         result: Plan = ("num", coeff)
@@ -161,7 +163,7 @@ def _term(
         p, axes = items[0]
     else:
         out = tuple(i for i in want if any(i in ax for _, ax in items))
-        p, axes = _einsum(items, out), out
+        p, axes = fold_routes(_einsum(items, out)), out
     p = _align(p, axes, tuple(i for i in want if i in axes))
     axes = tuple(i for i in want if i in axes)
     p = _expand_to(p, axes, want)
@@ -170,6 +172,24 @@ def _term(
     if full and set(axes) != set(want):
         p = ("broadcast", p, tuple(dim_of(i) for i in want))
     return p
+
+
+def _absorb_ranges(factors: list, ctx: _Term) -> list:
+    """The factors without the ``InRange`` factors that zero-padded windows absorb.
+
+    An ``InRange`` is absorbed only when that entry is itself a factor (zero outside
+    the array); inside a function it stays a mask: σ(0) ≠ 0."""
+    entries = [p for f in factors if isinstance(f, sp.Indexed) for p in f.indices]
+    kept = []
+    for f in factors:
+        if isinstance(f, InRange):
+            e, lo, hi = f.args
+            pos = sp.expand(e - lo)
+            if any(sp.expand(p - pos) == 0 for p in entries):
+                ctx.ranges[pos] = sp.expand(hi - lo)
+                continue
+        kept.append(f)
+    return kept
 
 
 def _reduce(items, live: set, want: tuple, summed: tuple):
@@ -322,6 +342,14 @@ def _elem(e: sp.Expr, axes: tuple, ctx: _Term) -> Plan:
         return ("softmax", body, pos, e)
     if isinstance(e, InRange):
         return _mask(e, axes)
+    if isinstance(e, Route):
+        own = tuple(e.args[:3])
+        order = tuple(i for i in axes if i in own)
+        return _expand_to(_align(("route", *route_dims(e)), own, order), order, axes)
+    if isinstance(e, ArgmaxAt):
+        p, q = e.bound
+        body = _elem(e.body, (*axes, p, q), ctx)
+        return ("argmax", body, tuple(dim_of(i) for i in axes))
     if isinstance(e, (sp.Function, GenericFunction)) and e.args and not isinstance(e, Digit):
         if any(_has_arrays(a) for a in e.args[1:]):
             raise DerivationError(f"no array form for {e}")
@@ -360,6 +388,11 @@ def _view(e: sp.Indexed, ctx: _Term) -> tuple[Plan, tuple]:
     """An array entry as a view of the array: ``(plan, the indices of its axes)``."""
     name = str(e.base.label)
     positions = list(e.indices)
+    from .elementwise import ONEHOT_PREFIX
+
+    hot = pool_onehot(e, ONEHOT_PREFIX)
+    if hot is not None:  # a max-pool's one-hot, its window offsets as two axes
+        return hot
     p: Plan = ("arr", name, len(positions))
     sizes, new_pos, reshaped = _reshape_view(positions)
     if reshaped:
@@ -508,6 +541,8 @@ def run(p: Plan, env: dict, funcs, scalar) -> Any:
         return value
     if kind == "num":
         return scalar(p[1])
+    if kind in ("poolhot", "route", "argmax", "poolpick"):
+        return _run_pool(p, env, funcs, scalar)
     if kind == "op":
         values = [run(x, env, funcs, scalar) for x in p[2]]
         out = values[0]
@@ -526,7 +561,8 @@ def run(p: Plan, env: dict, funcs, scalar) -> Any:
         return np.sum(run(p[1], env, funcs, scalar), axis=p[2])
     if kind == "einsum":
         subs = ",".join(p[1]) + "->" + p[2]
-        return np.einsum(subs, *[run(x, env, funcs, scalar) for x in p[3]])
+        ops = [run(x, env, funcs, scalar) for x in p[3]]
+        return np.einsum(subs, *ops, optimize=len(ops) > 2)  # routings: pairwise, not naive
     if kind == "perm":
         return np.transpose(run(p[1], env, funcs, scalar), p[2])
     if kind == "expand":
@@ -555,6 +591,23 @@ def run(p: Plan, env: dict, funcs, scalar) -> Any:
         r = np.arange(n)
         return ((r >= lo) & (r < hi)).astype(int)
     raise TypeError(f"unknown plan node {kind}")
+
+
+def _run_pool(p: Plan, env: dict, funcs, scalar) -> np.ndarray:
+    """A max-pool's one-hot ``[…, k, k]``, routing ``[u = s v + t]`` or window argmax."""
+    if p[0] == "poolhot":
+        k = p[2]
+        hot = _index_array(env[p[1]])[..., None, None] == np.arange(k * k).reshape(k, k)
+        return hot.astype(int).transpose(p[3]) if len(p) > 3 else hot.astype(int)
+    if p[0] == "route":
+        u, v, t = (_int(d, env) for d in p[1:4])
+        return route_array(u, v, t, p[4], p[5])
+    if p[0] == "poolpick":
+        x, at = run(p[1], env, funcs, scalar), _index_array(env[p[2]])
+        k, s = p[3], p[4]
+        b, c, i, j = np.ogrid[tuple(slice(0, n) for n in at.shape)]
+        return x[b, c, s * i + at // k, s * j + at % k]
+    return window_argmax(run(p[1], env, funcs, scalar))
 
 
 def _run_index(p: Plan, env: dict, funcs, scalar) -> np.ndarray:
@@ -634,6 +687,8 @@ def code(p: Plan, pr) -> str:
         return _layout_code(p, pr)
     if p[0] in ("slide", "slidemask"):
         return _slide_code(p, pr)
+    if p[0] in ("poolhot", "route", "argmax", "poolpick"):
+        return _pool_code(p, pr)
     kind = p[0]
     if kind == "arr":
         return p[1]
@@ -695,6 +750,38 @@ def _slide_code(p: Plan, pr) -> str:
     return f"(({e} >= {size_text(lo, pr)}) & ({e} < {size_text(hi, pr)}))"
 
 
+def _pool_code(p: Plan, pr) -> str:
+    """A max-pool's one-hot, routing matrix or window argmax as NumPy."""
+    if p[0] == "poolhot":
+        k = p[2]
+        if len(p) == 3:
+            return f"({p[1]}[..., None, None] == np.arange({k * k}).reshape({k}, {k}))"
+        # laid out in the order p[3]: the array's axes in order, None at the offsets'
+        at = [p[3].index(n) for n in (4, 5)]
+        if at[0] > at[1]:
+            raise DerivationError("a one-hot with its window offsets swapped")
+        index = ", ".join("None" if n in at else ":" for n in range(len(p[3])))
+        shape = ", ".join(str(k) if n in at else "1" for n in range(at[0], len(p[3])))
+        return f"({p[1]}[{index}] == np.arange({k * k}).reshape({shape}))"
+    if p[0] == "route":
+        u, v, t = (size_text(d, pr) for d in p[1:4])
+        s = "" if p[4] == 1 else f"{p[4]} * "
+        c = "" if not p[5] else f" - {-p[5]}" if p[5] < 0 else f" + {p[5]}"
+        return f"(np.arange({u})[:, None, None] == {s}np.arange({v})[:, None] + np.arange({t}){c})"
+    if p[0] == "poolpick":  # x[b, c, s i + A // k, s j + A % k]
+        _, x, at, k, s, sizes = p
+        n = [size_text(d, pr) for d in sizes]
+        s_ = "" if s == 1 else f"{s} * "
+        rows = [f"np.arange({n[0]})[:, None, None, None]", f"np.arange({n[1]})[:, None, None]"]
+        rows += [
+            f"{s_}np.arange({n[2]})[:, None] + {at} // {k}",
+            f"{s_}np.arange({n[3]}) + {at} % {k}",
+        ]
+        return f"{_atom(code(x, pr))}[{', '.join(rows)}]"
+    sizes = ", ".join(size_text(d, pr) for d in p[2])
+    return f"{_atom(code(p[1], pr))}.reshape({sizes}, -1).argmax(axis=-1)"
+
+
 def _step(a: int) -> str:
     """A slice taking every ``a``-th entry (backwards when negative)."""
     return ":" if a == 1 else f"::{a}"
@@ -748,7 +835,7 @@ def _layout_code(p: Plan, pr) -> str:
     if kind == "take":
         return f"{_atom(code(p[1], pr))}[{':, ' * p[2]}{p[3]}]"
     if kind == "reshape":
-        name = p[1][1]
+        name = p[1][1] if p[1][0] == "arr" else _atom(code(p[1], pr))  # sizes all given
         sizes, k = [], 0
         for size, consumed in p[2]:
             sizes.append(f"{name}.shape[{k}]" if size is None else size_text(size, pr))

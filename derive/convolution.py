@@ -1,10 +1,17 @@
-"""Reading convolutions and pooling: ``conv2d(x, K, stride=1, padding=0)``, ``avgpool2d``.
+"""Reading convolutions and pooling: ``conv2d(x, K, stride=1, padding=0)``, ``avgpool2d``,
+``maxpool2d``.
 
 A mixin of :class:`~derive.expressions.ExpressionReader`.  NCHW layout and
 cross-correlation, as PyTorch and cs231n: ``x[B, C, H, W]`` and
 ``K[F, C, HH, WW]`` give ``[B, F, (H + 2 padding - HH) / stride + 1, …]``.
 Output sizes stay symbolic; a size that provably does not divide (numbers
 on both sides) or is not positive is refused with both shapes named.
+
+``maxpool2d(x, size, stride=size)`` sends its gradient to the first maximal
+entry of each window (row-major within the window), as PyTorch's
+``max_pool2d`` does; cs231n's ``max_pool_backward_naive`` (a mask of
+``window == max``) sends it to every tied entry instead.  The two agree
+wherever the maximum of each window is unique.
 """
 
 from __future__ import annotations
@@ -18,11 +25,11 @@ import sympy as sp
 from . import ir
 from .shapes import fmt_shape
 
-CONV_FUNCTIONS = ("conv2d", "avgpool2d")
+CONV_FUNCTIONS = ("conv2d", "avgpool2d", "maxpool2d")
 
 
 class ConvReader:
-    """``conv2d`` and ``avgpool2d`` calls; mixed into the expression reader."""
+    """``conv2d``, ``avgpool2d`` and ``maxpool2d`` calls; mixed into the expression reader."""
 
     expr: Callable[[ast.expr], ir.Node]
     node_error: Callable[..., NoReturn]
@@ -31,7 +38,8 @@ class ConvReader:
     call_args: Callable[..., tuple]
 
     def conv_call(self, node: ast.Call, name: str) -> ir.Node:
-        """``conv2d(x, K, stride=1, padding=0)`` or ``avgpool2d(x, size, stride)``."""
+        """``conv2d(x, K, stride=1, padding=0)``, ``avgpool2d(x, size, stride)`` or
+        ``maxpool2d(x, size, stride)``."""
         if name == "conv2d":
             args, kw = self.call_args(
                 node, name, 2, {"stride": 1, "padding": 0}, positional_params=True
@@ -65,7 +73,8 @@ class ConvReader:
             self.out_size(node, n, w, stride, 0, x.shape, window, "window")
             for n, w in zip(x.shape[2:], window, strict=True)
         )
-        return ir.Pool2d((*x.shape[:2], *out), self.pos(node), "avg", x, size, stride)
+        op = "max" if name == "maxpool2d" else "avg"
+        return ir.Pool2d((*x.shape[:2], *out), self.pos(node), op, x, size, stride)
 
     def small_int(self, value, what: str, least: int) -> int:
         """An integer argument (a literal in the spec), at least ``least``."""

@@ -24,6 +24,7 @@ import sympy as sp
 from . import ir
 from .errors import DerivationError
 from .indices import dim_of, indices_in, is_index, new_index
+from .maxpool import ArgmaxAt
 from .rules import RULES, SoftmaxAt, generic_function
 from .shapes import reshape_chunks
 from .slide import Slide
@@ -198,11 +199,27 @@ def _lower_conv2d(node: ir.Conv2d, idx: tuple) -> sp.Expr:
 
 @lower.register(ir.Pool2d)
 def _lower_pool2d(node: ir.Pool2d, idx: tuple) -> sp.Expr:
-    """``y[b, c, i, j] = Σ_{p,q} x[b, c, s i + p, s j + q] / size²``."""
+    """``y[b, c, i, j] = Σ_{p,q} x[b, c, s i + p, s j + q] / size²`` (average), or
+    ``Σ_{p,q} onehot(A)[b, c, i, j, size p + q] x[b, c, s i + p, s j + q]`` (max: the
+    entry at the window's argmax ``A``, a hidden integer equation)."""
     b, c, i, j = idx
     p, q = new_index(node.size, "p"), new_index(node.size, "q")
     at = (Slide(i, p, node.stride, 0), Slide(j, q, node.stride, 0))
-    return summation(lower(node.a, (b, c, *at)), [p, q]) / node.size**2
+    entry = lower(node.a, (b, c, *at))
+    if node.op == "max":
+        if not isinstance(node.argmax, ir.Ref):
+            raise DerivationError("maxpool2d reads its argmax by name (ir.name_arguments)")
+        hot = element(onehot_name(node.argmax.name), (b, c, i, j, node.size * p + q))
+        return summation(hot * entry, [p, q])
+    return summation(entry, [p, q]) / node.size**2
+
+
+@lower.register(ir.PoolArgmax)
+def _lower_pool_argmax(node: ir.PoolArgmax, idx: tuple) -> sp.Expr:
+    b, c, i, j = idx
+    p, q = new_index(node.size, "p"), new_index(node.size, "q")
+    at = (Slide(i, p, node.stride, 0), Slide(j, q, node.stride, 0))
+    return ArgmaxAt(lower(node.a, (b, c, *at)), p, q)
 
 
 @lower.register(ir.Call)

@@ -285,9 +285,29 @@ class Conv2d(Node):
 
 @dataclass(frozen=True, eq=False)
 class Pool2d(Node):
-    """``avgpool2d(x, size, stride)``: the mean of each ``size × size`` window of ``a``."""
+    """``avgpool2d(x, size, stride)``: the mean of each ``size × size`` window of ``a``;
+    ``maxpool2d``: its first maximal entry (row-major in the window, as PyTorch).
 
-    op: str
+    A max-pool reads the hidden integer quantity ``argmax`` (a :class:`PoolArgmax`
+    equation :func:`name_arguments` adds): the flat position of that entry in each
+    window, so the gradient is routed to it alone and the argmax is not differentiated.
+    """
+
+    op: str  # "avg" or "max"
+    a: Node
+    size: int
+    stride: int
+    argmax: Node | None = None  # max: Ref to the hidden PoolArgmax equation, once named
+
+    def children(self):
+        return (self.a,) if self.argmax is None else (self.a, self.argmax)
+
+
+@dataclass(frozen=True, eq=False)
+class PoolArgmax(Node):
+    """The flat position ``size p + q`` of the first maximum of each ``size × size`` window
+    of ``a`` (integers, never differentiated): what ``maxpool2d`` routes its gradient to."""
+
     a: Node
     size: int
     stride: int
@@ -296,7 +316,9 @@ class Pool2d(Node):
         return (self.a,)
 
 
-TENSOR_NODES = (Permute, Reshape, Slice, Concat, Einsum, Conv2d, Pool2d)
+POOL_ARGMAX = "_argmaxpool"  # hidden argmax equations of max-pools ("_": no spec name)
+
+TENSOR_NODES = (Permute, Reshape, Slice, Concat, Einsum, Conv2d, Pool2d, PoolArgmax)
 """The layout nodes: their matrix forms are always einsum forms (any rank)."""
 
 
@@ -490,6 +512,17 @@ class _ArgumentNamer:
         self.equations.append(Equation(name, node, node.pos))
         return Ref(node.shape, node.pos, name)
 
+    def pool_argmax(self, node: Pool2d) -> Ref:
+        """The hidden equation of a max-pool's argmax positions (integers, ``_`` names
+        are the engine's own), computed just before the equation reading them."""
+        name = self.fresh(POOL_ARGMAX)
+        self.quantities[name] = Quantity(
+            name, "intermediate", node.shape, node.pos, classes=sp.Integer(node.size**2)
+        )
+        found = PoolArgmax(node.shape, node.pos, node.a, node.size, node.stride)
+        self.equations.append(Equation(name, found, node.pos))
+        return Ref(node.shape, node.pos, name)
+
     def visit(self, node: Node, owner: str, linear: bool = True) -> Node:
         """``node`` with its costly parts named; ``linear``: no non-linear operation above."""
         if isinstance(node, Concat):  # each part by name: its adjoint is a slice of the delta
@@ -511,7 +544,10 @@ class _ArgumentNamer:
                 kid = getattr(node, f, None)
                 if isinstance(kid, Node) and not isinstance(kid, Ref):
                     named[f] = self.hoist(self.visit(kid, owner), self.fresh(owner + "_in"))
-            return replace(node, **named)
+            node = replace(node, **named)
+            if isinstance(node, Pool2d) and node.op == "max" and node.argmax is None:
+                node = replace(node, argmax=self.pool_argmax(node))
+            return node
         if isinstance(node, Reshape) and not isinstance(node.a, Ref):
             # a reshape reads a named array: its views and its adjoint stay reshapes
             inner = self.hoist(self.visit(node.a, owner), self.fresh(owner + "_in"))

@@ -481,6 +481,22 @@ def _run_conv2d(node: ir.Conv2d, env: dict, scalars: dict, funcs: Functions):
 @run_node.register(ir.Pool2d)
 def _run_pool2d(node: ir.Pool2d, env: dict, scalars: dict, funcs: Functions):
     x = run_node(node.a, env, scalars, funcs)
+    if node.op == "max":  # the entry at the first maximum of each window
+        w = _windows(x, (node.size, node.size), node.stride, 0)
+        flat = w.reshape(*w.shape[:4], -1)
+        at = _window_argmax(flat)
+        return np.take_along_axis(flat, at[..., None], axis=-1)[..., 0]
     total = _windows(x, (node.size, node.size), node.stride, 0).sum(axis=(4, 5))
     n = node.size**2
     return total / (sp.Integer(n) if funcs.exact else n)
+
+
+def _window_argmax(flat: np.ndarray) -> np.ndarray:
+    """The first maximum along the last axis (exact values by the real value they stand for)."""
+    return argmax(flat.reshape(-1, flat.shape[-1]), 1, "max").reshape(flat.shape[:-1])
+
+
+@run_node.register(ir.PoolArgmax)
+def _run_pool_argmax(node: ir.PoolArgmax, env: dict, scalars: dict, funcs: Functions):
+    w = _windows(run_node(node.a, env, scalars, funcs), (node.size, node.size), node.stride, 0)
+    return _window_argmax(w.reshape(*w.shape[:4], -1))

@@ -79,7 +79,8 @@ def _data(name: str, rng: np.random.Generator, dims: dict) -> tuple[dict, dict]:
             continue
         shape = tuple(int(d.subs({s: dims[str(s)] for s in d.free_symbols})) for d in q.shape)
         if q.classes is not None:  # integer class labels
-            value = rng.integers(0, dims[str(q.classes)], shape)
+            classes = q.classes.subs({s: dims[str(s)] for s in q.classes.free_symbols})
+            value = rng.integers(0, int(classes), shape)  # labels(C) or labels(10)
         elif q.onehot_axis is not None:
             value = np.eye(shape[1])[rng.integers(0, shape[1], shape[0])]
         elif q.kind == "target":

@@ -69,6 +69,7 @@ def workload(name: str, mod, seed: int = 0):
         p += rng.normal(scale=0.1, size=p.shape)
     data = {}
     net = derive.load_network(name)
+    dims = {**dims, **{str(n): n for n in range(1, 65)}}  # literal sizes (X[N, 1, 8, 8])
     for tname, shape in mod.TARGETS.items():
         s = tuple(dims[d] for d in shape)
         classes = net.quantities[tname].classes

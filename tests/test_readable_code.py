@@ -31,13 +31,14 @@ def scalars(path: Path) -> set[str]:
 
 def repeated(node: ast.AST, numbers: set[str]) -> dict[str, int]:
     """Array expressions (operators and calls) written more than once in ``node``;
-    arithmetic on dims and consts alone (``B * n_out``, ``lr / N``) is not counted."""
+    arithmetic on dims and consts alone (``B * n_out``, ``lr / N``, the index range
+    ``np.arange(H // 2)``) is not counted."""
     seen = Counter(
         ast.unparse(n)
         for n in ast.walk(node)
         if isinstance(n, (ast.BinOp, ast.UnaryOp, ast.Call))
         and not (isinstance(n, ast.Call) and ast.unparse(n.func) == "np.empty")  # buffers
-        and not {m.id for m in ast.walk(n) if isinstance(m, ast.Name)} <= numbers
+        and not {m.id for m in ast.walk(n) if isinstance(m, ast.Name)} <= numbers | {"np"}
     )
     return {k: v for k, v in seen.items() if v > 1}
 
