@@ -261,30 +261,19 @@ def forward_code(
     hoisted, forms = _hoisted(rec, body_fwd, printer)
     out += hoisted
     out.append(f"for {t} in range({length}):")
-    kept = {
-        s for s in outputs if s in loop.initial or read is None or s in read
-    }  # the stacked values stored
-    dtype = f"{next(iter(loop.initial.values()))}.dtype"
+    kept = {s for s in outputs if s in loop.initial or read is None or s in read}
     if out_calls:  # the dims are in scope: the stacked arrays are made before the loop
-        for stacked, step in outputs.items():
-            if stacked in kept and stacked not in loop.initial:
-                shape = ", ".join(size_code(d) for d in (length, *loop.quantities[step].shape))
-                out.insert(-1, f"{stacked} = np.empty(({shape}), dtype={dtype})")
-    into = {}  # a step computed in place into its stacked array: its name -> the array
+        made = [(s, loop.quantities[step].shape) for s, step in outputs.items()]
+        out[-1:-1] = _made(rec, [(s, shape) for s, shape in made if s in kept - set(loop.initial)])
+    into: set[str] = set()  # the steps computed in place into their stacked arrays
     code = []
     for x, form in zip(body_fwd, forms, strict=True):
         text = numpy_code(form, x.shape, printer)
         stacked = outputs_of.get(x.name)
         if out_calls and stacked in kept:
-            where = f"{stacked}[{t}]"
-            if isinstance(form, Map) and text[-1] == ")":  # a kernel call: out=
-                into[x.name] = stacked
-                text = f"{text[:-1]}, out={where})"
-            elif isinstance(form, (sp.HadamardProduct, sp.MatAdd)) and len(form.args) == 2:
-                into[x.name] = stacked  # a ⊙ b or a + b: the ufunc with out=
-                a, b = (numpy_code(f, x.shape, printer) for f in form.args)
-                ufunc = "multiply" if isinstance(form, sp.HadamardProduct) else "add"
-                text = f"np.{ufunc}({a}, {b}, out={where})"
+            text = _into(form, text, f"{stacked}[{t}]", x, printer)
+            if "out=" in text:
+                into.add(x.name)
         code.append(f"    {x.name} = {text}")
     used = _names_in(code)
     out += [
@@ -302,6 +291,18 @@ def forward_code(
             )
         out.append(f"    {stacked}[{t}] = {step}")
     return "\n".join(out)
+
+
+def _into(form, text: str, where: str, x: Line, printer) -> str:
+    """``text`` computing into ``where``: a kernel call with ``out=``, ``a ⊙ b`` or ``a + b``
+    as the ufunc with ``out=``; ``text`` itself when the form is none of these."""
+    if isinstance(form, Map) and text[-1] == ")":
+        return f"{text[:-1]}, out={where})"
+    if isinstance(form, (sp.HadamardProduct, sp.MatAdd)) and len(form.args) == 2:
+        a, b = (numpy_code(f, x.shape, printer) for f in form.args)
+        ufunc = "multiply" if isinstance(form, sp.HadamardProduct) else "add"
+        return f"np.{ufunc}({a}, {b}, out={where})"
+    return text
 
 
 def _hoisted(
@@ -372,10 +373,7 @@ def _param_row(e, params: set) -> bool:
 
 
 def backward_code(
-    rec: Recurrence,
-    printer: NumpyFormPrinter | None = None,
-    with_forward: bool = False,
-    out_calls: bool = False,
+    rec: Recurrence, printer: NumpyFormPrinter | None = None, with_forward=False, out_calls=False
 ) -> str:
     """The backward loop: assigns ``delta_P`` of every param the loop reads (and of each
     initial state that is a param), with the forward values and the outer steps in scope.
@@ -386,8 +384,8 @@ def backward_code(
     (``Σ_t x_tᵀ δa_t = xᵀ δa`` over ``T·B`` rows); any other is added up in the loop.
     ``with_forward``: run right after :func:`forward_code`'s statements, whose ``_h``
     (the states with the initial one first) it reads instead of copying them.
-    ``out_calls``: the dims are in scope; a step's delta kept for after the loop that
-    is a product of two factors is computed into its stacked array (``out=``).
+    ``out_calls``: the dims are in scope; a kept step delta that is a product of two
+    factors is computed into its stacked array (``out=``).
     """
     loop, t = rec.loop, rec.loop.var
     body_fwd, body_deltas, body_grads = _body_lines(rec)
@@ -408,11 +406,7 @@ def backward_code(
     after = [numpy_code(x.form, x.shape, printer) for x in merged]
     kept = sorted(_names_in(after) & _step_only(rec, {n for n, _ in _stepped_views(rec)}))
     into = _into_stacked(rec, body_deltas, kept, steps, printer) if out_calls else set()
-    dtype = f"{next(iter(loop.initial.values()))}.dtype"
-    for x in body_deltas:
-        if x.name in into:
-            shape = ", ".join(size_code(d) for d in (loop.length, *x.shape))
-            out.append(f"_{x.name} = np.empty(({shape}), dtype={dtype})")
+    out += _made(rec, [(f"_{x.name}", x.shape) for x in body_deltas if x.name in into])
     out.append(f"for {t} in reversed(range({loop.length})):")
     recomputed = _recomputed(rec, body_fwd, steps, printer)
     used = _names_in(recomputed + steps)
@@ -438,6 +432,16 @@ def backward_code(
         out.append(f"delta_{p} = {f'delta_{p} + ' if p in outer else ''}{code}")
     out += [f"{'delta_' + init} = {carried}" for init, carried in _initial_gradients(rec)]
     return "\n".join(out)
+
+
+def _made(rec: Recurrence, arrays: list[tuple[str, tuple]]) -> list[str]:
+    """``name = np.empty((T, *shape))`` for each array, in the initial states' dtype."""
+    dtype = f"{next(iter(rec.loop.initial.values()))}.dtype"
+    return [
+        f"{name} = np.empty(({', '.join(size_code(d) for d in (rec.loop.length, *shape))}),"
+        f" dtype={dtype})"
+        for name, shape in arrays
+    ]
 
 
 def _into_stacked(
