@@ -67,11 +67,13 @@ def _is(e, name: str) -> bool:
     return isinstance(e, Map) and rule_of(e.func_class) is RULES[name]
 
 
-def stabilise(form, definitions: dict, record: list | None = None):
+def stabilise(form, definitions: dict, record: list | None = None, einsums: bool = False):
     """Rewrite logs of softmax and sigmoid outputs into their stable forms.
 
     ``definitions`` maps a forward quantity's name to its matrix form; each
     rewrite made is appended to ``record`` as (the log, its stable form).
+    ``einsums``: also the log of a softmax of any rank in einsum form (printed by
+    derive's printers; the workspace emitter of :mod:`codegen.emit` is rank 2 only).
     """
     made = [] if record is None else record
     merged: set = set()  # the merged cross-entropies: their sums split in two
@@ -98,7 +100,8 @@ def stabilise(form, definitions: dict, record: list | None = None):
 
     form = form.replace(lambda e: isinstance(e, sp.MatAdd), cross_entropy)
     form = form.replace(lambda e: isinstance(e, SumAll) and e.arg in merged, _split_sum)
-    form = form.replace(lambda e: isinstance(e, Einsum), einsum_log)
+    if einsums:
+        form = form.replace(lambda e: isinstance(e, Einsum), einsum_log)
     return form.replace(lambda e: _is(e, "log"), log)
 
 

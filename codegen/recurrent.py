@@ -138,7 +138,7 @@ def _outer(d, printer) -> tuple[list[tuple[str, str]], list]:
     from derive.forms import forward_form, numpy_code
 
     defs = {eq.name: forward_form(eq.expr) for eq in d.network.equations}
-    stable = {name: stabilise(form, defs) for name, form in defs.items()}
+    stable = {name: stabilise(form, defs, einsums=True) for name, form in defs.items()}
     paired = _softmax_pairs(defs, stable)
     code = []
     for eq in d.network.equations:
@@ -162,14 +162,14 @@ def _softmax_pairs(defs: dict, stable: dict) -> dict[str, str]:
     and a log): the log-softmax ``stabilise`` made of ``log(p)`` has ``p``'s
     own logits and axis.
     """
-    out = {}
+    out: dict[str, str] = {}
     for name, form in stable.items():
         original = defs[name]
         if not isinstance(form, LogSoftmax) or not isinstance(original, Einsum):
             continue
         arg = original.terms[0][0].args[0]
         source = str(arg.base) if isinstance(arg, sp.Indexed) else None
-        if source in defs and source not in out and name not in out.values():
+        if source is not None and source in defs and source not in out and name not in out.values():
             out[source] = name
     return out
 
