@@ -6,7 +6,8 @@ second table here.  The code generator copies a kernel's source into the
 module, so generated code imports nothing but NumPy.  The kernels of our own
 are printing rewrites, not functions a spec may call: ``log_softmax``, the
 stable form :func:`codegen.printer.stabilise` rewrites ``log(softmax(z))``
-into; ``add_labels``, which ``p − onehot(y)`` is printed as (a scatter into
+into, and ``softmax_and_log``, both from one exp where a loss reads both;
+``add_labels``, which ``p − onehot(y)`` is printed as (a scatter into
 a copy, never a one-hot matrix); ``scatter_add``, the adjoint of a gather
 ``C[ix]`` (``np.add.at``); and ``onehot``, for the rare form that needs
 the one-hot matrix whole.
@@ -34,6 +35,20 @@ def log_softmax(z, axis=-1, out=None, probs=None, shifted=False):
     if probs is not None:
         probs /= total
     return out
+
+
+def softmax_and_log(z, axis=-1):
+    """softmax(z) and log_softmax(z) along ``axis`` from one exp (a loss reading both).
+
+    p = e / Σe and log p = z − max − log Σe with e = exp(z − max): Σe ≥ 1, so the
+    log is finite even where p underflows to 0.
+    """
+    shifted = z - z.max(axis=axis, keepdims=True)
+    p = np.exp(shifted)
+    total = p.sum(axis=axis, keepdims=True)
+    p /= total
+    shifted -= np.log(total)
+    return p, shifted
 
 
 def add_labels(x, labels, c, out=None):
@@ -74,6 +89,7 @@ KERNELS: dict[str, Callable[..., np.ndarray]] = {
     **{name: rule.kernel for name, rule in RULES.items()},
     SOFTMAX.name: SOFTMAX.kernel,
     "log_softmax": log_softmax,
+    "softmax_and_log": softmax_and_log,
     "add_labels": add_labels,
     "onehot": onehot,
     "scatter_add": scatter_add,

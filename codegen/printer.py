@@ -55,6 +55,11 @@ class LogSoftmax(MatrixExpr):
     shape = property(lambda self: self.args[0].shape)
 
 
+@np_rank.register(LogSoftmax)
+def _rank_log_softmax(e: LogSoftmax) -> int:
+    return np_rank(e.arg)
+
+
 def _map(name: str, X) -> Map:
     z = sp.Dummy("z")
     return Map(sp.Lambda(z, RULES[name].cls(z)), X)
@@ -64,11 +69,13 @@ def _is(e, name: str) -> bool:
     return isinstance(e, Map) and rule_of(e.func_class) is RULES[name]
 
 
-def stabilise(form, definitions: dict, record: list | None = None):
+def stabilise(form, definitions: dict, record: list | None = None, einsums: bool = False):
     """Rewrite logs of softmax and sigmoid outputs into their stable forms.
 
     ``definitions`` maps a forward quantity's name to its matrix form; each
     rewrite made is appended to ``record`` as (the log, its stable form).
+    ``einsums``: also the log of a softmax of any rank in einsum form (printed by
+    derive's printers; the workspace emitter of :mod:`codegen.emit` is rank 2 only).
     """
     made = [] if record is None else record
     merged: set = set()  # the merged cross-entropies: their sums split in two
@@ -86,9 +93,44 @@ def stabilise(form, definitions: dict, record: list | None = None):
             made.append((e, stable))
         return stable
 
+    def einsum_log(e):
+        stable = _einsum_log_softmax(e, definitions)
+        if stable is not None:
+            made.append((e, stable))
+            return stable
+        return e
+
     form = form.replace(lambda e: isinstance(e, sp.MatAdd), cross_entropy)
     form = form.replace(lambda e: isinstance(e, SumAll) and e.arg in merged, _split_sum)
+    if einsums:
+        form = form.replace(lambda e: isinstance(e, Einsum), einsum_log)
     return form.replace(lambda e: _is(e, "log"), log)
+
+
+def _einsum_log_softmax(e: Einsum, definitions: dict) -> LogSoftmax | None:
+    """``log(p)`` of any rank, ``p`` a softmax over one axis, as ``log_softmax``.
+
+    The einsum form of an element-wise ``log`` (rank 3 and up have no matrix
+    form) whose argument is a softmax entry at the same indices, written inline
+    or through a quantity defined as one.  None when the form is anything else.
+    """
+    if len(e.terms) != 1 or e.terms[0][1] or not _is_log_call(e.terms[0][0]):
+        return None
+    arg = e.terms[0][0].args[0]
+    out, shapes = e.out, e.shapes
+    if isinstance(arg, sp.Indexed) and tuple(arg.indices) == out:
+        inner = definitions.get(str(arg.base))
+        if not isinstance(inner, Einsum) or len(inner.terms) != 1 or inner.terms[0][1]:
+            return None
+        arg, out, shapes = inner.terms[0][0], inner.out, inner.shapes
+    if not isinstance(arg, SoftmaxAt) or arg.k not in out:
+        return None
+    logits = Einsum(out, [(arg.at(arg.k), ())], sorted(shapes.items()))
+    return LogSoftmax(logits, out.index(arg.k))
+
+
+def _is_log_call(f) -> bool:
+    return isinstance(f, sp.Function) and rule_of(f.func) is RULES["log"]
 
 
 def _source(e, definitions: dict):
@@ -185,6 +227,9 @@ def rewrite_notes(form, definitions: dict) -> list[str]:
     stabilise(form, definitions, made)
     notes = []
     for log, stable in dict.fromkeys(made):
+        if isinstance(log, Einsum):  # log(p) of rank 3 and up, p a softmax
+            notes.append(f"  {text(log)} as {show(stable)}: finite where the softmax rounds to 0")
+            continue
         if not _is(log, "log"):  # the binary cross-entropy of a sigmoid, merged
             notes.append(f"  the cross-entropy as {show(stable)}: finite for every logit")
             continue

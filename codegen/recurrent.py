@@ -11,15 +11,19 @@ against the names the template claims) or the loop body's (``x_t``,
 from __future__ import annotations
 
 import functools
+import re
+
+import sympy as sp
 
 import derive
 from derive import ir
 from derive.errors import SpecError
+from derive.forms import Einsum
 
 from . import render
 from .kernels import kernel_source
 from .names import check_names, names_of_template, nfkc, spec_names
-from .printer import CodePrinter, kernel_names, stabilise
+from .printer import CodePrinter, LogSoftmax, kernel_names, stabilise
 
 SENTINEL_SPEC = """input x[T, B, V]
 param spec_name_sentinel[V, H], h0[B, H]
@@ -101,7 +105,10 @@ def context(net: ir.Network, dtype: str) -> dict:
     ]
     printer = CodePrinter()
     outer, forms = _outer(rec.outer, printer)  # type: ignore[attr-defined]
+    backward = rec.backward_code(printer, with_forward=True, out_calls=True)  # type: ignore[attr-defined]
     used = kernel_names([*rec.forms(), *forms])  # type: ignore[attr-defined]
+    if any(", " in name for name, _ in outer):
+        used.add("softmax_and_log")
     return {
         "spec_name": net.name,
         "source": net.source,
@@ -114,11 +121,16 @@ def context(net: ir.Network, dtype: str) -> dict:
         "param_names": [p.name for p in params],
         "input_names": [q.name for q in inputs],
         "dims": _dim_sources(net),
-        "forward": rec.forward_code(printer),  # type: ignore[attr-defined]
+        "forward": rec.forward_code(printer, out_calls=True, read=_read(outer, backward)),  # type: ignore[attr-defined]
         "outer": outer,
-        "backward": rec.backward_code(printer, with_forward=True),  # type: ignore[attr-defined]
+        "backward": backward,
         "kernels": [kernel_source(k) for k in sorted(used)],
     }
+
+
+def _read(outer: list[tuple[str, str]], backward: str) -> set[str]:
+    """Every name the code after the forward loop mentions (a superset of what it reads)."""
+    return set(re.findall(r"[A-Za-z_]\w*", backward + "\n".join(code for _, code in outer)))
 
 
 def _outer(d, printer) -> tuple[list[tuple[str, str]], list]:
@@ -126,11 +138,40 @@ def _outer(d, printer) -> tuple[list[tuple[str, str]], list]:
     from derive.forms import forward_form, numpy_code
 
     defs = {eq.name: forward_form(eq.expr) for eq in d.network.equations}
-    stable = {name: stabilise(form, defs) for name, form in defs.items()}
-    code = [(eq.name, numpy_code(stable[eq.name], eq.shape, printer)) for eq in d.network.equations]
+    stable = {name: stabilise(form, defs, einsums=True) for name, form in defs.items()}
+    paired = _softmax_pairs(defs, stable)
+    code = []
+    for eq in d.network.equations:
+        if eq.name in paired.values():
+            continue  # computed with its softmax, above
+        if eq.name in paired:  # p and log p from one exp, where p's line was
+            log = stable[paired[eq.name]]
+            pair = f"softmax_and_log({printer.doprint(log.arg)}, axis={log.axis})"
+            code.append((f"{eq.name}, {paired[eq.name]}", pair))
+            continue
+        code.append((eq.name, numpy_code(stable[eq.name], eq.shape, printer)))
     steps = [*d.steps, *d.gradients.values()]
     code += [(s.symbol, numpy_code(s.matrix, s.shape, printer)) for s in steps]
-    return code, list(stable.values())
+    return code, [f for name, f in stable.items() if name not in paired.values()]
+
+
+def _softmax_pairs(defs: dict, stable: dict) -> dict[str, str]:
+    """``{p: log_p}`` for each softmax ``p`` whose log a later equation reads whole.
+
+    Both come out of one kernel call (one exp over the scores instead of an exp
+    and a log): the log-softmax ``stabilise`` made of ``log(p)`` has ``p``'s
+    own logits and axis.
+    """
+    out: dict[str, str] = {}
+    for name, form in stable.items():
+        original = defs[name]
+        if not isinstance(form, LogSoftmax) or not isinstance(original, Einsum):
+            continue
+        arg = original.terms[0][0].args[0]
+        source = str(arg.base) if isinstance(arg, sp.Indexed) else None
+        if source is not None and source in defs and source not in out and name not in out.values():
+            out[source] = name
+    return out
 
 
 def _fan_in(p: ir.Quantity) -> str:

@@ -63,19 +63,24 @@ class Recurrence(recurrence.Recurrence):
 
         return as_json(self, self.proofs)
 
-    def backward_code(self, printer=None, with_forward: bool = False) -> str:
+    def backward_code(
+        self, printer=None, with_forward: bool = False, out_calls: bool = False
+    ) -> str:
         """Python statements: the backward loop over t, every gradient assigned
-        (``printer``: a :class:`derive.forms.NumpyFormPrinter` for the formulas)."""
+        (``printer``: a :class:`derive.forms.NumpyFormPrinter` for the formulas;
+        ``out_calls``: the dims are in scope, stacked deltas are made before the loop)."""
         from .recurprint import backward_code
 
-        return backward_code(self, printer, with_forward)
+        return backward_code(self, printer, with_forward, out_calls)
 
-    def forward_code(self, printer=None) -> str:
+    def forward_code(self, printer=None, out_calls: bool = False, read=None) -> str:
         """Python statements: the forward loop over t, every stacked value assigned
-        (``printer``: a :class:`derive.forms.NumpyFormPrinter` for the formulas)."""
+        (``printer``: a :class:`derive.forms.NumpyFormPrinter` for the formulas;
+        ``out_calls``: its element-wise calls take ``out=``, states are computed in place;
+        ``read``: the names later code reads, the only stacked values stored)."""
         from .recurprint import forward_code
 
-        return forward_code(self, printer)
+        return forward_code(self, printer, out_calls, read)
 
     def forms(self) -> list:
         """Every form the loops and the equations after them compute (forward and backward),

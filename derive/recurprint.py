@@ -15,7 +15,16 @@ import sympy as sp
 
 from .derivation import display_elementwise
 from .indices import dim_of
-from .printing import LatexFormPrinter, NumpyFormPrinter, fmt_dims, latex, numpy_code, text
+from .matexpr import Broadcast, Map
+from .printing import (
+    LatexFormPrinter,
+    NumpyFormPrinter,
+    fmt_dims,
+    latex,
+    numpy_code,
+    size_code,
+    text,
+)
 from .recurrence import Recurrence
 from .report import Line, chain_text, lines
 
@@ -224,16 +233,27 @@ def _bind_step(rec: Recurrence, indent: str) -> list[str]:
     return out
 
 
-def forward_code(rec: Recurrence, printer: NumpyFormPrinter | None = None) -> str:
+def forward_code(
+    rec: Recurrence,
+    printer: NumpyFormPrinter | None = None,
+    out_calls: bool = False,
+    read: set[str] | None = None,
+) -> str:
     """The forward loop: assigns every stacked value (``h``, and ``a`` of ``a[t] = …``).
 
     A state is written into ``_h`` (``T + 1`` steps, ``_h[0]`` the initial value), of
     which ``h`` is the view of steps 1…T and ``_h[t]`` the previous state at t; other
     stacked values get their array at the first step, when their shape is known.
+    ``out_calls``: the printer prints an element-wise function as a call taking
+    ``out=`` (generated modules' kernels); a state that is one such call is then
+    computed straight into ``_h[t + 1]``, not copied there.  ``read``: the names the
+    code after the loop reads (None: all); a stacked value of ``a[t] = …`` that is not
+    among them is not stored.
     """
     loop, t, length = rec.loop, rec.loop.var, rec.loop.length
     body_fwd, _, _ = _body_lines(rec)
     outputs = {s: step for step, s in loop.stepped.items() if loop.quantities[step].kind != "input"}
+    outputs_of = {step: s for s, step in outputs.items()}
     out = []
     for state, init in loop.initial.items():
         out.append(f"_{state} = np.empty(({length} + 1, *{init}.shape), dtype={init}.dtype)")
@@ -241,10 +261,20 @@ def forward_code(rec: Recurrence, printer: NumpyFormPrinter | None = None) -> st
     hoisted, forms = _hoisted(rec, body_fwd, printer)
     out += hoisted
     out.append(f"for {t} in range({length}):")
-    code = [
-        f"    {x.name} = {numpy_code(form, x.shape, printer)}"
-        for x, form in zip(body_fwd, forms, strict=True)
-    ]
+    kept = {s for s in outputs if s in loop.initial or read is None or s in read}
+    if out_calls:  # the dims are in scope: the stacked arrays are made before the loop
+        made = [(s, loop.quantities[step].shape) for s, step in outputs.items()]
+        out[-1:-1] = _made(rec, [(s, shape) for s, shape in made if s in kept - set(loop.initial)])
+    into: set[str] = set()  # the steps computed in place into their stacked arrays
+    code = []
+    for x, form in zip(body_fwd, forms, strict=True):
+        text = numpy_code(form, x.shape, printer)
+        stacked = outputs_of.get(x.name)
+        if out_calls and stacked in kept:
+            text = _into(form, text, f"{stacked}[{t}]", x, printer)
+            if "out=" in text:
+                into.add(x.name)
+        code.append(f"    {x.name} = {text}")
     used = _names_in(code)
     out += [
         b for b in _bind_step(rec, "    ")[: -len(loop.previous) or None] if b.split()[0] in used
@@ -252,13 +282,27 @@ def forward_code(rec: Recurrence, printer: NumpyFormPrinter | None = None) -> st
     out += [f"    {prev} = _{state}[{t}]" for state, prev in loop.previous.items()]
     out += code
     for stacked, step in outputs.items():
-        if stacked not in loop.initial:
+        if step in into or stacked not in kept:
+            continue
+        if stacked not in loop.initial and not out_calls:
             out.append(f"    if {t} == 0:")
             out.append(
                 f"        {stacked} = np.empty(({length}, *{step}.shape), dtype={step}.dtype)"
             )
         out.append(f"    {stacked}[{t}] = {step}")
     return "\n".join(out)
+
+
+def _into(form, text: str, where: str, x: Line, printer) -> str:
+    """``text`` computing into ``where``: a kernel call with ``out=``, ``a ⊙ b`` or ``a + b``
+    as the ufunc with ``out=``; ``text`` itself when the form is none of these."""
+    if isinstance(form, Map) and text[-1] == ")":
+        return f"{text[:-1]}, out={where})"
+    if isinstance(form, (sp.HadamardProduct, sp.MatAdd)) and len(form.args) == 2:
+        a, b = (numpy_code(f, x.shape, printer) for f in form.args)
+        ufunc = "multiply" if isinstance(form, sp.HadamardProduct) else "add"
+        return f"np.{ufunc}({a}, {b}, out={where})"
+    return text
 
 
 def _hoisted(
@@ -289,12 +333,47 @@ def _hoisted(
                     f"{name} = {name}.reshape(*{stacked}.shape[:2], *{name}.shape[1:])",
                 ]
                 swap[node] = sp.MatrixSymbol(f"{name}[{loop.var}]", *node.shape)
-        forms.append(x.form.xreplace(swap) if swap else x.form)
+        form = x.form.xreplace(swap) if swap else x.form
+        forms.append(_bias_hoisted(form, swap, params, before, printer))
     return before, forms
 
 
+def _bias_hoisted(form, swap: dict, params: set, before: list[str], printer) -> sp.Basic:
+    """A param row added to a hoisted product (``x_t Wx + b``) added before the loop
+    too: once over ``T·B`` rows, not at every step."""
+    hoisted = {str(v.name) for v in swap.values()}
+    if not isinstance(form, sp.MatAdd) or not hoisted:
+        return form
+    terms = _flat_sum(form)
+    product = next((a for a in terms if str(getattr(a, "name", "")) in hoisted), None)
+    biases = [a for a in terms if _param_row(a, params)]
+    if product is None or not biases:
+        return form
+    name = str(product.name).split("[")[0]
+    before.append(f"{name} += {' + '.join(str(a.arg.name) for a in biases)}")
+    return sp.MatAdd(*[a for a in terms if a not in biases])
+
+
+def _flat_sum(form) -> list:
+    """The terms of nested sums."""
+    if isinstance(form, sp.MatAdd):
+        return [t for a in form.args for t in _flat_sum(a)]
+    return [form]
+
+
+def _param_row(e, params: set) -> bool:
+    """Whether ``e`` is a param row stretched over the batch (NumPy broadcasts it)."""
+    return (
+        isinstance(e, Broadcast)
+        and isinstance(e.arg, sp.MatrixSymbol)
+        and str(e.arg.name) in params
+        and e.arg.shape[0] == 1
+        and e.arg.shape[1] == e.shape[1]
+    )
+
+
 def backward_code(
-    rec: Recurrence, printer: NumpyFormPrinter | None = None, with_forward: bool = False
+    rec: Recurrence, printer: NumpyFormPrinter | None = None, with_forward=False, out_calls=False
 ) -> str:
     """The backward loop: assigns ``delta_P`` of every param the loop reads (and of each
     initial state that is a param), with the forward values and the outer steps in scope.
@@ -305,6 +384,8 @@ def backward_code(
     (``Σ_t x_tᵀ δa_t = xᵀ δa`` over ``T·B`` rows); any other is added up in the loop.
     ``with_forward``: run right after :func:`forward_code`'s statements, whose ``_h``
     (the states with the initial one first) it reads instead of copying them.
+    ``out_calls``: the dims are in scope; a kept step delta that is a product of two
+    factors is computed into its stacked array (``out=``).
     """
     loop, t = rec.loop, rec.loop.var
     body_fwd, body_deltas, body_grads = _body_lines(rec)
@@ -324,6 +405,8 @@ def backward_code(
             steps.append(f"    {x.name} {op} {numpy_code(x.form, x.shape, printer)}")
     after = [numpy_code(x.form, x.shape, printer) for x in merged]
     kept = sorted(_names_in(after) & _step_only(rec, {n for n, _ in _stepped_views(rec)}))
+    into = _into_stacked(rec, body_deltas, kept, steps, printer) if out_calls else set()
+    out += _made(rec, [(f"_{x.name}", x.shape) for x in body_deltas if x.name in into])
     out.append(f"for {t} in reversed(range({loop.length})):")
     recomputed = _recomputed(rec, body_fwd, steps, printer)
     used = _names_in(recomputed + steps)
@@ -334,7 +417,7 @@ def backward_code(
     out += [b for b in binds if b.split()[0] in used]
     out += recomputed
     out += steps
-    for name in kept:  # its array at the first step (t = T - 1), when its shape is known
+    for name in [n for n in kept if n not in into]:  # its array at the first step (t = T - 1)
         out.append(f"    if {t} == {loop.length} - 1:")
         out.append(
             f"        _{name} = np.empty(({loop.length}, *{name}.shape), dtype={name}.dtype)"
@@ -349,6 +432,34 @@ def backward_code(
         out.append(f"delta_{p} = {f'delta_{p} + ' if p in outer else ''}{code}")
     out += [f"{'delta_' + init} = {carried}" for init, carried in _initial_gradients(rec)]
     return "\n".join(out)
+
+
+def _made(rec: Recurrence, arrays: list[tuple[str, tuple]]) -> list[str]:
+    """``name = np.empty((T, *shape))`` for each array, in the initial states' dtype."""
+    dtype = f"{next(iter(rec.loop.initial.values()))}.dtype"
+    return [
+        f"{name} = np.empty(({', '.join(size_code(d) for d in (rec.loop.length, *shape))}),"
+        f" dtype={dtype})"
+        for name, shape in arrays
+    ]
+
+
+def _into_stacked(
+    rec: Recurrence, body_deltas: list[Line], kept: list[str], steps: list[str], printer
+) -> set[str]:
+    """The kept deltas printed as ``np.multiply(a, b, out=_d[t])`` in ``steps`` (rewritten)."""
+    t = rec.loop.var
+    into = set()
+    for x in body_deltas:
+        if x.name not in kept or not isinstance(x.form, sp.HadamardProduct):
+            continue
+        if len(x.form.args) != 2:
+            continue
+        line = f"    {x.name} = {numpy_code(x.form, x.shape, printer)}"
+        a, b = (numpy_code(f, x.shape, printer) for f in x.form.args)
+        steps[steps.index(line)] = f"    {x.name} = np.multiply({a}, {b}, out=_{x.name}[{t}])"
+        into.add(x.name)
+    return into
 
 
 def _recomputed(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -18,7 +20,9 @@ from tests.test_recurrence import _rnn_bptt, derived
 SIZES = {"T": 4, "B": 3, "V": 5, "H": 2}
 
 
+@functools.cache
 def _module(spec: str):
+    """The generated module (stateless functions: one generation per spec per run)."""
     return load_source(codegen.generate(spec), f"gen_{spec}")
 
 
@@ -32,6 +36,26 @@ def test_generated_rnn_matches_hand_bptt():
     for p in mod.PARAMS:
         np.testing.assert_allclose(grads[p], want[p], rtol=1e-10, atol=1e-12)
     assert loss == pytest.approx(float(forward(derived("char_rnn"), v, Functions())["L"]))
+
+
+def test_rnn_loss_finite_at_large_scores():
+    """Scores of about ±1000 (softmax entries round to 0): the rank-3 log-softmax keeps the
+    loss finite and equal to z − max − log Σ exp(z − max), written by hand here."""
+    mod = _module("char_rnn")
+    v = random_values(derive.load_network("char_rnn"), np.random.default_rng(5), SIZES)
+    v["by"] = np.array([1000.0, -1000.0, 0.0, 500.0, -700.0])
+    v["y"] = np.eye(5)[np.random.default_rng(6).integers(0, 5, size=(4, 3))]
+    loss, grads = mod.loss_and_gradients({k: v[k] for k in mod.PARAMS}, {"x": v["x"], "y": v["y"]})
+    prev, hs = v["h0"], []
+    for t in range(4):
+        prev = np.tanh(v["x"][t] @ v["Wx"] + prev @ v["Wh"] + v["b"])
+        hs.append(prev)
+    s = np.stack(hs) @ v["Wy"] + v["by"]
+    shifted = s - s.max(-1, keepdims=True)
+    logp = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+    assert 100 < loss == pytest.approx(-(v["y"] * logp).sum() / 12, rel=1e-12)
+    for p in mod.PARAMS:
+        np.testing.assert_allclose(grads[p], _rnn_bptt(v)[p], rtol=1e-9, atol=1e-12)
 
 
 def test_generated_lstm_matches_finite_differences():
