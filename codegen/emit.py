@@ -224,8 +224,14 @@ def _emit_transpose(e: sp.Transpose, em: Emitter, out: str | None) -> str:
     if isinstance(e.arg, SumAxis) and e.arg.axis == 1:  # (X 1)ᵀ: the 1-D row sums
         return em.sum_into(e.arg, out, axis=1, keepdims=False, shape_of=e)
     inner = em.value(e.arg)
-    view = f"{inner}[:, None]" if np_rank(e.arg) == 1 else f"{inner}.T"
+    view = f"{inner}[:, None]" if np_rank(e.arg) == 1 or _flat(e.arg, em) else f"{inner}.T"
     return em.copy(view, e, out)
+
+
+def _flat(e, em: Emitter) -> bool:
+    """A named ``1 × n`` row whose value the step holds 1-D (``L_mean = (1ᵀ h)/B`` is a
+    vector): its transpose is a column, ``x[:, None]``, where ``x.T`` would stay 1-D."""
+    return isinstance(e, sp.MatrixSymbol) and em.buffers.get(str(e.name), "").endswith(",)")
 
 
 @emit_value.register(Broadcast)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from . import ir
+from . import ir, polys
 from .elementwise import Term, element, fresh_indices, lower, onehot_name
 from .indices import dim_of, is_index, new_index
 from .rules import SoftmaxAt
@@ -193,7 +193,7 @@ def _tidy_factor(expr: sp.Expr) -> sp.Expr:
     best = expr
     if _degree(expr) > MAX_FACTOR_DEGREE:
         return best
-    factored = (sp.factor(expr),) if _factorable(expr) else ()
+    factored = (polys.factor(expr),) if _factorable(expr) else ()
     for candidate in (sp.cancel(expr), *factored):
         if ops(candidate) < ops(best):
             best = candidate

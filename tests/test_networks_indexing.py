@@ -204,15 +204,12 @@ def test_every_function_of_item_2_is_proven_and_generated(part, tmp_path):
     def want():
         return _item2_loss(part, X, M, params["v"], T, params["W"])
 
-    # (a -1e9 branch, m ⊙ h + (1 − m) ⊙ (-1e9), is expanded by SymPy to m ⊙ h + 1e9 m − 1e9:
-    # the kept branch then comes back to ~1e-7 only; see the closing note)
     assert mod.loss(params, data) == pytest.approx(want(), rel=1e-12)
     fd = finite_differences(want, params)
     grads = mod.gradients(params, data)
     for p in params:
         assert rel_error(grads[p], fd[p]) < 1e-6, p
-    if part == 0:  # part 1's fused step transposes a 1-D delta wrongly (see the closing note)
-        _fused_matches(mod, params, data)
+    _fused_matches(mod, params, data)
 
 
 @pytest.mark.parametrize(
