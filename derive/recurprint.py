@@ -26,7 +26,7 @@ from .printing import (
     text,
 )
 from .recurrence import Recurrence
-from .report import Line, chain_text, lines
+from .report import Line, chain_text, latex_text, lines
 
 _IDENT = re.compile(r"[^\W\d]\w*")
 
@@ -190,8 +190,8 @@ def as_latex(rec: Recurrence, proofs: list | None = None, standalone: bool = Fal
         r"\usepackage{amsmath,amssymb}",
         r"\usepackage[margin=2cm]{geometry}",
         r"\begin{document}",
-        rf"\section*{{{_latex_text(rec.network.name)}}}",
-        rf"Spec \texttt{{{_latex_text(str(rec.network.file))}}}.",
+        rf"\section*{{{latex_text(rec.network.name)}}}",
+        rf"Spec \texttt{{{latex_text(str(rec.network.file))}}}.",
         r"\[",
         block,
         r"\]",
@@ -199,22 +199,10 @@ def as_latex(rec: Recurrence, proofs: list | None = None, standalone: bool = Fal
     if proofs is not None:
         out += [r"\begin{itemize}"]
         out += [
-            rf"\item {'passed' if p.passed else 'FAILED'}: {_latex_text(p.name)}" for p in proofs
+            rf"\item {'passed' if p.passed else 'FAILED'}: {latex_text(p.name)}" for p in proofs
         ]
         out += [r"\end{itemize}"]
     return "\n".join([*out, r"\end{document}"]) + "\n"
-
-
-_LATEX_SPECIAL = {c: "\\" + c for c in "#$%&_{}"} | {
-    "\\": r"\textbackslash{}",
-    "^": r"\textasciicircum{}",
-    "~": r"\textasciitilde{}",
-}
-
-
-def _latex_text(s: str) -> str:
-    """User text (a spec or file name) inside LaTeX text: every special character escaped."""
-    return "".join(_LATEX_SPECIAL.get(c, c) if c.isascii() else "?" for c in s)
 
 
 # ---------------------------------------------------------------------------

@@ -224,8 +224,8 @@ def as_latex(
         r"\usepackage{amsmath,amssymb}",
         r"\usepackage[margin=2cm]{geometry}",
         r"\begin{document}",
-        rf"\section*{{{_latex_text(d.network.name)}}}",
-        rf"Spec \texttt{{{_latex_text(str(d.network.file))}}}; "
+        rf"\section*{{{latex_text(d.network.name)}}}",
+        rf"Spec \texttt{{{latex_text(str(d.network.file))}}}; "
         rf"loss ${latex_name(d.network.loss)}$.",
     ]
     for title, group in (("Forward pass", forward), ("Deltas", deltas), ("Gradients", grads)):
@@ -240,7 +240,7 @@ def as_latex(
         out.append(r"\subsection*{Proofs}")
         out.append(r"\begin{itemize}")
         out += [
-            rf"\item {'passed' if p.passed else 'FAILED'}: {_latex_text(p.name)}" for p in proofs
+            rf"\item {'passed' if p.passed else 'FAILED'}: {latex_text(p.name)}" for p in proofs
         ]
         out.append(r"\end{itemize}")
     out.append(r"\end{document}")
@@ -254,7 +254,7 @@ _LATEX_SPECIAL = {c: "\\" + c for c in "#$%&_{}"} | {
 }
 
 
-def _latex_text(s: str) -> str:
+def latex_text(s: str) -> str:
     """User text (a spec or file name) inside LaTeX text: every special character escaped."""
     return "".join(_LATEX_SPECIAL.get(c, c) if c.isascii() else "?" for c in s)
 
