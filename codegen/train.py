@@ -368,25 +368,41 @@ def load_weights(path: str, mod: ModuleType) -> tuple[dict, dict]:
 
 def check_weights(params: dict, dims: dict, mod: ModuleType, path: str) -> None:
     """SpecError unless every param has its declared shape, with one size per dimension
-    (those the data fixes included)."""
+    (those the data fixes included); a dimension inside arithmetic (``W1[T * E, H]``) is
+    checked through the module's ``param_shapes`` once the bare dimensions are known."""
     sizes = dict(dims)
     for name, shape in mod.PARAMS.items():
         value = params[name]
-        declared = f"{name}[{', '.join(shape)}]"
         ok = value.ndim == len(shape)
         for dim, size in zip(shape, value.shape, strict=False):
-            want = int(dim) if dim.isdigit() else sizes.setdefault(dim, size)
-            ok = ok and want == size
+            if dim.isdigit():
+                ok = ok and int(dim) == size
+            elif dim.isidentifier():
+                ok = ok and sizes.setdefault(dim, size) == size
         if not ok:
-            known = ", ".join(f"{d} = {sizes[d]}" for d in shape if d in sizes)
-            raise SpecError(
-                f"the weights' {name} has shape {tuple(value.shape)} but the spec declares "
-                f"{declared}{f' with {known}' if known else ''}: were they trained for this "
-                "spec and data?",
-                path,
-                1,
-                1,
-            )
+            _wrong_shape(name, value, shape, sizes, path)
+    shapes = getattr(mod, "param_shapes", None)
+    if shapes is None:
+        return
+    try:
+        want = shapes(sizes)
+    except KeyError:  # a dimension only inside arithmetic: nothing to compare with
+        return
+    for name, shape in want.items():
+        if tuple(params[name].shape) != tuple(shape):
+            _wrong_shape(name, params[name], mod.PARAMS[name], sizes, path)
+
+
+def _wrong_shape(name: str, value, shape: tuple, sizes: dict, path: str) -> None:
+    known = ", ".join(f"{d} = {sizes[d]}" for d in shape if d in sizes)
+    raise SpecError(
+        f"the weights' {name} has shape {tuple(value.shape)} but the spec declares "
+        f"{name}[{', '.join(shape)}]{f' with {known}' if known else ''}: were they trained "
+        "for this spec and data?",
+        path,
+        1,
+        1,
+    )
 
 
 PLOT_FORMATS = ("png", "svg", "pdf")

@@ -19,8 +19,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from codegen.bundled import OUT
 from codegen.data import load
+from codegen.train import check_weights
+from derive import SpecError
 from derive.cli import main
+from tests.test_codegen import module_from_source
 
 ONE_LINE = re.compile(r"^[^\n]+: error: [^\n]+$")
 
@@ -322,3 +326,13 @@ def test_hostile_npz_files_are_refused(tmp_path, capsys):
     pickled = tmp_path / "pickled.npz"
     np.savez(pickled, x=np.array([{}, {}], dtype=object), y=np.zeros(2))
     refused(capsys, train_args(tmp_path, data=str(pickled)), "Python objects")
+
+
+def test_weights_with_a_wrong_axis_under_dim_arithmetic_are_refused(tmp_path):
+    mod = module_from_source((OUT / "makemore.py").read_text(), tmp_path, "mm_weights")
+    data_dims = {"V": 27, "T": 3}  # what the word data fixes
+    params = mod.init_params({**data_dims, "E": 4, "H": 6})
+    check_weights(params, data_dims, mod, "w.npz")  # right: E and H read from C and b1
+    params["W1"] = np.zeros((5 * 3, 6))  # W1[T * E, H] with E = 5, but C says E = 4
+    with pytest.raises(SpecError, match=r"W1 has shape \(15, 6\).*W1\[E\*T, H\] with H = 6"):
+        check_weights(params, data_dims, mod, "w.npz")
