@@ -26,7 +26,7 @@ from .printing import (
     text,
 )
 from .recurrence import Recurrence
-from .report import Line, chain_text, latex_text, lines
+from .report import Line, chain_text, latex_document, lines
 
 _IDENT = re.compile(r"[^\W\d]\w*")
 
@@ -184,25 +184,7 @@ def as_latex(rec: Recurrence, proofs: list | None = None, standalone: bool = Fal
     block = "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
     if not standalone:
         return block
-    out = [
-        r"\documentclass[11pt]{article}",
-        r"\usepackage[utf8]{inputenc}",
-        r"\usepackage{amsmath,amssymb}",
-        r"\usepackage[margin=2cm]{geometry}",
-        r"\begin{document}",
-        rf"\section*{{{latex_text(rec.network.name)}}}",
-        rf"Spec \texttt{{{latex_text(str(rec.network.file))}}}.",
-        r"\[",
-        block,
-        r"\]",
-    ]
-    if proofs is not None:
-        out += [r"\begin{itemize}"]
-        out += [
-            rf"\item {'passed' if p.passed else 'FAILED'}: {latex_text(p.name)}" for p in proofs
-        ]
-        out += [r"\end{itemize}"]
-    return "\n".join([*out, r"\end{document}"]) + "\n"
+    return latex_document(rec.network, ".", [r"\[", block, r"\]"], proofs)
 
 
 # ---------------------------------------------------------------------------

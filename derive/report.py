@@ -218,24 +218,31 @@ def as_latex(
         for x in [*forward, *deltas, *grads]:
             rows += [rf"{x.lhs_latex} &= {latex(x.form)}", *chain(x, "")]
         return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
+    body = []
+    for title, group in (("Forward pass", forward), ("Deltas", deltas), ("Gradients", grads)):
+        body.append(rf"\subsection*{{{title}}}")
+        body.append(r"\begin{align*}")
+        rows = []
+        for x in group:
+            rows += [rf"{x.lhs_latex} &= {latex(x.form)} && {latex_shape(x.shape)}", *chain(x, "")]
+        body.append(" \\\\\n".join(rows))
+        body.append(r"\end{align*}")
+    return latex_document(d.network, rf"; loss ${latex_name(d.network.loss)}$.", body, proofs)
+
+
+def latex_document(network, intro: str, body: list[str], proofs: list[Proof] | None) -> str:
+    """A complete amsmath document: the network's name, its spec file and ``intro``
+    (LaTeX), the ``body`` lines, then each proof's verdict when there are proofs."""
     out = [
         r"\documentclass[11pt]{article}",
         r"\usepackage[utf8]{inputenc}",
         r"\usepackage{amsmath,amssymb}",
         r"\usepackage[margin=2cm]{geometry}",
         r"\begin{document}",
-        rf"\section*{{{latex_text(d.network.name)}}}",
-        rf"Spec \texttt{{{latex_text(str(d.network.file))}}}; "
-        rf"loss ${latex_name(d.network.loss)}$.",
+        rf"\section*{{{latex_text(network.name)}}}",
+        rf"Spec \texttt{{{latex_text(str(network.file))}}}{intro}",
+        *body,
     ]
-    for title, group in (("Forward pass", forward), ("Deltas", deltas), ("Gradients", grads)):
-        out.append(rf"\subsection*{{{title}}}")
-        out.append(r"\begin{align*}")
-        rows = []
-        for x in group:
-            rows += [rf"{x.lhs_latex} &= {latex(x.form)} && {latex_shape(x.shape)}", *chain(x, "")]
-        out.append(" \\\\\n".join(rows))
-        out.append(r"\end{align*}")
     if proofs is not None:
         out.append(r"\subsection*{Proofs}")
         out.append(r"\begin{itemize}")
