@@ -40,15 +40,7 @@ def careful(p: dict, data: dict, lr: float) -> float:
     h[0] = h0
     for t in range(T):
         np.tanh(xw[t] + h[t] @ Wh, out=h[t + 1])
-    hs = h[1:].reshape(T * B, H)
-    s = hs @ Wy + by
-    s -= s.max(axis=1, keepdims=True)
-    e = np.exp(s)
-    z = e.sum(axis=1, keepdims=True)
-    y2 = y.reshape(T * B, V)
-    loss = float((np.log(z).sum() - (s * y2).sum()) / (T * B))
-    ds = (e / z - y2) / (T * B)
-    dh = (ds @ Wy.T).reshape(T, B, H)
+    hs, loss, ds, dh = _softmax_head(h, Wy, by, y)
     da = np.empty((T, B, H))
     dnext = np.zeros((B, H))
     for t in reversed(range(T)):
@@ -66,6 +58,21 @@ def careful(p: dict, data: dict, lr: float) -> float:
     for k, g in grads.items():
         p[k] -= lr * g
     return loss
+
+
+def _softmax_head(h, Wy, by, y):
+    """The scores of the stacked states ``h[1:]``, their mean cross-entropy with the
+    one-hot ``y`` (shifted log-sum-exp), its delta and the states' share of it."""
+    T, B, H = h.shape[0] - 1, h.shape[1], h.shape[2]
+    hs = h[1:].reshape(T * B, H)
+    s = hs @ Wy + by
+    s -= s.max(axis=1, keepdims=True)
+    e = np.exp(s)
+    z = e.sum(axis=1, keepdims=True)
+    y2 = y.reshape(T * B, -1)
+    loss = float((np.log(z).sum() - (s * y2).sum()) / (T * B))
+    ds = (e / z - y2) / (T * B)
+    return hs, loss, ds, (ds @ Wy.T).reshape(T, B, H)
 
 
 def _sigmoid(z, out=None):
@@ -99,15 +106,7 @@ def careful_lstm(p: dict, data: dict, lr: float) -> float:
         c[t + 1] += i * g
         np.tanh(c[t + 1], out=tc[t])
         np.multiply(o, tc[t], out=h[t + 1])
-    hs = h[1:].reshape(T * B, H)
-    s = hs @ Wy + by
-    s -= s.max(axis=1, keepdims=True)
-    e = np.exp(s)
-    z = e.sum(axis=1, keepdims=True)
-    y2 = y.reshape(T * B, V)
-    loss = float((np.log(z).sum() - (s * y2).sum()) / (T * B))
-    ds = (e / z - y2) / (T * B)
-    dh = (ds @ Wy.T).reshape(T, B, H)
+    hs, loss, ds, dh = _softmax_head(h, Wy, by, y)
     da = np.empty((T, B, 4 * H))
     dnext_h = np.zeros((B, H))
     dnext_c = np.zeros((B, H))
