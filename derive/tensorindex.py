@@ -128,7 +128,6 @@ def _radix(terms: dict, summed: list) -> list | None:
     """Summed indices with strides forming a mixed radix (stride 1, then × extent), or None."""
     if not terms or any(k not in summed for k in terms):
         return None
-    order = sorted(terms, key=lambda k: sp.default_sort_key(terms[k]))
     stride, out = sp.Integer(1), []
     remaining = dict(terms)
     while remaining:
@@ -138,7 +137,6 @@ def _radix(terms: dict, summed: list) -> list | None:
         out.append((k, stride))
         stride = stride * dim_of(k)
         del remaining[k]
-    del order
     return out
 
 
